@@ -1,0 +1,66 @@
+import type { BackendName, DType } from './types.js';
+import type { OpArgs, OpName, OpResult } from './ops.js';
+
+/** What a long-running kernel may consult while it runs. */
+export interface KernelControl {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: { iteration: number; residualNorm?: number }) => void;
+}
+
+/** A kernel is data: which op, for which dtypes, the size below which auto-dispatch skips it, and how to run it. */
+export interface KernelSpec<K extends OpName = OpName> {
+  readonly op: K;
+  readonly dtypes: readonly DType[];
+  /** Auto-dispatch sends smaller problems (in the op's size unit) to the next candidate. Measured by bench/. */
+  readonly minSize?: number;
+  run(args: OpArgs<K>, ctl: KernelControl): Promise<OpResult<K>> | OpResult<K>;
+}
+
+/** Any kernel spec; the registry stores them untyped and dispatch restores the type by op name. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyKernel = { [K in OpName]: KernelSpec<K> }[OpName];
+
+export function kernel<K extends OpName>(spec: KernelSpec<K>): AnyKernel {
+  return spec as unknown as AnyKernel;
+}
+
+/** Facts a backend reports about itself for `status()` and `numkern info`. */
+export interface BackendInfo {
+  /** One line: adapter name, thread count, BLAS, ... */
+  readonly description: string;
+  readonly [key: string]: unknown;
+}
+
+/** A live backend. Created by a factory's init; owned by one Context. */
+export interface BackendInstance {
+  readonly name: BackendName;
+  /** Higher runs first under auto dispatch. See PRIORITY. */
+  readonly priority: number;
+  readonly kernels: readonly AnyKernel[];
+  readonly info: BackendInfo;
+  /** Why the backend stopped working after init (device lost), or null while it is healthy. */
+  lostReason?(): string | null;
+  dispose(): Promise<void> | void;
+}
+
+export interface BackendInitOptions {
+  /** Let a software WebGPU adapter (lavapipe, SwiftShader) register; it ranks below native. */
+  readonly allowSoftwareAdapter: boolean;
+  /** Threads for CPU kernels; 0 = all hardware threads. */
+  readonly threads: number;
+}
+
+/** Registered once per backend; init throws (with the reason as message) when the backend cannot run here. */
+export interface BackendFactory {
+  readonly name: BackendName;
+  init(options: BackendInitOptions): Promise<BackendInstance>;
+}
+
+/** DESIGN.md: cuda > webgpu(hardware) > native > webgpu(software) > js. */
+export const PRIORITY = {
+  cuda: 100,
+  webgpuHardware: 80,
+  native: 60,
+  webgpuSoftware: 40,
+  js: 0,
+} as const;

@@ -1,0 +1,250 @@
+/**
+ * Backend resolution (ONNX Runtime style: memoized init, one recorded reason per backend)
+ * and kernel dispatch (tfjs style: kernels keyed by (op, dtype, backend), per-kernel fallback).
+ * Core never imports a backend: backends register factories here (src/backends/register.ts).
+ */
+import type { AnyKernel, BackendFactory, BackendInfo, BackendInstance, KernelControl } from './backend.js';
+import { NumkernError, throwIfAborted } from './errors.js';
+import type { OpArgs, OpName, OpResult } from './ops.js';
+import { BACKEND_NAMES, type BackendName, type DType } from './types.js';
+
+const factories = new Map<BackendName, BackendFactory>();
+
+/** Called once per backend by src/backends/register.ts. Re-registering replaces (tests mock loaders this way). */
+export function registerBackend(factory: BackendFactory): void {
+  factories.set(factory.name, factory);
+}
+
+export type Thresholds = Partial<Record<OpName, Partial<Record<BackendName, number>>>>;
+
+export interface ContextOptions {
+  /** Backends this context may use; default all. Further restricted by NUMKERN_BACKENDS. */
+  backends?: readonly BackendName[];
+  /** Throw E_BACKEND_UNAVAILABLE instead of falling back when a pinned backend cannot run an op. */
+  strict?: boolean;
+  /** Per-op, per-backend minimum problem size for auto dispatch (overrides the kernels' measured defaults). */
+  thresholds?: Thresholds;
+  /** Register a software WebGPU adapter (lavapipe); default true, ranked below native. */
+  allowSoftwareAdapter?: boolean;
+  /** Threads for CPU kernels; default 0 = all. */
+  threads?: number;
+}
+
+export interface BackendStatus {
+  readonly name: BackendName;
+  readonly available: boolean;
+  /** Why the backend is not available (or was lost); absent when available. */
+  readonly reason?: string;
+  readonly priority?: number;
+  readonly info?: BackendInfo;
+  /** `op:dtype` pairs the backend registered. */
+  readonly kernels?: readonly string[];
+}
+
+export interface FallbackRecord {
+  readonly op: OpName;
+  readonly dtype: DType;
+  readonly requested: BackendName;
+  readonly used: BackendName;
+  readonly reason: string;
+}
+
+export interface DispatchRequest extends KernelControl {
+  readonly dtype: DType;
+  /** Problem size in the op's unit (elements, nonzeros); compared against thresholds under auto dispatch. */
+  readonly size: number;
+  readonly backend?: BackendName | 'auto';
+  readonly strict?: boolean;
+}
+
+export interface Dispatched<R> {
+  readonly value: R;
+  readonly backend: BackendName;
+}
+
+interface Slot {
+  readonly name: BackendName;
+  instance: BackendInstance | null;
+  reason: string | null;
+  readonly kernels: Map<string, AnyKernel>;
+}
+
+const MAX_FALLBACK_RECORDS = 256;
+
+function envBackends(): Set<BackendName> | null {
+  const raw = process.env.NUMKERN_BACKENDS;
+  if (!raw) return null;
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!BACKEND_NAMES.includes(n as BackendName)) {
+      throw new NumkernError('E_RANGE', `NUMKERN_BACKENDS: unknown backend '${n}' (expected ${BACKEND_NAMES.join(', ')})`, {
+        argument: 'NUMKERN_BACKENDS',
+      });
+    }
+  }
+  return new Set(names as BackendName[]);
+}
+
+export class Engine {
+  readonly strict: boolean;
+  private readonly slots: Slot[];
+  private readonly thresholds: Thresholds;
+  private readonly fallbackLog: FallbackRecord[] = [];
+  private disposed = false;
+
+  protected constructor(slots: Slot[], options: ContextOptions) {
+    this.slots = slots;
+    this.strict = options.strict ?? false;
+    this.thresholds = options.thresholds ?? {};
+  }
+
+  /** Initializes every permitted backend once, concurrently; failures become recorded reasons, never throws for them. */
+  protected static async initSlots(options: ContextOptions): Promise<Slot[]> {
+    const wanted = new Set<BackendName>(options.backends ?? BACKEND_NAMES);
+    for (const n of wanted) {
+      if (!BACKEND_NAMES.includes(n)) {
+        throw new NumkernError('E_RANGE', `options.backends: unknown backend '${String(n)}'`, { argument: 'options.backends' });
+      }
+    }
+    const env = envBackends();
+    const initOptions = { allowSoftwareAdapter: options.allowSoftwareAdapter ?? true, threads: options.threads ?? 0 };
+    return Promise.all(
+      BACKEND_NAMES.map(async (name): Promise<Slot> => {
+        const slot: Slot = { name, instance: null, reason: null, kernels: new Map() };
+        const factory = factories.get(name);
+        if (!wanted.has(name)) slot.reason = 'not in options.backends';
+        else if (env && !env.has(name)) slot.reason = `excluded by NUMKERN_BACKENDS=${process.env.NUMKERN_BACKENDS}`;
+        else if (!factory) slot.reason = 'no factory registered';
+        else {
+          try {
+            slot.instance = await factory.init(initOptions);
+            for (const k of slot.instance.kernels) for (const d of k.dtypes) slot.kernels.set(`${k.op}:${d}`, k);
+          } catch (e) {
+            slot.reason = e instanceof Error ? e.message : String(e);
+          }
+        }
+        return slot;
+      }),
+    );
+  }
+
+  /** For every backend: available or why not, its priority, what it reported about itself and the kernels it registered. */
+  status(): BackendStatus[] {
+    return this.slots.map((s) => {
+      this.refresh(s);
+      return s.instance
+        ? { name: s.name, available: true, priority: s.instance.priority, info: s.instance.info, kernels: [...s.kernels.keys()] }
+        : { name: s.name, available: false, reason: s.reason ?? 'unknown' };
+    });
+  }
+
+  /** The fallbacks dispatch took, newest last (bounded). */
+  fallbacks(): readonly FallbackRecord[] {
+    return this.fallbackLog;
+  }
+
+  /** Backends that are up, highest priority first. */
+  available(): BackendName[] {
+    return this.ordered().map((s) => s.name);
+  }
+
+  /** Whether `backend` is up and registered `op` for `dtype`. */
+  supports(backend: BackendName, op: OpName, dtype: DType): boolean {
+    const s = this.slots.find((x) => x.name === backend)!;
+    this.refresh(s);
+    return s.instance !== null && s.kernels.has(`${op}:${dtype}`);
+  }
+
+  async run<K extends OpName>(op: K, args: OpArgs<K>, req: DispatchRequest): Promise<Dispatched<OpResult<K>>> {
+    if (this.disposed) throw new NumkernError('E_BACKEND_UNAVAILABLE', 'context: already disposed', { argument: 'context' });
+    throwIfAborted(req.signal);
+    const requested = req.backend ?? 'auto';
+    const strict = req.strict ?? this.strict;
+    const key = `${op}:${req.dtype}`;
+    let candidates: Slot[];
+
+    if (requested === 'auto') {
+      candidates = this.ordered().filter((s) => s.kernels.has(key) && req.size >= this.minSize(op, s, key));
+    } else {
+      const pinned = this.slots.find((s) => s.name === requested);
+      if (!pinned) throw new NumkernError('E_RANGE', `options.backend: unknown backend '${String(requested)}'`, { argument: 'options.backend' });
+      this.refresh(pinned);
+      const why = !pinned.instance ? `${requested} unavailable: ${pinned.reason}` : !pinned.kernels.has(key) ? `${requested} has no ${key} kernel` : null;
+      if (why) {
+        if (strict) throw new NumkernError('E_BACKEND_UNAVAILABLE', `${op}: ${why}`, { argument: 'options.backend' });
+        candidates = this.ordered().filter((s) => s.kernels.has(key));
+        if (candidates[0]) this.record({ op, dtype: req.dtype, requested, used: candidates[0].name, reason: why });
+      } else {
+        candidates = [pinned, ...this.ordered().filter((s) => s !== pinned && s.kernels.has(key))];
+      }
+    }
+    if (candidates.length === 0) {
+      const reasons = this.slots.map((s) => `[${s.name}] ${s.instance ? `no ${key} kernel` : s.reason}`).join(', ');
+      throw new NumkernError('E_BACKEND_UNAVAILABLE', `${op}: no backend can run ${key}. ${reasons}`, { argument: op });
+    }
+
+    let lastError: unknown;
+    for (const slot of candidates) {
+      const k = slot.kernels.get(key)!;
+      try {
+        const value = (await k.run(args as never, req)) as OpResult<K>;
+        return { value, backend: slot.name };
+      } catch (e) {
+        // A lost device takes its backend out of rotation; the op retries on the next candidate.
+        if (e instanceof NumkernError && e.code === 'E_DEVICE_LOST') {
+          this.markLost(slot, e.message);
+          if (strict && requested !== 'auto') throw e;
+          const next = candidates[candidates.indexOf(slot) + 1];
+          if (next) this.record({ op, dtype: req.dtype, requested: slot.name, used: next.name, reason: e.message });
+          lastError = e;
+          continue;
+        }
+        throw e;
+      }
+    }
+    throw lastError;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await Promise.all(this.slots.map(async (s) => {
+      const inst = s.instance;
+      s.instance = null;
+      s.reason = 'context disposed';
+      s.kernels.clear();
+      if (inst) await inst.dispose();
+    }));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  private minSize(op: OpName, slot: Slot, key: string): number {
+    return this.thresholds[op]?.[slot.name] ?? slot.kernels.get(key)?.minSize ?? 0;
+  }
+
+  private ordered(): Slot[] {
+    for (const s of this.slots) this.refresh(s);
+    return this.slots.filter((s) => s.instance).sort((a, b) => b.instance!.priority - a.instance!.priority);
+  }
+
+  private refresh(slot: Slot): void {
+    const lost = slot.instance?.lostReason?.();
+    if (lost) this.markLost(slot, lost);
+  }
+
+  private markLost(slot: Slot, reason: string): void {
+    const inst = slot.instance;
+    slot.instance = null;
+    slot.kernels.clear();
+    slot.reason = `lost after init: ${reason}`;
+    if (inst) void Promise.resolve(inst.dispose()).catch(() => undefined);
+  }
+
+  private record(r: FallbackRecord): void {
+    this.fallbackLog.push(r);
+    if (this.fallbackLog.length > MAX_FALLBACK_RECORDS) this.fallbackLog.shift();
+  }
+}
