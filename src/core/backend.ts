@@ -13,6 +13,12 @@ export interface KernelSpec<K extends OpName = OpName> {
   readonly dtypes: readonly DType[];
   /** Auto-dispatch sends smaller problems (in the op's size unit) to the next candidate. Measured by bench/. */
   readonly minSize?: number;
+  /**
+   * Why this kernel cannot run these particular arguments (a method it has no parallel form of, an
+   * operand over a device limit), or null when it can. The dispatcher then moves on to the next
+   * candidate and records the reason, as for a missing kernel.
+   */
+  accepts?(args: OpArgs<K>): string | null;
   run(args: OpArgs<K>, ctl: KernelControl): Promise<OpResult<K>> | OpResult<K>;
 }
 

@@ -3,7 +3,7 @@
  * and kernel dispatch (tfjs style: kernels keyed by (op, dtype, backend), per-kernel fallback).
  * Core never imports a backend: backends register factories here (src/backends/register.ts).
  */
-import type { AnyKernel, BackendFactory, BackendInfo, BackendInstance, KernelControl } from './backend.js';
+import type { AnyKernel, BackendFactory, BackendInfo, BackendInstance, KernelControl, KernelSpec } from './backend.js';
 import { NumkernError, throwIfAborted } from './errors.js';
 import type { OpArgs, OpName, OpResult } from './ops.js';
 import { BACKEND_NAMES, type BackendName, type DType } from './types.js';
@@ -148,11 +148,12 @@ export class Engine {
     return this.ordered().map((s) => s.name);
   }
 
-  /** Whether `backend` is up and registered `op` for `dtype`. */
-  supports(backend: BackendName, op: OpName, dtype: DType): boolean {
+  /** Whether `backend` is up, registered `op` for `dtype` and, given `args`, accepts them. */
+  supports<K extends OpName>(backend: BackendName, op: K, dtype: DType, args?: OpArgs<K>): boolean {
     const s = this.slots.find((x) => x.name === backend)!;
     this.refresh(s);
-    return s.instance !== null && s.kernels.has(`${op}:${dtype}`);
+    const k = s.kernels.get(`${op}:${dtype}`) as KernelSpec<K> | undefined;
+    return s.instance !== null && k !== undefined && (args === undefined || (k.accepts?.(args) ?? null) === null);
   }
 
   async run<K extends OpName>(op: K, args: OpArgs<K>, req: DispatchRequest): Promise<Dispatched<OpResult<K>>> {
@@ -163,19 +164,23 @@ export class Engine {
     const key = `${op}:${req.dtype}`;
     let candidates: Slot[];
 
+    const refusal = (s: Slot): string | null => (s.kernels.get(key) as KernelSpec<K> | undefined)?.accepts?.(args) ?? null;
+    const runnable = (s: Slot) => s.kernels.has(key) && refusal(s) === null;
     if (requested === 'auto') {
-      candidates = this.ordered().filter((s) => s.kernels.has(key) && req.size >= this.minSize(op, s, key));
+      candidates = this.ordered().filter((s) => runnable(s) && req.size >= this.minSize(op, s, key));
     } else {
       const pinned = this.slots.find((s) => s.name === requested);
       if (!pinned) throw new NumkernError('E_RANGE', `options.backend: unknown backend '${String(requested)}'`, { argument: 'options.backend' });
       this.refresh(pinned);
-      const why = !pinned.instance ? `${requested} unavailable: ${pinned.reason}` : !pinned.kernels.has(key) ? `${requested} has no ${key} kernel` : null;
+      const why = !pinned.instance ? `${requested} unavailable: ${pinned.reason}`
+        : !pinned.kernels.has(key) ? `${requested} has no ${key} kernel`
+        : refusal(pinned) === null ? null : `${requested} ${key}: ${refusal(pinned)}`;
       if (why) {
         if (strict) throw new NumkernError('E_BACKEND_UNAVAILABLE', `${op}: ${why}`, { argument: 'options.backend' });
-        candidates = this.ordered().filter((s) => s.kernels.has(key));
+        candidates = this.ordered().filter(runnable);
         if (candidates[0]) this.record({ op, dtype: req.dtype, requested, used: candidates[0].name, reason: why });
       } else {
-        candidates = [pinned, ...this.ordered().filter((s) => s !== pinned && s.kernels.has(key))];
+        candidates = [pinned, ...this.ordered().filter((s) => s !== pinned && runnable(s))];
       }
     }
     if (candidates.length === 0) {

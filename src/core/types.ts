@@ -37,3 +37,30 @@ export function allocLike(a: FloatArray, n: number): FloatArray {
 export function allocOf(dtype: DType, n: number): FloatArray {
   return dtype === 'f32' ? new Float32Array(n) : new Float64Array(n);
 }
+
+/**
+ * Matrix-free 5-point (2-D) or 7-point (3-D) operator on an interior grid with Dirichlet boundary.
+ * Unknown (i, j[, k]) sits at index i + nx·(j + ny·k) (natural ordering, x fastest), the same
+ * ordering poisson2d/poisson3d give their CSR twins, so a stencil and its CSR form are the same matrix.
+ * Couplings that would cross the boundary are dropped.
+ */
+export interface StencilOperator<T extends FloatArray = FloatArray> {
+  readonly kind: 'stencil';
+  /** [nx, ny] or [nx, ny, nz]. */
+  readonly shape: readonly number[];
+  readonly coeffs: StencilCoefficients<T>;
+}
+
+/**
+ * Constant coefficients move only x and b through memory (the fast case); variable ones carry one
+ * value per node and direction. Directions, in order: −x, +x, −y, +y[, −z, +z].
+ */
+export type StencilCoefficients<T extends FloatArray = FloatArray> =
+  | { readonly kind: 'constant'; readonly diag: number; readonly offdiag: readonly number[] }
+  | { readonly kind: 'variable'; readonly diag: T; readonly offdiag: readonly T[] };
+
+export type LinearOperator<T extends FloatArray = FloatArray> = CsrMatrix<T> | StencilOperator<T>;
+
+export function isStencil(A: LinearOperator): A is StencilOperator {
+  return (A as StencilOperator).kind === 'stencil';
+}

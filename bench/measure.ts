@@ -1,0 +1,19 @@
+/** One timed measurement with tinybench: median and best latency of an async task, in seconds. */
+import { Bench } from 'tinybench';
+
+export interface Timing {
+  median: number;
+  best: number;
+  samples: number;
+}
+
+export async function time(fn: () => unknown, opts: { time?: number; warmup?: number } = {}): Promise<Timing> {
+  const bench = new Bench({ time: opts.time ?? 400, warmupTime: opts.warmup ?? 100, throws: true });
+  bench.add('task', async () => {
+    await fn();
+  });
+  await bench.run();
+  const r = bench.tasks[0]!.result;
+  if (r.state !== 'completed') throw new Error(`bench task ended in state ${r.state}`);
+  return { median: r.latency.p50 / 1e3, best: r.latency.min / 1e3, samples: r.latency.samples?.length ?? 0 };
+}

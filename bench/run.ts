@@ -1,0 +1,60 @@
+/**
+ * `npm run bench` / `numkern bench`: probe the machine's ceilings, run the suites per backend,
+ * print each result as a fraction of the ceiling that bounds it, and write bench/results/*.json.
+ * Speed lives here, never in tests.
+ */
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createContext, type Context } from '../src/index.js';
+import { probeCeilings } from './ceilings.js';
+import { printTable, writeResults, type Row } from './report.js';
+import { blas1Suite, segmentedSuite, spmvSuite, type Target } from './suites/linalg.js';
+
+type Suite = (targets: Target[], c: Awaited<ReturnType<typeof probeCeilings>>, quick: boolean) => Promise<Row[]>;
+const SUITES: Record<string, [string, Suite]> = {
+  spmv: ['CSR SpMV (bandwidth-bound)', spmvSuite],
+  blas1: ['BLAS-1 (bandwidth-bound)', blas1Suite],
+  segmented: ['Segmented moments (bandwidth-bound)', segmentedSuite],
+};
+
+const { values } = parseArgs({
+  options: { suite: { type: 'string' }, quick: { type: 'boolean' }, backends: { type: 'string' } },
+});
+const chosen = values.suite ? values.suite.split(',') : Object.keys(SUITES);
+for (const s of chosen) if (!SUITES[s]) throw new Error(`unknown suite '${s}'; have ${Object.keys(SUITES).join(', ')}`);
+
+const ceilings = await probeCeilings();
+console.log(`# numkern bench — ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`ceilings (${ceilings.source}): triad ${ceilings.triad1.toFixed(1)} GB/s (1 thread), ${ceilings.triadAll.toFixed(1)} GB/s (${ceilings.threads} threads); ` +
+  `dgemm ${ceilings.gemm1.toFixed(1)} GFLOP/s (1 thread), ${ceilings.gemmAll.toFixed(1)} GFLOP/s (${ceilings.threads} threads)${ceilings.blas ? ` via ${ceilings.blas}` : ''}`);
+
+const contexts: Context[] = [];
+const open = async (o: Parameters<typeof createContext>[0]) => {
+  const c = await createContext(o);
+  contexts.push(c);
+  return c;
+};
+const all = await open({});
+const one = await open({ threads: 1 });
+const wanted = values.backends ? new Set(values.backends.split(',')) : null;
+const targets: Target[] = [];
+for (const s of all.status()) {
+  if (!s.available || (wanted && !wanted.has(s.name))) continue;
+  if (s.name === 'native') {
+    targets.push({ label: 'native', backend: 'native', threads: 1, ctx: one });
+    if (ceilings.threads > 1) targets.push({ label: 'native', backend: 'native', threads: ceilings.threads, ctx: all });
+  } else {
+    targets.push({ label: s.name === 'webgpu' ? `webgpu${s.info?.software ? ' (sw)' : ''}` : s.name, backend: s.name, threads: s.name === 'js' ? 1 : 'device', ctx: all });
+  }
+}
+
+const rows: Row[] = [];
+for (const name of chosen) {
+  const [title, suite] = SUITES[name]!;
+  const r = await suite(targets, ceilings, values.quick ?? false);
+  printTable(title, r);
+  rows.push(...r);
+}
+const file = writeResults('bench', { date: new Date().toISOString(), machine: { cpu: cpus()[0]?.model, cores: cpus().length, loadavg: loadavg() }, ceilings, backends: all.status(), rows });
+console.log(`\nwrote ${file}`);
+for (const c of contexts) await c.dispose();

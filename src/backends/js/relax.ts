@@ -1,0 +1,225 @@
+/**
+ * Reference relaxation and Krylov solvers: the oracle whose iteration counts every f64 backend must
+ * reproduce exactly. Everything that decides a count is pinned down here and mirrored by the native
+ * kernels (native/include/numkern/relax.hpp) operation for operation:
+ *  - f64 throughout (f32 operands are widened once);
+ *  - row sums in ascending column order, starting from 0;
+ *  - SOR update x_i ← (1 − ω)·x_i + ω·((b_i − σ_i)/a_ii), σ_i the off-diagonal row sum;
+ *  - norms and dot products summed in blocks of 4096 (each block in order, then the block sums in order),
+ *    so a threaded backend can reproduce them bit for bit;
+ *  - the test ‖r_k‖ ≤ tol·‖r_0‖ (or ≤ tol) before the first update and after every checkEvery-th
+ *    (Algorithm 1 of Learning to Relax: the count is the number of updates until it passes).
+ */
+import { throwIfAborted } from '../../core/errors.js';
+import type { KernelControl } from '../../core/backend.js';
+import { multicolorOrdering } from '../../core/coloring.js';
+import type { RelaxArgs, RelaxOutcome } from '../../core/ops.js';
+import { stencilToCsr } from '../../core/stencil.js';
+import { isStencil, type CsrMatrix, type LinearOperator } from '../../core/types.js';
+
+export const SUM_BLOCK = 4096;
+/** A residual this many times ‖r_0‖ means the iteration is diverging (non-SPD A or a bad ω): stop early. */
+export const DIVERGENCE_FACTOR = 1e8;
+
+interface Prepared {
+  readonly A: CsrMatrix;
+  readonly n: number;
+  readonly rowPtr: Int32Array;
+  readonly colIdx: Int32Array;
+  readonly values: Float64Array;
+  readonly diag: Float64Array;
+  readonly diagPos: Int32Array;
+}
+
+const csrOfStencil = new WeakMap<object, CsrMatrix>();
+
+function prepare(op: LinearOperator): Prepared {
+  let A: CsrMatrix;
+  if (isStencil(op)) {
+    A = csrOfStencil.get(op) ?? stencilToCsr(op);
+    csrOfStencil.set(op, A);
+  } else {
+    A = op;
+  }
+  const n = A.nrows;
+  const values = A.values instanceof Float64Array ? A.values : Float64Array.from(A.values);
+  const diag = new Float64Array(n);
+  const diagPos = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    diagPos[i] = -1;
+    for (let p = A.rowPtr[i]!; p < A.rowPtr[i + 1]!; p++) {
+      if (A.colIdx[p] === i) {
+        diagPos[i] = p;
+        diag[i] = values[p]!;
+      }
+    }
+  }
+  return { A, n, rowPtr: A.rowPtr, colIdx: A.colIdx, values, diag, diagPos };
+}
+
+export function blockedDot(x: Float64Array, y: Float64Array): number {
+  let total = 0;
+  for (let start = 0; start < x.length; start += SUM_BLOCK) {
+    const end = Math.min(start + SUM_BLOCK, x.length);
+    let s = 0;
+    for (let i = start; i < end; i++) s += x[i]! * y[i]!;
+    total += s;
+  }
+  return total;
+}
+
+/** r := b − A x; returns ‖r‖₂. */
+function residual(P: Prepared, b: Float64Array, x: Float64Array, r: Float64Array): number {
+  const { rowPtr, colIdx, values } = P;
+  for (let i = 0; i < P.n; i++) {
+    let s = 0;
+    for (let p = rowPtr[i]!; p < rowPtr[i + 1]!; p++) s += values[p]! * x[colIdx[p]!]!;
+    r[i] = b[i]! - s;
+  }
+  return Math.sqrt(blockedDot(r, r));
+}
+
+function multiply(P: Prepared, x: Float64Array, y: Float64Array): void {
+  const { rowPtr, colIdx, values } = P;
+  for (let i = 0; i < P.n; i++) {
+    let s = 0;
+    for (let p = rowPtr[i]!; p < rowPtr[i + 1]!; p++) s += values[p]! * x[colIdx[p]!]!;
+    y[i] = s;
+  }
+}
+
+function relaxRow(P: Prepared, b: Float64Array, x: Float64Array, omega: number, i: number): void {
+  const { rowPtr, colIdx, values, diagPos } = P;
+  const d = diagPos[i]!;
+  let sigma = 0;
+  for (let p = rowPtr[i]!; p < rowPtr[i + 1]!; p++) if (p !== d) sigma += values[p]! * x[colIdx[p]!]!;
+  x[i] = (1 - omega) * x[i]! + omega * ((b[i]! - sigma) / P.diag[i]!);
+}
+
+/** M⁻¹ r for the SSOR preconditioner of the paper (App. D): M = (D + ωL) D⁻¹ (D + ωLᵀ) / (ω(2 − ω)). */
+function ssorApply(P: Prepared, r: Float64Array, z: Float64Array, omega: number): void {
+  const { rowPtr, colIdx, values, diagPos, diag } = P;
+  for (let i = 0; i < P.n; i++) {
+    let s = 0;
+    for (let p = rowPtr[i]!; p < diagPos[i]!; p++) s += values[p]! * z[colIdx[p]!]!;
+    z[i] = (r[i]! - omega * s) / diag[i]!;
+  }
+  for (let i = 0; i < P.n; i++) z[i] = diag[i]! * z[i]!;
+  const scale = omega * (2 - omega);
+  for (let i = P.n - 1; i >= 0; i--) {
+    let s = 0;
+    for (let p = diagPos[i]! + 1; p < rowPtr[i + 1]!; p++) s += values[p]! * z[colIdx[p]!]!;
+    z[i] = (z[i]! - omega * s) / diag[i]!;
+  }
+  for (let i = 0; i < P.n; i++) z[i] = scale * z[i]!;
+}
+
+/** Yields to the event loop every ~20 ms so an AbortSignal can fire and progress can be reported. */
+class Pacer {
+  private last = performance.now();
+  constructor(private readonly ctl: KernelControl) {}
+  async tick(iteration: number, residualNorm: number): Promise<void> {
+    const now = performance.now();
+    if (now - this.last < 20) return;
+    this.last = now;
+    this.ctl.onProgress?.({ iteration, residualNorm });
+    await new Promise((resolve) => setImmediate(resolve));
+    throwIfAborted(this.ctl.signal);
+  }
+}
+
+function widen(a: Float32Array | Float64Array): Float64Array {
+  return a instanceof Float64Array ? a : Float64Array.from(a);
+}
+
+export async function relaxSolve(args: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
+  const P = prepare(args.A);
+  const b = widen(args.b);
+  const x = args.x instanceof Float64Array ? args.x : Float64Array.from(args.x);
+  const out = args.method === 'cg' || args.method === 'ssor-cg' ? await krylov(P, b, x, args, ctl) : await stationary(P, b, x, args, ctl);
+  if (x !== args.x) args.x.set(x);
+  return out;
+}
+
+async function stationary(P: Prepared, b: Float64Array, x: Float64Array, a: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
+  const r = new Float64Array(P.n);
+  const omega = a.method === 'gauss-seidel' ? 1 : a.omega;
+  const coloring = a.method === 'sor-redblack' ? multicolorOrdering(P.A) : null;
+  const pacer = new Pacer(ctl);
+  const nrm0 = residual(P, b, x, r);
+  const target = a.criterion === 'relative' ? a.tol * nrm0 : a.tol;
+  let nrm = nrm0;
+  let k = 0;
+  if (nrm <= target) return done(P, b, x, r, k, nrm0, true, false);
+  while (k < a.maxIter) {
+    switch (a.method) {
+      case 'jacobi':
+        // x ← x + ω D⁻¹ (b − A x): the residual of the current iterate drives the update.
+        if (k % a.checkEvery !== 0) residual(P, b, x, r);
+        for (let i = 0; i < P.n; i++) x[i] = x[i]! + omega * (r[i]! / P.diag[i]!);
+        break;
+      case 'ssor':
+        for (let i = 0; i < P.n; i++) relaxRow(P, b, x, omega, i);
+        for (let i = P.n - 1; i >= 0; i--) relaxRow(P, b, x, omega, i);
+        break;
+      case 'sor-redblack':
+        for (let q = 0; q < P.n; q++) relaxRow(P, b, x, omega, coloring!.order[q]!);
+        break;
+      default:
+        for (let i = 0; i < P.n; i++) relaxRow(P, b, x, omega, i);
+    }
+    k++;
+    if (k % a.checkEvery === 0 || k === a.maxIter) {
+      nrm = residual(P, b, x, r);
+      if (nrm <= target) return done(P, b, x, r, k, nrm0, true, false);
+      if (!(nrm <= DIVERGENCE_FACTOR * nrm0)) return done(P, b, x, r, k, nrm0, false, true);
+      await pacer.tick(k, nrm);
+    }
+  }
+  return done(P, b, x, r, k, nrm0, false, false);
+}
+
+async function krylov(P: Prepared, b: Float64Array, x: Float64Array, a: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
+  const n = P.n;
+  const pre = a.method === 'ssor-cg';
+  const r = new Float64Array(n);
+  const z = pre ? new Float64Array(n) : r;
+  const q = new Float64Array(n);
+  const pacer = new Pacer(ctl);
+  const nrm0 = residual(P, b, x, r);
+  const target = a.criterion === 'relative' ? a.tol * nrm0 : a.tol;
+  if (nrm0 <= target) return done(P, b, x, q, 0, nrm0, true, false);
+  if (pre) ssorApply(P, r, z, a.omega);
+  const p = z.slice();
+  let rz = blockedDot(r, z);
+  let k = 0;
+  while (k < a.maxIter) {
+    multiply(P, p, q);
+    const pq = blockedDot(p, q);
+    // pᵀAp ≤ 0 (or NaN) means A is not SPD: CG has broken down.
+    if (!(pq > 0)) return done(P, b, x, q, k, nrm0, false, true);
+    const alpha = rz / pq;
+    for (let i = 0; i < n; i++) {
+      x[i] = x[i]! + alpha * p[i]!;
+      r[i] = r[i]! - alpha * q[i]!;
+    }
+    k++;
+    if (pre) ssorApply(P, r, z, a.omega);
+    const rzNew = blockedDot(r, z);
+    if (k % a.checkEvery === 0 || k === a.maxIter) {
+      // The recurrence residual decides convergence (as MATLAB pcg and PETSc KSPCG do); the true one is reported.
+      const nrm = pre ? Math.sqrt(blockedDot(r, r)) : Math.sqrt(rzNew);
+      if (nrm <= target) return done(P, b, x, q, k, nrm0, true, false);
+      if (!(nrm <= DIVERGENCE_FACTOR * nrm0)) return done(P, b, x, q, k, nrm0, false, true);
+      await pacer.tick(k, nrm);
+    }
+    const beta = rzNew / rz;
+    rz = rzNew;
+    for (let i = 0; i < n; i++) p[i] = z[i]! + beta * p[i]!;
+  }
+  return done(P, b, x, q, k, nrm0, false, false);
+}
+
+function done(P: Prepared, b: Float64Array, x: Float64Array, scratch: Float64Array, iterations: number, nrm0: number, converged: boolean, diverged: boolean): RelaxOutcome {
+  return { iterations, residualNorm: residual(P, b, x, scratch), initialResidualNorm: nrm0, converged, diverged };
+}

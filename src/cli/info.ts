@@ -1,0 +1,21 @@
+import type { Engine } from '../core/engine.js';
+
+/** The `numkern info` table: one row per backend, available or the recorded reason, then the auto order. */
+export function formatInfo(version: string, ctx: Engine): string {
+  const rows = ctx.status().map((s) => [
+    s.name,
+    s.available ? 'available' : 'unavailable',
+    s.available ? String(s.priority) : '-',
+    s.available ? String(s.info?.description ?? '') : (s.reason ?? ''),
+  ]);
+  const head = ['backend', 'status', 'priority', 'details'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [
+    `numkern ${version} (Node ${process.versions.node}, ${process.platform}-${process.arch})`,
+    line(head),
+    ...rows.map(line),
+    `auto order: ${ctx.available().join(' > ')}`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,638 @@
+/**
+ * Matrix Market (NIST exchange format) reader and writer, and the canonical COO → CSR builder.
+ *
+ * Reading: `matrix coordinate|array`, fields real / integer / pattern, symmetry general /
+ * symmetric / skew-symmetric. Coordinate files become canonical CSR (duplicates summed,
+ * columns strictly increasing, symmetric storage expanded); array files become row-major
+ * dense matrices. Syntax and count errors are E_PARSE, indices or sizes outside what the
+ * size line or Int32 indexing allow are E_RANGE, inf/nan values are E_NONFINITE; every
+ * message names `line N`.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { NumkernError, fail } from './errors.js';
+import type { CsrMatrix, DenseMatrix, FloatArray } from './types.js';
+
+export type MatrixMarketField = 'real' | 'integer' | 'pattern';
+export type MatrixMarketSymmetry = 'general' | 'symmetric' | 'skew-symmetric';
+
+export interface MatrixMarketReadOptions {
+  /** Element type of the result; default 'f64'. f32 results sum duplicates in f64 and round once. */
+  dtype?: 'f64' | 'f32';
+}
+
+export interface MatrixMarketHeader {
+  readonly field: MatrixMarketField;
+  readonly symmetry: MatrixMarketSymmetry;
+  /** Header comment lines, without the leading '%' (and one following space). */
+  readonly comments: readonly string[];
+}
+
+export type MatrixMarketData<T extends FloatArray = FloatArray> =
+  | (MatrixMarketHeader & { readonly kind: 'coordinate'; readonly matrix: CsrMatrix<T> })
+  | (MatrixMarketHeader & { readonly kind: 'array'; readonly matrix: DenseMatrix<T> });
+
+export interface MatrixMarketWriteOptions {
+  /** Write only the lower triangle under `symmetric`; the matrix must be exactly symmetric (E_SHAPE otherwise). */
+  symmetric?: boolean;
+  /** Written as header comment lines, one per line of the string. */
+  comment?: string;
+  /** Default 'real'. 'integer' requires integer values; 'pattern' writes structure only (sparse only). */
+  field?: MatrixMarketField;
+}
+
+/** Largest dimension or entry count that Int32 indices and row pointers can hold. */
+const MAX_INT32 = 2147483647;
+
+function allocFailed(what: string, n: number, cause: unknown): never {
+  throw new NumkernError('E_RANGE', `${what}: cannot allocate ${n} elements`, { argument: what, cause });
+}
+
+function allocI32(n: number, what: string): Int32Array {
+  try {
+    return new Int32Array(n);
+  } catch (e) {
+    return allocFailed(what, n, e);
+  }
+}
+
+function allocF64(n: number, what: string): Float64Array {
+  try {
+    return new Float64Array(n);
+  } catch (e) {
+    return allocFailed(what, n, e);
+  }
+}
+
+function allocFloat(like: FloatArray, n: number, what: string): FloatArray {
+  try {
+    return like instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
+  } catch (e) {
+    return allocFailed(what, n, e);
+  }
+}
+
+function checkDim(n: unknown, name: string): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_INT32) {
+    fail('E_RANGE', name, `must be an integer in [0, 2^31 - 1], got ${String(n)}`);
+  }
+  return n;
+}
+
+/**
+ * Canonical CSR from coordinate triplets: duplicates summed (in f64, in input order, then
+ * stored once in the dtype of `vals`), columns strictly increasing per row, explicit zeros
+ * kept. Two stable counting sorts (by column, then by row), so O(nnz + nrows + ncols) and
+ * deterministic. Inputs are not modified.
+ */
+export function csrFromCoo<T extends FloatArray>(
+  nrows: number,
+  ncols: number,
+  rows: Int32Array,
+  cols: Int32Array,
+  vals: T,
+): CsrMatrix<T> {
+  checkDim(nrows, 'nrows');
+  checkDim(ncols, 'ncols');
+  if (!(rows instanceof Int32Array)) fail('E_DTYPE', 'rows', 'expected an Int32Array');
+  if (!(cols instanceof Int32Array)) fail('E_DTYPE', 'cols', 'expected an Int32Array');
+  if (!(vals instanceof Float64Array) && !(vals instanceof Float32Array)) fail('E_DTYPE', 'vals', 'expected a Float64Array or Float32Array');
+  const nnz = rows.length;
+  if (cols.length !== nnz) fail('E_SHAPE', 'cols', `length ${cols.length} differs from rows.length ${nnz}`);
+  if (vals.length !== nnz) fail('E_SHAPE', 'vals', `length ${vals.length} differs from rows.length ${nnz}`);
+  for (let k = 0; k < nnz; k++) {
+    const r = rows[k];
+    const c = cols[k];
+    if (r < 0 || r >= nrows) fail('E_RANGE', `rows[${k}]`, `row ${r} outside [0, ${nrows})`);
+    if (c < 0 || c >= ncols) fail('E_RANGE', `cols[${k}]`, `column ${c} outside [0, ${ncols})`);
+    if (!Number.isFinite(vals[k])) fail('E_NONFINITE', `vals[${k}]`, `value is ${vals[k]}`);
+  }
+
+  // Pass 1: entry ids bucketed by column, stable.
+  const colStart = allocI32(ncols + 1, 'ncols');
+  for (let k = 0; k < nnz; k++) colStart[cols[k] + 1]++;
+  for (let c = 0; c < ncols; c++) colStart[c + 1] += colStart[c];
+  const byCol = allocI32(nnz, 'rows');
+  for (let k = 0; k < nnz; k++) byCol[colStart[cols[k]]++] = k;
+
+  // Pass 2: walking byCol in column order and bucketing by row leaves each row sorted by column,
+  // with duplicates adjacent and in input order.
+  const rowStart = allocI32(nrows + 1, 'nrows');
+  for (let k = 0; k < nnz; k++) rowStart[rows[k] + 1]++;
+  for (let r = 0; r < nrows; r++) rowStart[r + 1] += rowStart[r];
+  const cursor = rowStart.slice(0, nrows);
+  const order = allocI32(nnz, 'rows');
+  for (let t = 0; t < nnz; t++) {
+    const k = byCol[t];
+    order[cursor[rows[k]]++] = k;
+  }
+
+  // Pass 3: merge duplicates in place into (colOut, valOut).
+  const colOut = byCol; // free after pass 2
+  const valOut = allocFloat(vals, nnz, 'vals');
+  const rowPtr = allocI32(nrows + 1, 'nrows');
+  let w = 0;
+  for (let r = 0; r < nrows; r++) {
+    rowPtr[r] = w;
+    const end = rowStart[r + 1];
+    let t = rowStart[r];
+    while (t < end) {
+      const k = order[t];
+      const c = cols[k];
+      let acc = vals[k];
+      t++;
+      while (t < end && cols[order[t]] === c) {
+        acc += vals[order[t]];
+        t++;
+      }
+      colOut[w] = c;
+      valOut[w] = acc;
+      w++;
+    }
+  }
+  rowPtr[nrows] = w;
+  for (let k = 0; k < w; k++) {
+    if (!Number.isFinite(valOut[k])) fail('E_NONFINITE', 'vals', 'summing duplicate entries overflowed');
+  }
+  return {
+    nrows,
+    ncols,
+    rowPtr,
+    colIdx: w === nnz ? colOut : colOut.slice(0, w),
+    values: (w === nnz ? valOut : valOut.slice(0, w)) as T,
+  };
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+const MAX_TOKENS = 8;
+
+function isBlank(c: number): boolean {
+  // space, tab, CR (CRLF files), vertical tab, form feed
+  return c === 32 || c === 9 || c === 13 || c === 11 || c === 12;
+}
+
+/** Line cursor over the whole text; token bounds are kept as offsets so data lines allocate nothing but value slices. */
+class Scanner {
+  pos = 0;
+  lineNo = 0;
+  /** End offset of the current line, before any '\r'. */
+  lineEnd = 0;
+  ntok = 0;
+  readonly ts = new Int32Array(MAX_TOKENS);
+  readonly te = new Int32Array(MAX_TOKENS);
+
+  constructor(readonly s: string) {
+    if (s.charCodeAt(0) === 0xfeff) this.pos = 1;
+  }
+
+  /** Tokenizes the next physical line; false at end of text. */
+  physical(): boolean {
+    const s = this.s;
+    const n = s.length;
+    if (this.pos >= n) return false;
+    this.lineNo++;
+    let p = this.pos;
+    let end = s.indexOf('\n', p);
+    if (end < 0) end = n;
+    this.pos = end + 1;
+    this.lineEnd = end > p && s.charCodeAt(end - 1) === 13 ? end - 1 : end;
+    let k = 0;
+    while (p < end) {
+      if (isBlank(s.charCodeAt(p))) {
+        p++;
+        continue;
+      }
+      const start = p;
+      while (p < end && !isBlank(s.charCodeAt(p))) p++;
+      if (k < MAX_TOKENS) {
+        this.ts[k] = start;
+        this.te[k] = p;
+      }
+      k++;
+    }
+    this.ntok = k;
+    return true;
+  }
+
+  /** Next line that is neither blank nor a '%' comment; comment text goes to `comments` when given. */
+  next(comments?: string[]): boolean {
+    while (this.physical()) {
+      if (this.ntok === 0) continue;
+      if (this.s.charCodeAt(this.ts[0]) === 37 /* % */) {
+        if (comments) comments.push(this.commentText());
+        continue;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private commentText(): string {
+    let p = this.ts[0] + 1;
+    if (p < this.lineEnd && this.s.charCodeAt(p) === 32) p++;
+    return p < this.lineEnd ? this.s.slice(p, this.lineEnd) : '';
+  }
+
+  tok(i: number): string {
+    return this.s.slice(this.ts[i], this.te[i]);
+  }
+
+  /** A token for an error message, cut short so a fuzzed megabyte token does not end up in the message. */
+  show(i: number): string {
+    const t = this.s.slice(this.ts[i], Math.min(this.te[i], this.ts[i] + 40));
+    return JSON.stringify(this.te[i] - this.ts[i] > 40 ? `${t}...` : t);
+  }
+
+  where(): string {
+    return `line ${this.lineNo}`;
+  }
+
+  /** Non-negative decimal integer of at most 15 digits (exact in f64); E_PARSE otherwise. */
+  uint(i: number, what: string): number {
+    const s = this.s;
+    const a = this.ts[i];
+    const b = this.te[i];
+    if (b - a > 15) {
+      if (isDigits(s, a, b)) fail('E_RANGE', this.where(), `${what} ${this.show(i)} is too large`);
+      fail('E_PARSE', this.where(), `expected a non-negative integer for ${what}, got ${this.show(i)}`);
+    }
+    let v = 0;
+    for (let p = a; p < b; p++) {
+      const d = s.charCodeAt(p) - 48;
+      if (d < 0 || d > 9) fail('E_PARSE', this.where(), `expected a non-negative integer for ${what}, got ${this.show(i)}`);
+      v = v * 10 + d;
+    }
+    return v;
+  }
+
+  /** 1-based index in [1, dim], returned 0-based. */
+  index(i: number, dim: number, what: string): number {
+    const v = this.uint(i, what);
+    if (v < 1 || v > dim) fail('E_RANGE', this.where(), `${what} ${v} outside 1..${dim}`);
+    return v - 1;
+  }
+
+  value(i: number, field: MatrixMarketField): number {
+    const t = this.tok(i);
+    if (!(field === 'integer' ? INTEGER_RE : REAL_RE).test(t)) {
+      if (NONFINITE_RE.test(t)) fail('E_NONFINITE', this.where(), `value ${this.show(i)} is not finite`);
+      fail('E_PARSE', this.where(), `expected ${field === 'integer' ? 'an integer' : 'a real number'}, got ${this.show(i)}`);
+    }
+    const v = Number(t);
+    if (!Number.isFinite(v)) fail('E_NONFINITE', this.where(), `value ${this.show(i)} overflows f64`);
+    return v;
+  }
+}
+
+function isDigits(s: string, a: number, b: number): boolean {
+  for (let p = a; p < b; p++) {
+    const d = s.charCodeAt(p) - 48;
+    if (d < 0 || d > 9) return false;
+  }
+  return b > a;
+}
+
+// Unambiguous alternatives keep these linear on long fuzzed tokens (no nested quantifier backtracking).
+const REAL_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INTEGER_RE = /^[+-]?\d+$/;
+const NONFINITE_RE = /^[+-]?(?:nan|inf|infinity)$/i;
+
+function parseBanner(sc: Scanner): { format: 'coordinate' | 'array'; field: MatrixMarketField; symmetry: MatrixMarketSymmetry } {
+  if (!sc.physical() || sc.ntok === 0 || sc.tok(0).toLowerCase() !== '%%matrixmarket') {
+    fail('E_PARSE', 'line 1', 'missing "%%MatrixMarket" banner');
+  }
+  if (sc.ntok !== 5) fail('E_PARSE', 'line 1', `banner needs 5 words (%%MatrixMarket matrix <format> <field> <symmetry>), got ${sc.ntok}`);
+  const object = sc.tok(1).toLowerCase();
+  const format = sc.tok(2).toLowerCase();
+  const field = sc.tok(3).toLowerCase();
+  const symmetry = sc.tok(4).toLowerCase();
+  if (object !== 'matrix') fail('E_PARSE', 'line 1', `object ${sc.show(1)} is not supported, expected "matrix"`);
+  if (format !== 'coordinate' && format !== 'array') fail('E_PARSE', 'line 1', `format ${sc.show(2)} is not "coordinate" or "array"`);
+  if (field === 'complex') fail('E_PARSE', 'line 1', 'complex matrices are not supported (fields: real, integer, pattern)');
+  if (field !== 'real' && field !== 'integer' && field !== 'pattern') {
+    fail('E_PARSE', 'line 1', `field ${sc.show(3)} is not "real", "integer" or "pattern"`);
+  }
+  if (symmetry === 'hermitian') fail('E_PARSE', 'line 1', 'hermitian symmetry is not supported (it implies a complex field)');
+  if (symmetry !== 'general' && symmetry !== 'symmetric' && symmetry !== 'skew-symmetric') {
+    fail('E_PARSE', 'line 1', `symmetry ${sc.show(4)} is not "general", "symmetric" or "skew-symmetric"`);
+  }
+  if (format === 'array' && field === 'pattern') fail('E_PARSE', 'line 1', 'the array format cannot have a pattern field');
+  if (field === 'pattern' && symmetry === 'skew-symmetric') fail('E_PARSE', 'line 1', 'a pattern matrix cannot be skew-symmetric');
+  return { format, field, symmetry };
+}
+
+/** csrFromCoo on entries already checked line by line; the only failure left is an overflowing duplicate sum. */
+function sumDuplicates(m: number, n: number, rows: Int32Array, cols: Int32Array, vals: Float64Array): CsrMatrix<Float64Array> {
+  try {
+    return csrFromCoo(m, n, rows, cols, vals);
+  } catch (e) {
+    if (e instanceof NumkernError && e.code === 'E_NONFINITE') {
+      throw new NumkernError('E_NONFINITE', 'text: duplicate entries sum to a non-finite value', { argument: 'text', cause: e });
+    }
+    throw e;
+  }
+}
+
+function toDtype(values: Float64Array, dtype: 'f64' | 'f32', what: string): FloatArray {
+  if (dtype === 'f64') return values;
+  const out = new Float32Array(values);
+  for (let k = 0; k < out.length; k++) {
+    if (!Number.isFinite(out[k])) fail('E_NONFINITE', what, `value ${values[k]} overflows f32`);
+  }
+  return out;
+}
+
+export function parseMatrixMarket(text: string, opts: { dtype: 'f32' }): MatrixMarketData<Float32Array>;
+export function parseMatrixMarket(text: string, opts?: { dtype?: 'f64' }): MatrixMarketData<Float64Array>;
+export function parseMatrixMarket(text: string, opts?: MatrixMarketReadOptions): MatrixMarketData;
+export function parseMatrixMarket(text: string, opts?: MatrixMarketReadOptions): MatrixMarketData {
+  if (typeof text !== 'string') fail('E_DTYPE', 'text', `expected a string, got ${typeof text}`);
+  const dtype = opts?.dtype ?? 'f64';
+  if (dtype !== 'f64' && dtype !== 'f32') fail('E_DTYPE', 'opts.dtype', `expected 'f64' or 'f32', got ${String(dtype)}`);
+
+  const sc = new Scanner(text);
+  const { format, field, symmetry } = parseBanner(sc);
+  const comments: string[] = [];
+  if (!sc.next(comments)) fail('E_PARSE', `line ${sc.lineNo + 1}`, 'missing size line (file truncated?)');
+
+  const sizeTokens = format === 'coordinate' ? 3 : 2;
+  if (sc.ntok !== sizeTokens) {
+    fail('E_PARSE', sc.where(), `size line needs ${sizeTokens === 3 ? '3 integers (rows cols entries)' : '2 integers (rows cols)'}, got ${sc.ntok} fields`);
+  }
+  const m = sc.uint(0, 'row count');
+  const n = sc.uint(1, 'column count');
+  if (m > MAX_INT32 || n > MAX_INT32) fail('E_RANGE', sc.where(), `dimensions ${m} x ${n} exceed 2^31 - 1`);
+  if (symmetry !== 'general' && m !== n) fail('E_PARSE', sc.where(), `a ${symmetry} matrix must be square, got ${m} x ${n}`);
+  const header = { field, symmetry, comments };
+  // The shortest possible entry line bounds how many entries the rest of the text can hold;
+  // checking before allocating keeps a lying size line from requesting gigabytes.
+  const remaining = text.length - sc.pos + 1;
+
+  if (format === 'coordinate') {
+    const nnz = sc.uint(2, 'entry count');
+    const minLine = field === 'pattern' ? 4 : 6;
+    if (nnz > Math.floor(remaining / minLine)) {
+      fail('E_PARSE', sc.where(), `size line declares ${nnz} entries but the rest of the file cannot hold them (truncated?)`);
+    }
+    const mirror = symmetry !== 'general';
+    const cap = mirror ? 2 * nnz : nnz;
+    const rows = allocI32(cap, sc.where());
+    const cols = allocI32(cap, sc.where());
+    const vals = allocF64(cap, sc.where());
+    const want = field === 'pattern' ? 2 : 3;
+    let k = 0;
+    for (let e = 0; e < nnz; e++) {
+      if (!sc.next()) fail('E_PARSE', `line ${sc.lineNo}`, `expected ${nnz} entries, found ${e} (file truncated?)`);
+      if (sc.ntok !== want) {
+        fail('E_PARSE', sc.where(), `expected ${want} fields (${want === 2 ? 'row col' : 'row col value'}), got ${sc.ntok}`);
+      }
+      const i = sc.index(0, m, 'row index');
+      const j = sc.index(1, n, 'column index');
+      const v = field === 'pattern' ? 1 : sc.value(2, field);
+      if (dtype === 'f32' && !Number.isFinite(Math.fround(v))) fail('E_NONFINITE', sc.where(), `value ${v} overflows f32`);
+      if (symmetry === 'skew-symmetric' && i === j && v !== 0) {
+        fail('E_PARSE', sc.where(), `skew-symmetric matrix has a nonzero diagonal entry (${i + 1}, ${j + 1})`);
+      }
+      rows[k] = i;
+      cols[k] = j;
+      vals[k] = v;
+      k++;
+      // Either triangle is accepted and mirrored (as common readers do); the format stores only one.
+      if (mirror && i !== j) {
+        rows[k] = j;
+        cols[k] = i;
+        vals[k] = symmetry === 'skew-symmetric' ? -v : v;
+        k++;
+      }
+    }
+    if (sc.next()) fail('E_PARSE', sc.where(), `more entries than the ${nnz} declared on the size line`);
+    const csr = sumDuplicates(m, n, rows.subarray(0, k), cols.subarray(0, k), vals.subarray(0, k));
+    const values = toDtype(csr.values, dtype, 'text');
+    return { kind: 'coordinate', ...header, matrix: { nrows: m, ncols: n, rowPtr: csr.rowPtr, colIdx: csr.colIdx, values } };
+  }
+
+  const count = symmetry === 'general' ? m * n : symmetry === 'symmetric' ? (m * (m + 1)) / 2 : (m * (m - 1)) / 2;
+  if (count > Math.floor(remaining / 2)) {
+    fail('E_PARSE', sc.where(), `size line declares ${count} values but the rest of the file cannot hold them (truncated?)`);
+  }
+  const data = allocF64(m * n, sc.where());
+  let seen = 0;
+  const read = (): number => {
+    if (!sc.next()) fail('E_PARSE', `line ${sc.lineNo}`, `expected ${count} values, found ${seen} (file truncated?)`);
+    if (sc.ntok !== 1) fail('E_PARSE', sc.where(), `expected 1 value per line, got ${sc.ntok} fields`);
+    const v = sc.value(0, field);
+    if (dtype === 'f32' && !Number.isFinite(Math.fround(v))) fail('E_NONFINITE', sc.where(), `value ${v} overflows f32`);
+    seen++;
+    return v;
+  };
+  // The file is column-major; the result is row-major.
+  for (let j = 0; j < n; j++) {
+    if (symmetry === 'general') {
+      for (let i = 0; i < m; i++) data[i * n + j] = read();
+    } else {
+      const skew = symmetry === 'skew-symmetric';
+      for (let i = skew ? j + 1 : j; i < m; i++) {
+        const v = read();
+        data[i * n + j] = v;
+        data[j * n + i] = skew ? -v : v;
+      }
+    }
+  }
+  if (sc.next()) fail('E_PARSE', sc.where(), `more values than the ${count} the size line implies`);
+  return { kind: 'array', ...header, matrix: { rows: m, cols: n, data: toDtype(data, dtype, 'text') } };
+}
+
+function ioError(path: string | URL, action: string, e: unknown): never {
+  const p = String(path);
+  const why = e instanceof Error ? e.message : String(e);
+  throw new NumkernError('E_IO', `${p}: cannot ${action} (${why})`, { argument: p, cause: e });
+}
+
+export async function readMatrixMarket(path: string | URL, opts: { dtype: 'f32' }): Promise<MatrixMarketData<Float32Array>>;
+export async function readMatrixMarket(path: string | URL, opts?: { dtype?: 'f64' }): Promise<MatrixMarketData<Float64Array>>;
+export async function readMatrixMarket(path: string | URL, opts?: MatrixMarketReadOptions): Promise<MatrixMarketData>;
+export async function readMatrixMarket(path: string | URL, opts: MatrixMarketReadOptions = {}): Promise<MatrixMarketData> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    ioError(path, 'read', e);
+  }
+  try {
+    return parseMatrixMarket(text, opts);
+  } catch (e) {
+    // Parse errors name a line; add the file so a batch job's log says which one.
+    if (e instanceof NumkernError) throw new NumkernError(e.code, `${String(path)}: ${e.message}`, { argument: e.argument, cause: e });
+    throw e;
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/** Shortest decimal that parses back to the same f64; '-0' keeps the sign bit. */
+function formatReal(v: number): string {
+  return Object.is(v, -0) ? '-0' : String(v);
+}
+
+/** Integer digits without an exponent (String(1e21) would not read back as an integer). */
+function formatInteger(v: number): string {
+  return Object.is(v, -0) ? '-0' : BigInt(v).toString();
+}
+
+function checkValue(v: number, k: number, field: MatrixMarketField, name: string): void {
+  if (!Number.isFinite(v)) fail('E_NONFINITE', `${name}[${k}]`, `value is ${v}`);
+  if (field === 'integer' && !Number.isInteger(v)) fail('E_RANGE', `${name}[${k}]`, `${v} is not an integer (field 'integer')`);
+}
+
+function validateCsr(m: CsrMatrix, field: MatrixMarketField): void {
+  checkDim(m.nrows, 'm.nrows');
+  checkDim(m.ncols, 'm.ncols');
+  const { nrows, ncols, rowPtr, colIdx, values } = m;
+  if (!(rowPtr instanceof Int32Array)) fail('E_DTYPE', 'm.rowPtr', 'expected an Int32Array');
+  if (!(colIdx instanceof Int32Array)) fail('E_DTYPE', 'm.colIdx', 'expected an Int32Array');
+  if (rowPtr.length !== nrows + 1) fail('E_CSR_INVALID', 'm.rowPtr', `length ${rowPtr.length}, expected nrows + 1 = ${nrows + 1}`);
+  if (rowPtr[0] !== 0) fail('E_CSR_INVALID', 'm.rowPtr', `rowPtr[0] is ${rowPtr[0]}, expected 0`);
+  const nnz = rowPtr[nrows];
+  if (nnz > colIdx.length) fail('E_CSR_INVALID', 'm.colIdx', `length ${colIdx.length} is less than rowPtr[nrows] = ${nnz}`);
+  if (field !== 'pattern') {
+    if (!(values instanceof Float64Array) && !(values instanceof Float32Array)) fail('E_DTYPE', 'm.values', 'expected a Float64Array or Float32Array');
+    if (nnz > values.length) fail('E_CSR_INVALID', 'm.values', `length ${values.length} is less than rowPtr[nrows] = ${nnz}`);
+  }
+  for (let r = 0; r < nrows; r++) {
+    const a = rowPtr[r];
+    const b = rowPtr[r + 1];
+    if (b < a) fail('E_CSR_INVALID', 'm.rowPtr', `decreases at row ${r}`);
+    let prev = -1;
+    for (let k = a; k < b; k++) {
+      const c = colIdx[k];
+      if (c < 0 || c >= ncols) fail('E_CSR_INVALID', `m.colIdx[${k}]`, `column ${c} outside [0, ${ncols})`);
+      if (c <= prev) fail('E_CSR_INVALID', `m.colIdx[${k}]`, `columns not strictly increasing in row ${r}`);
+      prev = c;
+      if (field !== 'pattern') checkValue(values[k], k, field, 'm.values');
+    }
+  }
+}
+
+/** Throws E_SHAPE naming the first (row, col) where the canonical CSR matrix differs from its transpose. */
+function checkCsrSymmetric(m: CsrMatrix, comparePattern: boolean): void {
+  const { nrows: n, rowPtr, colIdx, values } = m;
+  if (m.nrows !== m.ncols) fail('E_SHAPE', 'm', `symmetric output needs a square matrix, got ${m.nrows} x ${m.ncols}`);
+  const nnz = rowPtr[n];
+  // Transpose by counting sort; rows are visited in order, so the transpose is canonical too.
+  const tPtr = allocI32(n + 1, 'm');
+  for (let k = 0; k < nnz; k++) tPtr[colIdx[k] + 1]++;
+  for (let c = 0; c < n; c++) tPtr[c + 1] += tPtr[c];
+  const cursor = tPtr.slice(0, n);
+  const tIdx = allocI32(nnz, 'm');
+  const tVal = allocF64(comparePattern ? 0 : nnz, 'm');
+  for (let r = 0; r < n; r++) {
+    for (let k = rowPtr[r]; k < rowPtr[r + 1]; k++) {
+      const dst = cursor[colIdx[k]]++;
+      tIdx[dst] = r;
+      if (!comparePattern) tVal[dst] = values[k];
+    }
+  }
+  for (let r = 0; r < n; r++) {
+    let a = rowPtr[r];
+    let b = tPtr[r];
+    const aEnd = rowPtr[r + 1];
+    const bEnd = tPtr[r + 1];
+    while (a < aEnd || b < bEnd) {
+      const ca = a < aEnd ? colIdx[a] : n;
+      const cb = b < bEnd ? tIdx[b] : n;
+      if (ca !== cb) {
+        const c = Math.min(ca, cb);
+        // ca < cb: A has (r, c) but not (c, r); otherwise A has (c, r) but not (r, c).
+        const [i, j] = ca < cb ? [r, c] : [c, r];
+        fail('E_SHAPE', 'm', `not symmetric: entry (${i}, ${j}) is stored but (${j}, ${i}) is not`);
+      }
+      if (!comparePattern && values[a] !== tVal[b]) {
+        fail('E_SHAPE', 'm', `not symmetric: (${r}, ${ca}) = ${values[a]} but (${ca}, ${r}) = ${tVal[b]}`);
+      }
+      a++;
+      b++;
+    }
+  }
+}
+
+function commentLines(comment: string | undefined): string[] {
+  if (comment === undefined) return [];
+  if (typeof comment !== 'string') fail('E_DTYPE', 'opts.comment', `expected a string, got ${typeof comment}`);
+  return comment.split(/\r?\n/).map((line) => (line === '' ? '%' : `% ${line}`));
+}
+
+/**
+ * Matrix Market text for a CSR (coordinate format) or dense (array format) matrix. Real
+ * values use the shortest round-trip decimal, so parseMatrixMarket gives back the same bits.
+ * Under `symmetric`, only the lower triangle (row ≥ col) is written.
+ */
+export function writeMatrixMarket(m: CsrMatrix | DenseMatrix, opts: MatrixMarketWriteOptions = {}): string {
+  const field = opts.field ?? 'real';
+  if (field !== 'real' && field !== 'integer' && field !== 'pattern') {
+    fail('E_RANGE', 'opts.field', `expected 'real', 'integer' or 'pattern', got ${String(field)}`);
+  }
+  const symmetric = opts.symmetric ?? false;
+  if (typeof symmetric !== 'boolean') fail('E_DTYPE', 'opts.symmetric', `expected a boolean, got ${typeof symmetric}`);
+  const fmt = field === 'integer' ? formatInteger : formatReal;
+  const comments = commentLines(opts.comment);
+  const sym = symmetric ? 'symmetric' : 'general';
+  if (typeof m !== 'object' || m === null) return fail('E_DTYPE', 'm', 'expected a CsrMatrix or DenseMatrix');
+
+  if ('rowPtr' in m) {
+    validateCsr(m, field);
+    if (symmetric) checkCsrSymmetric(m, field === 'pattern');
+    const { nrows, ncols, rowPtr, colIdx, values } = m;
+    const lines: string[] = [`%%MatrixMarket matrix coordinate ${field} ${sym}`, ...comments, ''];
+    let count = 0;
+    for (let r = 0; r < nrows; r++) {
+      for (let k = rowPtr[r]; k < rowPtr[r + 1]; k++) {
+        const c = colIdx[k];
+        if (symmetric && c > r) break; // columns are sorted, so the rest of the row is upper triangle
+        lines.push(field === 'pattern' ? `${r + 1} ${c + 1}` : `${r + 1} ${c + 1} ${fmt(values[k])}`);
+        count++;
+      }
+    }
+    lines[comments.length + 1] = `${nrows} ${ncols} ${count}`;
+    return `${lines.join('\n')}\n`;
+  }
+
+  if ('data' in m) {
+    const rows = checkDim(m.rows, 'm.rows');
+    const cols = checkDim(m.cols, 'm.cols');
+    const data = m.data;
+    if (!(data instanceof Float64Array) && !(data instanceof Float32Array)) fail('E_DTYPE', 'm.data', 'expected a Float64Array or Float32Array');
+    if (data.length !== rows * cols) fail('E_SHAPE', 'm.data', `length ${data.length}, expected rows * cols = ${rows * cols}`);
+    if (field === 'pattern') fail('E_RANGE', 'opts.field', "'pattern' applies to sparse matrices only (the array format has no pattern field)");
+    for (let k = 0; k < data.length; k++) checkValue(data[k], k, field, 'm.data');
+    if (symmetric) {
+      if (rows !== cols) fail('E_SHAPE', 'm', `symmetric output needs a square matrix, got ${rows} x ${cols}`);
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < i; j++) {
+          if (data[i * cols + j] !== data[j * cols + i]) {
+            fail('E_SHAPE', 'm', `not symmetric: (${i}, ${j}) = ${data[i * cols + j]} but (${j}, ${i}) = ${data[j * cols + i]}`);
+          }
+        }
+      }
+    }
+    const lines: string[] = [`%%MatrixMarket matrix array ${field} ${sym}`, ...comments, `${rows} ${cols}`];
+    for (let j = 0; j < cols; j++) {
+      for (let i = symmetric ? j : 0; i < rows; i++) lines.push(fmt(data[i * cols + j]));
+    }
+    return `${lines.join('\n')}\n`;
+  }
+  return fail('E_DTYPE', 'm', 'expected a CsrMatrix ({nrows, ncols, rowPtr, colIdx, values}) or DenseMatrix ({rows, cols, data})');
+}
+
+/** writeMatrixMarket to a file (UTF-8). Validation errors are thrown before the file is touched. */
+export async function writeMatrixMarketFile(path: string | URL, m: CsrMatrix | DenseMatrix, opts: MatrixMarketWriteOptions = {}): Promise<void> {
+  const text = writeMatrixMarket(m, opts);
+  try {
+    await writeFile(path, text, 'utf8');
+  } catch (e) {
+    ioError(path, 'write', e);
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Argument checks shared by every public entry point. Each throws a NumkernError whose message
+ * starts with the argument's name, before any kernel runs. The checks are O(size) and allocation-free.
+ */
+import { fail } from './errors.js';
+import type { CsrMatrix, DType, FloatArray, Ragged } from './types.js';
+import { dtypeOf } from './types.js';
+
+export function isFloatArray(a: unknown): a is FloatArray {
+  return a instanceof Float64Array || a instanceof Float32Array;
+}
+
+export function checkFloatArray(a: unknown, name: string): FloatArray {
+  if (!isFloatArray(a)) fail('E_DTYPE', name, `expected a Float64Array or Float32Array, got ${describe(a)}`);
+  return a;
+}
+
+export function checkInt32Array(a: unknown, name: string): Int32Array {
+  if (!(a instanceof Int32Array)) fail('E_DTYPE', name, `expected an Int32Array, got ${describe(a)}`);
+  return a;
+}
+
+export function checkSameDtype(dtype: DType, a: FloatArray, name: string): void {
+  if (dtypeOf(a) !== dtype) fail('E_DTYPE', name, `dtype ${dtypeOf(a)} does not match the other operands (${dtype})`);
+}
+
+export function checkLength(a: { length: number }, n: number, name: string): void {
+  if (a.length !== n) fail('E_SHAPE', name, `expected length ${n}, got ${a.length}`);
+}
+
+export function checkFinite(a: FloatArray, name: string): void {
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]!;
+    // v - v is NaN exactly when v is NaN or ±Inf: one branch-free test per element.
+    if (v - v !== 0) fail('E_NONFINITE', name, `element ${i} is ${v}`);
+  }
+}
+
+export function checkFiniteNumber(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(typeof v === 'number' ? 'E_NONFINITE' : 'E_DTYPE', name, `expected a finite number, got ${describe(v)}`);
+  return v;
+}
+
+export function checkIntegerInRange(v: unknown, lo: number, hi: number, name: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) fail('E_DTYPE', name, `expected an integer, got ${describe(v)}`);
+  if (v < lo || v > hi) fail('E_RANGE', name, `expected ${lo} ≤ ${name} ≤ ${hi}, got ${v}`);
+  return v;
+}
+
+export function checkDimension(v: unknown, name: string): number {
+  return checkIntegerInRange(v, 0, 2 ** 31 - 1, name);
+}
+
+/**
+ * Canonical CSR: rowPtr[0] = 0, non-decreasing, rowPtr[nrows] = nnz = colIdx.length = values.length,
+ * and column indices strictly increasing within each row (so the diagonal, if stored, is found once).
+ */
+export function checkCsr(A: unknown, name: string, options: { checkFinite?: boolean } = {}): CsrMatrix {
+  if (typeof A !== 'object' || A === null) fail('E_CSR_INVALID', name, `expected a CSR matrix {nrows, ncols, rowPtr, colIdx, values}, got ${describe(A)}`);
+  const m = A as Partial<CsrMatrix>;
+  const nrows = checkDimension(m.nrows, `${name}.nrows`);
+  const ncols = checkDimension(m.ncols, `${name}.ncols`);
+  const rowPtr = checkInt32Array(m.rowPtr, `${name}.rowPtr`);
+  const colIdx = checkInt32Array(m.colIdx, `${name}.colIdx`);
+  const values = checkFloatArray(m.values, `${name}.values`);
+  if (rowPtr.length !== nrows + 1) fail('E_CSR_INVALID', `${name}.rowPtr`, `expected length nrows + 1 = ${nrows + 1}, got ${rowPtr.length}`);
+  const nnz = colIdx.length;
+  if (values.length !== nnz) fail('E_CSR_INVALID', `${name}.values`, `length ${values.length} differs from colIdx length ${nnz}`);
+  if (rowPtr[0] !== 0) fail('E_CSR_INVALID', `${name}.rowPtr`, `rowPtr[0] must be 0, got ${rowPtr[0]}`);
+  if (rowPtr[nrows] !== nnz) fail('E_CSR_INVALID', `${name}.rowPtr`, `rowPtr[nrows] must equal nnz = ${nnz}, got ${rowPtr[nrows]}`);
+  if (structureSeen(rowPtr, colIdx, ncols)) {
+    if (options.checkFinite !== false) checkFinite(values, `${name}.values`);
+    return A as CsrMatrix;
+  }
+  for (let i = 0; i < nrows; i++) {
+    const start = rowPtr[i]!;
+    const end = rowPtr[i + 1]!;
+    if (end < start) fail('E_CSR_INVALID', `${name}.rowPtr`, `decreases at row ${i} (${start} > ${end})`);
+    let prev = -1;
+    for (let p = start; p < end; p++) {
+      const j = colIdx[p]!;
+      if (j < 0 || j >= ncols) fail('E_CSR_INVALID', `${name}.colIdx`, `entry ${p} (row ${i}) is ${j}, outside [0, ${ncols})`);
+      if (j <= prev) fail('E_CSR_INVALID', `${name}.colIdx`, `row ${i} is not strictly increasing at entry ${p} (${prev} then ${j})`);
+      prev = j;
+    }
+  }
+  rememberStructure(rowPtr, colIdx, ncols);
+  if (options.checkFinite !== false) checkFinite(values, `${name}.values`);
+  return A as CsrMatrix;
+}
+
+/**
+ * The O(nnz) structure scan dominates a single SpMV, so a structure that passed is remembered by the
+ * identity of its index arrays (shared by A, A + cI, ... built on the same pattern). Index arrays are
+ * treated as immutable once used; a caller who edits them in place still cannot corrupt memory, because
+ * native code re-checks bounds and WGSL accesses are bounds-clamped.
+ */
+const validatedStructures = new WeakMap<Int32Array, WeakMap<Int32Array, number>>();
+
+function structureSeen(rowPtr: Int32Array, colIdx: Int32Array, ncols: number): boolean {
+  return validatedStructures.get(rowPtr)?.get(colIdx) === ncols;
+}
+
+function rememberStructure(rowPtr: Int32Array, colIdx: Int32Array, ncols: number): void {
+  let inner = validatedStructures.get(rowPtr);
+  if (!inner) validatedStructures.set(rowPtr, (inner = new WeakMap()));
+  inner.set(colIdx, ncols);
+}
+
+/** Ragged batch: offsets[0] = 0, non-decreasing, offsets[last] = values.length. */
+export function checkRagged(r: unknown, name: string, options: { checkFinite?: boolean } = {}): Ragged {
+  if (typeof r !== 'object' || r === null) fail('E_SHAPE', name, `expected {offsets, values}, got ${describe(r)}`);
+  const g = r as Partial<Ragged>;
+  const offsets = checkInt32Array(g.offsets, `${name}.offsets`);
+  const values = checkFloatArray(g.values, `${name}.values`);
+  if (offsets.length < 1) fail('E_SHAPE', `${name}.offsets`, 'needs at least one entry (0)');
+  if (offsets[0] !== 0) fail('E_SHAPE', `${name}.offsets`, `offsets[0] must be 0, got ${offsets[0]}`);
+  for (let s = 1; s < offsets.length; s++) {
+    if (offsets[s]! < offsets[s - 1]!) fail('E_SHAPE', `${name}.offsets`, `decreases at segment ${s - 1}`);
+  }
+  if (offsets[offsets.length - 1] !== values.length) {
+    fail('E_SHAPE', `${name}.offsets`, `last offset ${offsets[offsets.length - 1]} must equal values.length = ${values.length}`);
+  }
+  if (options.checkFinite !== false) checkFinite(values, `${name}.values`);
+  return r as Ragged;
+}
+
+export function checkSignal(signal: unknown, name = 'options.signal'): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) fail('E_DTYPE', name, `expected an AbortSignal, got ${describe(signal)}`);
+  return signal;
+}
+
+export function checkOptions<T extends object>(o: unknown, name = 'options'): Partial<T> {
+  if (o === undefined) return {};
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) fail('E_DTYPE', name, `expected an object, got ${describe(o)}`);
+  return o as Partial<T>;
+}
+
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v)}`;
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as { length?: number }).length ?? v.byteLength})`;
+  if (Array.isArray(v)) return `Array(${v.length})`;
+  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+}

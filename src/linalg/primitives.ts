@@ -1,0 +1,105 @@
+/**
+ * Façade for the primitives every family shares (SpMV, BLAS-1, segmented reductions):
+ * validate, allocate the output in the input dtype, dispatch. No arithmetic here.
+ */
+import type { Engine } from '../core/engine.js';
+import { fail } from '../core/errors.js';
+import { allocLike, dtypeOf, type CsrMatrix, type FloatArray, type Ragged } from '../core/types.js';
+import {
+  checkCsr, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkRagged, checkSameDtype,
+} from '../core/validate.js';
+import { checkOpOptions, type OpOptions } from './options.js';
+
+export interface SpmvOptions extends OpOptions {
+  /** Write y here instead of allocating (length A.nrows, same dtype). */
+  out?: FloatArray;
+}
+
+export async function spmv(engine: Engine, A: CsrMatrix, x: FloatArray, options?: SpmvOptions): Promise<FloatArray> {
+  const o = checkOpOptions<SpmvOptions>(options);
+  const finite = o.checkFinite !== false;
+  checkCsr(A, 'A', { checkFinite: finite });
+  checkFloatArray(x, 'x');
+  const dtype = dtypeOf(A.values);
+  checkSameDtype(dtype, x, 'x');
+  checkLength(x, A.ncols, 'x');
+  if (finite) checkFinite(x, 'x');
+  let y: FloatArray;
+  if (o.out !== undefined) {
+    y = checkFloatArray(o.out, 'options.out');
+    checkSameDtype(dtype, y, 'options.out');
+    checkLength(y, A.nrows, 'options.out');
+    if (y.buffer === x.buffer) fail('E_SHAPE', 'options.out', 'must not alias x');
+  } else {
+    y = allocLike(x, A.nrows);
+  }
+  await engine.run('spmv', { A, x, y }, { ...o, dtype, size: A.colIdx.length });
+  return y;
+}
+
+function checkPair(x: FloatArray, y: FloatArray, finite: boolean): void {
+  checkFloatArray(x, 'x');
+  checkFloatArray(y, 'y');
+  checkSameDtype(dtypeOf(x), y, 'y');
+  checkLength(y, x.length, 'y');
+  if (finite) {
+    checkFinite(x, 'x');
+    checkFinite(y, 'y');
+  }
+}
+
+export async function dot(engine: Engine, x: FloatArray, y: FloatArray, options?: OpOptions): Promise<number> {
+  const o = checkOpOptions(options);
+  checkPair(x, y, o.checkFinite !== false);
+  return (await engine.run('dot', { x, y }, { ...o, dtype: dtypeOf(x), size: x.length })).value;
+}
+
+export interface AxpyOptions extends OpOptions {
+  /** Update y itself instead of returning a new array. */
+  inPlace?: boolean;
+}
+
+/** Returns α x + y; y is left untouched unless options.inPlace. */
+export async function axpy(engine: Engine, alpha: number, x: FloatArray, y: FloatArray, options?: AxpyOptions): Promise<FloatArray> {
+  const o = checkOpOptions<AxpyOptions>(options);
+  checkFiniteNumber(alpha, 'alpha');
+  checkPair(x, y, o.checkFinite !== false);
+  const target = o.inPlace ? y : y.slice();
+  await engine.run('axpy', { alpha, x, y: target }, { ...o, dtype: dtypeOf(x), size: x.length });
+  return target;
+}
+
+export async function nrm2(engine: Engine, x: FloatArray, options?: OpOptions): Promise<number> {
+  const o = checkOpOptions(options);
+  checkFloatArray(x, 'x');
+  if (o.checkFinite !== false) checkFinite(x, 'x');
+  return (await engine.run('nrm2', { x }, { ...o, dtype: dtypeOf(x), size: x.length })).value;
+}
+
+export interface MomentsOptions extends OpOptions {
+  /** Variance divisor is count − ddof (0: population, 1: sample). Default 0. */
+  ddof?: number;
+}
+
+export interface Moments<T extends FloatArray = FloatArray> {
+  sum: T;
+  mean: T;
+  variance: T;
+}
+
+/** Sum, mean and variance of every segment of a ragged batch in one pass over the data. */
+export async function segmentedMoments(engine: Engine, batch: Ragged, options?: MomentsOptions): Promise<Moments> {
+  const o = checkOpOptions<MomentsOptions>(options);
+  checkRagged(batch, 'batch', { checkFinite: o.checkFinite !== false });
+  const ddof = o.ddof === undefined ? 0 : checkIntegerInRange(o.ddof, 0, 2 ** 31 - 1, 'options.ddof');
+  const nseg = batch.offsets.length - 1;
+  const sum = allocLike(batch.values, nseg);
+  const mean = allocLike(batch.values, nseg);
+  const variance = allocLike(batch.values, nseg);
+  await engine.run(
+    'segmentedMoments',
+    { values: batch.values, offsets: batch.offsets, ddof, sum, mean, variance },
+    { ...o, dtype: dtypeOf(batch.values), size: batch.values.length },
+  );
+  return { sum, mean, variance };
+}

@@ -1,0 +1,162 @@
+/** Backend resolution and dispatch, with the real loaders replaced by mock factories (stdlib's mocked-loader tests). */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createContext, NumkernError } from '../src/index.js';
+import { kernel, PRIORITY, type BackendFactory } from '../src/core/backend.js';
+import { registerBackend } from '../src/core/engine.js';
+import type { BackendName } from '../src/core/types.js';
+
+const calls: string[] = [];
+let lost: string | null = null;
+
+function mock(name: BackendName, priority: number, opts: { fail?: string; f64?: boolean; minSize?: number; loseOnRun?: boolean } = {}): BackendFactory {
+  return {
+    name,
+    async init() {
+      if (opts.fail) throw new Error(opts.fail);
+      return {
+        name,
+        priority,
+        info: { description: `mock ${name}` },
+        lostReason: () => (name === 'webgpu' ? lost : null),
+        kernels: [
+          kernel({
+            op: 'dot',
+            dtypes: opts.f64 === false ? ['f32'] : ['f32', 'f64'],
+            minSize: opts.minSize,
+            run: ({ x, y }) => {
+              calls.push(name);
+              if (opts.loseOnRun) {
+                lost = 'mock device lost';
+                throw new NumkernError('E_DEVICE_LOST', 'mock device lost');
+              }
+              let s = 0;
+              for (let i = 0; i < x.length; i++) s += x[i]! * y[i]!;
+              return s;
+            },
+          }),
+        ],
+        dispose() {},
+      };
+    },
+  };
+}
+
+afterEach(() => {
+  calls.length = 0;
+  lost = null;
+  delete process.env.NUMKERN_BACKENDS;
+});
+
+const x64 = new Float64Array([1, 2, 3]);
+const x32 = new Float32Array([1, 2, 3]);
+
+describe('backend resolution', () => {
+  it('records why a backend failed to initialize and keeps the others', async () => {
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'no CUDA device: driver missing' }));
+    registerBackend(mock('native', PRIORITY.native));
+    registerBackend(mock('webgpu', PRIORITY.webgpuSoftware, { f64: false }));
+    const ctx = await createContext();
+    const st = Object.fromEntries(ctx.status().map((s) => [s.name, s]));
+    expect(st.cuda!.available).toBe(false);
+    expect(st.cuda!.reason).toBe('no CUDA device: driver missing');
+    expect(st.native!.available).toBe(true);
+    expect(st.native!.kernels).toContain('dot:f64');
+    expect(ctx.available()).toEqual(['native', 'webgpu', 'js']);
+    await ctx.dispose();
+  });
+
+  it('auto runs the highest-priority backend that has the kernel for the dtype', async () => {
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'none' }));
+    registerBackend(mock('native', PRIORITY.native));
+    registerBackend(mock('webgpu', PRIORITY.webgpuHardware, { f64: false }));
+    const ctx = await createContext();
+    await ctx.dot(x32, x32);
+    await ctx.dot(x64, x64);
+    expect(calls).toEqual(['webgpu', 'native']); // f64 is not registered on webgpu: per-kernel fallback
+    await ctx.dispose();
+  });
+
+  it('size thresholds route small problems down the list; context thresholds override kernel defaults', async () => {
+    registerBackend(mock('native', PRIORITY.native, { minSize: 10 }));
+    registerBackend(mock('webgpu', PRIORITY.webgpuHardware, { minSize: 1000 }));
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'none' }));
+    const ctx = await createContext();
+    await ctx.dot(x32, x32);
+    await ctx.dot(new Float32Array(2000), new Float32Array(2000));
+    await ctx.dot(new Float32Array(50), new Float32Array(50));
+    expect(calls).toEqual(['webgpu', 'native']); // size 3 → js (not recorded by mocks)
+    await ctx.dispose();
+    const ctx2 = await createContext({ thresholds: { dot: { webgpu: 0 } } });
+    calls.length = 0;
+    await ctx2.dot(x32, x32);
+    expect(calls).toEqual(['webgpu']);
+    await ctx2.dispose();
+  });
+
+  it('a pinned backend that cannot run falls back with the reason recorded, or throws when strict', async () => {
+    registerBackend(mock('native', PRIORITY.native));
+    registerBackend(mock('webgpu', PRIORITY.webgpuSoftware, { fail: 'no adapter' }));
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'none' }));
+    const ctx = await createContext();
+    await ctx.dot(x64, x64, { backend: 'webgpu' });
+    expect(calls).toEqual(['native']);
+    expect(ctx.fallbacks().at(-1)).toMatchObject({ op: 'dot', requested: 'webgpu', used: 'native' });
+    expect(ctx.fallbacks().at(-1)!.reason).toContain('no adapter');
+    await expect(ctx.dot(x64, x64, { backend: 'webgpu', strict: true })).rejects.toMatchObject({ code: 'E_BACKEND_UNAVAILABLE' });
+    await ctx.dispose();
+    const strictCtx = await createContext({ strict: true });
+    await expect(strictCtx.dot(x64, x64, { backend: 'webgpu' })).rejects.toThrow(/no adapter/);
+    await strictCtx.dispose();
+  });
+
+  it('a device lost during a kernel takes the backend out and the op completes on the next one', async () => {
+    registerBackend(mock('webgpu', PRIORITY.webgpuHardware, { loseOnRun: true }));
+    registerBackend(mock('native', PRIORITY.native));
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'none' }));
+    const ctx = await createContext();
+    expect(await ctx.dot(x32, x32)).toBe(14);
+    expect(calls).toEqual(['webgpu', 'native']);
+    const gpu = ctx.status().find((s) => s.name === 'webgpu')!;
+    expect(gpu.available).toBe(false);
+    expect(gpu.reason).toContain('mock device lost');
+    expect(ctx.fallbacks().at(-1)).toMatchObject({ requested: 'webgpu', used: 'native' });
+    await ctx.dispose();
+  });
+
+  it('NUMKERN_BACKENDS restricts the candidates; options.backends too', async () => {
+    registerBackend(mock('native', PRIORITY.native));
+    registerBackend(mock('webgpu', PRIORITY.webgpuHardware));
+    registerBackend(mock('cuda', PRIORITY.cuda));
+    process.env.NUMKERN_BACKENDS = 'native,js';
+    const ctx = await createContext();
+    expect(ctx.available()).toEqual(['native', 'js']);
+    expect(ctx.status().find((s) => s.name === 'cuda')!.reason).toContain('NUMKERN_BACKENDS');
+    await ctx.dispose();
+    delete process.env.NUMKERN_BACKENDS;
+    const ctx2 = await createContext({ backends: ['js'] });
+    expect(ctx2.available()).toEqual(['js']);
+    await ctx2.dispose();
+    process.env.NUMKERN_BACKENDS = 'native,gpu';
+    await expect(createContext()).rejects.toMatchObject({ code: 'E_RANGE' });
+  });
+
+  it('a disposed context refuses work; await using disposes', async () => {
+    registerBackend(mock('native', PRIORITY.native));
+    let kept;
+    {
+      await using ctx = await createContext({ backends: ['native', 'js'] });
+      kept = ctx;
+      expect(await ctx.dot(x64, x64)).toBe(14);
+    }
+    await expect(kept.dot(x64, x64)).rejects.toMatchObject({ code: 'E_BACKEND_UNAVAILABLE' });
+    expect(kept.status().every((s) => !s.available)).toBe(true);
+  });
+
+  it('context options are validated', async () => {
+    await expect(createContext({ backends: ['gpu' as never] })).rejects.toMatchObject({ code: 'E_RANGE' });
+    await expect(createContext({ backends: [] })).rejects.toMatchObject({ code: 'E_DTYPE' });
+    await expect(createContext({ strict: 'yes' as never })).rejects.toMatchObject({ code: 'E_DTYPE' });
+    await expect(createContext({ thresholds: { dot: { webgpu: -1 } } })).rejects.toMatchObject({ code: 'E_RANGE' });
+    await expect(createContext({ threads: 1.5 })).rejects.toMatchObject({ code: 'E_RANGE' });
+  });
+});
