@@ -9,12 +9,15 @@ import { createContext, type Context } from '../src/index.js';
 import { probeCeilings } from './ceilings.js';
 import { printTable, writeResults, type Row } from './report.js';
 import { blas1Suite, segmentedSuite, spmvSuite, type Target } from './suites/linalg.js';
+import { solveSuite, sweepSuite } from './suites/relax.js';
 
 type Suite = (targets: Target[], c: Awaited<ReturnType<typeof probeCeilings>>, quick: boolean) => Promise<Row[]>;
 const SUITES: Record<string, [string, Suite]> = {
   spmv: ['CSR SpMV (bandwidth-bound)', spmvSuite],
   blas1: ['BLAS-1 (bandwidth-bound)', blas1Suite],
   segmented: ['Segmented moments (bandwidth-bound)', segmentedSuite],
+  sweep: ['Relaxation sweeps (bandwidth-bound)', sweepSuite],
+  solve: ['Time to 1e-8 (rate column: speed-up over the PETSc anchor where one exists)', solveSuite],
 };
 
 const { values } = parseArgs({

@@ -1,0 +1,94 @@
+/**
+ * Relaxation: sweep throughput (bandwidth-bound: reported against the triad ceiling) and time to 1e-8
+ * on the 5-point Poisson problem, CSR and stencil, per backend. Anchor: PETSc CG + SSOR on Poisson 512²
+ * takes about 0.57 s on the development machine (reference/peers.md §1).
+ */
+import type { BackendName, LinearOperator } from '../../src/core/types.js';
+import type { RelaxMethod } from '../../src/core/ops.js';
+import { poisson2d } from '../../src/relax/generators.js';
+import type { Ceilings, Row } from '../report.js';
+import type { Target } from './linalg.js';
+
+export const PETSC_SSOR_CG_512_SECONDS = 0.57;
+
+/** Bytes one sweep must move: the matrix once (CSR: values + indices + row pointers), b once, x read and written. */
+function sweepBytes(A: LinearOperator, n: number): number {
+  const vectors = 3 * 8 * n;
+  return 'kind' in A ? vectors : A.colIdx.length * 12 + (n + 1) * 4 + vectors;
+}
+
+async function seconds(fn: () => Promise<unknown>, reps: number): Promise<number> {
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await fn();
+    best = Math.min(best, (performance.now() - t0) / 1e3);
+  }
+  return best;
+}
+
+function forms(m: number): [string, LinearOperator][] {
+  return [['CSR', poisson2d(m)], ['stencil', poisson2d(m, { stencil: true })]];
+}
+
+export async function sweepSuite(targets: Target[], c: Ceilings, quick: boolean): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const m of quick ? [512] : [256, 512, 1024]) {
+    const n = m * m;
+    const b = new Float64Array(n).fill(1);
+    for (const [form, A] of forms(m)) {
+      for (const method of ['sor', 'sor-redblack', 'ssor'] as RelaxMethod[]) {
+        for (const t of targets) {
+          if (!t.ctx.supports(t.backend, 'relaxSolve', 'f64', { A, b, x: b, method, omega: 1.5, tol: 0, criterion: 'relative', maxIter: 1, checkEvery: 1 })) continue;
+          if (t.backend === 'js' && m > 512) continue;
+          // K sweeps with one residual check at the end; the difference of 2K and K isolates K bare sweeps.
+          const K = Math.max(4, Math.round(2e7 / n));
+          const run = (k: number) => () => t.ctx.solve(A, b, { method, omega: 1.5, tol: 0, maxIter: k, checkEvery: k, backend: t.backend as BackendName, strict: true, checkFinite: false });
+          const reps = quick ? 2 : 3;
+          const sweep = Math.max(1e-9, ((await seconds(run(2 * K), reps)) - (await seconds(run(K), reps))) / K);
+          const perSweep = (method === 'ssor' ? 2 : 1) * sweepBytes(A, n);
+          const gbs = perSweep / sweep / 1e9;
+          rows.push({
+            suite: 'relax-sweep', case: `${method} sweep, poisson2d ${m}² ${form}`, backend: t.label, dtype: 'f64', threads: t.threads,
+            seconds: sweep, unit: 'GB/s', rate: gbs, ofCeiling1: gbs / c.triad1, ofCeilingAll: gbs / c.triadAll,
+            note: `${(1 / sweep).toFixed(0)} sweeps/s`,
+          });
+        }
+      }
+    }
+  }
+  return rows;
+}
+
+export async function solveSuite(targets: Target[], _c: Ceilings, quick: boolean): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const m of quick ? [256, 512] : [256, 512, 1024]) {
+    const n = m * m;
+    const b = new Float64Array(n).fill(1);
+    const young = 2 / (1 + Math.sin(Math.PI / (m + 1)));
+    // ω for SSOR-CG: the Axelsson bound's optimum is 2/(1 + sqrt(2(1+2ν)/μ)) ≈ 2/(1 + c·h); 2/(1 + 2.2 sin(πh)) is near the measured best on this family.
+    const ssorCgOmega = 2 / (1 + 2.2 * Math.sin(Math.PI / (m + 1)));
+    const plans: [RelaxMethod, number][] = [['ssor-cg', ssorCgOmega], ['cg', 1], ['sor', young], ['sor-redblack', young]];
+    for (const [form, A] of forms(m)) {
+      for (const [method, omega] of plans) {
+        if ((method === 'sor' || method === 'sor-redblack') && m > 512) continue;
+        for (const t of targets) {
+          const args = { A, b, x: b, method, omega, tol: 1e-8, criterion: 'relative' as const, maxIter: 1, checkEvery: 1 };
+          if (!t.ctx.supports(t.backend, 'relaxSolve', 'f64', args)) continue;
+          if (t.backend === 'js' && m > 512) continue;
+          let last = { iterations: 0, converged: false };
+          const s = await seconds(async () => {
+            last = await t.ctx.solve(A, b, { method, omega, tol: 1e-8, maxIter: 100000, backend: t.backend as BackendName, strict: true, checkFinite: false });
+          }, quick ? 1 : 2);
+          const anchor = method === 'ssor-cg' && m === 512 ? PETSC_SSOR_CG_512_SECONDS / s : null;
+          rows.push({
+            suite: 'relax-solve', case: `${method} ω=${omega.toFixed(3)} to 1e-8, poisson2d ${m}² ${form}`, backend: t.label, dtype: 'f64', threads: t.threads,
+            seconds: s, unit: 'x', rate: anchor ?? 0, ofCeiling1: null, ofCeilingAll: null,
+            note: `${last.iterations} its${last.converged ? '' : ' (not converged)'}${anchor ? `; PETSc CG+SSOR 0.57 s → ${anchor.toFixed(2)}× faster` : ''}`,
+          });
+        }
+      }
+    }
+  }
+  return rows;
+}

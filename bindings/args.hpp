@@ -1,0 +1,281 @@
+// N-API glue shared by the bindings: argument readers that name the argument in every error, and the
+// Job machinery that runs one prepared kernel call either on the calling thread or in an AsyncWorker.
+//
+// A binding is written once as `Job prepare_x(const Napi::CallbackInfo&)`: it reads and checks every
+// argument on the JS thread and returns a closure that touches no N-API. run_sync<prepare_x> calls the
+// closure at once; run_async<prepare_x> runs it on the libuv pool and returns a Promise, holding
+// references to the typed arrays so they stay alive until it settles.
+#pragma once
+
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace nkb {
+
+// ---------------------------------------------------------------------------------------------------
+// Errors
+
+enum class ErrorKind { Plain, Type, Range };
+
+/// Thrown by a job's closure (off the JS thread, so no N-API); turned into a JS error on the JS thread.
+struct KernelError : std::runtime_error {
+  ErrorKind kind;
+  int cuda_code;     // the cudaError_t (or numkern code) for CUDA failures, 0 otherwise
+  bool device_lost;  // a sticky CUDA error: the device context is unusable for the rest of the process
+  KernelError(ErrorKind k, const std::string& msg, int code = 0, bool lost = false)
+      : std::runtime_error(msg), kind(k), cuda_code(code), device_lost(lost) {}
+};
+
+inline Napi::Error make_error(Napi::Env env, const KernelError& e) {
+  Napi::Error err = e.kind == ErrorKind::Type    ? Napi::TypeError::New(env, e.what())
+                    : e.kind == ErrorKind::Range ? Napi::Error(Napi::RangeError::New(env, e.what()))
+                                                 : Napi::Error::New(env, e.what());
+  if (e.cuda_code != 0) {
+    err.Set("cudaError", Napi::Number::New(env, e.cuda_code));
+    err.Set("deviceLost", Napi::Boolean::New(env, e.device_lost));
+  }
+  return err;
+}
+
+[[noreturn]] inline void throw_type(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
+[[noreturn]] inline void throw_range(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
+
+// ---------------------------------------------------------------------------------------------------
+// Argument readers
+
+inline const char* typed_array_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+  }
+  return "TypedArray";
+}
+
+/// What a JS value is, for error messages.
+inline std::string describe(const Napi::Value& v) {
+  if (v.IsTypedArray()) return typed_array_name(v.As<Napi::TypedArray>().TypedArrayType());
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsNumber()) return "number";
+  if (v.IsString()) return "string";
+  if (v.IsBoolean()) return "boolean";
+  if (v.IsArray()) return "Array";
+  if (v.IsArrayBuffer()) return "ArrayBuffer";
+  if (v.IsDataView()) return "DataView";
+  if (v.IsFunction()) return "function";
+  return "object";
+}
+
+/// A typed-array argument: its element type, element count and first element (byteOffset applied).
+struct ArrayArg {
+  Napi::Object object;
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data);
+  }
+};
+
+inline ArrayArg typed_array(const Napi::CallbackInfo& info, size_t i, const char* name,
+                            std::initializer_list<napi_typedarray_type> allowed, const char* expected) {
+  const Napi::Env env = info.Env();
+  const Napi::Value v = info[i];
+  if (!v.IsTypedArray()) throw_type(env, std::string(name) + ": expected " + expected + ", got " + describe(v));
+  ArrayArg a{v.As<Napi::Object>(), napi_int8_array, 0, nullptr};
+  napi_value buffer;
+  size_t byte_offset;
+  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, v, &a.type, &a.length, &a.data, &buffer, &byte_offset),
+                       a);
+  bool ok = false;
+  for (napi_typedarray_type t : allowed) ok |= t == a.type;
+  if (!ok) throw_type(env, std::string(name) + ": expected " + expected + ", got " + typed_array_name(a.type));
+  if (a.length > 0 && a.data == nullptr) throw_type(env, std::string(name) + ": its ArrayBuffer is detached");
+  return a;
+}
+
+/// Float32Array or Float64Array.
+inline ArrayArg float_array(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return typed_array(info, i, name, {napi_float32_array, napi_float64_array}, "Float32Array or Float64Array");
+}
+
+/// A float array of the same element type as `like` (all float arrays of one call share one dtype).
+inline ArrayArg float_array_like(const Napi::CallbackInfo& info, size_t i, const char* name, const ArrayArg& like,
+                                 const char* like_name) {
+  const ArrayArg a = float_array(info, i, name);
+  if (a.type != like.type)
+    throw_type(info.Env(), std::string(name) + ": expected " + typed_array_name(like.type) + " to match " + like_name +
+                               ", got " + typed_array_name(a.type));
+  return a;
+}
+
+inline ArrayArg int32_array(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return typed_array(info, i, name, {napi_int32_array}, "Int32Array");
+}
+
+inline ArrayArg uint32_array(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  return typed_array(info, i, name, {napi_uint32_array}, "Uint32Array");
+}
+
+inline void require_length(Napi::Env env, const ArrayArg& a, const char* name, size_t n, const std::string& why) {
+  if (a.length != n)
+    throw_range(env, std::string(name) + ": length " + std::to_string(a.length) + " should be " + std::to_string(n) +
+                         " (" + why + ")");
+}
+
+inline double number_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  const Napi::Value v = info[i];
+  if (!v.IsNumber()) throw_type(info.Env(), std::string(name) + ": expected a number, got " + describe(v));
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+/// An integer in [lo, hi]; `fallback` when the argument is undefined and fallback >= lo.
+inline double integer_arg(const Napi::CallbackInfo& info, size_t i, const char* name, double lo, double hi,
+                          double fallback = -1) {
+  if (info[i].IsUndefined() && fallback >= lo) return fallback;
+  const double v = number_arg(info, i, name);
+  if (!(v >= lo && v <= hi) || std::floor(v) != v) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "%s: expected an integer in [%.17g, %.17g], got %.17g", name, lo, hi, v);
+    throw_range(info.Env(), buf);
+  }
+  return v;
+}
+
+/// The optional `threads` argument: 0 (the default) means all hardware threads.
+inline int threads_arg(const Napi::CallbackInfo& info, size_t i) {
+  return static_cast<int>(integer_arg(info, i, "threads", 0, 65536, 0));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Jobs
+
+struct Job {
+  /// The kernel call. Runs without N-API (possibly on a worker thread); throws KernelError on failure.
+  std::function<double()> run;
+  /// Whether the JS result is the number run() returns (else undefined).
+  bool returns_number = false;
+  /// Typed arrays the closure reads or writes: referenced for as long as an async job is in flight.
+  std::vector<Napi::Object> keep;
+};
+
+using Prepare = Job (*)(const Napi::CallbackInfo&);
+
+inline Napi::Value settle(Napi::Env env, const Job& job, double value) {
+  return job.returns_number ? Napi::Value(Napi::Number::New(env, value)) : env.Undefined();
+}
+
+/// Calls P, turning a C++ failure other than a JS error (std::bad_alloc, say) into a JS Error: only
+/// Napi::Error may cross back into Node-API.
+template <Prepare P>
+Job prepare(const Napi::CallbackInfo& info) {
+  try {
+    return P(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+template <Prepare P>
+Napi::Value run_sync(const Napi::CallbackInfo& info) {
+  const Job job = prepare<P>(info);
+  double value = 0;
+  try {
+    value = job.run();
+  } catch (const KernelError& e) {
+    throw make_error(info.Env(), e);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  return settle(info.Env(), job, value);
+}
+
+class JobWorker : public Napi::AsyncWorker {
+ public:
+  JobWorker(Napi::Env env, Job job)
+      : Napi::AsyncWorker(env, "numkern"), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {
+    // References keep the buffers from being collected while the pool thread uses them. They do not
+    // stop JS from writing to them meanwhile; the kernels re-check every index they follow for that.
+    refs_.reserve(job_.keep.size());
+    for (const Napi::Object& o : job_.keep) refs_.push_back(Napi::Persistent(o));
+    job_.keep.clear();
+  }
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      value_ = job_.run();
+    } catch (const KernelError& e) {
+      failure_.reset(new KernelError(e));
+      SetError(e.what());
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override { deferred_.Resolve(settle(Env(), job_, value_)); }
+
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(failure_ ? make_error(Env(), *failure_).Value() : e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Job job_;
+  std::vector<Napi::ObjectReference> refs_;
+  double value_ = 0;
+  std::unique_ptr<KernelError> failure_;
+};
+
+template <Prepare P>
+Napi::Value run_async(const Napi::CallbackInfo& info) {
+  // A Promise-returning function reports every failure, argument errors included, as a rejection.
+  Job job;
+  try {
+    job = prepare<P>(info);
+  } catch (const Napi::Error& e) {
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(info.Env());
+    d.Reject(e.Value());
+    return d.Promise();
+  }
+  auto* worker = new JobWorker(info.Env(), std::move(job));
+  const Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+/// Exports name and nameAsync for one prepared binding.
+template <Prepare P>
+void export_pair(Napi::Env env, Napi::Object target, const std::string& name) {
+  target.Set(name, Napi::Function::New(env, run_sync<P>, name));
+  target.Set(name + "Async", Napi::Function::New(env, run_async<P>, name + "Async"));
+}
+
+/// Adds the kernel bindings (kernels.cc) and their `cuda` namespace to the exports.
+void register_kernels(Napi::Env env, Napi::Object exports);
+
+}  // namespace nkb

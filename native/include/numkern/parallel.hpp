@@ -1,0 +1,76 @@
+// Fork-join helper for the CPU kernels: OpenMP when the build has it, std::thread otherwise.
+// The thread count itself is decided by plan_threads() (kernels.hpp); this only runs a team.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#if defined(NUMKERN_HAVE_OPENMP)
+#include <omp.h>
+#endif
+
+namespace numkern {
+
+/// Calls f(tid, nt) once for every tid in [0, nt). Each call owns a disjoint part of the work, derived
+/// from (tid, nt) alone, so the caller's partition decides the result and the runtime never does.
+template <class F>
+void parallel_run(int nt, F&& f) {
+  if (nt <= 1) {
+    f(0, 1);
+    return;
+  }
+#if defined(NUMKERN_HAVE_OPENMP)
+  // The team may come back smaller than asked (OMP_DYNAMIC, thread limits); the parts of the missing
+  // members are run by the members that exist, so the partition stays the requested one.
+#pragma omp parallel num_threads(nt)
+  {
+    const int got = omp_get_num_threads();
+    for (int t = omp_get_thread_num(); t < nt; t += got) f(t, nt);
+  }
+#else
+  std::vector<std::thread> team;
+  team.reserve(static_cast<size_t>(nt - 1));
+  int started = 1;
+  try {
+    for (; started < nt; ++started) team.emplace_back(f, started, nt);
+  } catch (...) {
+    // Thread creation failed (resource limits): run the remaining parts here.
+  }
+  for (int t = started; t < nt; ++t) f(t, nt);
+  f(0, nt);
+  for (auto& th : team) th.join();
+#endif
+}
+
+/// [begin, end) of part t of nt for n items in contiguous equal ranges.
+inline void even_split(size_t n, int t, int nt, size_t& begin, size_t& end) {
+  begin = n * static_cast<size_t>(t) / static_cast<size_t>(nt);
+  end = n * static_cast<size_t>(t + 1) / static_cast<size_t>(nt);
+}
+
+/// Cuts 0 = cuts[0] <= cuts[1] <= ... <= cuts[nt] = n so that part t, rows [cuts[t], cuts[t+1]), holds
+/// about the same nnz + rows as the others (a row costs its nonzeros plus one for the row itself). ptr is
+/// a CSR row pointer or a ragged offsets array of n + 1 entries; the cost ptr[r] + r is nondecreasing
+/// for valid input, so a binary search finds each cut. The cuts are forced nondecreasing afterwards, so
+/// even an index array that changes underneath yields disjoint parts (only the balance suffers).
+inline void balanced_cuts(const int32_t* ptr, int32_t n, int nt, std::vector<int32_t>& cuts) {
+  cuts.assign(static_cast<size_t>(nt) + 1, 0);
+  cuts[static_cast<size_t>(nt)] = n;
+  if (n <= 0) return;
+  const int64_t base = static_cast<int64_t>(ptr[0]);
+  const int64_t total = static_cast<int64_t>(ptr[n]) - base + n;
+  for (int t = 1; t < nt; ++t) {
+    const int64_t target = total * t / nt;
+    int32_t lo = cuts[static_cast<size_t>(t) - 1], hi = n;  // first r with cost(r) >= target
+    while (lo < hi) {
+      const int32_t mid = lo + (hi - lo) / 2;
+      const int64_t cost = static_cast<int64_t>(ptr[mid]) - base + mid;
+      if (cost < target) lo = mid + 1; else hi = mid;
+    }
+    cuts[static_cast<size_t>(t)] = lo;
+  }
+}
+
+}  // namespace numkern

@@ -1,0 +1,108 @@
+// Relaxation and Krylov solvers (reference/relax.md §1, §2, §7) over CSR and stencil operators, in f64.
+//
+// The oracle is src/backends/js/relax.ts: every operation that can change an iteration count is
+// reproduced in the same order with the same rounding (row sums in ascending column order from 0;
+// the SOR update (1 − ω)·x_i + ω·((b_i − σ_i)/a_ii); norms and dots in blocks of SUM_BLOCK rows, each
+// block from 0 and the block sums in block order). numkern_core is compiled with -ffp-contract=off, so no
+// target_clones variant fuses a multiply-add that JS rounds twice. Threads never change a result: the
+// residual, spmv, dots and the Jacobi update are split on block boundaries, and red-black rows within a
+// colour are independent.
+//
+// The solve runs in chunks: relax_step() advances at most max_updates updates and keeps everything it
+// needs between calls in `state` and the caller-owned work vectors, so the caller can check for an
+// abort or report progress between chunks without changing a single iterate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace numkern {
+namespace relax {
+
+constexpr int64_t kSumBlock = 4096;           // SUM_BLOCK of the oracle
+constexpr double kDivergenceFactor = 1e8;     // DIVERGENCE_FACTOR of the oracle
+
+enum Method : int { Jacobi = 0, GaussSeidel = 1, Sor = 2, Ssor = 3, SorRedBlack = 4, Cg = 5, SsorCg = 6 };
+enum Status : int { Running = 0, Converged = 1, Diverged = 2, MaxIter = 3 };
+
+/// Slots of the state vector (Float64Array on the JS side).
+enum StateSlot : int {
+  kIter = 0,      // updates done
+  kNrm0 = 1,      // ‖r_0‖
+  kTarget = 2,    // tol·‖r_0‖ or tol
+  kNrm = 3,       // last tested residual norm (recurrence norm for CG)
+  kRz = 4,        // rᵀz carried by CG between updates
+  kStatus = 5,    // Status
+  kStarted = 6,   // 1 once relax_step has computed r_0
+  kFinal = 7,     // true ‖b − A x‖ at exit
+  kStateLen = 8
+};
+
+struct Settings {
+  int method;
+  double omega;
+  double tol;
+  bool relative;
+  int64_t max_iter;
+  int64_t check_every;
+};
+
+/// CSR with the diagonal located as the oracle does: the last stored entry of column i in row i
+/// (diag_pos −1 and diag 0 when the row stores none).
+struct CsrOp {
+  int32_t n;
+  const int32_t* row_ptr;
+  const int32_t* col_idx;
+  const double* values;
+  const int32_t* diag_pos;
+  const double* diag;
+};
+
+/// 2-D or 3-D stencil, natural ordering (x fastest), Dirichlet: couplings across the boundary dropped.
+/// Directions −x, +x, −y, +y, −z, +z. Constant: coeffs in cdiag/coff; variable: vdiag[n] and voff[dir][n]
+/// (voff = one array of 2·dim·n values, direction-major). A constant zero coupling must not be passed
+/// here: the oracle's CSR twin drops it, and 0·x differs from nothing when x overflows (use CSR).
+struct StencilOp {
+  int dim;
+  int32_t nx, ny, nz;
+  int32_t n;
+  bool variable;
+  double cdiag;
+  double coff[6];
+  const double* vdiag;
+  const double* voff;
+};
+
+/// Colour classes for sor-redblack (src/core/coloring.ts): colour c owns order[offsets[c] .. offsets[c+1]).
+struct Coloring {
+  const int32_t* order;
+  const int32_t* offsets;
+  int32_t colors;
+};
+
+/// Work vectors, each of n doubles. Stationary methods use r only; CG uses r, p, q (z aliases r);
+/// SSOR-CG uses all four.
+struct Work {
+  double* r;
+  double* z;
+  double* p;
+  double* q;
+};
+
+/// Finds the diagonal as the oracle's prepare() does. diag_pos and diag have n entries.
+void csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx, const double* values,
+                       int32_t* diag_pos, double* diag);
+
+/// Advances the solve by at most max_updates updates (the first call also computes r_0 and may finish
+/// with 0 updates). Returns state[kStatus]; once it is not Running, state[kFinal] holds the true residual.
+int relax_step(const CsrOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
+               double* state, int64_t max_updates, int threads);
+int relax_step(const StencilOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
+               double* state, int64_t max_updates, int threads);
+
+/// One sweep kind at a time, for benchmarks and tests: 'natural' SOR over all rows.
+void sor_sweep(const CsrOp& A, const double* b, double* x, double omega);
+void sor_sweep(const StencilOp& A, const double* b, double* x, double omega);
+
+}  // namespace relax
+}  // namespace numkern

@@ -1,0 +1,535 @@
+// Relaxation and Krylov solvers: the operation-for-operation twin of src/backends/js/relax.ts
+// (see native/include/numkern/relax.hpp for what is pinned down and why).
+#include "numkern/relax.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "numkern/common.hpp"
+#include "numkern/kernels.hpp"
+#include "numkern/parallel.hpp"
+
+namespace numkern {
+namespace relax {
+namespace {
+
+// Rows per thread below which a fork costs more than the pass it splits.
+constexpr size_t kRowGrain = 16384;
+
+int64_t nblocks(int64_t n) { return (n + kSumBlock - 1) / kSumBlock; }
+
+/// Runs body(block_begin, block_end, block_index) over the SUM_BLOCK blocks of [0, n), each block on
+/// one thread, blocks split contiguously between threads.
+template <class F>
+void over_blocks(int64_t n, int nt, F&& body) {
+  const int64_t nb = nblocks(n);
+  parallel_run(nt, [&](int t, int T) {
+    size_t b0, b1;
+    even_split(static_cast<size_t>(nb), t, T, b0, b1);
+    for (size_t k = b0; k < b1; ++k) {
+      const int64_t i0 = static_cast<int64_t>(k) * kSumBlock;
+      body(i0, std::min(n, i0 + kSumBlock), static_cast<int64_t>(k));
+    }
+  });
+}
+
+/// Block partials added in block order from 0: blockedDot's outer sum.
+double sum_partials(const std::vector<double>& part) {
+  double total = 0;
+  for (double v : part) total += v;
+  return total;
+}
+
+double blocked_dot(int64_t n, const double* x, const double* y, int nt) {
+  std::vector<double> part(static_cast<size_t>(nblocks(n)));
+  over_blocks(n, nt, [&](int64_t i0, int64_t i1, int64_t k) {
+    double s = 0;
+    for (int64_t i = i0; i < i1; ++i) s += x[i] * y[i];
+    part[static_cast<size_t>(k)] = s;
+  });
+  return sum_partials(part);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// CSR
+
+struct Csr {
+  const CsrOp& A;
+  int64_t n() const { return A.n; }
+  double diag(int64_t i) const { return A.diag[i]; }
+
+  NK_FORCEINLINE double row_sum(int64_t i, const double* x) const {
+    double s = 0;
+    for (int32_t p = A.row_ptr[i]; p < A.row_ptr[i + 1]; ++p) s += A.values[p] * x[A.col_idx[p]];
+    return s;
+  }
+
+  /// relaxRow: σ skips exactly the entry at diag_pos (other copies of the diagonal count as couplings).
+  NK_FORCEINLINE void relax_row(int64_t i, const double* b, double* x, double w) const {
+    const int32_t d = A.diag_pos[i];
+    const int32_t p0 = A.row_ptr[i], p1 = A.row_ptr[i + 1];
+    double sigma = 0;
+    if (d < 0) {
+      for (int32_t p = p0; p < p1; ++p) sigma += A.values[p] * x[A.col_idx[p]];
+    } else {
+      for (int32_t p = p0; p < d; ++p) sigma += A.values[p] * x[A.col_idx[p]];
+      for (int32_t p = d + 1; p < p1; ++p) sigma += A.values[p] * x[A.col_idx[p]];
+    }
+    x[i] = (1 - w) * x[i] + w * ((b[i] - sigma) / A.diag[i]);
+  }
+
+  void sweep_forward(const double* b, double* x, double w) const;
+  void sweep_backward(const double* b, double* x, double w) const;
+
+  /// ssorApply exactly as written, including its use of diag_pos as the split point (−1 when absent).
+  void ssor_apply(const double* r, double* z, double w) const {
+    const int64_t N = n();
+    for (int64_t i = 0; i < N; ++i) {
+      double s = 0;
+      for (int32_t p = A.row_ptr[i]; p < A.diag_pos[i]; ++p) s += A.values[p] * z[A.col_idx[p]];
+      z[i] = (r[i] - w * s) / A.diag[i];
+    }
+    for (int64_t i = 0; i < N; ++i) z[i] = A.diag[i] * z[i];
+    const double scale = w * (2 - w);
+    for (int64_t i = N - 1; i >= 0; --i) {
+      double s = 0;
+      for (int32_t p = A.diag_pos[i] + 1; p < A.row_ptr[i + 1]; ++p) s += A.values[p] * z[A.col_idx[p]];
+      z[i] = (z[i] - w * s) / A.diag[i];
+    }
+    for (int64_t i = 0; i < N; ++i) z[i] = scale * z[i];
+  }
+
+  template <class F>
+  NK_FORCEINLINE void rows(int64_t i0, int64_t i1, const double* x, F&& f) const {
+    for (int64_t i = i0; i < i1; ++i) f(i, row_sum(i, x));
+  }
+};
+
+// The natural-order sweep is the single-threaded hot loop of SOR/SSOR/Gauss-Seidel.
+NK_CLONES void csr_forward(const CsrOp& A, const double* __restrict b, double* __restrict x, double w) {
+  const int32_t* __restrict rp = A.row_ptr;
+  const int32_t* __restrict ci = A.col_idx;
+  const double* __restrict v = A.values;
+  const int32_t* __restrict dp = A.diag_pos;
+  const double* __restrict dg = A.diag;
+  const double omw = 1 - w;
+  for (int32_t i = 0; i < A.n; ++i) {
+    const int32_t d = dp[i];
+    const int32_t p0 = rp[i], p1 = rp[i + 1];
+    double sigma = 0;
+    if (d < 0) {
+      for (int32_t p = p0; p < p1; ++p) sigma += v[p] * x[ci[p]];
+    } else {
+      for (int32_t p = p0; p < d; ++p) sigma += v[p] * x[ci[p]];
+      for (int32_t p = d + 1; p < p1; ++p) sigma += v[p] * x[ci[p]];
+    }
+    x[i] = omw * x[i] + w * ((b[i] - sigma) / dg[i]);
+  }
+}
+
+NK_CLONES void csr_backward(const CsrOp& A, const double* __restrict b, double* __restrict x, double w) {
+  const int32_t* __restrict rp = A.row_ptr;
+  const int32_t* __restrict ci = A.col_idx;
+  const double* __restrict v = A.values;
+  const int32_t* __restrict dp = A.diag_pos;
+  const double* __restrict dg = A.diag;
+  const double omw = 1 - w;
+  for (int32_t i = A.n - 1; i >= 0; --i) {
+    const int32_t d = dp[i];
+    const int32_t p0 = rp[i], p1 = rp[i + 1];
+    double sigma = 0;
+    if (d < 0) {
+      for (int32_t p = p0; p < p1; ++p) sigma += v[p] * x[ci[p]];
+    } else {
+      for (int32_t p = p0; p < d; ++p) sigma += v[p] * x[ci[p]];
+      for (int32_t p = d + 1; p < p1; ++p) sigma += v[p] * x[ci[p]];
+    }
+    x[i] = omw * x[i] + w * ((b[i] - sigma) / dg[i]);
+  }
+}
+
+void Csr::sweep_forward(const double* b, double* x, double w) const { csr_forward(A, b, x, w); }
+void Csr::sweep_backward(const double* b, double* x, double w) const { csr_backward(A, b, x, w); }
+
+// ---------------------------------------------------------------------------------------------------
+// Stencils. Each row adds its neighbours in the CSR twin's column order −z, −y, −x, (diag), +x, +y, +z
+// (src/core/stencil.ts), so a stencil and its twin give bit-identical iterates.
+
+template <bool VAR, bool D3>
+struct Sten {
+  const StencilOp& A;
+  int64_t sy, sz;
+  explicit Sten(const StencilOp& a) : A(a), sy(a.nx), sz(static_cast<int64_t>(a.nx) * a.ny) {}
+
+  int64_t n() const { return A.n; }
+  NK_FORCEINLINE double cf(int dir, int64_t i) const {
+    if constexpr (VAR) return A.voff[static_cast<int64_t>(dir) * A.n + i];
+    else return A.coff[dir];
+  }
+  NK_FORCEINLINE double diag(int64_t i) const {
+    if constexpr (VAR) return A.vdiag[i];
+    else return A.cdiag;
+  }
+  /// Where a row sits: which neighbours exist.
+  struct At {
+    bool mx, px, my, py, mz, pz;
+  };
+  NK_FORCEINLINE At at(int64_t i) const {
+    const int64_t ix = i % A.nx;
+    const int64_t iy = (i / A.nx) % A.ny;
+    const int64_t iz = i / sz;
+    return At{ix > 0, ix < A.nx - 1, iy > 0, iy < A.ny - 1, D3 && iz > 0, D3 && iz < A.nz - 1};
+  }
+  NK_FORCEINLINE void lower(double& s, const double* x, int64_t i, const At& a) const {
+    if (D3 && a.mz) s += cf(4, i) * x[i - sz];
+    if (a.my) s += cf(2, i) * x[i - sy];
+    if (a.mx) s += cf(0, i) * x[i - 1];
+  }
+  NK_FORCEINLINE void upper(double& s, const double* x, int64_t i, const At& a) const {
+    if (a.px) s += cf(1, i) * x[i + 1];
+    if (a.py) s += cf(3, i) * x[i + sy];
+    if (D3 && a.pz) s += cf(5, i) * x[i + sz];
+  }
+  NK_FORCEINLINE double full(int64_t i, const double* x, const At& a) const {
+    double s = 0;
+    lower(s, x, i, a);
+    s += diag(i) * x[i];
+    upper(s, x, i, a);
+    return s;
+  }
+  NK_FORCEINLINE void relax_at(int64_t i, const At& a, const double* b, double* x, double w) const {
+    double sigma = 0;
+    lower(sigma, x, i, a);
+    upper(sigma, x, i, a);
+    x[i] = (1 - w) * x[i] + w * ((b[i] - sigma) / diag(i));
+  }
+  NK_FORCEINLINE void relax_row(int64_t i, const double* b, double* x, double w) const { relax_at(i, at(i), b, x, w); }
+
+  /// Calls f(i, At) for every row in natural order (or reverse), a line at a time so the neighbour flags
+  /// are worked out per line instead of per row.
+  template <bool FWD, class F>
+  NK_FORCEINLINE void each(F&& f) const {
+    const int64_t nx = A.nx, ny = A.ny, nz = D3 ? A.nz : 1;
+    for (int64_t kz = 0; kz < nz; ++kz) {
+      const int64_t iz = FWD ? kz : nz - 1 - kz;
+      for (int64_t ky = 0; ky < ny; ++ky) {
+        const int64_t iy = FWD ? ky : ny - 1 - ky;
+        const int64_t base = (iz * ny + iy) * nx;
+        At a{false, false, iy > 0, iy < ny - 1, D3 && iz > 0, D3 && iz < nz - 1};
+        for (int64_t kx = 0; kx < nx; ++kx) {
+          const int64_t ix = FWD ? kx : nx - 1 - kx;
+          a.mx = ix > 0;
+          a.px = ix < nx - 1;
+          f(base + ix, a);
+        }
+      }
+    }
+  }
+  /// Rows [i0, i1) in natural order.
+  template <class F>
+  NK_FORCEINLINE void rows(int64_t i0, int64_t i1, const double* x, F&& f) const {
+    for (int64_t i = i0; i < i1;) {
+      At a = at(i);
+      const int64_t line_end = std::min(i1, (i / A.nx + 1) * A.nx);
+      for (int64_t ix = i % A.nx; i < line_end; ++i, ++ix) {
+        a.mx = ix > 0;
+        a.px = ix < A.nx - 1;
+        f(i, full(i, x, a));
+      }
+    }
+  }
+
+  void sweep_forward(const double* b, double* x, double w) const;
+  void sweep_backward(const double* b, double* x, double w) const;
+
+  void ssor_apply(const double* r, double* z, double w) const {
+    each<true>([&](int64_t i, const At& a) {
+      double s = 0;
+      lower(s, z, i, a);
+      z[i] = (r[i] - w * s) / diag(i);
+    });
+    const int64_t N = n();
+    for (int64_t i = 0; i < N; ++i) z[i] = diag(i) * z[i];
+    const double scale = w * (2 - w);
+    each<false>([&](int64_t i, const At& a) {
+      double s = 0;
+      upper(s, z, i, a);
+      z[i] = (z[i] - w * s) / diag(i);
+    });
+    for (int64_t i = 0; i < N; ++i) z[i] = scale * z[i];
+  }
+};
+
+template <bool VAR, bool D3>
+NK_CLONES void sten_forward(const StencilOp& op, const double* __restrict b, double* __restrict x, double w) {
+  const Sten<VAR, D3> S(op);
+  S.template each<true>([&](int64_t i, const typename Sten<VAR, D3>::At& a) { S.relax_at(i, a, b, x, w); });
+}
+
+template <bool VAR, bool D3>
+NK_CLONES void sten_backward(const StencilOp& op, const double* __restrict b, double* __restrict x, double w) {
+  const Sten<VAR, D3> S(op);
+  S.template each<false>([&](int64_t i, const typename Sten<VAR, D3>::At& a) { S.relax_at(i, a, b, x, w); });
+}
+
+/// Constant-coefficient 2-D natural-order SOR, interior lines. Each row waits on the row before it
+/// (σ needs the new x_{i−1}), a chain of ~40 cycles of latency. Rows (ix, iy) and (ix − 1, iy + 1) do
+/// not depend on each other, so LINES lines are swept together on a diagonal wavefront, line l lagging
+/// l columns behind line 0: every row still reads the new values below-left and the old values
+/// above-right that the natural order gives it, so the iterate is bit-identical, with LINES
+/// independent chains in flight.
+template <int LINES>
+NK_CLONES void sten2c_forward_fast(const StencilOp& op, const double* __restrict b, double* __restrict x, double w) {
+  const int64_t nx = op.nx, ny = op.ny;
+  const double cmx = op.coff[0], cpx = op.coff[1], cmy = op.coff[2], cpy = op.coff[3], dg = op.cdiag;
+  const double omw = 1 - w;
+  auto row = [&](int64_t iy, int64_t ix) {
+    const int64_t i = iy * nx + ix;
+    double s = 0;
+    if (iy > 0) s += cmy * x[i - nx];
+    if (ix > 0) s += cmx * x[i - 1];
+    if (ix < nx - 1) s += cpx * x[i + 1];
+    if (iy < ny - 1) s += cpy * x[i + nx];
+    x[i] = omw * x[i] + w * ((b[i] - s) / dg);
+  };
+  int64_t iy = 0;
+  for (; iy + LINES <= ny; iy += LINES) {
+    // Step t updates column t − l of line iy + l, for the lines whose column is in range.
+    for (int64_t t = 0; t < nx + LINES - 1; ++t) {
+      if (t >= LINES - 1 && t < nx) {
+        // Every line has a column in range: the common case, with all neighbour tests known except the
+        // x ends and the grid's first and last lines.
+        for (int l = 0; l < LINES; ++l) row(iy + l, t - l);
+      } else {
+        for (int l = 0; l < LINES; ++l) {
+          const int64_t ix = t - l;
+          if (ix >= 0 && ix < nx) row(iy + l, ix);
+        }
+      }
+    }
+  }
+  for (; iy < ny; ++iy)
+    for (int64_t ix = 0; ix < nx; ++ix) row(iy, ix);
+}
+
+template <bool VAR, bool D3>
+void Sten<VAR, D3>::sweep_forward(const double* b, double* x, double w) const {
+  if constexpr (!VAR && !D3) {
+    if (A.nx >= 4) return sten2c_forward_fast<4>(A, b, x, w);
+  }
+  sten_forward<VAR, D3>(A, b, x, w);
+}
+template <bool VAR, bool D3>
+void Sten<VAR, D3>::sweep_backward(const double* b, double* x, double w) const {
+  sten_backward<VAR, D3>(A, b, x, w);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The driver: stationary() and krylov() of the oracle, resumable.
+
+template <class Op>
+struct Driver {
+  const Op& A;
+  const Settings& s;
+  const Coloring* col;
+  const double* b;
+  double* x;
+  Work& w;
+  int nt;  // threads for the row-parallel passes
+
+  int64_t n() const { return A.n(); }
+
+  /// r := b − A x; ‖r‖ with the blocked sum of squares.
+  double residual(double* r) const {
+    const int64_t N = n();
+    std::vector<double> part(static_cast<size_t>(nblocks(N)));
+    over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t k) {
+      double ss = 0;
+      A.rows(i0, i1, x, [&](int64_t i, double rs) {
+        const double ri = b[i] - rs;
+        r[i] = ri;
+        ss += ri * ri;
+      });
+      part[static_cast<size_t>(k)] = ss;
+    });
+    return std::sqrt(sum_partials(part));
+  }
+
+  void multiply(const double* p, double* q) const {
+    over_blocks(n(), nt, [&](int64_t i0, int64_t i1, int64_t) { A.rows(i0, i1, p, [&](int64_t i, double rs) { q[i] = rs; }); });
+  }
+
+  template <class F>
+  void elementwise(F&& f) const {
+    over_blocks(n(), nt, [&](int64_t i0, int64_t i1, int64_t) {
+      for (int64_t i = i0; i < i1; ++i) f(i);
+    });
+  }
+
+  /// One multicolour sweep: colours in order, rows of a colour split statically between threads.
+  void redblack(double omega) const {
+    for (int32_t c = 0; c < col->colors; ++c) {
+      const int64_t q0 = col->offsets[c], q1 = col->offsets[c + 1];
+      const int64_t cnt = q1 - q0;
+      const int t = plan_threads(nt, static_cast<size_t>(cnt), kRowGrain / 2);
+      parallel_run(t, [&](int tid, int T) {
+        size_t a, e;
+        even_split(static_cast<size_t>(cnt), tid, T, a, e);
+        for (size_t q = a; q < e; ++q) A.relax_row(col->order[q0 + static_cast<int64_t>(q)], b, x, omega);
+      });
+    }
+  }
+
+  int finish(double* st, int status, double* scratch) const {
+    st[kStatus] = status;
+    st[kFinal] = residual(scratch);
+    return status;
+  }
+
+  int step(double* st, int64_t max_updates) const {
+    if (st[kStatus] != Running) return static_cast<int>(st[kStatus]);
+    const bool krylov = s.method == Cg || s.method == SsorCg;
+    const bool pre = s.method == SsorCg;
+    double* r = w.r;
+    double* z = pre ? w.z : w.r;
+    double* p = w.p;
+    double* q = w.q;
+    double* scratch = krylov ? q : r;
+    const int64_t N = n();
+    if (st[kStarted] == 0) {
+      const double nrm0 = residual(r);
+      const double target = s.relative ? s.tol * nrm0 : s.tol;
+      st[kStarted] = 1;
+      st[kIter] = 0;
+      st[kNrm0] = nrm0;
+      st[kTarget] = target;
+      st[kNrm] = nrm0;
+      if (nrm0 <= target) return finish(st, Converged, scratch);
+      if (krylov) {
+        if (pre) A.ssor_apply(r, z, s.omega);
+        std::copy(z, z + N, p);
+        st[kRz] = blocked_dot(N, r, z, nt);
+      }
+    }
+    const double nrm0 = st[kNrm0];
+    const double target = st[kTarget];
+    int64_t k = static_cast<int64_t>(st[kIter]);
+    const int64_t stop = max_updates >= s.max_iter - k ? s.max_iter : k + max_updates;
+    const auto is_check = [&](int64_t kk) { return kk % s.check_every == 0 || kk == s.max_iter; };
+
+    if (!krylov) {
+      const double omega = s.method == GaussSeidel ? 1 : s.omega;
+      while (k < stop) {
+        switch (s.method) {
+          case Jacobi:
+            // x ← x + ω D⁻¹ (b − A x): after a check r already holds the residual of this x.
+            if (k % s.check_every != 0) residual(r);
+            elementwise([&](int64_t i) { x[i] = x[i] + omega * (r[i] / A.diag(i)); });
+            break;
+          case Ssor:
+            A.sweep_forward(b, x, omega);
+            A.sweep_backward(b, x, omega);
+            break;
+          case SorRedBlack:
+            redblack(omega);
+            break;
+          default:
+            A.sweep_forward(b, x, omega);
+        }
+        ++k;
+        st[kIter] = static_cast<double>(k);
+        if (is_check(k)) {
+          const double nrm = residual(r);
+          st[kNrm] = nrm;
+          if (nrm <= target) return finish(st, Converged, scratch);
+          if (!(nrm <= kDivergenceFactor * nrm0)) return finish(st, Diverged, scratch);
+        }
+      }
+    } else {
+      double rz = st[kRz];
+      while (k < stop) {
+        multiply(p, q);
+        const double pq = blocked_dot(N, p, q, nt);
+        // pᵀAp ≤ 0 (or NaN): A is not SPD and CG has broken down.
+        if (!(pq > 0)) return finish(st, Diverged, scratch);
+        const double alpha = rz / pq;
+        elementwise([&](int64_t i) {
+          x[i] = x[i] + alpha * p[i];
+          r[i] = r[i] - alpha * q[i];
+        });
+        ++k;
+        st[kIter] = static_cast<double>(k);
+        if (pre) A.ssor_apply(r, z, s.omega);
+        const double rz_new = blocked_dot(N, r, z, nt);
+        if (is_check(k)) {
+          // The recurrence residual decides convergence; the true one is reported (finish()).
+          const double nrm = pre ? std::sqrt(blocked_dot(N, r, r, nt)) : std::sqrt(rz_new);
+          st[kNrm] = nrm;
+          if (nrm <= target) return finish(st, Converged, scratch);
+          if (!(nrm <= kDivergenceFactor * nrm0)) return finish(st, Diverged, scratch);
+        }
+        const double beta = rz_new / rz;
+        rz = rz_new;
+        st[kRz] = rz;
+        elementwise([&](int64_t i) { p[i] = z[i] + beta * p[i]; });
+      }
+    }
+    if (k >= s.max_iter) return finish(st, MaxIter, scratch);
+    return Running;
+  }
+};
+
+template <class Op>
+int run_step(const Op& A, const Settings& s, const Coloring* col, const double* b, double* x, Work& w, double* st,
+             int64_t max_updates, int threads) {
+  const int nt = plan_threads(threads, static_cast<size_t>(A.n()), kRowGrain);
+  Driver<Op> d{A, s, col, b, x, w, nt};
+  return d.step(st, max_updates);
+}
+
+}  // namespace
+
+void csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx, const double* values,
+                       int32_t* diag_pos, double* diag) {
+  for (int32_t i = 0; i < n; ++i) {
+    diag_pos[i] = -1;
+    diag[i] = 0;
+    for (int32_t p = row_ptr[i]; p < row_ptr[i + 1]; ++p) {
+      if (col_idx[p] == i) {
+        diag_pos[i] = p;
+        diag[i] = values[p];
+      }
+    }
+  }
+}
+
+int relax_step(const CsrOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
+               double* state, int64_t max_updates, int threads) {
+  return run_step(Csr{A}, s, coloring, b, x, w, state, max_updates, threads);
+}
+
+int relax_step(const StencilOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
+               double* state, int64_t max_updates, int threads) {
+  if (A.dim == 3) {
+    if (A.variable) return run_step(Sten<true, true>(A), s, coloring, b, x, w, state, max_updates, threads);
+    return run_step(Sten<false, true>(A), s, coloring, b, x, w, state, max_updates, threads);
+  }
+  if (A.variable) return run_step(Sten<true, false>(A), s, coloring, b, x, w, state, max_updates, threads);
+  return run_step(Sten<false, false>(A), s, coloring, b, x, w, state, max_updates, threads);
+}
+
+void sor_sweep(const CsrOp& A, const double* b, double* x, double omega) { csr_forward(A, b, x, omega); }
+
+void sor_sweep(const StencilOp& A, const double* b, double* x, double omega) {
+  if (A.dim == 3) {
+    if (A.variable) return Sten<true, true>(A).sweep_forward(b, x, omega);
+    return Sten<false, true>(A).sweep_forward(b, x, omega);
+  }
+  if (A.variable) return Sten<true, false>(A).sweep_forward(b, x, omega);
+  return Sten<false, false>(A).sweep_forward(b, x, omega);
+}
+
+}  // namespace relax
+}  // namespace numkern
