@@ -123,6 +123,29 @@ describe('backend resolution', () => {
     await ctx.dispose();
   });
 
+  it('a kernel that refuses particular arguments is skipped under auto and falls back with its reason when pinned', async () => {
+    registerBackend({
+      name: 'webgpu',
+      async init() {
+        return {
+          name: 'webgpu', priority: PRIORITY.webgpuHardware, info: { description: 'picky' }, dispose() {},
+          kernels: [kernel({ op: 'dot', dtypes: ['f32', 'f64'], accepts: ({ x }) => (x.length > 2 ? 'too long for this device' : null), run: () => { calls.push('webgpu'); return 0; } })],
+        };
+      },
+    });
+    registerBackend(mock('native', PRIORITY.native));
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'none' }));
+    const ctx = await createContext();
+    await ctx.dot(x64, x64);
+    expect(calls).toEqual(['native']);
+    expect(ctx.supports('webgpu', 'dot', 'f64', { x: x64, y: x64 })).toBe(false);
+    expect(ctx.supports('webgpu', 'dot', 'f64', { x: x64.subarray(0, 2), y: x64.subarray(0, 2) })).toBe(true);
+    await ctx.dot(x64, x64, { backend: 'webgpu' });
+    expect(ctx.fallbacks().at(-1)!.reason).toContain('too long for this device');
+    await expect(ctx.dot(x64, x64, { backend: 'webgpu', strict: true })).rejects.toMatchObject({ code: 'E_BACKEND_UNAVAILABLE' });
+    await ctx.dispose();
+  });
+
   it('NUMKERN_BACKENDS restricts the candidates; options.backends too', async () => {
     registerBackend(mock('native', PRIORITY.native));
     registerBackend(mock('webgpu', PRIORITY.webgpuHardware));
