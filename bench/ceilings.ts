@@ -30,5 +30,5 @@ export async function probeCeilings(): Promise<Ceilings> {
   const gemm1 = await addon.gemmGflopsAsync(1024, 1, 3);
   const gemmAll = await addon.gemmGflopsAsync(1024, threads, 3);
   const info = addon.info();
-  return { triad1, triadAll, threads, gemm1, gemmAll, blas: info.blas, source: `native addon, simd ${info.simd}` };
+  return { triad1, triadAll, threads, gemm1, gemmAll, blas: info.blas, source: `native addon, simd ${info.simd}${process.env.OPENBLAS_CORETYPE ? `, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE}` : ''}` };
 }

@@ -7,6 +7,11 @@
 #define NUMKERN_VERSION "0.0.0"
 #endif
 
+namespace nkb {
+/// The relaxation solver bindings (relax.cc).
+void register_relax(Napi::Env env, Napi::Object exports);
+}  // namespace nkb
+
 namespace {
 
 /// {version, threads, openmp, blas, simd, cuda: {compiled, devices, error}}
@@ -34,6 +39,7 @@ Napi::Value info(const Napi::CallbackInfo& call) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, info, "info"));
   nkb::register_kernels(env, exports);
+  nkb::register_relax(env, exports);
   return exports;
 }
 

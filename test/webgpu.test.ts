@@ -230,9 +230,10 @@ describe('webgpu backend init', () => {
     expect(b.priority).toBe(b.info.software ? 40 : 80);
     if (b.info.software) expect(b.info.description).toMatch(/\[software\]/);
     const ops = b.kernels.map((k) => k.op).sort();
-    expect(ops).toEqual(['axpy', 'dot', 'nrm2', 'segmentedMoments', 'spmv']);
+    expect(ops).toEqual(['axpy', 'dot', 'nrm2', 'relaxSolve', 'relaxSolveBatch', 'segmentedMoments', 'spmv']);
     for (const name of ops) expect(OP_NAMES).toContain(name);
-    for (const k of b.kernels) expect(k.dtypes).toEqual(['f32']);
+    // Solvers take f64 too, through mixed-precision refinement (f32 on the device, f64 residuals on the host).
+    for (const k of b.kernels) expect(k.dtypes).toEqual(k.op.startsWith('relax') ? ['f32', 'f64'] : ['f32']);
     const limits = b.info.limits as Record<string, number>;
     expect(b.runtime.bindingBytes).toBe(Math.floor(limits.maxStorageBufferBindingSize! / 16) * 16);
   });

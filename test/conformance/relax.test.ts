@@ -67,11 +67,15 @@ describe.each(backends.filter((b) => b !== 'js'))('%s backend', (backend) => {
 
   it.skipIf(!ctx.supports(backend, 'relaxSolveBatch', 'f64'))('solveMany matches single solves', async () => {
     const systems = [0.1, 0.2, -0.1].map((c, k) => ({ A: shifted(poisson2d(10), c), b: randomArray(100, 40 + k), omega: 1.2 + 0.1 * k }));
-    const many = await ctx.solveMany(systems, { method: 'sor', backend, strict: true });
+    // Natural-ordering SOR where the backend has it; the parallel ordering otherwise (a GPU has no sequential sweep).
+    const method = ctx.supports(backend, 'relaxSolveBatch', 'f64', { systems: systems.map((s) => ({ ...s, x: s.b })), options: { method: 'sor', tol: 1e-8, criterion: 'relative', maxIter: 1, checkEvery: 1 } }) ? 'sor' : 'sor-redblack';
+    const many = await ctx.solveMany(systems, { method, backend, strict: true });
     for (let k = 0; k < systems.length; k++) {
-      const one = await ctx.solve(systems[k]!.A, systems[k]!.b, { method: 'sor', omega: systems[k]!.omega, backend: 'js' });
+      const one = await ctx.solve(systems[k]!.A, systems[k]!.b, { method, omega: systems[k]!.omega, backend: 'js' });
       expect(many[k]!.converged).toBe(true);
+      expect(many[k]!.backend).toBe(backend);
       if (backend !== 'webgpu') expect(many[k]!.iterations).toBe(one.iterations);
+      else expect(many[k]!.residualNorm).toBeLessThanOrEqual(1e-8 * one.initialResidualNorm);
     }
   });
 });

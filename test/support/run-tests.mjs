@@ -6,7 +6,7 @@
  * Imported rather than run, it only exports `webGpuChildEnv`, for launchers that start Node with
  * the same environment.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,15 @@ export async function webGpuChildEnv(root = ROOT) {
   return { ...process.env, ...(await ensureWebGpuEnv(root)) };
 }
 
+/** The CLI tests run the real `bin/numkern.js`, which loads dist/: compile it so they never see stale code. */
+function buildDist() {
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
 async function main() {
+  buildDist();
   const env = await webGpuChildEnv();
   const vitest = join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
   const child = spawn(process.execPath, [vitest, 'run', ...process.argv.slice(2)], { cwd: ROOT, env, stdio: 'inherit' });

@@ -6,6 +6,7 @@
 import { kernel, PRIORITY, type AnyKernel, type BackendFactory, type BackendInstance } from '../../core/backend.js';
 import { NumkernError } from '../../core/errors.js';
 import { loadNative, type NativeAddon, type NativeInfo } from './load.js';
+import { nativeRelaxSolve, nativeRelaxSolveBatch, type NativeRelaxKernels } from './relax.js';
 
 /**
  * Elements (nonzeros + rows for spmv) from which a call goes to the libuv pool. 1e5 doubles stream in
@@ -51,6 +52,7 @@ async function guarded<R>(call: () => R | Promise<R>): Promise<R> {
 export function nativeKernels(addon: NativeAddon, threads: number): AnyKernel[] {
   const big = (n: number): boolean => n >= ASYNC_CUTOFF;
   const dtypes = ['f32', 'f64'] as const;
+  const relax = addon as unknown as NativeRelaxKernels;
   return [
     kernel({
       op: 'spmv',
@@ -88,6 +90,9 @@ export function nativeKernels(addon: NativeAddon, threads: number): AnyKernel[] 
             : addon.segmentedMoments(values, offsets, ddof, sum, mean, variance, threads),
         ),
     }),
+    // Chunked on the libuv pool with abort and progress between chunks (./relax.ts).
+    kernel({ op: 'relaxSolve', dtypes, run: (args, ctl) => guarded(() => nativeRelaxSolve(relax, threads, args, ctl)) }),
+    kernel({ op: 'relaxSolveBatch', dtypes, run: (args, ctl) => guarded(() => nativeRelaxSolveBatch(relax, threads, args, ctl)) }),
   ];
 }
 

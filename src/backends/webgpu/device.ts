@@ -177,6 +177,14 @@ export class GpuDevice {
 }
 
 /** Loads `webgpu`, picks an adapter and opens a device; throws Error with the precise reason otherwise. */
+/**
+ * One Dawn instance per process and option set, never released: Dawn schedules event processing on
+ * the instance from a timer, and an instance collected while that timer is pending aborts the process
+ * at exit (seen with webgpu 0.6.2: std::system_error from InstanceBase::ProcessEvents). Devices are
+ * still per context and destroyed by dispose(); a kept instance does not hold the process open.
+ */
+const instances = new Map<string, GPU>();
+
 export async function openGpuDevice(options: OpenOptions): Promise<GpuDevice> {
   let mod: typeof import('webgpu');
   try {
@@ -188,11 +196,15 @@ export async function openGpuDevice(options: OpenOptions): Promise<GpuDevice> {
     // Dawn's null backend returns an adapter whose dispatches do nothing: results would be garbage.
     if (/^backend\s*=\s*null$/i.test(opt)) throw new Error(`webgpu: refusing Dawn option '${opt}': the null backend executes nothing`);
   }
-  let gpu: GPU | null;
-  try {
-    gpu = mod.create([...(options.dawnOptions ?? [])]);
-  } catch (e) {
-    throw new Error(`webgpu: create() failed: ${errorText(e)}`);
+  const key = JSON.stringify(options.dawnOptions ?? []);
+  let gpu = instances.get(key) ?? null;
+  if (!gpu) {
+    try {
+      gpu = mod.create([...(options.dawnOptions ?? [])]);
+    } catch (e) {
+      throw new Error(`webgpu: create() failed: ${errorText(e)}`);
+    }
+    instances.set(key, gpu);
   }
   let adapter: GPUAdapter | null;
   try {

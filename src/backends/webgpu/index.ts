@@ -1,7 +1,8 @@
 /**
  * The WebGPU backend: f32 kernels in WGSL (kernels/core/*.wgsl) on a Dawn device.
  *
- * WGSL has no f64, so only f32 kernels are registered; f64 calls go to a CPU backend.
+ * WGSL has no f64, so only f32 kernels are registered; f64 calls go to a CPU backend. The relax
+ * solvers are the exception: they take f32 and f64 by mixed-precision refinement (relax.ts).
  * Any single binding is limited to maxStorageBufferBindingSize (128 MiB on lavapipe), so every
  * kernel walks its input in chunks that fit one binding, one submit per chunk, checking the abort
  * signal between submits. Reductions leave per-workgroup partials that the host adds in f64.
@@ -16,6 +17,8 @@ import { STAGING, STORAGE_IN, STORAGE_OUT, UNIFORM } from './buffers.js';
 import { describeAdapter, openGpuDevice, type GpuLimits } from './device.js';
 import { GpuRuntime } from './dispatch.js';
 import { copyToStaging, readF32, readInto } from './readback.js';
+import { relaxAccepts, webgpuRelaxSolve } from './relax.js';
+import { relaxBatchAccepts, webgpuRelaxSolveBatch } from './relax-batch.js';
 
 export { GpuRuntime } from './dispatch.js';
 export { foldWorkgroups } from './dispatch.js';
@@ -118,6 +121,10 @@ function makeInstance(rt: GpuRuntime): WebGpuBackendInstance {
       kernel({ op: 'axpy', dtypes: ['f32'], run: (args, ctl) => axpy(rt, args, ctl) }),
       kernel({ op: 'nrm2', dtypes: ['f32'], run: (args, ctl) => nrm2(rt, args, ctl) }),
       kernel({ op: 'segmentedMoments', dtypes: ['f32'], run: (args, ctl) => segmentedMoments(rt, args, ctl) }),
+      kernel({ op: 'relaxSolve', dtypes: ['f32', 'f64'], accepts: (args) => relaxAccepts(rt, args), run: (args, ctl) => webgpuRelaxSolve(rt, args, ctl) }),
+      kernel({
+        op: 'relaxSolveBatch', dtypes: ['f32', 'f64'], accepts: (args) => relaxBatchAccepts(rt, args), run: (args, ctl) => webgpuRelaxSolveBatch(rt, args, ctl),
+      }),
     ],
     info: {
       description: `webgpu: ${describeAdapter(a)}`,
