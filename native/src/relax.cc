@@ -66,18 +66,14 @@ struct Csr {
     return s;
   }
 
-  /// relaxRow: σ skips exactly the entry at diag_pos (other copies of the diagonal count as couplings).
+  /// relaxForward: the entries right of diag_pos ascending, then those left of it ascending.
   NK_FORCEINLINE void relax_row(int64_t i, const double* b, double* x, double w) const {
     const int32_t d = A.diag_pos[i];
     const int32_t p0 = A.row_ptr[i], p1 = A.row_ptr[i + 1];
     double sigma = 0;
-    if (d < 0) {
-      for (int32_t p = p0; p < p1; ++p) sigma += A.values[p] * x[A.col_idx[p]];
-    } else {
-      for (int32_t p = p0; p < d; ++p) sigma += A.values[p] * x[A.col_idx[p]];
-      for (int32_t p = d + 1; p < p1; ++p) sigma += A.values[p] * x[A.col_idx[p]];
-    }
-    x[i] = (1 - w) * x[i] + w * ((b[i] - sigma) / A.diag[i]);
+    for (int32_t p = std::max(d + 1, p0); p < p1; ++p) sigma += A.values[p] * x[A.col_idx[p]];
+    for (int32_t p = p0; p < d; ++p) sigma += A.values[p] * x[A.col_idx[p]];
+    x[i] = (1 - w) * x[i] + (b[i] - sigma) * (w / A.diag[i]);
   }
 
   void sweep_forward(const double* b, double* x, double w) const;
@@ -107,7 +103,9 @@ struct Csr {
   }
 };
 
-// The natural-order sweep is the single-threaded hot loop of SOR/SSOR/Gauss-Seidel.
+// The natural-order sweep is the single-threaded hot loop of SOR/SSOR/Gauss-Seidel. Its speed is set
+// by the row-to-row chain through x_{i−1}: summing the right part first and the left part last puts one
+// multiply and one add between x_{i−1} and σ, and ω/a_ii is computed off the chain.
 NK_CLONES void csr_forward(const CsrOp& A, const double* __restrict b, double* __restrict x, double w) {
   const int32_t* __restrict rp = A.row_ptr;
   const int32_t* __restrict ci = A.col_idx;
@@ -119,13 +117,9 @@ NK_CLONES void csr_forward(const CsrOp& A, const double* __restrict b, double* _
     const int32_t d = dp[i];
     const int32_t p0 = rp[i], p1 = rp[i + 1];
     double sigma = 0;
-    if (d < 0) {
-      for (int32_t p = p0; p < p1; ++p) sigma += v[p] * x[ci[p]];
-    } else {
-      for (int32_t p = p0; p < d; ++p) sigma += v[p] * x[ci[p]];
-      for (int32_t p = d + 1; p < p1; ++p) sigma += v[p] * x[ci[p]];
-    }
-    x[i] = omw * x[i] + w * ((b[i] - sigma) / dg[i]);
+    for (int32_t p = std::max(d + 1, p0); p < p1; ++p) sigma += v[p] * x[ci[p]];
+    for (int32_t p = p0; p < d; ++p) sigma += v[p] * x[ci[p]];
+    x[i] = omw * x[i] + (b[i] - sigma) * (w / dg[i]);
   }
 }
 
@@ -140,13 +134,9 @@ NK_CLONES void csr_backward(const CsrOp& A, const double* __restrict b, double* 
     const int32_t d = dp[i];
     const int32_t p0 = rp[i], p1 = rp[i + 1];
     double sigma = 0;
-    if (d < 0) {
-      for (int32_t p = p0; p < p1; ++p) sigma += v[p] * x[ci[p]];
-    } else {
-      for (int32_t p = p0; p < d; ++p) sigma += v[p] * x[ci[p]];
-      for (int32_t p = d + 1; p < p1; ++p) sigma += v[p] * x[ci[p]];
-    }
-    x[i] = omw * x[i] + w * ((b[i] - sigma) / dg[i]);
+    for (int32_t p = p0; p < d; ++p) sigma += v[p] * x[ci[p]];
+    for (int32_t p = p1 - 1, stop = std::max(d + 1, p0); p >= stop; --p) sigma += v[p] * x[ci[p]];
+    x[i] = omw * x[i] + (b[i] - sigma) * (w / dg[i]);
   }
 }
 
@@ -192,6 +182,11 @@ struct Sten {
     if (a.py) s += cf(3, i) * x[i + sy];
     if (D3 && a.pz) s += cf(5, i) * x[i + sz];
   }
+  NK_FORCEINLINE void upper_descending(double& s, const double* x, int64_t i, const At& a) const {
+    if (D3 && a.pz) s += cf(5, i) * x[i + sz];
+    if (a.py) s += cf(3, i) * x[i + sy];
+    if (a.px) s += cf(1, i) * x[i + 1];
+  }
   NK_FORCEINLINE double full(int64_t i, const double* x, const At& a) const {
     double s = 0;
     lower(s, x, i, a);
@@ -199,11 +194,19 @@ struct Sten {
     upper(s, x, i, a);
     return s;
   }
+  /// relaxForward / relaxBackward of the oracle on the CSR twin's entries (right part then left part
+  /// forward; left part then right part descending backward).
+  template <bool FWD = true>
   NK_FORCEINLINE void relax_at(int64_t i, const At& a, const double* b, double* x, double w) const {
     double sigma = 0;
-    lower(sigma, x, i, a);
-    upper(sigma, x, i, a);
-    x[i] = (1 - w) * x[i] + w * ((b[i] - sigma) / diag(i));
+    if constexpr (FWD) {
+      upper(sigma, x, i, a);
+      lower(sigma, x, i, a);
+    } else {
+      lower(sigma, x, i, a);
+      upper_descending(sigma, x, i, a);
+    }
+    x[i] = (1 - w) * x[i] + (b[i] - sigma) * (w / diag(i));
   }
   NK_FORCEINLINE void relax_row(int64_t i, const double* b, double* x, double w) const { relax_at(i, at(i), b, x, w); }
 
@@ -271,11 +274,11 @@ NK_CLONES void sten_forward(const StencilOp& op, const double* __restrict b, dou
 template <bool VAR, bool D3>
 NK_CLONES void sten_backward(const StencilOp& op, const double* __restrict b, double* __restrict x, double w) {
   const Sten<VAR, D3> S(op);
-  S.template each<false>([&](int64_t i, const typename Sten<VAR, D3>::At& a) { S.relax_at(i, a, b, x, w); });
+  S.template each<false>([&](int64_t i, const typename Sten<VAR, D3>::At& a) { S.template relax_at<false>(i, a, b, x, w); });
 }
 
 /// Constant-coefficient 2-D natural-order SOR, interior lines. Each row waits on the row before it
-/// (σ needs the new x_{i−1}), a chain of ~40 cycles of latency. Rows (ix, iy) and (ix − 1, iy + 1) do
+/// (σ needs the new x_{i−1}), a chain of about 20 cycles of latency. Rows (ix, iy) and (ix − 1, iy + 1) do
 /// not depend on each other, so LINES lines are swept together on a diagonal wavefront, line l lagging
 /// l columns behind line 0: every row still reads the new values below-left and the old values
 /// above-right that the natural order gives it, so the iterate is bit-identical, with LINES
@@ -283,16 +286,17 @@ NK_CLONES void sten_backward(const StencilOp& op, const double* __restrict b, do
 template <int LINES>
 NK_CLONES void sten2c_forward_fast(const StencilOp& op, const double* __restrict b, double* __restrict x, double w) {
   const int64_t nx = op.nx, ny = op.ny;
-  const double cmx = op.coff[0], cpx = op.coff[1], cmy = op.coff[2], cpy = op.coff[3], dg = op.cdiag;
+  const double cmx = op.coff[0], cpx = op.coff[1], cmy = op.coff[2], cpy = op.coff[3];
   const double omw = 1 - w;
+  const double wd = w / op.cdiag;
   auto row = [&](int64_t iy, int64_t ix) {
     const int64_t i = iy * nx + ix;
     double s = 0;
-    if (iy > 0) s += cmy * x[i - nx];
-    if (ix > 0) s += cmx * x[i - 1];
     if (ix < nx - 1) s += cpx * x[i + 1];
     if (iy < ny - 1) s += cpy * x[i + nx];
-    x[i] = omw * x[i] + w * ((b[i] - s) / dg);
+    if (iy > 0) s += cmy * x[i - nx];
+    if (ix > 0) s += cmx * x[i - 1];
+    x[i] = omw * x[i] + (b[i] - s) * wd;
   };
   int64_t iy = 0;
   for (; iy + LINES <= ny; iy += LINES) {

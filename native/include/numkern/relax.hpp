@@ -1,8 +1,9 @@
 // Relaxation and Krylov solvers (reference/relax.md §1, §2, §7) over CSR and stencil operators, in f64.
 //
 // The oracle is src/backends/js/relax.ts: every operation that can change an iteration count is
-// reproduced in the same order with the same rounding (row sums in ascending column order from 0;
-// the SOR update (1 − ω)·x_i + ω·((b_i − σ_i)/a_ii); norms and dots in blocks of SUM_BLOCK rows, each
+// reproduced in the same order with the same rounding (residual row sums in ascending column order
+// from 0; the SOR update (1 − ω)·x_i + (b_i − σ_i)·(ω/a_ii) with σ_i taken right part first, left part
+// last in a forward sweep and mirrored in a backward one; norms and dots in blocks of SUM_BLOCK rows, each
 // block from 0 and the block sums in block order). numkern_core is compiled with -ffp-contract=off, so no
 // target_clones variant fuses a multiply-add that JS rounds twice. Threads never change a result: the
 // residual, spmv, dots and the Jacobi update are split on block boundaries, and red-black rows within a

@@ -3,8 +3,9 @@
  * reproduce exactly. Everything that decides a count is pinned down here and mirrored by the native
  * kernels (native/include/numkern/relax.hpp) operation for operation:
  *  - f64 throughout (f32 operands are widened once);
- *  - row sums in ascending column order, starting from 0;
- *  - SOR update x_i ← (1 − ω)·x_i + ω·((b_i − σ_i)/a_ii), σ_i the off-diagonal row sum;
+ *  - residual and matrix-vector row sums in ascending column order, starting from 0;
+ *  - SOR update x_i ← (1 − ω)·x_i + (b_i − σ_i)·(ω/a_ii), σ_i the off-diagonal row sum taken with
+ *    the most recently updated neighbours last (relaxForward, relaxBackward);
  *  - norms and dot products summed in blocks of 4096 (each block in order, then the block sums in order),
  *    so a threaded backend can reproduce them bit for bit;
  *  - the test ‖r_k‖ ≤ tol·‖r_0‖ (or ≤ tol) before the first update and after every checkEvery-th
@@ -88,12 +89,32 @@ function multiply(P: Prepared, x: Float64Array, y: Float64Array): void {
   }
 }
 
-function relaxRow(P: Prepared, b: Float64Array, x: Float64Array, omega: number, i: number): void {
+/**
+ * One SOR row update, forward sweeps and red-black: σ adds the entries right of the diagonal, then the
+ * ones left of it, each part in ascending column order, so the neighbour updated last (x_{i−1}) enters
+ * last and the sweep's row-to-row dependency chain crosses one add; ω/a_ii is off the chain.
+ * With a diagonal absent (diagPos = −1) every entry is right of it.
+ */
+function relaxForward(P: Prepared, b: Float64Array, x: Float64Array, omega: number, i: number): void {
   const { rowPtr, colIdx, values, diagPos } = P;
   const d = diagPos[i]!;
+  const start = rowPtr[i]!;
+  const end = rowPtr[i + 1]!;
   let sigma = 0;
-  for (let p = rowPtr[i]!; p < rowPtr[i + 1]!; p++) if (p !== d) sigma += values[p]! * x[colIdx[p]!]!;
-  x[i] = (1 - omega) * x[i]! + omega * ((b[i]! - sigma) / P.diag[i]!);
+  for (let p = d + 1 > start ? d + 1 : start; p < end; p++) sigma += values[p]! * x[colIdx[p]!]!;
+  for (let p = start; p < d; p++) sigma += values[p]! * x[colIdx[p]!]!;
+  x[i] = (1 - omega) * x[i]! + (b[i]! - sigma) * (omega / P.diag[i]!);
+}
+
+/** The backward sweep's mirror: left part ascending, then the right part descending (x_{i+1} last). */
+function relaxBackward(P: Prepared, b: Float64Array, x: Float64Array, omega: number, i: number): void {
+  const { rowPtr, colIdx, values, diagPos } = P;
+  const d = diagPos[i]!;
+  const start = rowPtr[i]!;
+  let sigma = 0;
+  for (let p = start; p < d; p++) sigma += values[p]! * x[colIdx[p]!]!;
+  for (let p = rowPtr[i + 1]! - 1, stop = d + 1 > start ? d + 1 : start; p >= stop; p--) sigma += values[p]! * x[colIdx[p]!]!;
+  x[i] = (1 - omega) * x[i]! + (b[i]! - sigma) * (omega / P.diag[i]!);
 }
 
 /** M⁻¹ r for the SSOR preconditioner of the paper (App. D): M = (D + ωL) D⁻¹ (D + ωLᵀ) / (ω(2 − ω)). */
@@ -159,14 +180,14 @@ async function stationary(P: Prepared, b: Float64Array, x: Float64Array, a: Rela
         for (let i = 0; i < P.n; i++) x[i] = x[i]! + omega * (r[i]! / P.diag[i]!);
         break;
       case 'ssor':
-        for (let i = 0; i < P.n; i++) relaxRow(P, b, x, omega, i);
-        for (let i = P.n - 1; i >= 0; i--) relaxRow(P, b, x, omega, i);
+        for (let i = 0; i < P.n; i++) relaxForward(P, b, x, omega, i);
+        for (let i = P.n - 1; i >= 0; i--) relaxBackward(P, b, x, omega, i);
         break;
       case 'sor-redblack':
-        for (let q = 0; q < P.n; q++) relaxRow(P, b, x, omega, coloring!.order[q]!);
+        for (let q = 0; q < P.n; q++) relaxForward(P, b, x, omega, coloring!.order[q]!);
         break;
       default:
-        for (let i = 0; i < P.n; i++) relaxRow(P, b, x, omega, i);
+        for (let i = 0; i < P.n; i++) relaxForward(P, b, x, omega, i);
     }
     k++;
     if (k % a.checkEvery === 0 || k === a.maxIter) {
