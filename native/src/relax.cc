@@ -147,6 +147,84 @@ void Csr::sweep_backward(const double* b, double* x, double w) const { csr_backw
 // Stencils. Each row adds its neighbours in the CSR twin's column order −z, −y, −x, (diag), +x, +y, +z
 // (src/core/stencil.ts), so a stencil and its twin give bit-identical iterates.
 
+/// Visits every (iy, ix) of an nx × ny grid so that f sees each point after its −x and −y neighbours
+/// (FWD) or after its +x and +y neighbours (!FWD, the mirror image), and before the others: exactly the
+/// values natural (or reverse natural) order gives it. A point waits on the one before it in its line
+/// (a chain of ~20 cycles through σ), but (ix, iy) and (ix − 1, iy + 1) are independent, so LINES lines
+/// advance together on a diagonal wavefront, line l lagging l columns: LINES chains in flight.
+template <int LINES, bool FWD, class F>
+NK_FORCEINLINE void wavefront2d(int64_t nx, int64_t ny, F&& f) {
+  auto at = [&](int64_t iy, int64_t ix) {
+    if constexpr (FWD) f(iy, ix);
+    else f(ny - 1 - iy, nx - 1 - ix);
+  };
+  int64_t iy = 0;
+  for (; iy + LINES <= ny; iy += LINES) {
+    for (int64_t t = 0; t < nx + LINES - 1; ++t) {
+      if (t >= LINES - 1 && t < nx) {
+        for (int l = 0; l < LINES; ++l) at(iy + l, t - l);
+      } else {
+        for (int l = 0; l < LINES; ++l) {
+          const int64_t ix = t - l;
+          if (ix >= 0 && ix < nx) at(iy + l, ix);
+        }
+      }
+    }
+  }
+  for (; iy < ny; ++iy)
+    for (int64_t ix = 0; ix < nx; ++ix) at(iy, ix);
+}
+
+constexpr int kWaveLines = 4;
+
+/// Constant-coefficient 2-D SOR sweep on the wavefront; the row update is relaxForward/relaxBackward.
+template <bool FWD>
+NK_CLONES void sten2c_sweep_fast(const StencilOp& op, const double* __restrict b, double* __restrict x, double w) {
+  const int64_t nx = op.nx, ny = op.ny;
+  const double cmx = op.coff[0], cpx = op.coff[1], cmy = op.coff[2], cpy = op.coff[3];
+  const double omw = 1 - w;
+  const double wd = w / op.cdiag;
+  wavefront2d<kWaveLines, FWD>(nx, ny, [&](int64_t iy, int64_t ix) {
+    const int64_t i = iy * nx + ix;
+    double s = 0;
+    if constexpr (FWD) {
+      if (ix < nx - 1) s += cpx * x[i + 1];
+      if (iy < ny - 1) s += cpy * x[i + nx];
+      if (iy > 0) s += cmy * x[i - nx];
+      if (ix > 0) s += cmx * x[i - 1];
+    } else {
+      if (iy > 0) s += cmy * x[i - nx];
+      if (ix > 0) s += cmx * x[i - 1];
+      if (iy < ny - 1) s += cpy * x[i + nx];
+      if (ix < nx - 1) s += cpx * x[i + 1];
+    }
+    x[i] = omw * x[i] + (b[i] - s) * wd;
+  });
+}
+
+/// ssorApply of the oracle for a constant 2-D stencil: the two triangular solves on the wavefront.
+NK_CLONES void sten2c_ssor_apply_fast(const StencilOp& op, const double* __restrict r, double* __restrict z, double w) {
+  const int64_t nx = op.nx, ny = op.ny, n = nx * ny;
+  const double cmx = op.coff[0], cpx = op.coff[1], cmy = op.coff[2], cpy = op.coff[3], dg = op.cdiag;
+  wavefront2d<kWaveLines, true>(nx, ny, [&](int64_t iy, int64_t ix) {
+    const int64_t i = iy * nx + ix;
+    double s = 0;
+    if (iy > 0) s += cmy * z[i - nx];
+    if (ix > 0) s += cmx * z[i - 1];
+    z[i] = (r[i] - w * s) / dg;
+  });
+  for (int64_t i = 0; i < n; ++i) z[i] = dg * z[i];
+  const double scale = w * (2 - w);
+  wavefront2d<kWaveLines, false>(nx, ny, [&](int64_t iy, int64_t ix) {
+    const int64_t i = iy * nx + ix;
+    double s = 0;
+    if (ix < nx - 1) s += cpx * z[i + 1];
+    if (iy < ny - 1) s += cpy * z[i + nx];
+    z[i] = (z[i] - w * s) / dg;
+  });
+  for (int64_t i = 0; i < n; ++i) z[i] = scale * z[i];
+}
+
 template <bool VAR, bool D3>
 struct Sten {
   const StencilOp& A;
@@ -248,6 +326,9 @@ struct Sten {
   void sweep_backward(const double* b, double* x, double w) const;
 
   void ssor_apply(const double* r, double* z, double w) const {
+    if constexpr (!VAR && !D3) {
+      if (A.nx >= kWaveLines) return sten2c_ssor_apply_fast(A, r, z, w);
+    }
     each<true>([&](int64_t i, const At& a) {
       double s = 0;
       lower(s, z, i, a);
@@ -277,56 +358,18 @@ NK_CLONES void sten_backward(const StencilOp& op, const double* __restrict b, do
   S.template each<false>([&](int64_t i, const typename Sten<VAR, D3>::At& a) { S.template relax_at<false>(i, a, b, x, w); });
 }
 
-/// Constant-coefficient 2-D natural-order SOR, interior lines. Each row waits on the row before it
-/// (σ needs the new x_{i−1}), a chain of about 20 cycles of latency. Rows (ix, iy) and (ix − 1, iy + 1) do
-/// not depend on each other, so LINES lines are swept together on a diagonal wavefront, line l lagging
-/// l columns behind line 0: every row still reads the new values below-left and the old values
-/// above-right that the natural order gives it, so the iterate is bit-identical, with LINES
-/// independent chains in flight.
-template <int LINES>
-NK_CLONES void sten2c_forward_fast(const StencilOp& op, const double* __restrict b, double* __restrict x, double w) {
-  const int64_t nx = op.nx, ny = op.ny;
-  const double cmx = op.coff[0], cpx = op.coff[1], cmy = op.coff[2], cpy = op.coff[3];
-  const double omw = 1 - w;
-  const double wd = w / op.cdiag;
-  auto row = [&](int64_t iy, int64_t ix) {
-    const int64_t i = iy * nx + ix;
-    double s = 0;
-    if (ix < nx - 1) s += cpx * x[i + 1];
-    if (iy < ny - 1) s += cpy * x[i + nx];
-    if (iy > 0) s += cmy * x[i - nx];
-    if (ix > 0) s += cmx * x[i - 1];
-    x[i] = omw * x[i] + (b[i] - s) * wd;
-  };
-  int64_t iy = 0;
-  for (; iy + LINES <= ny; iy += LINES) {
-    // Step t updates column t − l of line iy + l, for the lines whose column is in range.
-    for (int64_t t = 0; t < nx + LINES - 1; ++t) {
-      if (t >= LINES - 1 && t < nx) {
-        // Every line has a column in range: the common case, with all neighbour tests known except the
-        // x ends and the grid's first and last lines.
-        for (int l = 0; l < LINES; ++l) row(iy + l, t - l);
-      } else {
-        for (int l = 0; l < LINES; ++l) {
-          const int64_t ix = t - l;
-          if (ix >= 0 && ix < nx) row(iy + l, ix);
-        }
-      }
-    }
-  }
-  for (; iy < ny; ++iy)
-    for (int64_t ix = 0; ix < nx; ++ix) row(iy, ix);
-}
-
 template <bool VAR, bool D3>
 void Sten<VAR, D3>::sweep_forward(const double* b, double* x, double w) const {
   if constexpr (!VAR && !D3) {
-    if (A.nx >= 4) return sten2c_forward_fast<4>(A, b, x, w);
+    if (A.nx >= kWaveLines) return sten2c_sweep_fast<true>(A, b, x, w);
   }
   sten_forward<VAR, D3>(A, b, x, w);
 }
 template <bool VAR, bool D3>
 void Sten<VAR, D3>::sweep_backward(const double* b, double* x, double w) const {
+  if constexpr (!VAR && !D3) {
+    if (A.nx >= kWaveLines) return sten2c_sweep_fast<false>(A, b, x, w);
+  }
   sten_backward<VAR, D3>(A, b, x, w);
 }
 
