@@ -12,3 +12,14 @@ export type { OpOptions } from './linalg/options.js';
 export type { AxpyOptions, Moments, MomentsOptions, SpmvOptions } from './linalg/primitives.js';
 export { philox4x32, philoxFill, PhiloxStream } from './core/philox.js';
 export { parseMatrixMarket, readMatrixMarket, writeMatrixMarket, writeMatrixMarketFile, csrFromCoo } from './core/matrix-market.js';
+export {
+  solveSequence, shiftedLaplacianSequence, heatSequence, SHIFTED_LAPLACIAN_CONTEXT,
+  TsallisInf, TsallisInfCB, ChebCB, SurrogateTS, FixedOmega, tunerFromJSON, DEFAULT_GRID,
+  bestFixedInHindsight, instanceOptimal, youngOmega, shiftedJacobiRadius,
+  type Tuner, type TunerChoice, type TunerState, type FeedbackInfo, type GridOption, type GridSpec, type ContextInterval,
+  type TsallisInfOptions, type TsallisInfCBOptions, type ChebCBOptions, type SurrogateTSOptions,
+  type SequenceInstance, type SequenceOptions, type SequenceResult, type SequenceRecord, type SequenceTotals, type SequenceProgress,
+  type SequenceMethod, type InstanceSource, type SolveProvider,
+  type InstanceSequence, type ShiftedLaplacianOptions, type HeatOptions, type HeatSequence, type HeatInstance, type HeatCoefficient,
+  type BestFixedOptions, type BestFixedResult, type InstanceOptimalOptions, type ComparatorOptions, type ComparatorResult,
+} from './relax/index.js';

@@ -1,6 +1,6 @@
 /** The `numkern` command as a user runs it: the real bin, the compiled package, real Matrix Market files. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +26,21 @@ describe('numkern info', () => {
     const j = JSON.parse(r.stdout) as { version: string; backends: { name: string; available: boolean }[] };
     expect(j.backends.map((b) => b.name)).toEqual(['cuda', 'webgpu', 'native', 'js']);
     expect(j.backends.find((b) => b.name === 'js')!.available).toBe(true);
+  });
+});
+
+describe('numkern demo', () => {
+  it('runs every policy on a short shifted-Laplacian sequence, instance-optimal lowest, and writes the plot', () => {
+    const svg = join(dir, 'demo.svg');
+    const r = run('demo', '--instances', '80', '--json', '--plot', svg);
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout) as { policies: { name: string; iterations: number }[] };
+    const byName = Object.fromEntries(j.policies.map((p) => [p.name, p.iterations]));
+    expect(Object.keys(byName)).toEqual(expect.arrayContaining(['ω = 1', 'ω = 1.5', 'best fixed (hindsight)', 'Tsallis-INF', 'ChebCB', 'instance-optimal']));
+    const opt = byName['instance-optimal']!;
+    for (const it of Object.values(byName)) expect(it).toBeGreaterThanOrEqual(opt);
+    expect(byName['ω = 1']!).toBeGreaterThan(3 * opt);
+    expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
   });
 });
 

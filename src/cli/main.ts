@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { createContext } from '../context.js';
 import { NumkernError } from '../core/errors.js';
 import { formatInfo } from './info.js';
+import { DEMO_USAGE, demoCommand } from './demo.js';
 import { SOLVE_USAGE, solveCommand } from './solve.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -16,6 +17,7 @@ const USAGE = `usage: numkern <command> [options]
 
 commands:
   info [--json]             every backend: available or why not, adapter, threads, BLAS, CUDA devices
+  ${DEMO_USAGE.replace(/\n/g, '\n  ')}
   ${SOLVE_USAGE.replace(/\n/g, '\n  ')}
   bench [--suite a,b] [--quick]
                             machine ceilings, then the kernel suites as fractions of them
@@ -46,6 +48,10 @@ export async function main(argv: string[]): Promise<number> {
         const version = (createRequire(import.meta.url)(join(root, 'package.json')) as { version: string }).version;
         process.stdout.write(values.json ? `${JSON.stringify({ version, backends: ctx.status() }, null, 2)}\n` : formatInfo(version, ctx));
         return 0;
+      }
+      case 'demo': {
+        await using ctx = await createContext();
+        return await demoCommand(ctx, rest);
       }
       case 'solve': {
         await using ctx = await createContext();

@@ -7,9 +7,10 @@ import type { BackendName, CsrMatrix, FloatArray } from '../core/types.js';
 import type { RelaxMethod } from '../core/ops.js';
 import { ProgressBar } from './progress.js';
 
-export const SOLVE_USAGE = `numkern solve A.mtx [b.mtx] [--method ssor-cg] [--omega 1] [--tol 1e-8] [--criterion relative]
-              [--max-iter 10000] [--backend auto] [--dtype f64] [--out x.mtx] [--json] [--progress]
-  b defaults to a vector of ones. Prints iterations, residual, time and backend.`;
+export const SOLVE_USAGE = `solve A.mtx [b.mtx] [--method ssor-cg] [--omega 1] [--tol 1e-8] [--criterion relative]
+        [--max-iter 10000] [--backend auto] [--dtype f64] [--out x.mtx] [--json] [--progress]
+                            one solve from Matrix Market files (b defaults to ones): prints
+                            iterations, residual, time and backend`;
 
 export async function solveCommand(ctx: Context, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -22,7 +23,7 @@ export async function solveCommand(ctx: Context, argv: string[]): Promise<number
     },
   });
   if (positionals.length < 1 || positionals.length > 2) {
-    process.stderr.write(`${SOLVE_USAGE}\n`);
+    process.stderr.write(`usage: numkern ${SOLVE_USAGE}\n`);
     return 2;
   }
   const dtype = (values.dtype ?? 'f64') as 'f64' | 'f32';

@@ -1,0 +1,13 @@
+/** The relax family's public names: solver options and results, model problems, sequences, ω tuners. */
+export type { SolveOptions, SolveResult, SystemSpec } from './solve.js';
+export { poisson2d, poisson3d, shifted, diffusion2d, heatStep2d, type HeatStep } from './generators.js';
+export {
+  solveSequence,
+  type InstanceSource, type SequenceInstance, type SequenceMethod, type SequenceOptions, type SequenceProgress,
+  type SequenceRecord, type SequenceResult, type SequenceTotals, type SolveProvider,
+} from './sequence.js';
+export {
+  heatSequence, shiftedLaplacianSequence, truncatedGaussian, SHIFTED_LAPLACIAN_CONTEXT,
+  type HeatCoefficient, type HeatInstance, type HeatOptions, type HeatSequence, type InstanceSequence, type ShiftedLaplacianOptions,
+} from './instances.js';
+export * from './tuners/index.js';
