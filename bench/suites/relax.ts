@@ -41,11 +41,16 @@ export async function sweepSuite(targets: Target[], c: Ceilings, quick: boolean)
         for (const t of targets) {
           if (!t.ctx.supports(t.backend, 'relaxSolve', 'f64', { A, b, x: b, method, omega: 1.5, tol: 0, criterion: 'relative', maxIter: 1, checkEvery: 1 })) continue;
           if (t.backend === 'js' && m > 512) continue;
-          // K sweeps with one residual check at the end; the difference of 2K and K isolates K bare sweeps.
-          const K = Math.max(4, Math.round(2e7 / n));
+          // A solve of k sweeps checks the residual once at the end; the difference of 2K and K sweeps
+          // isolates K bare sweeps. K is sized from a probe so that K sweeps take ~0.15 s.
           const run = (k: number) => () => t.ctx.solve(A, b, { method, omega: 1.5, tol: 0, maxIter: k, checkEvery: k, backend: t.backend as BackendName, strict: true, checkFinite: false });
           const reps = quick ? 2 : 3;
-          const sweep = Math.max(1e-9, ((await seconds(run(2 * K), reps)) - (await seconds(run(K), reps))) / K);
+          const probe = (await seconds(run(4), 1)) / 4;
+          const K = Math.min(2000, Math.max(4, Math.ceil(0.15 / probe)));
+          const tK = await seconds(run(K), reps);
+          const t2K = await seconds(run(2 * K), reps);
+          // Noise can make the difference meaningless; then fall back to the bound that includes the checks.
+          const sweep = t2K - tK > 0.25 * tK ? (t2K - tK) / K : t2K / (2 * K);
           const perSweep = (method === 'ssor' ? 2 : 1) * sweepBytes(A, n);
           const gbs = perSweep / sweep / 1e9;
           rows.push({

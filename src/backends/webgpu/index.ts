@@ -49,6 +49,18 @@ export interface WebGpuBackendFactory extends BackendFactory {
   init(options: BackendInitOptions): Promise<WebGpuBackendInstance>;
 }
 
+/**
+ * Auto-dispatch hand-off sizes (elements, nonzeros or stencil work). A submit plus a read-back costs
+ * tens of microseconds on a discrete GPU, in which a CPU core streams ~2^18 f32 elements, so smaller
+ * calls stay on the CPU (tfjs hands off below 1000 elements for the same reason). No hardware adapter
+ * was available to measure the crossover: these are estimates, overridable per context
+ * (createContext({thresholds})). A solve reads back only at residual checks, so it pays off sooner; a
+ * batch of small systems is one dispatch per refinement round.
+ */
+const MIN_STREAMING = 1 << 18;
+const MIN_SOLVE = 1 << 16;
+const MIN_BATCH = 1 << 14;
+
 const DEFAULT_WORKGROUP = 256;
 const DEFAULT_POOLED_BYTES = 256 * 2 ** 20;
 const MIN_BINDING_BYTES = 64;
@@ -116,14 +128,17 @@ function makeInstance(rt: GpuRuntime): WebGpuBackendInstance {
     priority: a.software ? PRIORITY.webgpuSoftware : PRIORITY.webgpuHardware,
     runtime: rt,
     kernels: [
-      kernel({ op: 'spmv', dtypes: ['f32'], run: (args, ctl) => spmv(rt, args, ctl) }),
-      kernel({ op: 'dot', dtypes: ['f32'], run: (args, ctl) => dot(rt, args, ctl) }),
-      kernel({ op: 'axpy', dtypes: ['f32'], run: (args, ctl) => axpy(rt, args, ctl) }),
-      kernel({ op: 'nrm2', dtypes: ['f32'], run: (args, ctl) => nrm2(rt, args, ctl) }),
-      kernel({ op: 'segmentedMoments', dtypes: ['f32'], run: (args, ctl) => segmentedMoments(rt, args, ctl) }),
-      kernel({ op: 'relaxSolve', dtypes: ['f32', 'f64'], accepts: (args) => relaxAccepts(rt, args), run: (args, ctl) => webgpuRelaxSolve(rt, args, ctl) }),
+      kernel({ op: 'spmv', dtypes: ['f32'], minSize: MIN_STREAMING, run: (args, ctl) => spmv(rt, args, ctl) }),
+      kernel({ op: 'dot', dtypes: ['f32'], minSize: MIN_STREAMING, run: (args, ctl) => dot(rt, args, ctl) }),
+      kernel({ op: 'axpy', dtypes: ['f32'], minSize: MIN_STREAMING, run: (args, ctl) => axpy(rt, args, ctl) }),
+      kernel({ op: 'nrm2', dtypes: ['f32'], minSize: MIN_STREAMING, run: (args, ctl) => nrm2(rt, args, ctl) }),
+      kernel({ op: 'segmentedMoments', dtypes: ['f32'], minSize: MIN_STREAMING, run: (args, ctl) => segmentedMoments(rt, args, ctl) }),
       kernel({
-        op: 'relaxSolveBatch', dtypes: ['f32', 'f64'], accepts: (args) => relaxBatchAccepts(rt, args), run: (args, ctl) => webgpuRelaxSolveBatch(rt, args, ctl),
+        op: 'relaxSolve', dtypes: ['f32', 'f64'], minSize: MIN_SOLVE, accepts: (args) => relaxAccepts(rt, args), run: (args, ctl) => webgpuRelaxSolve(rt, args, ctl),
+      }),
+      kernel({
+        op: 'relaxSolveBatch', dtypes: ['f32', 'f64'], minSize: MIN_BATCH,
+        accepts: (args) => relaxBatchAccepts(rt, args), run: (args, ctl) => webgpuRelaxSolveBatch(rt, args, ctl),
       }),
     ],
     info: {
