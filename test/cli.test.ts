@@ -21,6 +21,13 @@ describe('numkern info', () => {
     expect(r.stdout).toMatch(/^cuda\s+unavailable\s+-\s+(no CUDA device|built without CUDA|addon not built)/m);
   });
 
+  it('says why native is missing when the addon cannot load (install never fails; js still works)', () => {
+    const r = spawnSync(process.execPath, [bin, 'info'], { encoding: 'utf8', env: { ...process.env, NUMKERN_NATIVE_PATH: '/nonexistent/numkern.node' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^native\s+unavailable\s+-\s+NUMKERN_NATIVE_PATH=\/nonexistent\/numkern\.node: no such file/m);
+    expect(r.stdout).toMatch(/^js\s+available/m);
+  });
+
   it('--json gives the same records as ctx.status()', () => {
     const r = run('info', '--json');
     const j = JSON.parse(r.stdout) as { version: string; backends: { name: string; available: boolean }[] };

@@ -11,6 +11,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { NumkernError, fail } from './errors.js';
 import type { CsrMatrix, DenseMatrix, FloatArray } from './types.js';
+import { checkDense } from './validate.js';
 
 export type MatrixMarketField = 'real' | 'integer' | 'pattern';
 export type MatrixMarketSymmetry = 'general' | 'symmetric' | 'skew-symmetric';
@@ -601,11 +602,8 @@ export function writeMatrixMarket(m: CsrMatrix | DenseMatrix, opts: MatrixMarket
   }
 
   if ('data' in m) {
-    const rows = checkDim(m.rows, 'm.rows');
-    const cols = checkDim(m.cols, 'm.cols');
-    const data = m.data;
-    if (!(data instanceof Float64Array) && !(data instanceof Float32Array)) fail('E_DTYPE', 'm.data', 'expected a Float64Array or Float32Array');
-    if (data.length !== rows * cols) fail('E_SHAPE', 'm.data', `length ${data.length}, expected rows * cols = ${rows * cols}`);
+    // Finiteness is checked below, per value, together with the field's integrality.
+    const { rows, cols, data } = checkDense(m, 'm', { checkFinite: false });
     if (field === 'pattern') fail('E_RANGE', 'opts.field', "'pattern' applies to sparse matrices only (the array format has no pattern field)");
     for (let k = 0; k < data.length; k++) checkValue(data[k], k, field, 'm.data');
     if (symmetric) {

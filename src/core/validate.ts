@@ -3,7 +3,7 @@
  * starts with the argument's name, before any kernel runs. The checks are O(size) and allocation-free.
  */
 import { fail } from './errors.js';
-import type { CsrMatrix, DType, FloatArray, Ragged } from './types.js';
+import type { CsrMatrix, DenseMatrix, DType, FloatArray, Ragged } from './types.js';
 import { dtypeOf } from './types.js';
 
 export function isFloatArray(a: unknown): a is FloatArray {
@@ -105,6 +105,18 @@ function rememberStructure(rowPtr: Int32Array, colIdx: Int32Array, ncols: number
   let inner = validatedStructures.get(rowPtr);
   if (!inner) validatedStructures.set(rowPtr, (inner = new WeakMap()));
   inner.set(colIdx, ncols);
+}
+
+/** Row-major dense matrix: integer dimensions and data.length = rows·cols. */
+export function checkDense(M: unknown, name: string, options: { checkFinite?: boolean } = {}): DenseMatrix {
+  if (typeof M !== 'object' || M === null) fail('E_SHAPE', name, `expected a dense matrix {rows, cols, data}, got ${describe(M)}`);
+  const m = M as Partial<DenseMatrix>;
+  const rows = checkDimension(m.rows, `${name}.rows`);
+  const cols = checkDimension(m.cols, `${name}.cols`);
+  const data = checkFloatArray(m.data, `${name}.data`);
+  if (data.length !== rows * cols) fail('E_SHAPE', `${name}.data`, `length ${data.length}, expected rows·cols = ${rows * cols}`);
+  if (options.checkFinite !== false) checkFinite(data, `${name}.data`);
+  return M as DenseMatrix;
 }
 
 /** Ragged batch: offsets[0] = 0, non-decreasing, offsets[last] = values.length. */
