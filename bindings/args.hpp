@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -97,11 +98,10 @@ struct ArrayArg {
   }
 };
 
-inline ArrayArg typed_array(const Napi::CallbackInfo& info, size_t i, const char* name,
-                            std::initializer_list<napi_typedarray_type> allowed, const char* expected) {
-  const Napi::Env env = info.Env();
-  const Napi::Value v = info[i];
-  if (!v.IsTypedArray()) throw_type(env, std::string(name) + ": expected " + expected + ", got " + describe(v));
+/// The typed array `v`, one of the `allowed` types. `name` says where it came from ("x", "op.rowPtr").
+inline ArrayArg typed_array_value(Napi::Env env, const Napi::Value& v, const std::string& name,
+                                  std::initializer_list<napi_typedarray_type> allowed, const char* expected) {
+  if (!v.IsTypedArray()) throw_type(env, name + ": expected " + expected + ", got " + describe(v));
   ArrayArg a{v.As<Napi::Object>(), napi_int8_array, 0, nullptr};
   napi_value buffer;
   size_t byte_offset;
@@ -109,9 +109,14 @@ inline ArrayArg typed_array(const Napi::CallbackInfo& info, size_t i, const char
                        a);
   bool ok = false;
   for (napi_typedarray_type t : allowed) ok |= t == a.type;
-  if (!ok) throw_type(env, std::string(name) + ": expected " + expected + ", got " + typed_array_name(a.type));
-  if (a.length > 0 && a.data == nullptr) throw_type(env, std::string(name) + ": its ArrayBuffer is detached");
+  if (!ok) throw_type(env, name + ": expected " + expected + ", got " + typed_array_name(a.type));
+  if (a.length > 0 && a.data == nullptr) throw_type(env, name + ": its ArrayBuffer is detached");
   return a;
+}
+
+inline ArrayArg typed_array(const Napi::CallbackInfo& info, size_t i, const char* name,
+                            std::initializer_list<napi_typedarray_type> allowed, const char* expected) {
+  return typed_array_value(info.Env(), info[i], name, allowed, expected);
 }
 
 /// Float32Array or Float64Array.
@@ -141,6 +146,38 @@ inline void require_length(Napi::Env env, const ArrayArg& a, const char* name, s
   if (a.length != n)
     throw_range(env, std::string(name) + ": length " + std::to_string(a.length) + " should be " + std::to_string(n) +
                          " (" + why + ")");
+}
+
+// Offsets arrays (CSR rowPtr, segment offsets): every binding that takes one checks it the same
+// way, so the same mistake reads the same from every entry point.
+
+/// How many pieces an offsets array delimits (its length − 1), at most what int32 indices reach.
+/// `count` and `unit` name them in the messages ("nrows" and "rows").
+inline size_t offsets_count(Napi::Env env, const ArrayArg& a, const std::string& name, const char* count,
+                            const char* unit) {
+  if (a.length < 1) throw_range(env, name + ": length must be " + count + " + 1 >= 1, got 0");
+  if (a.length - 1 > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
+    throw_range(env, name + ": more than 2^31 − 1 " + unit);
+  return a.length - 1;
+}
+
+/// Throws unless p[0 .. n] never decreases; `key` is the array as the message indexes it.
+inline void require_monotone(Napi::Env env, const int32_t* p, size_t n, const std::string& name, const char* key) {
+  for (size_t i = 0; i < n; ++i)
+    if (p[i + 1] < p[i])
+      throw_range(env, name + ": not monotone: " + key + "[" + std::to_string(i) + "] = " + std::to_string(p[i]) +
+                           " > " + key + "[" + std::to_string(i + 1) + "] = " + std::to_string(p[i + 1]));
+}
+
+/// Throws unless colIdx and values hold the nnz = rowPtr[nrows] entries the row pointers address.
+inline void require_csr_entries(Napi::Env env, const std::string& name, size_t nnz, const ArrayArg& colIdx,
+                                const ArrayArg& values) {
+  if (nnz > colIdx.length)
+    throw_range(env, name + ": rowPtr[nrows] = " + std::to_string(nnz) + " exceeds colIdx length " +
+                         std::to_string(colIdx.length));
+  if (nnz > values.length)
+    throw_range(env, name + ": rowPtr[nrows] = " + std::to_string(nnz) + " exceeds values length " +
+                         std::to_string(values.length));
 }
 
 inline double number_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {

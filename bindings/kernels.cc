@@ -57,22 +57,13 @@ SpmvArgs read_spmv(const Napi::CallbackInfo& info, Job& job) {
   const ArrayArg values = float_array(info, 2, "values");
   const ArrayArg x = float_array_like(info, 3, "x", values, "values");
   const ArrayArg y = float_array_like(info, 4, "y", values, "values");
-  if (rowPtr.length < 1) throw_range(env, "rowPtr: length must be nrows + 1 >= 1, got 0");
-  if (rowPtr.length - 1 > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
-    throw_range(env, "rowPtr: more than 2^31 − 1 rows");
-  const size_t nrows = rowPtr.length - 1;
+  const size_t nrows = offsets_count(env, rowPtr, "rowPtr", "nrows", "rows");
   require_length(env, y, "y", nrows, "one entry per row: rowPtr.length − 1");
   const int32_t* rp = rowPtr.as<int32_t>();
   if (rp[0] < 0) throw_range(env, "rowPtr: rowPtr[0] = " + std::to_string(rp[0]) + " is negative");
-  for (size_t r = 0; r < nrows; ++r)
-    if (rp[r + 1] < rp[r])
-      throw_range(env, "rowPtr: not monotone: rowPtr[" + str(r) + "] = " + std::to_string(rp[r]) + " > rowPtr[" +
-                           str(r + 1) + "] = " + std::to_string(rp[r + 1]));
+  require_monotone(env, rp, nrows, "rowPtr", "rowPtr");
   const size_t nnz = static_cast<size_t>(rp[nrows]);
-  if (nnz > colIdx.length)
-    throw_range(env, "rowPtr: rowPtr[nrows] = " + str(nnz) + " exceeds colIdx length " + str(colIdx.length));
-  if (nnz > values.length)
-    throw_range(env, "rowPtr: rowPtr[nrows] = " + str(nnz) + " exceeds values length " + str(values.length));
+  require_csr_entries(env, "rowPtr", nnz, colIdx, values);
   if (x.length == 0 && nnz > 0) throw_range(env, "x: empty, but the matrix has " + str(nnz) + " nonzeros");
   // colIdx is range-checked inside the kernel pass (numkern/csr.hpp), which saves a sweep over it.
   job.keep = {rowPtr.object, colIdx.object, values.object, x.object, y.object};
@@ -224,19 +215,13 @@ Job prepare_moments(const Napi::CallbackInfo& info) {
   const ArrayArg variance = float_array_like(info, 5, "variance", values, "values");
   const int threads = tgt == Target::Cpu ? threads_arg(info, 6) : 0;
   if (!(ddof >= 0) || std::isinf(ddof)) throw_range(env, "ddof: expected a finite number >= 0");
-  if (offsets.length < 1) throw_range(env, "offsets: length must be nsegments + 1 >= 1, got 0");
-  if (offsets.length - 1 > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
-    throw_range(env, "offsets: more than 2^31 − 1 segments");
-  const size_t nseg = offsets.length - 1;
+  const size_t nseg = offsets_count(env, offsets, "offsets", "nsegments", "segments");
   require_length(env, sum, "sum", nseg, "one entry per segment: offsets.length − 1");
   require_length(env, mean, "mean", nseg, "one entry per segment: offsets.length − 1");
   require_length(env, variance, "variance", nseg, "one entry per segment: offsets.length − 1");
   const int32_t* off = offsets.as<int32_t>();
   if (off[0] < 0) throw_range(env, "offsets: offsets[0] = " + std::to_string(off[0]) + " is negative");
-  for (size_t s = 0; s < nseg; ++s)
-    if (off[s + 1] < off[s])
-      throw_range(env, "offsets: not monotone: offsets[" + str(s) + "] = " + std::to_string(off[s]) + " > offsets[" +
-                           str(s + 1) + "] = " + std::to_string(off[s + 1]));
+  require_monotone(env, off, nseg, "offsets", "offsets");
   if (static_cast<size_t>(off[nseg]) > values.length)
     throw_range(env, "offsets: offsets[" + str(nseg) + "] = " + std::to_string(off[nseg]) + " exceeds values length " +
                          str(values.length));

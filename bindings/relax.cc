@@ -25,30 +25,14 @@ namespace rx = numkern::relax;
 
 std::string str(int64_t v) { return std::to_string(v); }
 
-/// A typed array held in a property, checked like typed_array() but named "<owner>.<key>".
+/// A typed array held in a property, named "<owner>.<key>" in errors.
 ArrayArg prop_array(Napi::Env env, const Napi::Object& o, const std::string& name, const char* key,
                     napi_typedarray_type type, const char* expected) {
-  const std::string full = name + "." + key;
-  const Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray()) throw_type(env, full + ": expected " + expected + ", got " + describe(v));
-  ArrayArg a{v.As<Napi::Object>(), napi_int8_array, 0, nullptr};
-  napi_value buffer;
-  size_t byte_offset;
-  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, v, &a.type, &a.length, &a.data, &buffer, &byte_offset), a);
-  if (a.type != type) throw_type(env, full + ": expected " + expected + ", got " + typed_array_name(a.type));
-  if (a.length > 0 && a.data == nullptr) throw_type(env, full + ": its ArrayBuffer is detached");
-  return a;
+  return typed_array_value(env, o.Get(key), name + "." + key, {type}, expected);
 }
 
 ArrayArg f64_value(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    throw_type(env, name + ": expected Float64Array, got " + describe(v));
-  ArrayArg a{v.As<Napi::Object>(), napi_float64_array, 0, nullptr};
-  napi_value buffer;
-  size_t byte_offset;
-  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, v, &a.type, &a.length, &a.data, &buffer, &byte_offset), a);
-  if (a.length > 0 && a.data == nullptr) throw_type(env, name + ": its ArrayBuffer is detached");
-  return a;
+  return typed_array_value(env, v, name, {napi_float64_array}, "Float64Array");
 }
 
 double number_arg_value(Napi::Env env, const Napi::Value& v, const std::string& name) {
@@ -78,23 +62,12 @@ OpArg read_op(Napi::Env env, const Napi::Value& v, const std::string& name, std:
     const ArrayArg rowPtr = prop_array(env, o, name, "rowPtr", napi_int32_array, "Int32Array");
     const ArrayArg colIdx = prop_array(env, o, name, "colIdx", napi_int32_array, "Int32Array");
     const ArrayArg values = prop_array(env, o, name, "values", napi_float64_array, "Float64Array");
-    if (rowPtr.length < 1) throw_range(env, name + ".rowPtr: length must be nrows + 1 >= 1, got 0");
-    if (rowPtr.length - 1 > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
-      throw_range(env, name + ".rowPtr: more than 2^31 − 1 rows");
-    const int32_t n = static_cast<int32_t>(rowPtr.length - 1);
+    const int32_t n = static_cast<int32_t>(offsets_count(env, rowPtr, name + ".rowPtr", "nrows", "rows"));
     const int32_t* rp = rowPtr.as<int32_t>();
     if (rp[0] != 0) throw_range(env, name + ".rowPtr: rowPtr[0] = " + str(rp[0]) + " should be 0");
-    for (int32_t r = 0; r < n; ++r)
-      if (rp[r + 1] < rp[r])
-        throw_range(env, name + ".rowPtr: not monotone: rowPtr[" + str(r) + "] = " + str(rp[r]) + " > rowPtr[" +
-                             str(r + 1) + "] = " + str(rp[r + 1]));
+    require_monotone(env, rp, static_cast<size_t>(n), name + ".rowPtr", "rowPtr");
     const size_t nnz = static_cast<size_t>(rp[n]);
-    if (nnz > colIdx.length)
-      throw_range(env, name + ".rowPtr: rowPtr[nrows] = " + str(static_cast<int64_t>(nnz)) + " exceeds colIdx length " +
-                           str(static_cast<int64_t>(colIdx.length)));
-    if (nnz > values.length)
-      throw_range(env, name + ".rowPtr: rowPtr[nrows] = " + str(static_cast<int64_t>(nnz)) + " exceeds values length " +
-                           str(static_cast<int64_t>(values.length)));
+    require_csr_entries(env, name + ".rowPtr", nnz, colIdx, values);
     const int32_t* ci = colIdx.as<int32_t>();
     // The matrix is square (n × n): every column index must address x.
     for (size_t p = 0; p < nnz; ++p)

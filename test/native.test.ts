@@ -11,11 +11,11 @@ import type { AnyKernel } from '../src/core/backend.js';
 import { loadNative, loadNativeUncached, type NativeAddon } from '../src/backends/native/load.js';
 import { ASYNC_CUTOFF, nativeBackend } from '../src/backends/native/index.js';
 import { cudaBackend } from '../src/backends/cuda/index.js';
+import { randomArray, required, rng } from './support/backends.js';
 
 const { addon: loaded, reason } = loadNative();
-const required = (process.env.NUMKERN_REQUIRE ?? '').split(',').map((s) => s.trim()).includes('native');
 
-describe.runIf(required)('native addon required by NUMKERN_REQUIRE', () => {
+describe.runIf(required().includes('native'))('native addon required by NUMKERN_REQUIRE', () => {
   it('loads', () => {
     expect(reason).toBeNull();
   });
@@ -28,27 +28,7 @@ const DTYPES: ReadonlyArray<readonly [string, Ctor]> = [
   ['f64', Float64Array],
 ];
 
-/**
- * mulberry32, the generator of test/support/backends.ts. Kept here because that module loads the whole
- * façade and every backend, and this file tests the addon and its two wrappers on their own.
- */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomArray(C: Ctor, n: number, seed: number): Float {
-  const r = rng(seed);
-  const a = new C(n);
-  for (let i = 0; i < n; i++) a[i] = 2 * r() - 1;
-  return a;
-}
+const dtypeOf = (C: Ctor): 'f32' | 'f64' => (C === Float32Array ? 'f32' : 'f64');
 
 interface Csr {
   nrows: number;
@@ -95,7 +75,7 @@ function randomCsr(C: Ctor, nrows: number, ncols: number, seed: number): Csr {
     cols.push(...[...set].sort((a, b) => a - b));
     rowPtr[i + 1] = cols.length;
   }
-  return { nrows, ncols, rowPtr, colIdx: Int32Array.from(cols), values: randomArray(C, cols.length, seed + 1) };
+  return { nrows, ncols, rowPtr, colIdx: Int32Array.from(cols), values: randomArray(cols.length, seed + 1, dtypeOf(C)) };
 }
 
 /** y = A x in double, and the bound Σ|a||x| per row for tolerances. */
@@ -195,7 +175,7 @@ describe.skipIf(!loaded)('native addon', () => {
 
     it.each([3, 40, 450])('spmv matches a JS loop on the %i² Poisson matrix, any thread count', (m) => {
       const A = poisson(C, m);
-      const x = randomArray(C, A.ncols, m);
+      const x = randomArray(A.ncols, m, dtypeOf(C));
       const { y: ref, mag } = spmvRef(A, x);
       const y1 = new C(A.nrows).fill(NaN);
       const y0 = new C(A.nrows).fill(NaN);
@@ -208,7 +188,7 @@ describe.skipIf(!loaded)('native addon', () => {
     it('spmv handles empty rows, empty matrices and ragged rows', () => {
       for (const [nrows, ncols] of [[0, 0], [1, 1], [5, 3], [1001, 777]] as const) {
         const A = randomCsr(C, nrows, ncols, nrows + 17);
-        const x = randomArray(C, ncols, 3);
+        const x = randomArray(ncols, 3, dtypeOf(C));
         const { y: ref, mag } = spmvRef(A, x);
         const y = new C(nrows).fill(NaN);
         addon.spmv(A.rowPtr, A.colIdx, A.values, x, y, 0);
@@ -222,8 +202,8 @@ describe.skipIf(!loaded)('native addon', () => {
       const rowPtr = new Int32Array(nrows + 1);
       rowPtr.fill(ncols, 50_001); // row 50000 holds every column, all other rows are empty
       const colIdx = Int32Array.from({ length: ncols }, (_, i) => i);
-      const A: Csr = { nrows, ncols, rowPtr, colIdx, values: randomArray(C, ncols, 8) };
-      const x = randomArray(C, ncols, 9);
+      const A: Csr = { nrows, ncols, rowPtr, colIdx, values: randomArray(ncols, 8, dtypeOf(C)) };
+      const x = randomArray(ncols, 9, dtypeOf(C));
       const { y: ref, mag } = spmvRef(A, x);
       const y = new C(nrows).fill(NaN);
       addon.spmv(A.rowPtr, A.colIdx, A.values, x, y, 0);
@@ -235,8 +215,8 @@ describe.skipIf(!loaded)('native addon', () => {
     });
 
     it.each(SIZES)('dot, nrm2, axpy match JS loops at n = %i', (n) => {
-      const x = randomArray(C, n, n + 1);
-      const y = randomArray(C, n, n + 2);
+      const x = randomArray(n, n + 1, dtypeOf(C));
+      const y = randomArray(n, n + 2, dtypeOf(C));
       let d = 0;
       let dm = 0;
       let ss = 0;
@@ -283,7 +263,7 @@ describe.skipIf(!loaded)('native addon', () => {
       [0, 1_000_000],
       [1, 1_000_000],
     ])('segmentedMoments matches a two-pass JS loop (ddof %i, %i values)', (ddof, total) => {
-      const raw = randomArray(C, total, total + ddof);
+      const raw = randomArray(total, total + ddof, dtypeOf(C));
       for (let i = 0; i < total; i++) raw[i] += 100; // a mean far from 0 stresses the variance
       const offsets = raggedOffsets(total, 5);
       const nseg = offsets.length - 1;
@@ -304,8 +284,8 @@ describe.skipIf(!loaded)('native addon', () => {
 
     it('the Async twins give the same results as the sync calls', async () => {
       const n = 300_001;
-      const x = randomArray(C, n, 11);
-      const y = randomArray(C, n, 12);
+      const x = randomArray(n, 11, dtypeOf(C));
+      const y = randomArray(n, 12, dtypeOf(C));
       expect(await addon.dotAsync(x, y)).toBe(addon.dot(x, y));
       expect(await addon.nrm2Async(x, 1)).toBe(addon.nrm2(x, 1));
       const z1 = y.slice();
@@ -315,7 +295,7 @@ describe.skipIf(!loaded)('native addon', () => {
       expect(firstDiff(z2, z1)).toBe(-1);
 
       const A = poisson(C, 200);
-      const xa = randomArray(C, A.ncols, 4);
+      const xa = randomArray(A.ncols, 4, dtypeOf(C));
       const ya = new C(A.nrows);
       const yb = new C(A.nrows);
       addon.spmv(A.rowPtr, A.colIdx, A.values, xa, ya);
@@ -485,7 +465,7 @@ describe.skipIf(!loaded)('native backend', () => {
     const spmv = inst.kernels.find((k) => k.op === 'spmv') as Extract<AnyKernel, { op: 'spmv' }>;
     for (const m of [10, Math.ceil(Math.sqrt(ASYNC_CUTOFF))]) {
       const A = poisson(Float64Array, m);
-      const x = randomArray(Float64Array, A.ncols, 1);
+      const x = randomArray(A.ncols, 1);
       const y = new Float64Array(A.nrows);
       await spmv.run({ A, x, y }, {});
       const { y: ref, mag } = spmvRef(A, x);

@@ -15,7 +15,7 @@
  *
  * Without an adapter the suite skips, unless NUMKERN_REQUIRE names webgpu.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BackendInitOptions, KernelControl, KernelSpec } from '../src/core/backend.js';
 import { Engine, registerBackend, type ContextOptions } from '../src/core/engine.js';
 import { NumkernError } from '../src/core/errors.js';
@@ -29,28 +29,15 @@ import { uploadStats } from '../src/backends/webgpu/relax.js';
 import { BATCH_ROUND_UPDATES, batchCapacity } from '../src/backends/webgpu/relax-batch.js';
 import { diffusion2d, heatStep2d, poisson2d, poisson3d, shifted } from '../src/relax/generators.js';
 import { solve, solveMany } from '../src/relax/solve.js';
+import { openForFile, randomArray, required } from './support/backends.js';
 
-const required = (process.env.NUMKERN_REQUIRE ?? '').split(',').map((s) => s.trim()).includes('webgpu');
 const initOptions: BackendInitOptions = { allowSoftwareAdapter: true, threads: 0 };
 const u32 = 2 ** -24;
 
-let main: WebGpuBackendInstance | null = null;
-let initError = '';
-try {
-  main = await webgpuBackend.init(initOptions);
-} catch (e) {
-  initError = e instanceof Error ? e.message : String(e);
-}
-const opened: { dispose(): Promise<void> | void }[] = [];
-afterAll(async () => {
-  await main?.dispose();
-  for (const o of opened) await o.dispose();
-});
+const { main, initError, track } = await openForFile(() => webgpuBackend.init(initOptions));
 
 async function open(options: Parameters<typeof createWebgpuBackend>[0]): Promise<WebGpuBackendInstance> {
-  const b = await createWebgpuBackend(options).init(initOptions);
-  opened.push(b);
-  return b;
+  return track(await createWebgpuBackend(options).init(initOptions));
 }
 
 // An engine over js and webgpu only, whose webgpu instance the tests can reach (to lose its device).
@@ -67,30 +54,12 @@ registerBackend({
 class TestEngine extends Engine {
   static async open(): Promise<{ engine: TestEngine; gpu: WebGpuBackendInstance }> {
     const o: ContextOptions = { backends: ['webgpu', 'js'] };
-    const engine = new TestEngine(await Engine.initSlots(o), o);
-    opened.push(engine);
+    const engine = track(new TestEngine(await Engine.initSlots(o), o));
     return { engine, gpu: engineGpu! };
   }
 }
 
 // ------------------------------------------------------------------------------------------------
-
-/** mulberry32: deterministic data, independent of Math.random. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomVec(n: number, seed: number): Float64Array {
-  const r = rng(seed);
-  return Float64Array.from({ length: n }, () => 2 * r() - 1);
-}
 
 function sizeOf(A: LinearOperator): number {
   return isStencil(A) ? stencilSize(A) : A.nrows;
@@ -179,6 +148,17 @@ function expectCgCount(got: number, ref: number): void {
   expect(got).toBeLessThanOrEqual(Math.ceil(1.5 * ref) + 10);
 }
 
+/** max |got − ref| ≤ rel · max |ref|: one bound for the whole vector, as f32 rounding spreads over it. */
+function expectNear(got: FloatArray, ref: FloatArray, rel: number): void {
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < ref.length; i++) {
+    scale = Math.max(scale, Math.abs(ref[i]!));
+    diff = Math.max(diff, Math.abs(got[i]! - ref[i]!));
+  }
+  expect(diff).toBeLessThanOrEqual(rel * scale);
+}
+
 const GPU_METHODS: RelaxMethod[] = ['jacobi', 'sor-redblack', 'cg'];
 const SEQUENTIAL: RelaxMethod[] = ['sor', 'gauss-seidel', 'ssor', 'ssor-cg'];
 const kappa = (x: number, y: number) => 1 + 0.5 * Math.sin(3 * x) * y;
@@ -197,7 +177,7 @@ const PROBLEMS: [string, () => LinearOperator, number][] = [
 // ------------------------------------------------------------------------------------------------
 
 describe('webgpu relax: backend', () => {
-  it.skipIf(!main && !required)('has an adapter', () => {
+  it.skipIf(!main && !required().includes('webgpu'))('has an adapter', () => {
     if (!main) expect.fail(`NUMKERN_REQUIRE names webgpu, but init failed: ${initError}`);
   });
 
@@ -264,7 +244,7 @@ describe('webgpu relax: backend', () => {
 describe.skipIf(!main)('webgpu relaxSolve vs the oracle, f64 to 1e-8 relative', () => {
   describe.each(PROBLEMS)('%s', (_name, make, checkEvery) => {
     const A = make();
-    const rhs = randomVec(sizeOf(A), 5);
+    const rhs = randomArray(sizeOf(A), 5);
     it.each(GPU_METHODS)('%s', async (method) => {
       const s = settings(method, { checkEvery });
       const ref = await refSolve(A, rhs, s);
@@ -281,19 +261,13 @@ describe.skipIf(!main)('webgpu relaxSolve vs the oracle, f64 to 1e-8 relative', 
       if (method === 'cg') expectCgCount(got.out.iterations, ref.out.iterations);
       else expectStationaryCount(got.out.iterations, ref.out.iterations, checkEvery);
       // Both within 1e-8·‖r_0‖ of b: the solutions agree to what the conditioning allows.
-      let scale = 0;
-      let diff = 0;
-      for (let i = 0; i < rhs.length; i++) {
-        scale = Math.max(scale, Math.abs(ref.x[i]!));
-        diff = Math.max(diff, Math.abs(got.x[i]! - ref.x[i]!));
-      }
-      expect(diff).toBeLessThanOrEqual(1e-5 * scale);
+      expectNear(got.x, ref.x, 1e-5);
     });
   });
 
   it.each(['sor-redblack', 'cg'] as const)('%s refines far below f32 reach: 1e-12 relative and 1e-11 absolute', async (method) => {
     const A = shifted(poisson2d(16), 0.1);
-    const rhs = randomVec(256, 7);
+    const rhs = randomArray(256, 7);
     const rel = await gpuSolve(main!, A, rhs, settings(method, { tol: 1e-12 }));
     expect(rel.out.converged).toBe(true);
     expect(rel.out.residualNorm).toBeLessThanOrEqual(1e-12 * rel.out.initialResidualNorm);
@@ -304,8 +278,8 @@ describe.skipIf(!main)('webgpu relaxSolve vs the oracle, f64 to 1e-8 relative', 
 
   it('starts from x0 and keeps the caller x0 untouched until it returns', async () => {
     const A = shifted(poisson2d(12, { stencil: true }), 0.3);
-    const rhs = randomVec(144, 8);
-    const x0 = randomVec(144, 9);
+    const rhs = randomArray(144, 8);
+    const x0 = randomArray(144, 9);
     const s = settings('sor-redblack');
     const ref = await refSolve(A, rhs, s, x0);
     const got = await gpuSolve(main!, A, rhs, s, {}, x0);
@@ -320,7 +294,7 @@ describe.skipIf(!main)('webgpu relaxSolve past 65535 workgroups (workgroup size 
   // product of CG folds its dispatch into two dimensions. Three updates from x0 = 0 are the
   // oracle's three updates up to f32 rounding (one refinement round, no restart).
   const m = 375;
-  const rhs = randomVec(m * m, 60);
+  const rhs = randomArray(m * m, 60);
   it.each([
     ['stencil', () => poisson2d(m, { stencil: true })],
     ['CSR', () => poisson2d(m)],
@@ -332,13 +306,7 @@ describe.skipIf(!main)('webgpu relaxSolve past 65535 workgroups (workgroup size 
       const ref = await refSolve(A, rhs, s);
       const got = await gpuSolve(b, A, rhs, s);
       expect(got.out).toMatchObject({ iterations: 3, converged: false, diverged: false });
-      let scale = 0;
-      let diff = 0;
-      for (let i = 0; i < rhs.length; i++) {
-        scale = Math.max(scale, Math.abs(ref.x[i]!));
-        diff = Math.max(diff, Math.abs(got.x[i]! - ref.x[i]!));
-      }
-      expect(diff).toBeLessThanOrEqual(1e-5 * scale);
+      expectNear(got.x, ref.x, 1e-5);
     }
   });
 });
@@ -355,7 +323,7 @@ describe.skipIf(!main)('webgpu relaxSolve, f32 operands', () => {
     })()],
   ];
   describe.each(cases)('%s', (_name, A) => {
-    const rhs = Float32Array.from(randomVec(144, 11));
+    const rhs = Float32Array.from(randomArray(144, 11));
     it.each(GPU_METHODS)('%s reaches 1e-5 and returns f32', async (method) => {
       const s = settings(method, { tol: 1e-5 });
       const ref = await refSolve(A, rhs, s);
@@ -373,7 +341,7 @@ describe.skipIf(!main)('webgpu relaxSolve, f32 operands', () => {
 
 describe.skipIf(!main)('webgpu relaxSolve: Algorithm-1 counting', () => {
   const A = shifted(poisson2d(10), 0.2);
-  const rhs = randomVec(100, 12);
+  const rhs = randomArray(100, 12);
 
   it('0 updates when x0 already passes the test; the cap when maxIter is hit; 0 when maxIter is 0', async () => {
     for (const method of GPU_METHODS) {
@@ -429,7 +397,7 @@ describe.skipIf(!main)('webgpu relaxSolve: divergence', () => {
 
   it.each(GPU_METHODS)('%s on an indefinite grid operator (Laplacian − 3I) as well', async (method) => {
     const A = shifted(poisson2d(8, { stencil: true }), -3);
-    const got = await gpuSolve(main!, A, randomVec(64, 13), settings(method, { omega: 1 }));
+    const got = await gpuSolve(main!, A, randomArray(64, 13), settings(method, { omega: 1 }));
     expect(got.out).toMatchObject({ converged: false, diverged: true });
     expect(got.out.iterations).toBeLessThan(1000);
     expect([...got.x].every(Number.isFinite)).toBe(true);
@@ -455,7 +423,7 @@ describe.skipIf(!main)('webgpu relaxSolve: abort and device loss', () => {
   it('an abort during the solve stops it between submits and leaves x as it was', async () => {
     const ac = new AbortController();
     const k = kernelOf(main!, 'relaxSolve');
-    const x0 = randomVec(576, 14);
+    const x0 = randomArray(576, 14);
     const x = x0.slice();
     let calls = 0;
     const run = k.run({ A, b: rhs, x, ...endless }, { signal: ac.signal, onProgress: () => { if (++calls === 2) ac.abort('mid-solve'); } });
@@ -467,7 +435,7 @@ describe.skipIf(!main)('webgpu relaxSolve: abort and device loss', () => {
   it('a device lost mid-solve gives E_DEVICE_LOST and leaves x as it was', async () => {
     const b = await open({});
     const k = kernelOf(b, 'relaxSolve');
-    const x0 = randomVec(576, 15);
+    const x0 = randomArray(576, 15);
     const x = x0.slice();
     let destroyed = false;
     const run = k.run({ A, b: rhs, x, ...endless }, {
@@ -487,7 +455,7 @@ describe.skipIf(!main)('webgpu relaxSolve: operands stay on the device between s
   it('a second solve on the same A uploads nothing; a shift A + cI uploads only its values', async () => {
     const rt = main!.runtime;
     const A = poisson2d(11);
-    const rhs = randomVec(121, 16);
+    const rhs = randomArray(121, 16);
     const s = settings('sor-redblack');
     const before = uploadStats(rt);
     await gpuSolve(main!, A, rhs, s);
@@ -523,7 +491,7 @@ describe.skipIf(!main)('webgpu relaxSolveBatch', () => {
     ];
     return ops.map((A, k) => {
       const n = sizeOf(A);
-      return { A, b: randomVec(n, 40 + k), x: new Float64Array(n), omega: method === 'jacobi' ? 0.7 + 0.03 * k : 1.1 + 0.1 * k };
+      return { A, b: randomArray(n, 40 + k), x: new Float64Array(n), omega: method === 'jacobi' ? 0.7 + 0.03 * k : 1.1 + 0.1 * k };
     });
   }
 
@@ -555,7 +523,7 @@ describe.skipIf(!main)('webgpu relaxSolveBatch', () => {
     // Damped Jacobi on an unshifted 28×28 Laplacian needs more updates than one dispatch makes,
     // and checkEvery = 3 does not divide the per-dispatch cap.
     const A = poisson2d(28, { stencil: true });
-    const b = randomVec(784, 17);
+    const b = randomArray(784, 17);
     const options = settings('jacobi', { omega: 0.8, checkEvery: 3 });
     const ref = await refSolve(A, b, options);
     expect(ref.out.iterations).toBeGreaterThan(BATCH_ROUND_UPDATES);
@@ -569,9 +537,9 @@ describe.skipIf(!main)('webgpu relaxSolveBatch', () => {
     const M: CsrMatrix = { nrows: 2, ncols: 2, rowPtr: Int32Array.from([0, 2, 4]), colIdx: Int32Array.from([0, 1, 0, 1]), values: Float64Array.from([1, 3, 3, 1]) };
     for (const method of GPU_METHODS) {
       const sys = [
-        { A: shifted(poisson2d(10), 0.2), b: randomVec(100, 18), x: new Float64Array(100), omega: 1 },
+        { A: shifted(poisson2d(10), 0.2), b: randomArray(100, 18), x: new Float64Array(100), omega: 1 },
         { A: M, b: Float64Array.from([1, 2]), x: new Float64Array(2), omega: 1.2 },
-        { A: shifted(poisson2d(8, { stencil: true }), -3), b: randomVec(64, 19), x: new Float64Array(64), omega: 1 },
+        { A: shifted(poisson2d(8, { stencil: true }), -3), b: randomArray(64, 19), x: new Float64Array(64), omega: 1 },
       ];
       const outs = await batch(main!, { systems: sys, options: settings(method, { omega: 1 }) });
       expect(outs[0]).toMatchObject({ converged: true, diverged: false });
@@ -586,7 +554,7 @@ describe.skipIf(!main)('webgpu relaxSolveBatch', () => {
   it('f32 systems come back as f32 at the tolerance', async () => {
     const A = shifted(poisson2d(10), 0.2);
     const A32 = { ...A, values: Float32Array.from(A.values) };
-    const sys = [0, 1, 2].map((k) => ({ A: A32, b: Float32Array.from(randomVec(100, 20 + k)), x: new Float32Array(100), omega: 1.2 + 0.1 * k }));
+    const sys = [0, 1, 2].map((k) => ({ A: A32, b: Float32Array.from(randomArray(100, 20 + k)), x: new Float32Array(100), omega: 1.2 + 0.1 * k }));
     const outs = await batch(main!, { systems: sys, options: settings('sor-redblack', { tol: 1e-5 }) });
     outs.forEach((o, k) => {
       expect(o.converged).toBe(true);
@@ -609,7 +577,7 @@ describe.skipIf(!main)('webgpu relax through the dispatcher (webgpu and js only)
   it('refused methods fall back to js, and the fallback is recorded with the reason', async () => {
     const { engine } = await TestEngine.open();
     const A = shifted(poisson2d(10), 0.2);
-    const b = randomVec(100, 30);
+    const b = randomArray(100, 30);
     for (const method of SEQUENTIAL) {
       const r = await solve(engine, A, b, { method, omega: 1.2, backend: 'webgpu' });
       expect(r.backend).toBe('js');
@@ -623,14 +591,20 @@ describe.skipIf(!main)('webgpu relax through the dispatcher (webgpu and js only)
       const omega = method === 'jacobi' ? 0.8 : 1.2;
       const r = await solve(engine, A, b, { method, omega, backend: 'webgpu', strict: true });
       expect(r).toMatchObject({ backend: 'webgpu', converged: true });
-      // Auto dispatch ranks webgpu above js.
-      expect((await solve(engine, A, b, { method, omega })).backend).toBe('webgpu');
+      // Auto dispatch keeps a 100-unknown solve on the CPU: it is below webgpu's hand-off size.
+      expect((await solve(engine, A, b, { method, omega })).backend).toBe('js');
     }
+  });
+
+  it('auto dispatch ranks webgpu above js once a solve passes the hand-off size', async () => {
+    const { engine } = await TestEngine.open();
+    const A = poisson2d(120, { stencil: true });
+    expect((await solve(engine, A, randomArray(120 * 120, 31), { method: 'cg', maxIter: 5 })).backend).toBe('webgpu');
   });
 
   it('solveMany runs on webgpu and matches single solves', async () => {
     const { engine } = await TestEngine.open();
-    const specs = [0.1, 0.2, -0.1].map((c, k) => ({ A: shifted(poisson2d(10), c), b: randomVec(100, 40 + k), omega: 1.2 + 0.1 * k }));
+    const specs = [0.1, 0.2, -0.1].map((c, k) => ({ A: shifted(poisson2d(10), c), b: randomArray(100, 40 + k), omega: 1.2 + 0.1 * k }));
     const many = await solveMany(engine, specs, { method: 'sor-redblack', backend: 'webgpu', strict: true });
     for (let k = 0; k < specs.length; k++) {
       const one = await solve(engine, specs[k]!.A, specs[k]!.b, { method: 'sor-redblack', omega: specs[k]!.omega, backend: 'js' });
@@ -640,7 +614,7 @@ describe.skipIf(!main)('webgpu relax through the dispatcher (webgpu and js only)
     // A system beyond workgroup memory sends the batch to js, recorded.
     const cap = batchCapacity(engineGpu!.runtime, 'sor-redblack');
     const m = Math.ceil(Math.sqrt(cap + 1));
-    const big = await solveMany(engine, [...specs, { A: shifted(poisson2d(m), 1), b: randomVec(m * m, 50) }], { method: 'sor-redblack', backend: 'webgpu' });
+    const big = await solveMany(engine, [...specs, { A: shifted(poisson2d(m), 1), b: randomArray(m * m, 50) }], { method: 'sor-redblack', backend: 'webgpu' });
     expect(big.every((r) => r.backend === 'js' && r.converged)).toBe(true);
     expect(engine.fallbacks()[engine.fallbacks().length - 1]!.reason).toMatch(/workgroup/);
   });
@@ -648,8 +622,8 @@ describe.skipIf(!main)('webgpu relax through the dispatcher (webgpu and js only)
   it('a device lost mid-solve hands the solve to js from the original x0', async () => {
     const { engine, gpu } = await TestEngine.open();
     const A = poisson2d(16);
-    const b = randomVec(256, 31);
-    const x0 = randomVec(256, 32);
+    const b = randomArray(256, 31);
+    const x0 = randomArray(256, 32);
     const opts = { method: 'jacobi' as const, omega: 0.9, x0, maxIter: 50_000 };
     const ref = await solve(engine, A, b, { ...opts, backend: 'js' });
     let destroyed = false;

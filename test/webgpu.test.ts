@@ -12,7 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { KernelSpec } from '../src/core/backend.js';
 import { NumkernError } from '../src/core/errors.js';
 import { OP_NAMES, type OpArgs, type OpName, type OpResult } from '../src/core/ops.js';
@@ -20,32 +20,18 @@ import type { CsrMatrix } from '../src/core/types.js';
 import {
   createWebgpuBackend, foldWorkgroups, webgpuBackend, webgpuPhiloxFill, type WebGpuBackendInstance,
 } from '../src/backends/webgpu/index.js';
+import { openForFile, randomArray, required, rng } from './support/backends.js';
 
 const u = 2 ** -24;
 const gamma = (k: number) => (k * u) / (1 - k * u);
 /** Host-side constants of the reduction kernels (src/backends/webgpu/index.ts). */
 const MAX_REDUCE_GROUPS = 1024;
 
-const required = (process.env.NUMKERN_REQUIRE ?? '').split(',').map((s) => s.trim()).includes('webgpu');
 const initOptions = { allowSoftwareAdapter: true, threads: 0 };
-
-let main: WebGpuBackendInstance | null = null;
-let initError = '';
-try {
-  main = await webgpuBackend.init(initOptions);
-} catch (e) {
-  initError = e instanceof Error ? e.message : String(e);
-}
-const others: WebGpuBackendInstance[] = [];
-afterAll(async () => {
-  await main?.dispose();
-  for (const b of others) await b.dispose();
-});
+const { main, initError, track } = await openForFile(() => webgpuBackend.init(initOptions));
 
 async function open(options: Parameters<typeof createWebgpuBackend>[0]): Promise<WebGpuBackendInstance> {
-  const b = await createWebgpuBackend(options).init(initOptions);
-  others.push(b);
-  return b;
+  return track(await createWebgpuBackend(options).init(initOptions));
 }
 
 function op<K extends OpName>(b: WebGpuBackendInstance, name: K): (args: OpArgs<K>, signal?: AbortSignal) => Promise<OpResult<K>> {
@@ -60,24 +46,8 @@ async function rejectsWith(p: Promise<unknown>, code: string): Promise<NumkernEr
   return e as NumkernError;
 }
 
-/** mulberry32: deterministic data, independent of Math.random. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const r = rng(seed);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
-  return a;
-}
+/** Every operand of this backend is f32. */
+const uniform = (n: number, seed: number, lo?: number, hi?: number): Float32Array => randomArray(n, seed, 'f32', lo, hi);
 
 function randomCsr(nrows: number, ncols: number, perRow: number, seed: number): CsrMatrix<Float32Array> {
   const r = rng(seed);
@@ -217,7 +187,7 @@ function randomOffsets(nseg: number, meanLen: number, seed: number): Int32Array 
 // ------------------------------------------------------------------------------------------------
 
 describe('webgpu backend init', () => {
-  it.skipIf(!main && !required)('finds an adapter and opens a device', () => {
+  it.skipIf(!main && !required().includes('webgpu'))('finds an adapter and opens a device', () => {
     if (!main) expect.fail(`NUMKERN_REQUIRE names webgpu, but init failed: ${initError}`);
     expect(main.name).toBe('webgpu');
     expect(typeof main.info.description).toBe('string');

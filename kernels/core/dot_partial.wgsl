@@ -1,6 +1,7 @@
 // Per-workgroup partial sums of x·y over one chunk. The host adds the partials in f64, so the f32
 // rounding error is that of a grid-stride run plus a log2(WG)-deep tree, not of an n-term sum.
 // The host launches at most a few thousand workgroups, so the dispatch stays one-dimensional.
+#include "workgroup_reduce.wgsl"
 
 override WG: u32 = 256;
 
@@ -13,8 +14,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
 
-var<workgroup> sh: array<f32, WG>;
-
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
@@ -23,16 +22,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var i = wid.x * WG + lid; i < p.n; i += stride) {
     acc = fma(x[i], y[i], acc);
   }
-  sh[lid] = acc;
-  workgroupBarrier();
-  // WG is a power of two (checked by the host), so halving reaches every element.
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      sh[lid] += sh[lid + s];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(acc, lid);
   if (lid == 0u) {
-    partials[wid.x] = sh[0];
+    partials[wid.x] = total;
   }
 }

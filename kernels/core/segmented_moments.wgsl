@@ -7,6 +7,7 @@
 //
 // Two entry points, same bindings: per_group gives each piece a workgroup (long pieces),
 // per_thread gives each piece one invocation (many short pieces, where a workgroup would idle).
+#include "workgroup_reduce.wgsl"
 
 override WG: u32 = 256;
 
@@ -18,9 +19,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> offsets: array<u32>;
 @group(0) @binding(2) var<storage, read> values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> moments: array<vec4f>;
-
-var<workgroup> shA: array<f32, WG>;
-var<workgroup> shB: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn per_group(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
@@ -37,15 +35,8 @@ fn per_group(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
   for (var i = start + lid; i < end; i += WG) {
     acc += values[i];
   }
-  shA[lid] = acc;
-  workgroupBarrier();
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
-    if (lid < h) {
-      shA[lid] += shA[lid + h];
-    }
-    workgroupBarrier();
-  }
-  let total = shA[0];
+  // Every invocation centres its values on m below, so the total goes to all of them.
+  let total = workgroup_sum_uniform(acc, lid);
   let m = total / f32(end - start);
 
   var d1 = 0.0;
@@ -55,20 +46,10 @@ fn per_group(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
     d1 += d;
     d2 = fma(d, d, d2);
   }
-  // Every invocation has read shA[0] above; the barrier keeps the next writes behind those reads.
-  workgroupBarrier();
-  shA[lid] = d1;
-  shB[lid] = d2;
-  workgroupBarrier();
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
-    if (lid < h) {
-      shA[lid] += shA[lid + h];
-      shB[lid] += shB[lid + h];
-    }
-    workgroupBarrier();
-  }
+  let sum1 = workgroup_sum(d1, lid);
+  let sum2 = workgroup_sum(d2, lid);
   if (lid == 0u) {
-    moments[s] = vec4f(total, m, shA[0], shB[0]);
+    moments[s] = vec4f(total, m, sum1, sum2);
   }
 }
 

@@ -9,13 +9,10 @@ const NARR: u32 = 4u;
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
   let s = system_index(wid, nwg);
-  if (s >= bp.count) {
+  if (!has_round(s)) {
     return;
   }
   let sys = systems[s];
-  if (sys.budget == 0u) {
-    return;
-  }
   let n = sys.n;
   let R = CAP;
   let P = 2u * CAP;
@@ -28,7 +25,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     wv[P + i] = ri;
     acc = fma(ri, ri, acc);
   }
-  var rr = wg_sum(acc, lid);
+  var rr = workgroup_sum_uniform(acc, lid);
 
   var k = 0u;
   var flag = END_PAUSED;
@@ -45,7 +42,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     for (var i = lid; i < n; i += WG) {
       acc = fma(wv[P + i], wv[Q + i], acc);
     }
-    let pq = wg_sum(acc, lid);
+    let pq = workgroup_sum_uniform(acc, lid);
     if (rr != 0.0 && !(pq > 0.0)) {
       flag = END_BREAKDOWN;
       break;
@@ -59,31 +56,15 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       wv[R + i] = ri;
       acc = fma(ri, ri, acc);
     }
-    let rrNew = wg_sum(acc, lid);
+    let rrNew = workgroup_sum_uniform(acc, lid);
     k += 1u;
-    let atEnd = k == sys.budget;
     if (is_check(sys, k)) {
       norm2 = rrNew;
-      if (norm2 <= sys.eta2) {
-        flag = END_TOLERANCE;
+      flag = check_end(sys, k, norm2, &best, &kBest);
+      if (flag != 0u) {
         break;
       }
-      if (!(norm2 <= sys.div2)) {
-        flag = END_DIVERGED;
-        break;
-      }
-      if (norm2 < best) {
-        best = norm2;
-        kBest = k;
-      } else if (k - kBest >= bp.stall) {
-        flag = END_STALLED;
-        break;
-      }
-      if (atEnd) {
-        flag = END_BUDGET;
-        break;
-      }
-    } else if (atEnd) {
+    } else if (k == sys.budget) {
       flag = END_PAUSED;
       break;
     }
@@ -96,10 +77,5 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
 
   // Breakdown leaves e as it was after the last completed step, like the oracle's x.
-  for (var i = lid; i < n; i += WG) {
-    vecs[sys.vecOff + i] = wv[i];
-  }
-  if (lid == 0u) {
-    outcomes[s] = Outcome(norm2, k, flag, 0u);
-  }
+  end_round(sys, s, lid, 0u, Outcome(norm2, k, flag, 0u));
 }

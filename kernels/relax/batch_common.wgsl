@@ -5,6 +5,7 @@
 // reductions return through workgroupUniformLoad, so barriers inside the loops are legal.
 //
 // The including file declares NARR, the number of length-CAP vectors it keeps in workgroup memory.
+#include "../core/workgroup_reduce.wgsl"
 
 override WG: u32 = 128;
 // Longest system the pipeline holds; the host picks it per batch within the workgroup-memory limit.
@@ -78,24 +79,6 @@ struct Outcome {
 @group(0) @binding(5) var<storage, read_write> outcomes: array<Outcome>;
 
 var<workgroup> wv: array<f32, NARR * CAP>;
-var<workgroup> red: array<f32, WG>;
-var<workgroup> red_out: f32;
-
-// Σ over the workgroup of each invocation's `x`, the same value in every invocation (uniform).
-fn wg_sum(x: f32, lid: u32) -> f32 {
-  red[lid] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  if (lid == 0u) {
-    red_out = red[0];
-  }
-  return workgroupUniformLoad(&red_out);
-}
 
 // (σ_i, a_ii) for the vector at wv[src ..]: off-diagonal row sum and diagonal.
 fn row_split(sys: System, i: u32, src: u32) -> vec2f {
@@ -167,6 +150,45 @@ fn is_check(sys: System, k: u32) -> bool {
   return (sys.phase + k) % bp.checkEvery == 0u || (k == sys.budget && sys.last == 1u);
 }
 
+// The test at a check after update k, on the squared inner residual norm2: why the round ends
+// there, or 0 when it goes on. `best` and `kBest` carry the smallest residual so far and the update
+// that reached it, for the stall test. The solvers compute norm2 differently (a fresh residual, or
+// CG's recurrence) and stop on exactly these conditions.
+fn check_end(sys: System, k: u32, norm2: f32, best: ptr<function, f32>, kBest: ptr<function, u32>) -> u32 {
+  if (norm2 <= sys.eta2) {
+    return END_TOLERANCE;
+  }
+  if (!(norm2 <= sys.div2)) {
+    return END_DIVERGED;
+  }
+  if (norm2 < *best) {
+    *best = norm2;
+    *kBest = k;
+  } else if (k - *kBest >= bp.stall) {
+    return END_STALLED;
+  }
+  if (k == sys.budget) {
+    return END_BUDGET;
+  }
+  return 0u;
+}
+
 fn system_index(wid: vec3u, nwg: vec3u) -> u32 {
   return wid.y * nwg.x + wid.x;
+}
+
+// Whether workgroup slot s holds a system with updates to make this round; the others return at
+// once (the dispatch is folded into a rectangle, and finished systems get a budget of 0).
+fn has_round(s: u32) -> bool {
+  return s < bp.count && systems[s].budget != 0u;
+}
+
+// Ends the round: the correction at wv[src ..] back to the system's slice of `vecs`, and its outcome.
+fn end_round(sys: System, s: u32, lid: u32, src: u32, outcome: Outcome) {
+  for (var i = lid; i < sys.n; i += WG) {
+    vecs[sys.vecOff + i] = wv[src + i];
+  }
+  if (lid == 0u) {
+    outcomes[s] = outcome;
+  }
 }

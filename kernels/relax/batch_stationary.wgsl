@@ -13,20 +13,17 @@ fn residual2(sys: System, lid: u32, cur: u32) -> f32 {
     let r = wv[CAP + i] - fma(sd.y, wv[cur + i], sd.x);
     acc = fma(r, r, acc);
   }
-  return wg_sum(acc, lid);
+  return workgroup_sum_uniform(acc, lid);
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
   let s = system_index(wid, nwg);
-  if (s >= bp.count) {
+  if (!has_round(s)) {
     return;
   }
   let sys = systems[s];
-  if (sys.budget == 0u) {
-    return;
-  }
   for (var i = lid; i < sys.n; i += WG) {
     wv[CAP + i] = vecs[sys.vecOff + i];
     wv[i] = 0.0;
@@ -42,38 +39,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   loop {
     cur = sweep(sys, lid, cur);
     k += 1u;
-    let atEnd = k == sys.budget;
     if (is_check(sys, k)) {
       norm2 = residual2(sys, lid, cur);
-      if (norm2 <= sys.eta2) {
-        flag = END_TOLERANCE;
+      flag = check_end(sys, k, norm2, &best, &kBest);
+      if (flag != 0u) {
         break;
       }
-      if (!(norm2 <= sys.div2)) {
-        flag = END_DIVERGED;
-        break;
-      }
-      if (norm2 < best) {
-        best = norm2;
-        kBest = k;
-      } else if (k - kBest >= bp.stall) {
-        flag = END_STALLED;
-        break;
-      }
-      if (atEnd) {
-        flag = END_BUDGET;
-        break;
-      }
-    } else if (atEnd) {
+    } else if (k == sys.budget) {
       flag = END_PAUSED;
       break;
     }
   }
 
-  for (var i = lid; i < sys.n; i += WG) {
-    vecs[sys.vecOff + i] = wv[cur + i];
-  }
-  if (lid == 0u) {
-    outcomes[s] = Outcome(norm2, k, flag, 0u);
-  }
+  end_round(sys, s, lid, cur, Outcome(norm2, k, flag, 0u));
 }

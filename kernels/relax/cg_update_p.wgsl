@@ -1,14 +1,6 @@
 // The CG direction update p = r + β p, β from the device-side solver state. Grid-stride.
-#include "solver_state.wgsl"
+#include "cg_common.wgsl"
 
-override WG: u32 = 256;
-
-struct Params {
-  n: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> state: SolverState;
 @group(0) @binding(2) var<storage, read> r: array<f32>;
 @group(0) @binding(3) var<storage, read_write> p: array<f32>;
 

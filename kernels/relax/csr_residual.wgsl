@@ -2,10 +2,9 @@
 // checkEvery updates); the residual is formed and squared on the fly. scalars.wgsl finishes the sum
 // on the device. Grid-stride over rows, at most a few thousand workgroups.
 #include "csr_common.wgsl"
+#include "../core/workgroup_reduce.wgsl"
 
 @group(0) @binding(6) var<storage, read_write> partials: array<f32>;
-
-var<workgroup> sh: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
@@ -16,16 +15,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let r = rhs[i] - fma(sd.y, v[i], sd.x);
     acc = fma(r, r, acc);
   }
-  sh[lid] = acc;
-  workgroupBarrier();
-  // WG is a power of two (checked by the host), so halving reaches every element.
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      sh[lid] += sh[lid + s];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(acc, lid);
   if (lid == 0u) {
-    partials[wid.x] = sh[0];
+    partials[wid.x] = total;
   }
 }

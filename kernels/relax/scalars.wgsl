@@ -8,6 +8,7 @@
 // A residual that is exactly zero makes later steps no-ops (α = β = 0) that still count, as they
 // would in the oracle until its next test.
 #include "solver_state.wgsl"
+#include "../core/workgroup_reduce.wgsl"
 
 override WG: u32 = 256;
 
@@ -19,23 +20,13 @@ struct ScalarParams {
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
 @group(0) @binding(2) var<storage, read_write> state: SolverState;
 
-var<workgroup> sh: array<f32, WG>;
-
 // Σ partials[0 .. groups), valid in invocation 0.
 fn total(lid: u32) -> f32 {
   var acc = 0.0;
   for (var g = lid; g < params.groups; g += WG) {
     acc += partials[g];
   }
-  sh[lid] = acc;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      sh[lid] += sh[lid + s];
-    }
-    workgroupBarrier();
-  }
-  return sh[0];
+  return workgroup_sum(acc, lid);
 }
 
 @compute @workgroup_size(WG)

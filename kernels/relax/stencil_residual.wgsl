@@ -3,23 +3,14 @@
 // The host launches at most a few thousand workgroups (grid-stride) and finishes the sum on the
 // device (scalars.wgsl), so only the final value crosses the bus.
 #include "stencil_common.wgsl"
+#include "../core/workgroup_reduce.wgsl"
 
 @group(0) @binding(4) var<storage, read_write> partials: array<f32>;
 
-var<workgroup> sh: array<f32, WG>;
-
 fn finish(acc: f32, lid: u32, wid: u32) {
-  sh[lid] = acc;
-  workgroupBarrier();
-  // WG is a power of two (checked by the host), so halving reaches every element.
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      sh[lid] += sh[lid + s];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(acc, lid);
   if (lid == 0u) {
-    partials[wid] = sh[0];
+    partials[wid] = total;
   }
 }
 

@@ -1,8 +1,14 @@
 /**
- * Which backends the conformance suites run on. A backend that is not available is skipped,
- * unless NUMKERN_REQUIRE names it (CI sets NUMKERN_REQUIRE=native,webgpu): then its absence fails.
+ * Which backends the suites run on, and their deterministic test data. A backend that is not
+ * available is skipped, unless NUMKERN_REQUIRE names it (CI sets NUMKERN_REQUIRE=native,webgpu):
+ * then its absence fails.
+ *
+ * The façade (src/index.js) is imported only when a conformance suite opens a context: loading it
+ * registers every backend, and the suites that test one backend on its own, or an engine over a
+ * chosen few, must not have that happen under them.
  */
-import { createContext, type Context } from '../../src/index.js';
+import { afterAll } from 'vitest';
+import type { Context } from '../../src/index.js';
 import type { BackendName } from '../../src/core/types.js';
 
 export function required(): BackendName[] {
@@ -11,6 +17,7 @@ export function required(): BackendName[] {
 
 /** Opens a context and returns it with the backends to test (js always included, first). */
 export async function openForConformance(): Promise<{ ctx: Context; backends: BackendName[] }> {
+  const { createContext } = await import('../../src/index.js');
   const ctx = await createContext();
   const status = ctx.status();
   for (const name of required()) {
@@ -19,6 +26,34 @@ export async function openForConformance(): Promise<{ ctx: Context; backends: Ba
   }
   const backends = status.filter((s) => s.available).map((s) => s.name);
   return { ctx, backends: ['js', ...backends.filter((b) => b !== 'js')] };
+}
+
+interface Resource {
+  dispose(): Promise<void> | void;
+}
+
+/**
+ * A backend instance for a whole test file, opened while the file loads so that
+ * `describe.skipIf(!main)` can see it: `main` is null where the backend cannot start here, and
+ * `initError` says why. `track` returns what it is given and disposes it after the file's tests,
+ * after `main`.
+ */
+export async function openForFile<T extends Resource>(
+  init: () => Promise<T>,
+): Promise<{ main: T | null; initError: string; track: <D extends Resource>(d: D) => D }> {
+  const opened: Resource[] = [];
+  afterAll(async () => {
+    for (const o of opened) await o.dispose();
+  });
+  const track = <D extends Resource>(d: D): D => {
+    opened.push(d);
+    return d;
+  };
+  try {
+    return { main: track(await init()), initError: '', track };
+  } catch (e) {
+    return { main: null, initError: e instanceof Error ? e.message : String(e), track };
+  }
 }
 
 /** Deterministic test data (mulberry32): tests must not depend on Math.random. */
@@ -33,10 +68,14 @@ export function rng(seed: number): () => number {
   };
 }
 
-export function randomArray(n: number, seed: number, dtype: 'f32' | 'f64' = 'f64'): Float32Array | Float64Array {
+/** n values uniform in [lo, hi) from rng(seed), rounded to the dtype. */
+export function randomArray(n: number, seed: number, dtype?: 'f64', lo?: number, hi?: number): Float64Array;
+export function randomArray(n: number, seed: number, dtype: 'f32', lo?: number, hi?: number): Float32Array;
+export function randomArray(n: number, seed: number, dtype: 'f32' | 'f64', lo?: number, hi?: number): Float32Array | Float64Array;
+export function randomArray(n: number, seed: number, dtype: 'f32' | 'f64' = 'f64', lo = -1, hi = 1): Float32Array | Float64Array {
   const r = rng(seed);
   const a = dtype === 'f32' ? new Float32Array(n) : new Float64Array(n);
-  for (let i = 0; i < n; i++) a[i] = 2 * r() - 1;
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
   return a;
 }
 

@@ -3,13 +3,15 @@
  *
  * Sources are the package's `kernels/<family>/*.wgsl` files, read at run time. This module sits at
  * src/backends/webgpu/ under vitest and at dist/backends/webgpu/ after tsc, three levels below the
- * package root either way. A line `#include "file.wgsl"` is replaced by that file from the same
- * folder (once per source), the only preprocessing there is.
+ * package root either way. A line `#include "file.wgsl"` is replaced by that file, found relative to
+ * the including file's folder (`../core/x.wgsl` reaches another family), once per source: the only
+ * preprocessing there is.
  *
  * A pipeline is keyed by what generates it: file, entry point and override constants. Sizes are
  * uniforms, so one pipeline serves every problem size.
  */
 import { readFile } from 'node:fs/promises';
+import { posix } from 'node:path';
 
 const KERNELS_ROOT = new URL('../../../kernels/', import.meta.url);
 const INCLUDE = /^[ \t]*#include[ \t]+"([A-Za-z0-9_./-]+\.wgsl)"[ \t]*$/gm;
@@ -38,7 +40,8 @@ async function expand(path: string, seen: Set<string>): Promise<string> {
   let last = 0;
   for (const m of text.matchAll(INCLUDE)) {
     parts.push(text.slice(last, m.index));
-    const inc = dir + m[1]!;
+    // Normalized, so a snippet reached along two relative paths still counts as one include.
+    const inc = posix.normalize(dir + m[1]!);
     parts.push(seen.has(inc) ? `// ${inc} already included\n` : await expand(inc, seen));
     last = m.index! + m[0].length;
   }
