@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "numkern/common.hpp"
@@ -374,6 +375,209 @@ void Sten<VAR, D3>::sweep_backward(const double* b, double* x, double w) const {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Red-black SOR on stencils. multicolorOrdering of a stencil's twin is the checkerboard, colour
+// (ix + iy + iz) mod 2 with red = 0 first and rows ascending within a colour (checkerboard() makes
+// sure of it), so the rows of a colour are found by parity instead of through the order array. Every
+// neighbour of a row has the other colour: the rows of one colour may go in any order and on any
+// thread, and the iterates are the oracle's whatever the split.
+//
+// A slab is a line (2-D) or a plane (3-D). The black rows of slab u see red rows of slabs u − 1, u and
+// u + 1 only, and the red rows of slab u see black rows of those same slabs, still from the previous
+// sweep while black lags one slab. So one pass relaxes red in slab u and then black in slab u − 1:
+// x and b are read once and x written once per sweep, where two colour passes would move them twice.
+// A thread owns a contiguous range of slabs; the black rows of its first and last slab need red rows
+// of its neighbours' ranges and so wait for the one barrier of the sweep.
+
+template <class Op>
+struct IsStencil : std::false_type {};
+template <bool VAR, bool D3>
+struct IsStencil<Sten<VAR, D3>> : std::true_type {};
+
+/// Whether the colouring is exactly the checkerboard in multicolorOrdering's layout. The order array
+/// is compared entry by entry, so any other colouring keeps the generic path and its own order.
+template <bool VAR, bool D3>
+bool checkerboard(const Sten<VAR, D3>& S, const Coloring& col) {
+  const StencilOp& A = S.A;
+  const int64_t nx = A.nx, ny = A.ny, nz = D3 ? A.nz : 1;
+  if (col.colors < 0 || col.colors > 2) return false;
+  int64_t q = 0;
+  for (int c = 0; c < 2; ++c) {
+    const int64_t end = col.offsets[std::min(c + 1, col.colors)];
+    for (int64_t iz = 0; iz < nz; ++iz) {
+      for (int64_t iy = 0; iy < ny; ++iy) {
+        const int64_t p = (c + iy + iz) & 1;
+        const int32_t m = static_cast<int32_t>((nx - p + 1) / 2);
+        if (q + m > end) return false;
+        const int32_t* o = col.order + q;
+        const int32_t first = static_cast<int32_t>((iz * ny + iy) * nx + p);
+        int32_t diff = 0;
+        for (int32_t j = 0; j < m; ++j) diff |= o[j] ^ (first + 2 * j);
+        if (diff != 0) return false;
+        q += m;
+      }
+    }
+    if (q != end) return false;
+  }
+  return true;
+}
+
+/// relaxForward of the rows ix = p + 2j, j in [j0, j1), of one interior line: every neighbour present.
+/// The pointers are the line itself, its ±y and ±z neighbour lines, its b and (VAR) its couplings
+/// c0..c5 (−x, +x, −y, +y, −z, +z) and diagonal, all offset by p, so row j sits at [2j] and its ±x
+/// neighbours (the other colour) at [2j ± 1]. Written this way the loop vectorizes with unit-stride
+/// loads de-interleaved in registers instead of gathers; only the stores are strided.
+template <bool VAR, bool D3>
+NK_FORCEINLINE void checker_span(const StencilOp& A, int64_t j0, int64_t j1, double* __restrict xc,
+                                 const double* __restrict xpy, const double* __restrict xmy,
+                                 const double* __restrict xpz, const double* __restrict xmz,
+                                 const double* __restrict bc, const double* __restrict c0, const double* __restrict c1,
+                                 const double* __restrict c2, const double* __restrict c3,
+                                 const double* __restrict c4, const double* __restrict c5,
+                                 const double* __restrict dg, double w) {
+  const double omw = 1 - w;
+  if constexpr (VAR) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t k = 2 * j;
+      double s = 0;
+      s += c1[k] * xc[k + 1];
+      s += c3[k] * xpy[k];
+      if constexpr (D3) {
+        s += c5[k] * xpz[k];
+        s += c4[k] * xmz[k];
+      }
+      s += c2[k] * xmy[k];
+      s += c0[k] * xc[k - 1];
+      xc[k] = omw * xc[k] + (bc[k] - s) * (w / dg[k]);
+    }
+  } else {
+    const double cmx = A.coff[0], cpx = A.coff[1], cmy = A.coff[2], cpy = A.coff[3];
+    const double cmz = D3 ? A.coff[4] : 0, cpz = D3 ? A.coff[5] : 0;
+    const double wd = w / A.cdiag;
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t k = 2 * j;
+      double s = 0;
+      s += cpx * xc[k + 1];
+      s += cpy * xpy[k];
+      if constexpr (D3) {
+        s += cpz * xpz[k];
+        s += cmz * xmz[k];
+      }
+      s += cmy * xmy[k];
+      s += cmx * xc[k - 1];
+      xc[k] = omw * xc[k] + (bc[k] - s) * wd;
+    }
+  }
+}
+
+/// Relaxes the rows of colour c in line (iy, iz). Rows missing a neighbour (grid faces) take the
+/// generic row update, which skips the absent couplings as the CSR twin does.
+template <bool VAR, bool D3>
+NK_FORCEINLINE void checker_line(const Sten<VAR, D3>& S, const double* b, double* x, double w, int c, int64_t iy,
+                                 int64_t iz) {
+  const StencilOp& A = S.A;
+  const int64_t nx = A.nx, ny = A.ny, nz = D3 ? A.nz : 1;
+  const int64_t p = (c + iy + iz) & 1;
+  const int64_t base = (iz * ny + iy) * nx;
+  typename Sten<VAR, D3>::At a{false, false, iy > 0, iy < ny - 1, D3 && iz > 0, D3 && iz < nz - 1};
+  const auto edge = [&](int64_t ix) __attribute__((always_inline)) {
+    a.mx = ix > 0;
+    a.px = ix < nx - 1;
+    S.relax_at(base + ix, a, b, x, w);
+  };
+  if (!(a.my && a.py && (!D3 || (a.mz && a.pz)))) {
+    for (int64_t ix = p; ix < nx; ix += 2) edge(ix);
+    return;
+  }
+  int64_t j0 = 0, j1 = (nx - p + 1) / 2;
+  if (j0 < j1 && p == 0) {
+    edge(0);
+    j0 = 1;
+  }
+  if (j0 < j1 && p + 2 * (j1 - 1) == nx - 1) {
+    edge(nx - 1);
+    --j1;
+  }
+  if (j0 >= j1) return;
+  const int64_t i = base + p, n = A.n, sy = S.sy, sz = S.sz;
+  const double* xpz = D3 ? x + i + sz : nullptr;
+  const double* xmz = D3 ? x + i - sz : nullptr;
+  if constexpr (VAR) {
+    const double* v = A.voff;
+    checker_span<VAR, D3>(A, j0, j1, x + i, x + i + sy, x + i - sy, xpz, xmz, b + i, v + i, v + n + i,
+                          v + 2 * n + i, v + 3 * n + i, D3 ? v + 4 * n + i : nullptr,
+                          D3 ? v + 5 * n + i : nullptr, A.vdiag + i, w);
+  } else {
+    checker_span<VAR, D3>(A, j0, j1, x + i, x + i + sy, x + i - sy, xpz, xmz, b + i, nullptr, nullptr, nullptr,
+                          nullptr, nullptr, nullptr, nullptr, w);
+  }
+}
+
+/// One thread's share of a sweep over slabs [u0, u1). First phase: red in every slab, black in the slabs
+/// [k0, k1) one slab behind. Second phase (after the barrier): black in the slabs outside [k0, k1).
+/// In 3-D the black line (iy, u − 1) follows the red line (iy, u) at once: its other red neighbours,
+/// in plane u − 1 and u − 2, are older, and (iy, u) is the red line's only black neighbour in plane
+/// u − 1. The lines used by both then come from L1.
+template <bool VAR, bool D3>
+NK_CLONES void checker_pass(const StencilOp& op, const double* b, double* x, double w, int64_t u0, int64_t u1,
+                            int64_t k0, int64_t k1, bool first_phase) {
+  const Sten<VAR, D3> S(op);
+  const auto lagging = [&](int64_t u) { return u >= k0 && u < k1; };
+  for (int64_t u = u0; u <= u1; ++u) {
+    const bool red = first_phase && u < u1;
+    const bool black = u > u0 && lagging(u - 1) == first_phase;
+    if (!red && !black) continue;
+    if constexpr (D3) {
+      for (int64_t iy = 0; iy < op.ny; ++iy)
+        for (int c = 0; c < 2; ++c)
+          if (c == 0 ? red : black) checker_line(S, b, x, w, c, iy, u - c);
+    } else {
+      for (int c = 0; c < 2; ++c)
+        if (c == 0 ? red : black) checker_line(S, b, x, w, c, u - c, 0);
+    }
+  }
+}
+
+/// Runs first(t, nt) for every t, then second(t, nt) for every t, in one team with a barrier between
+/// the phases. The parts of a phase never wait on each other, so a team that comes back smaller than
+/// asked runs the missing members' parts as parallel_run does.
+template <class F1, class F2>
+void two_phase_run(int nt, F1&& first, F2&& second) {
+#if defined(NUMKERN_HAVE_OPENMP)
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int got = omp_get_num_threads();
+      for (int t = omp_get_thread_num(); t < nt; t += got) first(t, nt);
+#pragma omp barrier
+      for (int t = omp_get_thread_num(); t < nt; t += got) second(t, nt);
+    }
+    return;
+  }
+#endif
+  parallel_run(nt, first);
+  parallel_run(nt, second);
+}
+
+/// One red-black sweep of a stencil whose colouring is the checkerboard, on up to nt threads.
+template <bool VAR, bool D3>
+void checker_sweep(const Sten<VAR, D3>& S, const double* b, double* x, double w, int nt) {
+  const StencilOp& op = S.A;
+  const int64_t slabs = D3 ? op.nz : op.ny;
+  const int t = static_cast<int>(std::min<int64_t>(nt, slabs));
+  if (t <= 1) return checker_pass<VAR, D3>(op, b, x, w, 0, slabs, 0, slabs, true);
+  // Black in a range's first or last slab waits for the barrier unless the grid ends there.
+  const auto pass = [&](int k, int T, bool first_phase) {
+    size_t a, e;
+    even_split(static_cast<size_t>(slabs), k, T, a, e);
+    const int64_t u0 = static_cast<int64_t>(a), u1 = static_cast<int64_t>(e);
+    const int64_t k0 = u0 > 0 ? u0 + 1 : u0;
+    const int64_t k1 = std::max(k0, u1 < slabs ? u1 - 1 : u1);
+    checker_pass<VAR, D3>(op, b, x, w, u0, u1, k0, k1, first_phase);
+  };
+  two_phase_run(t, [&](int k, int T) { pass(k, T, true); }, [&](int k, int T) { pass(k, T, false); });
+}
+
+// ---------------------------------------------------------------------------------------------------
 // The driver: stationary() and krylov() of the oracle, resumable.
 
 template <class Op>
@@ -384,7 +588,8 @@ struct Driver {
   const double* b;
   double* x;
   Work& w;
-  int nt;  // threads for the row-parallel passes
+  int nt;        // threads for the row-parallel passes
+  bool checker;  // sor-redblack on a stencil coloured as the checkerboard: no order array needed
 
   int64_t n() const { return A.n(); }
 
@@ -417,6 +622,9 @@ struct Driver {
 
   /// One multicolour sweep: colours in order, rows of a colour split statically between threads.
   void redblack(double omega) const {
+    if constexpr (IsStencil<Op>::value) {
+      if (checker) return checker_sweep(A, b, x, omega, nt);
+    }
     for (int32_t c = 0; c < col->colors; ++c) {
       const int64_t q0 = col->offsets[c], q1 = col->offsets[c + 1];
       const int64_t cnt = q1 - q0;
@@ -532,7 +740,9 @@ template <class Op>
 int run_step(const Op& A, const Settings& s, const Coloring* col, const double* b, double* x, Work& w, double* st,
              int64_t max_updates, int threads) {
   const int nt = plan_threads(threads, static_cast<size_t>(A.n()), kRowGrain);
-  Driver<Op> d{A, s, col, b, x, w, nt};
+  bool checker = false;
+  if constexpr (IsStencil<Op>::value) checker = s.method == SorRedBlack && col != nullptr && checkerboard(A, *col);
+  Driver<Op> d{A, s, col, b, x, w, nt, checker};
   return d.step(st, max_updates);
 }
 

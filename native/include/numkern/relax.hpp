@@ -75,6 +75,9 @@ struct StencilOp {
 };
 
 /// Colour classes for sor-redblack (src/core/coloring.ts): colour c owns order[offsets[c] .. offsets[c+1]).
+/// A stencil coloured as the checkerboard (what multicolorOrdering gives every stencil) is relaxed by
+/// parity, both colours in one pass over memory, without reading order; any other colouring is
+/// followed as given.
 struct Coloring {
   const int32_t* order;
   const int32_t* offsets;
