@@ -8,7 +8,9 @@ export interface Timing {
 }
 
 export async function time(fn: () => unknown, opts: { time?: number; warmup?: number } = {}): Promise<Timing> {
-  const bench = new Bench({ time: opts.time ?? 400, warmupTime: opts.warmup ?? 100, throws: true });
+  // tinybench runs at least `iterations` samples; a floor of 5 keeps slow backends (a software GPU
+  // adapter at 16M elements) from taking minutes, while fast kernels still fill the time budget.
+  const bench = new Bench({ time: opts.time ?? 400, warmupTime: opts.warmup ?? 100, iterations: 5, warmupIterations: 1, throws: true });
   bench.add('task', async () => {
     await fn();
   });

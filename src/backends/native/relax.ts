@@ -46,8 +46,13 @@ export interface NativeBatchSystem {
 
 const METHOD_CODE: Record<RelaxMethod, number> = { jacobi: 0, 'gauss-seidel': 1, sor: 2, ssor: 3, 'sor-redblack': 4, cg: 5, 'ssor-cg': 6 };
 
-/** Target wall time of one chunk: long enough to amortise a worker round trip, short enough to abort promptly. */
-const CHUNK_MS = 40;
+/**
+ * Target wall time of one chunk. Each chunk re-validates the operator in the binding (native code never
+ * trusts arrays JS could have changed since the last call: an O(nnz) bounds check and diagonal search,
+ * ~10 ms at 5M nonzeros), so a chunk must be long enough to make that small, and short enough that an
+ * abort or a progress report comes within a fraction of a second.
+ */
+const CHUNK_MS = 200;
 /** Work units (stored entries touched) per millisecond assumed before the first chunk is timed. */
 const UNITS_PER_MS = 4e5;
 /** Below this many units per update, chunks run synchronously (a worker round trip would dominate). */
