@@ -116,12 +116,12 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     const ac = new AbortController();
     const seen: number[] = [];
     setTimeout(() => ac.abort(), 150);
-    const t0 = performance.now();
     await expect(
       contexts[1]!.solve(A, b, { method: 'sor', omega: 1.01, tol: 1e-14, maxIter: 1e6, backend: 'native', strict: true, signal: ac.signal, onProgress: (p) => seen.push(p.iteration) }),
     ).rejects.toMatchObject({ code: 'E_ABORTED' });
-    expect(performance.now() - t0).toBeLessThan(2000);
+    // Stopped at a chunk boundary, long before the iteration budget.
     expect(seen.length).toBeGreaterThan(0);
+    expect(Math.max(...seen)).toBeLessThan(1e6);
   });
 
   it.each(['f64', 'f32'] as const)('solveMany (one native call) matches single js solves, %s', async (dtype) => {
