@@ -65,6 +65,9 @@ export interface RelaxOutcome {
   diverged: boolean;
 }
 
+/** A residual past this many times ‖r_0‖ means the iteration diverges (non-SPD A or a bad ω): every backend stops there. */
+export const DIVERGENCE_FACTOR = 1e8;
+
 export type OpName = keyof OpTable;
 export type OpArgs<K extends OpName> = OpTable[K]['args'];
 export type OpResult<K extends OpName> = OpTable[K]['result'];

@@ -14,13 +14,12 @@
 import { throwIfAborted } from '../../core/errors.js';
 import type { KernelControl } from '../../core/backend.js';
 import { multicolorOrdering } from '../../core/coloring.js';
-import type { RelaxArgs, RelaxOutcome } from '../../core/ops.js';
+import { DIVERGENCE_FACTOR, type RelaxArgs, type RelaxOutcome } from '../../core/ops.js';
+import { blockedDot, csrResidual } from '../../core/operator.js';
 import { stencilToCsr } from '../../core/stencil.js';
 import { isStencil, type CsrMatrix, type LinearOperator } from '../../core/types.js';
+import { spmv } from './spmv.js';
 
-export const SUM_BLOCK = 4096;
-/** A residual this many times ‖r_0‖ means the iteration is diverging (non-SPD A or a bad ω): stop early. */
-export const DIVERGENCE_FACTOR = 1e8;
 
 interface Prepared {
   readonly A: CsrMatrix;
@@ -58,35 +57,9 @@ function prepare(op: LinearOperator): Prepared {
   return { A, n, rowPtr: A.rowPtr, colIdx: A.colIdx, values, diag, diagPos };
 }
 
-export function blockedDot(x: Float64Array, y: Float64Array): number {
-  let total = 0;
-  for (let start = 0; start < x.length; start += SUM_BLOCK) {
-    const end = Math.min(start + SUM_BLOCK, x.length);
-    let s = 0;
-    for (let i = start; i < end; i++) s += x[i]! * y[i]!;
-    total += s;
-  }
-  return total;
-}
-
-/** r := b − A x; returns ‖r‖₂. */
+/** r := b − A x; returns ‖r‖₂ (the shared host residual: f32 values widen exactly). */
 function residual(P: Prepared, b: Float64Array, x: Float64Array, r: Float64Array): number {
-  const { rowPtr, colIdx, values } = P;
-  for (let i = 0; i < P.n; i++) {
-    let s = 0;
-    for (let p = rowPtr[i]!; p < rowPtr[i + 1]!; p++) s += values[p]! * x[colIdx[p]!]!;
-    r[i] = b[i]! - s;
-  }
-  return Math.sqrt(blockedDot(r, r));
-}
-
-function multiply(P: Prepared, x: Float64Array, y: Float64Array): void {
-  const { rowPtr, colIdx, values } = P;
-  for (let i = 0; i < P.n; i++) {
-    let s = 0;
-    for (let p = rowPtr[i]!; p < rowPtr[i + 1]!; p++) s += values[p]! * x[colIdx[p]!]!;
-    y[i] = s;
-  }
+  return csrResidual(P.A, b, x, r);
 }
 
 /**
@@ -215,7 +188,7 @@ async function krylov(P: Prepared, b: Float64Array, x: Float64Array, a: RelaxArg
   let rz = blockedDot(r, z);
   let k = 0;
   while (k < a.maxIter) {
-    multiply(P, p, q);
+    spmv(P.A, p, q);
     const pq = blockedDot(p, q);
     // pᵀAp ≤ 0 (or NaN) means A is not SPD: CG has broken down.
     if (!(pq > 0)) return done(P, b, x, q, k, nrm0, false, true);

@@ -25,12 +25,13 @@ import type { KernelControl } from '../../core/backend.js';
 import { multicolorOrdering } from '../../core/coloring.js';
 import { throwIfAborted } from '../../core/errors.js';
 import type { OpArgs, OpResult, RelaxMethod } from '../../core/ops.js';
+import { operatorRows } from '../../core/operator.js';
 import { isStencil } from '../../core/types.js';
 import { align16, STAGING, STORAGE_IN, STORAGE_OUT, UNIFORM } from './buffers.js';
 import { foldWorkgroups, type GpuRuntime } from './dispatch.js';
 import { readInto } from './readback.js';
 import {
-  f32Trouble, GPU_METHODS, hostResidual, operatorSizeOf, Progress, Refiner, SEQUENTIAL_REASON, stallUpdates, stencilCoefs, type RoundEnd,
+  f32Trouble, GPU_METHODS, hostResidual, Progress, Refiner, SEQUENTIAL_REASON, stallUpdates, stencilCoefs, type RoundEnd,
 } from './relax.js';
 
 type BatchArgs = OpArgs<'relaxSolveBatch'>;
@@ -82,7 +83,7 @@ export function relaxBatchAccepts(rt: GpuRuntime, args: BatchArgs): string | nul
   let floats = 0;
   for (let k = 0; k < systems.length; k++) {
     const A = systems[k]!.A;
-    const n = operatorSizeOf(A);
+    const n = operatorRows(A);
     if (n > cap) {
       return `systems[${k}]: ${n} unknowns exceed the ${cap} that one workgroup holds for ${method} ` +
         `(maxComputeWorkgroupStorageSize ${rt.gpu.limits.maxComputeWorkgroupStorageSize} bytes); solve it alone or on a CPU backend`;
@@ -105,7 +106,7 @@ export function relaxBatchAccepts(rt: GpuRuntime, args: BatchArgs): string | nul
 /** Words a system adds to the packed integer and float operands (colour classes bounded by n). */
 function packedSize(A: BatchArgs['systems'][number]['A'], method: RelaxMethod): Omit<Totals, 'vec'> {
   if (isStencil(A)) {
-    return { ints: 0, floats: A.coeffs.kind === 'variable' ? (1 + 2 * A.shape.length) * operatorSizeOf(A) : 0 };
+    return { ints: 0, floats: A.coeffs.kind === 'variable' ? (1 + 2 * A.shape.length) * operatorRows(A) : 0 };
   }
   const n = A.nrows;
   const nnz = A.colIdx.length;
@@ -135,7 +136,7 @@ function pack(args: BatchArgs): Packed {
   systems.forEach((s, k) => {
     const A = s.A;
     if (isStencil(A)) {
-      if (A.coeffs.kind === 'variable') floatWords += (1 + 2 * A.shape.length) * operatorSizeOf(A);
+      if (A.coeffs.kind === 'variable') floatWords += (1 + 2 * A.shape.length) * operatorRows(A);
     } else {
       intWords += A.nrows + 1 + A.colIdx.length + (colourings[k] ? A.nrows + colourings[k]!.colors + 1 : 0);
       floatWords += A.colIdx.length;
@@ -149,7 +150,7 @@ function pack(args: BatchArgs): Packed {
   let maxN = 0;
   systems.forEach((s, k) => {
     const A = s.A;
-    const n = operatorSizeOf(A);
+    const n = operatorRows(A);
     const w = k * SYSTEM_WORDS;
     vecOffsets[k + 1] = vecOffsets[k]! + n;
     maxN = Math.max(maxN, n);

@@ -50,10 +50,10 @@
 import type { KernelControl } from '../../core/backend.js';
 import { multicolorOrdering } from '../../core/coloring.js';
 import { throwIfAborted } from '../../core/errors.js';
-import type { RelaxArgs, RelaxMethod, RelaxOutcome, RelaxSettings } from '../../core/ops.js';
+import { DIVERGENCE_FACTOR, type RelaxArgs, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../../core/ops.js';
 import { stencilSize } from '../../core/stencil.js';
-import { isStencil, type CsrMatrix, type FloatArray, type LinearOperator, type StencilOperator } from '../../core/types.js';
-import { blockedDot, DIVERGENCE_FACTOR } from '../js/relax.js';
+import { isStencil, type FloatArray, type LinearOperator, type StencilOperator } from '../../core/types.js';
+import { operatorRows, residual } from '../../core/operator.js';
 import { align16, STAGING, STORAGE_IN, STORAGE_OUT, UNIFORM } from './buffers.js';
 import { foldWorkgroups, type GpuRuntime, type Lease } from './dispatch.js';
 import { readInto } from './readback.js';
@@ -92,73 +92,8 @@ export function stallUpdates(checkEvery: number): number {
 /** b − A x into r in f64, returning ‖r‖₂ (blocked sum), operation for operation as the oracle. */
 export type Residual = (b: FloatArray, x: Float64Array, r: Float64Array) => number;
 
-export function operatorSizeOf(A: LinearOperator): number {
-  return isStencil(A) ? stencilSize(A) : A.nrows;
-}
-
 export function hostResidual(A: LinearOperator): Residual {
-  return isStencil(A) ? (b, x, r) => stencilResidual(A, b, x, r) : (b, x, r) => csrResidual(A, b, x, r);
-}
-
-function csrResidual(A: CsrMatrix, b: FloatArray, x: Float64Array, r: Float64Array): number {
-  const { rowPtr, colIdx, values } = A;
-  for (let i = 0; i < A.nrows; i++) {
-    let s = 0;
-    for (let p = rowPtr[i]!; p < rowPtr[i + 1]!; p++) s += values[p]! * x[colIdx[p]!]!;
-    r[i] = b[i]! - s;
-  }
-  return Math.sqrt(blockedDot(r, r));
-}
-
-/**
- * The stencil's residual without building its CSR twin (src/core/stencil.ts): the same terms in
- * the same order (−z, −y, −x, diagonal, +x, +y, +z), with constant zero couplings skipped as the
- * twin drops them, so the sums are bit for bit the oracle's.
- */
-function stencilResidual(S: StencilOperator, b: FloatArray, x: Float64Array, r: Float64Array): number {
-  const nx = S.shape[0]!;
-  const ny = S.shape[1]!;
-  const nz = S.shape[2] ?? 1;
-  const plane = nx * ny;
-  const c = S.coeffs;
-  if (c.kind === 'constant') {
-    const [xm, xp, ym, yp, zm = 0, zp = 0] = c.offdiag as number[];
-    const d = c.diag;
-    for (let k = 0, p = 0; k < nz; k++) {
-      for (let j = 0; j < ny; j++) {
-        for (let i = 0; i < nx; i++, p++) {
-          let s = 0;
-          if (k > 0 && zm !== 0) s += zm * x[p - plane]!;
-          if (j > 0 && ym !== 0) s += ym! * x[p - nx]!;
-          if (i > 0 && xm !== 0) s += xm! * x[p - 1]!;
-          s += d * x[p]!;
-          if (i < nx - 1 && xp !== 0) s += xp! * x[p + 1]!;
-          if (j < ny - 1 && yp !== 0) s += yp! * x[p + nx]!;
-          if (k < nz - 1 && zp !== 0) s += zp * x[p + plane]!;
-          r[p] = b[p]! - s;
-        }
-      }
-    }
-  } else {
-    const d = c.diag;
-    const [xm, xp, ym, yp, zm, zp] = c.offdiag;
-    for (let k = 0, p = 0; k < nz; k++) {
-      for (let j = 0; j < ny; j++) {
-        for (let i = 0; i < nx; i++, p++) {
-          let s = 0;
-          if (k > 0) s += zm![p]! * x[p - plane]!;
-          if (j > 0) s += ym![p]! * x[p - nx]!;
-          if (i > 0) s += xm![p]! * x[p - 1]!;
-          s += d[p]! * x[p]!;
-          if (i < nx - 1) s += xp![p]! * x[p + 1]!;
-          if (j < ny - 1) s += yp![p]! * x[p + nx]!;
-          if (k < nz - 1) s += zp![p]! * x[p + plane]!;
-          r[p] = b[p]! - s;
-        }
-      }
-    }
-  }
-  return Math.sqrt(blockedDot(r, r));
+  return (b, x, r) => residual(A, b, x, r);
 }
 
 /** Why a device round ended; the batch kernels report the same reasons as numbers (batch_common.wgsl). */
@@ -340,7 +275,7 @@ function cachedVerdict(key: object, scan: () => string | null): string | null {
 /** Why one system's operands exceed a binding, or null. */
 export function bindingTrouble(rt: GpuRuntime, A: LinearOperator, name = 'A'): string | null {
   const limit = rt.bindingBytes;
-  const n = operatorSizeOf(A);
+  const n = operatorRows(A);
   const over = (what: string, count: number) =>
     count * 4 > limit ? `${what}: ${count} 32-bit words (${count * 4} bytes) exceed the webgpu binding limit of ${limit} bytes` : null;
   if (isStencil(A)) {
@@ -552,7 +487,7 @@ class DeviceSolve {
 
   static async create(rt: GpuRuntime, lease: Lease, pins: Pins, args: RelaxArgs): Promise<DeviceSolve> {
     const A = args.A;
-    const n = operatorSizeOf(A);
+    const n = operatorRows(A);
     const family = familyOf(args.method);
     const d = new DeviceSolve(rt, n, family, args.checkEvery);
     const wg = rt.workgroupSize;
