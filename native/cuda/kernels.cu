@@ -144,16 +144,6 @@ __global__ void moments_kernel(int32_t nseg, const int32_t* offsets, size_t nval
   }
 }
 
-/// Pairwise sum of the host copy of the block partials (same combination order as the CPU kernels).
-double pairwise(const double* p, size_t n) {
-  if (n <= 8) {
-    double s = 0;
-    for (size_t i = 0; i < n; ++i) s += p[i];
-    return s;
-  }
-  const size_t h = n / 2;
-  return pairwise(p, h) + pairwise(p + h, n - h);
-}
 
 /// Runs a partial-per-block kernel over n elements and returns the host copy of the partials.
 template <class Launch>
@@ -206,7 +196,7 @@ int dot(size_t n, const T* x, const T* y, double* out, const char** err) {
   const int rc = block_partials(
       n, [&](unsigned nb, double* p) { dot_kernel<T><<<nb, kThreads>>>(n, d_x.p, d_y.p, p); }, host, err);
   if (rc) return rc;
-  *out = pairwise(host.data(), host.size());
+  *out = numkern::pairwise_sum(host.data(), host.size());
   return 0;
 }
 
@@ -232,7 +222,7 @@ int nrm2(size_t n, const T* x, double* out, const char** err) {
   int rc = block_partials(
       n, [&](unsigned nb, double* p) { ssq_kernel<T><<<nb, kThreads>>>(n, d_x.p, 1.0, 1.0, p); }, host, err);
   if (rc) return rc;
-  const double ssq = pairwise(host.data(), host.size());
+  const double ssq = numkern::pairwise_sum(host.data(), host.size());
   if (numkern::nrm2_fast_path_ok(ssq, n)) {
     *out = std::sqrt(ssq);
     return 0;
@@ -251,7 +241,7 @@ int nrm2(size_t n, const T* x, double* out, const char** err) {
   rc = block_partials(
       n, [&](unsigned nb, double* p) { ssq_kernel<T><<<nb, kThreads>>>(n, d_x.p, s1, s2, p); }, host, err);
   if (rc) return rc;
-  *out = numkern::nrm2_finish(amax, pairwise(host.data(), host.size()), e);
+  *out = numkern::nrm2_finish(amax, numkern::pairwise_sum(host.data(), host.size()), e);
   return 0;
 }
 

@@ -19,16 +19,6 @@ constexpr size_t kBlock = 8192;
 // Below this many elements per thread, waking another thread costs more than it saves.
 constexpr size_t kGrain = 1 << 15;
 
-/// Pairwise sum of p[0 .. n): error O(log n · eps) instead of O(n · eps) for the sequential sum.
-double pairwise(const double* p, size_t n) {
-  if (n <= 8) {
-    double s = 0;
-    for (size_t i = 0; i < n; ++i) s += p[i];
-    return s;
-  }
-  const size_t h = n / 2;
-  return pairwise(p, h) + pairwise(p + h, n - h);
-}
 
 /// Fills one partial per block of n elements, the blocks split among the planned threads, and returns
 /// combine(partials, count).
@@ -54,7 +44,7 @@ double reduce_blocks(size_t n, int threads, Blocks&& blocks, Combine&& combine) 
 
 template <class Blocks>
 double sum_blocks(size_t n, int threads, Blocks&& blocks) {
-  return reduce_blocks(n, threads, blocks, pairwise);
+  return reduce_blocks(n, threads, blocks, pairwise_sum);
 }
 
 /// Σ x_i y_i over one block with eight independent partial sums (hides add latency, lets the compiler

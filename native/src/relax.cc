@@ -56,6 +56,27 @@ double blocked_dot(int64_t n, const double* x, const double* y, int nt) {
 // ---------------------------------------------------------------------------------------------------
 // CSR
 
+/// relaxForward (FWD) / relaxBackward of the oracle on CSR row i: the part of the row updated earlier
+/// in the sweep is added last, so the row-to-row chain through x_{i∓1} is one multiply and one add;
+/// ω/a_ii is off the chain.
+template <bool FWD>
+NK_FORCEINLINE void csr_relax_row(const CsrOp& A, const double* __restrict b, double* __restrict x, double w, double omw,
+                                  int32_t i) {
+  const int32_t* __restrict ci = A.col_idx;
+  const double* __restrict v = A.values;
+  const int32_t d = A.diag_pos[i];
+  const int32_t p0 = A.row_ptr[i], p1 = A.row_ptr[i + 1];
+  double sigma = 0;
+  if constexpr (FWD) {
+    for (int32_t p = std::max(d + 1, p0); p < p1; ++p) sigma += v[p] * x[ci[p]];
+    for (int32_t p = p0; p < d; ++p) sigma += v[p] * x[ci[p]];
+  } else {
+    for (int32_t p = p0; p < d; ++p) sigma += v[p] * x[ci[p]];
+    for (int32_t p = p1 - 1, stop = std::max(d + 1, p0); p >= stop; --p) sigma += v[p] * x[ci[p]];
+  }
+  x[i] = omw * x[i] + (b[i] - sigma) * (w / A.diag[i]);
+}
+
 struct Csr {
   const CsrOp& A;
   int64_t n() const { return A.n; }
@@ -67,14 +88,8 @@ struct Csr {
     return s;
   }
 
-  /// relaxForward: the entries right of diag_pos ascending, then those left of it ascending.
   NK_FORCEINLINE void relax_row(int64_t i, const double* b, double* x, double w) const {
-    const int32_t d = A.diag_pos[i];
-    const int32_t p0 = A.row_ptr[i], p1 = A.row_ptr[i + 1];
-    double sigma = 0;
-    for (int32_t p = std::max(d + 1, p0); p < p1; ++p) sigma += A.values[p] * x[A.col_idx[p]];
-    for (int32_t p = p0; p < d; ++p) sigma += A.values[p] * x[A.col_idx[p]];
-    x[i] = (1 - w) * x[i] + (b[i] - sigma) * (w / A.diag[i]);
+    csr_relax_row<true>(A, b, x, w, 1 - w, static_cast<int32_t>(i));
   }
 
   void sweep_forward(const double* b, double* x, double w) const;
@@ -104,41 +119,13 @@ struct Csr {
   }
 };
 
-// The natural-order sweep is the single-threaded hot loop of SOR/SSOR/Gauss-Seidel. Its speed is set
-// by the row-to-row chain through x_{i−1}: summing the right part first and the left part last puts one
-// multiply and one add between x_{i−1} and σ, and ω/a_ii is computed off the chain.
+// The natural-order sweeps are the single-threaded hot loops of SOR/SSOR/Gauss-Seidel.
 NK_CLONES void csr_forward(const CsrOp& A, const double* __restrict b, double* __restrict x, double w) {
-  const int32_t* __restrict rp = A.row_ptr;
-  const int32_t* __restrict ci = A.col_idx;
-  const double* __restrict v = A.values;
-  const int32_t* __restrict dp = A.diag_pos;
-  const double* __restrict dg = A.diag;
-  const double omw = 1 - w;
-  for (int32_t i = 0; i < A.n; ++i) {
-    const int32_t d = dp[i];
-    const int32_t p0 = rp[i], p1 = rp[i + 1];
-    double sigma = 0;
-    for (int32_t p = std::max(d + 1, p0); p < p1; ++p) sigma += v[p] * x[ci[p]];
-    for (int32_t p = p0; p < d; ++p) sigma += v[p] * x[ci[p]];
-    x[i] = omw * x[i] + (b[i] - sigma) * (w / dg[i]);
-  }
+  for (int32_t i = 0; i < A.n; ++i) csr_relax_row<true>(A, b, x, w, 1 - w, i);
 }
 
 NK_CLONES void csr_backward(const CsrOp& A, const double* __restrict b, double* __restrict x, double w) {
-  const int32_t* __restrict rp = A.row_ptr;
-  const int32_t* __restrict ci = A.col_idx;
-  const double* __restrict v = A.values;
-  const int32_t* __restrict dp = A.diag_pos;
-  const double* __restrict dg = A.diag;
-  const double omw = 1 - w;
-  for (int32_t i = A.n - 1; i >= 0; --i) {
-    const int32_t d = dp[i];
-    const int32_t p0 = rp[i], p1 = rp[i + 1];
-    double sigma = 0;
-    for (int32_t p = p0; p < d; ++p) sigma += v[p] * x[ci[p]];
-    for (int32_t p = p1 - 1, stop = std::max(d + 1, p0); p >= stop; --p) sigma += v[p] * x[ci[p]];
-    x[i] = omw * x[i] + (b[i] - sigma) * (w / dg[i]);
-  }
+  for (int32_t i = A.n - 1; i >= 0; --i) csr_relax_row<false>(A, b, x, w, 1 - w, i);
 }
 
 void Csr::sweep_forward(const double* b, double* x, double w) const { csr_forward(A, b, x, w); }

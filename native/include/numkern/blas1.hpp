@@ -67,4 +67,16 @@ NK_HD inline double nrm2_finish(double amax, double scaled_ssq, int e) {
   return std::ldexp(std::sqrt(scaled_ssq), e);
 }
 
+/// Pairwise sum of the block partials p[0 .. n) on the host, shared by the CPU and CUDA reductions so
+/// both combine partials in the same order: error O(log n · eps) instead of O(n · eps).
+inline double pairwise_sum(const double* p, size_t n) {
+  if (n <= 8) {
+    double s = 0;
+    for (size_t i = 0; i < n; ++i) s += p[i];
+    return s;
+  }
+  const size_t h = n / 2;
+  return pairwise_sum(p, h) + pairwise_sum(p + h, n - h);
+}
+
 }  // namespace numkern
