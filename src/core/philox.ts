@@ -181,14 +181,19 @@ export function uniformFill(seed: number | bigint, stream: number, start: number
   checkStream(stream, 'stream');
   if (!(out instanceof Float64Array)) fail('E_DTYPE', 'out', 'expected a Float64Array (an f32 uniform can round to 1)');
   checkStart(start, out.length, 'start');
-  const k0 = Number(s & 0xffffffffn);
-  const k1 = Number(s >> 32n);
+  mapWords(s, stream, start, out, (u) => (u + 0.5) * TWO_NEG_32);
+  return out;
+}
+
+/** out[i] = f(word start + i), generated a chunk at a time into scratch (no per-element allocation). */
+function mapWords(seed: bigint, stream: number, start: number, out: FloatArray, f: (u: number) => number): void {
+  const k0 = Number(seed & 0xffffffffn);
+  const k1 = Number(seed >> 32n);
   for (let base = 0; base < out.length; base += CHUNK) {
     const n = Math.min(CHUNK, out.length - base);
     fillWords(k0, k1, stream, start + base, chunkScratch, 0, n);
-    for (let i = 0; i < n; i++) out[base + i] = (chunkScratch[i] + 0.5) * TWO_NEG_32;
+    for (let i = 0; i < n; i++) out[base + i] = f(chunkScratch[i]!);
   }
-  return out;
 }
 
 /**
@@ -210,13 +215,7 @@ export function rademacherFill<T extends FloatArray>(
   }
   if (typeof scale !== 'number' || !Number.isFinite(scale)) fail('E_NONFINITE', 'scale', `must be finite, got ${String(scale)}`);
   checkStart(start, out.length, 'start');
-  const k0 = Number(s & 0xffffffffn);
-  const k1 = Number(s >> 32n);
-  for (let base = 0; base < out.length; base += CHUNK) {
-    const n = Math.min(CHUNK, out.length - base);
-    fillWords(k0, k1, stream, start + base, chunkScratch, 0, n);
-    for (let i = 0; i < n; i++) out[base + i] = chunkScratch[i] >= 0x80000000 ? -scale : scale;
-  }
+  mapWords(s, stream, start, out, (u) => (u >= 0x80000000 ? -scale : scale));
   return out;
 }
 
