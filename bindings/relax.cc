@@ -6,7 +6,7 @@
 // and their ...Async twins. op is {rowPtr, colIdx, values} (CSR) or {shape: Int32Array, variable,
 // diag, offdiag} (stencil; offdiag direction-major, 2·dim values or 2·dim·n); coloring is
 // {order, offsets} or undefined; settings is [method, omega, tol, relative, maxIter, checkEvery];
-// state holds numkern::relax::StateSlot; work holds n doubles (stationary) or 4n (CG).
+// state holds numkern::relax::StateSlot; work holds work_vectors(method)·n doubles.
 #include <algorithm>
 #include <limits>
 #include <memory>
@@ -186,14 +186,15 @@ rx::Settings read_settings(Napi::Env env, const ArrayArg& a) {
   return s;
 }
 
-bool is_krylov(const rx::Settings& s) { return s.method == rx::Cg || s.method == rx::SsorCg; }
-
 /// Runs one chunk of one system; the CSR diagonal is found here, on the worker.
 int run_system(const OpArg& op, const rx::Settings& s, const ColArg& col, const double* b, double* x, double* work,
                double* state, int64_t max_updates, int threads) {
   const int64_t n = op.n;
-  rx::Work w{work, work + n, work + 2 * n, work + 3 * n};
-  if (!is_krylov(s)) w.z = w.p = w.q = nullptr;
+  // Vectors a method does not use stay null, so touching one would fault rather than corrupt.
+  double* vec[6] = {};
+  for (int k = 0; k < rx::work_vectors(s.method); ++k) vec[k] = work + k * n;
+  rx::Work w{vec[0], vec[1], vec[2], vec[3], vec[4], vec[5]};
+  if (s.method == rx::Cg) w = rx::Work{vec[0], nullptr, vec[1], vec[2], nullptr, nullptr};
   const rx::Coloring* c = col.present ? &col.c : nullptr;
   if (op.stencil) return rx::relax_step(op.sten, s, c, b, x, w, state, max_updates, threads);
   std::vector<int32_t> diag_pos(static_cast<size_t>(n));
@@ -231,7 +232,8 @@ Job prepare_step(const Napi::CallbackInfo& info) {
   const size_t n = static_cast<size_t>(op.n);
   require_length(env, b, "b", n, "one entry per row");
   require_length(env, x, "x", n, "one entry per row");
-  require_length(env, work, "work", (is_krylov(s) ? 4 : 1) * n, is_krylov(s) ? "r, z, p, q: 4n" : "r: n");
+  const size_t nvec = static_cast<size_t>(rx::work_vectors(s.method));
+  require_length(env, work, "work", nvec * n, nvec == 1 ? "n (r)" : nvec == 3 ? "3n (r, p, q)" : "6n (r, r̂, p̂, At, t, v)");
   check_state(env, state, "state", s);
   const int64_t max_updates = static_cast<int64_t>(integer_arg(info, 7, "maxUpdates", 1, 9007199254740991.0));
   const int threads = threads_arg(info, 8);
@@ -257,7 +259,7 @@ Job prepare_batch(const Napi::CallbackInfo& info) {
   const rx::Settings base = read_settings(env, settings);
   const ArrayArg out = f64_value(env, info[2], "out");
   const uint32_t count = arr.Length();
-  require_length(env, out, "out", static_cast<size_t>(count) * rx::kStateLen, "kStateLen (8) per system");
+  require_length(env, out, "out", static_cast<size_t>(count) * rx::kStateLen, "kStateLen (" + std::to_string(rx::kStateLen) + ") per system");
   const int threads = threads_arg(info, 3);
 
   struct Sys {
@@ -298,7 +300,7 @@ Job prepare_batch(const Napi::CallbackInfo& info) {
       for (size_t k = static_cast<size_t>(t); k < m; k += static_cast<size_t>(T)) {
         const Sys& sys = (*systems)[k];
         const size_t n = static_cast<size_t>(sys.op.n);
-        std::vector<double> work((is_krylov(sys.s) ? 4 : 1) * n);
+        std::vector<double> work(static_cast<size_t>(rx::work_vectors(sys.s.method)) * n);
         double* st = po + k * rx::kStateLen;
         std::fill(st, st + rx::kStateLen, 0.0);
         run_system(sys.op, sys.s, sys.col, sys.b, sys.x, work.data(), st, std::numeric_limits<int64_t>::max(), 1);

@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createContext, diffusion2d, heatStep2d, poisson2d, poisson3d, shifted, type LinearOperator, type RelaxMethod } from '../src/index.js';
 import { loadNative } from '../src/backends/native/load.js';
-import type { NativeRelaxKernels } from '../src/backends/native/relax.js';
+import { STATE, type NativeRelaxKernels } from '../src/backends/native/relax.js';
 import type { CsrMatrix, StencilOperator } from '../src/core/types.js';
 import { randomArray } from './support/backends.js';
 
@@ -141,6 +141,33 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     }
   });
 
+  // A solve runs in chunks; everything carried between them (r, the direction, ρ, SSOR-CG's pending β) must
+  // survive a stop after any update.
+  it.each(METHODS)('%s: one update per call gives the iterates of one call', (method) => {
+    const r = raw!;
+    const A = shifted(poisson2d(20), 0.1);
+    const op = { rowPtr: A.rowPtr, colIdx: A.colIdx, values: Float64Array.from(A.values) };
+    const coloring = method === 'sor-redblack' ? { order: Int32Array.from({ length: 400 }, (_, i) => i), offsets: Int32Array.of(0, 400) } : undefined;
+    const b = randomArray(400, 4);
+    const settings = Float64Array.of(METHODS.indexOf(method), method === 'jacobi' ? 0.8 : 1.5, 1e-10, 1, 500, 2);
+    const vectors = method === 'ssor-cg' ? 6 : method === 'cg' ? 3 : 1;
+    const run = (per: number) => {
+      const x = new Float64Array(400);
+      const st = new Float64Array(STATE.length);
+      const work = new Float64Array(vectors * 400);
+      let calls = 0;
+      while (r.relaxStep(op, coloring, b, x, work, settings, st, per, 1) === 0) calls++;
+      return { x, st, calls };
+    };
+    const whole = run(1e9);
+    const stepped = run(1);
+    expect(whole.calls).toBe(0);
+    expect(stepped.calls).toBeGreaterThan(5);
+    expect(stepped.st[STATE.status]).not.toBe(0);
+    expect(Array.from(stepped.st)).toEqual(Array.from(whole.st));
+    expect(Array.from(stepped.x)).toEqual(Array.from(whole.x));
+  });
+
   describe('raw bindings reject bad arguments without a crash', () => {
     const r = raw!;
     const n = 4;
@@ -148,7 +175,7 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     const settings = Float64Array.of(2, 1.2, 1e-8, 1, 100, 1);
     const b = new Float64Array(n).fill(1);
     const call = (over: Partial<Record<'op' | 'coloring' | 'b' | 'x' | 'work' | 'settings' | 'state' | 'maxUpdates', unknown>>) => {
-      const a = { op: csr, coloring: undefined, b, x: new Float64Array(n), work: new Float64Array(n), settings, state: new Float64Array(8), maxUpdates: 10, ...over };
+      const a = { op: csr, coloring: undefined, b, x: new Float64Array(n), work: new Float64Array(n), settings, state: new Float64Array(STATE.length), maxUpdates: 10, ...over };
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const f = r.relaxStep as any;
       return () => f(a.op, a.coloring, a.b, a.x, a.work, a.settings, a.state, a.maxUpdates, 1);
@@ -161,7 +188,8 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
       ['rowPtr not monotone', { op: { ...csr, rowPtr: Int32Array.of(0, 5, 2, 8, 10) } }, /^op\.rowPtr: not monotone/],
       ['b too short', { b: new Float64Array(3) }, /^b: length 3 should be 4/],
       ['x Float32Array', { x: new Float32Array(4) }, /^x: expected Float64Array/],
-      ['work too short for CG', { settings: Float64Array.of(5, 1, 1e-8, 1, 100, 1) }, /^work: length 4 should be 16/],
+      ['work too short for CG', { settings: Float64Array.of(5, 1, 1e-8, 1, 100, 1) }, /^work: length 4 should be 12/],
+      ['work too short for SSOR-CG', { settings: Float64Array.of(6, 1, 1e-8, 1, 100, 1) }, /^work: length 4 should be 24/],
       ['bad method', { settings: Float64Array.of(9, 1, 1e-8, 1, 100, 1) }, /^settings: method/],
       ['checkEvery 0', { settings: Float64Array.of(2, 1, 1e-8, 1, 100, 0) }, /^settings: checkEvery/],
       ['state short', { state: new Float64Array(3) }, /^state: length 3/],
@@ -179,22 +207,22 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     ];
     it.each(cases)('%s', async (_name, over, message) => {
       expect(call(over)).toThrow(message);
-      const a = { op: csr, coloring: undefined, b, x: new Float64Array(n), work: new Float64Array(n), settings, state: new Float64Array(8), maxUpdates: 10, ...over };
+      const a = { op: csr, coloring: undefined, b, x: new Float64Array(n), work: new Float64Array(n), settings, state: new Float64Array(STATE.length), maxUpdates: 10, ...over };
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       await expect((r.relaxStepAsync as any)(a.op, a.coloring, a.b, a.x, a.work, a.settings, a.state, a.maxUpdates, 1)).rejects.toThrow(message);
     });
 
     it('a good call runs; the batch binding checks each system by name', async () => {
-      const st = new Float64Array(8);
+      const st = new Float64Array(STATE.length);
       const x = new Float64Array(n);
       let status = 0;
       while ((status = r.relaxStep(csr, undefined, b, x, new Float64Array(n), settings, st, 3, 1)) === 0);
       expect(status).toBe(1);
-      expect(() => r.relaxBatch([{ op: csr, b, x: new Float64Array(3), omega: 1 }], settings, new Float64Array(8))).toThrow(/^systems\[0\]\.x: length 3/);
+      expect(() => r.relaxBatch([{ op: csr, b, x: new Float64Array(3), omega: 1 }], settings, new Float64Array(STATE.length))).toThrow(/^systems\[0\]\.x: length 3/);
       expect(() => r.relaxBatch([{ op: csr, b, x, omega: 1 }], settings, new Float64Array(7))).toThrow(/^out: length 7/);
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      expect(() => (r.relaxBatch as any)('nope', settings, new Float64Array(8))).toThrow(/^systems: expected an Array/);
-      await expect(r.relaxBatchAsync([{ op: csr, b, x, omega: Number.NaN }], settings, new Float64Array(8))).rejects.toThrow(/^systems\[0\]\.omega/);
+      expect(() => (r.relaxBatch as any)('nope', settings, new Float64Array(STATE.length))).toThrow(/^systems: expected an Array/);
+      await expect(r.relaxBatchAsync([{ op: csr, b, x, omega: Number.NaN }], settings, new Float64Array(STATE.length))).rejects.toThrow(/^systems\[0\]\.omega/);
     });
   });
 });

@@ -43,14 +43,20 @@ double sum_partials(const std::vector<double>& part) {
   return total;
 }
 
-double blocked_dot(int64_t n, const double* x, const double* y, int nt) {
+/// blockedSum of the oracle: Σ term(i), each block in order from 0, then the block sums in order.
+template <class F>
+double blocked_sum(int64_t n, int nt, F&& term) {
   std::vector<double> part(static_cast<size_t>(nblocks(n)));
   over_blocks(n, nt, [&](int64_t i0, int64_t i1, int64_t k) {
     double s = 0;
-    for (int64_t i = i0; i < i1; ++i) s += x[i] * y[i];
+    for (int64_t i = i0; i < i1; ++i) s += term(i);
     part[static_cast<size_t>(k)] = s;
   });
   return sum_partials(part);
+}
+
+double blocked_dot(int64_t n, const double* x, const double* y, int nt) {
+  return blocked_sum(n, nt, [&](int64_t i) { return x[i] * y[i]; });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -95,22 +101,26 @@ struct Csr {
   void sweep_forward(const double* b, double* x, double w) const;
   void sweep_backward(const double* b, double* x, double w) const;
 
-  /// ssorApply exactly as written, including its use of diag_pos as the split point (−1 when absent).
-  void ssor_apply(const double* r, double* z, double w) const {
-    const int64_t N = n();
-    for (int64_t i = 0; i < N; ++i) {
-      double s = 0;
-      for (int32_t p = A.row_ptr[i]; p < A.diag_pos[i]; ++p) s += A.values[p] * z[A.col_idx[p]];
-      z[i] = (r[i] - w * s) / A.diag[i];
+  /// Where a row sits: nothing a CSR row needs beyond i.
+  struct At {};
+  /// f(a_ij, j) for the entries stored left of the diagonal, ascending (diag_pos −1: none).
+  template <class F>
+  NK_FORCEINLINE void lower_ascending(int64_t i, At, F&& f) const {
+    for (int32_t p = A.row_ptr[i]; p < A.diag_pos[i]; ++p) f(A.values[p], A.col_idx[p]);
+  }
+  /// f(a_ij, j) for the entries stored right of the diagonal, descending (diag_pos −1: the whole row).
+  template <class F>
+  NK_FORCEINLINE void upper_descending(int64_t i, At, F&& f) const {
+    for (int32_t p = A.row_ptr[i + 1] - 1; p > A.diag_pos[i]; --p) f(A.values[p], A.col_idx[p]);
+  }
+  /// f(i, At) for every row in natural order (FWD) or reverse.
+  template <bool FWD, class F>
+  NK_FORCEINLINE void visit(F&& f) const {
+    if constexpr (FWD) {
+      for (int64_t i = 0; i < A.n; ++i) f(i, At{});
+    } else {
+      for (int64_t i = A.n - 1; i >= 0; --i) f(i, At{});
     }
-    for (int64_t i = 0; i < N; ++i) z[i] = A.diag[i] * z[i];
-    const double scale = w * (2 - w);
-    for (int64_t i = N - 1; i >= 0; --i) {
-      double s = 0;
-      for (int32_t p = A.diag_pos[i] + 1; p < A.row_ptr[i + 1]; ++p) s += A.values[p] * z[A.col_idx[p]];
-      z[i] = (z[i] - w * s) / A.diag[i];
-    }
-    for (int64_t i = 0; i < N; ++i) z[i] = scale * z[i];
   }
 
   template <class F>
@@ -190,29 +200,6 @@ NK_CLONES void sten2c_sweep_fast(const StencilOp& op, const double* __restrict b
   });
 }
 
-/// ssorApply of the oracle for a constant 2-D stencil: the two triangular solves on the wavefront.
-NK_CLONES void sten2c_ssor_apply_fast(const StencilOp& op, const double* __restrict r, double* __restrict z, double w) {
-  const int64_t nx = op.nx, ny = op.ny, n = nx * ny;
-  const double cmx = op.coff[0], cpx = op.coff[1], cmy = op.coff[2], cpy = op.coff[3], dg = op.cdiag;
-  wavefront2d<kWaveLines, true>(nx, ny, [&](int64_t iy, int64_t ix) {
-    const int64_t i = iy * nx + ix;
-    double s = 0;
-    if (iy > 0) s += cmy * z[i - nx];
-    if (ix > 0) s += cmx * z[i - 1];
-    z[i] = (r[i] - w * s) / dg;
-  });
-  for (int64_t i = 0; i < n; ++i) z[i] = dg * z[i];
-  const double scale = w * (2 - w);
-  wavefront2d<kWaveLines, false>(nx, ny, [&](int64_t iy, int64_t ix) {
-    const int64_t i = iy * nx + ix;
-    double s = 0;
-    if (ix < nx - 1) s += cpx * z[i + 1];
-    if (iy < ny - 1) s += cpy * z[i + nx];
-    z[i] = (z[i] - w * s) / dg;
-  });
-  for (int64_t i = 0; i < n; ++i) z[i] = scale * z[i];
-}
-
 template <bool VAR, bool D3>
 struct Sten {
   const StencilOp& A;
@@ -238,20 +225,30 @@ struct Sten {
     const int64_t iz = i / sz;
     return At{ix > 0, ix < A.nx - 1, iy > 0, iy < A.ny - 1, D3 && iz > 0, D3 && iz < A.nz - 1};
   }
+  /// f(a_ij, j) for the neighbours the CSR twin stores left of the diagonal, ascending: −z, −y, −x.
+  template <class F>
+  NK_FORCEINLINE void lower_ascending(int64_t i, const At& a, F&& f) const {
+    if (D3 && a.mz) f(cf(4, i), i - sz);
+    if (a.my) f(cf(2, i), i - sy);
+    if (a.mx) f(cf(0, i), i - 1);
+  }
+  /// f(a_ij, j) for the neighbours right of the diagonal, descending: +z, +y, +x.
+  template <class F>
+  NK_FORCEINLINE void upper_descending(int64_t i, const At& a, F&& f) const {
+    if (D3 && a.pz) f(cf(5, i), i + sz);
+    if (a.py) f(cf(3, i), i + sy);
+    if (a.px) f(cf(1, i), i + 1);
+  }
   NK_FORCEINLINE void lower(double& s, const double* x, int64_t i, const At& a) const {
-    if (D3 && a.mz) s += cf(4, i) * x[i - sz];
-    if (a.my) s += cf(2, i) * x[i - sy];
-    if (a.mx) s += cf(0, i) * x[i - 1];
+    lower_ascending(i, a, [&](double c, int64_t j) { s += c * x[j]; });
   }
   NK_FORCEINLINE void upper(double& s, const double* x, int64_t i, const At& a) const {
     if (a.px) s += cf(1, i) * x[i + 1];
     if (a.py) s += cf(3, i) * x[i + sy];
     if (D3 && a.pz) s += cf(5, i) * x[i + sz];
   }
-  NK_FORCEINLINE void upper_descending(double& s, const double* x, int64_t i, const At& a) const {
-    if (D3 && a.pz) s += cf(5, i) * x[i + sz];
-    if (a.py) s += cf(3, i) * x[i + sy];
-    if (a.px) s += cf(1, i) * x[i + 1];
+  NK_FORCEINLINE void upper_desc_sum(double& s, const double* x, int64_t i, const At& a) const {
+    upper_descending(i, a, [&](double c, int64_t j) { s += c * x[j]; });
   }
   NK_FORCEINLINE double full(int64_t i, const double* x, const At& a) const {
     double s = 0;
@@ -270,7 +267,7 @@ struct Sten {
       lower(sigma, x, i, a);
     } else {
       lower(sigma, x, i, a);
-      upper_descending(sigma, x, i, a);
+      upper_desc_sum(sigma, x, i, a);
     }
     x[i] = (1 - w) * x[i] + (b[i] - sigma) * (w / diag(i));
   }
@@ -313,24 +310,21 @@ struct Sten {
   void sweep_forward(const double* b, double* x, double w) const;
   void sweep_backward(const double* b, double* x, double w) const;
 
-  void ssor_apply(const double* r, double* z, double w) const {
-    if constexpr (!VAR && !D3) {
-      if (A.nx >= kWaveLines) return sten2c_ssor_apply_fast(A, r, z, w);
+  /// f(i, At) for every row so that each comes after its lower (FWD) or upper (!FWD) neighbours: the
+  /// diagonal wavefront for 2-D grids, natural order otherwise. Either order gives a triangular solve
+  /// the same values.
+  template <bool FWD, class F>
+  NK_FORCEINLINE void visit(F&& f) const {
+    if constexpr (!D3) {
+      const int64_t nx = A.nx, ny = A.ny;
+      if (nx >= kWaveLines) {
+        wavefront2d<kWaveLines, FWD>(nx, ny, [&](int64_t iy, int64_t ix) {
+          f(iy * nx + ix, At{ix > 0, ix < nx - 1, iy > 0, iy < ny - 1, false, false});
+        });
+        return;
+      }
     }
-    each<true>([&](int64_t i, const At& a) {
-      double s = 0;
-      lower(s, z, i, a);
-      z[i] = (r[i] - w * s) / diag(i);
-    });
-    const int64_t N = n();
-    for (int64_t i = 0; i < N; ++i) z[i] = diag(i) * z[i];
-    const double scale = w * (2 - w);
-    each<false>([&](int64_t i, const At& a) {
-      double s = 0;
-      upper(s, z, i, a);
-      z[i] = (z[i] - w * s) / diag(i);
-    });
-    for (int64_t i = 0; i < N; ++i) z[i] = scale * z[i];
+    each<FWD>(f);
   }
 };
 
@@ -565,7 +559,55 @@ void checker_sweep(const Sten<VAR, D3>& S, const double* b, double* x, double w,
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The driver: stationary() and krylov() of the oracle, resumable.
+// SSOR-CG in Eisenstat's form (ssorCg of the oracle): per iteration one backward solve with D̃ + U and
+// one forward solve with D̃ + L, D̃ = D/ω, and no product with A. Both passes are sequential; a row
+// subtracts its neighbours one at a time with the one solved last entering last, so the row-to-row
+// chain is one multiply, one subtract and the scaling by ω/a_ii.
+
+/// (D̃ + L) y = u.
+template <class Op>
+NK_CLONES void lower_solve(const Op& A, const double* __restrict u, double* __restrict y, double w) {
+  A.template visit<true>([&](int64_t i, const typename Op::At& a) {
+    double s = u[i];
+    A.lower_ascending(i, a, [&](double c, int64_t j) { s -= c * y[j]; });
+    y[i] = s * (w / A.diag(i));
+  });
+}
+
+/// p̂ ← D̃ r̂ + β p̂ (the previous iteration's direction update), then (D̃ + U) t = p̂.
+template <class Op>
+NK_CLONES void eisenstat_backward(const Op& A, const double* __restrict rh, double* __restrict ph,
+                                  double* __restrict t, double w, double beta) {
+  A.template visit<false>([&](int64_t i, const typename Op::At& a) {
+    const double aii = A.diag(i);
+    const double p = (aii / w) * rh[i] + beta * ph[i];
+    ph[i] = p;
+    double s = p;
+    A.upper_descending(i, a, [&](double c, int64_t j) { s -= c * t[j]; });
+    t[i] = s * (w / aii);
+  });
+}
+
+/// (D̃ + L) v = p̂ + (D − 2D̃) t, and from the same entries A t = p̂ + (D − D̃) t + L t.
+template <class Op>
+NK_CLONES void eisenstat_forward(const Op& A, const double* __restrict ph, const double* __restrict t,
+                                 double* __restrict v, double* __restrict at, double w) {
+  A.template visit<true>([&](int64_t i, const typename Op::At& a) {
+    const double aii = A.diag(i);
+    const double dt = aii / w;
+    double s = ph[i] + (aii - 2 * dt) * t[i];
+    double lt = 0;
+    A.lower_ascending(i, a, [&](double c, int64_t j) {
+      s -= c * v[j];
+      lt += c * t[j];
+    });
+    v[i] = s * (w / aii);
+    at[i] = ph[i] + (aii - dt) * t[i] + lt;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The driver: stationary(), cg() and ssorCg() of the oracle, resumable.
 
 template <class Op>
 struct Driver {
@@ -630,96 +672,159 @@ struct Driver {
     return status;
   }
 
+  /// Computes r_0 and the test's target on the first call; true when that already ends the solve.
+  bool start(double* st, double* r, double* scratch) const {
+    if (st[kStarted] != 0) return false;
+    const double nrm0 = residual(r);
+    st[kStarted] = 1;
+    st[kIter] = 0;
+    st[kNrm0] = nrm0;
+    st[kTarget] = s.relative ? s.tol * nrm0 : s.tol;
+    st[kNrm] = nrm0;
+    if (nrm0 <= st[kTarget]) {
+      finish(st, Converged, scratch);
+      return true;
+    }
+    return false;
+  }
+
+  /// The test after update k (when k is a check): converged, diverged, or keep going (Running).
+  int test(double* st, int64_t k, double nrm, double* scratch) const {
+    if (!(k % s.check_every == 0 || k == s.max_iter)) return Running;
+    st[kNrm] = nrm;
+    if (nrm <= st[kTarget]) return finish(st, Converged, scratch);
+    if (!(nrm <= kDivergenceFactor * st[kNrm0])) return finish(st, Diverged, scratch);
+    return Running;
+  }
+
   int step(double* st, int64_t max_updates) const {
     if (st[kStatus] != Running) return static_cast<int>(st[kStatus]);
-    const bool krylov = s.method == Cg || s.method == SsorCg;
-    const bool pre = s.method == SsorCg;
+    if (s.method == Cg) return cg(st, max_updates);
+    if (s.method == SsorCg) return ssor_cg(st, max_updates);
     double* r = w.r;
-    double* z = pre ? w.z : w.r;
+    if (start(st, r, r)) return Converged;
+    int64_t k = static_cast<int64_t>(st[kIter]);
+    const int64_t stop = last_update(k, max_updates);
+    const double omega = s.method == GaussSeidel ? 1 : s.omega;
+    while (k < stop) {
+      switch (s.method) {
+        case Jacobi:
+          // x ← x + ω D⁻¹ (b − A x): after a check r already holds the residual of this x.
+          if (k % s.check_every != 0) residual(r);
+          elementwise([&](int64_t i) { x[i] = x[i] + omega * (r[i] / A.diag(i)); });
+          break;
+        case Ssor:
+          A.sweep_forward(b, x, omega);
+          A.sweep_backward(b, x, omega);
+          break;
+        case SorRedBlack:
+          redblack(omega);
+          break;
+        default:
+          A.sweep_forward(b, x, omega);
+      }
+      ++k;
+      st[kIter] = static_cast<double>(k);
+      if (k % s.check_every == 0 || k == s.max_iter) {
+        const int status = test(st, k, residual(r), r);
+        if (status != Running) return status;
+      }
+    }
+    return k >= s.max_iter ? finish(st, MaxIter, r) : Running;
+  }
+
+  int64_t last_update(int64_t k, int64_t max_updates) const {
+    return max_updates >= s.max_iter - k ? s.max_iter : k + max_updates;
+  }
+
+  int cg(double* st, int64_t max_updates) const {
+    double* r = w.r;
     double* p = w.p;
     double* q = w.q;
-    double* scratch = krylov ? q : r;
     const int64_t N = n();
     if (st[kStarted] == 0) {
-      const double nrm0 = residual(r);
-      const double target = s.relative ? s.tol * nrm0 : s.tol;
-      st[kStarted] = 1;
-      st[kIter] = 0;
-      st[kNrm0] = nrm0;
-      st[kTarget] = target;
-      st[kNrm] = nrm0;
-      if (nrm0 <= target) return finish(st, Converged, scratch);
-      if (krylov) {
-        if (pre) A.ssor_apply(r, z, s.omega);
-        std::copy(z, z + N, p);
-        st[kRz] = blocked_dot(N, r, z, nt);
-      }
+      if (start(st, r, q)) return Converged;
+      std::copy(r, r + N, p);
+      st[kRz] = blocked_dot(N, r, r, nt);
     }
-    const double nrm0 = st[kNrm0];
-    const double target = st[kTarget];
+    double rr = st[kRz];
     int64_t k = static_cast<int64_t>(st[kIter]);
-    const int64_t stop = max_updates >= s.max_iter - k ? s.max_iter : k + max_updates;
-    const auto is_check = [&](int64_t kk) { return kk % s.check_every == 0 || kk == s.max_iter; };
-
-    if (!krylov) {
-      const double omega = s.method == GaussSeidel ? 1 : s.omega;
-      while (k < stop) {
-        switch (s.method) {
-          case Jacobi:
-            // x ← x + ω D⁻¹ (b − A x): after a check r already holds the residual of this x.
-            if (k % s.check_every != 0) residual(r);
-            elementwise([&](int64_t i) { x[i] = x[i] + omega * (r[i] / A.diag(i)); });
-            break;
-          case Ssor:
-            A.sweep_forward(b, x, omega);
-            A.sweep_backward(b, x, omega);
-            break;
-          case SorRedBlack:
-            redblack(omega);
-            break;
-          default:
-            A.sweep_forward(b, x, omega);
-        }
-        ++k;
-        st[kIter] = static_cast<double>(k);
-        if (is_check(k)) {
-          const double nrm = residual(r);
-          st[kNrm] = nrm;
-          if (nrm <= target) return finish(st, Converged, scratch);
-          if (!(nrm <= kDivergenceFactor * nrm0)) return finish(st, Diverged, scratch);
-        }
-      }
-    } else {
-      double rz = st[kRz];
-      while (k < stop) {
-        multiply(p, q);
-        const double pq = blocked_dot(N, p, q, nt);
-        // pᵀAp ≤ 0 (or NaN): A is not SPD and CG has broken down.
-        if (!(pq > 0)) return finish(st, Diverged, scratch);
-        const double alpha = rz / pq;
-        elementwise([&](int64_t i) {
-          x[i] = x[i] + alpha * p[i];
-          r[i] = r[i] - alpha * q[i];
-        });
-        ++k;
-        st[kIter] = static_cast<double>(k);
-        if (pre) A.ssor_apply(r, z, s.omega);
-        const double rz_new = blocked_dot(N, r, z, nt);
-        if (is_check(k)) {
-          // The recurrence residual decides convergence; the true one is reported (finish()).
-          const double nrm = pre ? std::sqrt(blocked_dot(N, r, r, nt)) : std::sqrt(rz_new);
-          st[kNrm] = nrm;
-          if (nrm <= target) return finish(st, Converged, scratch);
-          if (!(nrm <= kDivergenceFactor * nrm0)) return finish(st, Diverged, scratch);
-        }
-        const double beta = rz_new / rz;
-        rz = rz_new;
-        st[kRz] = rz;
-        elementwise([&](int64_t i) { p[i] = z[i] + beta * p[i]; });
-      }
+    const int64_t stop = last_update(k, max_updates);
+    while (k < stop) {
+      multiply(p, q);
+      const double pq = blocked_dot(N, p, q, nt);
+      // pᵀAp ≤ 0 (or NaN): A is not SPD and CG has broken down.
+      if (!(pq > 0)) return finish(st, Diverged, q);
+      const double alpha = rr / pq;
+      elementwise([&](int64_t i) {
+        x[i] = x[i] + alpha * p[i];
+        r[i] = r[i] - alpha * q[i];
+      });
+      ++k;
+      st[kIter] = static_cast<double>(k);
+      const double rr_new = blocked_dot(N, r, r, nt);
+      // The recurrence residual decides convergence; the true one is reported (finish()).
+      const int status = test(st, k, std::sqrt(rr_new), q);
+      if (status != Running) return status;
+      const double beta = rr_new / rr;
+      rr = rr_new;
+      st[kRz] = rr;
+      elementwise([&](int64_t i) { p[i] = r[i] + beta * p[i]; });
     }
-    if (k >= s.max_iter) return finish(st, MaxIter, scratch);
-    return Running;
+    return k >= s.max_iter ? finish(st, MaxIter, q) : Running;
+  }
+
+  /// ssorCg of the oracle. Between calls the state carries ρ = r̂ᵀD̃r̂ (kRz) and the β not yet applied to
+  /// p̂ (kBeta): the direction update is the first thing the next backward pass does.
+  int ssor_cg(double* st, int64_t max_updates) const {
+    double* r = w.r;
+    double* rh = w.z;
+    double* ph = w.p;
+    double* at = w.q;
+    double* t = w.t;
+    double* v = w.v;
+    const int64_t N = n();
+    const double om = s.omega;
+    const auto rho_term = [&](int64_t i) { return rh[i] * ((A.diag(i) / om) * rh[i]); };
+    if (st[kStarted] == 0) {
+      if (start(st, r, at)) return Converged;
+      lower_solve(A, r, rh, om);
+      std::fill(ph, ph + N, 0.0);
+      st[kRz] = blocked_sum(N, nt, rho_term);
+      st[kBeta] = 0;
+    }
+    int64_t k = static_cast<int64_t>(st[kIter]);
+    const int64_t stop = last_update(k, max_updates);
+    const int64_t nb = nblocks(N);
+    std::vector<double> part_rho(static_cast<size_t>(nb)), part_rr(static_cast<size_t>(nb));
+    while (k < stop) {
+      eisenstat_backward(A, rh, ph, t, om, st[kBeta]);
+      eisenstat_forward(A, ph, t, v, at, om);
+      const double pq = blocked_sum(N, nt, [&](int64_t i) { return ph[i] * (t[i] + v[i]); });
+      // p̂ᵀÂp̂ ≤ 0 (or NaN): A is not SPD and CG has broken down.
+      if (!(pq > 0)) return finish(st, Diverged, at);
+      const double alpha = st[kRz] / pq;
+      over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
+        double sr = 0, srr = 0;
+        for (int64_t i = i0; i < i1; ++i) {
+          x[i] = x[i] + alpha * t[i];
+          rh[i] = rh[i] - alpha * (t[i] + v[i]);
+          r[i] = r[i] - alpha * at[i];
+          sr += rho_term(i);
+          srr += r[i] * r[i];
+        }
+        part_rho[static_cast<size_t>(kb)] = sr;
+        part_rr[static_cast<size_t>(kb)] = srr;
+      });
+      ++k;
+      st[kIter] = static_cast<double>(k);
+      const double rho_new = sum_partials(part_rho);
+      const int status = test(st, k, std::sqrt(sum_partials(part_rr)), at);
+      if (status != Running) return status;
+      st[kBeta] = rho_new / st[kRz];
+      st[kRz] = rho_new;
+    }
+    return k >= s.max_iter ? finish(st, MaxIter, at) : Running;
   }
 };
 

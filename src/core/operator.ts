@@ -16,11 +16,16 @@ export function operatorRows(A: LinearOperator): number {
 }
 
 export function blockedDot(x: Float64Array, y: Float64Array): number {
+  return blockedSum(x.length, (i) => x[i]! * y[i]!);
+}
+
+/** Σ term(i) over [0, n): each SUM_BLOCK block summed in order from 0, then the block sums in order. */
+export function blockedSum(n: number, term: (i: number) => number): number {
   let total = 0;
-  for (let start = 0; start < x.length; start += SUM_BLOCK) {
-    const end = Math.min(start + SUM_BLOCK, x.length);
+  for (let start = 0; start < n; start += SUM_BLOCK) {
+    const end = Math.min(start + SUM_BLOCK, n);
     let s = 0;
-    for (let i = start; i < end; i++) s += x[i]! * y[i]!;
+    for (let i = start; i < end; i++) s += term(i);
     total += s;
   }
   return total;

@@ -36,7 +36,8 @@ enum StateSlot : int {
   kStatus = 5,    // Status
   kStarted = 6,   // 1 once relax_step has computed r_0
   kFinal = 7,     // true ‖b − A x‖ at exit
-  kStateLen = 8
+  kBeta = 8,      // SSOR-CG: the β still to be applied to the direction
+  kStateLen = 9
 };
 
 struct Settings {
@@ -84,14 +85,19 @@ struct Coloring {
   int32_t colors;
 };
 
-/// Work vectors, each of n doubles. Stationary methods use r only; CG uses r, p, q (z aliases r);
-/// SSOR-CG uses all four.
+/// Work vectors, each of n doubles. Stationary methods use r; CG r, p, q; SSOR-CG (Eisenstat's form)
+/// all six: r, r̂ (z), p̂ (p), A t (q), t and v.
 struct Work {
   double* r;
   double* z;
   double* p;
   double* q;
+  double* t;
+  double* v;
 };
+
+/// How many n-vectors of work a method needs.
+constexpr int work_vectors(int method) { return method == SsorCg ? 6 : method == Cg ? 3 : 1; }
 
 /// Finds the diagonal as the oracle's prepare() does. diag_pos and diag have n entries.
 void csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx, const double* values,

@@ -15,7 +15,7 @@ import { throwIfAborted } from '../../core/errors.js';
 import type { KernelControl } from '../../core/backend.js';
 import { multicolorOrdering } from '../../core/coloring.js';
 import { DIVERGENCE_FACTOR, type RelaxArgs, type RelaxOutcome } from '../../core/ops.js';
-import { blockedDot, csrResidual } from '../../core/operator.js';
+import { blockedDot, blockedSum, csrResidual } from '../../core/operator.js';
 import { stencilToCsr } from '../../core/stencil.js';
 import { isStencil, type CsrMatrix, type LinearOperator } from '../../core/types.js';
 import { spmv } from './spmv.js';
@@ -90,24 +90,6 @@ function relaxBackward(P: Prepared, b: Float64Array, x: Float64Array, omega: num
   x[i] = (1 - omega) * x[i]! + (b[i]! - sigma) * (omega / P.diag[i]!);
 }
 
-/** M⁻¹ r for the SSOR preconditioner of the paper (App. D): M = (D + ωL) D⁻¹ (D + ωLᵀ) / (ω(2 − ω)). */
-function ssorApply(P: Prepared, r: Float64Array, z: Float64Array, omega: number): void {
-  const { rowPtr, colIdx, values, diagPos, diag } = P;
-  for (let i = 0; i < P.n; i++) {
-    let s = 0;
-    for (let p = rowPtr[i]!; p < diagPos[i]!; p++) s += values[p]! * z[colIdx[p]!]!;
-    z[i] = (r[i]! - omega * s) / diag[i]!;
-  }
-  for (let i = 0; i < P.n; i++) z[i] = diag[i]! * z[i]!;
-  const scale = omega * (2 - omega);
-  for (let i = P.n - 1; i >= 0; i--) {
-    let s = 0;
-    for (let p = diagPos[i]! + 1; p < rowPtr[i + 1]!; p++) s += values[p]! * z[colIdx[p]!]!;
-    z[i] = (z[i]! - omega * s) / diag[i]!;
-  }
-  for (let i = 0; i < P.n; i++) z[i] = scale * z[i]!;
-}
-
 /** Yields to the event loop every ~20 ms so an AbortSignal can fire and progress can be reported. */
 class Pacer {
   private last = performance.now();
@@ -130,7 +112,10 @@ export async function relaxSolve(args: RelaxArgs, ctl: KernelControl): Promise<R
   const P = prepare(args.A);
   const b = widen(args.b);
   const x = args.x instanceof Float64Array ? args.x : Float64Array.from(args.x);
-  const out = args.method === 'cg' || args.method === 'ssor-cg' ? await krylov(P, b, x, args, ctl) : await stationary(P, b, x, args, ctl);
+  const out =
+    args.method === 'ssor-cg' ? await ssorCg(P, b, x, args, ctl)
+    : args.method === 'cg' ? await cg(P, b, x, args, ctl)
+    : await stationary(P, b, x, args, ctl);
   if (x !== args.x) args.x.set(x);
   return out;
 }
@@ -173,45 +158,130 @@ async function stationary(P: Prepared, b: Float64Array, x: Float64Array, a: Rela
   return done(P, b, x, r, k, nrm0, false, false);
 }
 
-async function krylov(P: Prepared, b: Float64Array, x: Float64Array, a: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
+async function cg(P: Prepared, b: Float64Array, x: Float64Array, a: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
   const n = P.n;
-  const pre = a.method === 'ssor-cg';
   const r = new Float64Array(n);
-  const z = pre ? new Float64Array(n) : r;
   const q = new Float64Array(n);
   const pacer = new Pacer(ctl);
   const nrm0 = residual(P, b, x, r);
   const target = a.criterion === 'relative' ? a.tol * nrm0 : a.tol;
   if (nrm0 <= target) return done(P, b, x, q, 0, nrm0, true, false);
-  if (pre) ssorApply(P, r, z, a.omega);
-  const p = z.slice();
-  let rz = blockedDot(r, z);
+  const p = r.slice();
+  let rr = blockedDot(r, r);
   let k = 0;
   while (k < a.maxIter) {
     spmv(P.A, p, q);
     const pq = blockedDot(p, q);
     // pᵀAp ≤ 0 (or NaN) means A is not SPD: CG has broken down.
     if (!(pq > 0)) return done(P, b, x, q, k, nrm0, false, true);
-    const alpha = rz / pq;
+    const alpha = rr / pq;
     for (let i = 0; i < n; i++) {
       x[i] = x[i]! + alpha * p[i]!;
       r[i] = r[i]! - alpha * q[i]!;
     }
     k++;
-    if (pre) ssorApply(P, r, z, a.omega);
-    const rzNew = blockedDot(r, z);
+    const rrNew = blockedDot(r, r);
     if (k % a.checkEvery === 0 || k === a.maxIter) {
       // The recurrence residual decides convergence (as MATLAB pcg and PETSc KSPCG do); the true one is reported.
-      const nrm = pre ? Math.sqrt(blockedDot(r, r)) : Math.sqrt(rzNew);
+      const nrm = Math.sqrt(rrNew);
       if (nrm <= target) return done(P, b, x, q, k, nrm0, true, false);
       if (!(nrm <= DIVERGENCE_FACTOR * nrm0)) return done(P, b, x, q, k, nrm0, false, true);
       await pacer.tick(k, nrm);
     }
-    const beta = rzNew / rz;
-    rz = rzNew;
-    for (let i = 0; i < n; i++) p[i] = z[i]! + beta * p[i]!;
+    const beta = rrNew / rr;
+    rr = rrNew;
+    for (let i = 0; i < n; i++) p[i] = r[i]! + beta * p[i]!;
   }
   return done(P, b, x, q, k, nrm0, false, false);
+}
+
+/**
+ * (D̃ + L) y = u row by row, D̃ = D/ω, L the entries stored left of the diagonal: y_i = (u_i − Σ a_ij y_j)·(ω/a_ii),
+ * the terms subtracted one at a time in ascending column order, so y_{i−1} enters last and the row-to-row
+ * chain is one multiply, one subtract and the scaling.
+ */
+function lowerSolve(P: Prepared, u: Float64Array, y: Float64Array, omega: number): void {
+  const { rowPtr, colIdx, values, diagPos, diag } = P;
+  for (let i = 0; i < P.n; i++) {
+    let s = u[i]!;
+    for (let p = rowPtr[i]!; p < diagPos[i]!; p++) s -= values[p]! * y[colIdx[p]!]!;
+    y[i] = s * (omega / diag[i]!);
+  }
+}
+
+/**
+ * SSOR-CG with Eisenstat's trick [S. C. Eisenstat, SIAM J. Sci. Stat. Comput. 2 (1981); PETSc PCEISENSTAT].
+ * A = L + D + U, D̃ = D/ω. The preconditioner is the paper's W̃_ω (reference §1.4, forward factor first):
+ * M ∝ (D̃ + L) D̃⁻¹ (D̃ + U). PCG on A with M is CG on Â = (D̃ + L)⁻¹ A (D̃ + U)⁻¹ preconditioned by D̃⁻¹
+ * in the variables x̂ = (D̃ + U) x, r̂ = (D̃ + L)⁻¹ r — the same iterates in exact arithmetic. Since
+ * A = (D̃ + L) + (D̃ + U) + (D − 2D̃), Â p̂ = t + (D̃ + L)⁻¹ (p̂ + (D − 2D̃) t) with t = (D̃ + U)⁻¹ p̂:
+ * one backward and one forward triangular solve per iteration and no product with A. t is the search
+ * direction in x, so x += αt. The stopping test is on the true-space residual r (‖r_k‖ ≤ tol·‖r_0‖), which
+ * is carried as r −= α A t with A t = p̂ + (D − D̃) t + L t, L t summed in the forward pass.
+ *
+ * Pinned for every backend: d̃_i = a_ii/ω and ω/a_ii evaluated as written; the direction update
+ * p̂ = D̃ r̂ + β p̂ happens at the top of the next backward pass (β = 0 and p̂ = 0 at the start);
+ * p̂ᵀÂp̂, r̂ᵀD̃r̂ = Σ r̂_i·(d̃_i·r̂_i) and ‖r‖² are blocked sums.
+ */
+async function ssorCg(P: Prepared, b: Float64Array, x: Float64Array, a: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
+  const { n, rowPtr, colIdx, values, diagPos, diag } = P;
+  const omega = a.omega;
+  const r = new Float64Array(n);
+  const rh = new Float64Array(n);
+  const ph = new Float64Array(n);
+  const t = new Float64Array(n);
+  const v = new Float64Array(n);
+  const at = new Float64Array(n);
+  const pacer = new Pacer(ctl);
+  const nrm0 = residual(P, b, x, r);
+  const target = a.criterion === 'relative' ? a.tol * nrm0 : a.tol;
+  if (nrm0 <= target) return done(P, b, x, at, 0, nrm0, true, false);
+  lowerSolve(P, r, rh, omega);
+  let rho = blockedSum(n, (i) => rh[i]! * ((diag[i]! / omega) * rh[i]!));
+  let beta = 0;
+  let k = 0;
+  while (k < a.maxIter) {
+    for (let i = n - 1; i >= 0; i--) {
+      const p = (diag[i]! / omega) * rh[i]! + beta * ph[i]!;
+      ph[i] = p;
+      let s = p;
+      for (let q = rowPtr[i + 1]! - 1; q > diagPos[i]!; q--) s -= values[q]! * t[colIdx[q]!]!;
+      t[i] = s * (omega / diag[i]!);
+    }
+    for (let i = 0; i < n; i++) {
+      const aii = diag[i]!;
+      const dt = aii / omega;
+      let s = ph[i]! + (aii - 2 * dt) * t[i]!;
+      let lt = 0;
+      for (let q = rowPtr[i]!; q < diagPos[i]!; q++) {
+        s -= values[q]! * v[colIdx[q]!]!;
+        lt += values[q]! * t[colIdx[q]!]!;
+      }
+      v[i] = s * (omega / aii);
+      at[i] = ph[i]! + (aii - dt) * t[i]! + lt;
+    }
+    const pq = blockedSum(n, (i) => ph[i]! * (t[i]! + v[i]!));
+    // p̂ᵀÂp̂ ≤ 0 (or NaN) means A is not SPD: CG has broken down.
+    if (!(pq > 0)) return done(P, b, x, at, k, nrm0, false, true);
+    const alpha = rho / pq;
+    for (let i = 0; i < n; i++) {
+      x[i] = x[i]! + alpha * t[i]!;
+      rh[i] = rh[i]! - alpha * (t[i]! + v[i]!);
+      r[i] = r[i]! - alpha * at[i]!;
+    }
+    k++;
+    const rhoNew = blockedSum(n, (i) => rh[i]! * ((diag[i]! / omega) * rh[i]!));
+    if (k % a.checkEvery === 0 || k === a.maxIter) {
+      // The recurrence residual decides convergence (as MATLAB pcg and PETSc KSPCG do); the true one is reported.
+      const nrm = Math.sqrt(blockedDot(r, r));
+      if (nrm <= target) return done(P, b, x, at, k, nrm0, true, false);
+      if (!(nrm <= DIVERGENCE_FACTOR * nrm0)) return done(P, b, x, at, k, nrm0, false, true);
+      await pacer.tick(k, nrm);
+    }
+    beta = rhoNew / rho;
+    rho = rhoNew;
+  }
+  return done(P, b, x, at, k, nrm0, false, false);
 }
 
 function done(P: Prepared, b: Float64Array, x: Float64Array, scratch: Float64Array, iterations: number, nrm0: number, converged: boolean, diverged: boolean): RelaxOutcome {

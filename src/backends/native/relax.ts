@@ -24,14 +24,14 @@ export interface NativeColoring {
 }
 
 /** Slots of the state vector (numkern::relax::StateSlot). */
-export const STATE = { iter: 0, nrm0: 1, target: 2, nrm: 3, rz: 4, status: 5, started: 6, final: 7, length: 8 } as const;
+export const STATE = { iter: 0, nrm0: 1, target: 2, nrm: 3, rz: 4, status: 5, started: 6, final: 7, beta: 8, length: 9 } as const;
 const STATUS = { running: 0, converged: 1, diverged: 2, maxIter: 3 } as const;
 
 export interface NativeRelaxKernels {
   /** Advances a solve by at most maxUpdates updates; returns the status (0 running, 1 converged, 2 diverged, 3 maxIter). */
   relaxStep(op: NativeRelaxOp, coloring: NativeColoring | undefined, b: Float64Array, x: Float64Array, work: Float64Array, settings: Float64Array, state: Float64Array, maxUpdates: number, threads?: number): number;
   relaxStepAsync(op: NativeRelaxOp, coloring: NativeColoring | undefined, b: Float64Array, x: Float64Array, work: Float64Array, settings: Float64Array, state: Float64Array, maxUpdates: number, threads?: number): Promise<number>;
-  /** Solves every system to the end; out holds a final state vector (8 slots) per system. */
+  /** Solves every system to the end; out holds a final state vector (STATE.length slots) per system. */
   relaxBatch(systems: readonly NativeBatchSystem[], settings: Float64Array, out: Float64Array, threads?: number): void;
   relaxBatchAsync(systems: readonly NativeBatchSystem[], settings: Float64Array, out: Float64Array, threads?: number): Promise<void>;
 }
@@ -45,6 +45,8 @@ export interface NativeBatchSystem {
 }
 
 const METHOD_CODE: Record<RelaxMethod, number> = { jacobi: 0, 'gauss-seidel': 1, sor: 2, ssor: 3, 'sor-redblack': 4, cg: 5, 'ssor-cg': 6 };
+/** n-vectors of work per method (numkern::relax::work_vectors). */
+const WORK_VECTORS: Record<RelaxMethod, number> = { jacobi: 1, 'gauss-seidel': 1, sor: 1, ssor: 1, 'sor-redblack': 1, cg: 3, 'ssor-cg': 6 };
 
 /**
  * Target wall time of one chunk. Each chunk re-validates the operator in the binding (native code never
@@ -122,7 +124,7 @@ function settingsVector(s: RelaxSettings, omega: number): Float64Array {
 }
 
 function updateCost(method: RelaxMethod, units: number): number {
-  return method === 'ssor-cg' ? 4 * units : method === 'ssor' || method === 'cg' || method === 'jacobi' ? 2 * units : units;
+  return method === 'ssor-cg' ? 3 * units : method === 'ssor' || method === 'cg' || method === 'jacobi' ? 2 * units : units;
 }
 
 function outcome(st: Float64Array): RelaxOutcome {
@@ -142,8 +144,7 @@ export async function nativeRelaxSolve(addon: NativeRelaxKernels, threads: numbe
   const coloring = args.method === 'sor-redblack' ? coloringOf(args.A) : undefined;
   const b = widen(args.b);
   const x = widen(args.x);
-  const krylov = args.method === 'cg' || args.method === 'ssor-cg';
-  const work = new Float64Array((krylov ? 4 : 1) * P.n);
+  const work = new Float64Array(WORK_VECTORS[args.method] * P.n);
   const settings = settingsVector(args, args.omega);
   const state = new Float64Array(STATE.length);
   const cost = Math.max(1, updateCost(args.method, P.units));
