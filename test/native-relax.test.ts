@@ -40,6 +40,37 @@ function variable3d(shape: number[]): StencilOperator<Float64Array> {
   return { kind: 'stencil', shape, coeffs: { kind: 'variable', diag, offdiag: off } };
 }
 
+/** A + symmetric couplings −0.3 between random far-apart rows, the diagonal raised to stay dominant. */
+function withLongRangeCouplings(A: CsrMatrix, seed: number): CsrMatrix {
+  const n = A.nrows;
+  const rows: Map<number, number>[] = Array.from({ length: n }, (_, i) => {
+    const m = new Map<number, number>();
+    for (let p = A.rowPtr[i]!; p < A.rowPtr[i + 1]!; p++) m.set(A.colIdx[p]!, A.values[p]!);
+    return m;
+  });
+  const u = randomArray(2 * n, seed);
+  for (let k = 0; k < n / 10; k++) {
+    const i = Math.floor(Math.abs(u[2 * k]!) * n) % n;
+    const j = Math.floor(Math.abs(u[2 * k + 1]!) * n) % n;
+    if (Math.abs(i - j) < 2) continue;
+    for (const [a, c] of [[i, j], [j, i]] as const) {
+      rows[a]!.set(c, (rows[a]!.get(c) ?? 0) - 0.3);
+      rows[a]!.set(a, rows[a]!.get(a)! + 0.3);
+    }
+  }
+  const rowPtr = new Int32Array(n + 1);
+  const colIdx: number[] = [];
+  const values: number[] = [];
+  rows.forEach((m, i) => {
+    for (const c of [...m.keys()].sort((x, y) => x - y)) {
+      colIdx.push(c);
+      values.push(m.get(c)!);
+    }
+    rowPtr[i + 1] = colIdx.length;
+  });
+  return { nrows: n, ncols: n, rowPtr, colIdx: Int32Array.from(colIdx), values: Float64Array.from(values) };
+}
+
 function sizeOf(A: LinearOperator): number {
   return 'kind' in A ? A.shape.reduce((a, b) => a * b, 1) : A.nrows;
 }
@@ -96,6 +127,22 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
         expect(got.residualNorm).toBe(ref.residualNorm);
         expect(Array.from(got.x)).toEqual(Array.from(ref.x));
       }
+    }
+  });
+
+  // SSOR-CG's CSR triangular passes run as a two-thread pipeline over row chains; long-range couplings
+  // make the halves of the chains wait on each other in both directions.
+  it('ssor-cg with long-range couplings: the two-thread pipeline gives the oracle\'s iterates', async () => {
+    const A = withLongRangeCouplings(poisson2d(190), 7);
+    const b = randomArray(A.nrows, 11);
+    const opts = { method: 'ssor-cg' as const, omega: 1.6, tol: 1e-9, maxIter: 400 };
+    const ref = await contexts[0]!.solve(A, b, { ...opts, backend: 'js' });
+    expect(ref.converged).toBe(true);
+    for (const ctx of contexts) {
+      const got = await ctx.solve(A, b, { ...opts, backend: 'native', strict: true });
+      expect(got.iterations).toBe(ref.iterations);
+      expect(got.residualNorm).toBe(ref.residualNorm);
+      expect(Array.from(got.x)).toEqual(Array.from(ref.x));
     }
   });
 

@@ -3,8 +3,10 @@
 #include "numkern/relax.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -62,6 +64,128 @@ double blocked_dot(int64_t n, const double* x, const double* y, int nt) {
 // ---------------------------------------------------------------------------------------------------
 // CSR
 
+/// A sequential triangular pass over CSR rows, run on two threads as a pipeline. The rows, in pass
+/// order (row i of a backward pass is n − 1 − i), are cut into chains: runs of rows each coupled to the
+/// one before it, the grid lines of a 2-D grid. Each chain is cut in half; thread 0 solves the first
+/// halves in order, thread 1 the second halves, and a half waits only until the other thread has
+/// finished the halves its rows read. On a grid, the first half of line c + 1 reads only first halves,
+/// so thread 0 runs ahead while thread 1 follows one half-line behind. Every row still comes after each
+/// row it reads, so a pass gives exactly the values of natural order.
+struct PipePlan {
+  std::vector<int32_t> start;   // chain c = pass-order rows [start[c], start[c + 1])
+  std::vector<int32_t> need_a;  // the first half of chain c waits for thread 1 to finish chain need_a[c]
+  std::vector<int32_t> need_b;  // the second half of chain c waits for thread 0 to finish chain need_b[c]
+  bool usable = false;          // false: natural order on one thread
+
+  int32_t mid(int32_t c) const { return start[c] + (start[c + 1] - start[c]) / 2; }
+};
+
+/// Halves shorter than this cost more in waiting than they overlap.
+constexpr int32_t kMinHalfChain = 32;
+
+/// Builds the plan for a pass over n rows in which the row at pass position k reads the rows that
+/// deps(k, f) hands to f (pass positions).
+template <class Deps>
+PipePlan pipe_plan(int32_t n, Deps&& deps) {
+  PipePlan plan;
+  std::vector<int32_t> chain(static_cast<size_t>(n));
+  bool triangular = true;  // every row reads only rows before it (raw input may break this)
+  for (int32_t k = 0; k < n; ++k) {
+    bool continues = false;
+    deps(k, [&](int32_t j) {
+      continues = continues || j == k - 1;
+      triangular = triangular && j < k;
+    });
+    if (!continues) plan.start.push_back(k);
+    chain[static_cast<size_t>(k)] = static_cast<int32_t>(plan.start.size()) - 1;
+  }
+  plan.start.push_back(n);
+  const int32_t chains = static_cast<int32_t>(plan.start.size()) - 1;
+  if (!triangular || chains < 2 || n / chains < 2 * kMinHalfChain) return plan;
+  plan.need_a.assign(static_cast<size_t>(chains), -1);
+  plan.need_b.assign(static_cast<size_t>(chains), -1);
+  for (int32_t c = 0; c < chains; ++c) {
+    const int32_t m = plan.mid(c);
+    for (int32_t k = plan.start[c]; k < plan.start[c + 1]; ++k) {
+      const bool first = k < m;
+      deps(k, [&](int32_t j) {
+        const int32_t cj = chain[static_cast<size_t>(j)];
+        const bool j_first = j < plan.mid(cj);
+        if (first && !j_first) plan.need_a[c] = std::max(plan.need_a[c], cj);
+        if (!first && j_first) plan.need_b[c] = std::max(plan.need_b[c], cj);
+      });
+    }
+  }
+  plan.usable = true;
+  return plan;
+}
+
+/// Calls f(pass-order index) for every row: the plan's two-thread pipeline, or natural order.
+template <class F>
+void pipelined(const PipePlan& P, int32_t n, F&& f) {
+  const int32_t chains = static_cast<int32_t>(P.start.size()) - 1;
+  std::atomic<int32_t> done[2] = {{-1}, {-1}};  // last chain whose half each thread has finished
+  const auto lane = [&](int t) {
+    const std::vector<int32_t>& need = t == 0 ? P.need_a : P.need_b;
+    for (int32_t c = 0; c < chains; ++c) {
+      for (unsigned spins = 0; done[1 - t].load(std::memory_order_acquire) < need[c]; ++spins) {
+        if (spins > 4096) std::this_thread::yield();  // the other thread may have been descheduled
+      }
+      const int32_t k0 = t == 0 ? P.start[c] : P.mid(c), k1 = t == 0 ? P.mid(c) : P.start[c + 1];
+      for (int32_t k = k0; k < k1; ++k) f(k);
+      done[t].store(c, std::memory_order_release);
+    }
+  };
+  if (P.usable && run_pair(lane)) return;
+  for (int32_t k = 0; k < n; ++k) f(k);
+}
+
+/// What SSOR-CG's triangular passes read of a CSR matrix: the entries left of the diagonal and those
+/// right of it, each part in its own arrays in the order its pass visits them (the right part from the
+/// last row back, each row's entries descending), so each pass streams half the matrix, forward in
+/// memory, instead of all of it. Also the passes' two-thread plans.
+struct CsrTriangles {
+  std::vector<int32_t> lower_ptr, lower_col, upper_ptr, upper_col;
+  std::vector<double> lower_val, upper_val;
+  PipePlan lower_plan, upper_plan;
+
+  CsrTriangles(const CsrOp& A, bool two_threads) {
+    const int32_t n = A.n;
+    lower_ptr.assign(static_cast<size_t>(n) + 1, 0);
+    upper_ptr.assign(static_cast<size_t>(n) + 1, 0);
+    // Row i: left part [row_ptr[i], diag_pos[i]), right part [max(diag_pos[i] + 1, row_ptr[i]), row_ptr[i + 1]).
+    const auto right_begin = [&](int32_t i) { return std::max(A.diag_pos[i] + 1, A.row_ptr[i]); };
+    for (int32_t i = 0; i < n; ++i) {
+      lower_ptr[i + 1] = lower_ptr[i] + std::max(0, A.diag_pos[i] - A.row_ptr[i]);
+      upper_ptr[i + 1] = upper_ptr[i] + (A.row_ptr[n - i] - right_begin(n - 1 - i));
+    }
+    lower_col.resize(static_cast<size_t>(lower_ptr[n]));
+    lower_val.resize(lower_col.size());
+    upper_col.resize(static_cast<size_t>(upper_ptr[n]));
+    upper_val.resize(upper_col.size());
+    for (int32_t i = 0; i < n; ++i) {
+      int32_t q = lower_ptr[i];
+      for (int32_t p = A.row_ptr[i]; p < A.diag_pos[i]; ++p, ++q) {
+        lower_col[q] = A.col_idx[p];
+        lower_val[q] = A.values[p];
+      }
+      const int32_t r = n - 1 - i;  // backward pass position of row i
+      q = upper_ptr[r];
+      for (int32_t p = A.row_ptr[i + 1] - 1; p >= right_begin(i); --p, ++q) {
+        upper_col[q] = A.col_idx[p];
+        upper_val[q] = A.values[p];
+      }
+    }
+    if (!two_threads) return;
+    lower_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
+      for (int32_t q = lower_ptr[k]; q < lower_ptr[k + 1]; ++q) f(lower_col[q]);
+    });
+    upper_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
+      for (int32_t q = upper_ptr[k]; q < upper_ptr[k + 1]; ++q) f(n - 1 - upper_col[q]);
+    });
+  }
+};
+
 /// relaxForward (FWD) / relaxBackward of the oracle on CSR row i: the part of the row updated earlier
 /// in the sweep is added last, so the row-to-row chain through x_{i∓1} is one multiply and one add;
 /// ω/a_ii is off the chain.
@@ -85,8 +209,10 @@ NK_FORCEINLINE void csr_relax_row(const CsrOp& A, const double* __restrict b, do
 
 struct Csr {
   const CsrOp& A;
+  const CsrTriangles* tri = nullptr;  // SSOR-CG only: what its triangular passes read
   int64_t n() const { return A.n; }
   double diag(int64_t i) const { return A.diag[i]; }
+  static constexpr bool constant_diagonal() { return false; }
 
   NK_FORCEINLINE double row_sum(int64_t i, const double* x) const {
     double s = 0;
@@ -103,24 +229,23 @@ struct Csr {
 
   /// Where a row sits: nothing a CSR row needs beyond i.
   struct At {};
-  /// f(a_ij, j) for the entries stored left of the diagonal, ascending (diag_pos −1: none).
+  /// f(a_ij, j) for the entries stored left of the diagonal, ascending (diag_pos −1: none). Needs tri.
   template <class F>
   NK_FORCEINLINE void lower_ascending(int64_t i, At, F&& f) const {
-    for (int32_t p = A.row_ptr[i]; p < A.diag_pos[i]; ++p) f(A.values[p], A.col_idx[p]);
+    for (int32_t q = tri->lower_ptr[i]; q < tri->lower_ptr[i + 1]; ++q) f(tri->lower_val[q], tri->lower_col[q]);
   }
   /// f(a_ij, j) for the entries stored right of the diagonal, descending (diag_pos −1: the whole row).
   template <class F>
   NK_FORCEINLINE void upper_descending(int64_t i, At, F&& f) const {
-    for (int32_t p = A.row_ptr[i + 1] - 1; p > A.diag_pos[i]; --p) f(A.values[p], A.col_idx[p]);
+    const int64_t k = A.n - 1 - i;
+    for (int32_t q = tri->upper_ptr[k]; q < tri->upper_ptr[k + 1]; ++q) f(tri->upper_val[q], tri->upper_col[q]);
   }
-  /// f(i, At) for every row in natural order (FWD) or reverse.
+  /// f(i, At) for every row so that each comes after the rows it reads in a forward (FWD) or backward
+  /// triangular pass: the two-thread pipeline when there is a plan, natural (or reverse) order otherwise.
   template <bool FWD, class F>
   NK_FORCEINLINE void visit(F&& f) const {
-    if constexpr (FWD) {
-      for (int64_t i = 0; i < A.n; ++i) f(i, At{});
-    } else {
-      for (int64_t i = A.n - 1; i >= 0; --i) f(i, At{});
-    }
+    const int64_t last = A.n - 1;
+    pipelined(FWD ? tri->lower_plan : tri->upper_plan, A.n, [&](int32_t k) { f(FWD ? k : last - k, At{}); });
   }
 
   template <class F>
@@ -215,6 +340,7 @@ struct Sten {
     if constexpr (VAR) return A.vdiag[i];
     else return A.cdiag;
   }
+  static constexpr bool constant_diagonal() { return !VAR; }
   /// Where a row sits: which neighbours exist.
   struct At {
     bool mx, px, my, py, mz, pz;
@@ -311,11 +437,12 @@ struct Sten {
   void sweep_backward(const double* b, double* x, double w) const;
 
   /// f(i, At) for every row so that each comes after its lower (FWD) or upper (!FWD) neighbours: the
-  /// diagonal wavefront for 2-D grids, natural order otherwise. Either order gives a triangular solve
-  /// the same values.
+  /// diagonal wavefront for the backward pass over a 2-D grid, natural order otherwise. Either order
+  /// gives a triangular solve the same values. (SSOR-CG's forward pass, which reads two vectors at
+  /// three points and writes two, measured 2–3× slower on the wavefront than in natural order.)
   template <bool FWD, class F>
   NK_FORCEINLINE void visit(F&& f) const {
-    if constexpr (!D3) {
+    if constexpr (!D3 && !FWD) {
       const int64_t nx = A.nx, ny = A.ny;
       if (nx >= kWaveLines) {
         wavefront2d<kWaveLines, FWD>(nx, ny, [&](int64_t iy, int64_t ix) {
@@ -564,44 +691,76 @@ void checker_sweep(const Sten<VAR, D3>& S, const double* b, double* x, double w,
 // subtracts its neighbours one at a time with the one solved last entering last, so the row-to-row
 // chain is one multiply, one subtract and the scaling by ω/a_ii.
 
+/// d̃_i = a_ii/ω and ω/a_ii, divided once per chunk instead of per row and pass (the same roundings as
+/// the oracle's per-row divisions); one scalar of each for a constant diagonal.
+template <class Op>
+struct DiagScale {
+  static constexpr bool kConstant = Op::constant_diagonal();
+  std::vector<double> dt, wd;
+  double cdt = 0, cwd = 0;
+
+  DiagScale(const Op& A, double w, int nt) {
+    if constexpr (kConstant) {
+      cdt = A.diag(0) / w;
+      cwd = w / A.diag(0);
+    } else {
+      dt.resize(static_cast<size_t>(A.n()));
+      wd.resize(static_cast<size_t>(A.n()));
+      over_blocks(A.n(), nt, [&](int64_t i0, int64_t i1, int64_t) {
+        for (int64_t i = i0; i < i1; ++i) {
+          dt[static_cast<size_t>(i)] = A.diag(i) / w;
+          wd[static_cast<size_t>(i)] = w / A.diag(i);
+        }
+      });
+    }
+  }
+  NK_FORCEINLINE double dtil(int64_t i) const {
+    if constexpr (kConstant) return cdt;
+    else return dt[static_cast<size_t>(i)];
+  }
+  NK_FORCEINLINE double wdiv(int64_t i) const {
+    if constexpr (kConstant) return cwd;
+    else return wd[static_cast<size_t>(i)];
+  }
+};
+
 /// (D̃ + L) y = u.
 template <class Op>
-NK_CLONES void lower_solve(const Op& A, const double* __restrict u, double* __restrict y, double w) {
+NK_CLONES void lower_solve(const Op& A, const DiagScale<Op>& g, const double* __restrict u, double* __restrict y) {
   A.template visit<true>([&](int64_t i, const typename Op::At& a) {
     double s = u[i];
     A.lower_ascending(i, a, [&](double c, int64_t j) { s -= c * y[j]; });
-    y[i] = s * (w / A.diag(i));
+    y[i] = s * g.wdiv(i);
   });
 }
 
 /// p̂ ← D̃ r̂ + β p̂ (the previous iteration's direction update), then (D̃ + U) t = p̂.
 template <class Op>
-NK_CLONES void eisenstat_backward(const Op& A, const double* __restrict rh, double* __restrict ph,
-                                  double* __restrict t, double w, double beta) {
+NK_CLONES void eisenstat_backward(const Op& A, const DiagScale<Op>& g, const double* __restrict rh,
+                                  double* __restrict ph, double* __restrict t, double beta) {
   A.template visit<false>([&](int64_t i, const typename Op::At& a) {
-    const double aii = A.diag(i);
-    const double p = (aii / w) * rh[i] + beta * ph[i];
+    const double p = g.dtil(i) * rh[i] + beta * ph[i];
     ph[i] = p;
     double s = p;
     A.upper_descending(i, a, [&](double c, int64_t j) { s -= c * t[j]; });
-    t[i] = s * (w / aii);
+    t[i] = s * g.wdiv(i);
   });
 }
 
 /// (D̃ + L) v = p̂ + (D − 2D̃) t, and from the same entries A t = p̂ + (D − D̃) t + L t.
 template <class Op>
-NK_CLONES void eisenstat_forward(const Op& A, const double* __restrict ph, const double* __restrict t,
-                                 double* __restrict v, double* __restrict at, double w) {
+NK_CLONES void eisenstat_forward(const Op& A, const DiagScale<Op>& g, const double* __restrict ph,
+                                 const double* __restrict t, double* __restrict v, double* __restrict at) {
   A.template visit<true>([&](int64_t i, const typename Op::At& a) {
     const double aii = A.diag(i);
-    const double dt = aii / w;
+    const double dt = g.dtil(i);
     double s = ph[i] + (aii - 2 * dt) * t[i];
     double lt = 0;
     A.lower_ascending(i, a, [&](double c, int64_t j) {
       s -= c * v[j];
       lt += c * t[j];
     });
-    v[i] = s * (w / aii);
+    v[i] = s * g.wdiv(i);
     at[i] = ph[i] + (aii - dt) * t[i] + lt;
   });
 }
@@ -784,11 +943,11 @@ struct Driver {
     double* t = w.t;
     double* v = w.v;
     const int64_t N = n();
-    const double om = s.omega;
-    const auto rho_term = [&](int64_t i) { return rh[i] * ((A.diag(i) / om) * rh[i]); };
+    const DiagScale<Op> g(A, s.omega, nt);
+    const auto rho_term = [&](int64_t i) { return rh[i] * (g.dtil(i) * rh[i]); };
     if (st[kStarted] == 0) {
       if (start(st, r, at)) return Converged;
-      lower_solve(A, r, rh, om);
+      lower_solve(A, g, r, rh);
       std::fill(ph, ph + N, 0.0);
       st[kRz] = blocked_sum(N, nt, rho_term);
       st[kBeta] = 0;
@@ -798,8 +957,8 @@ struct Driver {
     const int64_t nb = nblocks(N);
     std::vector<double> part_rho(static_cast<size_t>(nb)), part_rr(static_cast<size_t>(nb));
     while (k < stop) {
-      eisenstat_backward(A, rh, ph, t, om, st[kBeta]);
-      eisenstat_forward(A, ph, t, v, at, om);
+      eisenstat_backward(A, g, rh, ph, t, st[kBeta]);
+      eisenstat_forward(A, g, ph, t, v, at);
       const double pq = blocked_sum(N, nt, [&](int64_t i) { return ph[i] * (t[i] + v[i]); });
       // p̂ᵀÂp̂ ≤ 0 (or NaN): A is not SPD and CG has broken down.
       if (!(pq > 0)) return finish(st, Diverged, at);
@@ -856,7 +1015,9 @@ void csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx
 
 int relax_step(const CsrOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
                double* state, int64_t max_updates, int threads) {
-  return run_step(Csr{A}, s, coloring, b, x, w, state, max_updates, threads);
+  if (s.method != SsorCg) return run_step(Csr{A}, s, coloring, b, x, w, state, max_updates, threads);
+  const CsrTriangles tri(A, plan_threads(threads, static_cast<size_t>(A.n), kRowGrain) >= 2);
+  return run_step(Csr{A, &tri}, s, coloring, b, x, w, state, max_updates, threads);
 }
 
 int relax_step(const StencilOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,

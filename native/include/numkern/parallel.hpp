@@ -44,6 +44,34 @@ void parallel_run(int nt, F&& f) {
 #endif
 }
 
+/// Runs f(0) and f(1) on two threads at the same time, for parts that wait on each other (a pipeline).
+/// Returns false, having run neither, when two threads cannot be had: the caller then runs the work
+/// sequentially. (parallel_run may run parts one after another, which would deadlock such parts.)
+template <class F>
+bool run_pair(F&& f) {
+#if defined(NUMKERN_HAVE_OPENMP)
+  bool paired = false;
+#pragma omp parallel num_threads(2)
+  {
+    if (omp_get_num_threads() == 2) {
+      if (omp_get_thread_num() == 0) paired = true;
+      f(omp_get_thread_num());
+    }
+  }
+  return paired;
+#else
+  std::thread other;
+  try {
+    other = std::thread(f, 1);
+  } catch (...) {
+    return false;
+  }
+  f(0);
+  other.join();
+  return true;
+#endif
+}
+
 /// [begin, end) of part t of nt for n items in contiguous equal ranges.
 inline void even_split(size_t n, int t, int nt, size_t& begin, size_t& end) {
   begin = n * static_cast<size_t>(t) / static_cast<size_t>(nt);

@@ -245,7 +245,7 @@ async function ssorCg(P: Prepared, b: Float64Array, x: Float64Array, a: RelaxArg
       const p = (diag[i]! / omega) * rh[i]! + beta * ph[i]!;
       ph[i] = p;
       let s = p;
-      for (let q = rowPtr[i + 1]! - 1; q > diagPos[i]!; q--) s -= values[q]! * t[colIdx[q]!]!;
+      for (let q = rowPtr[i + 1]! - 1, lo = Math.max(diagPos[i]! + 1, rowPtr[i]!); q >= lo; q--) s -= values[q]! * t[colIdx[q]!]!;
       t[i] = s * (omega / diag[i]!);
     }
     for (let i = 0; i < n; i++) {
