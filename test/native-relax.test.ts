@@ -130,6 +130,22 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     }
   });
 
+  // Red-black on a 2-D stencil does two sweeps per pass over memory when no test falls between them;
+  // the updates held back around the thread boundary are the delicate part, narrowest at 8 lines a thread.
+  it.each([[33, 17], [8, 16], [5, 40], [64, 9]])('sor-redblack on a %i×%i stencil, two sweeps a pass: the oracle\'s iterates', async (nx, ny) => {
+    const A: StencilOperator = { kind: 'stencil', shape: [nx, ny], coeffs: { kind: 'constant', diag: 4.2, offdiag: [-1, -1, -1, -1] } };
+    const b = randomArray(nx * ny, 13);
+    for (const checkEvery of [2, 3, 4]) {
+      const opts = { method: 'sor-redblack' as const, omega: 1.4, tol: 1e-10, maxIter: 57, checkEvery };
+      const ref = await contexts[0]!.solve(A, b, { ...opts, backend: 'js' });
+      for (const ctx of contexts) {
+        const got = await ctx.solve(A, b, { ...opts, backend: 'native', strict: true });
+        expect(got.iterations).toBe(ref.iterations);
+        expect(Array.from(got.x)).toEqual(Array.from(ref.x));
+      }
+    }
+  });
+
   // SSOR-CG's CSR triangular passes run as a two-thread pipeline over row chains; long-range couplings
   // make the halves of the chains wait on each other in both directions.
   it('ssor-cg with long-range couplings: the two-thread pipeline gives the oracle\'s iterates', async () => {

@@ -620,27 +620,44 @@ NK_FORCEINLINE void checker_line(const Sten<VAR, D3>& S, const double* b, double
   }
 }
 
-/// One thread's share of a sweep over slabs [u0, u1). First phase: red in every slab, black in the slabs
-/// [k0, k1) one slab behind. Second phase (after the barrier): black in the slabs outside [k0, k1).
-/// In 3-D the black line (iy, u − 1) follows the red line (iy, u) at once: its other red neighbours,
-/// in plane u − 1 and u − 2, are older, and (iy, u) is the red line's only black neighbour in plane
-/// u − 1. The lines used by both then come from L1.
+/// One thread's share of `levels` / 2 sweeps (one or two) over its slabs [u0, u1): everything but the
+/// updates near a boundary shared with another thread (first phase), or, after the barrier, those near
+/// the thread's lower boundary, on both sides of it (second phase). Update l = 0, 1, 2, 3 is red and
+/// black of the first sweep, then red and black of the second. It runs on slab v at step v + l: after
+/// update l − 1 has reached slab v + 1 and before update l + 1 reaches v − 1, so every row sees the
+/// values the sweeps in sequence give it, and x and b are read and x written once for all of them.
+/// Update l ≥ 1 on the l slabs either side of a shared boundary reads rows the other thread writes.
+/// In 3-D (one sweep at a time) the black line (iy, u − 1) follows the red line (iy, u) at once: its
+/// other red neighbours, in planes u − 1 and u − 2, are older, and (iy, u) is the red line's only black
+/// neighbour in plane u − 1. The lines used by both then come from L1.
 template <bool VAR, bool D3>
 NK_CLONES void checker_pass(const StencilOp& op, const double* b, double* x, double w, int64_t u0, int64_t u1,
-                            int64_t k0, int64_t k1, bool first_phase) {
+                            int levels, bool first_phase) {
   const Sten<VAR, D3> S(op);
-  const auto lagging = [&](int64_t u) { return u >= k0 && u < k1; };
-  for (int64_t u = u0; u <= u1; ++u) {
-    const bool red = first_phase && u < u1;
-    const bool black = u > u0 && lagging(u - 1) == first_phase;
-    if (!red && !black) continue;
-    if constexpr (D3) {
-      for (int64_t iy = 0; iy < op.ny; ++iy)
-        for (int c = 0; c < 2; ++c)
-          if (c == 0 ? red : black) checker_line(S, b, x, w, c, iy, u - c);
-    } else {
-      for (int c = 0; c < 2; ++c)
-        if (c == 0 ? red : black) checker_line(S, b, x, w, c, u - c, 0);
+  const int64_t slabs = D3 ? op.nz : op.ny;
+  const auto near = [&](int l, int64_t v, int64_t B) { return B > 0 && B < slabs && v >= B - l && v < B + l; };
+  const int64_t lines = D3 ? op.ny : 1;
+  // checker_line is called directly, not through a lambda: a lambda would be compiled for the baseline
+  // target rather than this clone's, and the line kernel would lose its vector code.
+  if (!first_phase) {
+    const int64_t B = u0;
+    if (!(B > 0 && B < slabs)) return;
+    for (int l = 1; l < levels; ++l)
+      for (int64_t v = std::max<int64_t>(0, B - l); v < std::min(slabs, B + l); ++v)
+        for (int64_t iy = 0; iy < lines; ++iy) {
+          if constexpr (D3) checker_line(S, b, x, w, l & 1, iy, v);
+          else checker_line(S, b, x, w, l & 1, v, 0);
+        }
+    return;
+  }
+  for (int64_t u = u0; u < u1 + levels - 1; ++u) {
+    for (int64_t iy = 0; iy < lines; ++iy) {
+      for (int l = 0; l < levels; ++l) {
+        const int64_t v = u - l;
+        if (v < u0 || v >= u1 || (l > 0 && (near(l, v, u0) || near(l, v, u1)))) continue;
+        if constexpr (D3) checker_line(S, b, x, w, l & 1, iy, v);
+        else checker_line(S, b, x, w, l & 1, v, 0);
+      }
     }
   }
 }
@@ -666,22 +683,21 @@ void two_phase_run(int nt, F1&& first, F2&& second) {
   parallel_run(nt, second);
 }
 
-/// One red-black sweep of a stencil whose colouring is the checkerboard, on up to nt threads.
+/// `sweeps` (one, or two on a 2-D grid) red-black sweeps of a stencil whose colouring is the
+/// checkerboard, on up to nt threads, each owning at least 2·levels slabs so that the updates held back
+/// around different boundaries never touch.
 template <bool VAR, bool D3>
-void checker_sweep(const Sten<VAR, D3>& S, const double* b, double* x, double w, int nt) {
+void checker_sweep(const Sten<VAR, D3>& S, const double* b, double* x, double w, int nt, int sweeps) {
   const StencilOp& op = S.A;
+  const int levels = 2 * sweeps;
   const int64_t slabs = D3 ? op.nz : op.ny;
-  const int t = static_cast<int>(std::min<int64_t>(nt, slabs));
-  if (t <= 1) return checker_pass<VAR, D3>(op, b, x, w, 0, slabs, 0, slabs, true);
-  // Black in a range's first or last slab waits for the barrier unless the grid ends there.
+  const int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, slabs / (2 * levels))));
   const auto pass = [&](int k, int T, bool first_phase) {
     size_t a, e;
     even_split(static_cast<size_t>(slabs), k, T, a, e);
-    const int64_t u0 = static_cast<int64_t>(a), u1 = static_cast<int64_t>(e);
-    const int64_t k0 = u0 > 0 ? u0 + 1 : u0;
-    const int64_t k1 = std::max(k0, u1 < slabs ? u1 - 1 : u1);
-    checker_pass<VAR, D3>(op, b, x, w, u0, u1, k0, k1, first_phase);
+    checker_pass<VAR, D3>(op, b, x, w, static_cast<int64_t>(a), static_cast<int64_t>(e), levels, first_phase);
   };
+  if (t <= 1) return pass(0, 1, true);
   two_phase_run(t, [&](int k, int T) { pass(k, T, true); }, [&](int k, int T) { pass(k, T, false); });
 }
 
@@ -808,10 +824,17 @@ struct Driver {
     });
   }
 
-  /// One multicolour sweep: colours in order, rows of a colour split statically between threads.
-  void redblack(double omega) const {
+  /// Whether redblack() can do two sweeps in one pass: a 2-D stencil coloured as the checkerboard.
+  bool fuses_sweeps() const {
+    if constexpr (IsStencil<Op>::value) return checker && A.A.dim == 2;
+    return false;
+  }
+
+  /// `sweeps` multicolour sweeps (two only where fuses_sweeps()): colours in order, rows of a colour
+  /// split statically between threads.
+  void redblack(double omega, int sweeps) const {
     if constexpr (IsStencil<Op>::value) {
-      if (checker) return checker_sweep(A, b, x, omega, nt);
+      if (checker) return checker_sweep(A, b, x, omega, nt, sweeps);
     }
     for (int32_t c = 0; c < col->colors; ++c) {
       const int64_t q0 = col->offsets[c], q1 = col->offsets[c + 1];
@@ -847,9 +870,12 @@ struct Driver {
     return false;
   }
 
+  /// Whether the residual is tested after update k.
+  bool is_check(int64_t k) const { return k % s.check_every == 0 || k == s.max_iter; }
+
   /// The test after update k (when k is a check): converged, diverged, or keep going (Running).
   int test(double* st, int64_t k, double nrm, double* scratch) const {
-    if (!(k % s.check_every == 0 || k == s.max_iter)) return Running;
+    if (!is_check(k)) return Running;
     st[kNrm] = nrm;
     if (nrm <= st[kTarget]) return finish(st, Converged, scratch);
     if (!(nrm <= kDivergenceFactor * st[kNrm0])) return finish(st, Diverged, scratch);
@@ -877,14 +903,20 @@ struct Driver {
           A.sweep_backward(b, x, omega);
           break;
         case SorRedBlack:
-          redblack(omega);
+          // Two sweeps in one pass over memory when no test falls between them.
+          if (fuses_sweeps() && k + 2 <= stop && !is_check(k + 1)) {
+            redblack(omega, 2);
+            ++k;
+          } else {
+            redblack(omega, 1);
+          }
           break;
         default:
           A.sweep_forward(b, x, omega);
       }
       ++k;
       st[kIter] = static_cast<double>(k);
-      if (k % s.check_every == 0 || k == s.max_iter) {
+      if (is_check(k)) {
         const int status = test(st, k, residual(r), r);
         if (status != Running) return status;
       }

@@ -124,7 +124,7 @@ function settingsVector(s: RelaxSettings, omega: number): Float64Array {
 }
 
 function updateCost(method: RelaxMethod, units: number): number {
-  return method === 'ssor-cg' ? 3 * units : method === 'ssor' || method === 'cg' || method === 'jacobi' ? 2 * units : units;
+  return method === 'ssor' || method === 'ssor-cg' || method === 'cg' || method === 'jacobi' ? 2 * units : units;
 }
 
 function outcome(st: Float64Array): RelaxOutcome {
