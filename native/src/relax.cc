@@ -144,45 +144,61 @@ void pipelined(const PipePlan& P, int32_t n, F&& f) {
 /// right of it, each part in its own arrays in the order its pass visits them (the right part from the
 /// last row back, each row's entries descending), so each pass streams half the matrix, forward in
 /// memory, instead of all of it. Also the passes' two-thread plans.
-struct CsrTriangles {
+class CsrTriangles {
+ public:
   std::vector<int32_t> lower_ptr, lower_col, upper_ptr, upper_col;
   std::vector<double> lower_val, upper_val;
   PipePlan lower_plan, upper_plan;
 
   CsrTriangles(const CsrOp& A, bool two_threads) {
+    // The two parts are independent: on two threads each builds one.
+    parallel_run(two_threads ? 2 : 1, [&](int t, int T) {
+      for (int part = t; part < 2; part += T) {
+        if (part == 0) build_lower(A, two_threads);
+        else build_upper(A, two_threads);
+      }
+    });
+  }
+
+ private:
+  /// Row i's left part: [row_ptr[i], diag_pos[i]), ascending.
+  void build_lower(const CsrOp& A, bool plan) {
     const int32_t n = A.n;
     lower_ptr.assign(static_cast<size_t>(n) + 1, 0);
-    upper_ptr.assign(static_cast<size_t>(n) + 1, 0);
-    // Row i: left part [row_ptr[i], diag_pos[i]), right part [max(diag_pos[i] + 1, row_ptr[i]), row_ptr[i + 1]).
-    const auto right_begin = [&](int32_t i) { return std::max(A.diag_pos[i] + 1, A.row_ptr[i]); };
-    for (int32_t i = 0; i < n; ++i) {
-      lower_ptr[i + 1] = lower_ptr[i] + std::max(0, A.diag_pos[i] - A.row_ptr[i]);
-      upper_ptr[i + 1] = upper_ptr[i] + (A.row_ptr[n - i] - right_begin(n - 1 - i));
-    }
+    for (int32_t i = 0; i < n; ++i) lower_ptr[i + 1] = lower_ptr[i] + std::max(0, A.diag_pos[i] - A.row_ptr[i]);
     lower_col.resize(static_cast<size_t>(lower_ptr[n]));
     lower_val.resize(lower_col.size());
-    upper_col.resize(static_cast<size_t>(upper_ptr[n]));
-    upper_val.resize(upper_col.size());
-    for (int32_t i = 0; i < n; ++i) {
-      int32_t q = lower_ptr[i];
-      for (int32_t p = A.row_ptr[i]; p < A.diag_pos[i]; ++p, ++q) {
+    for (int32_t i = 0; i < n; ++i)
+      for (int32_t p = A.row_ptr[i], q = lower_ptr[i]; p < A.diag_pos[i]; ++p, ++q) {
         lower_col[q] = A.col_idx[p];
         lower_val[q] = A.values[p];
       }
-      const int32_t r = n - 1 - i;  // backward pass position of row i
-      q = upper_ptr[r];
-      for (int32_t p = A.row_ptr[i + 1] - 1; p >= right_begin(i); --p, ++q) {
+    if (plan)
+      lower_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
+        for (int32_t q = lower_ptr[k]; q < lower_ptr[k + 1]; ++q) f(lower_col[q]);
+      });
+  }
+
+  /// Row i's right part: [max(diag_pos[i] + 1, row_ptr[i]), row_ptr[i + 1]), descending, stored at
+  /// backward-pass position n − 1 − i.
+  void build_upper(const CsrOp& A, bool plan) {
+    const int32_t n = A.n;
+    const auto right_begin = [&](int32_t i) { return std::max(A.diag_pos[i] + 1, A.row_ptr[i]); };
+    upper_ptr.assign(static_cast<size_t>(n) + 1, 0);
+    for (int32_t k = 0; k < n; ++k) upper_ptr[k + 1] = upper_ptr[k] + (A.row_ptr[n - k] - right_begin(n - 1 - k));
+    upper_col.resize(static_cast<size_t>(upper_ptr[n]));
+    upper_val.resize(upper_col.size());
+    for (int32_t k = 0; k < n; ++k) {
+      const int32_t i = n - 1 - k;
+      for (int32_t p = A.row_ptr[i + 1] - 1, q = upper_ptr[k]; p >= right_begin(i); --p, ++q) {
         upper_col[q] = A.col_idx[p];
         upper_val[q] = A.values[p];
       }
     }
-    if (!two_threads) return;
-    lower_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
-      for (int32_t q = lower_ptr[k]; q < lower_ptr[k + 1]; ++q) f(lower_col[q]);
-    });
-    upper_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
-      for (int32_t q = upper_ptr[k]; q < upper_ptr[k + 1]; ++q) f(n - 1 - upper_col[q]);
-    });
+    if (plan)
+      upper_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
+        for (int32_t q = upper_ptr[k]; q < upper_ptr[k + 1]; ++q) f(n - 1 - upper_col[q]);
+      });
   }
 };
 

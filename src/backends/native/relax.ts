@@ -56,7 +56,7 @@ const WORK_VECTORS: Record<RelaxMethod, number> = { jacobi: 1, 'gauss-seidel': 1
  */
 const CHUNK_MS = 200;
 /** Work units (stored entries touched) per millisecond assumed before the first chunk is timed. */
-const UNITS_PER_MS = 4e5;
+const UNITS_PER_MS = 7e5;
 /** Below this many units per update, chunks run synchronously (a worker round trip would dominate). */
 const SYNC_UNITS = 100_000;
 
