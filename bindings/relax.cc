@@ -190,11 +190,7 @@ rx::Settings read_settings(Napi::Env env, const ArrayArg& a) {
 int run_system(const OpArg& op, const rx::Settings& s, const ColArg& col, const double* b, double* x, double* work,
                double* state, int64_t max_updates, int threads) {
   const int64_t n = op.n;
-  // Vectors a method does not use stay null, so touching one would fault rather than corrupt.
-  double* vec[6] = {};
-  for (int k = 0; k < rx::work_vectors(s.method); ++k) vec[k] = work + k * n;
-  rx::Work w{vec[0], vec[1], vec[2], vec[3], vec[4], vec[5]};
-  if (s.method == rx::Cg) w = rx::Work{vec[0], nullptr, vec[1], vec[2], nullptr, nullptr};
+  rx::Work w = rx::work_layout(s.method, work, n);
   const rx::Coloring* c = col.present ? &col.c : nullptr;
   if (op.stencil) return rx::relax_step(op.sten, s, c, b, x, w, state, max_updates, threads);
   std::vector<int32_t> diag_pos(static_cast<size_t>(n));

@@ -1047,6 +1047,13 @@ int run_step(const Op& A, const Settings& s, const Coloring* col, const double* 
 
 }  // namespace
 
+Work work_layout(int method, double* work, int64_t n) {
+  const auto at = [&](int k) { return work + k * n; };
+  if (method == SsorCg) return Work{at(0), at(1), at(2), at(3), at(4), at(5)};
+  if (method == Cg) return Work{at(0), nullptr, at(1), at(2), nullptr, nullptr};
+  return Work{at(0), nullptr, nullptr, nullptr, nullptr, nullptr};
+}
+
 void csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx, const double* values,
                        int32_t* diag_pos, double* diag) {
   for (int32_t i = 0; i < n; ++i) {

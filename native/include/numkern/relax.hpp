@@ -99,6 +99,10 @@ struct Work {
 /// How many n-vectors of work a method needs.
 constexpr int work_vectors(int method) { return method == SsorCg ? 6 : method == Cg ? 3 : 1; }
 
+/// A method's work vectors in one caller-owned array of work_vectors(method)·n doubles; the ones the
+/// method does not use are null, so touching one faults rather than corrupts.
+Work work_layout(int method, double* work, int64_t n);
+
 /// Finds the diagonal as the oracle's prepare() does. diag_pos and diag have n entries.
 void csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx, const double* values,
                        int32_t* diag_pos, double* diag);
