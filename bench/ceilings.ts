@@ -4,7 +4,7 @@
  * native addon. Without the addon the triad falls back to a JS loop, and the report says so.
  */
 import { cpus } from 'node:os';
-import { loadNative } from '../src/backends/native/load.js';
+import { loadNative } from '../src/backends/addon/load.js';
 import type { Ceilings } from './report.js';
 
 export async function probeCeilings(): Promise<Ceilings> {

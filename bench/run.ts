@@ -3,22 +3,26 @@
  * print each result as a fraction of the ceiling that bounds it, and write bench/results/*.json.
  * Speed lives here, never in tests.
  */
+import { readdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createContext, type Context } from '../src/index.js';
 import { probeCeilings } from './ceilings.js';
 import { printTable, writeResults, type Row } from './report.js';
-import { blas1Suite, segmentedSuite, spmvSuite, type Target } from './suites/linalg.js';
-import { solveSuite, sweepSuite } from './suites/relax.js';
+import type { Target } from './suites/linalg.js';
 
 type Suite = (targets: Target[], c: Awaited<ReturnType<typeof probeCeilings>>, quick: boolean) => Promise<Row[]>;
-const SUITES: Record<string, [string, Suite]> = {
-  spmv: ['CSR SpMV (bandwidth-bound)', spmvSuite],
-  blas1: ['BLAS-1 (bandwidth-bound)', blas1Suite],
-  segmented: ['Segmented moments (bandwidth-bound)', segmentedSuite],
-  sweep: ['Relaxation sweeps (bandwidth-bound)', sweepSuite],
-  solve: ['Time to 1e-8 (rate column: speed-up over the PETSc anchor where one exists)', solveSuite],
-};
+
+// Every family's suites come from its own file, bench/suites/<family>.ts (`export const suites`), so a
+// new family adds a file here and edits nothing.
+const SUITES: Record<string, readonly [string, Suite]> = {};
+const suiteDir = join(import.meta.dirname, 'suites');
+for (const f of readdirSync(suiteDir).filter((x) => /\.(ts|js)$/.test(x) && !x.endsWith('.d.ts')).sort()) {
+  const mod = (await import(pathToFileURL(join(suiteDir, f)).href)) as { suites?: Record<string, readonly [string, Suite]> };
+  Object.assign(SUITES, mod.suites ?? {});
+}
 
 const { values } = parseArgs({
   options: { suite: { type: 'string' }, quick: { type: 'boolean' }, backends: { type: 'string' } },

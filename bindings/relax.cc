@@ -1,20 +1,34 @@
-// Bindings for the relaxation solvers (native/include/numkern/relax.hpp): argument checks, then the
-// chunked driver. Everything arrives in f64 (the TS side widens f32 operands once per operator).
+// Bindings of the relax family (native/include/numkern/relax.hpp): solver sessions that own their data.
 //
-//   relaxStep(op, coloring, b, x, work, settings, state, maxUpdates, threads?) -> status
-//   relaxBatch(systems, settings, out, threads?) -> undefined
-// and their ...Async twins. op is {rowPtr, colIdx, values} (CSR) or {shape: Int32Array, variable,
-// diag, offdiag} (stencil; offdiag direction-major, 2·dim values or 2·dim·n); coloring is
-// {order, offsets} or undefined; settings is [method, omega, tol, relative, maxIter, checkEvery];
-// state holds numkern::relax::StateSlot; work holds work_vectors(method)·n doubles.
+//   relaxLayout() -> {methods, work, state, status}      the tables the TS side checks at load
+//   relaxCreate(systems, settings) -> RelaxSession       copies every system into native memory
+//   relaxAdvance(session, maxUpdates, threads?) -> running systems left  (and relaxAdvanceAsync)
+//   relaxRead(session, k, state, x?)                     system k's state vector, and its x in x's dtype
+//   relaxRelease(session)                                frees the copies now rather than at GC
+//
+// systems[k] is {op, coloring?, b, x, omega}: op is CSR {rowPtr, colIdx, values} or a stencil {shape:
+// Int32Array, variable, diag, offdiag} (constant: diag of 1 and offdiag of 2·dim values; variable: diag of
+// n and offdiag an Array of 2·dim arrays of n, in direction order −x, +x, −y, +y, −z, +z); coloring is
+// {order, offsets} or undefined; b and x (x0) are f32 or f64, as are the operator's values: everything
+// is widened to f64 once, here, and the solve iterates in f64 as the js oracle does. settings is
+// [method, omega, tol, relative, maxIter, checkEvery] (omega is taken from each system).
+//
+// Why a session: a solve runs as many chunks (relax_step keeps everything it needs between chunks in the
+// state vector and the work vectors), and each chunk of a large solve runs on the libuv pool while JS
+// runs. Copying the operator into native memory once per solve, rather than staging it for every chunk
+// (args.hpp), makes a chunk cost only its sweeps, finds the CSR diagonal once, and means nothing JS does
+// to its arrays mid-solve (detaching them, writing out-of-range indices) can reach the kernels: the
+// solve sees the matrix as it was when it started. maxUpdates (one budget per system) bounds a chunk.
 #include <algorithm>
+#include <cmath>
+#include <exception>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "args.hpp"
-#include "numkern/kernels.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/relax.hpp"
 
@@ -25,68 +39,141 @@ namespace rx = numkern::relax;
 
 std::string str(int64_t v) { return std::to_string(v); }
 
-/// A typed array held in a property, named "<owner>.<key>" in errors.
-ArrayArg prop_array(Napi::Env env, const Napi::Object& o, const std::string& name, const char* key,
-                    napi_typedarray_type type, const char* expected) {
-  return typed_array_value(env, o.Get(key), name + "." + key, {type}, expected);
+// ---- the tables the TS side checks (src/backends/native/relax.ts) ----
+
+struct Named {
+  const char* name;
+  int value;
+};
+
+// Method names as src/relax/ops.ts spells them; the codes are relax.hpp's.
+constexpr Named kMethods[] = {{"jacobi", rx::Jacobi}, {"gauss-seidel", rx::GaussSeidel}, {"sor", rx::Sor},
+                              {"ssor", rx::Ssor},     {"sor-redblack", rx::SorRedBlack}, {"cg", rx::Cg},
+                              {"ssor-cg", rx::SsorCg}};
+constexpr Named kStatus[] = {{"running", rx::Running},     {"converged", rx::Converged}, {"diverged", rx::Diverged},
+                             {"maxIter", rx::MaxIter},     {"breakdown", rx::Breakdown}, {"badIndex", rx::BadIndex}};
+constexpr Named kState[] = {{"iter", rx::kIter},     {"nrm0", rx::kNrm0},     {"target", rx::kTarget},
+                            {"nrm", rx::kNrm},       {"rz", rx::kRz},         {"status", rx::kStatus},
+                            {"started", rx::kStarted}, {"final", rx::kFinal}, {"beta", rx::kBeta},
+                            {"length", rx::kStateLen}};
+
+template <size_t N>
+Napi::Object table(Napi::Env env, const Named (&rows)[N]) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const Named& r : rows) o.Set(r.name, r.value);
+  return o;
 }
 
-ArrayArg f64_value(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  return typed_array_value(env, v, name, {napi_float64_array}, "Float64Array");
+Napi::Value relax_layout(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("methods", table(env, kMethods));
+  Napi::Object work = Napi::Object::New(env);
+  for (const Named& m : kMethods) work.Set(m.name, rx::work_vectors(m.value));
+  o.Set("work", work);
+  o.Set("state", table(env, kState));
+  o.Set("status", table(env, kStatus));
+  return o;
 }
 
-double number_arg_value(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  if (!v.IsNumber()) throw_type(env, name + ": expected a number, got " + describe(v));
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) throw_range(env, name + ": expected a finite number");
-  return d;
-}
+// ---- one system, owned ----
+
+struct System {
+  int32_t n = 0;
+  bool stencil = false;
+  bool colored = false;
+  bool diag_found = false;
+  rx::Settings s{};
+  rx::CsrOp csr{};
+  rx::StencilOp sten{};
+  rx::Coloring coloring{};
+  std::vector<int32_t> row_ptr, col_idx, diag_pos, order, offsets;
+  std::vector<double> values, diag, coeffs, b, x, work;
+  double state[rx::kStateLen] = {};
+
+  /// What the system holds, counting the CSR diagonal that the first advance adds.
+  size_t bytes() const {
+    const size_t later = stencil || diag_found ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double));
+    return (row_ptr.size() + col_idx.size() + diag_pos.size() + order.size() + offsets.size()) * sizeof(int32_t) +
+           (values.size() + diag.size() + coeffs.size() + b.size() + x.size() + work.size()) * sizeof(double) + later;
+  }
+  int status() const { return static_cast<int>(state[rx::kStatus]); }
+  bool running() const { return status() == rx::Running; }
+};
+
+struct Session {
+  std::vector<std::unique_ptr<System>> systems;
+  int64_t bytes = 0;
+  bool released = false;
+  // An async advance owns the systems until its Promise settles; every other call refuses meanwhile.
+  // Set and cleared on the JS thread only (prepare_advance, Job::after).
+  bool busy = false;
+};
+
+using SessionRef = std::shared_ptr<Session>;
+
+const napi_type_tag kSessionTag = {0x6e756d6b65726e5fULL, 0x72656c6178534553ULL};  // "numkern_relaxSES"
 
 Napi::Object object_value(Napi::Env env, const Napi::Value& v, const std::string& name) {
   if (!v.IsObject() || v.IsTypedArray() || v.IsArray()) throw_type(env, name + ": expected an object, got " + describe(v));
   return v.As<Napi::Object>();
 }
 
-/// One checked operator. The CSR diagonal is located when the job runs (off the JS thread).
-struct OpArg {
-  bool stencil = false;
-  rx::CsrOp csr{};
-  rx::StencilOp sten{};
-  int32_t n = 0;
-};
+ArrayArg prop_array(Napi::Env env, const Napi::Object& o, const std::string& name, const char* key,
+                    napi_typedarray_type type, const char* expected) {
+  return typed_array_value(env, o.Get(key), name + "." + key, {type}, expected);
+}
 
-OpArg read_op(Napi::Env env, const Napi::Value& v, const std::string& name, std::vector<Napi::Object>& keep) {
+ArrayArg float_value(Napi::Env env, const Napi::Value& v, const std::string& name) {
+  return typed_array_value(env, v, name, {napi_float32_array, napi_float64_array}, "Float32Array or Float64Array");
+}
+
+/// a's first `count` elements, widened to f64, appended to out.
+void widen_into(const ArrayArg& a, size_t count, std::vector<double>& out) {
+  const size_t at = out.size();
+  out.resize(at + count);
+  if (a.type == napi_float32_array) std::copy_n(a.peek<float>(), count, out.data() + at);
+  else std::copy_n(a.peek<double>(), count, out.data() + at);
+}
+
+std::vector<int32_t> copy_ints(const ArrayArg& a) { return std::vector<int32_t>(a.peek<int32_t>(), a.peek<int32_t>() + a.length); }
+
+/// Copies and checks the operator. Checks run on the copies, so what was checked is what is solved.
+void read_op(Napi::Env env, const Napi::Value& v, const std::string& name, System& sys) {
   const Napi::Object o = object_value(env, v, name);
-  OpArg op;
   if (o.Has("rowPtr")) {
     const ArrayArg rowPtr = prop_array(env, o, name, "rowPtr", napi_int32_array, "Int32Array");
     const ArrayArg colIdx = prop_array(env, o, name, "colIdx", napi_int32_array, "Int32Array");
-    const ArrayArg values = prop_array(env, o, name, "values", napi_float64_array, "Float64Array");
+    const ArrayArg values = float_value(env, o.Get("values"), name + ".values");
     const int32_t n = static_cast<int32_t>(offsets_count(env, rowPtr, name + ".rowPtr", "nrows", "rows"));
-    const int32_t* rp = rowPtr.as<int32_t>();
+    sys.row_ptr = copy_ints(rowPtr);
+    const int32_t* rp = sys.row_ptr.data();
     if (rp[0] != 0) throw_range(env, name + ".rowPtr: rowPtr[0] = " + str(rp[0]) + " should be 0");
     require_monotone(env, rp, static_cast<size_t>(n), name + ".rowPtr", "rowPtr");
     const size_t nnz = static_cast<size_t>(rp[n]);
     require_csr_entries(env, name + ".rowPtr", nnz, colIdx, values);
-    const int32_t* ci = colIdx.as<int32_t>();
+    sys.col_idx.assign(colIdx.peek<int32_t>(), colIdx.peek<int32_t>() + nnz);
     // The matrix is square (n × n): every column index must address x.
-    for (size_t p = 0; p < nnz; ++p)
-      if (ci[p] < 0 || ci[p] >= n)
-        throw_range(env, name + ".colIdx: colIdx[" + str(static_cast<int64_t>(p)) + "] = " + str(ci[p]) +
+    for (size_t p = 0; p < nnz; ++p) {
+      const int32_t c = sys.col_idx[p];
+      if (c < 0 || c >= n)
+        throw_range(env, name + ".colIdx: colIdx[" + str(static_cast<int64_t>(p)) + "] = " + str(c) +
                              " is outside [0, " + str(n) + ")");
-    op.csr = rx::CsrOp{n, rp, ci, values.as<double>(), nullptr, nullptr};
-    op.n = n;
-    keep.insert(keep.end(), {rowPtr.object, colIdx.object, values.object});
-    return op;
+    }
+    widen_into(values, nnz, sys.values);
+    sys.n = n;
+    return;
   }
-  if (!o.Has("shape")) throw_type(env, name + ": expected a CSR {rowPtr, colIdx, values} or stencil {shape, variable, diag, offdiag}");
+  if (!o.Has("shape"))
+    throw_type(env, name + ": expected a CSR {rowPtr, colIdx, values} or stencil {shape, variable, diag, offdiag}");
   const ArrayArg shape = prop_array(env, o, name, "shape", napi_int32_array, "Int32Array");
   if (shape.length != 2 && shape.length != 3)
     throw_range(env, name + ".shape: length " + str(static_cast<int64_t>(shape.length)) + " should be 2 or 3");
   const int dim = static_cast<int>(shape.length);
-  const int32_t* sh = shape.as<int32_t>();
+  int32_t sh[3] = {1, 1, 1};
   int64_t n64 = 1;
   for (int a = 0; a < dim; ++a) {
+    sh[a] = shape.peek<int32_t>()[a];
     if (sh[a] < 1) throw_range(env, name + ".shape: shape[" + str(a) + "] = " + str(sh[a]) + " should be >= 1");
     n64 *= sh[a];
     if (n64 > std::numeric_limits<int32_t>::max()) throw_range(env, name + ".shape: more than 2^31 − 1 nodes");
@@ -94,80 +181,90 @@ OpArg read_op(Napi::Env env, const Napi::Value& v, const std::string& name, std:
   const Napi::Value variable = o.Get("variable");
   if (!variable.IsBoolean()) throw_type(env, name + ".variable: expected a boolean, got " + describe(variable));
   const bool var = variable.As<Napi::Boolean>().Value();
-  const ArrayArg diag = prop_array(env, o, name, "diag", napi_float64_array, "Float64Array");
-  const ArrayArg off = prop_array(env, o, name, "offdiag", napi_float64_array, "Float64Array");
-  const size_t per = var ? static_cast<size_t>(n64) : 1;
-  require_length(env, diag, (name + ".diag").c_str(), per, var ? "one per node" : "one constant");
-  require_length(env, off, (name + ".offdiag").c_str(), per * 2 * static_cast<size_t>(dim),
-                 var ? "2·dim arrays of one per node, direction-major" : "one per direction (2·dim)");
+  const size_t n = static_cast<size_t>(n64);
+  const int dirs = 2 * dim;
+  const ArrayArg diag = float_value(env, o.Get("diag"), name + ".diag");
+  require_length(env, diag, name + ".diag", var ? n : 1, var ? "one per node" : "one constant");
   rx::StencilOp s{};
   s.dim = dim;
   s.nx = sh[0];
   s.ny = sh[1];
-  s.nz = dim == 3 ? sh[2] : 1;
+  s.nz = sh[2];
   s.n = static_cast<int32_t>(n64);
   s.variable = var;
+  const Napi::Value offdiag = o.Get("offdiag");
   if (var) {
-    s.vdiag = diag.as<double>();
-    s.voff = off.as<double>();
+    if (!offdiag.IsArray())
+      throw_type(env, name + ".offdiag: expected an Array of " + str(dirs) + " coefficient arrays, got " + describe(offdiag));
+    const Napi::Array arr = offdiag.As<Napi::Array>();
+    if (arr.Length() != static_cast<uint32_t>(dirs))
+      throw_range(env, name + ".offdiag: " + str(arr.Length()) + " arrays should be " + str(dirs) + " (2·dim directions)");
+    widen_into(diag, n, sys.diag);
+    sys.coeffs.reserve(n * static_cast<size_t>(dirs));
+    for (int d = 0; d < dirs; ++d) {
+      const std::string key = name + ".offdiag[" + str(d) + "]";
+      const ArrayArg od = float_value(env, arr.Get(static_cast<uint32_t>(d)), key);
+      require_length(env, od, key, n, "one per node");
+      widen_into(od, n, sys.coeffs);
+    }
+    s.vdiag = sys.diag.data();
+    s.voff = sys.coeffs.data();
   } else {
-    s.cdiag = diag.as<double>()[0];
-    for (int d = 0; d < 2 * dim; ++d) {
-      s.coff[d] = off.as<double>()[d];
+    const ArrayArg od = float_value(env, offdiag, name + ".offdiag");
+    require_length(env, od, name + ".offdiag", static_cast<size_t>(dirs), "one per direction (2·dim)");
+    std::vector<double> c;
+    widen_into(diag, 1, c);
+    widen_into(od, static_cast<size_t>(dirs), c);
+    s.cdiag = c[0];
+    for (int d = 0; d < dirs; ++d) {
+      s.coff[d] = c[1 + d];
       // The oracle's CSR twin drops a constant zero coupling; 0·x is not nothing once x overflows.
       if (s.coff[d] == 0) throw_range(env, name + ".offdiag: constant coupling " + str(d) + " is zero; pass the CSR form");
     }
   }
-  op.stencil = true;
-  op.sten = s;
-  op.n = s.n;
-  keep.insert(keep.end(), {shape.object, diag.object, off.object});
-  return op;
+  sys.stencil = true;
+  sys.sten = s;
+  sys.n = s.n;
 }
 
 /// Colour classes: offsets from 0 to n, nondecreasing; order a permutation of [0, n).
-struct ColArg {
-  bool present = false;
-  rx::Coloring c{};
-};
-
-ColArg read_coloring(Napi::Env env, const Napi::Value& v, const std::string& name, int32_t n, bool needed,
-                     std::vector<Napi::Object>& keep) {
-  ColArg out;
+void read_coloring(Napi::Env env, const Napi::Value& v, const std::string& name, bool needed, System& sys) {
   if (v.IsUndefined() || v.IsNull()) {
     if (needed) throw_type(env, name + ": sor-redblack needs {order, offsets}, got " + describe(v));
-    return out;
+    return;
   }
+  const int32_t n = sys.n;
   const Napi::Object o = object_value(env, v, name);
   const ArrayArg order = prop_array(env, o, name, "order", napi_int32_array, "Int32Array");
   const ArrayArg offsets = prop_array(env, o, name, "offsets", napi_int32_array, "Int32Array");
-  require_length(env, order, (name + ".order").c_str(), static_cast<size_t>(n), "one entry per row");
+  require_length(env, order, name + ".order", static_cast<size_t>(n), "one entry per row");
   if (offsets.length < 1 || offsets.length - 1 > static_cast<size_t>(n) + 1)
-    throw_range(env, name + ".offsets: length " + str(static_cast<int64_t>(offsets.length)) + " should be colors + 1 in [1, n + 2]");
-  const int32_t* off = offsets.as<int32_t>();
+    throw_range(env, name + ".offsets: length " + str(static_cast<int64_t>(offsets.length)) +
+                         " should be colors + 1 in [1, n + 2]");
+  sys.offsets = copy_ints(offsets);
+  sys.order = copy_ints(order);
+  const int32_t* off = sys.offsets.data();
   const int32_t colors = static_cast<int32_t>(offsets.length - 1);
   if (off[0] != 0) throw_range(env, name + ".offsets: offsets[0] = " + str(off[0]) + " should be 0");
   for (int32_t c = 0; c < colors; ++c)
     if (off[c + 1] < off[c]) throw_range(env, name + ".offsets: not monotone at " + str(c + 1));
-  if (off[colors] != n) throw_range(env, name + ".offsets: offsets[colors] = " + str(off[colors]) + " should be n = " + str(n));
-  const int32_t* ord = order.as<int32_t>();
+  if (off[colors] != n)
+    throw_range(env, name + ".offsets: offsets[colors] = " + str(off[colors]) + " should be n = " + str(n));
   std::vector<bool> seen(static_cast<size_t>(n), false);
   for (int32_t q = 0; q < n; ++q) {
-    const int32_t i = ord[q];
-    if (i < 0 || i >= n) throw_range(env, name + ".order: order[" + str(q) + "] = " + str(i) + " is outside [0, " + str(n) + ")");
+    const int32_t i = sys.order[static_cast<size_t>(q)];
+    if (i < 0 || i >= n)
+      throw_range(env, name + ".order: order[" + str(q) + "] = " + str(i) + " is outside [0, " + str(n) + ")");
     if (seen[static_cast<size_t>(i)]) throw_range(env, name + ".order: row " + str(i) + " appears twice (not a permutation)");
     seen[static_cast<size_t>(i)] = true;
   }
-  // Rows of one colour are relaxed concurrently: two rows coupled inside a colour would race.
-  out.present = true;
-  out.c = rx::Coloring{ord, off, colors};
-  keep.insert(keep.end(), {order.object, offsets.object});
-  return out;
+  sys.colored = true;
+  sys.coloring = rx::Coloring{sys.order.data(), sys.offsets.data(), colors};
 }
 
 rx::Settings read_settings(Napi::Env env, const ArrayArg& a) {
   require_length(env, a, "settings", 6, "[method, omega, tol, relative, maxIter, checkEvery]");
-  const double* v = a.as<double>();
+  const double* v = a.peek<double>();
   const auto integer = [&](double x, double lo, double hi, const char* what) {
     if (!(x >= lo && x <= hi) || std::floor(x) != x)
       throw_range(env, std::string("settings: ") + what + " = " + std::to_string(x) + " should be an integer in [" +
@@ -175,7 +272,7 @@ rx::Settings read_settings(Napi::Env env, const ArrayArg& a) {
     return x;
   };
   rx::Settings s{};
-  s.method = static_cast<int>(integer(v[0], 0, 6, "method"));
+  s.method = static_cast<int>(integer(v[0], 0, std::size(kMethods) - 1, "method"));
   s.omega = v[1];
   if (!std::isfinite(s.omega)) throw_range(env, "settings: omega is not finite");
   s.tol = v[2];
@@ -186,132 +283,188 @@ rx::Settings read_settings(Napi::Env env, const ArrayArg& a) {
   return s;
 }
 
-/// Runs one chunk of one system; the CSR diagonal is found here, on the worker.
-int run_system(const OpArg& op, const rx::Settings& s, const ColArg& col, const double* b, double* x, double* work,
-               double* state, int64_t max_updates, int threads) {
-  const int64_t n = op.n;
-  rx::Work w = rx::work_layout(s.method, work, n);
-  const rx::Coloring* c = col.present ? &col.c : nullptr;
-  if (op.stencil) return rx::relax_step(op.sten, s, c, b, x, w, state, max_updates, threads);
-  std::vector<int32_t> diag_pos(static_cast<size_t>(n));
-  std::vector<double> diag(static_cast<size_t>(n));
-  rx::CsrOp A = op.csr;
-  rx::csr_find_diagonal(A.n, A.row_ptr, A.col_idx, A.values, diag_pos.data(), diag.data());
-  A.diag_pos = diag_pos.data();
-  A.diag = diag.data();
-  return rx::relax_step(A, s, c, b, x, w, state, max_updates, threads);
+std::unique_ptr<System> read_system(Napi::Env env, const Napi::Value& v, const std::string& name, const rx::Settings& base) {
+  const Napi::Object o = object_value(env, v, name);
+  auto sys = std::make_unique<System>();
+  read_op(env, o.Get("op"), name + ".op", *sys);
+  sys->s = base;
+  const Napi::Value omega = o.Get("omega");
+  sys->s.omega = number_value(env, omega, name + ".omega");
+  if (!std::isfinite(sys->s.omega)) throw_range(env, name + ".omega: expected a finite number");
+  read_coloring(env, o.Get("coloring"), name + ".coloring", base.method == rx::SorRedBlack, *sys);
+  const size_t n = static_cast<size_t>(sys->n);
+  const ArrayArg b = float_value(env, o.Get("b"), name + ".b");
+  const ArrayArg x = float_value(env, o.Get("x"), name + ".x");
+  require_length(env, b, name + ".b", n, "one entry per row");
+  require_length(env, x, name + ".x", n, "one entry per row");
+  widen_into(b, n, sys->b);
+  widen_into(x, n, sys->x);
+  sys->work.assign(static_cast<size_t>(rx::work_vectors(base.method)) * n, 0.0);
+  return sys;
 }
 
-void check_state(Napi::Env env, const ArrayArg& st, const std::string& name, const rx::Settings& s) {
-  require_length(env, st, name.c_str(), rx::kStateLen, "numkern::relax::StateSlot");
-  const double* v = st.as<double>();
-  if (!(v[rx::kStarted] == 0 || v[rx::kStarted] == 1)) throw_range(env, name + ": started slot should be 0 or 1");
-  const double k = v[rx::kIter];
-  if (!(k >= 0 && k <= static_cast<double>(s.max_iter)) || std::floor(k) != k)
-    throw_range(env, name + ": iteration slot should be an integer in [0, maxIter]");
-  const double status = v[rx::kStatus];
-  if (!(status >= 0 && status <= 3) || std::floor(status) != status) throw_range(env, name + ": status slot should be 0..3");
-}
-
-Job prepare_step(const Napi::CallbackInfo& info) {
+Napi::Value relax_create(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  Job job;
-  job.returns_number = true;
-  const ArrayArg settings = typed_array(info, 5, "settings", {napi_float64_array}, "Float64Array");
-  const rx::Settings s = read_settings(env, settings);
-  const OpArg op = read_op(env, info[0], "op", job.keep);
-  const ColArg col = read_coloring(env, info[1], "coloring", op.n, s.method == rx::SorRedBlack, job.keep);
-  const ArrayArg b = f64_value(env, info[2], "b");
-  const ArrayArg x = f64_value(env, info[3], "x");
-  const ArrayArg work = f64_value(env, info[4], "work");
-  const ArrayArg state = f64_value(env, info[6], "state");
-  const size_t n = static_cast<size_t>(op.n);
-  require_length(env, b, "b", n, "one entry per row");
-  require_length(env, x, "x", n, "one entry per row");
-  const size_t nvec = static_cast<size_t>(rx::work_vectors(s.method));
-  require_length(env, work, "work", nvec * n, nvec == 1 ? "n (r)" : nvec == 3 ? "3n (r, p, q)" : "6n (r, r̂, p̂, At, t, v)");
-  check_state(env, state, "state", s);
-  const int64_t max_updates = static_cast<int64_t>(integer_arg(info, 7, "maxUpdates", 1, 9007199254740991.0));
-  const int threads = threads_arg(info, 8);
-  job.keep.insert(job.keep.end(), {b.object, x.object, work.object, state.object, settings.object});
-  const double* pb = b.as<double>();
-  double* px = x.as<double>();
-  double* pw = work.as<double>();
-  double* ps = state.as<double>();
-  job.run = [op, s, col, pb, px, pw, ps, max_updates, threads]() -> double {
-    return run_system(op, s, col, pb, px, pw, ps, max_updates, threads);
-  };
-  return job;
-}
-
-/// Many small systems in one call: threads across systems, each system single-threaded, so a system's
-/// result is the one relaxStep would give it.
-Job prepare_batch(const Napi::CallbackInfo& info) {
-  const Napi::Env env = info.Env();
-  Job job;
   if (!info[0].IsArray()) throw_type(env, "systems: expected an Array, got " + describe(info[0]));
   const Napi::Array arr = info[0].As<Napi::Array>();
   const ArrayArg settings = typed_array(info, 1, "settings", {napi_float64_array}, "Float64Array");
   const rx::Settings base = read_settings(env, settings);
-  const ArrayArg out = f64_value(env, info[2], "out");
+  auto session = std::make_shared<Session>();
   const uint32_t count = arr.Length();
-  require_length(env, out, "out", static_cast<size_t>(count) * rx::kStateLen, "kStateLen (" + std::to_string(rx::kStateLen) + ") per system");
-  const int threads = threads_arg(info, 3);
-
-  struct Sys {
-    OpArg op;
-    ColArg col;
-    rx::Settings s;
-    const double* b;
-    double* x;
-  };
-  auto systems = std::make_shared<std::vector<Sys>>();
-  systems->reserve(count);
-  size_t total = 0;
+  session->systems.reserve(count);
   for (uint32_t k = 0; k < count; ++k) {
-    const std::string name = "systems[" + std::to_string(k) + "]";
-    const Napi::Object o = object_value(env, arr.Get(k), name);
-    Sys sys;
-    sys.op = read_op(env, o.Get("op"), name + ".op", job.keep);
-    sys.s = base;
-    sys.s.omega = number_arg_value(env, o.Get("omega"), name + ".omega");
-    sys.col = read_coloring(env, o.Get("coloring"), name + ".coloring", sys.op.n, base.method == rx::SorRedBlack, job.keep);
-    const ArrayArg b = f64_value(env, o.Get("b"), name + ".b");
-    const ArrayArg x = f64_value(env, o.Get("x"), name + ".x");
-    require_length(env, b, (name + ".b").c_str(), static_cast<size_t>(sys.op.n), "one entry per row");
-    require_length(env, x, (name + ".x").c_str(), static_cast<size_t>(sys.op.n), "one entry per row");
-    sys.b = b.as<double>();
-    sys.x = x.as<double>();
-    job.keep.insert(job.keep.end(), {b.object, x.object});
-    total += static_cast<size_t>(sys.op.n);
-    systems->push_back(sys);
+    session->systems.push_back(read_system(env, arr.Get(k), "systems[" + std::to_string(k) + "]", base));
+    session->bytes += static_cast<int64_t>(session->systems.back()->bytes());
   }
-  job.keep.insert(job.keep.end(), {out.object, settings.object});
-  double* po = out.as<double>();
-  job.run = [systems, po, threads, total]() -> double {
-    const size_t m = systems->size();
-    const int nt = numkern::plan_threads(threads, std::max(total, m), 1024);
-    numkern::parallel_run(nt, [&](int t, int T) {
-      // Interleaved so neighbouring (similar-sized) systems land on different threads.
-      for (size_t k = static_cast<size_t>(t); k < m; k += static_cast<size_t>(T)) {
-        const Sys& sys = (*systems)[k];
-        const size_t n = static_cast<size_t>(sys.op.n);
-        std::vector<double> work(static_cast<size_t>(rx::work_vectors(sys.s.method)) * n);
-        double* st = po + k * rx::kStateLen;
-        std::fill(st, st + rx::kStateLen, 0.0);
-        run_system(sys.op, sys.s, sys.col, sys.b, sys.x, work.data(), st, std::numeric_limits<int64_t>::max(), 1);
+  // The GC does not see native memory; without this a loop of large solves would collect too late.
+  Napi::MemoryManagement::AdjustExternalMemory(env, session->bytes);
+  auto* ref = new SessionRef(session);
+  Napi::External<SessionRef> ext = Napi::External<SessionRef>::New(env, ref, [](Napi::Env e, SessionRef* r) {
+    if (!(*r)->released) Napi::MemoryManagement::AdjustExternalMemory(e, -(*r)->bytes);
+    delete r;
+  });
+  ext.TypeTag(&kSessionTag);
+  return ext;
+}
+
+/// The session behind argument i, not released, not busy.
+SessionRef session_arg(const Napi::CallbackInfo& info, size_t i) {
+  const Napi::Env env = info.Env();
+  const Napi::Value v = info[i];
+  if (!v.IsExternal() || !v.As<Napi::External<SessionRef>>().CheckTypeTag(&kSessionTag))
+    throw_type(env, "session: expected a session from relaxCreate, got " + describe(v));
+  SessionRef s = *v.As<Napi::External<SessionRef>>().Data();
+  if (s->released) throw_type(env, "session: already released");
+  if (s->busy) throw_type(env, "session: busy (an async advance has not settled)");
+  return s;
+}
+
+/// Advances one system by at most max_updates updates. The CSR diagonal is located the first time,
+/// on whichever thread runs this (the pool for a large solve).
+int advance(System& sys, int64_t max_updates, int threads) {
+  rx::Work w = rx::work_layout(sys.s.method, sys.work.data(), sys.n);
+  const rx::Coloring* c = sys.colored ? &sys.coloring : nullptr;
+  if (sys.stencil) return rx::relax_step(sys.sten, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads);
+  if (!sys.diag_found) {
+    const int64_t nnz = static_cast<int64_t>(sys.col_idx.size());
+    sys.diag_pos.resize(static_cast<size_t>(sys.n));
+    sys.diag.resize(static_cast<size_t>(sys.n));
+    // The copies were checked when the session was made and nothing else writes them, so a false here
+    // is a broken invariant; it is still reported, as BadIndex, rather than solved through.
+    if (!rx::csr_find_diagonal(sys.n, sys.row_ptr.data(), sys.col_idx.data(), sys.values.data(), sys.diag_pos.data(),
+                               sys.diag.data(), nnz)) {
+      sys.state[rx::kStatus] = rx::BadIndex;
+      return rx::BadIndex;
+    }
+    sys.csr.nnz = nnz;
+    sys.csr.n = sys.n;
+    sys.csr.row_ptr = sys.row_ptr.data();
+    sys.csr.col_idx = sys.col_idx.data();
+    sys.csr.values = sys.values.data();
+    sys.csr.diag_pos = sys.diag_pos.data();
+    sys.csr.diag = sys.diag.data();
+    sys.diag_found = true;
+  }
+  return rx::relax_step(sys.csr, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads);
+}
+
+void prepare_advance(const Napi::CallbackInfo& info, Job& job) {
+  const Napi::Env env = info.Env();
+  SessionRef session = session_arg(info, 0);
+  const size_t m = session->systems.size();
+  const ArrayArg budget = typed_array(info, 1, "maxUpdates", {napi_float64_array}, "Float64Array");
+  require_length(env, budget, "maxUpdates", m, "one budget per system");
+  auto updates = std::make_shared<std::vector<int64_t>>(m);
+  for (size_t k = 0; k < m; ++k) {
+    const double u = budget.peek<double>()[k];
+    if (!(u >= 1 && u <= 9007199254740991.0) || std::floor(u) != u)
+      throw_range(env, "maxUpdates: maxUpdates[" + std::to_string(k) + "] should be an integer >= 1");
+    (*updates)[k] = static_cast<int64_t>(u);
+  }
+  const int threads = threads_arg(info, 2);
+  job.returns_number = true;
+  session->busy = true;
+  job.after = [session]() { session->busy = false; };
+  job.run = [session, updates, threads, m]() -> double {
+    std::vector<size_t> live;
+    size_t rows = 0;
+    for (size_t k = 0; k < m; ++k)
+      if (session->systems[k]->running()) {
+        live.push_back(k);
+        rows += static_cast<size_t>(session->systems[k]->n);
       }
-    });
-    return 0;
+    if (live.size() == 1) {
+      advance(*session->systems[live[0]], (*updates)[live[0]], threads);
+    } else if (live.size() > 1) {
+      // Threads across systems, each system on one thread: a system's iterates never depend on the
+      // thread count, so each gets what solving it alone would give.
+      const size_t L = live.size();
+      const int nt = numkern::plan_threads(threads, std::max(rows, L), 1024);
+      // An exception must not leave an OpenMP region: each part keeps its first one for rethrowing here.
+      std::vector<std::exception_ptr> failed(static_cast<size_t>(nt));
+      numkern::parallel_run(nt, [&](int t, int T) {
+        try {
+          // Interleaved so neighbouring (similar-sized) systems land on different threads.
+          for (size_t j = static_cast<size_t>(t); j < L; j += static_cast<size_t>(T))
+            advance(*session->systems[live[j]], (*updates)[live[j]], 1);
+        } catch (...) {
+          failed[static_cast<size_t>(t)] = std::current_exception();
+        }
+      });
+      for (const std::exception_ptr& e : failed)
+        if (e) std::rethrow_exception(e);
+    }
+    double running = 0;
+    for (size_t k = 0; k < m; ++k) {
+      const System& sys = *session->systems[k];
+      // The kernels re-check every index they follow. The session's copies were checked when it was made
+      // and nothing writes them, so this means a broken invariant, reported as the bad index it is.
+      if (sys.status() == rx::BadIndex)
+        throw KernelError(ErrorKind::Range, "colIdx: changed during the solve of system " + std::to_string(k) +
+                                                " (an index left its range); x is unspecified");
+      running += sys.running() ? 1 : 0;
+    }
+    return running;
   };
-  return job;
+}
+
+Napi::Value relax_read(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const SessionRef session = session_arg(info, 0);
+  const double k = integer_arg(info, 1, "k", 0, std::max<double>(0, static_cast<double>(session->systems.size()) - 1));
+  if (session->systems.empty()) throw_range(env, "k: the session has no systems");
+  const System& sys = *session->systems[static_cast<size_t>(k)];
+  const ArrayArg state = typed_array(info, 2, "state", {napi_float64_array}, "Float64Array");
+  require_length(env, state, "state", rx::kStateLen, "numkern::relax::StateSlot");
+  std::copy_n(sys.state, rx::kStateLen, static_cast<double*>(state.data));
+  if (!info[3].IsUndefined()) {
+    const ArrayArg x = float_value(env, info[3], "x");
+    require_length(env, x, "x", static_cast<size_t>(sys.n), "one entry per row");
+    // Rounded to nearest as Float32Array.prototype.set rounds.
+    if (x.type == napi_float32_array) std::transform(sys.x.begin(), sys.x.end(), static_cast<float*>(x.data),
+                                                     [](double v) { return static_cast<float>(v); });
+    else std::copy(sys.x.begin(), sys.x.end(), static_cast<double*>(x.data));
+  }
+  return env.Undefined();
+}
+
+Napi::Value relax_release(const Napi::CallbackInfo& info) {
+  const SessionRef session = session_arg(info, 0);
+  session->systems.clear();
+  session->systems.shrink_to_fit();
+  session->released = true;
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -session->bytes);
+  return info.Env().Undefined();
 }
 
 }  // namespace
 
 void register_relax(Napi::Env env, Napi::Object exports) {
-  export_pair<prepare_step>(env, exports, "relaxStep");
-  export_pair<prepare_batch>(env, exports, "relaxBatch");
+  exports.Set("relaxLayout", Napi::Function::New(env, relax_layout, "relaxLayout"));
+  exports.Set("relaxCreate", Napi::Function::New(env, relax_create, "relaxCreate"));
+  export_pair<prepare_advance>(env, exports, "relaxAdvance");
+  exports.Set("relaxRead", Napi::Function::New(env, relax_read, "relaxRead"));
+  exports.Set("relaxRelease", Napi::Function::New(env, relax_release, "relaxRelease"));
 }
 
 }  // namespace nkb

@@ -1,21 +1,35 @@
 /**
- * The public Context: the dispatch engine plus one method per public op. Each method is a one-line
- * hand-off to the façade of its family (src/linalg, src/relax, ...), which validates and dispatches.
+ * The public Context: the dispatch engine plus one namespace per family (`ctx.linalg`, `ctx.relax`,
+ * ... from src/families.ts). The short names below (ctx.spmv, ctx.solve, ...) are documented aliases of
+ * the namespaced ones, each a one-line hand-off.
  */
-import { Engine, type ContextOptions } from './core/engine.js';
+import { Engine, type ContextOptions, type Slot } from './core/engine.js';
 import { fail } from './core/errors.js';
+import type { OpOptions } from './core/options.js';
 import { BACKEND_NAMES, type CsrMatrix, type FloatArray, type LinearOperator, type Ragged } from './core/types.js';
 import { checkOptions, describe } from './core/validate.js';
-import * as linalg from './linalg/primitives.js';
-import * as relax from './relax/solve.js';
-import type { OpOptions } from './linalg/options.js';
+import { FAMILIES, type FamilyNamespaces } from './families.js';
+import type * as linalg from './linalg/primitives.js';
+import type * as relax from './relax/solve.js';
 import './backends/register.js';
 
+// The namespaces are created in the constructor from FAMILIES; this merges their types into the class.
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface Context extends FamilyNamespaces {}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Context extends Engine {
   /** Creates a context and initializes every permitted backend (concurrently; failures are recorded, not thrown). */
   static async create(options?: ContextOptions): Promise<Context> {
     const o = checkContextOptions(options);
     return new Context(await Engine.initSlots(o), o);
+  }
+
+  protected constructor(slots: Slot[], options: ContextOptions) {
+    super(slots, options);
+    for (const [name, f] of Object.entries(FAMILIES)) {
+      Object.defineProperty(this, name, { value: Object.freeze(f.api(this)), enumerable: true });
+    }
   }
 
   override async dispose(): Promise<void> {
@@ -28,49 +42,49 @@ export class Context extends Engine {
 
   /** y = A x for a CSR matrix. */
   spmv(A: CsrMatrix, x: FloatArray, options?: linalg.SpmvOptions): Promise<FloatArray> {
-    return linalg.spmv(this, A, x, options);
+    return this.linalg.spmv(A, x, options);
   }
 
   /** Σ x_i y_i. */
   dot(x: FloatArray, y: FloatArray, options?: OpOptions): Promise<number> {
-    return linalg.dot(this, x, y, options);
+    return this.linalg.dot(x, y, options);
   }
 
   /** α x + y (a new array unless options.inPlace). */
   axpy(alpha: number, x: FloatArray, y: FloatArray, options?: linalg.AxpyOptions): Promise<FloatArray> {
-    return linalg.axpy(this, alpha, x, y, options);
+    return this.linalg.axpy(alpha, x, y, options);
   }
 
   /** Euclidean norm ‖x‖₂. */
   nrm2(x: FloatArray, options?: OpOptions): Promise<number> {
-    return linalg.nrm2(this, x, options);
+    return this.linalg.nrm2(x, options);
   }
 
   /** Per-segment sum, mean and variance of a ragged batch. */
   segmentedMoments(batch: Ragged, options?: linalg.MomentsOptions): Promise<linalg.Moments> {
-    return linalg.segmentedMoments(this, batch, options);
+    return this.linalg.segmentedMoments(batch, options);
   }
 
   /** Solves A x = b by a relaxation or Krylov method; the whole loop runs on one backend. */
-  solve(A: LinearOperator, b: FloatArray, options?: relax.SolveOptions): Promise<relax.SolveResult> {
-    return relax.solve(this, A, b, options);
+  solve(A: relax.SolveOperand, b: FloatArray, options?: relax.SolveOptions): Promise<relax.SolveResult> {
+    return this.relax.solve(A, b, options);
   }
 
   /** Many independent systems in one call (one dispatch on a GPU). */
-  solveMany(systems: readonly relax.SystemSpec[], options?: Omit<relax.SolveOptions, 'x0' | 'inPlace'>): Promise<relax.SolveResult[]> {
-    return relax.solveMany(this, systems, options);
+  solveMany(systems: readonly relax.SystemSpec[], options?: relax.SolveManyOptions): Promise<relax.SolveResult[]> {
+    return this.relax.solveMany(systems, options);
   }
 
   async segmentedSum(batch: Ragged, options?: OpOptions): Promise<FloatArray> {
-    return (await linalg.segmentedMoments(this, batch, options)).sum;
+    return (await this.linalg.segmentedMoments(batch, options)).sum;
   }
 
   async segmentedMean(batch: Ragged, options?: OpOptions): Promise<FloatArray> {
-    return (await linalg.segmentedMoments(this, batch, options)).mean;
+    return (await this.linalg.segmentedMoments(batch, options)).mean;
   }
 
   async segmentedVariance(batch: Ragged, options?: linalg.MomentsOptions): Promise<FloatArray> {
-    return (await linalg.segmentedMoments(this, batch, options)).variance;
+    return (await this.linalg.segmentedMoments(batch, options)).variance;
   }
 }
 

@@ -1,14 +1,21 @@
 /** Backend resolution and dispatch, with the real loaders replaced by mock factories (stdlib's mocked-loader tests). */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createContext, NumkernError } from '../src/index.js';
-import { kernel, PRIORITY, type BackendFactory } from '../src/core/backend.js';
-import { registerBackend } from '../src/core/engine.js';
+import { kernel, PRIORITY, type AnyKernel, type BackendFactory } from '../src/core/backend.js';
+import { registerBackend, registerFamilyKernels } from '../src/core/engine.js';
 import type { BackendName } from '../src/core/types.js';
+import { linalgKernels as jsLinalgKernels } from '../src/backends/js/linalg.js';
+
+// The mocks' handle is their kernel list; the linalg family (which owns dot) takes it from there, as a
+// real family takes its kernels from a backend's addon or device.
+const fromHandle = (h: readonly AnyKernel[]): readonly AnyKernel[] => h;
+registerFamilyKernels('linalg', { js: jsLinalgKernels, native: fromHandle, webgpu: fromHandle, cuda: fromHandle });
+registerFamilyKernels('relax', {});
 
 const calls: string[] = [];
 let lost: string | null = null;
 
-function mock(name: BackendName, priority: number, opts: { fail?: string; f64?: boolean; minSize?: number; loseOnRun?: boolean } = {}): BackendFactory {
+function mock(name: BackendName, priority: number, opts: { fail?: string; f64?: boolean; minSize?: number; loseOnRun?: boolean } = {}): BackendFactory<AnyKernel[]> {
   return {
     name,
     async init() {
@@ -18,7 +25,7 @@ function mock(name: BackendName, priority: number, opts: { fail?: string; f64?: 
         priority,
         info: { description: `mock ${name}` },
         lostReason: () => (name === 'webgpu' ? lost : null),
-        kernels: [
+        handle: [
           kernel({
             op: 'dot',
             dtypes: opts.f64 === false ? ['f32'] : ['f32', 'f64'],
@@ -129,7 +136,7 @@ describe('backend resolution', () => {
       async init() {
         return {
           name: 'webgpu', priority: PRIORITY.webgpuHardware, info: { description: 'picky' }, dispose() {},
-          kernels: [kernel({ op: 'dot', dtypes: ['f32', 'f64'], accepts: ({ x }) => (x.length > 2 ? 'too long for this device' : null), run: () => { calls.push('webgpu'); return 0; } })],
+          handle: [kernel({ op: 'dot', dtypes: ['f32', 'f64'], accepts: ({ x }) => (x.length > 2 ? 'too long for this device' : null), run: () => { calls.push('webgpu'); return 0; } })],
         };
       },
     });
@@ -181,5 +188,32 @@ describe('backend resolution', () => {
     await expect(createContext({ strict: 'yes' as never })).rejects.toMatchObject({ code: 'E_DTYPE' });
     await expect(createContext({ thresholds: { dot: { webgpu: -1 } } })).rejects.toMatchObject({ code: 'E_RANGE' });
     await expect(createContext({ threads: 1.5 })).rejects.toMatchObject({ code: 'E_RANGE' });
+  });
+});
+
+describe('families as plug-ins', () => {
+  it("a family whose kernel list fails on a backend is recorded there, and its ops fall back", async () => {
+    registerBackend(mock('native', PRIORITY.native));
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'none' }));
+    registerBackend(mock('webgpu', PRIORITY.webgpuSoftware, { fail: 'none' }));
+    registerFamilyKernels('broken', {
+      native: () => {
+        throw new Error('addon lacks the broken family (stale build?)');
+      },
+    });
+    try {
+      const ctx = await createContext();
+      const native = ctx.status().find((s) => s.name === 'native')!;
+      expect(native.available).toBe(true);
+      expect(native.families).toEqual({ broken: 'addon lacks the broken family (stale build?)' });
+      expect(native.kernels).toContain('dot:f64');
+      // The namespaces come from the family list: every family owns one on the context.
+      expect(typeof ctx.relax.solve).toBe('function');
+      expect(typeof ctx.linalg.dot).toBe('function');
+      expect(await ctx.linalg.dot(x64, x64)).toBe(14);
+      await ctx.dispose();
+    } finally {
+      registerFamilyKernels('broken', {});
+    }
   });
 });

@@ -3,17 +3,19 @@
  * constant 2-D and 3-D stencils and variable-coefficient operators, in f64 and f32, with 1 and 2
  * threads. The native kernels repeat the oracle's operations in the same order, so iteration counts are
  * equal and iterates bit-equal. Also: checkEvery > 1, the maxIter cap, divergence, abort, solveMany, and
- * the raw bindings rejecting bad arguments without a crash. Skipped when the addon is not built.
+ * the raw session bindings rejecting bad arguments without a crash. Skipped when the addon is not built.
+ * Robustness against callers (detached buffers, scribbled indices, in-place edits, long batches) is in
+ * native-robustness.test.ts.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createContext, diffusion2d, heatStep2d, poisson2d, poisson3d, shifted, type LinearOperator, type RelaxMethod } from '../src/index.js';
-import { loadNative } from '../src/backends/native/load.js';
-import { STATE, type NativeRelaxKernels } from '../src/backends/native/relax.js';
+import { loadNative } from '../src/backends/addon/load.js';
+import { STATE, relaxAddon } from '../src/backends/native/relax.js';
 import type { CsrMatrix, StencilOperator } from '../src/core/types.js';
 import { randomArray } from './support/backends.js';
 
 const { addon } = loadNative();
-const raw = addon as unknown as NativeRelaxKernels | null;
+const raw = addon ? relaxAddon(addon) : null;
 
 const METHODS: RelaxMethod[] = ['jacobi', 'gauss-seidel', 'sor', 'ssor', 'sor-redblack', 'cg', 'ssor-cg'];
 const kappa = (x: number, y: number) => 1 + 0.5 * Math.sin(3 * x) * y;
@@ -205,30 +207,38 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
   });
 
   // A solve runs in chunks; everything carried between them (r, the direction, ρ, SSOR-CG's pending β) must
-  // survive a stop after any update.
-  it.each(METHODS)('%s: one update per call gives the iterates of one call', (method) => {
+  // survive a stop after any update, and a system advanced among others must get what it gets alone.
+  it.each(METHODS)('%s: one update per call, and a system among others, give the iterates of one call', (method) => {
     const r = raw!;
     const A = shifted(poisson2d(20), 0.1);
     const op = { rowPtr: A.rowPtr, colIdx: A.colIdx, values: Float64Array.from(A.values) };
     const coloring = method === 'sor-redblack' ? { order: Int32Array.from({ length: 400 }, (_, i) => i), offsets: Int32Array.of(0, 400) } : undefined;
     const b = randomArray(400, 4);
-    const settings = Float64Array.of(METHODS.indexOf(method), method === 'jacobi' ? 0.8 : 1.5, 1e-10, 1, 500, 2);
-    const vectors = method === 'ssor-cg' ? 6 : method === 'cg' ? 3 : 1;
-    const run = (per: number) => {
+    const settings = Float64Array.of(METHODS.indexOf(method), 0, 1e-10, 1, 500, 2);
+    const omega = method === 'jacobi' ? 0.8 : 1.5;
+    const system = { op, coloring, b, x: new Float64Array(400), omega };
+    const run = (systems: (typeof system)[], per: number) => {
+      const session = r.relaxCreate(systems, settings);
+      let calls = 0;
+      while (r.relaxAdvance(session, new Float64Array(systems.length).fill(per), 1) > 0) calls++;
       const x = new Float64Array(400);
       const st = new Float64Array(STATE.length);
-      const work = new Float64Array(vectors * 400);
-      let calls = 0;
-      while (r.relaxStep(op, coloring, b, x, work, settings, st, per, 1) === 0) calls++;
+      r.relaxRead(session, 0, st, x);
+      r.relaxRelease(session);
       return { x, st, calls };
     };
-    const whole = run(1e9);
-    const stepped = run(1);
+    const whole = run([system], 1e9);
+    const stepped = run([system], 1);
+    // The other system converges at its own pace; system 0 must not notice.
+    const shared = run([system, { ...system, b: randomArray(400, 5), omega: 1.1 }], 3);
     expect(whole.calls).toBe(0);
     expect(stepped.calls).toBeGreaterThan(5);
     expect(stepped.st[STATE.status]).not.toBe(0);
-    expect(Array.from(stepped.st)).toEqual(Array.from(whole.st));
-    expect(Array.from(stepped.x)).toEqual(Array.from(whole.x));
+    for (const other of [stepped, shared]) {
+      expect(Array.from(other.st)).toEqual(Array.from(whole.st));
+      expect(Array.from(other.x)).toEqual(Array.from(whole.x));
+    }
+    expect(Array.from(system.x)).toEqual(new Array(400).fill(0));
   });
 
   describe('raw bindings reject bad arguments without a crash', () => {
@@ -237,55 +247,76 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     const csr = { rowPtr: Int32Array.of(0, 2, 5, 8, 10), colIdx: Int32Array.of(0, 1, 0, 1, 2, 1, 2, 3, 2, 3), values: Float64Array.of(2, -1, -1, 2, -1, -1, 2, -1, -1, 2) };
     const settings = Float64Array.of(2, 1.2, 1e-8, 1, 100, 1);
     const b = new Float64Array(n).fill(1);
-    const call = (over: Partial<Record<'op' | 'coloring' | 'b' | 'x' | 'work' | 'settings' | 'state' | 'maxUpdates', unknown>>) => {
-      const a = { op: csr, coloring: undefined, b, x: new Float64Array(n), work: new Float64Array(n), settings, state: new Float64Array(STATE.length), maxUpdates: 10, ...over };
+    type Over = Partial<Record<'op' | 'coloring' | 'b' | 'x' | 'omega' | 'settings', unknown>>;
+    const create = (over: Over) => () => {
+      const a = { op: csr, coloring: undefined, b, x: new Float64Array(n), omega: 1.2, settings, ...over };
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const f = r.relaxStep as any;
-      return () => f(a.op, a.coloring, a.b, a.x, a.work, a.settings, a.state, a.maxUpdates, 1);
+      return (r.relaxCreate as any)([{ op: a.op, coloring: a.coloring, b: a.b, x: a.x, omega: a.omega }], a.settings);
     };
-    const cases: [string, Parameters<typeof call>[0], RegExp][] = [
-      ['op not an object', { op: 3 }, /^op: expected an object/],
-      ['values Float32Array', { op: { ...csr, values: Float32Array.from(csr.values) } }, /^op\.values: expected Float64Array/],
-      ['colIdx out of range', { op: { ...csr, colIdx: Int32Array.of(0, 1, 0, 1, 2, 1, 2, 4, 2, 3) } }, /^op\.colIdx: colIdx\[7\] = 4/],
-      ['rowPtr past nnz', { op: { ...csr, rowPtr: Int32Array.of(0, 2, 5, 8, 11) } }, /^op\.rowPtr: /],
-      ['rowPtr not monotone', { op: { ...csr, rowPtr: Int32Array.of(0, 5, 2, 8, 10) } }, /^op\.rowPtr: not monotone/],
-      ['b too short', { b: new Float64Array(3) }, /^b: length 3 should be 4/],
-      ['x Float32Array', { x: new Float32Array(4) }, /^x: expected Float64Array/],
-      ['work too short for CG', { settings: Float64Array.of(5, 1, 1e-8, 1, 100, 1) }, /^work: length 4 should be 12/],
-      ['work too short for SSOR-CG', { settings: Float64Array.of(6, 1, 1e-8, 1, 100, 1) }, /^work: length 4 should be 24/],
+    const cases: [string, Over, RegExp][] = [
+      ['op not an object', { op: 3 }, /^systems\[0\]\.op: expected an object/],
+      ['values Int32Array', { op: { ...csr, values: Int32Array.from(csr.values) } }, /^systems\[0\]\.op\.values: expected Float32Array or Float64Array/],
+      ['colIdx out of range', { op: { ...csr, colIdx: Int32Array.of(0, 1, 0, 1, 2, 1, 2, 4, 2, 3) } }, /^systems\[0\]\.op\.colIdx: colIdx\[7\] = 4/],
+      ['rowPtr past nnz', { op: { ...csr, rowPtr: Int32Array.of(0, 2, 5, 8, 11) } }, /^systems\[0\]\.op\.rowPtr: /],
+      ['rowPtr not monotone', { op: { ...csr, rowPtr: Int32Array.of(0, 5, 2, 8, 10) } }, /^systems\[0\]\.op\.rowPtr: not monotone/],
+      ['b too short', { b: new Float64Array(3) }, /^systems\[0\]\.b: length 3 should be 4/],
+      ['x Int32Array', { x: new Int32Array(4) }, /^systems\[0\]\.x: expected Float32Array or Float64Array/],
+      ['omega NaN', { omega: Number.NaN }, /^systems\[0\]\.omega: expected a finite number/],
       ['bad method', { settings: Float64Array.of(9, 1, 1e-8, 1, 100, 1) }, /^settings: method/],
       ['checkEvery 0', { settings: Float64Array.of(2, 1, 1e-8, 1, 100, 0) }, /^settings: checkEvery/],
-      ['state short', { state: new Float64Array(3) }, /^state: length 3/],
-      ['maxUpdates 0', { maxUpdates: 0 }, /^maxUpdates: /],
-      ['red-black without coloring', { settings: Float64Array.of(4, 1, 1e-8, 1, 100, 1) }, /^coloring: sor-redblack needs/],
-      ['order not a permutation', { coloring: { order: Int32Array.of(0, 2, 2, 3), offsets: Int32Array.of(0, 2, 4) } }, /^coloring\.order: row 2 appears twice/],
-      ['order out of range', { coloring: { order: Int32Array.of(0, 2, 1, 7), offsets: Int32Array.of(0, 2, 4) } }, /^coloring\.order: order\[3\] = 7/],
-      ['offsets not ending at n', { coloring: { order: Int32Array.of(0, 2, 1, 3), offsets: Int32Array.of(0, 2, 3) } }, /^coloring\.offsets: /],
-      ['stencil shape product ≠ b.length', { op: { shape: Int32Array.of(3, 3), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, -1, -1, -1) } }, /^b: length 4 should be 9/],
-      ['stencil shape rank 1', { op: { shape: Int32Array.of(4), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, -1) } }, /^op\.shape: length 1/],
-      ['stencil negative extent', { op: { shape: Int32Array.of(2, -2), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, -1, -1, -1) } }, /^op\.shape: shape\[1\]/],
-      ['stencil variable coefficients short', { op: { shape: Int32Array.of(2, 2), variable: true, diag: new Float64Array(4), offdiag: new Float64Array(15) } }, /^op\.offdiag: length 15 should be 16/],
-      ['stencil constant zero coupling', { op: { shape: Int32Array.of(2, 2), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, 0, -1, -1) } }, /^op\.offdiag: constant coupling 1 is zero/],
-      ['stencil shape huge', { op: { shape: Int32Array.of(65536, 65536), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, -1, -1, -1) } }, /^op\.shape: more than/],
+      ['settings short', { settings: Float64Array.of(2, 1, 1e-8) }, /^settings: length 3 should be 6/],
+      ['red-black without coloring', { settings: Float64Array.of(4, 1, 1e-8, 1, 100, 1) }, /^systems\[0\]\.coloring: sor-redblack needs/],
+      ['order not a permutation', { coloring: { order: Int32Array.of(0, 2, 2, 3), offsets: Int32Array.of(0, 2, 4) } }, /^systems\[0\]\.coloring\.order: row 2 appears twice/],
+      ['order out of range', { coloring: { order: Int32Array.of(0, 2, 1, 7), offsets: Int32Array.of(0, 2, 4) } }, /^systems\[0\]\.coloring\.order: order\[3\] = 7/],
+      ['offsets not ending at n', { coloring: { order: Int32Array.of(0, 2, 1, 3), offsets: Int32Array.of(0, 2, 3) } }, /^systems\[0\]\.coloring\.offsets: /],
+      ['stencil shape product ≠ b.length', { op: { shape: Int32Array.of(3, 3), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, -1, -1, -1) } }, /^systems\[0\]\.b: length 4 should be 9/],
+      ['stencil shape rank 1', { op: { shape: Int32Array.of(4), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, -1) } }, /^systems\[0\]\.op\.shape: length 1/],
+      ['stencil negative extent', { op: { shape: Int32Array.of(2, -2), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, -1, -1, -1) } }, /^systems\[0\]\.op\.shape: shape\[1\]/],
+      ['stencil variable coefficients short', { op: { shape: Int32Array.of(2, 2), variable: true, diag: new Float64Array(4), offdiag: [0, 1, 2, 3].map((d) => new Float64Array(d === 2 ? 3 : 4)) } }, /^systems\[0\]\.op\.offdiag\[2\]: length 3 should be 4/],
+      ['stencil variable: 3 directions of 4', { op: { shape: Int32Array.of(2, 2), variable: true, diag: new Float64Array(4), offdiag: [0, 1, 2].map(() => new Float64Array(4)) } }, /^systems\[0\]\.op\.offdiag: 3 arrays should be 4/],
+      ['stencil variable offdiag packed', { op: { shape: Int32Array.of(2, 2), variable: true, diag: new Float64Array(4), offdiag: new Float64Array(16) } }, /^systems\[0\]\.op\.offdiag: expected an Array of 4 coefficient arrays/],
+      ['stencil constant zero coupling', { op: { shape: Int32Array.of(2, 2), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, 0, -1, -1) } }, /^systems\[0\]\.op\.offdiag: constant coupling 1 is zero/],
+      ['stencil shape huge', { op: { shape: Int32Array.of(65536, 65536), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, -1, -1, -1) } }, /^systems\[0\]\.op\.shape: more than/],
     ];
-    it.each(cases)('%s', async (_name, over, message) => {
-      expect(call(over)).toThrow(message);
-      const a = { op: csr, coloring: undefined, b, x: new Float64Array(n), work: new Float64Array(n), settings, state: new Float64Array(STATE.length), maxUpdates: 10, ...over };
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      await expect((r.relaxStepAsync as any)(a.op, a.coloring, a.b, a.x, a.work, a.settings, a.state, a.maxUpdates, 1)).rejects.toThrow(message);
+    it.each(cases)('%s', (_name, over, message) => {
+      expect(create(over)).toThrow(message);
     });
 
-    it('a good call runs; the batch binding checks each system by name', async () => {
-      const st = new Float64Array(STATE.length);
-      const x = new Float64Array(n);
-      let status = 0;
-      while ((status = r.relaxStep(csr, undefined, b, x, new Float64Array(n), settings, st, 3, 1)) === 0);
-      expect(status).toBe(1);
-      expect(() => r.relaxBatch([{ op: csr, b, x: new Float64Array(3), omega: 1 }], settings, new Float64Array(STATE.length))).toThrow(/^systems\[0\]\.x: length 3/);
-      expect(() => r.relaxBatch([{ op: csr, b, x, omega: 1 }], settings, new Float64Array(7))).toThrow(/^out: length 7/);
+    it('systems must be an Array; an empty one is a session with nothing to do', () => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      expect(() => (r.relaxBatch as any)('nope', settings, new Float64Array(STATE.length))).toThrow(/^systems: expected an Array/);
-      await expect(r.relaxBatchAsync([{ op: csr, b, x, omega: Number.NaN }], settings, new Float64Array(STATE.length))).rejects.toThrow(/^systems\[0\]\.omega/);
+      expect(() => (r.relaxCreate as any)('nope', settings)).toThrow(/^systems: expected an Array/);
+      const empty = r.relaxCreate([], settings);
+      expect(r.relaxAdvance(empty, new Float64Array(0))).toBe(0);
+      expect(() => r.relaxRead(empty, 0, new Float64Array(STATE.length))).toThrow(/^k: the session has no systems/);
+      r.relaxRelease(empty);
+    });
+
+    it('a session is checked on every call: budgets, reads, release, an advance in flight', async () => {
+      const session = create({})();
+      expect(() => r.relaxAdvance(session, new Float64Array(2))).toThrow(/^maxUpdates: length 2 should be 1/);
+      expect(() => r.relaxAdvance(session, Float64Array.of(0))).toThrow(/^maxUpdates: maxUpdates\[0\] should be an integer >= 1/);
+      expect(() => r.relaxAdvance(session, Float64Array.of(1.5))).toThrow(/^maxUpdates: /);
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      expect(() => (r.relaxAdvance as any)({}, Float64Array.of(1))).toThrow(/^session: expected a session from relaxCreate, got object/);
+      expect(() => r.relaxRead(session, 1, new Float64Array(STATE.length))).toThrow(/^k: expected an integer in \[0, 0\]/);
+      expect(() => r.relaxRead(session, 0, new Float64Array(3))).toThrow(/^state: length 3/);
+      expect(() => r.relaxRead(session, 0, new Float64Array(STATE.length), new Float64Array(3))).toThrow(/^x: length 3 should be 4/);
+      const pending = r.relaxAdvanceAsync(session, Float64Array.of(1));
+      expect(() => r.relaxRead(session, 0, new Float64Array(STATE.length))).toThrow(/^session: busy/);
+      expect(() => r.relaxRelease(session)).toThrow(/^session: busy/);
+      await expect(r.relaxAdvanceAsync(session, Float64Array.of(1))).rejects.toThrow(/^session: busy/);
+      await pending;
+      let left = 1;
+      while (left > 0) left = r.relaxAdvance(session, Float64Array.of(3));
+      const st = new Float64Array(STATE.length);
+      const x32 = new Float32Array(n);
+      r.relaxRead(session, 0, st, x32);
+      expect(st[STATE.status]).toBe(1);
+      // The 1-D Poisson system with b = 1 has x = (2, 3, 3, 2).
+      expect(Array.from(x32).map((v) => Math.round(v * 1e3) / 1e3)).toEqual([2, 3, 3, 2]);
+      r.relaxRelease(session);
+      expect(() => r.relaxAdvance(session, Float64Array.of(1))).toThrow(/^session: already released/);
+      expect(() => r.relaxRelease(session)).toThrow(/^session: already released/);
     });
   });
 });

@@ -5,11 +5,14 @@
  * 'native', in which case a missing addon fails the run.
  */
 import { describe, expect, it } from 'vitest';
-import type { OpName } from '../src/core/ops.js';
+import type { OpArgs, OpName } from '../src/core/ops.js';
 import { NumkernError } from '../src/core/errors.js';
-import type { AnyKernel } from '../src/core/backend.js';
-import { loadNative, loadNativeUncached, type NativeAddon } from '../src/backends/native/load.js';
-import { ASYNC_CUTOFF, nativeBackend } from '../src/backends/native/index.js';
+import type { AnyKernel, KernelSpec } from '../src/core/backend.js';
+import { loadNative, loadNativeUncached, type NativeAddon } from '../src/backends/addon/load.js';
+import { nativeBackend } from '../src/backends/native/index.js';
+import { linalgKernels } from '../src/backends/native/linalg.js';
+import { relaxAddon, relaxKernels } from '../src/backends/native/relax.js';
+import { registerBackend } from '../src/core/engine.js';
 import { cudaBackend } from '../src/backends/cuda/index.js';
 import { randomArray, required, rng } from './support/backends.js';
 
@@ -375,12 +378,17 @@ describe.skipIf(!loaded)('native addon', () => {
       expect(() => addon.spmv(A.rowPtr, A.colIdx, A.values, new Float64Array(0), ya)).toThrow(/^x: empty/);
     });
 
-    it('treats a detached buffer as empty, never as memory', () => {
+    it('refuses a detached buffer by name, in both twins', async () => {
       const d = new Float64Array(16);
       structuredClone(d.buffer, { transfer: [d.buffer] });
       expect(d.length).toBe(0);
-      expect(addon.dot(d, d)).toBe(0);
-      expect(() => addon.dot(d, x)).toThrow(/^y: length 4 should be 0/);
+      expect(() => addon.dot(x, d)).toThrow(TypeError);
+      expect(() => addon.dot(x, d)).toThrow(/^y: its ArrayBuffer is detached/);
+      expect(() => addon.nrm2(d)).toThrow(/^x: its ArrayBuffer is detached/);
+      await expect(addon.axpyAsync(1, x, d)).rejects.toThrow(/^y: its ArrayBuffer is detached/);
+      const v = A.values.slice();
+      structuredClone(v.buffer, { transfer: [v.buffer] });
+      expect(() => addon.spmv(A.rowPtr, A.colIdx, v, xa, ya)).toThrow(/^values: its ArrayBuffer is detached/);
     });
 
     it('the Async twins reject instead of throwing', async () => {
@@ -452,18 +460,17 @@ describe.skipIf(!loaded)('native addon', () => {
 });
 
 describe.skipIf(!loaded)('native backend', () => {
-  it('registers every op for f32 and f64 and runs them on both paths', async () => {
+  it('registers every op for f32 and f64 and runs them', async () => {
     const inst = await nativeBackend.init({ allowSoftwareAdapter: false, threads: 1 });
     expect(inst.name).toBe('native');
     expect(inst.priority).toBe(60);
     expect(inst.info.description).toMatch(/^C\+\+17, 1 thread, /);
-    const ops: OpName[] = ['spmv', 'dot', 'axpy', 'nrm2', 'segmentedMoments'];
-    for (const op of ops) {
-      const k = inst.kernels.find((kk) => kk.op === op);
-      expect(k?.dtypes).toEqual(['f32', 'f64']);
-    }
-    const spmv = inst.kernels.find((k) => k.op === 'spmv') as Extract<AnyKernel, { op: 'spmv' }>;
-    for (const m of [10, Math.ceil(Math.sqrt(ASYNC_CUTOFF))]) {
+    const kernels = [...linalgKernels(inst.handle), ...relaxKernels(inst.handle)];
+    const ops: OpName[] = ['spmv', 'dot', 'axpy', 'nrm2', 'segmentedMoments', 'relaxSolve', 'relaxSolveBatch'];
+    expect(kernels.map((k) => k.op).sort()).toEqual([...ops].sort());
+    for (const k of kernels) expect(k.dtypes).toEqual(['f32', 'f64']);
+    const spmv = kernels.find((k) => k.op === 'spmv') as Extract<AnyKernel, { op: 'spmv' }>;
+    for (const m of [10, 60]) {
       const A = poisson(Float64Array, m);
       const x = randomArray(A.ncols, 1);
       const y = new Float64Array(A.nrows);
@@ -471,7 +478,7 @@ describe.skipIf(!loaded)('native backend', () => {
       const { y: ref, mag } = spmvRef(A, x);
       expect(firstOutside(y, ref, (i) => 8 * 2 ** -52 * mag[i])).toBe(-1);
     }
-    const dot = inst.kernels.find((k) => k.op === 'dot') as Extract<AnyKernel, { op: 'dot' }>;
+    const dot = kernels.find((k) => k.op === 'dot') as Extract<AnyKernel, { op: 'dot' }>;
     await expect(dot.run({ x: new Float32Array(3), y: new Float32Array(2) }, {})).rejects.toMatchObject({
       name: 'NumkernError',
       code: 'E_SHAPE',
@@ -480,7 +487,88 @@ describe.skipIf(!loaded)('native backend', () => {
     const bad = poisson(Float64Array, 3);
     bad.colIdx[0] = 100;
     await expect(spmv.run({ A: bad, x: new Float64Array(9), y: new Float64Array(9) }, {})).rejects.toBeInstanceOf(NumkernError);
+    const gone = new Float64Array(9);
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    await expect(spmv.run({ A: poisson(Float64Array, 3), x: gone, y: new Float64Array(9) }, {})).rejects.toMatchObject({
+      name: 'NumkernError',
+      code: 'E_DTYPE',
+      argument: 'x',
+    });
     await inst.dispose();
+  });
+
+  // Slices of 50 units: every call below spans many pieces, with the event loop turning between them.
+  it.each(DTYPES)('sliced calls give the one call\'s results bit for bit and let the event loop turn, %s', async (_name, C) => {
+    const inst = await nativeBackend.init({ allowSoftwareAdapter: false, threads: 2 });
+    const whole = linalgKernels(inst.handle, Number.MAX_SAFE_INTEGER);
+    const sliced = linalgKernels(inst.handle, 50);
+    /** Runs op; 'turn' when the event loop turned before it finished, 'done' when it did not. */
+    const run = async <K extends 'spmv' | 'axpy' | 'segmentedMoments'>(list: AnyKernel[], op: K, args: OpArgs<K>) => {
+      const order: string[] = [];
+      setImmediate(() => order.push('turn'));
+      await (list.find((k) => k.op === op) as KernelSpec<K>).run(args, {});
+      order.push('done');
+      return order[0];
+    };
+    const A = randomCsr(C, 700, 500, 3);
+    const x = randomArray(500, 4, dtypeOf(C));
+    const [y1, y2] = [new C(700), new C(700)];
+    expect(await run(whole, 'spmv', { A, x, y: y1 })).toBe('done');
+    expect(await run(sliced, 'spmv', { A, x, y: y2 })).toBe('turn');
+    expect(firstDiff(y2, y1)).toBe(-1);
+
+    const u = randomArray(3001, 5, dtypeOf(C));
+    const [v1, v2] = [randomArray(3001, 6, dtypeOf(C)), randomArray(3001, 6, dtypeOf(C))];
+    expect(await run(whole, 'axpy', { alpha: 0.3, x: u, y: v1 })).toBe('done');
+    expect(await run(sliced, 'axpy', { alpha: 0.3, x: u, y: v2 })).toBe('turn');
+    expect(firstDiff(v2, v1)).toBe(-1);
+
+    const values = randomArray(5000, 7, dtypeOf(C));
+    const offsets = raggedOffsets(5000, 8);
+    const k = offsets.length - 1;
+    const [m1, m2] = [[new C(k), new C(k), new C(k)], [new C(k), new C(k), new C(k)]] as const;
+    expect(await run(whole, 'segmentedMoments', { values, offsets, ddof: 1, sum: m1[0], mean: m1[1], variance: m1[2] })).toBe('done');
+    expect(await run(sliced, 'segmentedMoments', { values, offsets, ddof: 1, sum: m2[0], mean: m2[1], variance: m2[2] })).toBe('turn');
+    expect(m2.map((a, i) => firstDiff(a, m1[i]!))).toEqual([-1, -1, -1]);
+
+    // A bad argument is still caught, whole or in pieces, and so is an empty call's.
+    await expect(run(sliced, 'axpy', { alpha: 1, x: new C(0), y: new C(3) })).rejects.toMatchObject({ code: 'E_SHAPE', argument: 'y' });
+    await expect(run(sliced, 'spmv', { A, x, y: new C(699) })).rejects.toMatchObject({ code: 'E_SHAPE' });
+    await inst.dispose();
+  });
+});
+
+describe.skipIf(!loaded)('native relax layout check', () => {
+  it('a table that disagrees with the addon takes relax off native, with the reason, and solves fall back', async () => {
+    const inst = await nativeBackend.init({ allowSoftwareAdapter: false, threads: 1 });
+    const real = inst.handle.addon;
+    const layout = relaxAddon(real).relaxLayout();
+    const skewed = Object.create(real, { relaxLayout: { value: () => ({ ...layout, state: { ...layout.state, final: 8 } }) } }) as NativeAddon;
+    expect(() => relaxKernels({ ...inst.handle, addon: skewed })).toThrow(/^relax layout mismatch .*state\.final is 8 in the addon, 7 here/);
+    const renamed = Object.create(real, { relaxLayout: { value: () => ({ ...layout, methods: { ...layout.methods, sor: undefined, 'sor-natural': 2 } }) } }) as NativeAddon;
+    expect(() => relaxKernels({ ...inst.handle, addon: renamed })).toThrow(/methods\.sor is missing in the addon, 2 here; methods\.sor-natural is 2 in the addon, missing here/);
+    const stale = Object.create(real, { relaxAdvanceAsync: { value: undefined } }) as NativeAddon;
+    expect(() => relaxKernels({ ...inst.handle, addon: stale })).toThrow(/^addon lacks the relax entry points relaxAdvanceAsync \(stale build/);
+    expect(relaxKernels(inst.handle).map((k) => k.op)).toEqual(['relaxSolve', 'relaxSolveBatch']);
+
+    // The façade registers every backend when it loads, so it is loaded here, before the override.
+    const { createContext } = await import('../src/index.js');
+    registerBackend({ ...nativeBackend, init: async (o) => ({ ...(await nativeBackend.init(o)), handle: { addon: skewed, threads: 1 } }) });
+    try {
+      const ctx = await createContext({ backends: ['native', 'js'] });
+      const status = ctx.status().find((s) => s.name === 'native')!;
+      expect(status.available).toBe(true);
+      expect(status.families?.relax).toMatch(/^relax layout mismatch/);
+      expect(status.kernels).toContain('dot:f64');
+      expect(status.kernels).not.toContain('relaxSolve:f64');
+      const A = poisson(Float64Array, 4);
+      const solved = await ctx.solve(A, new Float64Array(16).fill(1), { method: 'cg', backend: 'native' });
+      expect(solved.backend).toBe('js');
+      expect(solved.converged).toBe(true);
+      await ctx.dispose();
+    } finally {
+      registerBackend(nativeBackend);
+    }
   });
 });
 

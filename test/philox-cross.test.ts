@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { philoxFill, seedToKey } from '../src/core/philox.js';
-import { loadNative } from '../src/backends/native/load.js';
+import { loadNative } from '../src/backends/addon/load.js';
 import { webgpuPhiloxFill } from '../src/backends/webgpu/philox.js';
 import { openForConformance } from './support/backends.js';
 

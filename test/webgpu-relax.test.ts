@@ -1,6 +1,6 @@
 /**
- * relaxSolve and relaxSolveBatch on the WebGPU backend (src/backends/webgpu/relax.ts,
- * relax-batch.ts) against the js oracle (src/backends/js/relax.ts).
+ * relaxSolve and relaxSolveBatch on the WebGPU backend (src/backends/webgpu/relax/) against the js
+ * oracle (src/backends/js/relax.ts).
  *
  * The device iterates in f32 inside an f64 refinement loop, so what must agree with the oracle is
  * the contract, not the bits: the same initial residual (computed the same way, bit for bit), the
@@ -11,22 +11,27 @@
  *
  * Through an engine restricted to webgpu and js (core Engine + src/relax/solve.ts, no other
  * backend loaded): refused methods fall back with the reason recorded, and a device lost in the
- * middle of a solve hands the solve to js from the untouched x0.
+ * middle of a solve hands the solve to js from the untouched x0. Tests that destroy a device take
+ * one of their own (openGpuDevice exclusive): contexts otherwise share the process's device.
  *
  * Without an adapter the suite skips, unless NUMKERN_REQUIRE names webgpu.
  */
 import { describe, expect, it } from 'vitest';
-import type { BackendInitOptions, KernelControl, KernelSpec } from '../src/core/backend.js';
-import { Engine, registerBackend, type ContextOptions } from '../src/core/engine.js';
+import { PRIORITY, type BackendInitOptions, type KernelControl, type KernelSpec } from '../src/core/backend.js';
+import { Engine, registerBackend, registerFamilyKernels, type ContextOptions } from '../src/core/engine.js';
 import { NumkernError } from '../src/core/errors.js';
-import type { OpArgs, OpResult, RelaxMethod, RelaxOutcome, RelaxSettings } from '../src/core/ops.js';
+import type { OpArgs, OpResult } from '../src/core/ops.js';
 import { stencilSize, stencilToCsr } from '../src/core/stencil.js';
 import { isStencil, type CsrMatrix, type FloatArray, type LinearOperator, type StencilOperator } from '../src/core/types.js';
+import type { RelaxMethod, RelaxOutcome, RelaxSettings } from '../src/relax/ops.js';
 import { jsBackend } from '../src/backends/js/index.js';
-import { relaxSolve as oracleSolve } from '../src/backends/js/relax.js';
+import { relaxKernels as jsRelaxKernels, relaxSolve as oracleSolve } from '../src/backends/js/relax.js';
+import { openGpuDevice } from '../src/backends/webgpu/device.js';
+import { GpuRuntime } from '../src/backends/webgpu/dispatch.js';
 import { createWebgpuBackend, webgpuBackend, type WebGpuBackendInstance } from '../src/backends/webgpu/index.js';
-import { uploadStats } from '../src/backends/webgpu/relax.js';
-import { BATCH_ROUND_UPDATES, batchCapacity } from '../src/backends/webgpu/relax-batch.js';
+import { BATCH_ROUND_UPDATES, batchCapacity } from '../src/backends/webgpu/relax/batch.js';
+import { relaxKernels } from '../src/backends/webgpu/relax/kernels.js';
+import { uploadStats } from '../src/backends/webgpu/relax/uploads.js';
 import { diffusion2d, heatStep2d, poisson2d, poisson3d, shifted } from '../src/relax/generators.js';
 import { solve, solveMany } from '../src/relax/solve.js';
 import { openForFile, randomArray, required } from './support/backends.js';
@@ -40,19 +45,32 @@ async function open(options: Parameters<typeof createWebgpuBackend>[0]): Promise
   return track(await createWebgpuBackend(options).init(initOptions));
 }
 
-// An engine over js and webgpu only, whose webgpu instance the tests can reach (to lose its device).
-let engineGpu: WebGpuBackendInstance | null = null;
+/** A runtime on a device of its own, shaped like main's: for tests that destroy the device. */
+async function exclusiveRuntime(): Promise<GpuRuntime> {
+  const gpu = await openGpuDevice({ allowSoftwareAdapter: true, exclusive: true });
+  const { workgroupSize, bindingBytes } = main!.runtime;
+  return track(new GpuRuntime(gpu, { workgroupSize, bindingBytes, maxPooledBytes: 2 ** 26 }));
+}
+
+// An engine over js and webgpu only, whose webgpu runtime the tests can reach (to lose its device,
+// which is therefore its own).
+let engineGpu: GpuRuntime | null = null;
+registerFamilyKernels('relax', { js: jsRelaxKernels, webgpu: relaxKernels });
 registerBackend(jsBackend);
 registerBackend({
   name: 'webgpu',
-  async init(o: BackendInitOptions) {
-    engineGpu = await webgpuBackend.init(o);
-    return engineGpu;
+  async init() {
+    const rt = await exclusiveRuntime();
+    engineGpu = rt;
+    return {
+      name: 'webgpu', priority: PRIORITY.webgpuSoftware, handle: rt, info: { description: 'webgpu (test device)' },
+      lostReason: () => rt.gpu.lostReason(), dispose: () => rt.dispose(),
+    };
   },
 });
 
 class TestEngine extends Engine {
-  static async open(): Promise<{ engine: TestEngine; gpu: WebGpuBackendInstance }> {
+  static async open(): Promise<{ engine: TestEngine; gpu: GpuRuntime }> {
     const o: ContextOptions = { backends: ['webgpu', 'js'] };
     const engine = track(new TestEngine(await Engine.initSlots(o), o));
     return { engine, gpu: engineGpu! };
@@ -103,8 +121,9 @@ function settings(method: RelaxMethod, over: Partial<Settings> = {}): Settings {
   return { method, omega: method === 'jacobi' ? 0.8 : 1.3, tol: 1e-8, criterion: 'relative', maxIter: 20000, checkEvery: 1, ...over };
 }
 
-function kernelOf<K extends 'relaxSolve' | 'relaxSolveBatch'>(b: WebGpuBackendInstance, op: K): KernelSpec<K> {
-  return b.kernels.find((k) => k.op === op) as unknown as KernelSpec<K>;
+function kernelOf<K extends 'relaxSolve' | 'relaxSolveBatch'>(b: WebGpuBackendInstance | GpuRuntime, op: K): KernelSpec<K> {
+  const rt = b instanceof GpuRuntime ? b : b.runtime;
+  return relaxKernels(rt).find((k) => k.op === op) as unknown as KernelSpec<K>;
 }
 
 async function gpuSolve(
@@ -183,7 +202,7 @@ describe('webgpu relax: backend', () => {
 
   it.skipIf(!main)('registers relaxSolve and relaxSolveBatch for f32 and f64', () => {
     for (const op of ['relaxSolve', 'relaxSolveBatch'] as const) {
-      const k = main!.kernels.find((x) => x.op === op);
+      const k = relaxKernels(main!.runtime).find((x) => x.op === op);
       expect(k?.dtypes).toEqual(['f32', 'f64']);
       expect(typeof k?.accepts).toBe('function');
     }
@@ -433,21 +452,21 @@ describe.skipIf(!main)('webgpu relaxSolve: abort and device loss', () => {
   });
 
   it('a device lost mid-solve gives E_DEVICE_LOST and leaves x as it was', async () => {
-    const b = await open({});
-    const k = kernelOf(b, 'relaxSolve');
+    const rt = await exclusiveRuntime();
+    const k = kernelOf(rt, 'relaxSolve');
     const x0 = randomArray(576, 15);
     const x = x0.slice();
     let destroyed = false;
     const run = k.run({ A, b: rhs, x, ...endless }, {
       onProgress: () => {
-        if (!destroyed) b.runtime.device.destroy();
+        if (!destroyed) rt.device.destroy();
         destroyed = true;
       },
     });
     await rejectsWith(Promise.resolve(run), 'E_DEVICE_LOST');
     expect(destroyed).toBe(true);
     expect(x).toEqual(x0);
-    expect(b.lostReason?.()).not.toBeNull();
+    expect(rt.gpu.lostReason()).not.toBeNull();
   });
 });
 
@@ -472,6 +491,29 @@ describe.skipIf(!main)('webgpu relaxSolve: operands stay on the device between s
     // A constant stencil has nothing to upload: its coefficients are uniforms.
     await gpuSolve(main!, poisson2d(11, { stencil: true }), rhs, s);
     expect(uploadStats(rt).uploads).toBe(third.uploads);
+  });
+
+  it("a prepared operator's uploads live until it is disposed", async () => {
+    const rt = main!.runtime;
+    const releases: (() => void)[] = [];
+    const prepared = { disposed: false, own: (r: () => void) => void releases.push(r) };
+    const A = shifted(poisson2d(13), 0.2);
+    const rhs = randomArray(169, 17);
+    const k = kernelOf(main!, 'relaxSolve');
+    const run = () => k.run({ A, prepared, b: rhs, x: new Float64Array(169), ...settings('cg') }, {});
+    const before = uploadStats(rt);
+    expect((await run()).converged).toBe(true);
+    const held = uploadStats(rt);
+    // rowPtr, colIdx and values, each handing the prepared operator its release.
+    expect(held.uploads - before.uploads).toBe(3);
+    expect(releases).toHaveLength(3);
+    expect((await run()).converged).toBe(true);
+    expect(uploadStats(rt).uploads).toBe(held.uploads);
+    for (const r of releases) r();
+    expect(uploadStats(rt).bytes).toBeLessThan(held.bytes);
+    // Released entries are gone: the next solve uploads again.
+    await run();
+    expect(uploadStats(rt).uploads - held.uploads).toBe(3);
   });
 });
 
@@ -612,7 +654,7 @@ describe.skipIf(!main)('webgpu relax through the dispatcher (webgpu and js only)
       expectStationaryCount(many[k]!.iterations, one.iterations, 1);
     }
     // A system beyond workgroup memory sends the batch to js, recorded.
-    const cap = batchCapacity(engineGpu!.runtime, 'sor-redblack');
+    const cap = batchCapacity(engineGpu!, 'sor-redblack');
     const m = Math.ceil(Math.sqrt(cap + 1));
     const big = await solveMany(engine, [...specs, { A: shifted(poisson2d(m), 1), b: randomArray(m * m, 50) }], { method: 'sor-redblack', backend: 'webgpu' });
     expect(big.every((r) => r.backend === 'js' && r.converged)).toBe(true);
@@ -631,7 +673,7 @@ describe.skipIf(!main)('webgpu relax through the dispatcher (webgpu and js only)
       ...opts,
       backend: 'webgpu',
       onProgress: () => {
-        if (!destroyed) gpu.runtime.device.destroy();
+        if (!destroyed) gpu.device.destroy();
         destroyed = true;
       },
     });

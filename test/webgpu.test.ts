@@ -15,16 +15,21 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { KernelSpec } from '../src/core/backend.js';
 import { NumkernError } from '../src/core/errors.js';
-import { OP_NAMES, type OpArgs, type OpName, type OpResult } from '../src/core/ops.js';
+import type { OpArgs, OpName, OpResult } from '../src/core/ops.js';
+import { LINALG_OPS } from '../src/linalg/ops.js';
 import type { CsrMatrix } from '../src/core/types.js';
+import { openGpuDevice } from '../src/backends/webgpu/device.js';
+import { GpuRuntime } from '../src/backends/webgpu/dispatch.js';
 import {
   createWebgpuBackend, foldWorkgroups, webgpuBackend, webgpuPhiloxFill, type WebGpuBackendInstance,
 } from '../src/backends/webgpu/index.js';
+import { linalgKernels } from '../src/backends/webgpu/linalg.js';
+import { relaxKernels } from '../src/backends/webgpu/relax/kernels.js';
 import { openForFile, randomArray, required, rng } from './support/backends.js';
 
 const u = 2 ** -24;
 const gamma = (k: number) => (k * u) / (1 - k * u);
-/** Host-side constants of the reduction kernels (src/backends/webgpu/index.ts). */
+/** Host-side constants of the reduction kernels (src/backends/webgpu/linalg.ts). */
 const MAX_REDUCE_GROUPS = 1024;
 
 const initOptions = { allowSoftwareAdapter: true, threads: 0 };
@@ -34,8 +39,14 @@ async function open(options: Parameters<typeof createWebgpuBackend>[0]): Promise
   return track(await createWebgpuBackend(options).init(initOptions));
 }
 
-function op<K extends OpName>(b: WebGpuBackendInstance, name: K): (args: OpArgs<K>, signal?: AbortSignal) => Promise<OpResult<K>> {
-  const k = b.kernels.find((x) => x.op === name) as unknown as KernelSpec<K>;
+/** Every kernel the backend's families list over its runtime. */
+function kernelsOf(b: WebGpuBackendInstance | GpuRuntime): KernelSpec[] {
+  const rt = b instanceof GpuRuntime ? b : b.runtime;
+  return [...linalgKernels(rt), ...relaxKernels(rt)] as unknown as KernelSpec[];
+}
+
+function op<K extends OpName>(b: WebGpuBackendInstance | GpuRuntime, name: K): (args: OpArgs<K>, signal?: AbortSignal) => Promise<OpResult<K>> {
+  const k = kernelsOf(b).find((x) => x.op === name) as unknown as KernelSpec<K>;
   return async (args, signal) => k.run(args, { signal });
 }
 
@@ -199,11 +210,12 @@ describe('webgpu backend init', () => {
     const b = main!;
     expect(b.priority).toBe(b.info.software ? 40 : 80);
     if (b.info.software) expect(b.info.description).toMatch(/\[software\]/);
-    const ops = b.kernels.map((k) => k.op).sort();
+    const ops = kernelsOf(b).map((k) => k.op).sort();
     expect(ops).toEqual(['axpy', 'dot', 'nrm2', 'relaxSolve', 'relaxSolveBatch', 'segmentedMoments', 'spmv']);
-    for (const name of ops) expect(OP_NAMES).toContain(name);
+    // Every primitive of the linalg family has a webgpu kernel.
+    for (const name of LINALG_OPS) expect(ops).toContain(name);
     // Solvers take f64 too, through mixed-precision refinement (f32 on the device, f64 residuals on the host).
-    for (const k of b.kernels) expect(k.dtypes).toEqual(k.op.startsWith('relax') ? ['f32', 'f64'] : ['f32']);
+    for (const k of kernelsOf(b)) expect(k.dtypes).toEqual(k.op.startsWith('relax') ? ['f32', 'f64'] : ['f32']);
     const limits = b.info.limits as Record<string, number>;
     expect(b.runtime.bindingBytes).toBe(Math.floor(limits.maxStorageBufferBindingSize! / 16) * 16);
   });
@@ -400,19 +412,23 @@ describe.skipIf(!main)('dispatches past 65535 workgroups (workgroup size 2)', ()
 
 describe.skipIf(!main)('device loss', () => {
   it('surfaces as lostReason() and E_DEVICE_LOST, before and during a kernel', async () => {
-    const b = await open({ maxBindingBytes: 4096 });
+    // A device of its own: contexts share the process's device, whose loss would reach them all.
+    const gpu = await openGpuDevice({ allowSoftwareAdapter: true, exclusive: true });
+    const b = track(new GpuRuntime(gpu, { workgroupSize: main!.runtime.workgroupSize, bindingBytes: 4096, maxPooledBytes: 2 ** 26 }));
     const axpy = op(b, 'axpy');
     const x = uniform(20_000, 300);
     const y = uniform(20_000, 301);
     const y0 = y.slice();
     // Lost while a chunked kernel is under way: it must reject, not hang, and leave y alone.
     const running = axpy({ alpha: 3, x, y });
-    b.runtime.device.destroy();
+    b.device.destroy();
     await rejectsWith(running, 'E_DEVICE_LOST');
     expect(y).toEqual(y0);
 
-    expect(await b.runtime.gpu.waitLost(1000)).not.toBeNull();
-    expect(b.lostReason?.()).toMatch(/destroyed/);
+    expect(await b.gpu.waitLost(1000)).not.toBeNull();
+    expect(b.gpu.lostReason()).toMatch(/destroyed/);
+    // The shared device is untouched.
+    expect(main!.lostReason?.()).toBeNull();
     const A = randomCsr(10, 10, 2, 302);
     const offsets = Int32Array.from([0, 2, 5]);
     const z = new Float32Array(2);
@@ -478,13 +494,15 @@ describe.skipIf(!main)('Philox4x32-10 in WGSL', () => {
 });
 
 describe.skipIf(!main)('teardown', () => {
-  it('dispose destroys the device and lets the process exit', async () => {
+  it('dispose releases the device and lets the process exit', async () => {
     const entry = fileURLToPath(new URL('../src/backends/webgpu/index.ts', import.meta.url));
+    const linalg = fileURLToPath(new URL('../src/backends/webgpu/linalg.ts', import.meta.url));
     const script = `
       const { webgpuBackend } = await import(${JSON.stringify(entry)});
+      const { linalgKernels } = await import(${JSON.stringify(linalg)});
       const b = await webgpuBackend.init({ allowSoftwareAdapter: true, threads: 0 });
       const x = new Float32Array(1000).fill(1);
-      const k = b.kernels.find((k) => k.op === 'dot');
+      const k = linalgKernels(b.runtime).find((k) => k.op === 'dot');
       const s = await k.run({ x, y: x }, {});
       await b.dispose();
       console.log('result', s, 'lost', b.lostReason());

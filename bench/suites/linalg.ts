@@ -92,3 +92,9 @@ export async function segmentedSuite(targets: Target[], c: Ceilings, quick: bool
   }
   return rows;
 }
+
+export const suites = {
+  spmv: ['CSR SpMV (bandwidth-bound)', spmvSuite],
+  blas1: ['BLAS-1 (bandwidth-bound)', blas1Suite],
+  segmented: ['Segmented moments (bandwidth-bound)', segmentedSuite],
+} as const;

@@ -1,15 +1,17 @@
 /**
  * Relaxation: sweep throughput (bandwidth-bound: reported against the triad ceiling) and time to 1e-8
  * on the 5-point Poisson problem, CSR and stencil, per backend. Anchor: PETSc CG + SSOR on Poisson 512²
- * takes about 0.57 s on the development machine (reference/peers.md §1).
+ * takes 0.535 s (102 iterations at its best ω, median) on the development machine (docs/peers.md).
  */
 import type { BackendName, LinearOperator } from '../../src/core/types.js';
-import type { RelaxMethod } from '../../src/core/ops.js';
+import type { RelaxMethod } from '../../src/relax/ops.js';
 import { poisson2d } from '../../src/relax/generators.js';
+import { FixedOmega } from '../../src/relax/tuners/fixed.js';
+import { solveSequence } from '../../src/relax/sequence.js';
 import type { Ceilings, Row } from '../report.js';
 import type { Target } from './linalg.js';
 
-export const PETSC_SSOR_CG_512_SECONDS = 0.57;
+export const PETSC_SSOR_CG_512_SECONDS = 0.535;
 
 /** Bytes one sweep must move: the matrix once (CSR: values + indices + row pointers), b once, x read and written. */
 function sweepBytes(A: LinearOperator, n: number): number {
@@ -89,15 +91,54 @@ export async function solveSuite(targets: Target[], _c: Ceilings, quick: boolean
           if (!t.ctx.supports(t.backend, 'relaxSolve', 'f64', args)) continue;
           // The oracle and the software adapter are correctness backends: time them on the small grid only.
           if ((t.backend === 'js' && m > 256) || (t.backend === 'webgpu' && m > 512)) continue;
-          let last = { iterations: 0, converged: false };
-          const s = await seconds(async () => {
-            last = await t.ctx.solve(A, b, { method, omega, tol: 1e-8, maxIter: 100000, backend: t.backend as BackendName, strict: true, checkFinite: false });
-          }, quick ? 1 : 2);
-          const anchor = method === 'ssor-cg' && m === 512 ? PETSC_SSOR_CG_512_SECONDS / s : null;
+          // Plain (validated and derived per call) and prepared (ctx.relax.prepare once, outside the timing).
+          const P = t.ctx.relax.prepare(A);
+          for (const [label, operand] of [['', A], [' prepared', P]] as const) {
+            let last = { iterations: 0, converged: false };
+            const s = await seconds(async () => {
+              last = await t.ctx.solve(operand, b, { method, omega, tol: 1e-8, maxIter: 100000, backend: t.backend as BackendName, strict: true, checkFinite: false });
+            }, quick ? 1 : 2);
+            const anchor = method === 'ssor-cg' && m === 512 ? PETSC_SSOR_CG_512_SECONDS / s : null;
+            rows.push({
+              suite: 'relax-solve', case: `${method} ω=${omega.toFixed(3)} to 1e-8, poisson2d ${m}² ${form}${label}`, backend: t.label, dtype: 'f64', threads: t.threads,
+              seconds: s, unit: 'x', rate: anchor ?? 0, ofCeiling1: null, ofCeilingAll: null,
+              note: `${last.iterations} its${last.converged ? '' : ' (not converged)'}${anchor ? `; PETSc CG+SSOR 0.535 s → ${anchor.toFixed(2)}× faster` : ''}`,
+            });
+          }
+          P.dispose();
+        }
+      }
+    }
+  }
+  return rows;
+}
+
+/**
+ * solveSequence throughput on a sequence that repeats one matrix with varying right-hand sides (a
+ * time-stepping or many-load-case workload), with and without preparing the repeated matrix.
+ */
+export async function sequenceSuite(targets: Target[], _c: Ceilings, quick: boolean): Promise<Row[]> {
+  const rows: Row[] = [];
+  const T = quick ? 20 : 60;
+  for (const m of [64, 256]) {
+    const A = poisson2d(m);
+    const n = m * m;
+    const rhs = Array.from({ length: T }, (_, t) => Float64Array.from({ length: n }, (_, i) => Math.sin(0.001 * i * (t + 1)) + 1));
+    for (const method of ['ssor-cg', 'sor'] as const) {
+      if (method === 'sor' && m > 64) continue;
+      for (const t of targets) {
+        if (t.backend === 'js' && m > 64) continue;
+        if (!t.ctx.supports(t.backend, 'relaxSolve', 'f64', { A, b: rhs[0]!, x: rhs[0]!, method, omega: 1.5, tol: 1e-8, criterion: 'relative', maxIter: 1, checkEvery: 1 })) continue;
+        for (const prepare of [false, true]) {
+          const t0 = performance.now();
+          const r = await solveSequence(t.ctx, rhs.map((b) => ({ A, b })), {
+            tuner: new FixedOmega(method === 'sor' ? 2 / (1 + Math.sin(Math.PI / (m + 1))) : 1.8), method, prepare, backend: t.backend as BackendName,
+          });
+          const s = (performance.now() - t0) / 1e3;
           rows.push({
-            suite: 'relax-solve', case: `${method} ω=${omega.toFixed(3)} to 1e-8, poisson2d ${m}² ${form}`, backend: t.label, dtype: 'f64', threads: t.threads,
-            seconds: s, unit: 'x', rate: anchor ?? 0, ofCeiling1: null, ofCeilingAll: null,
-            note: `${last.iterations} its${last.converged ? '' : ' (not converged)'}${anchor ? `; PETSc CG+SSOR 0.57 s → ${anchor.toFixed(2)}× faster` : ''}`,
+            suite: 'relax-sequence', case: `${method}, ${T} right-hand sides, poisson2d ${m}² CSR${prepare ? ', prepared' : ''}`, backend: t.label, dtype: 'f64', threads: t.threads,
+            seconds: s, unit: 'solves/s', rate: T / s, ofCeiling1: null, ofCeilingAll: null,
+            note: `${(r.totals.iterations / T).toFixed(0)} its/solve; ${((s / T) * 1e3).toFixed(2)} ms/solve`,
           });
         }
       }
@@ -105,3 +146,9 @@ export async function solveSuite(targets: Target[], _c: Ceilings, quick: boolean
   }
   return rows;
 }
+
+export const suites = {
+  sweep: ['Relaxation sweeps (bandwidth-bound)', sweepSuite],
+  solve: ['Time to 1e-8 (rate column: speed-up over the PETSc anchor where one exists)', solveSuite],
+  sequence: ['solveSequence over one repeated matrix (rate: solves per second)', sequenceSuite],
+} as const;

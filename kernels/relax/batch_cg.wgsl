@@ -2,7 +2,6 @@
 // round in workgroup memory (e, r, p, q at wv[0 ..], wv[CAP ..], wv[2·CAP ..], wv[3·CAP ..]).
 // The recurrence residual r·r decides the inner test, as in the oracle's krylov(); pᵀAp ≤ 0 is a
 // breakdown (A not SPD).
-const NARR: u32 = 4u;
 #include "batch_common.wgsl"
 
 @compute @workgroup_size(WG)

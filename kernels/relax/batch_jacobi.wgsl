@@ -1,7 +1,6 @@
 // Batched damped Jacobi: one workgroup per system, the whole inner solve of a refinement round in
 // workgroup memory, ping-ponging the iterate between wv[0 ..] and wv[2·CAP ..]. Same update as
 // stencil_jacobi.wgsl and csr_jacobi.wgsl.
-const NARR: u32 = 3u;
 #include "batch_stationary.wgsl"
 
 fn sweep(sys: System, lid: u32, cur: u32) -> u32 {

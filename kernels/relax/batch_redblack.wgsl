@@ -2,7 +2,6 @@
 // refinement round in workgroup memory. A sweep updates one colour class at a time, a barrier
 // between classes: stencil classes are the parities (i + j + k) mod 2, CSR classes come from
 // multicolorOrdering (src/core/coloring.ts) through `ints`. Same update as stencil_sor_colour.wgsl.
-const NARR: u32 = 2u;
 #include "batch_stationary.wgsl"
 
 fn relax_row(sys: System, i: u32) {

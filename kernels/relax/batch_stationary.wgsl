@@ -1,7 +1,7 @@
 // The inner loop of a batched stationary solve (included by batch_jacobi.wgsl and
 // batch_redblack.wgsl, which define `sweep`). Workgroup memory: the iterate at wv[cur ..], the
 // right-hand side at wv[CAP ..]. The loop mirrors the single-system device loop in
-// src/backends/webgpu/relax.ts: test at the oracle's check points, stop at the inner tolerance,
+// src/backends/webgpu/relax/device-solve.ts: test at the oracle's check points, stop at the inner tolerance,
 // the divergence limit, a stall, or the round's update budget.
 #include "batch_common.wgsl"
 

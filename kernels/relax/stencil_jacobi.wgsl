@@ -8,9 +8,9 @@
 
 @compute @workgroup_size(WG)
 fn constant(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let w = sp.scal.x;
-  let d = sp.scal.y;
-  for (var p = gid.x; p < sp.dims.w; p += nwg.x * WG) {
+  let w = sp.omega;
+  let d = sp.diag;
+  for (var p = gid.x; p < sp.n; p += nwg.x * WG) {
     let ax = fma(d, v[p], offsum_const(p, grid_of(p)));
     out[p] = fma(w, (rhs[p] - ax) / d, v[p]);
   }
@@ -18,8 +18,8 @@ fn constant(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
 
 @compute @workgroup_size(WG)
 fn variable(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let w = sp.scal.x;
-  for (var p = gid.x; p < sp.dims.w; p += nwg.x * WG) {
+  let w = sp.omega;
+  for (var p = gid.x; p < sp.n; p += nwg.x * WG) {
     let d = coefs[p];
     let ax = fma(d, v[p], offsum_var(p, grid_of(p)));
     out[p] = fma(w, (rhs[p] - ax) / d, v[p]);

@@ -17,9 +17,9 @@ fn finish(acc: f32, lid: u32, wid: u32) {
 @compute @workgroup_size(WG)
 fn constant(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
             @builtin(num_workgroups) nwg: vec3u) {
-  let d = sp.scal.y;
+  let d = sp.diag;
   var acc = 0.0;
-  for (var p = wid.x * WG + lid; p < sp.dims.w; p += nwg.x * WG) {
+  for (var p = wid.x * WG + lid; p < sp.n; p += nwg.x * WG) {
     let r = rhs[p] - fma(d, v[p], offsum_const(p, grid_of(p)));
     acc = fma(r, r, acc);
   }
@@ -30,7 +30,7 @@ fn constant(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wi
 fn variable(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
             @builtin(num_workgroups) nwg: vec3u) {
   var acc = 0.0;
-  for (var p = wid.x * WG + lid; p < sp.dims.w; p += nwg.x * WG) {
+  for (var p = wid.x * WG + lid; p < sp.n; p += nwg.x * WG) {
     let r = rhs[p] - fma(coefs[p], v[p], offsum_var(p, grid_of(p)));
     acc = fma(r, r, acc);
   }

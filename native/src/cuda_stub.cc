@@ -1,5 +1,6 @@
-// The CUDA entry points for a build without CUDA: the same C API as native/cuda, every call answering
-// "built without CUDA (<why>)", so the bindings link and report the reason in either build.
+// native/cuda/core.cu for a build without CUDA: the same three calls, answering "built without CUDA
+// (<why>)", so info() and every binding report the reason. Families' device entry points need no stub
+// here: the bindings never reference them in such a build (numkern/cuda_api.hpp).
 #include "numkern/cuda_api.hpp"
 
 #ifndef NUMKERN_NO_CUDA_REASON
@@ -25,28 +26,5 @@ int nk_cuda_device_count(int* count, const char** err) {
 }
 
 int nk_cuda_context_ok(void) { return 0; }
-
-int nk_cuda_spmv_f32(int32_t, const int32_t*, const int32_t*, const float*, int32_t, uint32_t, const float*, float*,
-                     const char** err) {
-  return unavailable(err);
-}
-int nk_cuda_spmv_f64(int32_t, const int32_t*, const int32_t*, const double*, int32_t, uint32_t, const double*,
-                     double*, const char** err) {
-  return unavailable(err);
-}
-int nk_cuda_dot_f32(size_t, const float*, const float*, double*, const char** err) { return unavailable(err); }
-int nk_cuda_dot_f64(size_t, const double*, const double*, double*, const char** err) { return unavailable(err); }
-int nk_cuda_axpy_f32(size_t, float, const float*, float*, const char** err) { return unavailable(err); }
-int nk_cuda_axpy_f64(size_t, double, const double*, double*, const char** err) { return unavailable(err); }
-int nk_cuda_nrm2_f32(size_t, const float*, double*, const char** err) { return unavailable(err); }
-int nk_cuda_nrm2_f64(size_t, const double*, double*, const char** err) { return unavailable(err); }
-int nk_cuda_segmented_moments_f32(int32_t, const int32_t*, size_t, const float*, double, float*, float*, float*,
-                                  const char** err) {
-  return unavailable(err);
-}
-int nk_cuda_segmented_moments_f64(int32_t, const int32_t*, size_t, const double*, double, double*, double*, double*,
-                                  const char** err) {
-  return unavailable(err);
-}
 
 }  // extern "C"

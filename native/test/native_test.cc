@@ -1,5 +1,6 @@
 // Standalone check of the CPU kernels and the shared element logic, without Node
-// (cmake -DNUMKERN_BUILD_TESTS=ON, then run numkern_native_test or ctest).
+// (cmake -DNUMKERN_BUILD_TESTS=ON, then run numkern_native_test or ctest). The relax family's checks
+// are in relax_test.hpp.
 #undef NDEBUG  // the checks below are plain asserts and must survive Release builds
 #include <cassert>
 #include <cmath>
@@ -10,9 +11,12 @@
 #include <vector>
 
 #include "numkern/blas1.hpp"
-#include "numkern/kernels.hpp"
+#include "numkern/core.hpp"
+#include "numkern/linalg.hpp"
 #include "numkern/moments.hpp"
+#include "numkern/parallel.hpp"
 #include "numkern/philox.hpp"
+#include "relax_test.hpp"
 
 using namespace numkern;
 
@@ -215,6 +219,7 @@ int main() {
   test_moments<double>();
   test_gemm();
   test_probes();
+  relax_test::run_all();
   assert(hardware_threads() >= 1);
   assert(plan_threads(0, 10, 1 << 15) == 1);
   std::printf("numkern_native_test: all checks passed (%d hardware threads, %s, simd %s, blas %s)\n",

@@ -11,10 +11,13 @@ export function formatInfo(version: string, ctx: Engine): string {
   const head = ['backend', 'status', 'priority', 'details'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  // A family whose kernels an available backend could not list (a stale addon, say) runs elsewhere.
+  const missing = ctx.status().flatMap((s) => Object.entries(s.families ?? {}).map(([f, why]) => `  ${s.name} lacks the ${f} family: ${why}`));
   return [
     `numkern ${version} (Node ${process.versions.node}, ${process.platform}-${process.arch})`,
     line(head),
     ...rows.map(line),
+    ...missing,
     `auto order: ${ctx.available().join(' > ')}`,
     '',
   ].join('\n');

@@ -4,7 +4,8 @@ import type { Context } from '../context.js';
 import { fail } from '../core/errors.js';
 import { readMatrixMarket } from '../core/matrix-market.js';
 import type { BackendName, CsrMatrix, FloatArray } from '../core/types.js';
-import type { RelaxMethod } from '../core/ops.js';
+import type { RelaxMethod } from '../relax/ops.js';
+import { checkOperator } from '../relax/validate.js';
 import { ProgressBar } from './progress.js';
 
 export const SOLVE_USAGE = `solve A.mtx [b.mtx] [--method ssor-cg] [--omega 1] [--tol 1e-8] [--criterion relative]
@@ -37,6 +38,8 @@ export async function solveCommand(ctx: Context, argv: string[]): Promise<number
   const a = await readMatrixMarket(positionals[0]!, { dtype });
   if (a.kind !== 'coordinate') fail('E_SHAPE', positionals[0]!, 'A must be a sparse (coordinate) Matrix Market file');
   const A = a.matrix as CsrMatrix;
+  // Messages about the file's matrix count rows from 1, as the file does.
+  checkOperator(A, positionals[0]!, { indexBase: 1 });
   let b: FloatArray;
   if (positionals[1]) {
     const bf = await readMatrixMarket(positionals[1], { dtype });
@@ -62,6 +65,7 @@ export async function solveCommand(ctx: Context, argv: string[]): Promise<number
   }
   const summary = {
     n: A.nrows, nnz: A.colIdx.length, method: r.method, omega: r.omega, iterations: r.iterations, converged: r.converged, diverged: r.diverged,
+    stop: r.stop, stopDetail: r.stopDetail,
     residualNorm: r.residualNorm, relativeResidual: r.initialResidualNorm > 0 ? r.residualNorm / r.initialResidualNorm : 0,
     seconds: r.seconds, backend: r.backend,
   };
@@ -70,7 +74,7 @@ export async function solveCommand(ctx: Context, argv: string[]): Promise<number
     process.stdout.write(
       `${r.method} ω=${r.omega} on ${A.nrows}×${A.ncols} (nnz ${A.colIdx.length}): ${r.converged ? 'converged' : r.diverged ? 'DIVERGED' : 'NOT converged'} ` +
       `in ${r.iterations} iterations, ‖b−Ax‖ = ${r.residualNorm.toExponential(3)} (relative ${summary.relativeResidual.toExponential(3)}), ` +
-      `${(r.seconds * 1e3).toFixed(1)} ms on ${r.backend}\n`,
+      `${(r.seconds * 1e3).toFixed(1)} ms on ${r.backend}\n${r.converged ? '' : `  ${r.stopDetail}\n`}`,
     );
   }
   return r.converged ? 0 : 3;

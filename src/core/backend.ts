@@ -37,12 +37,20 @@ export interface BackendInfo {
   readonly [key: string]: unknown;
 }
 
+/**
+ * One family's kernels on one backend, listed from that backend's live handle (the loaded addon and
+ * its thread count, the GPU runtime, ...). Each backend keeps one such list per family in
+ * `src/backends/<b>/<family>.ts`; src/families.ts hands them to the engine.
+ */
+export type KernelList<H> = (handle: H) => readonly AnyKernel[];
+
 /** A live backend. Created by a factory's init; owned by one Context. */
-export interface BackendInstance {
+export interface BackendInstance<H = unknown> {
   readonly name: BackendName;
   /** Higher runs first under auto dispatch. See PRIORITY. */
   readonly priority: number;
-  readonly kernels: readonly AnyKernel[];
+  /** What the families' kernel lists for this backend are built from. */
+  readonly handle: H;
   readonly info: BackendInfo;
   /** Why the backend stopped working after init (device lost), or null while it is healthy. */
   lostReason?(): string | null;
@@ -57,9 +65,9 @@ export interface BackendInitOptions {
 }
 
 /** Registered once per backend; init throws (with the reason as message) when the backend cannot run here. */
-export interface BackendFactory {
+export interface BackendFactory<H = unknown> {
   readonly name: BackendName;
-  init(options: BackendInitOptions): Promise<BackendInstance>;
+  init(options: BackendInitOptions): Promise<BackendInstance<H>>;
 }
 
 /** DESIGN.md: cuda > webgpu(hardware) > native > webgpu(software) > js. */

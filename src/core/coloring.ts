@@ -3,6 +3,7 @@
  * colour none of its already-coloured neighbours has). On 5- and 7-point grids this is exactly the
  * red-black checkerboard, colour (i + j [+ k]) mod 2, red first.
  */
+import { contentPrint } from './fingerprint.js';
 import type { CsrMatrix } from './types.js';
 
 export interface Coloring {
@@ -13,12 +14,17 @@ export interface Coloring {
   readonly colors: number;
 }
 
-const cache = new WeakMap<Int32Array, WeakMap<Int32Array, Coloring>>();
+/**
+ * Colourings by the identity of the index arrays, checked against a fingerprint of their content: a
+ * stale colouring of an edited pattern would let red-black rows of one colour depend on each other.
+ */
+const cache = new WeakMap<Int32Array, WeakMap<Int32Array, { print: string; coloring: Coloring }>>();
 
 /** Rows i and j conflict when a_ij or a_ji is stored; the pattern is symmetrized on the fly. */
 export function multicolorOrdering(A: CsrMatrix): Coloring {
+  const print = `${contentPrint(A.rowPtr)}/${contentPrint(A.colIdx)}`;
   const hit = cache.get(A.rowPtr)?.get(A.colIdx);
-  if (hit) return hit;
+  if (hit?.print === print) return hit.coloring;
   const n = A.nrows;
   const color = new Int32Array(n).fill(-1);
   // Lower neighbours through the transpose: row j > i sees i via a_ij with i < j, or via a_ji.
@@ -53,6 +59,6 @@ export function multicolorOrdering(A: CsrMatrix): Coloring {
   const result = { order, offsets, colors };
   let inner = cache.get(A.rowPtr);
   if (!inner) cache.set(A.rowPtr, (inner = new WeakMap()));
-  inner.set(A.colIdx, result);
+  inner.set(A.colIdx, { print, coloring: result });
   return result;
 }

@@ -3,7 +3,7 @@
  * and kernel dispatch (tfjs style: kernels keyed by (op, dtype, backend), per-kernel fallback).
  * Core never imports a backend: backends register factories here (src/backends/register.ts).
  */
-import type { AnyKernel, BackendFactory, BackendInfo, BackendInstance, KernelControl, KernelSpec } from './backend.js';
+import type { AnyKernel, BackendFactory, BackendInfo, BackendInstance, KernelControl, KernelList, KernelSpec } from './backend.js';
 import { NumkernError, throwIfAborted } from './errors.js';
 import type { OpArgs, OpName, OpResult } from './ops.js';
 import { BACKEND_NAMES, type BackendName, type DType } from './types.js';
@@ -11,8 +11,22 @@ import { BACKEND_NAMES, type BackendName, type DType } from './types.js';
 const factories = new Map<BackendName, BackendFactory>();
 
 /** Called once per backend by src/backends/register.ts. Re-registering replaces (tests mock loaders this way). */
-export function registerBackend(factory: BackendFactory): void {
-  factories.set(factory.name, factory);
+export function registerBackend<H>(factory: BackendFactory<H>): void {
+  factories.set(factory.name, factory as BackendFactory);
+}
+
+/** Per backend, the function that lists one family's kernels over that backend's handle. */
+export type FamilyKernelLists = Partial<Record<BackendName, KernelList<never>>>;
+
+const families = new Map<string, FamilyKernelLists>();
+
+/**
+ * Called once per family by src/families.ts. A context created afterwards asks every backend it
+ * initializes for the family's kernels; a backend without a list for it simply registers none, and
+ * dispatch falls back.
+ */
+export function registerFamilyKernels(family: string, lists: FamilyKernelLists): void {
+  families.set(family, lists);
 }
 
 export type Thresholds = Partial<Record<OpName, Partial<Record<BackendName, number>>>>;
@@ -39,6 +53,8 @@ export interface BackendStatus {
   readonly info?: BackendInfo;
   /** `op:dtype` pairs the backend registered. */
   readonly kernels?: readonly string[];
+  /** Families whose kernel list failed on this (available) backend, with the reason. */
+  readonly families?: Readonly<Record<string, string>>;
 }
 
 export interface FallbackRecord {
@@ -62,11 +78,13 @@ export interface Dispatched<R> {
   readonly backend: BackendName;
 }
 
-interface Slot {
+/** One backend's place in a context: its live instance (or why there is none) and its kernels. */
+export interface Slot {
   readonly name: BackendName;
   instance: BackendInstance | null;
   reason: string | null;
   readonly kernels: Map<string, AnyKernel>;
+  readonly familyReasons: Record<string, string>;
 }
 
 const MAX_FALLBACK_RECORDS = 256;
@@ -110,15 +128,24 @@ export class Engine {
     const initOptions = { allowSoftwareAdapter: options.allowSoftwareAdapter ?? true, threads: options.threads ?? 0 };
     return Promise.all(
       BACKEND_NAMES.map(async (name): Promise<Slot> => {
-        const slot: Slot = { name, instance: null, reason: null, kernels: new Map() };
+        const slot: Slot = { name, instance: null, reason: null, kernels: new Map(), familyReasons: {} };
         const factory = factories.get(name);
         if (!wanted.has(name)) slot.reason = 'not in options.backends';
         else if (env && !env.has(name)) slot.reason = `excluded by NUMKERN_BACKENDS=${process.env.NUMKERN_BACKENDS}`;
         else if (!factory) slot.reason = 'no factory registered';
         else {
           try {
-            slot.instance = await factory.init(initOptions);
-            for (const k of slot.instance.kernels) for (const d of k.dtypes) slot.kernels.set(`${k.op}:${d}`, k);
+            const instance = await factory.init(initOptions);
+            slot.instance = instance;
+            for (const [family, lists] of families) {
+              const list = lists[name];
+              if (!list) continue;
+              try {
+                for (const k of list(instance.handle as never)) for (const d of k.dtypes) slot.kernels.set(`${k.op}:${d}`, k);
+              } catch (e) {
+                slot.familyReasons[family] = e instanceof Error ? e.message : String(e);
+              }
+            }
           } catch (e) {
             slot.reason = e instanceof Error ? e.message : String(e);
           }
@@ -133,7 +160,10 @@ export class Engine {
     return this.slots.map((s) => {
       this.refresh(s);
       return s.instance
-        ? { name: s.name, available: true, priority: s.instance.priority, info: s.instance.info, kernels: [...s.kernels.keys()] }
+        ? {
+          name: s.name, available: true, priority: s.instance.priority, info: s.instance.info, kernels: [...s.kernels.keys()],
+          ...(Object.keys(s.familyReasons).length > 0 ? { families: { ...s.familyReasons } } : {}),
+        }
         : { name: s.name, available: false, reason: s.reason ?? 'unknown' };
     });
   }

@@ -503,10 +503,14 @@ function validateCsr(m: CsrMatrix, field: MatrixMarketField): void {
     if (!(values instanceof Float64Array) && !(values instanceof Float32Array)) fail('E_DTYPE', 'm.values', 'expected a Float64Array or Float32Array');
     if (nnz > values.length) fail('E_CSR_INVALID', 'm.values', `length ${values.length} is less than rowPtr[nrows] = ${nnz}`);
   }
+  // Pointers first, in O(nrows), so the entry scan below is bounded by nnz whatever a pointer holds.
+  for (let r = 0; r < nrows; r++) {
+    if (rowPtr[r + 1] < rowPtr[r]) fail('E_CSR_INVALID', 'm.rowPtr', `decreases at row ${r}`);
+    if (rowPtr[r + 1] > nnz) fail('E_CSR_INVALID', 'm.rowPtr', `rowPtr[${r + 1}] = ${rowPtr[r + 1]} exceeds rowPtr[nrows] = ${nnz}`);
+  }
   for (let r = 0; r < nrows; r++) {
     const a = rowPtr[r];
     const b = rowPtr[r + 1];
-    if (b < a) fail('E_CSR_INVALID', 'm.rowPtr', `decreases at row ${r}`);
     let prev = -1;
     for (let k = a; k < b; k++) {
       const c = colIdx[k];

@@ -34,10 +34,6 @@ export function allocLike(a: FloatArray, n: number): FloatArray {
   return a instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
 }
 
-export function allocOf(dtype: DType, n: number): FloatArray {
-  return dtype === 'f32' ? new Float32Array(n) : new Float64Array(n);
-}
-
 /**
  * Matrix-free 5-point (2-D) or 7-point (3-D) operator on an interior grid with Dirichlet boundary.
  * Unknown (i, j[, k]) sits at index i + nx·(j + ny·k) (natural ordering, x fastest), the same

@@ -6,9 +6,9 @@ import type { Engine } from '../core/engine.js';
 import { fail } from '../core/errors.js';
 import { allocLike, dtypeOf, type CsrMatrix, type FloatArray, type Ragged } from '../core/types.js';
 import {
-  checkCsr, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkRagged, checkSameDtype,
+  checkCsr, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkRagged, checkSameDtype, describe,
 } from '../core/validate.js';
-import { checkOpOptions, type OpOptions } from './options.js';
+import { checkOpOptions, type OpOptions } from '../core/options.js';
 
 export interface SpmvOptions extends OpOptions {
   /** Write y here instead of allocating (length A.nrows, same dtype). */
@@ -64,6 +64,9 @@ export async function axpy(engine: Engine, alpha: number, x: FloatArray, y: Floa
   const o = checkOpOptions<AxpyOptions>(options);
   checkFiniteNumber(alpha, 'alpha');
   checkPair(x, y, o.checkFinite !== false);
+  // Kernels round α to the dtype first (as BLAS saxpy does): an α past f32's range would become ±Inf.
+  if (x instanceof Float32Array && !Number.isFinite(Math.fround(alpha))) fail('E_RANGE', 'alpha', `${alpha} is outside the f32 range of x and y`);
+  if (o.inPlace !== undefined && typeof o.inPlace !== 'boolean') fail('E_DTYPE', 'options.inPlace', `expected a boolean, got ${describe(o.inPlace)}`);
   const target = o.inPlace ? y : y.slice();
   await engine.run('axpy', { alpha, x, y: target }, { ...o, dtype: dtypeOf(x), size: x.length });
   return target;

@@ -16,7 +16,8 @@ import { NumkernError, fail, throwIfAborted } from '../core/errors.js';
 import type { FloatArray, LinearOperator } from '../core/types.js';
 import { checkFiniteNumber, checkIntegerInRange, checkOptions, checkSignal, describe } from '../core/validate.js';
 import type { BackendName } from '../core/types.js';
-import type { SolveOptions, SolveResult } from './solve.js';
+import { PreparedOperator, sameContent } from './prepared.js';
+import type { SolveOperand, SolveOptions, SolveResult } from './solve.js';
 import type { Tuner } from './tuners/tuner.js';
 
 /** One system of a sequence. */
@@ -37,7 +38,7 @@ export type InstanceSource = Iterable<SequenceInstance> | AsyncIterable<Sequence
 
 /** The solver interface the runner needs: a numkern Context satisfies it. */
 export interface SolveProvider {
-  solve(A: LinearOperator, b: FloatArray, options?: SolveOptions): Promise<SolveResult>;
+  solve(A: SolveOperand, b: FloatArray, options?: SolveOptions): Promise<SolveResult>;
 }
 
 export type SequenceMethod = 'sor' | 'ssor-cg';
@@ -60,6 +61,12 @@ export interface SequenceOptions {
   /** Iteration cap per solve (default 10000, the reference code's hard-coded cap). */
   maxIter?: number;
   backend?: BackendName | 'auto';
+  /**
+   * Prepare an operator once when consecutive instances share a matrix object (default true): it is
+   * validated and snapshot once, and backends keep what they derive from it. Each reuse first checks
+   * that the object still holds the snapshot's values, so an in-place edit is never missed.
+   */
+  prepare?: boolean;
   onProgress?: (p: SequenceProgress) => void;
   signal?: AbortSignal;
 }
@@ -105,6 +112,7 @@ interface Resolved {
   tol: number;
   maxIter: number;
   backend: BackendName | 'auto' | undefined;
+  prepare: boolean;
   onProgress: ((p: SequenceProgress) => void) | undefined;
   signal: AbortSignal | undefined;
 }
@@ -118,7 +126,8 @@ export function resolveSequenceOptions(options: unknown): Resolved {
   if (!(tol > 0)) fail('E_RANGE', 'options.tol', `must be > 0, got ${tol}`);
   const maxIter = o.maxIter === undefined ? 10000 : checkIntegerInRange(o.maxIter, 1, 2 ** 31 - 1, 'options.maxIter');
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') fail('E_DTYPE', 'options.onProgress', `expected a function, got ${describe(o.onProgress)}`);
-  return { method, tol, maxIter, backend: o.backend, onProgress: o.onProgress, signal: checkSignal(o.signal) };
+  if (o.prepare !== undefined && typeof o.prepare !== 'boolean') fail('E_DTYPE', 'options.prepare', `expected a boolean, got ${describe(o.prepare)}`);
+  return { method, tol, maxIter, backend: o.backend, prepare: o.prepare ?? true, onProgress: o.onProgress, signal: checkSignal(o.signal) };
 }
 
 export function checkSolveProvider(ctx: unknown): SolveProvider {
@@ -154,7 +163,7 @@ function norm2(b: FloatArray): number {
 
 /** One solve with the sequence's counting rules; returns the result and the count to feed back. */
 export async function solveInstance(
-  ctx: SolveProvider, inst: SequenceInstance, omega: number, o: Resolved, name: string,
+  ctx: SolveProvider, inst: SequenceInstance, omega: number, o: Resolved, name: string, operator: SolveOperand = inst.A,
 ): Promise<{ result: SolveResult; iterations: number; capped: boolean }> {
   const opts: SolveOptions = { method: o.method, omega, tol: o.tol, maxIter: o.maxIter, backend: o.backend, signal: o.signal };
   if (inst.x0 !== undefined) {
@@ -168,7 +177,7 @@ export async function solveInstance(
   }
   let result: SolveResult;
   try {
-    result = await ctx.solve(inst.A, inst.b, opts);
+    result = await ctx.solve(operator, inst.b, opts);
   } catch (e) {
     // Name the instance in argument errors; the code stays.
     if (e instanceof NumkernError && e.argument !== undefined && e.code !== 'E_ABORTED') e.message = `${name}: ${e.message}`;
@@ -176,6 +185,34 @@ export async function solveInstance(
   }
   const capped = !result.converged;
   return { result, iterations: capped ? o.maxIter : result.iterations, capped };
+}
+
+/**
+ * Prepares a matrix once it repeats: the first instance with a matrix object solves it as given, the
+ * next ones with the same object use a prepared snapshot — after checking that the object still holds
+ * the snapshot's values (an in-place edit starts over).
+ */
+class OperatorReuse {
+  private A: object | null = null;
+  private P: PreparedOperator | null = null;
+
+  constructor(private readonly enabled: boolean) {}
+
+  operand(A: LinearOperator, name: string): SolveOperand {
+    if (!this.enabled) return A;
+    if (this.A === A && (this.P === null || sameContent(A, this.P.operator))) {
+      this.P ??= new PreparedOperator(A, `${name}.A`);
+      return this.P;
+    }
+    this.release();
+    this.A = A;
+    return A;
+  }
+
+  release(): void {
+    this.P?.dispose();
+    this.P = null;
+  }
 }
 
 /**
@@ -198,6 +235,9 @@ export async function solveSequence(ctx: SolveProvider, instances: InstanceSourc
   const backends: BackendName[] = [];
   const t0 = performance.now();
   let k = 0;
+  // The last matrix object seen and, once it repeats, its prepared snapshot.
+  const reuse = new OperatorReuse(o.prepare);
+  try {
   for await (const inst of eachInstance(instances)) {
     throwIfAborted(o.signal);
     const name = `instances[${k}]`;
@@ -210,7 +250,7 @@ export async function solveSequence(ctx: SolveProvider, instances: InstanceSourc
       throw e;
     }
     tunerSeconds += (performance.now() - a) / 1e3;
-    const s = await solveInstance(solver, inst, choice.omega, o, name);
+    const s = await solveInstance(solver, inst, choice.omega, o, name, reuse.operand(inst.A, name));
     const b = performance.now();
     tuner.update(choice, s.iterations, { capped: s.capped });
     tunerSeconds += (performance.now() - b) / 1e3;
@@ -226,6 +266,9 @@ export async function solveSequence(ctx: SolveProvider, instances: InstanceSourc
     });
     k++;
     o.onProgress?.({ completed: k, omega: choice.omega, iterations: s.iterations, totalIterations: iterations });
+  }
+  } finally {
+    reuse.release();
   }
   return {
     records,

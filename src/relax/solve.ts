@@ -1,21 +1,39 @@
 /**
- * ctx.solve / ctx.solveMany: validate the operator, right-hand side and options, fill the defaults,
- * and hand the whole iteration to one backend (the loop lives where the data lives).
+ * ctx.relax.solve / solveMany: validate the operator, right-hand side and options, fill the defaults,
+ * hand the whole iteration to one backend (the loop lives where the data lives), then judge the
+ * outcome on the true residual of the returned x (./outcome.ts).
+ *
+ * Solver and preconditioner are separate parts, as PETSc's KSP and PC: `{method: 'cg', preconditioner:
+ * {kind: 'ssor', omega}}` is SSOR-preconditioned CG ('ssor-cg' remains its short name). The stationary
+ * methods take no preconditioner: ω is their own relaxation parameter.
  */
 import type { Engine } from '../core/engine.js';
-import { fail } from '../core/errors.js';
-import { RELAX_METHODS, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../core/ops.js';
-import { stencilSize } from '../core/stencil.js';
-import { allocLike, dtypeOf, isStencil, type BackendName, type FloatArray, type LinearOperator } from '../core/types.js';
-import {
-  checkCsr, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, describe,
-} from '../core/validate.js';
-import { checkOpOptions, type OpOptions } from '../linalg/options.js';
+import { fail, NumkernError } from '../core/errors.js';
+import { checkOpOptions, type OpOptions } from '../core/options.js';
+import { allocLike, dtypeOf, type BackendName, type FloatArray, type LinearOperator } from '../core/types.js';
+import { checkFiniteNumber, checkIntegerInRange, checkOptions, describe, isDetached } from '../core/validate.js';
+import { CG_METHODS, RELAX_METHODS, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from './ops.js';
+import { judge, type StopReason } from './outcome.js';
+import { checkPrepared, isPrepared, PreparedOperator } from './prepared.js';
+import { checkedOperator, checkSystem, overlaps, type CheckedOperator, type CheckedSystem } from './validate.js';
+
+export type PreconditionerKind = 'none' | 'ssor' | 'jacobi';
+
+export interface PreconditionerOption {
+  readonly kind: PreconditionerKind;
+  /** The SSOR preconditioner's ω, 0 < ω < 2 (default: options.omega, else 1); 'jacobi' takes none. */
+  readonly omega?: number;
+}
 
 export interface SolveOptions extends OpOptions {
-  /** Default 'ssor-cg'. Natural-ordering SOR/SSOR/Gauss-Seidel are sequential; 'sor-redblack' is the parallel ordering. */
+  /**
+   * Default 'ssor-cg' (= 'cg' with an SSOR preconditioner; 'jacobi-cg' = 'cg' with the diagonal one).
+   * Natural-ordering SOR/SSOR/Gauss-Seidel are sequential; 'sor-redblack' is the parallel ordering.
+   */
   method?: RelaxMethod;
-  /** Relaxation parameter, 0 < ω < 2 (default 1). Damping for Jacobi; the preconditioner's ω for ssor-cg. */
+  /** For 'cg' only: 'none' (the default for 'cg'), 'jacobi' (z = D⁻¹r), 'ssor', or {kind, omega}. */
+  preconditioner?: PreconditionerKind | PreconditionerOption;
+  /** Relaxation parameter, 0 < ω < 2 (default 1). Damping for Jacobi; the SSOR preconditioner's ω unless it names its own. */
   omega?: number;
   /** Default 1e-8. */
   tol?: number;
@@ -25,87 +43,44 @@ export interface SolveOptions extends OpOptions {
   maxIter?: number;
   /** Initial guess (default zeros). Not modified unless inPlace. */
   x0?: FloatArray;
-  /** Iterate in x0 itself. */
+  /** Iterate in x0 itself (x0 must not share memory with b or A). */
   inPlace?: boolean;
   /** Test the residual every k updates (default 1: exact counts). A count is then the first multiple of k that passes. */
   checkEvery?: number;
+}
+
+/** The configuration a solve ran with, every default filled in. */
+export interface SolveConfig extends RelaxSettings {
+  /** The Krylov or stationary method ('cg' for SSOR-CG and Jacobi-CG: see preconditioner). */
+  readonly solver: Exclude<RelaxMethod, 'ssor-cg' | 'jacobi-cg'>;
+  readonly preconditioner: { readonly kind: PreconditionerKind; readonly omega?: number };
+  /** The method's relaxation parameter (stationary methods) or the SSOR preconditioner's ω (ssor-cg). */
+  readonly omega: number;
 }
 
 export interface SolveResult<T extends FloatArray = FloatArray> {
   x: T;
   /** Updates until the residual test passed (Algorithm 1 of Learning to Relax), or until the run stopped. */
   iterations: number;
-  /** ‖b − A x‖₂ of the returned x. */
+  /** ‖b − A x‖₂ of the returned x (computed in f64 on the array as returned). */
   residualNorm: number;
   initialResidualNorm: number;
+  /** residualNorm meets the tolerance. */
   converged: boolean;
-  /** The residual grew past 1e8·‖r_0‖ (or CG broke down): stopped early, x is the last finite iterate. */
+  /** Stopped early: divergence or CG breakdown (see stop). */
   diverged: boolean;
+  /** Why the run stopped. */
+  stop: StopReason;
+  /** The reason in one line (the CLI prints it). */
+  stopDetail: string;
   omega: number;
+  /** The kernel's method name ('ssor-cg' for CG with the SSOR preconditioner). */
   method: RelaxMethod;
+  config: SolveConfig;
   backend: BackendName;
   seconds: number;
-}
-
-interface Resolved extends RelaxSettings {
-  omega: number;
-}
-
-/** Validates a CSR or stencil operator for relaxation: square, stored positive diagonal, finite. */
-export function checkOperator(A: unknown, name = 'A'): LinearOperator {
-  if (typeof A === 'object' && A !== null && (A as { kind?: unknown }).kind === 'stencil') return checkStencil(A, name);
-  const M = checkCsr(A, name);
-  if (M.nrows !== M.ncols) fail('E_SHAPE', name, `must be square, got ${M.nrows}×${M.ncols}`);
-  for (let i = 0; i < M.nrows; i++) {
-    let d = 0;
-    for (let p = M.rowPtr[i]!; p < M.rowPtr[i + 1]!; p++) if (M.colIdx[p] === i) d = M.values[p]!;
-    if (!(d > 0)) fail('E_ZERO_DIAGONAL', name, `diagonal entry ${i} is ${d}; relaxation needs a positive diagonal`);
-  }
-  return M;
-}
-
-function checkStencil(A: object, name: string): LinearOperator {
-  const S = A as { shape?: unknown; coeffs?: { kind?: unknown; diag?: unknown; offdiag?: unknown } };
-  if (!Array.isArray(S.shape) || (S.shape.length !== 2 && S.shape.length !== 3)) fail('E_SHAPE', `${name}.shape`, `expected [nx, ny] or [nx, ny, nz], got ${describe(S.shape)}`);
-  S.shape.forEach((v, a) => checkIntegerInRange(v, 1, 2 ** 31 - 1, `${name}.shape[${a}]`));
-  const n = S.shape.reduce((p: number, q: number) => p * q, 1);
-  if (n > 2 ** 31 - 1) fail('E_SHAPE', `${name}.shape`, `grid of ${n} unknowns exceeds 2^31 − 1`);
-  const c = S.coeffs;
-  const dirs = 2 * S.shape.length;
-  if (typeof c !== 'object' || c === null) fail('E_DTYPE', `${name}.coeffs`, `expected {kind, diag, offdiag}, got ${describe(c)}`);
-  if (!Array.isArray(c.offdiag) || c.offdiag.length !== dirs) fail('E_SHAPE', `${name}.coeffs.offdiag`, `expected ${dirs} directions, got ${describe(c.offdiag)}`);
-  if (c.kind === 'constant') {
-    const d = checkFiniteNumber(c.diag, `${name}.coeffs.diag`);
-    if (!(d > 0)) fail('E_ZERO_DIAGONAL', `${name}.coeffs.diag`, `is ${d}; relaxation needs a positive diagonal`);
-    c.offdiag.forEach((v, k) => checkFiniteNumber(v, `${name}.coeffs.offdiag[${k}]`));
-  } else if (c.kind === 'variable') {
-    const diag = checkFloatArray(c.diag, `${name}.coeffs.diag`);
-    checkLength(diag, n, `${name}.coeffs.diag`);
-    checkFinite(diag, `${name}.coeffs.diag`);
-    for (let i = 0; i < n; i++) if (!(diag[i]! > 0)) fail('E_ZERO_DIAGONAL', `${name}.coeffs.diag`, `entry ${i} is ${diag[i]}; relaxation needs a positive diagonal`);
-    c.offdiag.forEach((v, k) => {
-      const a = checkFloatArray(v, `${name}.coeffs.offdiag[${k}]`);
-      checkSameDtype(dtypeOf(diag), a, `${name}.coeffs.offdiag[${k}]`);
-      checkLength(a, n, `${name}.coeffs.offdiag[${k}]`);
-      checkFinite(a, `${name}.coeffs.offdiag[${k}]`);
-    });
-  } else {
-    fail('E_DTYPE', `${name}.coeffs.kind`, `expected 'constant' or 'variable', got ${describe(c.kind)}`);
-  }
-  return A as LinearOperator;
-}
-
-export function operatorSize(A: LinearOperator): { n: number; work: number } {
-  if (isStencil(A)) {
-    const n = stencilSize(A);
-    return { n, work: n * (1 + 2 * A.shape.length) };
-  }
-  return { n: A.nrows, work: A.colIdx.length };
-}
-
-function operatorDtype(A: LinearOperator): 'f32' | 'f64' | null {
-  if (isStencil(A)) return A.coeffs.kind === 'variable' ? dtypeOf(A.coeffs.diag) : null;
-  return dtypeOf(A.values);
+  /** The configuration and the outcome in words. */
+  describe(): string;
 }
 
 export function checkOmega(v: unknown, name: string): number {
@@ -114,102 +89,176 @@ export function checkOmega(v: unknown, name: string): number {
   return w;
 }
 
-export function resolveSettings(o: Partial<SolveOptions>): Resolved {
-  const method = o.method ?? 'ssor-cg';
+/** Options given as null are refused like any other wrong type: only undefined takes the default. */
+function given<T>(o: Partial<SolveOptions>, key: keyof SolveOptions): T | undefined {
+  const v = o[key];
+  if (v === null) fail('E_DTYPE', `options.${key}`, 'is null; omit it to take the default');
+  return v as T | undefined;
+}
+
+export function resolveSettings(o: Partial<SolveOptions>): SolveConfig {
+  const method = given<RelaxMethod>(o, 'method') ?? 'ssor-cg';
   if (!RELAX_METHODS.includes(method)) fail('E_RANGE', 'options.method', `expected one of ${RELAX_METHODS.join(', ')}, got ${describe(method)}`);
-  const omega = o.omega === undefined ? 1 : checkOmega(o.omega, 'options.omega');
-  const tol = o.tol === undefined ? 1e-8 : checkFiniteNumber(o.tol, 'options.tol');
+  const omegaOpt = given<number>(o, 'omega');
+  const omega = omegaOpt === undefined ? 1 : checkOmega(omegaOpt, 'options.omega');
+  const tolOpt = given<number>(o, 'tol');
+  const tol = tolOpt === undefined ? 1e-8 : checkFiniteNumber(tolOpt, 'options.tol');
   if (tol < 0) fail('E_RANGE', 'options.tol', `must be ≥ 0, got ${tol}`);
-  const criterion = o.criterion ?? 'relative';
+  const criterion = given<'relative' | 'absolute'>(o, 'criterion') ?? 'relative';
   if (criterion !== 'relative' && criterion !== 'absolute') fail('E_RANGE', 'options.criterion', `expected 'relative' or 'absolute', got ${describe(criterion)}`);
-  const maxIter = o.maxIter === undefined ? 10000 : checkIntegerInRange(o.maxIter, 0, 2 ** 31 - 1, 'options.maxIter');
-  const checkEvery = o.checkEvery === undefined ? 1 : checkIntegerInRange(o.checkEvery, 1, 2 ** 31 - 1, 'options.checkEvery');
-  return { method, omega, tol, criterion, maxIter, checkEvery };
+  const maxIterOpt = given<number>(o, 'maxIter');
+  const maxIter = maxIterOpt === undefined ? 10000 : checkIntegerInRange(maxIterOpt, 0, 2 ** 31 - 1, 'options.maxIter');
+  const checkEveryOpt = given<number>(o, 'checkEvery');
+  const checkEvery = checkEveryOpt === undefined ? 1 : checkIntegerInRange(checkEveryOpt, 1, 2 ** 31 - 1, 'options.checkEvery');
+  const inPlace = given<unknown>(o, 'inPlace');
+  if (inPlace !== undefined && typeof inPlace !== 'boolean') fail('E_DTYPE', 'options.inPlace', `expected a boolean, got ${describe(inPlace)}`);
+  const pc = resolvePreconditioner(given(o, 'preconditioner'), method, omegaOpt === undefined ? undefined : omega);
+  const kernelMethod: RelaxMethod = method !== 'cg' ? method : pc.kind === 'ssor' ? 'ssor-cg' : pc.kind === 'jacobi' ? 'jacobi-cg' : 'cg';
+  const solver = CG_METHODS.includes(kernelMethod) ? 'cg' : (kernelMethod as SolveConfig['solver']);
+  const w = kernelMethod === 'ssor-cg' ? pc.omega ?? 1 : method === 'gauss-seidel' || kernelMethod === 'jacobi-cg' || kernelMethod === 'cg' ? 1 : omega;
+  return { method: kernelMethod, solver, preconditioner: pc, omega: w, tol, criterion, maxIter, checkEvery };
 }
 
-function checkSystem(A: unknown, b: unknown, x0: unknown, names: { A: string; b: string; x0: string }): { A: LinearOperator; b: FloatArray; n: number; work: number } {
-  const op = checkOperator(A, names.A);
-  const rhs = checkFloatArray(b, names.b);
-  const { n, work } = operatorSize(op);
-  checkLength(rhs, n, names.b);
-  const dt = operatorDtype(op);
-  if (dt) checkSameDtype(dt, rhs, names.b);
-  checkFinite(rhs, names.b);
-  checkMagnitude(rhs, names.b);
-  if (x0 !== undefined) {
-    const x = checkFloatArray(x0, names.x0);
-    checkSameDtype(dtypeOf(rhs), x, names.x0);
-    checkLength(x, n, names.x0);
-    checkFinite(x, names.x0);
-    checkMagnitude(x, names.x0);
+function resolvePreconditioner(option: unknown, method: RelaxMethod, omega: number | undefined): SolveConfig['preconditioner'] {
+  const implied: PreconditionerKind = method === 'ssor-cg' ? 'ssor' : method === 'jacobi-cg' ? 'jacobi' : 'none';
+  if (option === undefined) return implied === 'ssor' ? { kind: 'ssor', omega: omega ?? 1 } : { kind: implied };
+  const spec = typeof option === 'string' ? { kind: option } : checkOptions<PreconditionerOption>(option, 'options.preconditioner');
+  const kind = spec.kind;
+  if (kind !== 'none' && kind !== 'ssor' && kind !== 'jacobi') fail('E_RANGE', 'options.preconditioner.kind', `expected 'none', 'jacobi' or 'ssor', got ${describe(kind)}`);
+  if (!CG_METHODS.includes(method) && kind !== 'none') {
+    fail('E_RANGE', 'options.preconditioner', `a preconditioner applies to method 'cg'; ${method} is a stationary method whose ω is options.omega`);
   }
-  return { A: op, b: rhs, n, work };
-}
-
-/** Residual norms are plain sums of squares (src/backends/js/relax.ts): entries past 1e150 would overflow them. */
-const MAX_MAGNITUDE = 1e150;
-
-function checkMagnitude(v: FloatArray, name: string): void {
-  for (let i = 0; i < v.length; i++) {
-    if (Math.abs(v[i]!) > MAX_MAGNITUDE) fail('E_RANGE', name, `entry ${i} is ${v[i]}; |entries| must stay below ${MAX_MAGNITUDE} (rescale the system)`);
+  if (method !== 'cg' && kind !== implied) fail('E_RANGE', 'options.preconditioner', `'${method}' is CG with the ${implied} preconditioner; use method 'cg' with the preconditioner you want`);
+  const own = (spec as PreconditionerOption).omega;
+  if (kind !== 'ssor') {
+    if (own !== undefined) fail('E_RANGE', 'options.preconditioner.omega', "applies to kind 'ssor' only");
+    return { kind };
   }
+  if (own === undefined) return { kind: 'ssor', omega: omega ?? 1 };
+  const w = checkOmega(own, 'options.preconditioner.omega');
+  if (omega !== undefined && w !== omega) fail('E_RANGE', 'options.preconditioner.omega', `is ${w} but options.omega is ${omega}; give one`);
+  return { kind: 'ssor', omega: w };
 }
 
-function finish(x: FloatArray, x0: FloatArray | undefined, out: RelaxOutcome): RelaxOutcome {
-  // A diverging run that overflowed leaves nothing usable: hand back the initial guess and its residual.
-  for (let i = 0; i < x.length; i++) {
-    if (!Number.isFinite(x[i]!)) {
-      if (x0 && x0 !== x) x.set(x0);
-      else x.fill(0);
-      return { ...out, residualNorm: out.initialResidualNorm, converged: false, diverged: true };
-    }
+function operatorArrays(A: LinearOperator): ArrayBufferView[] {
+  if ('rowPtr' in A) return [A.rowPtr, A.colIdx, A.values];
+  return A.coeffs.kind === 'variable' ? [A.coeffs.diag, ...A.coeffs.offdiag] : [];
+}
+
+function finish(sys: CheckedSystem, x: FloatArray, x0: FloatArray | undefined, cfg: SolveConfig, out: RelaxOutcome, backend: BackendName, seconds: number): SolveResult {
+  // An input transferred away while the kernel ran: whatever it computed read freed or zeroed memory.
+  for (const a of [sys.b, x, ...operatorArrays(sys.A)]) {
+    if (isDetached(a)) throw new NumkernError('E_SHAPE', 'an input ArrayBuffer was detached while the solve ran; no result', { argument: 'A' });
   }
-  return out;
+  let o = out;
+  if (!Number.isFinite(o.initialResidualNorm)) fail('E_RANGE', 'options.x0', 'the initial residual ‖b − A x0‖ overflows f64; rescale the system or x0');
+  // A run that overflowed leaves nothing usable: hand back the initial guess and its residual.
+  if (!Number.isFinite(o.residualNorm) || x.some((v) => !Number.isFinite(v))) {
+    if (x0 && x0 !== x) x.set(x0);
+    else if (!x0) x.fill(0);
+    o = { ...o, residualNorm: o.initialResidualNorm, converged: false, diverged: true };
+  }
+  const j = judge(sys.A, sys.b, x, cfg, o);
+  const result: Omit<SolveResult, 'describe'> = {
+    x, iterations: o.iterations, residualNorm: j.residualNorm, initialResidualNorm: o.initialResidualNorm,
+    converged: j.converged, diverged: j.diverged, stop: j.stop, stopDetail: j.stopDetail,
+    omega: cfg.omega, method: cfg.method, config: cfg, backend, seconds,
+  };
+  Object.defineProperty(result, 'describe', { value: () => describeSolve(result), enumerable: false });
+  return result as SolveResult;
 }
 
-export async function solve(engine: Engine, A: LinearOperator, b: FloatArray, options?: SolveOptions): Promise<SolveResult> {
+/** The configuration and the outcome in words, e.g. for logs and the CLI. */
+export function describeSolve(r: Omit<SolveResult, 'describe'>): string {
+  const c = r.config;
+  const pc = c.preconditioner;
+  const what = c.solver === 'cg'
+    ? `CG ${pc.kind === 'ssor' ? `with an SSOR preconditioner (ω = ${pc.omega})` : pc.kind === 'jacobi' ? 'with the Jacobi (diagonal) preconditioner' : 'without a preconditioner'}`
+    : `${c.solver}${c.solver === 'gauss-seidel' ? '' : ` (ω = ${c.omega})`}`;
+  const test = c.criterion === 'relative' ? `‖r‖ ≤ ${c.tol}·‖r₀‖` : `‖r‖ ≤ ${c.tol}`;
+  return `${what} on ${r.x.length} unknowns in ${r.x instanceof Float32Array ? 'f32' : 'f64'} on ${r.backend}: stop at ${test}, at most ${c.maxIter} updates, ` +
+    `tested every ${c.checkEvery}. ${r.stopDetail}. ${(r.seconds * 1e3).toFixed(1)} ms.`;
+}
+
+function settingsOf(c: SolveConfig): RelaxSettings {
+  return { method: c.method, tol: c.tol, criterion: c.criterion, maxIter: c.maxIter, checkEvery: c.checkEvery };
+}
+
+/** A matrix (validated now) or a prepared operator (validated when it was prepared). */
+export type SolveOperand = LinearOperator | PreparedOperator;
+
+function operand(A: unknown, name: string): CheckedOperator & { prepared?: PreparedOperator } {
+  if (!isPrepared(A)) return checkedOperator(A, name);
+  const P = checkPrepared(A, name);
+  return { A: P.operator, n: P.n, work: P.work, dtype: P.dtype, prepared: P };
+}
+
+export async function solve(engine: Engine, A: SolveOperand, b: FloatArray, options?: SolveOptions): Promise<SolveResult> {
   const o = checkOpOptions<SolveOptions>(options);
-  const sys = checkSystem(A, b, o.x0, { A: 'A', b: 'b', x0: 'options.x0' });
-  const s = resolveSettings(o);
+  const op = operand(A, 'A');
+  const sys = checkSystem(op, b, o.x0, { b: 'b', x0: 'options.x0' });
+  const cfg = resolveSettings(o);
   if (o.inPlace && o.x0 === undefined) fail('E_SHAPE', 'options.inPlace', 'needs options.x0 to iterate in');
+  if (o.inPlace && o.x0) {
+    // Iterating in b (or in A's storage) would overwrite what the iteration reads.
+    if (overlaps(o.x0, sys.b)) fail('E_SHAPE', 'options.x0', 'shares memory with b; with inPlace the solve would overwrite its own right-hand side');
+    for (const a of operatorArrays(sys.A)) if (overlaps(o.x0, a)) fail('E_SHAPE', 'options.x0', 'shares memory with A; with inPlace the solve would overwrite the matrix');
+  }
   const x = o.x0 === undefined ? allocLike(sys.b, sys.n) : o.inPlace ? o.x0 : o.x0.slice();
   const x0 = o.inPlace && o.x0 ? o.x0.slice() : o.x0;
   const t0 = performance.now();
-  const run = await engine.run('relaxSolve', { A: sys.A, b: sys.b, x, ...s }, { ...o, dtype: dtypeOf(sys.b), size: sys.work });
-  const seconds = (performance.now() - t0) / 1e3;
-  return { x, ...finish(x, x0, run.value), omega: s.method === 'gauss-seidel' ? 1 : s.omega, method: s.method, backend: run.backend, seconds };
+  const run = await engine.run(
+    'relaxSolve',
+    { A: sys.A, b: sys.b, x, ...settingsOf(cfg), omega: cfg.omega, ...(op.prepared ? { prepared: op.prepared } : {}) },
+    { ...o, dtype: dtypeOf(sys.b), size: sys.work },
+  );
+  return finish(sys, x, x0, cfg, run.value, run.backend, (performance.now() - t0) / 1e3);
 }
 
 export interface SystemSpec {
-  A: LinearOperator;
+  A: SolveOperand;
   b: FloatArray;
   x0?: FloatArray;
   /** Per-system ω (a tuner's choice); default options.omega. */
   omega?: number;
 }
 
+export type SolveManyOptions = Omit<SolveOptions, 'x0' | 'inPlace'>;
+
 /** Many independent systems, one method and tolerance; one kernel launch on a GPU. Results in input order. */
-export async function solveMany(engine: Engine, systems: readonly SystemSpec[], options?: Omit<SolveOptions, 'x0' | 'inPlace'>): Promise<SolveResult[]> {
+/** Validates A once and snapshots it for many solves (./prepared.ts). */
+export function prepare(A: LinearOperator): PreparedOperator {
+  return new PreparedOperator(A, 'A');
+}
+
+export async function solveMany(engine: Engine, systems: readonly SystemSpec[], options?: SolveManyOptions): Promise<SolveResult[]> {
   const o = checkOpOptions<SolveOptions>(options);
   if (!Array.isArray(systems)) fail('E_DTYPE', 'systems', `expected an array of {A, b}, got ${describe(systems)}`);
-  const s = resolveSettings(o);
+  if ((o as SolveOptions).x0 !== undefined || (o as SolveOptions).inPlace !== undefined) {
+    fail('E_RANGE', 'options', 'x0 and inPlace are per system: give systems[k].x0');
+  }
+  const cfg = resolveSettings(o);
   let work = 0;
   let dtype: 'f32' | 'f64' | null = null;
-  const prepared = systems.map((sys, k) => {
-    if (typeof sys !== 'object' || sys === null) fail('E_DTYPE', `systems[${k}]`, `expected {A, b}, got ${describe(sys)}`);
-    const c = checkSystem(sys.A, sys.b, sys.x0, { A: `systems[${k}].A`, b: `systems[${k}].b`, x0: `systems[${k}].x0` });
-    if (dtype && dtypeOf(c.b) !== dtype) fail('E_DTYPE', `systems[${k}].b`, `dtype ${dtypeOf(c.b)} differs from systems[0] (${dtype})`);
-    dtype = dtypeOf(c.b);
-    work += c.work;
-    const omega = sys.omega === undefined ? s.omega : checkOmega(sys.omega, `systems[${k}].omega`);
-    return { A: c.A, b: c.b, x: sys.x0 ? sys.x0.slice() : allocLike(c.b, c.n), omega, x0: sys.x0 };
+  const prepared = systems.map((spec, k) => {
+    if (typeof spec !== 'object' || spec === null) fail('E_DTYPE', `systems[${k}]`, `expected {A, b}, got ${describe(spec)}`);
+    const op = operand(spec.A, `systems[${k}].A`);
+    const sys = checkSystem(op, spec.b, spec.x0, { b: `systems[${k}].b`, x0: `systems[${k}].x0` });
+    if (dtype && dtypeOf(sys.b) !== dtype) fail('E_DTYPE', `systems[${k}].b`, `dtype ${dtypeOf(sys.b)} differs from systems[0] (${dtype})`);
+    dtype = dtypeOf(sys.b);
+    work += sys.work;
+    const omega = spec.omega === undefined || cfg.method === 'gauss-seidel' ? cfg.omega : checkOmega(spec.omega, `systems[${k}].omega`);
+    const own: SolveConfig = omega === cfg.omega ? cfg
+      : { ...cfg, omega, preconditioner: cfg.preconditioner.kind === 'ssor' ? { kind: 'ssor', omega } : cfg.preconditioner };
+    return { sys, cfg: own, x: spec.x0 ? spec.x0.slice() : allocLike(sys.b, sys.n), x0: spec.x0, prepared: op.prepared };
   });
   if (prepared.length === 0) return [];
   const t0 = performance.now();
-  const run = await engine.run('relaxSolveBatch', { systems: prepared, options: s }, { ...o, dtype: dtype!, size: work });
-  const seconds = (performance.now() - t0) / 1e3;
-  return run.value.map((out, k) => ({
-    x: prepared[k]!.x, ...finish(prepared[k]!.x, prepared[k]!.x0, out),
-    omega: s.method === 'gauss-seidel' ? 1 : prepared[k]!.omega, method: s.method, backend: run.backend, seconds: seconds / prepared.length,
-  }));
+  const run = await engine.run(
+    'relaxSolveBatch',
+    { systems: prepared.map((p) => ({ A: p.sys.A, b: p.sys.b, x: p.x, omega: p.cfg.omega, ...(p.prepared ? { prepared: p.prepared } : {}) })), options: settingsOf(cfg) },
+    { ...o, dtype: dtype!, size: work },
+  );
+  const seconds = (performance.now() - t0) / 1e3 / prepared.length;
+  return run.value.map((out, k) => finish(prepared[k]!.sys, prepared[k]!.x, prepared[k]!.x0, prepared[k]!.cfg, out, run.backend, seconds));
 }

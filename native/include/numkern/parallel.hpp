@@ -1,5 +1,6 @@
-// Fork-join helper for the CPU kernels: OpenMP when the build has it, std::thread otherwise.
-// The thread count itself is decided by plan_threads() (kernels.hpp); this only runs a team.
+// Threads for the CPU kernels of every family: how many (plan_threads, native/src/core/parallel.cc, the
+// one place that decides it) and the fork-join team that runs them (OpenMP when the build has it,
+// std::thread otherwise).
 #pragma once
 
 #include <cstddef>
@@ -12,6 +13,14 @@
 #endif
 
 namespace numkern {
+
+/// Hardware threads this process may run on (its CPU affinity mask), at least 1.
+int hardware_threads();
+/// Threads to use for `work` items when the caller asked for `requested` (0 = all): never more than the
+/// hardware threads, and at most one per `grain` items so small calls stay on the calling thread.
+int plan_threads(int requested, size_t work, size_t grain);
+/// Whether the kernels were built with OpenMP (else std::thread).
+bool openmp_enabled();
 
 /// Calls f(tid, nt) once for every tid in [0, nt). Each call owns a disjoint part of the work, derived
 /// from (tid, nt) alone, so the caller's partition decides the result and the runtime never does.

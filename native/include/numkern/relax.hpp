@@ -12,6 +12,13 @@
 // The solve runs in chunks: relax_step() advances at most max_updates updates and keeps everything it
 // needs between calls in `state` and the caller-owned work vectors, so the caller can check for an
 // abort or report progress between chunks without changing a single iterate.
+//
+// Index arrays are never trusted (DESIGN.md "Conventions"): an async caller can write to rowPtr, colIdx
+// or the colouring while a chunk runs. Every row pointer, column index and colour entry is re-checked
+// where it is read (branch-free clamp and flag, relax_rows.hpp), and so is everything derived from them
+// (diag_pos, SSOR-CG's split triangles and pipeline plans): a bad one is read as a harmless in-range one,
+// and the solve stops after the pass that met it with status BadIndex. x is then a finite mix of old and
+// new iterates (for finite inputs), never the result of an out-of-bounds access.
 #pragma once
 
 #include <cstddef>
@@ -24,7 +31,11 @@ constexpr int64_t kSumBlock = 4096;           // SUM_BLOCK of the oracle
 constexpr double kDivergenceFactor = 1e8;     // DIVERGENCE_FACTOR of the oracle
 
 enum Method : int { Jacobi = 0, GaussSeidel = 1, Sor = 2, Ssor = 3, SorRedBlack = 4, Cg = 5, SsorCg = 6 };
-enum Status : int { Running = 0, Converged = 1, Diverged = 2, MaxIter = 3 };
+/// Diverged: the tested residual norm exceeds kDivergenceFactor·‖r_0‖ or is not finite (every method).
+/// Breakdown: CG or SSOR-CG met pᵀAp ≤ 0 or a non-finite pᵀAp, the curvature test of the oracle
+/// (A is not positive definite); nothing else reports it. BadIndex: an index array changed under the
+/// solve (see above); the solve stopped at once.
+enum Status : int { Running = 0, Converged = 1, Diverged = 2, MaxIter = 3, Breakdown = 4, BadIndex = 5 };
 
 /// Slots of the state vector (Float64Array on the JS side).
 enum StateSlot : int {
@@ -50,7 +61,11 @@ struct Settings {
 };
 
 /// CSR with the diagonal located as the oracle does: the last stored entry of column i in row i
-/// (diag_pos −1 and diag 0 when the row stores none).
+/// (diag_pos −1 and diag 0 when the row stores none). diag_pos and diag are the caller's own n-vectors
+/// from csr_find_diagonal(); null (both) lets relax_step find them itself, with the same checks.
+/// nnz is how many entries col_idx and values hold (their length): every row range is checked against
+/// it. −1, the default, means "unknown": row_ptr[n] is read once and taken as the length, which is
+/// only as safe as that one read.
 struct CsrOp {
   int32_t n;
   const int32_t* row_ptr;
@@ -58,6 +73,7 @@ struct CsrOp {
   const double* values;
   const int32_t* diag_pos;
   const double* diag;
+  int64_t nnz = -1;
 };
 
 /// 2-D or 3-D stencil, natural ordering (x fastest), Dirichlet: couplings across the boundary dropped.
@@ -78,7 +94,8 @@ struct StencilOp {
 /// Colour classes for sor-redblack (src/core/coloring.ts): colour c owns order[offsets[c] .. offsets[c+1]).
 /// A stencil coloured as the checkerboard (what multicolorOrdering gives every stencil) is relaxed by
 /// parity, both colours in one pass over memory, without reading order; any other colouring is
-/// followed as given.
+/// followed as given. order holds n entries and offsets colors + 1; both are re-checked as they are
+/// read, and sor-redblack without a colouring stops with BadIndex.
 struct Coloring {
   const int32_t* order;
   const int32_t* offsets;
@@ -103,20 +120,22 @@ constexpr int work_vectors(int method) { return method == SsorCg ? 6 : method ==
 /// method does not use are null, so touching one faults rather than corrupts.
 Work work_layout(int method, double* work, int64_t n);
 
-/// Finds the diagonal as the oracle's prepare() does. diag_pos and diag have n entries.
-void csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx, const double* values,
-                       int32_t* diag_pos, double* diag);
+/// Finds the diagonal as the oracle's prepare() does. diag_pos and diag have n entries. nnz as in
+/// CsrOp (−1: row_ptr[n]). Returns false when a row range is not inside [0, nnz] (or decreases; that
+/// row is then read as empty), a column is outside [0, n), or a row stores no diagonal (diag_pos −1,
+/// diag 0: validated input stores one in every row, so its indices changed). The caller should then
+/// report BadIndex instead of solving, which is what relax_step does when it is handed null
+/// diag_pos/diag and finds them itself.
+bool csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx, const double* values,
+                       int32_t* diag_pos, double* diag, int64_t nnz = -1);
 
 /// Advances the solve by at most max_updates updates (the first call also computes r_0 and may finish
-/// with 0 updates). Returns state[kStatus]; once it is not Running, state[kFinal] holds the true residual.
+/// with 0 updates). Returns state[kStatus]; once it is not Running, state[kFinal] holds the true residual
+/// (after BadIndex, the residual as far as the checked indices let it be computed: finite, meaningless).
 int relax_step(const CsrOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
                double* state, int64_t max_updates, int threads);
 int relax_step(const StencilOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
                double* state, int64_t max_updates, int threads);
-
-/// One sweep kind at a time, for benchmarks and tests: 'natural' SOR over all rows.
-void sor_sweep(const CsrOp& A, const double* b, double* x, double omega);
-void sor_sweep(const StencilOp& A, const double* b, double* x, double omega);
 
 }  // namespace relax
 }  // namespace numkern

@@ -1,11 +1,13 @@
 /**
  * The CUDA backend: the addon's CUDA entry points (native/cuda), which reuse the CPU kernels' element
- * logic. Each call copies its operands to the device and back, so every kernel runs on the libuv pool.
+ * logic. This file checks for a device and describes it; each family lists its kernels in its own file
+ * (./linalg.ts), wired by src/families.ts. Each call copies its operands to the device and back, so
+ * every kernel runs on the libuv pool.
  */
-import { kernel, PRIORITY, type AnyKernel, type BackendFactory, type BackendInstance } from '../../core/backend.js';
+import { PRIORITY, type BackendFactory, type BackendInstance } from '../../core/backend.js';
 import { NumkernError } from '../../core/errors.js';
-import { loadNative, type NativeCudaError, type NativeCudaKernels } from '../native/load.js';
-import { mapNativeError } from '../native/index.js';
+import { mapNativeError } from '../addon/errors.js';
+import { loadNative, type NativeCudaError, type NativeCudaKernels } from '../addon/load.js';
 
 /**
  * Auto dispatch sends smaller problems elsewhere: below this a host-to-device round trip costs more than
@@ -13,39 +15,16 @@ import { mapNativeError } from '../native/index.js';
  */
 export const CUDA_MIN_SIZE = 1 << 18;
 
-function cudaKernels(cuda: NativeCudaKernels, onLost: (reason: string) => void): AnyKernel[] {
-  const guarded = async <R>(call: () => Promise<R>): Promise<R> => {
-    try {
-      return await call();
-    } catch (e) {
-      const err = e as NativeCudaError;
-      if (err instanceof Error && err.deviceLost) {
-        onLost(err.message);
-        throw new NumkernError('E_DEVICE_LOST', err.message, { argument: 'cuda', cause: e });
-      }
-      throw mapNativeError(e);
-    }
-  };
-  const dtypes = ['f32', 'f64'] as const;
-  const minSize = CUDA_MIN_SIZE;
-  return [
-    kernel({ op: 'spmv', dtypes, minSize, run: ({ A, x, y }) => guarded(() => cuda.spmvAsync(A.rowPtr, A.colIdx, A.values, x, y)) }),
-    kernel({ op: 'dot', dtypes, minSize, run: ({ x, y }) => guarded(() => cuda.dotAsync(x, y)) }),
-    kernel({ op: 'axpy', dtypes, minSize, run: ({ alpha, x, y }) => guarded(() => cuda.axpyAsync(alpha, x, y)) }),
-    kernel({ op: 'nrm2', dtypes, minSize, run: ({ x }) => guarded(() => cuda.nrm2Async(x)) }),
-    kernel({
-      op: 'segmentedMoments',
-      dtypes,
-      minSize,
-      run: ({ values, offsets, ddof, sum, mean, variance }) =>
-        guarded(() => cuda.segmentedMomentsAsync(values, offsets, ddof, sum, mean, variance)),
-    }),
-  ];
+/** What every family's CUDA kernel list is built from. */
+export interface CudaHandle {
+  readonly cuda: NativeCudaKernels;
+  /** Runs a device call; a lost device takes the backend out of rotation (E_DEVICE_LOST) and the op retries elsewhere. */
+  guarded<R>(call: () => Promise<R>): Promise<R>;
 }
 
-export const cudaBackend: BackendFactory = {
+export const cudaBackend: BackendFactory<CudaHandle> = {
   name: 'cuda',
-  async init(): Promise<BackendInstance> {
+  async init(): Promise<BackendInstance<CudaHandle>> {
     const { addon, reason } = loadNative();
     if (!addon) throw new Error(reason ?? 'addon not built');
     const { cuda } = addon.info();
@@ -53,12 +32,22 @@ export const cudaBackend: BackendFactory = {
     if (!cuda.compiled) throw new Error(cuda.error ?? 'built without CUDA');
     if (cuda.devices === 0) throw new Error(`no CUDA device: ${cuda.error ?? 'cudaGetDeviceCount reports 0 devices'}`);
     let lost: string | null = null;
+    const guarded = async <R>(call: () => Promise<R>): Promise<R> => {
+      try {
+        return await call();
+      } catch (e) {
+        const err = e as NativeCudaError;
+        if (err instanceof Error && err.deviceLost) {
+          lost ??= err.message;
+          throw new NumkernError('E_DEVICE_LOST', err.message, { argument: 'cuda', cause: e });
+        }
+        throw mapNativeError(e);
+      }
+    };
     return {
       name: 'cuda',
       priority: PRIORITY.cuda,
-      kernels: cudaKernels(addon.cuda, (r) => {
-        lost ??= r;
-      }),
+      handle: { cuda: addon.cuda, guarded },
       info: {
         description: `CUDA, ${cuda.devices} device${cuda.devices === 1 ? '' : 's'} (static cudart)`,
         devices: cuda.devices,

@@ -12,9 +12,9 @@
  *    (Algorithm 1 of Learning to Relax: the count is the number of updates until it passes).
  */
 import { throwIfAborted } from '../../core/errors.js';
-import type { KernelControl } from '../../core/backend.js';
 import { multicolorOrdering } from '../../core/coloring.js';
-import { DIVERGENCE_FACTOR, type RelaxArgs, type RelaxOutcome } from '../../core/ops.js';
+import { kernel, type AnyKernel, type KernelControl } from '../../core/backend.js';
+import { DIVERGENCE_FACTOR, type PreparedToken, type RelaxArgs, type RelaxOutcome } from '../../relax/ops.js';
 import { blockedDot, blockedSum, csrResidual } from '../../core/operator.js';
 import { stencilToCsr } from '../../core/stencil.js';
 import { isStencil, type CsrMatrix, type LinearOperator } from '../../core/types.js';
@@ -31,16 +31,10 @@ interface Prepared {
   readonly diagPos: Int32Array;
 }
 
-const csrOfStencil = new WeakMap<object, CsrMatrix>();
-
+// No cache keyed by the operator object: a caller may edit a variable stencil in place between solves,
+// and the O(nnz) conversion is small next to any solve.
 function prepare(op: LinearOperator): Prepared {
-  let A: CsrMatrix;
-  if (isStencil(op)) {
-    A = csrOfStencil.get(op) ?? stencilToCsr(op);
-    csrOfStencil.set(op, A);
-  } else {
-    A = op;
-  }
+  const A: CsrMatrix = isStencil(op) ? stencilToCsr(op) : op;
   const n = A.nrows;
   const values = A.values instanceof Float64Array ? A.values : Float64Array.from(A.values);
   const diag = new Float64Array(n);
@@ -108,13 +102,28 @@ function widen(a: Float32Array | Float64Array): Float64Array {
   return a instanceof Float64Array ? a : Float64Array.from(a);
 }
 
+/** What the oracle derives from a prepared operator's snapshot, kept until the handle is disposed. */
+const preparedCache = new WeakMap<PreparedToken, Prepared>();
+
+function preparedOf(args: RelaxArgs): Prepared {
+  const token = args.prepared;
+  if (!token) return prepare(args.A);
+  let P = preparedCache.get(token);
+  if (!P) {
+    P = prepare(args.A);
+    preparedCache.set(token, P);
+    token.own(() => preparedCache.delete(token));
+  }
+  return P;
+}
+
 export async function relaxSolve(args: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
-  const P = prepare(args.A);
+  const P = preparedOf(args);
   const b = widen(args.b);
   const x = args.x instanceof Float64Array ? args.x : Float64Array.from(args.x);
   const out =
     args.method === 'ssor-cg' ? await ssorCg(P, b, x, args, ctl)
-    : args.method === 'cg' ? await cg(P, b, x, args, ctl)
+    : args.method === 'cg' || args.method === 'jacobi-cg' ? await cg(P, b, x, args, ctl)
     : await stationary(P, b, x, args, ctl);
   if (x !== args.x) args.x.set(x);
   return out;
@@ -158,39 +167,49 @@ async function stationary(P: Prepared, b: Float64Array, x: Float64Array, a: Rela
   return done(P, b, x, r, k, nrm0, false, false);
 }
 
+/**
+ * CG, or CG preconditioned by the diagonal (method 'jacobi-cg': z = D⁻¹ r). The recurrence residual
+ * ‖r_k‖ decides convergence (as MATLAB pcg and PETSc KSPCG do); the true one is reported. Without a
+ * preconditioner z is r itself and rᵀz is ‖r‖², so plain CG does exactly the operations it always did.
+ */
 async function cg(P: Prepared, b: Float64Array, x: Float64Array, a: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
   const n = P.n;
+  const jacobi = a.method === 'jacobi-cg';
   const r = new Float64Array(n);
   const q = new Float64Array(n);
   const pacer = new Pacer(ctl);
   const nrm0 = residual(P, b, x, r);
   const target = a.criterion === 'relative' ? a.tol * nrm0 : a.tol;
   if (nrm0 <= target) return done(P, b, x, q, 0, nrm0, true, false);
-  const p = r.slice();
-  let rr = blockedDot(r, r);
+  const z = jacobi ? new Float64Array(n) : r;
+  const diag = P.diag;
+  if (jacobi) for (let i = 0; i < n; i++) z[i] = r[i]! / diag[i]!;
+  const p = z.slice();
+  let rz = blockedDot(r, z);
   let k = 0;
   while (k < a.maxIter) {
     spmv(P.A, p, q);
     const pq = blockedDot(p, q);
     // pᵀAp ≤ 0 (or NaN) means A is not SPD: CG has broken down.
-    if (!(pq > 0)) return done(P, b, x, q, k, nrm0, false, true);
-    const alpha = rr / pq;
+    if (!(pq > 0)) return done(P, b, x, q, k, nrm0, false, true, true);
+    const alpha = rz / pq;
     for (let i = 0; i < n; i++) {
       x[i] = x[i]! + alpha * p[i]!;
       r[i] = r[i]! - alpha * q[i]!;
     }
     k++;
-    const rrNew = blockedDot(r, r);
+    const rr = blockedDot(r, r);
+    if (jacobi) for (let i = 0; i < n; i++) z[i] = r[i]! / diag[i]!;
+    const rzNew = jacobi ? blockedDot(r, z) : rr;
     if (k % a.checkEvery === 0 || k === a.maxIter) {
-      // The recurrence residual decides convergence (as MATLAB pcg and PETSc KSPCG do); the true one is reported.
-      const nrm = Math.sqrt(rrNew);
+      const nrm = Math.sqrt(rr);
       if (nrm <= target) return done(P, b, x, q, k, nrm0, true, false);
       if (!(nrm <= DIVERGENCE_FACTOR * nrm0)) return done(P, b, x, q, k, nrm0, false, true);
       await pacer.tick(k, nrm);
     }
-    const beta = rrNew / rr;
-    rr = rrNew;
-    for (let i = 0; i < n; i++) p[i] = r[i]! + beta * p[i]!;
+    const beta = rzNew / rz;
+    rz = rzNew;
+    for (let i = 0; i < n; i++) p[i] = z[i]! + beta * p[i]!;
   }
   return done(P, b, x, q, k, nrm0, false, false);
 }
@@ -262,7 +281,7 @@ async function ssorCg(P: Prepared, b: Float64Array, x: Float64Array, a: RelaxArg
     }
     const pq = blockedSum(n, (i) => ph[i]! * (t[i]! + v[i]!));
     // p̂ᵀÂp̂ ≤ 0 (or NaN) means A is not SPD: CG has broken down.
-    if (!(pq > 0)) return done(P, b, x, at, k, nrm0, false, true);
+    if (!(pq > 0)) return done(P, b, x, at, k, nrm0, false, true, true);
     const alpha = rho / pq;
     for (let i = 0; i < n; i++) {
       x[i] = x[i]! + alpha * t[i]!;
@@ -284,6 +303,26 @@ async function ssorCg(P: Prepared, b: Float64Array, x: Float64Array, a: RelaxArg
   return done(P, b, x, at, k, nrm0, false, false);
 }
 
-function done(P: Prepared, b: Float64Array, x: Float64Array, scratch: Float64Array, iterations: number, nrm0: number, converged: boolean, diverged: boolean): RelaxOutcome {
-  return { iterations, residualNorm: residual(P, b, x, scratch), initialResidualNorm: nrm0, converged, diverged };
+function done(
+  P: Prepared, b: Float64Array, x: Float64Array, scratch: Float64Array, iterations: number, nrm0: number, converged: boolean, diverged: boolean,
+  breakdown = false,
+): RelaxOutcome {
+  return { iterations, residualNorm: residual(P, b, x, scratch), initialResidualNorm: nrm0, converged, diverged, ...(breakdown ? { breakdown } : {}) };
+}
+
+/** The relax family's js kernels: the oracle, f32 and f64 (f32 widened to f64). */
+export function relaxKernels(): AnyKernel[] {
+  const BOTH = ['f32', 'f64'] as const;
+  return [
+    kernel({ op: 'relaxSolve', dtypes: BOTH, run: (args, ctl) => relaxSolve(args, ctl) }),
+    kernel({
+      op: 'relaxSolveBatch',
+      dtypes: BOTH,
+      run: async ({ systems, options }, ctl) => {
+        const out = [];
+        for (const s of systems) out.push(await relaxSolve({ ...options, ...s }, ctl));
+        return out;
+      },
+    }),
+  ];
 }

@@ -1,60 +1,114 @@
 /**
- * relaxSolve and relaxSolveBatch on the native backend (bindings/relax.cc, native/src/relax.cc).
+ * relaxSolve and relaxSolveBatch on the native backend (bindings/relax.cc, native/src/relax*).
  * The addon iterates in f64 exactly as the js oracle does (src/backends/js/relax.ts), so iteration
- * counts match it in f64 and in f32 (f32 operands are widened once here and x is rounded back at the end).
- * A solve runs in chunks of roughly CHUNK_MS of work: the addon keeps everything it needs between chunks
- * in `state` and the work vectors, so chunking never changes an iterate, and between chunks the
- * AbortSignal is honoured and progress reported.
+ * counts match it in f64 and in f32 (the addon widens f32 operands when it copies them in and rounds x
+ * back when it is read out).
+ *
+ * A solve is a native session: relaxCreate copies the systems into native memory (so nothing the caller
+ * does to its arrays mid-solve can reach the kernels, and nothing here caches a matrix keyed by the
+ * caller's objects), then relaxAdvance moves every unfinished system on by a bounded number of updates
+ * per call. The session carries everything between calls, so chunking never changes an iterate; between
+ * chunks the AbortSignal is honoured, progress reported and the event loop turns.
  */
-import type { KernelControl } from '../../core/backend.js';
-import { multicolorOrdering, type Coloring } from '../../core/coloring.js';
+import { kernel, type AnyKernel, type KernelControl } from '../../core/backend.js';
+import { multicolorOrdering } from '../../core/coloring.js';
 import { throwIfAborted } from '../../core/errors.js';
-import type { OpArgs, OpResult, RelaxArgs, RelaxMethod, RelaxOutcome, RelaxSettings } from '../../core/ops.js';
+import type { OpArgs, OpResult } from '../../core/ops.js';
 import { stencilToCsr } from '../../core/stencil.js';
 import { isStencil, type CsrMatrix, type FloatArray, type LinearOperator, type StencilOperator } from '../../core/types.js';
+import { RELAX_METHODS, type PreparedToken, type RelaxArgs, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../../relax/ops.js';
+import { guarded } from '../addon/errors.js';
+import { familyExports, type NativeAddon } from '../addon/load.js';
+import type { NativeHandle } from './index.js';
 
-/** What the addon takes: CSR, or a stencil with its coefficients packed direction-major. */
+/** What the addon takes: CSR, or a stencil (constant: 1 + 2·dim numbers; variable: per-node arrays, 2·dim of them). */
 export type NativeRelaxOp =
-  | { readonly rowPtr: Int32Array; readonly colIdx: Int32Array; readonly values: Float64Array }
-  | { readonly shape: Int32Array; readonly variable: boolean; readonly diag: Float64Array; readonly offdiag: Float64Array };
+  | { readonly rowPtr: Int32Array; readonly colIdx: Int32Array; readonly values: FloatArray }
+  | { readonly shape: Int32Array; readonly variable: false; readonly diag: Float64Array; readonly offdiag: Float64Array }
+  | { readonly shape: Int32Array; readonly variable: true; readonly diag: FloatArray; readonly offdiag: readonly FloatArray[] };
 
 export interface NativeColoring {
   readonly order: Int32Array;
   readonly offsets: Int32Array;
 }
 
-/** Slots of the state vector (numkern::relax::StateSlot). */
-export const STATE = { iter: 0, nrm0: 1, target: 2, nrm: 3, rz: 4, status: 5, started: 6, final: 7, beta: 8, length: 9 } as const;
-const STATUS = { running: 0, converged: 1, diverged: 2, maxIter: 3 } as const;
-
-export interface NativeRelaxKernels {
-  /** Advances a solve by at most maxUpdates updates; returns the status (0 running, 1 converged, 2 diverged, 3 maxIter). */
-  relaxStep(op: NativeRelaxOp, coloring: NativeColoring | undefined, b: Float64Array, x: Float64Array, work: Float64Array, settings: Float64Array, state: Float64Array, maxUpdates: number, threads?: number): number;
-  relaxStepAsync(op: NativeRelaxOp, coloring: NativeColoring | undefined, b: Float64Array, x: Float64Array, work: Float64Array, settings: Float64Array, state: Float64Array, maxUpdates: number, threads?: number): Promise<number>;
-  /** Solves every system to the end; out holds a final state vector (STATE.length slots) per system. */
-  relaxBatch(systems: readonly NativeBatchSystem[], settings: Float64Array, out: Float64Array, threads?: number): void;
-  relaxBatchAsync(systems: readonly NativeBatchSystem[], settings: Float64Array, out: Float64Array, threads?: number): Promise<void>;
-}
-
-export interface NativeBatchSystem {
+export interface NativeRelaxSystem {
   readonly op: NativeRelaxOp;
   readonly coloring?: NativeColoring;
-  readonly b: Float64Array;
-  readonly x: Float64Array;
+  readonly b: FloatArray;
+  /** x0; the addon copies it and never writes here (relaxRead does). */
+  readonly x: FloatArray;
   readonly omega: number;
 }
 
-const METHOD_CODE: Record<RelaxMethod, number> = { jacobi: 0, 'gauss-seidel': 1, sor: 2, ssor: 3, 'sor-redblack': 4, cg: 5, 'ssor-cg': 6 };
-/** n-vectors of work per method (numkern::relax::work_vectors). */
-const WORK_VECTORS: Record<RelaxMethod, number> = { jacobi: 1, 'gauss-seidel': 1, sor: 1, ssor: 1, 'sor-redblack': 1, cg: 3, 'ssor-cg': 6 };
+declare const sessionBrand: unique symbol;
+/** A solve's native state (systems, iterates, work vectors), owned by the addon. */
+export interface NativeRelaxSession {
+  readonly [sessionBrand]: true;
+}
+
+/** The tables the addon and this file share, as the addon reports them (bindings/relax.cc). */
+export interface NativeRelaxLayout {
+  readonly methods: Readonly<Record<string, number>>;
+  readonly work: Readonly<Record<string, number>>;
+  readonly state: Readonly<Record<string, number>>;
+  readonly status: Readonly<Record<string, number>>;
+}
+
+/** The relax entry points of the addon. Every array a call reads is copied by relaxCreate. */
+export interface NativeRelaxKernels {
+  relaxLayout(): NativeRelaxLayout;
+  /** Copies and checks the systems; settings is [method, omega (unused: per system), tol, relative, maxIter, checkEvery]. */
+  relaxCreate(systems: readonly NativeRelaxSystem[], settings: Float64Array): NativeRelaxSession;
+  /** Advances every unfinished system k by at most maxUpdates[k] updates; returns how many are still running. */
+  relaxAdvance(session: NativeRelaxSession, maxUpdates: Float64Array, threads?: number): number;
+  relaxAdvanceAsync(session: NativeRelaxSession, maxUpdates: Float64Array, threads?: number): Promise<number>;
+  /** Copies system k's state vector (STATE.length slots) and, when given, its x (rounded to x's dtype). */
+  relaxRead(session: NativeRelaxSession, k: number, state: Float64Array, x?: FloatArray): void;
+  /** Frees the session's memory now; the session is unusable afterwards. */
+  relaxRelease(session: NativeRelaxSession): void;
+}
+
+const RELAX_EXPORTS = ['relaxLayout', 'relaxCreate', 'relaxAdvance', 'relaxAdvanceAsync', 'relaxRead', 'relaxRelease'] as const;
+
+// The shared tables, as this file uses them. relaxKernels checks them against the addon's at load:
+// a mismatch (an addon built from other sources) takes the family off the native backend, with the
+// reason in status(), instead of misreading a slot.
+// A method of src/relax/ops.ts missing here has no native kernel: the kernels refuse it per call
+// (accepts), and dispatch moves on to the next backend.
+export const METHOD_CODE: Readonly<Partial<Record<RelaxMethod, number>>> = { jacobi: 0, 'gauss-seidel': 1, sor: 2, ssor: 3, 'sor-redblack': 4, cg: 5, 'ssor-cg': 6 };
+/** n-vectors of work per method (numkern::relax::work_vectors): sizes nothing here, but part of the contract. */
+export const WORK_VECTORS: Readonly<Partial<Record<RelaxMethod, number>>> = { jacobi: 1, 'gauss-seidel': 1, sor: 1, ssor: 1, 'sor-redblack': 1, cg: 3, 'ssor-cg': 6 };
+/** Slots of the state vector (numkern::relax::StateSlot). */
+export const STATE = { iter: 0, nrm0: 1, target: 2, nrm: 3, rz: 4, status: 5, started: 6, final: 7, beta: 8, length: 9 } as const;
+/** numkern::relax::Status. */
+export const STATUS = { running: 0, converged: 1, diverged: 2, maxIter: 3, breakdown: 4, badIndex: 5 } as const;
+
+const EXPECTED = { methods: METHOD_CODE, work: WORK_VECTORS, state: STATE, status: STATUS } as const;
+
+/** Throws, naming every difference, unless the addon's tables are this file's. */
+export function checkRelaxLayout(got: NativeRelaxLayout): void {
+  const diffs: string[] = [];
+  for (const table of ['methods', 'work', 'state', 'status'] as const) {
+    const want: Readonly<Record<string, number | undefined>> = EXPECTED[table];
+    const have: Readonly<Record<string, number | undefined>> = got?.[table] ?? {};
+    for (const key of new Set([...Object.keys(want), ...Object.keys(have)])) {
+      if (want[key] !== have[key]) diffs.push(`${table}.${key} is ${have[key] ?? 'missing'} in the addon, ${want[key] ?? 'missing'} here`);
+    }
+  }
+  const foreign = Object.keys(got?.methods ?? {}).filter((m) => !(RELAX_METHODS as readonly string[]).includes(m));
+  if (foreign.length > 0) diffs.push(`the addon's methods ${foreign.join(', ')} are not in src/relax/ops.ts`);
+  if (diffs.length > 0) throw new Error(`relax layout mismatch between the addon and src/backends/native/relax.ts: ${diffs.join('; ')}`);
+}
 
 /**
- * Target wall time of one chunk. Each chunk re-validates the operator in the binding (native code never
- * trusts arrays JS could have changed since the last call: an O(nnz) bounds check and diagonal search,
- * ~10 ms at 5M nonzeros), so a chunk must be long enough to make that small, and short enough that an
- * abort or a progress report comes within a fraction of a second.
+ * Target wall time of one asynchronous chunk: an abort or a progress report comes within about this
+ * long, and a worker round trip (tens of µs) stays a small fraction of it.
  */
-const CHUNK_MS = 200;
+const CHUNK_MS = 50;
+/** A synchronous chunk blocks the event loop, so it is kept short; the loop turns at least every YIELD_MS. */
+const SYNC_CHUNK_MS = 10;
+const YIELD_MS = 20;
 /** Work units (stored entries touched) per millisecond assumed before the first chunk is timed. */
 const UNITS_PER_MS = 7e5;
 /** Below this many units per update, chunks run synchronously (a worker round trip would dominate). */
@@ -67,141 +121,203 @@ interface PreparedOp {
   readonly units: number;
 }
 
-const prepared = new WeakMap<object, PreparedOp>();
-const twins = new WeakMap<object, CsrMatrix>();
-const colorings = new WeakMap<object, NativeColoring>();
-
-function widen(a: FloatArray): Float64Array {
-  return a instanceof Float64Array ? a : Float64Array.from(a);
-}
-
-function csrTwin(S: StencilOperator): CsrMatrix {
-  let A = twins.get(S);
-  if (!A) twins.set(S, (A = stencilToCsr(S)));
-  return A;
-}
-
-/** The operator in f64, widened once per operator object (solveMany and sequences reuse it). */
-export function nativeOperator(A: LinearOperator): PreparedOp {
-  const hit = prepared.get(A);
-  if (hit) return hit;
-  let out: PreparedOp;
-  if (isStencil(A)) {
-    const c = A.coeffs;
-    const n = A.shape.reduce((p, q) => p * q, 1);
-    const dirs = 2 * A.shape.length;
-    if (c.kind === 'constant' && c.offdiag.some((v) => v === 0)) {
-      // The oracle's CSR twin drops constant zero couplings (0·x is not nothing once x overflows).
-      const T = csrTwin(A);
-      out = { op: { rowPtr: T.rowPtr, colIdx: T.colIdx, values: widen(T.values) }, n, units: T.colIdx.length + n };
-    } else if (c.kind === 'constant') {
-      out = { op: { shape: Int32Array.from(A.shape), variable: false, diag: Float64Array.of(c.diag), offdiag: Float64Array.from(c.offdiag.slice(0, dirs)) }, n, units: n * (dirs + 1) };
-    } else {
-      const offdiag = new Float64Array(dirs * n);
-      for (let d = 0; d < dirs; d++) offdiag.set(c.offdiag[d]!, d * n);
-      out = { op: { shape: Int32Array.from(A.shape), variable: true, diag: widen(c.diag), offdiag }, n, units: 2 * n * (dirs + 1) };
+/**
+ * A few recent values by a key made of the operator's content (never its identity), so an in-place edit
+ * changes the key rather than returning a stale entry. Stencils only: their content is a handful of
+ * numbers, and their CSR twin and colouring are worth keeping across the solves of a sequence.
+ */
+class ContentCache<V> {
+  private readonly entries = new Map<string, V>();
+  constructor(private readonly capacity: number) {}
+  get(key: string, make: () => V): V {
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit;
     }
-  } else {
-    out = { op: { rowPtr: A.rowPtr, colIdx: A.colIdx, values: widen(A.values) }, n: A.nrows, units: A.colIdx.length + A.nrows };
+    const v = make();
+    this.entries.set(key, v);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    return v;
   }
-  // An f64 CSR is passed through as is: caching it would hide a caller's in-place edit of its values.
-  if (isStencil(A) || !(A.values instanceof Float64Array)) prepared.set(A, out);
-  return out;
+}
+
+const twins = new ContentCache<CsrMatrix>(8);
+const stencilColorings = new ContentCache<NativeColoring>(8);
+
+/** Everything stencilToCsr reads of a constant stencil. */
+function constantKey(S: StencilOperator, c: { diag: number; offdiag: readonly number[] }): string {
+  return `${S.shape.join('x')}|${c.diag}|${c.offdiag.join(',')}`;
+}
+
+/** The operator as the addon takes it. Nothing is copied or cached here: relaxCreate copies. */
+export function nativeOperator(A: LinearOperator): PreparedOp {
+  if (!isStencil(A)) return { op: { rowPtr: A.rowPtr, colIdx: A.colIdx, values: A.values }, n: A.nrows, units: A.colIdx.length + A.nrows };
+  const c = A.coeffs;
+  const n = A.shape.reduce((p, q) => p * q, 1);
+  const dirs = 2 * A.shape.length;
+  if (c.kind === 'variable') {
+    return { op: { shape: Int32Array.from(A.shape), variable: true, diag: c.diag, offdiag: c.offdiag.slice(0, dirs) }, n, units: 2 * n * (dirs + 1) };
+  }
+  if (c.offdiag.some((v) => v === 0)) {
+    // The oracle's CSR twin drops constant zero couplings (0·x is not nothing once x overflows).
+    const T = twins.get(constantKey(A, c), () => stencilToCsr(A));
+    return { op: { rowPtr: T.rowPtr, colIdx: T.colIdx, values: T.values }, n, units: T.colIdx.length + n };
+  }
+  return { op: { shape: Int32Array.from(A.shape), variable: false, diag: Float64Array.of(c.diag), offdiag: Float64Array.from(c.offdiag.slice(0, dirs)) }, n, units: n * (dirs + 1) };
 }
 
 /** multicolorOrdering of the operator's CSR form, as the oracle computes it. */
-function coloringOf(A: LinearOperator): NativeColoring {
-  let c = colorings.get(A);
-  if (!c) {
-    const k: Coloring = multicolorOrdering(isStencil(A) ? csrTwin(A) : A);
-    colorings.set(A, (c = { order: k.order, offsets: k.offsets }));
+function coloringOf(A: LinearOperator, prepared: PreparedToken | undefined): NativeColoring {
+  if (!isStencil(A)) {
+    // multicolorOrdering caches by the index arrays' identity, which only a prepared snapshot makes
+    // safe: a caller may have rewritten colIdx in place since the last solve.
+    const k = multicolorOrdering(prepared ? A : { ...A, rowPtr: A.rowPtr.slice(), colIdx: A.colIdx.slice() });
+    return { order: k.order, offsets: k.offsets };
   }
-  return c;
+  // A stencil's CSR pattern is its shape and, for constant coefficients, which couplings are zero.
+  const c = A.coeffs;
+  const pattern = c.kind === 'variable' ? 'variable' : c.offdiag.map((v) => (v === 0 ? 0 : 1)).join('');
+  return stencilColorings.get(`${A.shape.join('x')}|${pattern}`, () => {
+    const k = multicolorOrdering(stencilToCsr(A));
+    return { order: k.order, offsets: k.offsets };
+  });
 }
 
-function settingsVector(s: RelaxSettings, omega: number): Float64Array {
-  return Float64Array.of(METHOD_CODE[s.method], omega, s.tol, s.criterion === 'relative' ? 1 : 0, s.maxIter, s.checkEvery);
+/** Why the native kernels cannot run a method, or null when they can. */
+function refuse(method: RelaxMethod): string | null {
+  return METHOD_CODE[method] === undefined ? `the native backend has no ${method} kernel` : null;
+}
+
+function settingsVector(s: RelaxSettings): Float64Array {
+  return Float64Array.of(METHOD_CODE[s.method]!, 1, s.tol, s.criterion === 'relative' ? 1 : 0, s.maxIter, s.checkEvery);
 }
 
 function updateCost(method: RelaxMethod, units: number): number {
-  return method === 'ssor' || method === 'ssor-cg' || method === 'cg' || method === 'jacobi' ? 2 * units : units;
+  return Math.max(1, method === 'ssor' || method === 'ssor-cg' || method === 'cg' || method === 'jacobi' ? 2 * units : units);
 }
 
 function outcome(st: Float64Array): RelaxOutcome {
+  const status = st[STATE.status];
+  const breakdown = status === STATUS.breakdown;
   return {
     iterations: st[STATE.iter]!,
     residualNorm: st[STATE.final]!,
     initialResidualNorm: st[STATE.nrm0]!,
-    converged: st[STATE.status] === STATUS.converged,
-    diverged: st[STATE.status] === STATUS.diverged,
+    converged: status === STATUS.converged,
+    diverged: status === STATUS.diverged || breakdown,
+    // As the oracle reports it: present only when CG broke down.
+    ...(breakdown ? { breakdown } : {}),
   };
 }
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-export async function nativeRelaxSolve(addon: NativeRelaxKernels, threads: number, args: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
-  const P = nativeOperator(args.A);
-  const coloring = args.method === 'sor-redblack' ? coloringOf(args.A) : undefined;
-  const b = widen(args.b);
-  const x = widen(args.x);
-  const work = new Float64Array(WORK_VECTORS[args.method] * P.n);
-  const settings = settingsVector(args, args.omega);
-  const state = new Float64Array(STATE.length);
-  const cost = Math.max(1, updateCost(args.method, P.units));
-  const sync = cost < SYNC_UNITS;
-  let updates = Math.max(1, Math.floor((CHUNK_MS * UNITS_PER_MS) / cost));
+/**
+ * Runs a session to the end. `costs[k]` is system k's work per update; each call gives every system
+ * the same share of a chunk's work budget, which is re-aimed at the target chunk time from the last
+ * chunk's measured speed (never more than 4× bigger). Small chunks run synchronously and yield to the
+ * event loop every YIELD_MS; large ones run on the libuv pool.
+ */
+async function drive(relax: NativeRelaxKernels, session: NativeRelaxSession, costs: readonly number[], threads: number, ctl: KernelControl, progress: (running: number) => void): Promise<void> {
+  const total = costs.reduce((a, b) => a + b, 0);
+  const sync = total < SYNC_UNITS;
+  const target = sync ? SYNC_CHUNK_MS : CHUNK_MS;
+  const budget = new Float64Array(costs.length);
+  let running = costs.length;
+  let units = (target * UNITS_PER_MS) / running;
   let lastYield = performance.now();
   for (;;) {
     throwIfAborted(ctl.signal);
+    for (let k = 0; k < costs.length; k++) budget[k] = Math.max(1, Math.floor(units / costs[k]!));
     const t0 = performance.now();
-    const status = sync
-      ? addon.relaxStep(P.op, coloring, b, x, work, settings, state, updates, threads)
-      : await addon.relaxStepAsync(P.op, coloring, b, x, work, settings, state, updates, threads);
-    if (status !== STATUS.running) break;
+    const left = sync ? relax.relaxAdvance(session, budget, threads) : await relax.relaxAdvanceAsync(session, budget, threads);
+    if (left === 0) return;
     const now = performance.now();
-    // Aim the next chunk at CHUNK_MS from this one's measured speed (never more than 4× bigger).
     const ms = Math.max(now - t0, 0.05);
-    updates = Math.max(1, Math.min(updates * 4, Math.floor((updates * CHUNK_MS) / ms)));
-    ctl.onProgress?.({ iteration: state[STATE.iter]!, residualNorm: state[STATE.nrm]! });
-    if (sync && now - lastYield >= 20) {
+    units = Math.max(1, Math.min(units * 4, (units * target) / ms) * (running / left));
+    running = left;
+    progress(left);
+    if (sync && now - lastYield >= YIELD_MS) {
       await yieldToLoop();
       lastYield = performance.now();
     }
   }
-  if (x !== args.x) args.x.set(x);
-  return outcome(state);
 }
 
-/** Systems per native call are capped at this many rows in all, so an abort is seen between calls. */
+export async function nativeRelaxSolve(relax: NativeRelaxKernels, threads: number, args: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
+  const P = nativeOperator(args.A);
+  const coloring = args.method === 'sor-redblack' ? coloringOf(args.A, args.prepared) : undefined;
+  const session = relax.relaxCreate([{ op: P.op, coloring, b: args.b, x: args.x, omega: args.omega }], settingsVector(args));
+  const state = new Float64Array(STATE.length);
+  try {
+    await drive(relax, session, [updateCost(args.method, P.units)], threads, ctl, () => {
+      relax.relaxRead(session, 0, state);
+      ctl.onProgress?.({ iteration: state[STATE.iter]!, residualNorm: state[STATE.nrm]! });
+    });
+    relax.relaxRead(session, 0, state, args.x);
+    return outcome(state);
+  } finally {
+    relax.relaxRelease(session);
+  }
+}
+
+/** Rows per session: a batch is solved a group at a time, so its native copies stay bounded. */
 const BATCH_ROWS = 1 << 20;
 
-export async function nativeRelaxSolveBatch(addon: NativeRelaxKernels, threads: number, args: OpArgs<'relaxSolveBatch'>, ctl: KernelControl): Promise<OpResult<'relaxSolveBatch'>> {
+export async function nativeRelaxSolveBatch(relax: NativeRelaxKernels, threads: number, args: OpArgs<'relaxSolveBatch'>, ctl: KernelControl): Promise<OpResult<'relaxSolveBatch'>> {
   const { systems, options } = args;
-  const settings = settingsVector(options, 1);
+  const settings = settingsVector(options);
   const results: RelaxOutcome[] = [];
+  const state = new Float64Array(STATE.length);
   let k0 = 0;
   while (k0 < systems.length) {
     throwIfAborted(ctl.signal);
-    const group: NativeBatchSystem[] = [];
+    const group: NativeRelaxSystem[] = [];
+    const costs: number[] = [];
     let rows = 0;
-    let units = 0;
     for (let k = k0; k < systems.length && (group.length === 0 || rows < BATCH_ROWS); k++) {
       const s = systems[k]!;
       const P = nativeOperator(s.A);
       rows += P.n;
-      units += P.units;
-      group.push({ op: P.op, coloring: options.method === 'sor-redblack' ? coloringOf(s.A) : undefined, b: widen(s.b), x: widen(s.x), omega: s.omega });
+      costs.push(updateCost(options.method, P.units));
+      group.push({ op: P.op, coloring: options.method === 'sor-redblack' ? coloringOf(s.A, s.prepared) : undefined, b: s.b, x: s.x, omega: s.omega });
     }
-    const out = new Float64Array(group.length * STATE.length);
-    if (units < SYNC_UNITS) addon.relaxBatch(group, settings, out, threads);
-    else await addon.relaxBatchAsync(group, settings, out, threads);
-    for (let j = 0; j < group.length; j++) {
-      const s = systems[k0 + j]!;
-      if (group[j]!.x !== s.x) s.x.set(group[j]!.x);
-      results.push(outcome(out.subarray(j * STATE.length, (j + 1) * STATE.length)));
+    const session = relax.relaxCreate(group, settings);
+    try {
+      await drive(relax, session, costs, threads, ctl, (left) => ctl.onProgress?.({ iteration: k0 + group.length - left }));
+      for (let j = 0; j < group.length; j++) {
+        relax.relaxRead(session, j, state, systems[k0 + j]!.x);
+        results.push(outcome(state));
+      }
+    } finally {
+      relax.relaxRelease(session);
     }
     k0 += group.length;
     ctl.onProgress?.({ iteration: k0 });
   }
   return results;
+}
+
+/** The addon's relax entry points, typed; throws when one is missing or the tables disagree. */
+export function relaxAddon(addon: NativeAddon): NativeAddon & NativeRelaxKernels {
+  const relax = familyExports<NativeRelaxKernels>(addon, 'relax', RELAX_EXPORTS);
+  checkRelaxLayout(relax.relaxLayout());
+  return relax;
+}
+
+/** The relax family's native kernels, f32 and f64 (f32 widened to f64 for the iteration). */
+export function relaxKernels({ addon, threads }: NativeHandle): AnyKernel[] {
+  const relax = relaxAddon(addon);
+  const dtypes = ['f32', 'f64'] as const;
+  return [
+    kernel({ op: 'relaxSolve', dtypes, accepts: (args) => refuse(args.method), run: (args, ctl) => guarded(() => nativeRelaxSolve(relax, threads, args, ctl)) }),
+    kernel({
+      op: 'relaxSolveBatch',
+      dtypes,
+      accepts: (args) => refuse(args.options.method),
+      run: (args, ctl) => guarded(() => nativeRelaxSolveBatch(relax, threads, args, ctl)),
+    }),
+  ];
 }

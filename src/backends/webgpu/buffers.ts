@@ -42,6 +42,7 @@ export class BufferPool {
   private pooledBytes = 0;
   private created = 0;
   private reused = 0;
+  private closed = false;
 
   /**
    * @param device owner of the buffers.
@@ -66,7 +67,7 @@ export class BufferPool {
 
   release(buf: GPUBuffer): void {
     if (buf.mapState !== 'unmapped') buf.unmap();
-    if (this.pooledBytes + buf.size > this.maxPooledBytes) {
+    if (this.closed || this.pooledBytes + buf.size > this.maxPooledBytes) {
       buf.destroy();
       return;
     }
@@ -83,11 +84,21 @@ export class BufferPool {
     return { created: this.created, reused: this.reused, pooled, pooledBytes: this.pooledBytes };
   }
 
-  /** Destroys every pooled buffer (buffers still acquired are destroyed with the device). */
+  /** Destroys every pooled buffer. */
   clear(): void {
     for (const bucket of this.free.values()) for (const b of bucket) b.destroy();
     this.free.clear();
     this.pooledBytes = 0;
+  }
+
+  /**
+   * clear(), and from now on destroy what is released instead of pooling it: the device outlives
+   * the context that owns this pool (device.ts), so buffers a call still holds at dispose must be
+   * destroyed when it ends rather than wait for the device.
+   */
+  close(): void {
+    this.closed = true;
+    this.clear();
   }
 }
 

@@ -1,12 +1,15 @@
 /**
  * What every kernel call shares: encoding a compute dispatch (folded into two dimensions past
- * maxComputeWorkgroupsPerDimension), per-call buffer leases, and the guard that turns device loss
- * into NumkernError('E_DEVICE_LOST') so the engine can fall back to another backend.
+ * maxComputeWorkgroupsPerDimension), per-call buffer leases, host-to-device writes through the one
+ * checked path (upload.ts), and the guard that turns device loss into
+ * NumkernError('E_DEVICE_LOST') so the engine can fall back to another backend.
  */
 import { NumkernError, throwIfAborted } from '../../core/errors.js';
 import { BufferPool, STORAGE_IN } from './buffers.js';
 import type { GpuDevice } from './device.js';
-import { PipelineCache, type PipelineSpec } from './pipelines.js';
+import { PipelineView, type PipelineSpec } from './pipelines.js';
+import { writeView } from './upload.js';
+import type { WgslPrelude } from './wgsl-layout.js';
 
 /**
  * Splits `count` workgroups into (x, y) with x ≤ maxPerDim. Kernels compute their linear index as
@@ -58,10 +61,13 @@ export class Lease {
     return b;
   }
 
-  /** A storage buffer holding `data` (at least 16 bytes, so an empty array still binds). */
-  upload(data: ArrayBufferView): GPUBuffer {
+  /**
+   * A storage buffer holding `data` (at least 16 bytes, so an empty array still binds), written
+   * through writeView: `name` is the argument it came from, for the error a detached array gets.
+   */
+  upload(data: ArrayBufferView, name = 'input'): GPUBuffer {
     const b = this.acquire(data.byteLength, STORAGE_IN);
-    if (data.byteLength > 0) this.rt.device.queue.writeBuffer(b, 0, data);
+    this.rt.write(b, data, name);
     return b;
   }
 
@@ -80,20 +86,61 @@ export interface RuntimeConfig {
   readonly maxPooledBytes: number;
 }
 
-/** A device with its pipeline cache, buffer pool and chunking configuration. */
+/**
+ * One context's view of a (shared) device: the device's pipeline cache, this context's buffer pool
+ * and chunking configuration. dispose() frees what the context holds on the device and releases
+ * its handle; the device itself outlives it (device.ts).
+ */
 export class GpuRuntime {
   readonly device: GPUDevice;
-  readonly pipelines: PipelineCache;
+  readonly pipelines: PipelineView;
   readonly pool: BufferPool;
   readonly workgroupSize: number;
   readonly bindingBytes: number;
+  private readonly disposers: (() => void)[] = [];
 
   constructor(readonly gpu: GpuDevice, config: RuntimeConfig) {
     this.device = gpu.device;
-    this.pipelines = new PipelineCache(gpu.device);
+    this.pipelines = new PipelineView(gpu.pipelines);
     this.pool = new BufferPool(gpu.device, config.maxPooledBytes);
     this.workgroupSize = config.workgroupSize;
     this.bindingBytes = config.bindingBytes;
+    // Releasing the handle (dispose(), or a caller that releases the GpuDevice itself) frees
+    // everything this runtime keeps on the device, which the other contexts go on using.
+    gpu.onRelease(() => {
+      let failure: unknown = null;
+      for (const d of this.disposers.splice(0).reverse()) {
+        try {
+          d();
+        } catch (e) {
+          failure ??= e;
+        }
+      }
+      this.pipelines.clear();
+      this.pool.close();
+      if (failure !== null) throw failure;
+    });
+  }
+
+  /**
+   * Registers what a family keeps on the device for this runtime (an upload cache), to free when the
+   * runtime is disposed; later registrations are freed first.
+   */
+  onDispose(dispose: () => void): void {
+    this.disposers.push(dispose);
+  }
+
+  /** Frees this runtime's buffers and caches and releases its hold on the device. Idempotent. */
+  dispose(): void {
+    this.gpu.release();
+  }
+
+  /**
+   * Writes a caller's array into `target` at byte `offset`: the upload path every kernel uses
+   * (upload.ts: SharedArrayBuffer views are copied first, a detached view throws E_SHAPE naming `name`).
+   */
+  write(target: GPUBuffer, data: ArrayBufferView, name: string, offset = 0): void {
+    writeView(this.device.queue, target, offset, data, name);
   }
 
   /** Elements of `bytesPerElement` that fit one binding. */
@@ -101,8 +148,9 @@ export class GpuRuntime {
     return Math.floor(this.bindingBytes / bytesPerElement);
   }
 
-  pipeline(file: string, entryPoint = 'main'): Promise<GPUComputePipeline> {
-    const spec: PipelineSpec = { file, entryPoint, constants: { WG: this.workgroupSize } };
+  /** The pipeline of `file`'s entry point at this runtime's workgroup size, with a family's generated prelude if given. */
+  pipeline(file: string, entryPoint = 'main', prelude?: WgslPrelude): Promise<GPUComputePipeline> {
+    const spec: PipelineSpec = { file, entryPoint, constants: { WG: this.workgroupSize }, ...(prelude ? { prelude } : {}) };
     return this.pipelines.get(spec);
   }
 
@@ -110,9 +158,15 @@ export class GpuRuntime {
     encodeDispatch(this.device, encoder, pipeline, bindings, workgroups, this.gpu.limits.maxComputeWorkgroupsPerDimension);
   }
 
-  /** Submits one command buffer after checking the signal, so an abort lands between submits. */
+  /**
+   * Submits one command buffer after checking the signal, so an abort lands between submits, and
+   * the handle, so a call still running when its context is disposed (or its device is lost) stops
+   * at its next submit.
+   */
   submit(encoder: GPUCommandEncoder, signal: AbortSignal | undefined): void {
     throwIfAborted(signal);
+    const lost = this.gpu.lostReason();
+    if (lost !== null) throw this.lostError(lost);
     this.device.queue.submit([encoder.finish()]);
   }
 
@@ -121,14 +175,19 @@ export class GpuRuntime {
   }
 
   /**
-   * Runs one kernel call: refuses a lost device, scopes validation and out-of-memory errors to the
-   * call, hands the body a buffer lease that ends with it, and classifies failures. Any failure on
-   * a device that is (or within a moment reports itself) lost becomes E_DEVICE_LOST; so does an
-   * out-of-memory error, so the op moves to a CPU backend; a validation error is a bug in this
-   * backend and surfaces as a plain Error.
+   * Runs one kernel call, after any other call on the device has ended: refuses a lost device,
+   * scopes validation and out-of-memory errors to the call, hands the body a buffer lease that ends
+   * with it, and classifies failures. Any failure on a device that is (or within a moment reports
+   * itself) lost becomes E_DEVICE_LOST; so does an out-of-memory error, so the op moves to a CPU
+   * backend; a validation error is a bug in this backend and surfaces as a plain Error.
    */
   async guard<T>(op: string, signal: AbortSignal | undefined, body: (lease: Lease) => Promise<T>): Promise<T> {
     throwIfAborted(signal);
+    // Calls on one device take turns (GpuDevice.serial): the error scopes below are the device's.
+    return this.gpu.serial(signal, () => this.guarded(op, signal, body));
+  }
+
+  private async guarded<T>(op: string, signal: AbortSignal | undefined, body: (lease: Lease) => Promise<T>): Promise<T> {
     const lost = this.gpu.lostReason();
     if (lost !== null) throw this.lostError(lost);
 

@@ -1,0 +1,252 @@
+// Bindings of the linalg family (native/include/numkern/linalg.hpp, native/cuda/linalg.cu): argument
+// checks, then one call into the CPU kernel or its CUDA twin. Each kernel's arguments are read by one
+// function shared by its CPU and CUDA entry points.
+#include <algorithm>
+#include <limits>
+#include <string>
+
+#include "args.hpp"
+#include "cuda.hpp"
+#include "numkern/linalg.hpp"
+#include "numkern/linalg_cuda.hpp"
+
+namespace nkb {
+namespace {
+
+std::string str(size_t v) { return std::to_string(v); }
+
+// ---- spmv ----
+
+struct SpmvArgs {
+  int32_t nrows, nnz;
+  uint32_t ncols;
+  const int32_t* rowPtr;
+  const int32_t* colIdx;
+  bool f32;
+  const void* values;
+  const void* x;
+  void* y;
+};
+
+SpmvArgs read_spmv(const Napi::CallbackInfo& info, Job& job) {
+  const Napi::Env env = info.Env();
+  const ArrayArg rowPtr = int32_array(info, 0, "rowPtr");
+  const ArrayArg colIdx = int32_array(info, 1, "colIdx");
+  const ArrayArg values = float_array(info, 2, "values");
+  const ArrayArg x = float_array_like(info, 3, "x", values, "values");
+  const ArrayArg y = float_array_like(info, 4, "y", values, "values");
+  const size_t nrows = offsets_count(env, rowPtr, "rowPtr", "nrows", "rows");
+  require_length(env, y, "y", nrows, "one entry per row: rowPtr.length − 1");
+  const int32_t* rp = checked_offsets(env, job, rowPtr, nrows);
+  const size_t nnz = static_cast<size_t>(rp[nrows]);
+  require_csr_entries(env, "rowPtr", nnz, colIdx, values);
+  if (x.length == 0 && nnz > 0) throw_range(env, "x: empty, but the matrix has " + str(nnz) + " nonzeros");
+  // colIdx is range-checked inside the kernel pass (numkern/csr.hpp), which saves a sweep over it.
+  const size_t max_cols = static_cast<size_t>(std::numeric_limits<int32_t>::max()) + 1;  // colIdx is int32
+  return SpmvArgs{static_cast<int32_t>(nrows), static_cast<int32_t>(nnz),
+                  static_cast<uint32_t>(std::min(x.length, max_cols)),
+                  rp, job.in<int32_t>(colIdx), values.type == napi_float32_array, job.in<unsigned char>(values),
+                  job.in<unsigned char>(x), job.out<unsigned char>(y)};
+}
+
+/// Names the first bad index after a kernel reported one.
+std::string spmv_index_message(const SpmvArgs& a) {
+  for (int32_t k = 0; k < a.nnz; ++k) {
+    const int32_t c = a.colIdx[k];
+    if (c < 0 || static_cast<uint32_t>(c) >= a.ncols)
+      return "colIdx: colIdx[" + std::to_string(k) + "] = " + std::to_string(c) + " is outside [0, " +
+             std::to_string(a.ncols) + ") (x.length)";
+  }
+  return "rowPtr, colIdx: changed while spmv ran; y is unspecified";
+}
+
+template <Target tgt>
+void prepare_spmv(const Napi::CallbackInfo& info, Job& job) {
+  const SpmvArgs a = read_spmv(info, job);
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 5) : 0;
+  job.run = [a, threads]() -> double {
+    bool ok = true;
+    if constexpr (tgt == Target::Cpu) {
+      ok = a.f32 ? numkern::spmv<float>(a.nrows, a.rowPtr, a.colIdx, static_cast<const float*>(a.values), a.nnz,
+                                        a.ncols, static_cast<const float*>(a.x), static_cast<float*>(a.y), threads)
+                 : numkern::spmv<double>(a.nrows, a.rowPtr, a.colIdx, static_cast<const double*>(a.values), a.nnz,
+                                         a.ncols, static_cast<const double*>(a.x), static_cast<double*>(a.y), threads);
+    } else {
+      require_cuda_device();
+      if constexpr (kCudaBuilt) {
+        const char* err = nullptr;
+        const int rc =
+            a.f32 ? nk_cuda_spmv_f32(a.nrows, a.rowPtr, a.colIdx, static_cast<const float*>(a.values), a.nnz, a.ncols,
+                                     static_cast<const float*>(a.x), static_cast<float*>(a.y), &err)
+                  : nk_cuda_spmv_f64(a.nrows, a.rowPtr, a.colIdx, static_cast<const double*>(a.values), a.nnz,
+                                     a.ncols, static_cast<const double*>(a.x), static_cast<double*>(a.y), &err);
+        if (rc == kNkBadIndex) ok = false;
+        else if (rc != 0) cuda_fail(rc, err, "spmv");
+      }
+    }
+    if (!ok) throw KernelError(ErrorKind::Range, spmv_index_message(a));
+    return 0;
+  };
+}
+
+// ---- dot, axpy, nrm2 ----
+
+template <Target tgt>
+void prepare_dot(const Napi::CallbackInfo& info, Job& job) {
+  const ArrayArg x = float_array(info, 0, "x");
+  const ArrayArg y = float_array_like(info, 1, "y", x, "x");
+  require_length(info.Env(), y, "y", x.length, "x.length");
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 2) : 0;
+  const bool f32 = x.type == napi_float32_array;
+  const size_t n = x.length;
+  const void* px = job.in<unsigned char>(x);
+  const void* py = job.in<unsigned char>(y);
+  job.returns_number = true;
+  job.run = [=]() -> double {
+    double out = 0;
+    if constexpr (tgt == Target::Cpu) {
+      out = f32 ? numkern::dot<float>(n, static_cast<const float*>(px), static_cast<const float*>(py), threads)
+                : numkern::dot<double>(n, static_cast<const double*>(px), static_cast<const double*>(py), threads);
+    } else {
+      require_cuda_device();
+      if constexpr (kCudaBuilt) {
+        const char* err = nullptr;
+        const int rc = f32 ? nk_cuda_dot_f32(n, static_cast<const float*>(px), static_cast<const float*>(py), &out, &err)
+                           : nk_cuda_dot_f64(n, static_cast<const double*>(px), static_cast<const double*>(py), &out, &err);
+        if (rc != 0) cuda_fail(rc, err, "dot");
+      }
+    }
+    return out;
+  };
+}
+
+template <Target tgt>
+void prepare_axpy(const Napi::CallbackInfo& info, Job& job) {
+  const double alpha = number_arg(info, 0, "alpha");
+  const ArrayArg x = float_array(info, 1, "x");
+  const ArrayArg y = float_array_like(info, 2, "y", x, "x");
+  require_length(info.Env(), y, "y", x.length, "x.length");
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 3) : 0;
+  const bool f32 = x.type == napi_float32_array;
+  const size_t n = x.length;
+  const void* px = job.in<unsigned char>(x);
+  void* py = job.inout<unsigned char>(y);
+  job.run = [=]() -> double {
+    if constexpr (tgt == Target::Cpu) {
+      if (f32) numkern::axpy<float>(n, static_cast<float>(alpha), static_cast<const float*>(px), static_cast<float*>(py), threads);
+      else numkern::axpy<double>(n, alpha, static_cast<const double*>(px), static_cast<double*>(py), threads);
+    } else {
+      require_cuda_device();
+      if constexpr (kCudaBuilt) {
+        const char* err = nullptr;
+        const int rc = f32 ? nk_cuda_axpy_f32(n, static_cast<float>(alpha), static_cast<const float*>(px),
+                                              static_cast<float*>(py), &err)
+                           : nk_cuda_axpy_f64(n, alpha, static_cast<const double*>(px), static_cast<double*>(py), &err);
+        if (rc != 0) cuda_fail(rc, err, "axpy");
+      }
+    }
+    return 0;
+  };
+}
+
+template <Target tgt>
+void prepare_nrm2(const Napi::CallbackInfo& info, Job& job) {
+  const ArrayArg x = float_array(info, 0, "x");
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 1) : 0;
+  const bool f32 = x.type == napi_float32_array;
+  const size_t n = x.length;
+  const void* px = job.in<unsigned char>(x);
+  job.returns_number = true;
+  job.run = [=]() -> double {
+    double out = 0;
+    if constexpr (tgt == Target::Cpu) {
+      out = f32 ? numkern::nrm2<float>(n, static_cast<const float*>(px), threads)
+                : numkern::nrm2<double>(n, static_cast<const double*>(px), threads);
+    } else {
+      require_cuda_device();
+      if constexpr (kCudaBuilt) {
+        const char* err = nullptr;
+        const int rc = f32 ? nk_cuda_nrm2_f32(n, static_cast<const float*>(px), &out, &err)
+                           : nk_cuda_nrm2_f64(n, static_cast<const double*>(px), &out, &err);
+        if (rc != 0) cuda_fail(rc, err, "nrm2");
+      }
+    }
+    return out;
+  };
+}
+
+// ---- segmented moments ----
+
+template <Target tgt>
+void prepare_moments(const Napi::CallbackInfo& info, Job& job) {
+  const Napi::Env env = info.Env();
+  const ArrayArg values = float_array(info, 0, "values");
+  const ArrayArg offsets = int32_array(info, 1, "offsets");
+  const double ddof = number_arg(info, 2, "ddof");
+  const ArrayArg sum = float_array_like(info, 3, "sum", values, "values");
+  const ArrayArg mean = float_array_like(info, 4, "mean", values, "values");
+  const ArrayArg variance = float_array_like(info, 5, "variance", values, "values");
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 6) : 0;
+  if (!(ddof >= 0) || std::isinf(ddof)) throw_range(env, "ddof: expected a finite number >= 0");
+  const size_t nseg = offsets_count(env, offsets, "offsets", "nsegments", "segments");
+  require_length(env, sum, "sum", nseg, "one entry per segment: offsets.length − 1");
+  require_length(env, mean, "mean", nseg, "one entry per segment: offsets.length − 1");
+  require_length(env, variance, "variance", nseg, "one entry per segment: offsets.length − 1");
+  const int32_t* off = checked_offsets(env, job, offsets, nseg);
+  if (static_cast<size_t>(off[nseg]) > values.length)
+    throw_range(env, "offsets: offsets[" + str(nseg) + "] = " + std::to_string(off[nseg]) + " exceeds values length " +
+                         str(values.length));
+
+  const bool f32 = values.type == napi_float32_array;
+  const int32_t ns = static_cast<int32_t>(nseg);
+  const size_t nv = values.length;
+  const void* pv = job.in<unsigned char>(values);
+  void* ps = job.out<unsigned char>(sum);
+  void* pm = job.out<unsigned char>(mean);
+  void* pvar = job.out<unsigned char>(variance);
+  job.run = [=]() -> double {
+    bool ok = true;
+    if constexpr (tgt == Target::Cpu) {
+      ok = f32 ? numkern::segmented_moments<float>(ns, off, nv, static_cast<const float*>(pv), ddof,
+                                                   static_cast<float*>(ps), static_cast<float*>(pm),
+                                                   static_cast<float*>(pvar), threads)
+               : numkern::segmented_moments<double>(ns, off, nv, static_cast<const double*>(pv), ddof,
+                                                    static_cast<double*>(ps), static_cast<double*>(pm),
+                                                    static_cast<double*>(pvar), threads);
+    } else {
+      require_cuda_device();
+      if constexpr (kCudaBuilt) {
+        const char* err = nullptr;
+        const int rc =
+            f32 ? nk_cuda_segmented_moments_f32(ns, off, nv, static_cast<const float*>(pv), ddof,
+                                                static_cast<float*>(ps), static_cast<float*>(pm),
+                                                static_cast<float*>(pvar), &err)
+                : nk_cuda_segmented_moments_f64(ns, off, nv, static_cast<const double*>(pv), ddof,
+                                                static_cast<double*>(ps), static_cast<double*>(pm),
+                                                static_cast<double*>(pvar), &err);
+        if (rc == kNkBadIndex) ok = false;
+        else if (rc != 0) cuda_fail(rc, err, "segmentedMoments");
+      }
+    }
+    if (!ok) throw KernelError(ErrorKind::Range, "offsets: changed while segmentedMoments ran; outputs are unspecified");
+    return 0;
+  };
+}
+
+template <Target tgt>
+void export_linalg(Napi::Env env, Napi::Object target) {
+  export_pair<prepare_spmv<tgt>>(env, target, "spmv");
+  export_pair<prepare_dot<tgt>>(env, target, "dot");
+  export_pair<prepare_axpy<tgt>>(env, target, "axpy");
+  export_pair<prepare_nrm2<tgt>>(env, target, "nrm2");
+  export_pair<prepare_moments<tgt>>(env, target, "segmentedMoments");
+}
+
+}  // namespace
+
+void register_linalg(Napi::Env env, Napi::Object exports) {
+  export_linalg<Target::Cpu>(env, exports);
+  export_linalg<Target::Cuda>(env, cuda_exports(env, exports));
+}
+
+}  // namespace nkb

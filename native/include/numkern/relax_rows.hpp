@@ -1,0 +1,234 @@
+// Per-row arithmetic of the relaxation solvers (relax.hpp), written once for the CPU kernels
+// (native/src/relax/) and a future CUDA launcher: no allocation, no threads, nothing host-only.
+//
+// Every expression here is the oracle's (src/backends/js/relax.ts) with its rounding: the operands and
+// the order of the additions decide iteration counts, so none may be reordered, and numkern_core is
+// built with -ffp-contract=off so no target fuses a multiply-add that JS rounds twice.
+#pragma once
+
+#include <cstdint>
+
+#include "numkern/common.hpp"
+#include "numkern/csr.hpp"
+#include "numkern/relax.hpp"
+
+namespace numkern {
+namespace relax {
+
+/// The SOR update of the oracle (relaxForward / relaxBackward): (1 − ω)·x_i + (b_i − σ_i)·(ω/a_ii), with
+/// omw = 1 − ω and wd = ω/a_ii computed by the caller as those two expressions.
+NK_HD NK_FORCEINLINE double sor_update(double xi, double bi, double sigma, double omw, double wd) {
+  return omw * xi + (bi - sigma) * wd;
+}
+
+// ---- CSR rows read from the caller's live arrays: every index re-checked (csr.hpp explains why) ----
+
+/// a_ip · x_{col(p)}; a column outside [0, n) reads x[0] instead and sets `bad`. A branch rather than a
+/// select: predicted never taken, it keeps the x load off the column compare's dependency chain
+/// (measured: the select costs ~20% on the residual of a 5-point matrix).
+NK_HD NK_FORCEINLINE double csr_term(const int32_t* col_idx, const double* values, const double* x, uint32_t n,
+                                     int32_t p, bool& bad) {
+  uint32_t c = static_cast<uint32_t>(col_idx[p]);  // a negative index becomes >= 2^31 > n
+  if (__builtin_expect(c >= n, 0)) {
+    bad = true;
+    c = 0;
+  }
+  return values[p] * x[c];
+}
+
+// The row checks below run once per row of a sweep whose rows may be independent (red-black), where
+// every instruction counts: hence unsigned compares, one per bound (a negative value becomes >= 2^31).
+
+/// Whether [p0, p1) is a row range of a CSR matrix with nnz >= 0 entries: 0 <= p0 <= p1 <= nnz.
+NK_HD NK_FORCEINLINE bool csr_range_ok(int32_t p0, int32_t p1, int32_t nnz) {
+  return static_cast<uint32_t>(p0) <= static_cast<uint32_t>(p1) && static_cast<uint32_t>(p1) <= static_cast<uint32_t>(nnz);
+}
+
+/// Whether a diagonal position d (−1: none) lies in the row range [p0, p1) (p0 <= p1) as read now:
+/// diag_pos is derived from the index arrays, so a change to them can leave it outside its row.
+NK_HD NK_FORCEINLINE bool csr_diag_in_row(int32_t d, int32_t p0, int32_t p1) {
+  const uint32_t u0 = static_cast<uint32_t>(p0);
+  return d == -1 || static_cast<uint32_t>(d) - u0 < static_cast<uint32_t>(p1) - u0;
+}
+
+/// σ_i of the SOR update on CSR row i, whose diagonal sits at d (−1: none). Forward (FWD, relaxForward):
+/// the entries right of the diagonal, then those left of it, each ascending, so x_{i−1}, updated last,
+/// enters last and the row-to-row chain crosses one add. Backward (relaxBackward): the mirror, left
+/// part ascending then right part descending. A row range outside [0, nnz] makes the row empty, and a d
+/// outside the range as read now counts as no diagonal; both set `bad`.
+template <bool FWD>
+NK_HD NK_FORCEINLINE double csr_sor_sigma(const int32_t* row_ptr, const int32_t* col_idx, const double* values,
+                                          int32_t nnz, uint32_t n, int32_t i, int32_t d, const double* x,
+                                          bool& bad) {
+  int32_t p0 = row_ptr[i], p1 = row_ptr[i + 1];
+  if (__builtin_expect(!(csr_range_ok(p0, p1, nnz) && csr_diag_in_row(d, p0, p1)), 0)) {
+    bad = true;
+    p0 = p1 = 0;
+    d = -1;
+  }
+  const int32_t right = d + 1 > p0 ? d + 1 : p0;
+  double sigma = 0;
+  if constexpr (FWD) {
+    for (int32_t p = right; p < p1; ++p) sigma += csr_term(col_idx, values, x, n, p, bad);
+    for (int32_t p = p0; p < d; ++p) sigma += csr_term(col_idx, values, x, n, p, bad);
+  } else {
+    for (int32_t p = p0; p < d; ++p) sigma += csr_term(col_idx, values, x, n, p, bad);
+    for (int32_t p = p1 - 1; p >= right; --p) sigma += csr_term(col_idx, values, x, n, p, bad);
+  }
+  return sigma;
+}
+
+/// SSOR-CG's copy of a CSR matrix split at the diagonal (src/relax/csr_pipeline.hpp builds it, checking
+/// every index as it copies, so what it holds is in range): row i's entries left of the diagonal,
+/// ascending, at [lower_ptr[i], lower_ptr[i + 1]); its entries right of the diagonal, descending, at
+/// backward-pass position k = n − 1 − i, [upper_ptr[k], upper_ptr[k + 1]).
+struct CsrSplit {
+  struct At {};  // where a row sits: nothing a CSR row needs beyond i
+  int64_t n;
+  const int32_t* lower_ptr;
+  const int32_t* lower_col;
+  const double* lower_val;
+  const int32_t* upper_ptr;
+  const int32_t* upper_col;
+  const double* upper_val;
+
+  /// f(a_ij, j) for the entries stored left of the diagonal, ascending (diag_pos −1: none).
+  template <class F>
+  NK_HD NK_FORCEINLINE void lower_ascending(int64_t i, At, F&& f) const {
+    for (int32_t q = lower_ptr[i]; q < lower_ptr[i + 1]; ++q) f(lower_val[q], lower_col[q]);
+  }
+  /// f(a_ij, j) for the entries stored right of the diagonal, descending (diag_pos −1: the whole row).
+  template <class F>
+  NK_HD NK_FORCEINLINE void upper_descending(int64_t i, At, F&& f) const {
+    const int64_t k = n - 1 - i;
+    for (int32_t q = upper_ptr[k]; q < upper_ptr[k + 1]; ++q) f(upper_val[q], upper_col[q]);
+  }
+};
+
+// ---- stencil points (natural ordering, x fastest; Dirichlet) ----
+
+/// Which neighbours of a point exist: −x, +x, −y, +y, −z, +z.
+struct StencilAt {
+  bool mx, px, my, py, mz, pz;
+};
+
+/// A stencil point's row as its CSR twin stores it (src/core/stencil.ts), columns −z, −y, −x, (diag),
+/// +x, +y, +z, so that a stencil and its twin give bit-identical iterates. VAR: coefficients per point;
+/// D3: a 3-D grid.
+template <bool VAR, bool D3>
+struct StencilRows {
+  using At = StencilAt;
+  StencilOp A;
+  int64_t sy, sz;  // strides of y and z
+
+  NK_HD explicit StencilRows(const StencilOp& a) : A(a), sy(a.nx), sz(static_cast<int64_t>(a.nx) * a.ny) {}
+
+  NK_HD NK_FORCEINLINE double cf(int dir, int64_t i) const {
+    if constexpr (VAR) return A.voff[static_cast<int64_t>(dir) * A.n + i];
+    else return A.coff[dir];
+  }
+  NK_HD NK_FORCEINLINE double diag(int64_t i) const {
+    if constexpr (VAR) return A.vdiag[i];
+    else return A.cdiag;
+  }
+  NK_HD NK_FORCEINLINE At at(int64_t i) const {
+    const int64_t ix = i % A.nx;
+    const int64_t iy = (i / A.nx) % A.ny;
+    const int64_t iz = i / sz;
+    return At{ix > 0, ix < A.nx - 1, iy > 0, iy < A.ny - 1, D3 && iz > 0, D3 && iz < A.nz - 1};
+  }
+  /// f(a_ij, j) for the neighbours the CSR twin stores left of the diagonal, ascending: −z, −y, −x.
+  template <class F>
+  NK_HD NK_FORCEINLINE void lower_ascending(int64_t i, const At& a, F&& f) const {
+    if (D3 && a.mz) f(cf(4, i), i - sz);
+    if (a.my) f(cf(2, i), i - sy);
+    if (a.mx) f(cf(0, i), i - 1);
+  }
+  /// f(a_ij, j) for the neighbours right of the diagonal, descending: +z, +y, +x.
+  template <class F>
+  NK_HD NK_FORCEINLINE void upper_descending(int64_t i, const At& a, F&& f) const {
+    if (D3 && a.pz) f(cf(5, i), i + sz);
+    if (a.py) f(cf(3, i), i + sy);
+    if (a.px) f(cf(1, i), i + 1);
+  }
+  NK_HD NK_FORCEINLINE void lower(double& s, const double* x, int64_t i, const At& a) const {
+    lower_ascending(i, a, [&](double c, int64_t j) { s += c * x[j]; });
+  }
+  NK_HD NK_FORCEINLINE void upper(double& s, const double* x, int64_t i, const At& a) const {
+    if (a.px) s += cf(1, i) * x[i + 1];
+    if (a.py) s += cf(3, i) * x[i + sy];
+    if (D3 && a.pz) s += cf(5, i) * x[i + sz];
+  }
+  NK_HD NK_FORCEINLINE void upper_desc_sum(double& s, const double* x, int64_t i, const At& a) const {
+    upper_descending(i, a, [&](double c, int64_t j) { s += c * x[j]; });
+  }
+  /// (A x)_i, ascending columns from 0 as the residual of the oracle sums a CSR row.
+  NK_HD NK_FORCEINLINE double full(int64_t i, const double* x, const At& a) const {
+    double s = 0;
+    lower(s, x, i, a);
+    s += diag(i) * x[i];
+    upper(s, x, i, a);
+    return s;
+  }
+  /// relaxForward / relaxBackward of the oracle on the CSR twin's entries (right part then left part
+  /// forward; left part then right part descending backward).
+  template <bool FWD = true>
+  NK_HD NK_FORCEINLINE void relax_at(int64_t i, const At& a, const double* b, double* x, double w) const {
+    double sigma = 0;
+    if constexpr (FWD) {
+      upper(sigma, x, i, a);
+      lower(sigma, x, i, a);
+    } else {
+      lower(sigma, x, i, a);
+      upper_desc_sum(sigma, x, i, a);
+    }
+    x[i] = sor_update(x[i], b[i], sigma, 1 - w, w / diag(i));
+  }
+};
+
+// ---- SSOR-CG in Eisenstat's form: the row pieces of its two triangular passes ----
+// [S. C. Eisenstat, SIAM J. Sci. Stat. Comput. 2 (1981); reference/relax.md §1.4; ssorCg of the
+// oracle.] A = L + D + U, D̃ = D/ω, dt = d̃_i = a_ii/ω and wd = ω/a_ii (as the oracle divides them).
+// Rows is anything with lower_ascending / upper_descending (CsrSplit, StencilRows). A row subtracts
+// its neighbours one at a time, the one solved last entering last, so the row-to-row chain is one
+// multiply, one subtract and the scaling.
+
+/// Row i of (D̃ + L) y = u: y_i = (u_i − Σ_{j<i} a_ij y_j)·(ω/a_ii).
+template <class Rows, class At>
+NK_HD NK_FORCEINLINE void lower_solve_row(const Rows& A, int64_t i, const At& a, double wd, const double* u,
+                                          double* y) {
+  double s = u[i];
+  A.lower_ascending(i, a, [&](double c, int64_t j) { s -= c * y[j]; });
+  y[i] = s * wd;
+}
+
+/// Row i of the backward pass: p̂_i ← d̃_i r̂_i + β p̂_i (the previous iteration's direction update),
+/// then row i of (D̃ + U) t = p̂.
+template <class Rows, class At>
+NK_HD NK_FORCEINLINE void eisenstat_backward_row(const Rows& A, int64_t i, const At& a, double dt, double wd,
+                                                 double beta, const double* rh, double* ph, double* t) {
+  const double p = dt * rh[i] + beta * ph[i];
+  ph[i] = p;
+  double s = p;
+  A.upper_descending(i, a, [&](double c, int64_t j) { s -= c * t[j]; });
+  t[i] = s * wd;
+}
+
+/// Row i of the forward pass: (D̃ + L) v = p̂ + (D − 2D̃) t, and from the same entries
+/// A t = p̂ + (D − D̃) t + L t (since A = (D̃ + L) + (D̃ + U) + (D − 2D̃)).
+template <class Rows, class At>
+NK_HD NK_FORCEINLINE void eisenstat_forward_row(const Rows& A, int64_t i, const At& a, double aii, double dt,
+                                                double wd, const double* ph, const double* t, double* v,
+                                                double* at) {
+  double s = ph[i] + (aii - 2 * dt) * t[i];
+  double lt = 0;
+  A.lower_ascending(i, a, [&](double c, int64_t j) {
+    s -= c * v[j];
+    lt += c * t[j];
+  });
+  v[i] = s * wd;
+  at[i] = ph[i] + (aii - dt) * t[i] + lt;
+}
+
+}  // namespace relax
+}  // namespace numkern

@@ -1,0 +1,87 @@
+// A CSR matrix as the driver sees it: residual rows, SOR rows and sweeps, and (SSOR-CG) the triangular
+// passes over its private split. Everything read from the caller's arrays is re-checked as it is read
+// (relax_rows.hpp), and each of these reports whether every index it met was good.
+#pragma once
+
+#include <cstdint>
+
+#include "csr_pipeline.hpp"
+#include "numkern/csr.hpp"
+#include "numkern/relax.hpp"
+#include "numkern/relax_rows.hpp"
+
+namespace numkern {
+namespace relax {
+namespace detail {
+
+/// How many entries col_idx and values hold: CsrOp::nnz, or row_ptr[n] read once when that is −1
+/// (relax.hpp), clamped to what an int32 row pointer can address.
+int32_t csr_entries(const int32_t* row_ptr, int32_t n, int64_t nnz);
+
+struct Csr {
+  using At = CsrSplit::At;
+  CsrOp A;                            // diag_pos and diag set
+  int32_t nnz;                        // csr_entries() of A
+  uint32_t cols;                      // A.n, the bound of every column index
+  const CsrTriangles* tri = nullptr;  // SSOR-CG only: what its triangular passes read (ok())
+  CsrSplit split{};
+
+  Csr(const CsrOp& a, int32_t entries, const CsrTriangles* t = nullptr)
+      : A(a), nnz(entries), cols(static_cast<uint32_t>(a.n)), tri(t) {
+    if (t != nullptr) split = t->split();
+  }
+  int64_t n() const { return A.n; }
+  double diag(int64_t i) const { return A.diag[i]; }
+  static constexpr bool constant_diagonal() { return false; }
+
+  /// (A x)_i in ascending stored order from 0, as the oracle's residual sums a row.
+  NK_FORCEINLINE double row_sum(int64_t i, const double* x, bool& bad) const {
+    int32_t p0, p1;
+    bad |= !csr_row_range(A.row_ptr, static_cast<int32_t>(i), nnz, p0, p1);
+    double s = 0;
+    for (int32_t p = p0; p < p1; ++p) s += csr_term(A.col_idx, A.values, x, cols, p, bad);
+    return s;
+  }
+  /// f(i, (A x)_i) for rows [i0, i1); false when an index was bad.
+  template <class F>
+  NK_FORCEINLINE bool rows(int64_t i0, int64_t i1, const double* x, F&& f) const {
+    bool bad = false;
+    for (int64_t i = i0; i < i1; ++i) f(i, row_sum(i, x, bad));
+    return !bad;
+  }
+
+  /// relaxForward (FWD) / relaxBackward of the oracle on row i.
+  template <bool FWD>
+  NK_FORCEINLINE void relax(int32_t i, const double* b, double* x, double w, double omw, bool& bad) const {
+    const double sigma = csr_sor_sigma<FWD>(A.row_ptr, A.col_idx, A.values, nnz, cols, i, A.diag_pos[i], x, bad);
+    x[i] = sor_update(x[i], b[i], sigma, omw, w / A.diag[i]);
+  }
+  NK_FORCEINLINE bool relax_row(int64_t i, const double* b, double* x, double w) const {
+    bool bad = false;
+    relax<true>(static_cast<int32_t>(i), b, x, w, 1 - w, bad);
+    return !bad;
+  }
+  /// Natural-order (reverse-order) SOR sweeps; false when an index was bad.
+  bool sweep_forward(const double* b, double* x, double w) const;
+  bool sweep_backward(const double* b, double* x, double w) const;
+
+  template <class F>
+  NK_FORCEINLINE void lower_ascending(int64_t i, At a, F&& f) const {
+    split.lower_ascending(i, a, f);
+  }
+  template <class F>
+  NK_FORCEINLINE void upper_descending(int64_t i, At a, F&& f) const {
+    split.upper_descending(i, a, f);
+  }
+  /// f(i, At) for every row so that each comes after the rows it reads in a forward (FWD) or backward
+  /// triangular pass: the two-thread pipeline when there is a plan, natural (or reverse) order otherwise.
+  template <bool FWD, class F>
+  NK_FORCEINLINE void visit(F&& f) const {
+    const int64_t last = A.n - 1;
+    pipelined(FWD ? tri->lower_plan : tri->upper_plan, A.n, [&](int32_t k) { f(FWD ? k : last - k, At{}); });
+  }
+};
+
+}  // namespace detail
+}  // namespace relax
+}  // namespace numkern

@@ -1,0 +1,318 @@
+// The driver: stationary(), cg() and ssorCg() of the oracle (src/backends/js/relax.ts), resumable
+// between chunks (relax.hpp), over any operator of csr_operator.hpp / stencil_operator.hpp.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "blocked_sums.hpp"
+#include "csr_operator.hpp"
+#include "eisenstat.hpp"
+#include "internal.hpp"
+#include "numkern/parallel.hpp"
+#include "numkern/relax.hpp"
+#include "redblack.hpp"
+#include "stencil_operator.hpp"
+
+namespace numkern {
+namespace relax {
+namespace detail {
+namespace {
+
+template <class Op>
+struct Driver {
+  const Op& A;
+  const Settings& s;
+  const Coloring* col;
+  const double* b;
+  double* x;
+  Work& w;
+  int nt;        // threads for the row-parallel passes
+  bool checker;  // sor-redblack on a stencil coloured as the checkerboard: no order array needed
+  mutable BadIndexFlag bad{};
+
+  int64_t n() const { return A.n(); }
+
+  /// r := b − A x; ‖r‖ with the blocked sum of squares.
+  double residual(double* r) const {
+    const int64_t N = n();
+    std::vector<double> part(static_cast<size_t>(nblocks(N)));
+    over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t k) {
+      double ss = 0;
+      bad.note(A.rows(i0, i1, x, [&](int64_t i, double rs) {
+        const double ri = b[i] - rs;
+        r[i] = ri;
+        ss += ri * ri;
+      }));
+      part[static_cast<size_t>(k)] = ss;
+    });
+    return std::sqrt(sum_partials(part));
+  }
+
+  void multiply(const double* p, double* q) const {
+    over_blocks(n(), nt, [&](int64_t i0, int64_t i1, int64_t) {
+      bad.note(A.rows(i0, i1, p, [&](int64_t i, double rs) { q[i] = rs; }));
+    });
+  }
+
+  template <class F>
+  void elementwise(F&& f) const {
+    over_blocks(n(), nt, [&](int64_t i0, int64_t i1, int64_t) {
+      for (int64_t i = i0; i < i1; ++i) f(i);
+    });
+  }
+
+  /// Whether redblack() can do two sweeps in one pass: a 2-D stencil coloured as the checkerboard.
+  bool fuses_sweeps() const {
+    if constexpr (IsStencil<Op>::value) return checker && A.A.dim == 2;
+    return false;
+  }
+
+  /// `sweeps` multicolour sweeps (two only where fuses_sweeps()); false when an index was bad (a
+  /// missing colouring counts as one).
+  bool redblack(double omega, int sweeps) const {
+    if constexpr (IsStencil<Op>::value) {
+      if (checker) {
+        checker_sweep(A, b, x, omega, nt, sweeps);
+        return true;
+      }
+    }
+    return col != nullptr && colour_sweep(A, *col, b, x, omega, nt);
+  }
+
+  /// Ends the solve with `status` and the true residual of x; a bad index met while computing that
+  /// residual makes the status BadIndex, since the figure is then meaningless.
+  int finish(double* st, int status, double* scratch) const {
+    st[kFinal] = residual(scratch);
+    if (bad.set()) status = BadIndex;
+    st[kStatus] = status;
+    return status;
+  }
+
+  /// Computes r_0 and the test's target on the first call; the status that ends the solve there, or
+  /// Running.
+  int start(double* st, double* r, double* scratch) const {
+    if (st[kStarted] != 0) return Running;
+    const double nrm0 = residual(r);
+    if (bad.set()) return finish(st, BadIndex, scratch);
+    st[kStarted] = 1;
+    st[kIter] = 0;
+    st[kNrm0] = nrm0;
+    st[kTarget] = s.relative ? s.tol * nrm0 : s.tol;
+    st[kNrm] = nrm0;
+    if (nrm0 <= st[kTarget]) return finish(st, Converged, scratch);
+    return Running;
+  }
+
+  /// Whether the residual is tested after update k.
+  bool is_check(int64_t k) const { return k % s.check_every == 0 || k == s.max_iter; }
+
+  /// The test after update k (when k is a check): converged, diverged, or keep going (Running).
+  /// Divergence is the oracle's rule, ‖r‖ > DIVERGENCE_FACTOR·‖r_0‖ or not finite; CG's curvature
+  /// test is not part of it (Breakdown).
+  int test(double* st, int64_t k, double nrm, double* scratch) const {
+    if (!is_check(k)) return Running;
+    st[kNrm] = nrm;
+    if (nrm <= st[kTarget]) return finish(st, Converged, scratch);
+    if (!(nrm <= kDivergenceFactor * st[kNrm0])) return finish(st, Diverged, scratch);
+    return Running;
+  }
+
+  int step(double* st, int64_t max_updates) const {
+    if (st[kStatus] != Running) return static_cast<int>(st[kStatus]);
+    double* r = w.r;
+    if (bad.set()) return finish(st, BadIndex, r);  // found before the first pass (diagonal, split)
+    if (s.method == Cg) return cg(st, max_updates);
+    if (s.method == SsorCg) return ssor_cg(st, max_updates);
+    if (const int status = start(st, r, r); status != Running) return status;
+    int64_t k = static_cast<int64_t>(st[kIter]);
+    const int64_t stop = last_update(k, max_updates);
+    const double omega = s.method == GaussSeidel ? 1 : s.omega;
+    while (k < stop) {
+      bool ok = true;
+      switch (s.method) {
+        case Jacobi:
+          // x ← x + ω D⁻¹ (b − A x): after a check r already holds the residual of this x.
+          if (k % s.check_every != 0) residual(r);
+          elementwise([&](int64_t i) { x[i] = x[i] + omega * (r[i] / A.diag(i)); });
+          break;
+        case Ssor:
+          ok = A.sweep_forward(b, x, omega) && A.sweep_backward(b, x, omega);
+          break;
+        case SorRedBlack:
+          // Two sweeps in one pass over memory when no test falls between them.
+          if (fuses_sweeps() && k + 2 <= stop && !is_check(k + 1)) {
+            ok = redblack(omega, 2);
+            ++k;
+          } else {
+            ok = redblack(omega, 1);
+          }
+          break;
+        default:
+          ok = A.sweep_forward(b, x, omega);
+      }
+      bad.note(ok);
+      if (bad.set()) return finish(st, BadIndex, r);
+      ++k;
+      st[kIter] = static_cast<double>(k);
+      if (is_check(k)) {
+        const double nrm = residual(r);
+        if (bad.set()) return finish(st, BadIndex, r);
+        const int status = test(st, k, nrm, r);
+        if (status != Running) return status;
+      }
+    }
+    return k >= s.max_iter ? finish(st, MaxIter, r) : Running;
+  }
+
+  int64_t last_update(int64_t k, int64_t max_updates) const {
+    return max_updates >= s.max_iter - k ? s.max_iter : k + max_updates;
+  }
+
+  int cg(double* st, int64_t max_updates) const {
+    double* r = w.r;
+    double* p = w.p;
+    double* q = w.q;
+    const int64_t N = n();
+    if (st[kStarted] == 0) {
+      if (const int status = start(st, r, q); status != Running) return status;
+      std::copy(r, r + N, p);
+      st[kRz] = blocked_dot(N, r, r, nt);
+    }
+    double rr = st[kRz];
+    int64_t k = static_cast<int64_t>(st[kIter]);
+    const int64_t stop = last_update(k, max_updates);
+    while (k < stop) {
+      multiply(p, q);
+      if (bad.set()) return finish(st, BadIndex, q);
+      const double pq = blocked_dot(N, p, q, nt);
+      // pᵀAp ≤ 0 (or NaN): A is not SPD and CG has broken down.
+      if (!(pq > 0)) return finish(st, Breakdown, q);
+      const double alpha = rr / pq;
+      elementwise([&](int64_t i) {
+        x[i] = x[i] + alpha * p[i];
+        r[i] = r[i] - alpha * q[i];
+      });
+      ++k;
+      st[kIter] = static_cast<double>(k);
+      const double rr_new = blocked_dot(N, r, r, nt);
+      // The recurrence residual decides convergence; the true one is reported (finish()).
+      const int status = test(st, k, std::sqrt(rr_new), q);
+      if (status != Running) return status;
+      const double beta = rr_new / rr;
+      rr = rr_new;
+      st[kRz] = rr;
+      elementwise([&](int64_t i) { p[i] = r[i] + beta * p[i]; });
+    }
+    return k >= s.max_iter ? finish(st, MaxIter, q) : Running;
+  }
+
+  /// ssorCg of the oracle. Between calls the state carries ρ = r̂ᵀD̃r̂ (kRz) and the β not yet applied to
+  /// p̂ (kBeta): the direction update is the first thing the next backward pass does.
+  int ssor_cg(double* st, int64_t max_updates) const {
+    double* r = w.r;
+    double* rh = w.z;
+    double* ph = w.p;
+    double* at = w.q;
+    double* t = w.t;
+    double* v = w.v;
+    const int64_t N = n();
+    const DiagScale<Op> g(A, s.omega, nt);
+    const auto rho_term = [&](int64_t i) { return rh[i] * (g.dtil(i) * rh[i]); };
+    if (st[kStarted] == 0) {
+      if (const int status = start(st, r, at); status != Running) return status;
+      lower_solve(A, g, r, rh);
+      std::fill(ph, ph + N, 0.0);
+      st[kRz] = blocked_sum(N, nt, rho_term);
+      st[kBeta] = 0;
+    }
+    int64_t k = static_cast<int64_t>(st[kIter]);
+    const int64_t stop = last_update(k, max_updates);
+    const int64_t nb = nblocks(N);
+    std::vector<double> part_rho(static_cast<size_t>(nb)), part_rr(static_cast<size_t>(nb));
+    while (k < stop) {
+      eisenstat_backward(A, g, rh, ph, t, st[kBeta]);
+      eisenstat_forward(A, g, ph, t, v, at);
+      const double pq = blocked_sum(N, nt, [&](int64_t i) { return ph[i] * (t[i] + v[i]); });
+      // p̂ᵀÂp̂ ≤ 0 (or NaN): A is not SPD and CG has broken down.
+      if (!(pq > 0)) return finish(st, Breakdown, at);
+      const double alpha = st[kRz] / pq;
+      over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
+        double sr = 0, srr = 0;
+        for (int64_t i = i0; i < i1; ++i) {
+          x[i] = x[i] + alpha * t[i];
+          rh[i] = rh[i] - alpha * (t[i] + v[i]);
+          r[i] = r[i] - alpha * at[i];
+          sr += rho_term(i);
+          srr += r[i] * r[i];
+        }
+        part_rho[static_cast<size_t>(kb)] = sr;
+        part_rr[static_cast<size_t>(kb)] = srr;
+      });
+      ++k;
+      st[kIter] = static_cast<double>(k);
+      const double rho_new = sum_partials(part_rho);
+      const int status = test(st, k, std::sqrt(sum_partials(part_rr)), at);
+      if (status != Running) return status;
+      st[kBeta] = rho_new / st[kRz];
+      st[kRz] = rho_new;
+    }
+    return k >= s.max_iter ? finish(st, MaxIter, at) : Running;
+  }
+};
+
+/// indices_ok false: something derived from the index arrays before the driver (the diagonal, the
+/// split) met a bad index, and the solve stops before its first pass.
+template <class Op>
+int run_step(const Op& A, const Settings& s, const Coloring* col, const double* b, double* x, Work& w, double* st,
+             int64_t max_updates, int threads, bool indices_ok = true) {
+  const int nt = plan_threads(threads, static_cast<size_t>(A.n()), kRowGrain);
+  bool checker = false;
+  if constexpr (IsStencil<Op>::value) checker = s.method == SorRedBlack && col != nullptr && checkerboard(A, *col);
+  const Driver<Op> d{A, s, col, b, x, w, nt, checker};
+  d.bad.note(indices_ok);
+  return d.step(st, max_updates);
+}
+
+}  // namespace
+}  // namespace detail
+
+Work work_layout(int method, double* work, int64_t n) {
+  const auto at = [&](int k) { return work + k * n; };
+  if (method == SsorCg) return Work{at(0), at(1), at(2), at(3), at(4), at(5)};
+  if (method == Cg) return Work{at(0), nullptr, at(1), at(2), nullptr, nullptr};
+  return Work{at(0), nullptr, nullptr, nullptr, nullptr, nullptr};
+}
+
+int relax_step(const CsrOp& op, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
+               double* state, int64_t max_updates, int threads) {
+  using detail::Csr;
+  CsrOp A = op;
+  const int32_t nnz = detail::csr_entries(A.row_ptr, A.n, A.nnz);
+  bool ok = true;
+  std::vector<int32_t> diag_pos;
+  std::vector<double> diag;
+  if (A.diag_pos == nullptr || A.diag == nullptr) {
+    diag_pos.resize(static_cast<size_t>(A.n));
+    diag.resize(static_cast<size_t>(A.n));
+    ok = csr_find_diagonal(A.n, A.row_ptr, A.col_idx, A.values, diag_pos.data(), diag.data(), nnz);
+    A.diag_pos = diag_pos.data();
+    A.diag = diag.data();
+  }
+  if (s.method != SsorCg || !ok) return detail::run_step(Csr(A, nnz), s, coloring, b, x, w, state, max_updates, threads, ok);
+  const detail::CsrTriangles tri(A, nnz, plan_threads(threads, static_cast<size_t>(A.n), detail::kRowGrain) >= 2);
+  return detail::run_step(Csr(A, nnz, &tri), s, coloring, b, x, w, state, max_updates, threads, tri.ok());
+}
+
+int relax_step(const StencilOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
+               double* state, int64_t max_updates, int threads) {
+  using namespace detail;
+  if (A.dim == 3) {
+    if (A.variable) return run_step(Sten3v(A), s, coloring, b, x, w, state, max_updates, threads);
+    return run_step(Sten3c(A), s, coloring, b, x, w, state, max_updates, threads);
+  }
+  if (A.variable) return run_step(Sten2v(A), s, coloring, b, x, w, state, max_updates, threads);
+  return run_step(Sten2c(A), s, coloring, b, x, w, state, max_updates, threads);
+}
+
+}  // namespace relax
+}  // namespace numkern

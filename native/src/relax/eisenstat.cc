@@ -1,0 +1,62 @@
+// SSOR-CG's triangular passes (eisenstat.hpp), one target_clones variant per CPU level. Each exported
+// template only calls its clone: a clone cannot be a template instantiated from another file.
+#include "eisenstat.hpp"
+
+#include "csr_operator.hpp"
+#include "internal.hpp"
+#include "numkern/relax_rows.hpp"
+#include "stencil_operator.hpp"
+
+namespace numkern {
+namespace relax {
+namespace detail {
+namespace {
+
+template <class Op>
+NK_CLONES void lower_pass(const Op& A, const DiagScale<Op>& g, const double* __restrict u, double* __restrict y) {
+  A.template visit<true>([&](int64_t i, const typename Op::At& a) { lower_solve_row(A, i, a, g.wdiv(i), u, y); });
+}
+
+template <class Op>
+NK_CLONES void backward_pass(const Op& A, const DiagScale<Op>& g, const double* __restrict rh,
+                             double* __restrict ph, double* __restrict t, double beta) {
+  A.template visit<false>([&](int64_t i, const typename Op::At& a) {
+    eisenstat_backward_row(A, i, a, g.dtil(i), g.wdiv(i), beta, rh, ph, t);
+  });
+}
+
+template <class Op>
+NK_CLONES void forward_pass(const Op& A, const DiagScale<Op>& g, const double* __restrict ph,
+                            const double* __restrict t, double* __restrict v, double* __restrict at) {
+  A.template visit<true>([&](int64_t i, const typename Op::At& a) {
+    eisenstat_forward_row(A, i, a, A.diag(i), g.dtil(i), g.wdiv(i), ph, t, v, at);
+  });
+}
+
+}  // namespace
+
+template <class Op>
+void lower_solve(const Op& A, const DiagScale<Op>& g, const double* u, double* y) {
+  lower_pass(A, g, u, y);
+}
+
+template <class Op>
+void eisenstat_backward(const Op& A, const DiagScale<Op>& g, const double* rh, double* ph, double* t, double beta) {
+  backward_pass(A, g, rh, ph, t, beta);
+}
+
+template <class Op>
+void eisenstat_forward(const Op& A, const DiagScale<Op>& g, const double* ph, const double* t, double* v, double* at) {
+  forward_pass(A, g, ph, t, v, at);
+}
+
+#define NK_INSTANTIATE(Op)                                                                                    \
+  template void lower_solve(const Op&, const DiagScale<Op>&, const double*, double*);                         \
+  template void eisenstat_backward(const Op&, const DiagScale<Op>&, const double*, double*, double*, double); \
+  template void eisenstat_forward(const Op&, const DiagScale<Op>&, const double*, const double*, double*, double*);
+NK_RELAX_FOR_EACH_OP(NK_INSTANTIATE)
+#undef NK_INSTANTIATE
+
+}  // namespace detail
+}  // namespace relax
+}  // namespace numkern

@@ -1,0 +1,65 @@
+// SSOR-CG in Eisenstat's form (ssorCg of the oracle; S. C. Eisenstat, SIAM J. Sci. Stat. Comput. 2
+// (1981); reference/relax.md §1.4): per iteration one backward solve with D̃ + U and one forward solve
+// with D̃ + L, D̃ = D/ω, and no product with A. Both passes are sequential; the row pieces are in
+// numkern/relax_rows.hpp. On CSR the passes read only the private split (csr_pipeline.hpp), so they
+// need no index checks of their own.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "blocked_sums.hpp"
+#include "numkern/common.hpp"
+
+namespace numkern {
+namespace relax {
+namespace detail {
+
+/// d̃_i = a_ii/ω and ω/a_ii, divided once per chunk instead of per row and pass (the same roundings as
+/// the oracle's per-row divisions); one scalar of each for a constant diagonal.
+template <class Op>
+struct DiagScale {
+  static constexpr bool kConstant = Op::constant_diagonal();
+  std::vector<double> dt, wd;
+  double cdt = 0, cwd = 0;
+
+  DiagScale(const Op& A, double w, int nt) {
+    if constexpr (kConstant) {
+      cdt = A.diag(0) / w;
+      cwd = w / A.diag(0);
+    } else {
+      dt.resize(static_cast<size_t>(A.n()));
+      wd.resize(static_cast<size_t>(A.n()));
+      over_blocks(A.n(), nt, [&](int64_t i0, int64_t i1, int64_t) {
+        for (int64_t i = i0; i < i1; ++i) {
+          dt[static_cast<size_t>(i)] = A.diag(i) / w;
+          wd[static_cast<size_t>(i)] = w / A.diag(i);
+        }
+      });
+    }
+  }
+  NK_FORCEINLINE double dtil(int64_t i) const {
+    if constexpr (kConstant) return cdt;
+    else return dt[static_cast<size_t>(i)];
+  }
+  NK_FORCEINLINE double wdiv(int64_t i) const {
+    if constexpr (kConstant) return cwd;
+    else return wd[static_cast<size_t>(i)];
+  }
+};
+
+/// (D̃ + L) y = u.
+template <class Op>
+void lower_solve(const Op& A, const DiagScale<Op>& g, const double* u, double* y);
+
+/// p̂ ← D̃ r̂ + β p̂ (the previous iteration's direction update), then (D̃ + U) t = p̂.
+template <class Op>
+void eisenstat_backward(const Op& A, const DiagScale<Op>& g, const double* rh, double* ph, double* t, double beta);
+
+/// (D̃ + L) v = p̂ + (D − 2D̃) t, and from the same entries A t = p̂ + (D − D̃) t + L t.
+template <class Op>
+void eisenstat_forward(const Op& A, const DiagScale<Op>& g, const double* ph, const double* t, double* v, double* at);
+
+}  // namespace detail
+}  // namespace relax
+}  // namespace numkern

@@ -1,0 +1,346 @@
+// Standalone checks of the relax solvers (numkern/relax.hpp), included by native_test.cc: every method
+// on a CSR matrix and on the same stencil, thread and chunking invariance, CG breakdown, and index
+// arrays that change under the solve (BadIndex, never a crash: run this under ASan/UBSan too).
+#pragma once
+
+#undef NDEBUG  // the checks are plain asserts, some with the call under test inside: never compiled out
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "numkern/relax.hpp"
+
+namespace relax_test {
+
+using namespace numkern::relax;
+
+/// A stencil and its CSR twin (columns −z, −y, −x, diag, +x, +y, +z, as src/core/stencil.ts stores
+/// them), plus the checkerboard colouring multicolorOrdering gives it.
+struct Problem {
+  int n = 0;
+  StencilOp sten{};
+  std::vector<double> vdiag, voff;
+  std::vector<int32_t> row_ptr, col_idx, order, offsets;
+  std::vector<double> values;
+
+  CsrOp csr() const {  // diag_pos/diag null: relax_step finds them
+    return CsrOp{n, row_ptr.data(), col_idx.data(), values.data(), nullptr, nullptr,
+                 static_cast<int64_t>(values.size())};
+  }
+  Coloring coloring() const { return Coloring{order.data(), offsets.data(), static_cast<int32_t>(offsets.size()) - 1}; }
+};
+
+/// Constant: the Poisson stencil (4 or 6 on the diagonal, −1 off it). Variable: symmetric couplings in
+/// (−1.5, −0.5) from a fixed formula, diagonal 1.1 × the sum of their magnitudes.
+inline Problem make_problem(int dim, int nx, int ny, int nz, bool variable) {
+  Problem P;
+  P.n = nx * ny * (dim == 3 ? nz : 1);
+  const int n = P.n;
+  StencilOp& s = P.sten;
+  s.dim = dim;
+  s.nx = nx;
+  s.ny = ny;
+  s.nz = dim == 3 ? nz : 1;
+  s.n = n;
+  s.variable = variable;
+  s.cdiag = 2.0 * dim;
+  for (double& c : s.coff) c = -1;
+  const int64_t stride[3] = {1, nx, static_cast<int64_t>(nx) * ny};
+  // The coupling between i and its +axis neighbour, shared by both rows so the matrix is symmetric.
+  const auto bond = [&](int64_t i, int axis) { return -(1.0 + 0.45 * std::sin(0.7 * static_cast<double>(i) + axis)); };
+  if (variable) {
+    P.vdiag.assign(n, 0);
+    P.voff.assign(static_cast<size_t>(2 * dim) * n, 0);
+  }
+  const auto coord = [&](int64_t i, int axis) { return axis == 0 ? i % nx : axis == 1 ? (i / nx) % ny : i / stride[2]; };
+  const int extent[3] = {nx, ny, nz};
+  P.row_ptr.push_back(0);
+  for (int64_t i = 0; i < n; ++i) {
+    double cf[6] = {0, 0, 0, 0, 0, 0};
+    bool has[6] = {false, false, false, false, false, false};
+    double sum = 0;
+    for (int a = 0; a < dim; ++a) {
+      has[2 * a] = coord(i, a) > 0;
+      has[2 * a + 1] = coord(i, a) < extent[a] - 1;
+      cf[2 * a] = has[2 * a] ? (variable ? bond(i - stride[a], a) : -1.0) : 0;
+      cf[2 * a + 1] = has[2 * a + 1] ? (variable ? bond(i, a) : -1.0) : 0;
+      sum -= cf[2 * a] + cf[2 * a + 1];
+    }
+    const double diag = variable ? 1.1 * sum : s.cdiag;
+    if (variable) {
+      P.vdiag[i] = diag;
+      for (int d = 0; d < 2 * dim; ++d) P.voff[static_cast<size_t>(d) * n + i] = cf[d];
+    }
+    const auto put = [&](int64_t j, double v) {
+      P.col_idx.push_back(static_cast<int32_t>(j));
+      P.values.push_back(v);
+    };
+    for (int a = dim - 1; a >= 0; --a)
+      if (has[2 * a]) put(i - stride[a], cf[2 * a]);
+    put(i, diag);
+    for (int a = 0; a < dim; ++a)
+      if (has[2 * a + 1]) put(i + stride[a], cf[2 * a + 1]);
+    P.row_ptr.push_back(static_cast<int32_t>(P.col_idx.size()));
+  }
+  if (variable) {
+    s.vdiag = P.vdiag.data();
+    s.voff = P.voff.data();
+  }
+  P.offsets.push_back(0);
+  for (int c = 0; c < 2; ++c) {
+    for (int64_t i = 0; i < n; ++i)
+      if (((coord(i, 0) + coord(i, 1) + (dim == 3 ? coord(i, 2) : 0)) & 1) == c) P.order.push_back(static_cast<int32_t>(i));
+    P.offsets.push_back(static_cast<int32_t>(P.order.size()));
+  }
+  return P;
+}
+
+struct Outcome {
+  std::vector<double> x;
+  double state[kStateLen];
+  int status;
+};
+
+inline double omega_for(int method) { return method == Jacobi ? 0.8 : 1.5; }
+
+/// Solves A x = b from x = 0 (b_i = 1 + sin i), max_updates per relax_step call until the solve ends.
+template <class Op>
+Outcome solve(const Op& A, int n, const Coloring* col, int method, int threads, int64_t max_updates, int64_t max_iter,
+              double tol = 1e-8, double omega = -1, const double* b_in = nullptr) {
+  std::vector<double> b(n), work(static_cast<size_t>(work_vectors(method)) * n);
+  for (int i = 0; i < n; ++i) b[i] = b_in ? b_in[i] : 1 + std::sin(static_cast<double>(i));
+  Outcome o;
+  o.x.assign(n, 0.0);
+  std::memset(o.state, 0, sizeof o.state);
+  const Settings s{method, omega < 0 ? omega_for(method) : omega, tol, true, max_iter, 3};
+  Work w = work_layout(method, work.data(), n);
+  do {
+    o.status = relax_step(A, s, col, b.data(), o.x.data(), w, o.state, max_updates, threads);
+  } while (o.status == Running);
+  assert(o.status == static_cast<int>(o.state[kStatus]));
+  return o;
+}
+
+inline bool same_bits(const Outcome& a, const Outcome& b) {
+  return a.status == b.status && std::memcmp(a.state, b.state, sizeof a.state) == 0 &&
+         std::memcmp(a.x.data(), b.x.data(), a.x.size() * sizeof(double)) == 0;
+}
+
+inline bool all_finite(const std::vector<double>& x) {
+  for (double v : x)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+/// Every method converges on 2-D Poisson, CSR and stencil alike, in the same count to the same bits.
+inline void test_methods_converge() {
+  const Problem P = make_problem(2, 19, 17, 1, false);
+  const CsrOp A = P.csr();
+  const Coloring col = P.coloring();
+  for (int m = Jacobi; m <= SsorCg; ++m) {
+    const Coloring* c = m == SorRedBlack ? &col : nullptr;
+    const Outcome oc = solve(A, P.n, c, m, 1, int64_t{1} << 40, 20000);
+    const Outcome os = solve(P.sten, P.n, c, m, 1, int64_t{1} << 40, 20000);
+    assert(oc.status == Converged);
+    assert(oc.state[kFinal] <= 1e-7 * oc.state[kNrm0]);
+    assert(same_bits(oc, os));
+  }
+}
+
+/// Threads never change a result: 1 and 2 threads on grids large enough to be split (and to run the
+/// two-thread SSOR-CG pipeline); and one call per update gives the bits of one call for all of them.
+inline void test_threads_and_chunks() {
+  const Problem probs[] = {make_problem(2, 190, 181, 1, false), make_problem(2, 190, 181, 1, true),
+                           make_problem(3, 33, 32, 34, true), make_problem(3, 9, 7, 6, false)};
+  for (const Problem& P : probs) {
+    const CsrOp A = P.csr();
+    const Coloring col = P.coloring();
+    for (int m = Jacobi; m <= SsorCg; ++m) {
+      const Coloring* c = m == SorRedBlack ? &col : nullptr;
+      const Outcome one = solve(A, P.n, c, m, 1, int64_t{1} << 40, 12, 0);
+      assert(one.status == MaxIter && one.state[kIter] == 12 && all_finite(one.x));
+      assert(same_bits(one, solve(A, P.n, c, m, 2, int64_t{1} << 40, 12, 0)));
+      assert(same_bits(one, solve(A, P.n, c, m, 2, 1, 12, 0)));
+      assert(same_bits(one, solve(P.sten, P.n, c, m, 1, int64_t{1} << 40, 12, 0)));
+      assert(same_bits(one, solve(P.sten, P.n, c, m, 2, 1, 12, 0)));
+    }
+  }
+  // Chunked to convergence on a small grid: the same count and bits as one call.
+  const Problem P = make_problem(2, 23, 21, 1, false);
+  const Coloring col = P.coloring();
+  for (int m = Jacobi; m <= SsorCg; ++m) {
+    const Coloring* c = m == SorRedBlack ? &col : nullptr;
+    const Outcome one = solve(P.csr(), P.n, c, m, 1, int64_t{1} << 40, 20000);
+    assert(one.status == Converged);
+    assert(same_bits(one, solve(P.csr(), P.n, c, m, 1, 1, 20000)));
+    assert(same_bits(one, solve(P.sten, P.n, c, m, 2, 1, 20000)));
+  }
+}
+
+/// CG's curvature test is Breakdown; a residual that grows past 1e8·‖r_0‖ is Diverged.
+inline void test_breakdown_and_divergence() {
+  const int n = 40;
+  std::vector<int32_t> rp(n + 1), ci(n);
+  std::vector<double> v(n), b(n, 1.0);
+  for (int i = 0; i < n; ++i) {
+    rp[i + 1] = i + 1;
+    ci[i] = i;
+    v[i] = i % 2 ? -1.0 : 1.0;  // diag(1, −1, ...): pᵀAp = 0 for p = r_0 = 1
+  }
+  const CsrOp A{n, rp.data(), ci.data(), v.data(), nullptr, nullptr, n};
+  for (int m : {Cg, SsorCg}) {
+    const Outcome o = solve(A, n, nullptr, m, 1, int64_t{1} << 40, 100, 1e-8, 1.0, b.data());
+    assert(o.status == Breakdown && o.state[kIter] == 0);
+  }
+  const Problem P = make_problem(2, 12, 11, 1, false);
+  const Outcome o = solve(P.csr(), P.n, nullptr, Jacobi, 1, int64_t{1} << 40, 5000, 1e-8, 3.0);
+  assert(o.status == Diverged);
+}
+
+/// How the diagonal reaches relax_step in expect_bad_index.
+enum class Diag {
+  kFound,         // null: relax_step finds it on every call, with CsrOp::nnz known
+  kFoundBefore,   // found once before the change, as the binding finds it before a chunk that is then
+                  // scribbled on: the kernels meet the bad index themselves
+  kNnzUnknown,    // found by relax_step, CsrOp::nnz left at −1 (row_ptr[n] is the bound)
+};
+
+/// Runs every CSR method on P with one index changed by `spoil` before the first call (before = 0) or
+/// after `before` updates: each stops with BadIndex, x finite, and stays stopped.
+template <class Spoil>
+void expect_bad_index(const Problem& P, Spoil&& spoil, int threads, int64_t before, Diag how = Diag::kFound) {
+  for (int m = Jacobi; m <= SsorCg; ++m) {
+    Problem Q = P;
+    CsrOp A = Q.csr();
+    if (how == Diag::kNnzUnknown) A.nnz = -1;
+    std::vector<int32_t> dpos(Q.n);
+    std::vector<double> dg(Q.n);
+    if (how == Diag::kFoundBefore) {
+      assert(csr_find_diagonal(Q.n, A.row_ptr, A.col_idx, A.values, dpos.data(), dg.data(), A.nnz));
+      A.diag_pos = dpos.data();
+      A.diag = dg.data();
+    }
+    const Coloring col = Q.coloring();
+    std::vector<double> b(Q.n, 1.0), x(Q.n, 0.0), work(static_cast<size_t>(work_vectors(m)) * Q.n);
+    double st[kStateLen] = {0};
+    const Settings s{m, omega_for(m), 0.0, true, 1000, 2};
+    Work w = work_layout(m, work.data(), Q.n);
+    const Coloring* c = m == SorRedBlack ? &col : nullptr;
+    if (before > 0) assert(relax_step(A, s, c, b.data(), x.data(), w, st, before, threads) == Running);
+    spoil(Q);
+    int status;
+    do status = relax_step(A, s, c, b.data(), x.data(), w, st, 3, threads);
+    while (status == Running);
+    assert(status == BadIndex && st[kStatus] == BadIndex);
+    assert(all_finite(x) && std::isfinite(st[kFinal]));
+    assert(relax_step(A, s, c, b.data(), x.data(), w, st, 3, threads) == BadIndex);  // stays stopped
+  }
+}
+
+inline void test_bad_indices() {
+  const Problem small = make_problem(2, 13, 11, 1, false), big = make_problem(2, 190, 181, 1, false);
+  for (const Problem* P : {&small, &big}) {
+    const int n = P->n;
+    const int32_t nnz = static_cast<int32_t>(P->values.size());
+    for (Diag how : {Diag::kFound, Diag::kFoundBefore})
+      for (int threads : {1, 2})
+        for (int64_t before : {int64_t{0}, int64_t{4}}) {
+          expect_bad_index(*P, [&](Problem& Q) { Q.col_idx[7] = n + 5; }, threads, before, how);
+          expect_bad_index(*P, [&](Problem& Q) { Q.col_idx[nnz / 2] = -3; }, threads, before, how);
+          expect_bad_index(*P, [&](Problem& Q) { Q.col_idx[nnz - 1] = n; }, threads, before, how);
+          expect_bad_index(*P, [&](Problem& Q) { Q.row_ptr[5] = nnz + 10; }, threads, before, how);
+          expect_bad_index(*P, [&](Problem& Q) { Q.row_ptr[n / 2] = -1; }, threads, before, how);
+          expect_bad_index(*P, [&](Problem& Q) { std::swap(Q.row_ptr[9], Q.row_ptr[10]); }, threads, before, how);
+          expect_bad_index(*P, [&](Problem& Q) { Q.row_ptr[n] = nnz + 1; }, threads, before, how);
+        }
+    // CsrOp::nnz unknown: row_ptr[n] is the bound, and a row past it is still caught.
+    expect_bad_index(*P, [&](Problem& Q) { Q.row_ptr[3] = nnz + 1; }, 1, 0, Diag::kNnzUnknown);
+  }
+  // Valid row pointers that no longer put the diagonal where it was found: row 3 gains row 4's first
+  // two entries, so row 4's diagonal position now lies in row 3. Every method that reads diag_pos
+  // (all but Jacobi and CG) must see it; none may produce a non-finite x.
+  {
+    Problem Q = small;
+    std::vector<int32_t> dpos(Q.n);
+    std::vector<double> dg(Q.n);
+    assert(csr_find_diagonal(Q.n, Q.row_ptr.data(), Q.col_idx.data(), Q.values.data(), dpos.data(), dg.data(),
+                             static_cast<int64_t>(Q.values.size())));
+    Q.row_ptr[4] += 2;
+    for (int m = Jacobi; m <= SsorCg; ++m) {
+      CsrOp A = Q.csr();
+      A.diag_pos = dpos.data();
+      A.diag = dg.data();
+      const Coloring col = Q.coloring();
+      const Outcome o = solve(A, Q.n, m == SorRedBlack ? &col : nullptr, m, 1, 5, 100);
+      if (m != Jacobi && m != Cg) assert(o.status == BadIndex);
+      assert(all_finite(o.x));
+    }
+    assert(!csr_find_diagonal(Q.n, Q.row_ptr.data(), Q.col_idx.data(), Q.values.data(), dpos.data(), dg.data(), 5));
+  }
+  // Colourings: an order entry or an offset out of range, on CSR and on a stencil (whose checkerboard
+  // test then fails and the order array is followed).
+  for (int spoil = 0; spoil < 3; ++spoil) {
+    Problem Q = small;
+    if (spoil == 0) Q.order[17] = Q.n + 1;
+    if (spoil == 1) Q.order[3] = -7;
+    if (spoil == 2) Q.offsets[1] = Q.n + 3;
+    const Coloring col = Q.coloring();
+    const Outcome oc = solve(Q.csr(), Q.n, &col, SorRedBlack, 1, 5, 100);
+    const Outcome os = solve(Q.sten, Q.n, &col, SorRedBlack, 2, 5, 100);
+    assert(oc.status == BadIndex && os.status == BadIndex && all_finite(oc.x) && all_finite(os.x));
+  }
+  assert(solve(small.sten, small.n, nullptr, SorRedBlack, 1, 5, 100).status == BadIndex);  // no colouring
+}
+
+/// Another thread scribbles on colIdx and rowPtr while the solve runs (within chunks and between
+/// them): the solve ends in BadIndex with x finite, whatever it read. (A data race by design: ASan, not
+/// TSan, is the tool for this one.)
+inline void test_scribble_during_solve() {
+  const Problem P = make_problem(2, 150, 140, 1, false);
+  for (int m = Jacobi; m <= SsorCg; ++m) {
+    Problem Q = P;
+    std::atomic<bool> started{false}, stop{false};
+    std::thread scribbler([&] {
+      while (!started.load()) std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      uint32_t k = 12345;
+      const auto nnz = static_cast<uint32_t>(Q.values.size());
+      while (!stop.load()) {
+        k = k * 1664525u + 1013904223u;
+        volatile int32_t* ci = Q.col_idx.data();
+        volatile int32_t* rp = Q.row_ptr.data();
+        ci[k % nnz] = (k & 1) ? Q.n + static_cast<int32_t>(k % 97) : -1 - static_cast<int32_t>(k % 89);
+        if ((k & 15) == 0) rp[1 + (k >> 4) % static_cast<uint32_t>(Q.n - 1)] = static_cast<int32_t>(nnz + k % 50);
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    });
+    const Coloring col = Q.coloring();
+    std::vector<double> b(Q.n, 1.0), x(Q.n, 0.0), work(static_cast<size_t>(work_vectors(m)) * Q.n);
+    double st[kStateLen] = {0};
+    const Settings s{m, omega_for(m), 0.0, true, int64_t{1} << 40, 4};
+    Work w = work_layout(m, work.data(), Q.n);
+    const CsrOp A = Q.csr();
+    started = true;
+    int status;
+    do status = relax_step(A, s, m == SorRedBlack ? &col : nullptr, b.data(), x.data(), w, st, 25, 2);
+    while (status == Running);
+    stop = true;
+    scribbler.join();
+    assert(status == BadIndex && all_finite(x));
+  }
+}
+
+inline void run_all() {
+  test_methods_converge();
+  test_threads_and_chunks();
+  test_breakdown_and_divergence();
+  test_bad_indices();
+  test_scribble_during_solve();
+}
+
+}  // namespace relax_test

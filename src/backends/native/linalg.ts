@@ -1,0 +1,93 @@
+/**
+ * The shared primitives (src/linalg/ops.ts) on the native backend, f32 and f64.
+ *
+ * Every call runs on the calling thread, on the caller's arrays (the kernels still use all the
+ * context's threads). These kernels make one pass over memory, and an asynchronous call would first
+ * have to copy its operands on the JS thread (bindings/args.hpp: JS may detach them while the pool
+ * runs), blocking the event loop as long as the kernel itself would and then doing the work again.
+ * Instead, large calls of the row-, element- and segment-parallel kernels (spmv, axpy,
+ * segmentedMoments) run as slices of about SLICE units with the event loop turning between them: rows,
+ * elements and segments are independent, so the result is bit for bit the one call's. dot and nrm2 sum
+ * fixed blocks in a fixed order over the whole array, so they run whole.
+ */
+import { kernel, type AnyKernel } from '../../core/backend.js';
+import type { FloatArray } from '../../core/types.js';
+import { guarded } from '../addon/errors.js';
+import type { NativeHandle } from './index.js';
+
+/** Units (nonzeros + rows for spmv, elements, values + segments) per slice: a few milliseconds of memory traffic. */
+export const SLICE = 1 << 22;
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Runs run(lo, hi) over [0, count) in pieces of about `slice` units, where units(i) (nondecreasing for
+ * valid input) counts the units before item i, yielding to the event loop between pieces. Each piece is
+ * a complete addon call that checks its arguments again, so an array changed or detached in between is
+ * an error, never a stale pointer. At least one call is made, so even an empty call is checked.
+ */
+async function inSlices(count: number, slice: number, units: (i: number) => number, run: (lo: number, hi: number) => void): Promise<void> {
+  for (let lo = 0; ; ) {
+    // The first hi past lo whose piece reaches the slice (at least one item, even a huge one).
+    const target = units(lo) + slice;
+    let hi = Math.min(lo + 1, count);
+    let top = count;
+    while (hi < top) {
+      const mid = (hi + top) >>> 1;
+      if (units(mid) < target) hi = mid + 1;
+      else top = mid;
+    }
+    run(lo, hi);
+    lo = hi;
+    if (lo >= count) return;
+    await yieldToLoop();
+  }
+}
+
+/** a itself for a call in one piece (so the addon checks it whole), else the piece [lo, hi). */
+function piece<T extends Int32Array | FloatArray>(a: T, lo: number, hi: number, count: number): T {
+  return lo === 0 && hi === count ? a : (a.subarray(lo, hi) as T);
+}
+
+/** The offsets (rowPtr) of items [lo, hi): absolute, as the addon takes any first offset >= 0. */
+const offsetsPiece = (offsets: Int32Array, lo: number, hi: number, count: number): Int32Array => piece(offsets, lo, hi + 1, count + 1);
+
+export function linalgKernels({ addon, threads }: NativeHandle, slice: number = SLICE): AnyKernel[] {
+  const dtypes = ['f32', 'f64'] as const;
+  return [
+    kernel({
+      op: 'spmv',
+      dtypes,
+      run: ({ A, x, y }) =>
+        guarded(() => {
+          const n = A.nrows;
+          return inSlices(n, slice, (r) => A.rowPtr[r]! + r, (lo, hi) =>
+            addon.spmv(offsetsPiece(A.rowPtr, lo, hi, n), A.colIdx, A.values, x, piece(y, lo, hi, n), threads),
+          );
+        }),
+    }),
+    kernel({ op: 'dot', dtypes, run: ({ x, y }) => guarded(() => addon.dot(x, y, threads)) }),
+    kernel({
+      op: 'axpy',
+      dtypes,
+      run: ({ alpha, x, y }) =>
+        guarded(() => {
+          const n = x.length;
+          return inSlices(n, slice, (i) => i, (lo, hi) => addon.axpy(alpha, piece(x, lo, hi, n), piece(y, lo, hi, n), threads));
+        }),
+    }),
+    kernel({ op: 'nrm2', dtypes, run: ({ x }) => guarded(() => addon.nrm2(x, threads)) }),
+    kernel({
+      op: 'segmentedMoments',
+      dtypes,
+      run: ({ values, offsets, ddof, sum, mean, variance }) =>
+        guarded(() => {
+          const n = Math.max(0, offsets.length - 1);
+          return inSlices(n, slice, (k) => offsets[k]! + k, (lo, hi) => {
+            const [s, m, v] = [sum, mean, variance].map((a) => piece(a, lo, hi, n));
+            addon.segmentedMoments(values, offsetsPiece(offsets, lo, hi, n), ddof, s!, m!, v!, threads);
+          });
+        }),
+    }),
+  ];
+}

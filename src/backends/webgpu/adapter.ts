@@ -1,0 +1,107 @@
+/**
+ * What numkern needs to know about a WebGPU adapter: the limits the kernels size their work by,
+ * whether it is hardware or a CPU rasterizer (which ranks below native), and, when Dawn finds none,
+ * why (device.ts opens the device).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The limits the kernels size their chunks and dispatches by. */
+export interface GpuLimits {
+  readonly maxStorageBufferBindingSize: number;
+  readonly maxBufferSize: number;
+  readonly maxComputeWorkgroupsPerDimension: number;
+  readonly maxComputeInvocationsPerWorkgroup: number;
+  readonly maxComputeWorkgroupSizeX: number;
+  readonly maxComputeWorkgroupStorageSize: number;
+  readonly maxStorageBuffersPerShaderStage: number;
+}
+
+export interface AdapterSummary {
+  readonly vendor: string;
+  readonly architecture: string;
+  readonly device: string;
+  readonly description: string;
+  /** The adapter says it is a fallback adapter (lavapipe and SwiftShader do). */
+  readonly fallback: boolean;
+  /** A CPU rasterizer rather than a GPU, by isFallbackAdapter, architecture or name. */
+  readonly software: boolean;
+}
+
+export const LIMIT_NAMES = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupsPerDimension',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupStorageSize',
+  'maxStorageBuffersPerShaderStage',
+] as const satisfies readonly (keyof GpuLimits)[];
+
+const SOFTWARE_NAMES = /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render|\bwarp\b/i;
+
+export function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
+  const info = adapter.info;
+  // Older Dawn builds exposed the flag on the adapter itself rather than on info.
+  const legacy = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  const fallback = info.isFallbackAdapter === true || legacy === true;
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
+  return {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+    fallback,
+    software: fallback || info.architecture === 'software' || SOFTWARE_NAMES.test(text),
+  };
+}
+
+/** One line naming the adapter, e.g. "mesa software llvmpipe-llvm-15-0-6-256-bits- (llvmpipe: Mesa 25.0.7) [software]". */
+export function describeAdapter(a: AdapterSummary): string {
+  const name = [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unnamed adapter';
+  const desc = a.description && a.description !== a.device ? ` (${a.description})` : '';
+  return `${name}${desc}${a.software ? ' [software]' : ''}`;
+}
+
+/**
+ * Dawn prints why it found no adapter on stderr, out of JavaScript's reach, and unloads the Vulkan
+ * loader again when it finds no driver. Whether the loader is installed tells the two usual causes
+ * apart: no Vulkan at all, or a loader with no driver Dawn accepts (Debian 12's Mesa 22 lavapipe
+ * is rejected).
+ */
+function vulkanLoaderPresent(): boolean | null {
+  if (process.platform !== 'linux') return null;
+  const lib = 'libvulkan.so.1';
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib',
+    `/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+    `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+  ];
+  if (dirs.some((d) => existsSync(join(d, lib)))) return true;
+  try {
+    // The dynamic linker's cache lists every library ldconfig knows, as plain strings.
+    return readFileSync('/etc/ld.so.cache').includes(lib);
+  } catch {
+    return null;
+  }
+}
+
+export function noAdapterReason(): string {
+  const hint =
+    'On a machine without a GPU, install lavapipe from Mesa >= 23 (test/support/setup-lavapipe.sh needs no root) ' +
+    'and start Node with VK_DRIVER_FILES=<dir>/lvp_icd.json and LD_LIBRARY_PATH=<dir>/usr/lib/<multiarch>.';
+  const loader = vulkanLoaderPresent();
+  const cause =
+    loader === false
+      ? "Couldn't load Vulkan: libvulkan.so.1 is not installed"
+      : loader === true
+        ? `the Vulkan loader found no driver Dawn accepts (VK_DRIVER_FILES=${process.env.VK_DRIVER_FILES ?? 'unset'}; ` +
+          'Mesa < 23 lavapipe is rejected); Dawn printed the details on stderr'
+        : 'Dawn printed the cause on stderr';
+  return `webgpu: requestAdapter() returned no adapter: ${cause}. ${hint}`;
+}
+
+export function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}

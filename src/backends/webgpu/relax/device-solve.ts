@@ -1,0 +1,386 @@
+/**
+ * relaxSolve on the WebGPU backend: the device loop of one system, inside the host's refinement
+ * loop (refine.ts), for f32 and f64 operands.
+ *
+ *  - Methods: 'jacobi', 'sor-redblack' and 'cg' (accepts.ts refuses the sequential ones).
+ *  - The device loop needs no host round trip between checks: checkEvery updates are encoded in
+ *    batches of command buffers, the check is a device reduction plus a 24-byte readback, and x
+ *    (here e) is read back only when a round ends. The abort signal is checked before every submit.
+ *  - Operands travel to the device once and stay between solves while their contents do not
+ *    change (uploads.ts).
+ *  - Uniform and state layouts come from layout.ts, which also generates their WGSL declarations.
+ */
+import type { KernelControl } from '../../../core/backend.js';
+import { multicolorOrdering } from '../../../core/coloring.js';
+import { throwIfAborted } from '../../../core/errors.js';
+import { operatorRows } from '../../../core/operator.js';
+import { isStencil } from '../../../core/types.js';
+import type { RelaxArgs, RelaxOutcome } from '../../../relax/ops.js';
+import { align16, STAGING, STORAGE_IN, STORAGE_OUT, UNIFORM } from '../buffers.js';
+import { foldWorkgroups, type GpuRuntime, type Lease } from '../dispatch.js';
+import { readInto } from '../readback.js';
+import { CSR_PARAMS, relaxPipeline, SCALAR_PARAMS, SOLVER_STATE, STENCIL_PARAMS, VEC_PARAMS } from './layout.js';
+import { familyOf, hostResidual, Progress, Refiner, stallUpdates, type Family, type RoundEnd, type RoundPlan } from './refine.js';
+import { Pins, stencilCoefs } from './uploads.js';
+
+/** Updates encoded per command buffer between checks: keeps an abort and a device loss prompt. */
+const SUBMIT_UPDATES = 64;
+/** Workgroups of a reduction's first pass; one workgroup adds their partials on the device. */
+const MAX_PARTIALS = 1024;
+/** Bytes of SolverState the host reads at a check: norm2 .. flag. */
+const STATE_READ_BYTES = 4 * (SOLVER_STATE.at.flag + 1);
+
+interface Step {
+  readonly pipeline: GPUComputePipeline;
+  readonly group: GPUBindGroup;
+  readonly workgroups: readonly [number, number];
+}
+
+type Bind = readonly [binding: number, buffer: GPUBuffer, bytes?: number];
+
+function bindGroup(rt: GpuRuntime, pipeline: GPUComputePipeline, binds: readonly Bind[]): GPUBindGroup {
+  return rt.device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: binds.map(([binding, buffer, bytes]) => ({
+      binding,
+      resource: bytes === undefined ? { buffer } : { buffer, size: Math.max(4, bytes) },
+    })),
+  });
+}
+
+function encode(pass: GPUComputePassEncoder, steps: readonly Step[]): void {
+  for (const s of steps) {
+    pass.setPipeline(s.pipeline);
+    pass.setBindGroup(0, s.group);
+    pass.dispatchWorkgroups(s.workgroups[0], s.workgroups[1]);
+  }
+}
+
+/** The device half of one solve: buffers, bind groups and the loop of one round. */
+class DeviceSolve {
+  private readonly steps: {
+    /** Stationary: the dispatches of one sweep, per parity of the update count (Jacobi ping-pongs). */
+    sweep: [Step[], Step[]];
+    /** Stationary: residual partials of the current iterate and their sum, per parity. */
+    check: [Step[], Step[]];
+    /** CG: r·r of the starting residual. */
+    start: Step[];
+    /** CG: one step. */
+    cg: Step[];
+  } = { sweep: [[], []], check: [[], []], start: [], cg: [] };
+  private iterate: [GPUBuffer, GPUBuffer] = [null!, null!];
+  private rhs!: GPUBuffer;
+  private r!: GPUBuffer;
+  private p!: GPUBuffer;
+  private state!: GPUBuffer;
+  private stateStaging!: GPUBuffer;
+  private eStaging!: GPUBuffer;
+  private readonly stateHost = new ArrayBuffer(STATE_READ_BYTES);
+
+  private constructor(
+    private readonly rt: GpuRuntime,
+    private readonly n: number,
+    private readonly family: Family,
+    private readonly checkEvery: number,
+  ) {}
+
+  static async create(rt: GpuRuntime, lease: Lease, pins: Pins, args: RelaxArgs): Promise<DeviceSolve> {
+    const A = args.A;
+    const n = operatorRows(A);
+    const family = familyOf(args.method);
+    const d = new DeviceSolve(rt, n, family, args.checkEvery);
+    const wg = rt.workgroupSize;
+    const perDim = rt.gpu.limits.maxComputeWorkgroupsPerDimension;
+    const spread = (count: number): [number, number] => [Math.max(1, Math.min(Math.ceil(count / wg), perDim)), 1];
+    const partialGroups = Math.max(1, Math.min(Math.ceil(n / wg), MAX_PARTIALS));
+    const bytes = n * 4;
+
+    const vec = () => lease.acquire(bytes, STORAGE_OUT);
+    // Stationary sweeps read the scaled residual from `rhs`; CG starts its r from it instead.
+    if (family === 'stationary') d.rhs = lease.acquire(bytes, STORAGE_IN);
+    // Jacobi ping-pongs two iterates; the in-place methods use one under both parities.
+    const e0 = vec();
+    d.iterate = [e0, args.method === 'jacobi' ? vec() : e0];
+    const partials = lease.acquire(partialGroups * 4, STORAGE_OUT);
+    d.state = lease.acquire(SOLVER_STATE.bytes, STORAGE_OUT);
+    d.stateStaging = lease.acquire(SOLVER_STATE.bytes, STAGING);
+    d.eStaging = lease.acquire(bytes, STAGING);
+    const uniform = (data: ArrayBuffer) => {
+      const b = lease.acquire(data.byteLength, UNIFORM);
+      rt.device.queue.writeBuffer(b, 0, data);
+      return b;
+    };
+    const words = (struct: { words: number }) => {
+      const buf = new ArrayBuffer(align16(4 * struct.words));
+      return { buf, u: new Uint32Array(buf), f: new Float32Array(buf) };
+    };
+    const scalarWords = words(SCALAR_PARAMS);
+    scalarWords.u[SCALAR_PARAMS.at.groups] = partialGroups;
+    const scalarParams = uniform(scalarWords.buf);
+    const sizeWords = words(VEC_PARAMS);
+    sizeWords.u[VEC_PARAMS.at.n] = n;
+    const sizeParams = uniform(sizeWords.buf);
+    const stateBytes = SOLVER_STATE.bytes;
+    const scalars = async (entry: string): Promise<Step> => {
+      const pipeline = await relaxPipeline(rt, 'relax/scalars.wgsl', entry);
+      return { pipeline, group: bindGroup(rt, pipeline, [[0, scalarParams], [1, partials, partialGroups * 4], [2, d.state, stateBytes]]), workgroups: [1, 1] };
+    };
+
+    // The operator's dispatches: sweepFor (one stationary sweep), residualOf (the check's partials)
+    // and applyOf (CG's q = A p), for a stencil or a CSR matrix.
+    let sweepFor: (parity: 0 | 1) => Promise<Step[]>;
+    let residualOf: (v: GPUBuffer) => Promise<Step>;
+    let applyOf: (src: GPUBuffer, dst: GPUBuffer) => Promise<Step>;
+
+    if (isStencil(A)) {
+      const [nx, ny, nz = 1] = A.shape as number[];
+      const c = A.coeffs;
+      const entry = c.kind === 'constant' ? 'constant' : 'variable';
+      const coefs = c.kind === 'variable' ? pins.get(c, 'stencil coefficients', 'A.coeffs', [c.diag, ...c.offdiag], () => stencilCoefs(A)) : null;
+      const coefBytes = c.kind === 'variable' ? (1 + c.offdiag.length) * n * 4 : 0;
+      const half = Math.ceil(nx! / 2);
+      const at = STENCIL_PARAMS.at;
+      const params = (colour: number) => {
+        const { buf, u, f } = words(STENCIL_PARAMS);
+        u[at.nx] = nx!;
+        u[at.ny] = ny!;
+        u[at.nz] = nz;
+        u[at.n] = n;
+        u[at.colour] = colour;
+        u[at.half] = half;
+        u[at.slots] = half * ny! * nz;
+        f[at.omega] = args.omega;
+        if (c.kind === 'constant') {
+          f[at.diag] = c.diag;
+          // −x, +x, −y, +y (, −z, +z): the layout keeps them contiguous in this order.
+          f.set(c.offdiag, at.offXm);
+        }
+        return uniform(buf);
+      };
+      const base = params(0);
+      const colourParams = [base, params(1)];
+      const common = (ub: GPUBuffer, v: GPUBuffer, withRhs: boolean): Bind[] => [
+        [0, ub],
+        ...(coefs ? [[1, coefs, coefBytes] as const] : []),
+        ...(withRhs ? [[2, d.rhs, bytes] as const] : []),
+        [3, v, bytes],
+      ];
+      sweepFor = async (parity) => {
+        if (args.method === 'jacobi') {
+          const pipeline = await relaxPipeline(rt, 'relax/stencil_jacobi.wgsl', entry);
+          const [src, dst] = parity === 0 ? d.iterate : [d.iterate[1], d.iterate[0]];
+          return [{ pipeline, group: bindGroup(rt, pipeline, [...common(base, src, true), [4, dst, bytes]]), workgroups: spread(n) }];
+        }
+        const pipeline = await relaxPipeline(rt, 'relax/stencil_sor_colour.wgsl', entry);
+        return colourParams.map((ub) => ({
+          pipeline, group: bindGroup(rt, pipeline, common(ub, d.iterate[0], true)), workgroups: spread(half * ny! * nz),
+        }));
+      };
+      residualOf = async (v) => {
+        const pipeline = await relaxPipeline(rt, 'relax/stencil_residual.wgsl', entry);
+        return { pipeline, group: bindGroup(rt, pipeline, [...common(base, v, true), [4, partials, partialGroups * 4]]), workgroups: [partialGroups, 1] };
+      };
+      applyOf = async (src, dst) => {
+        const pipeline = await relaxPipeline(rt, 'relax/stencil_apply.wgsl', entry);
+        return { pipeline, group: bindGroup(rt, pipeline, [...common(base, src, false), [4, dst, bytes]]), workgroups: spread(n) };
+      };
+    } else {
+      const nnz = A.colIdx.length;
+      const rowPtr = pins.get(A.rowPtr, 'rowPtr', 'A.rowPtr', [A.rowPtr], () => A.rowPtr);
+      const colIdx = pins.get(A.colIdx, 'colIdx', 'A.colIdx', [A.colIdx], () => A.colIdx);
+      const values = pins.get(A.values, 'values', 'A.values', [A.values], () => (A.values instanceof Float32Array ? A.values : Float32Array.from(A.values)));
+      const at = CSR_PARAMS.at;
+      const csr = (count: number, first: number) => {
+        const { buf, u, f } = words(CSR_PARAMS);
+        u[at.n] = n;
+        u[at.count] = count;
+        u[at.first] = first;
+        f[at.omega] = args.omega;
+        return uniform(buf);
+      };
+      const base = csr(n, 0);
+      const common = (ub: GPUBuffer, v: GPUBuffer): Bind[] => [
+        [0, ub], [1, rowPtr, (n + 1) * 4], [2, colIdx, nnz * 4], [3, values, nnz * 4], [4, d.rhs, bytes], [5, v, bytes],
+      ];
+      sweepFor = async (parity) => {
+        if (args.method === 'jacobi') {
+          const pipeline = await relaxPipeline(rt, 'relax/csr_jacobi.wgsl');
+          const [src, dst] = parity === 0 ? d.iterate : [d.iterate[1], d.iterate[0]];
+          return [{ pipeline, group: bindGroup(rt, pipeline, [...common(base, src), [6, dst, bytes]]), workgroups: spread(n) }];
+        }
+        const colouring = multicolorOrdering(A);
+        // Keyed by colIdx and checked against the contents of both: the colouring depends on both.
+        const order = pins.get(A.colIdx, 'colour order', 'A', [A.rowPtr, A.colIdx], () => colouring.order);
+        const pipeline = await relaxPipeline(rt, 'relax/csr_sor_colour.wgsl');
+        const steps: Step[] = [];
+        for (let k = 0; k < colouring.colors; k++) {
+          const first = colouring.offsets[k]!;
+          const count = colouring.offsets[k + 1]! - first;
+          if (count === 0) continue;
+          steps.push({ pipeline, group: bindGroup(rt, pipeline, [...common(csr(count, first), d.iterate[0]), [6, order, bytes]]), workgroups: spread(count) });
+        }
+        return steps;
+      };
+      residualOf = async (v) => {
+        const pipeline = await relaxPipeline(rt, 'relax/csr_residual.wgsl');
+        return { pipeline, group: bindGroup(rt, pipeline, [...common(base, v), [6, partials, partialGroups * 4]]), workgroups: [partialGroups, 1] };
+      };
+      applyOf = async (src, dst) => {
+        // The core spmv kernel: one invocation per row, folded past the per-dimension limit.
+        // Its Params are (nrows, nzBase): the whole matrix is one block, nzBase = 0.
+        const pipeline = await rt.pipeline('core/spmv_csr.wgsl');
+        return {
+          pipeline,
+          group: bindGroup(rt, pipeline, [[0, sizeParams], [1, rowPtr, (n + 1) * 4], [2, colIdx, nnz * 4], [3, values, nnz * 4], [4, src, bytes], [5, dst, bytes]]),
+          workgroups: foldWorkgroups(Math.ceil(n / wg), perDim),
+        };
+      };
+    }
+
+    if (family === 'stationary') {
+      const jacobi = args.method === 'jacobi';
+      const sweep0 = await sweepFor(0);
+      d.steps.sweep = [sweep0, jacobi ? await sweepFor(1) : sweep0];
+      const norm = await scalars('norm');
+      const check0 = [await residualOf(d.iterate[0]), norm];
+      d.steps.check = [check0, jacobi ? [await residualOf(d.iterate[1]), norm] : check0];
+    } else {
+      d.r = vec();
+      d.p = vec();
+      const q = vec();
+      const e = d.iterate[0];
+      const dotPipeline = await rt.pipeline('core/dot_partial.wgsl');
+      const dot = (x: GPUBuffer, y: GPUBuffer): Step => ({
+        pipeline: dotPipeline,
+        group: bindGroup(rt, dotPipeline, [[0, sizeParams], [1, x, bytes], [2, y, bytes], [3, partials, partialGroups * 4]]),
+        workgroups: [partialGroups, 1],
+      });
+      const xr = await relaxPipeline(rt, 'relax/cg_update_xr.wgsl');
+      const pu = await relaxPipeline(rt, 'relax/cg_update_p.wgsl');
+      d.steps.start = [dot(d.r, d.r), await scalars('cg_start')];
+      d.steps.cg = [
+        await applyOf(d.p, q),
+        dot(d.p, q),
+        await scalars('cg_alpha'),
+        {
+          pipeline: xr,
+          group: bindGroup(rt, xr, [[0, sizeParams], [1, d.state, stateBytes], [2, d.p, bytes], [3, q, bytes], [4, e, bytes], [5, d.r, bytes], [6, partials, partialGroups * 4]]),
+          workgroups: [partialGroups, 1],
+        },
+        await scalars('cg_beta'),
+        { pipeline: pu, group: bindGroup(rt, pu, [[0, sizeParams], [1, d.state, stateBytes], [2, d.r, bytes], [3, d.p, bytes]]), workgroups: spread(n) },
+      ];
+    }
+    return d;
+  }
+
+  /**
+   * One round: solve A e ≈ rhs (‖rhs‖ = 1) from e = 0 on the device, testing at the oracle's check
+   * points, and read e back into `e`. Returns the updates made and why the round ended.
+   */
+  async round(plan: RoundPlan, rhs: Float32Array, e: Float32Array, ctl: KernelControl, progress: Progress, scale: number): Promise<{ updates: number; end: RoundEnd }> {
+    const { rt, n } = this;
+    const q = rt.device.queue;
+    const cg = this.family === 'cg';
+    let enc = rt.device.createCommandEncoder();
+    if (cg) {
+      rt.write(this.r, rhs, 'rhs');
+      enc.copyBufferToBuffer(this.r, 0, this.p, 0, n * 4);
+      enc.clearBuffer(this.iterate[0], 0, align16(n * 4));
+      const pass = enc.beginComputePass();
+      encode(pass, this.steps.start);
+      pass.end();
+    } else {
+      rt.write(this.rhs, rhs, 'rhs');
+      enc.clearBuffer(this.iterate[0], 0, align16(n * 4));
+    }
+    const stall = stallUpdates(this.checkEvery);
+    let k = 0;
+    let best = Infinity;
+    let kBest = 0;
+    let end: RoundEnd = 'budget';
+    let inFlight: Promise<unknown> | null = null;
+    for (;;) {
+      // Updates up to the next check point: a multiple of checkEvery counted from the solve's start, or the budget's end.
+      const toCheck = Math.min(plan.budget, k + this.checkEvery - ((plan.phase + k) % this.checkEvery));
+      while (k < toCheck) {
+        const chunk = Math.min(SUBMIT_UPDATES, toCheck - k);
+        const pass = enc.beginComputePass();
+        for (let u = 0; u < chunk; u++) encode(pass, cg ? this.steps.cg : this.steps.sweep[(k + u) % 2 as 0 | 1]);
+        k += chunk;
+        if (k === toCheck && !cg) encode(pass, this.steps.check[k % 2 as 0 | 1]);
+        pass.end();
+        if (k === toCheck) enc.copyBufferToBuffer(this.state, 0, this.stateStaging, 0, SOLVER_STATE.bytes);
+        rt.submit(enc, ctl.signal);
+        enc = rt.device.createCommandEncoder();
+        if (k < toCheck) {
+          // At most two command buffers in flight: the abort check before each submit stays meaningful.
+          if (inFlight) await inFlight;
+          // A failure here resurfaces at the next map, which the guard classifies.
+          inFlight = Promise.race([q.onSubmittedWorkDone(), rt.device.lost]).catch(() => undefined);
+        }
+      }
+      inFlight = null;
+      await readInto(this.stateStaging, new Uint8Array(this.stateHost));
+      const f = new Float32Array(this.stateHost);
+      const u = new Uint32Array(this.stateHost);
+      const norm2 = f[SOLVER_STATE.at.norm2]!;
+      if (cg && u[SOLVER_STATE.at.flag] !== 0) {
+        // Breakdown: the device stopped counting at the step that failed.
+        k = u[SOLVER_STATE.at.k]!;
+        end = 'breakdown';
+        break;
+      }
+      progress.tick(plan.phase + k, Math.sqrt(norm2) * scale);
+      if (norm2 <= plan.eta2) {
+        end = 'tolerance';
+        break;
+      }
+      if (!(norm2 <= plan.div2)) {
+        end = 'diverged';
+        break;
+      }
+      if (norm2 < best) {
+        best = norm2;
+        kBest = k;
+      } else if (k - kBest >= stall) {
+        end = 'stalled';
+        break;
+      }
+      if (k >= plan.budget) {
+        end = plan.last ? 'budget' : 'paused';
+        break;
+      }
+    }
+    const current = this.iterate[k % 2]!;
+    enc.copyBufferToBuffer(current, 0, this.eStaging, 0, n * 4);
+    rt.submit(enc, ctl.signal);
+    await readInto(this.eStaging, e);
+    return { updates: k, end };
+  }
+}
+
+export async function webgpuRelaxSolve(rt: GpuRuntime, args: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
+  const refiner = new Refiner(hostResidual(args.A), args.A, args.b, args.x, args);
+  if (refiner.running) {
+    await rt.guard('relaxSolve', ctl.signal, async (lease) => {
+      const pins = Pins.of(rt, args.prepared);
+      try {
+        const device = await DeviceSolve.create(rt, lease, pins, args);
+        const rhs = new Float32Array(refiner.n);
+        const e = new Float32Array(refiner.n);
+        const progress = new Progress(ctl);
+        while (refiner.running) {
+          throwIfAborted(ctl.signal);
+          const plan = refiner.plan(rhs);
+          const { updates, end } = await device.round(plan, rhs, e, ctl, progress, refiner.nrm);
+          refiner.apply(e, updates, end);
+          progress.tick(refiner.iterations, refiner.nrm, true);
+        }
+      } finally {
+        pins.end();
+      }
+    });
+  }
+  return refiner.finish(args.x);
+}

@@ -1,0 +1,42 @@
+/**
+ * The family list: the one place that wires each kernel family into the package — its context
+ * namespace (`ctx.<family>`) and, per backend, the file that lists its kernels there. Core knows no
+ * family, a family never imports a backend, and a backend never imports a family's orchestration
+ * (only its op contract, `src/<family>/ops.ts`). Adding a family adds an entry here, a word to the
+ * CMake family list and a README section; everything else is new files in the family's own places.
+ */
+import { registerFamilyKernels, type Engine, type FamilyKernelLists } from './core/engine.js';
+import * as cudaLinalg from './backends/cuda/linalg.js';
+import * as jsLinalg from './backends/js/linalg.js';
+import * as jsRelax from './backends/js/relax.js';
+import * as nativeLinalg from './backends/native/linalg.js';
+import * as nativeRelax from './backends/native/relax.js';
+import * as webgpuLinalg from './backends/webgpu/linalg.js';
+import * as webgpuRelax from './backends/webgpu/relax/kernels.js';
+import { linalgApi } from './linalg/api.js';
+import { relaxApi } from './relax/api.js';
+
+interface Family<Api> {
+  readonly api: (engine: Engine) => Api;
+  readonly kernels: FamilyKernelLists;
+}
+
+const family = <Api>(f: Family<Api>): Family<Api> => f;
+
+export const FAMILIES = {
+  linalg: family({
+    api: linalgApi,
+    kernels: { js: jsLinalg.linalgKernels, native: nativeLinalg.linalgKernels, webgpu: webgpuLinalg.linalgKernels, cuda: cudaLinalg.linalgKernels },
+  }),
+  relax: family({
+    api: relaxApi,
+    kernels: { js: jsRelax.relaxKernels, native: nativeRelax.relaxKernels, webgpu: webgpuRelax.relaxKernels },
+  }),
+};
+
+export type FamilyName = keyof typeof FAMILIES;
+
+/** `ctx.linalg`, `ctx.relax`, ...: one namespace per family, typed from the list above. */
+export type FamilyNamespaces = { readonly [F in FamilyName]: ReturnType<(typeof FAMILIES)[F]['api']> };
+
+for (const [name, f] of Object.entries(FAMILIES)) registerFamilyKernels(name, f.kernels);

@@ -1,0 +1,28 @@
+/**
+ * Op contracts of the shared primitives (SpMV, BLAS-1, segmented moments). Backends implement them in
+ * `src/backends/<b>/linalg.ts`; every family may call them through the engine.
+ */
+import type { CsrMatrix, FloatArray } from '../core/types.js';
+
+declare module '../core/ops.js' {
+  interface OpTable {
+    /** y := A x. */
+    spmv: { args: { A: CsrMatrix; x: FloatArray; y: FloatArray }; result: void };
+    /** Σ x_i y_i, accumulated in at least the input precision. */
+    dot: { args: { x: FloatArray; y: FloatArray }; result: number };
+    /** y := α x + y. */
+    axpy: { args: { alpha: number; x: FloatArray; y: FloatArray }; result: void };
+    /** ‖x‖₂, computed without overflow for finite x. */
+    nrm2: { args: { x: FloatArray }; result: number };
+    /**
+     * Per-segment sum, mean and variance (two-pass, divisor count − ddof) of a ragged batch.
+     * Empty segments give 0 for all three; segments with count ≤ ddof give variance 0.
+     */
+    segmentedMoments: {
+      args: { values: FloatArray; offsets: Int32Array; ddof: number; sum: FloatArray; mean: FloatArray; variance: FloatArray };
+      result: void;
+    };
+  }
+}
+
+export const LINALG_OPS = ['spmv', 'dot', 'axpy', 'nrm2', 'segmentedMoments'] as const;

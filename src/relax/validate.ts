@@ -1,0 +1,142 @@
+/**
+ * Input checks of the relax family: the operator (CSR or stencil, square, positive stored diagonal,
+ * finite, not so large that residual sums of squares overflow), the right-hand side and x0. Every check
+ * runs before any kernel and throws a NumkernError naming the argument.
+ */
+import { fail } from '../core/errors.js';
+import { stencilSize } from '../core/stencil.js';
+import { dtypeOf, isStencil, type FloatArray, type LinearOperator } from '../core/types.js';
+import {
+  checkCsr, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, describe,
+} from '../core/validate.js';
+
+export interface OperatorCheckOptions {
+  /**
+   * Base of the row indices in messages: 1 when the matrix came from a Matrix Market file, whose
+   * indices start at 1, so "diagonal entry 5" names the line a user will look for.
+   */
+  readonly indexBase?: 0 | 1;
+}
+
+/**
+ * Residual norms are plain sums of squares (the oracle, src/backends/js/relax.ts, pins that order), so
+ * entries past 1e150 could overflow them; the same bound on A keeps a_ij·x_j finite for |x_j| ≤ 1e150.
+ */
+export const MAX_MAGNITUDE = 1e150;
+
+export function checkMagnitude(v: FloatArray, name: string): void {
+  for (let i = 0; i < v.length; i++) {
+    if (Math.abs(v[i]!) > MAX_MAGNITUDE) fail('E_RANGE', name, `entry ${i} is ${v[i]}; |entries| must stay below ${MAX_MAGNITUDE} (rescale the system)`);
+  }
+}
+
+/** Validates a CSR or stencil operator for relaxation: square, stored positive diagonal, finite, bounded. */
+export function checkOperator(A: unknown, name = 'A', options: OperatorCheckOptions = {}): LinearOperator {
+  if (typeof A === 'object' && A !== null && (A as { kind?: unknown }).kind === 'stencil') return checkStencil(A, name);
+  const base = options.indexBase ?? 0;
+  const M = checkCsr(A, name);
+  if (M.nrows !== M.ncols) fail('E_SHAPE', name, `must be square, got ${M.nrows}×${M.ncols}`);
+  checkMagnitude(M.values, `${name}.values`);
+  for (let i = 0; i < M.nrows; i++) {
+    let d = 0;
+    for (let p = M.rowPtr[i]!; p < M.rowPtr[i + 1]!; p++) if (M.colIdx[p] === i) d = M.values[p]!;
+    checkDiagonal(d, i + base, name);
+  }
+  return M;
+}
+
+/** Zero is E_ZERO_DIAGONAL; a negative entry is a matrix that is not positive definite (E_RANGE). */
+function checkDiagonal(d: number, i: number, name: string): void {
+  if (d === 0) fail('E_ZERO_DIAGONAL', name, `diagonal entry ${i} is 0 (or not stored); relaxation divides by the diagonal`);
+  if (!(d > 0)) fail('E_RANGE', name, `diagonal entry ${i} is ${d} < 0: A is not positive definite (relaxation and CG need a positive diagonal; solve −A x = −b if A is negative definite)`);
+}
+
+function checkStencil(A: object, name: string): LinearOperator {
+  const S = A as { shape?: unknown; coeffs?: { kind?: unknown; diag?: unknown; offdiag?: unknown } };
+  if (!Array.isArray(S.shape) || (S.shape.length !== 2 && S.shape.length !== 3)) fail('E_SHAPE', `${name}.shape`, `expected [nx, ny] or [nx, ny, nz], got ${describe(S.shape)}`);
+  S.shape.forEach((v, a) => checkIntegerInRange(v, 1, 2 ** 31 - 1, `${name}.shape[${a}]`));
+  const n = S.shape.reduce((p: number, q: number) => p * q, 1);
+  if (n > 2 ** 31 - 1) fail('E_SHAPE', `${name}.shape`, `grid of ${n} unknowns exceeds 2^31 − 1`);
+  const c = S.coeffs;
+  const dirs = 2 * S.shape.length;
+  if (typeof c !== 'object' || c === null) fail('E_DTYPE', `${name}.coeffs`, `expected {kind, diag, offdiag}, got ${describe(c)}`);
+  if (!Array.isArray(c.offdiag) || c.offdiag.length !== dirs) fail('E_SHAPE', `${name}.coeffs.offdiag`, `expected ${dirs} directions, got ${describe(c.offdiag)}`);
+  if (c.kind === 'constant') {
+    const d = checkFiniteNumber(c.diag, `${name}.coeffs.diag`);
+    if (Math.abs(d) > MAX_MAGNITUDE) fail('E_RANGE', `${name}.coeffs.diag`, `is ${d}; must stay below ${MAX_MAGNITUDE} (rescale the system)`);
+    checkDiagonal(d, 0, `${name}.coeffs.diag`);
+    c.offdiag.forEach((v, k) => {
+      const o = checkFiniteNumber(v, `${name}.coeffs.offdiag[${k}]`);
+      if (Math.abs(o) > MAX_MAGNITUDE) fail('E_RANGE', `${name}.coeffs.offdiag[${k}]`, `is ${o}; must stay below ${MAX_MAGNITUDE} (rescale the system)`);
+    });
+  } else if (c.kind === 'variable') {
+    const diag = checkFloatArray(c.diag, `${name}.coeffs.diag`);
+    checkLength(diag, n, `${name}.coeffs.diag`);
+    checkFinite(diag, `${name}.coeffs.diag`);
+    checkMagnitude(diag, `${name}.coeffs.diag`);
+    for (let i = 0; i < n; i++) checkDiagonal(diag[i]!, i, `${name}.coeffs.diag`);
+    c.offdiag.forEach((v, k) => {
+      const a = checkFloatArray(v, `${name}.coeffs.offdiag[${k}]`);
+      checkSameDtype(dtypeOf(diag), a, `${name}.coeffs.offdiag[${k}]`);
+      checkLength(a, n, `${name}.coeffs.offdiag[${k}]`);
+      checkFinite(a, `${name}.coeffs.offdiag[${k}]`);
+      checkMagnitude(a, `${name}.coeffs.offdiag[${k}]`);
+    });
+  } else {
+    fail('E_DTYPE', `${name}.coeffs.kind`, `expected 'constant' or 'variable', got ${describe(c.kind)}`);
+  }
+  return A as LinearOperator;
+}
+
+export function operatorSize(A: LinearOperator): { n: number; work: number } {
+  if (isStencil(A)) {
+    const n = stencilSize(A);
+    return { n, work: n * (1 + 2 * A.shape.length) };
+  }
+  return { n: A.nrows, work: A.colIdx.length };
+}
+
+export function operatorDtype(A: LinearOperator): 'f32' | 'f64' | null {
+  if (isStencil(A)) return A.coeffs.kind === 'variable' ? dtypeOf(A.coeffs.diag) : null;
+  return dtypeOf(A.values);
+}
+
+/** Whether two views share any byte of memory (same buffer, overlapping ranges). */
+export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+export interface CheckedOperator {
+  readonly A: LinearOperator;
+  readonly n: number;
+  /** Stored entries touched by one pass over the operator: the dispatch size. */
+  readonly work: number;
+  /** dtype of the values; null for a constant stencil. */
+  readonly dtype: 'f32' | 'f64' | null;
+}
+
+export interface CheckedSystem extends CheckedOperator {
+  readonly b: FloatArray;
+}
+
+export function checkedOperator(A: unknown, name: string): CheckedOperator {
+  const op = checkOperator(A, name);
+  return { A: op, ...operatorSize(op), dtype: operatorDtype(op) };
+}
+
+/** The right-hand side and x0 against an operator already checked (or prepared). */
+export function checkSystem(op: CheckedOperator, b: unknown, x0: unknown, names: { b: string; x0: string }): CheckedSystem {
+  const rhs = checkFloatArray(b, names.b);
+  checkLength(rhs, op.n, names.b);
+  if (op.dtype) checkSameDtype(op.dtype, rhs, names.b);
+  checkFinite(rhs, names.b);
+  checkMagnitude(rhs, names.b);
+  if (x0 !== undefined) {
+    const x = checkFloatArray(x0, names.x0);
+    checkSameDtype(dtypeOf(rhs), x, names.x0);
+    checkLength(x, op.n, names.x0);
+    checkFinite(x, names.x0);
+    checkMagnitude(x, names.x0);
+  }
+  return { ...op, b: rhs };
+}
