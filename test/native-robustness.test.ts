@@ -1,5 +1,5 @@
 /**
- * The native backend against callers who misbehave while a call runs (DESIGN.md, Conventions): an input
+ * The native backend against callers who misbehave while a call runs (docs/ARCHITECTURE.md §9, Conventions): an input
  * detached and collected mid-call, indices scribbled over mid-solve, a matrix edited in place between
  * solves, and solveMany batches that run for seconds. The ones that could crash the process run in a
  * child node (with --expose-gc), so a crash is a failed test rather than a dead worker; under

@@ -463,7 +463,7 @@ function philoxCpu(ctr: readonly number[], key: readonly number[]): number[] {
 }
 
 describe.skipIf(!main)('Philox4x32-10 in WGSL', () => {
-  // Random123 kat_vectors (reference/sketching.md §8.2).
+  // Random123 kat_vectors (docs/philox.md).
   const KAT: [number[], number[], number[]][] = [
     [[0, 0, 0, 0], [0, 0], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]],
     [[0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]],

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NumkernError, type ErrorCode } from '../src/core/errors.js';
+import { NumkernError, type ErrorCode } from '../../src/core/errors.js';
 import {
   PhiloxStream,
   boundedInt,
@@ -12,7 +12,7 @@ import {
   seedToKey,
   uniform01,
   uniformFill,
-} from '../src/core/philox.js';
+} from '../../src/core/philox.js';
 
 function expectCode(fn: () => unknown, code: ErrorCode, argument?: string): void {
   let caught: unknown;

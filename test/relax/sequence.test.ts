@@ -3,12 +3,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createContext, NumkernError } from '../src/index.js';
+import { createContext, NumkernError } from '../../src/index.js';
 import {
   ChebCB, FixedOmega, SurrogateTS, TsallisInf, TsallisInfCB, bestFixedInHindsight, heatSequence, instanceOptimal,
   shiftedLaplacianSequence, solveSequence, youngOmega, type SequenceInstance,
-} from '../src/relax/index.js';
-import { demoCommand } from '../src/cli/demo.js';
+} from '../../src/relax/index.js';
+import { demoCommand } from '../../src/cli/demo.js';
 
 const ctx = await createContext({ backends: ['js'] });
 afterAll(() => ctx.dispose());

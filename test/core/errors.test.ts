@@ -1,7 +1,7 @@
 /** Bad input to every public entry point: a NumkernError with the right code and the argument's name, before any kernel. */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createContext, NumkernError, type CsrMatrix } from '../src/index.js';
+import { createContext, NumkernError, type CsrMatrix } from '../../src/index.js';
 
 const ctx = await createContext();
 afterAll(() => ctx.dispose());

@@ -1,11 +1,11 @@
-/** ω tuners (reference/relax.md §4): the math of each learner, determinism, state round trips, bad input. */
+/** ω tuners (docs/relax.md §4): the math of each learner, determinism, state round trips, bad input. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NumkernError, PhiloxStream } from '../src/index.js';
+import { NumkernError, PhiloxStream } from '../../src/index.js';
 import {
   ChebCB, FixedOmega, SurrogateTS, TsallisInf, TsallisInfCB, boxQP, chebyshevFeatures, inverseGapWeights, lossOf, makeGrid,
   shiftedJacobiRadius, tsallisProbabilities, tunerFromJSON, youngOmega, type Tuner,
-} from '../src/relax/index.js';
+} from '../../src/relax/index.js';
 
 function codeOf(f: () => unknown): string {
   try {

@@ -1,7 +1,7 @@
 /** Bad input to ctx.solve / solveMany and the generators: the right NumkernError before any work. */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createContext, NumkernError, poisson2d, shifted, heatStep2d, diffusion2d } from '../src/index.js';
+import { createContext, NumkernError, poisson2d, shifted, heatStep2d, diffusion2d } from '../../src/index.js';
 
 const ctx = await createContext({ backends: ['js'] });
 afterAll(() => ctx.dispose());

@@ -4,9 +4,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { poisson2d, writeMatrixMarket } from '../src/index.js';
+import { poisson2d, writeMatrixMarket } from '../../src/index.js';
 
-const bin = join(import.meta.dirname, '..', 'bin', 'numkern.js');
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'numkern.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
 const dir = mkdtempSync(join(tmpdir(), 'numkern-cli-'));
 const Afile = join(dir, 'poisson.mtx');

@@ -1,10 +1,10 @@
 /** Backend resolution and dispatch, with the real loaders replaced by mock factories (stdlib's mocked-loader tests). */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createContext, NumkernError } from '../src/index.js';
-import { kernel, PRIORITY, type AnyKernel, type BackendFactory } from '../src/core/backend.js';
-import { registerBackend, registerFamilyKernels } from '../src/core/engine.js';
-import type { BackendName } from '../src/core/types.js';
-import { linalgKernels as jsLinalgKernels } from '../src/backends/js/linalg.js';
+import { createContext, NumkernError } from '../../src/index.js';
+import { kernel, PRIORITY, type AnyKernel, type BackendFactory } from '../../src/core/backend.js';
+import { registerBackend, registerFamilyKernels } from '../../src/core/engine.js';
+import type { BackendName } from '../../src/core/types.js';
+import { linalgKernels as jsLinalgKernels } from '../../src/backends/js/linalg.js';
 
 // The mocks' handle is their kernel list; the linalg family (which owns dot) takes it from there, as a
 // real family takes its kernels from a backend's addon or device.

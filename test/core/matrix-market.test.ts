@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NumkernError, type ErrorCode } from '../src/core/errors.js';
+import { NumkernError, type ErrorCode } from '../../src/core/errors.js';
 import {
   csrFromCoo,
   parseMatrixMarket,
@@ -12,10 +12,10 @@ import {
   writeMatrixMarket,
   writeMatrixMarketFile,
   type MatrixMarketData,
-} from '../src/core/matrix-market.js';
-import type { CsrMatrix, DenseMatrix, FloatArray } from '../src/core/types.js';
+} from '../../src/core/matrix-market.js';
+import type { CsrMatrix, DenseMatrix, FloatArray } from '../../src/core/types.js';
 
-const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 
 function thrown(fn: () => unknown): unknown {
   try {
