@@ -6,7 +6,7 @@
 import { Engine, type ContextOptions, type Slot } from './core/engine.js';
 import { fail } from './core/errors.js';
 import type { OpOptions } from './core/options.js';
-import { BACKEND_NAMES, type CsrMatrix, type FloatArray, type LinearOperator, type Ragged } from './core/types.js';
+import { BACKEND_NAMES, type CsrMatrix, type FloatArray, type Ragged } from './core/types.js';
 import { checkOptions, describe } from './core/validate.js';
 import { FAMILIES, type FamilyNamespaces } from './families.js';
 import type * as linalg from './linalg/primitives.js';
@@ -14,10 +14,9 @@ import type * as relax from './relax/solve.js';
 import './backends/register.js';
 
 // The namespaces are created in the constructor from FAMILIES; this merges their types into the class.
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+
 export interface Context extends FamilyNamespaces {}
 
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Context extends Engine {
   /** Creates a context and initializes every permitted backend (concurrently; failures are recorded, not thrown). */
   static async create(options?: ContextOptions): Promise<Context> {

@@ -1,6 +1,6 @@
 /**
  * `numkern demo`: the package's main job on a built-in default. Online ω tuning on the shifted 10×10
- * Laplacian sequence of Learning to Relax (reference/relax.md §5.1: SOR, tol 1e-8, x0 = 0, truncated-
+ * Laplacian sequence of Learning to Relax (docs/relax.md §5.1: SOR, tol 1e-8, x0 = 0, truncated-
  * Gaussian right-hand sides), every policy on the very same instances: ω = 1, ω = 1.5, the best fixed ω in
  * hindsight, Tsallis-INF, ChebCB, numkern's SurrogateTS and the instance-optimal ω (Young's formula).
  * Prints total iterations and wall time per policy; --plot writes cumulative iterations per instance.
@@ -126,7 +126,10 @@ export async function demoCommand(ctx: Context, argv: string[]): Promise<number>
   if (values.json) {
     process.stdout.write(`${JSON.stringify({
       sequence: { family: 'shifted-laplacian', variance, T, seed, method: 'sor', tol: 1e-8 }, backend: backendUsed, seconds: elapsed,
-      policies: rows.map((r) => ({ name: r.name, omega: r.omega, iterations: r.iterations, ratioToInstanceOptimal: r.iterations / opt, wallSeconds: r.wall, tunerSeconds: r.tuner, cappedSolves: r.cappedSolves })),
+      policies: rows.map((r) => ({
+        name: r.name, omega: r.omega, iterations: r.iterations, ratioToInstanceOptimal: r.iterations / opt,
+        wallSeconds: r.wall, tunerSeconds: r.tuner, cappedSolves: r.cappedSolves,
+      })),
       plot: values.plot ?? null,
     })}\n`);
     return 0;

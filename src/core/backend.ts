@@ -23,7 +23,7 @@ export interface KernelSpec<K extends OpName = OpName> {
 }
 
 /** Any kernel spec; the registry stores them untyped and dispatch restores the type by op name. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+
 export type AnyKernel = { [K in OpName]: KernelSpec<K> }[OpName];
 
 export function kernel<K extends OpName>(spec: KernelSpec<K>): AnyKernel {
@@ -70,7 +70,7 @@ export interface BackendFactory<H = unknown> {
   init(options: BackendInitOptions): Promise<BackendInstance<H>>;
 }
 
-/** DESIGN.md: cuda > webgpu(hardware) > native > webgpu(software) > js. */
+/** docs/ARCHITECTURE.md §5: cuda > webgpu(hardware) > native > webgpu(software) > js. */
 export const PRIORITY = {
   cuda: 100,
   webgpuHardware: 80,

@@ -8,7 +8,7 @@
  * are preallocated by the façade in the input dtype and written in place, so results are always plain
  * typed arrays the caller owns. All float arrays of one call share one dtype.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
+
 export interface OpTable {}
 
 export type OpName = keyof OpTable & string;

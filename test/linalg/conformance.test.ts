@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { openForConformance, randomArray, eps, rng } from '../support/backends.js';
-import type { CsrMatrix, FloatArray } from '../../src/index.js';
+import type { CsrMatrix } from '../../src/index.js';
 
 const { ctx, backends } = await openForConformance();
 afterAll(() => ctx.dispose());

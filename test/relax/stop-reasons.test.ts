@@ -18,9 +18,14 @@ function laplace1d(n: number, dtype: 'f32' | 'f64' = 'f64', shift = 0): CsrMatri
   const c: number[] = [];
   const v: number[] = [];
   for (let i = 0; i < n; i++) {
-    if (i > 0) r.push(i), c.push(i - 1), v.push(-1);
-    r.push(i), c.push(i), v.push(2 + shift);
-    if (i < n - 1) r.push(i), c.push(i + 1), v.push(-1);
+    const add = (j: number, a: number): void => {
+      r.push(i);
+      c.push(j);
+      v.push(a);
+    };
+    if (i > 0) add(i - 1, -1);
+    add(i, 2 + shift);
+    if (i < n - 1) add(i + 1, -1);
   }
   const m = csrFromCoo(n, n, Int32Array.from(r), Int32Array.from(c), Float64Array.from(v));
   return dtype === 'f32' ? { ...m, values: Float32Array.from(m.values) } : m;
@@ -35,9 +40,14 @@ function graphLaplacian(n: number): CsrMatrix {
   for (let i = 0; i < n; i++) {
     const left = i > 0 ? w(i - 1) : 0;
     const right = i < n - 1 ? w(i) : 0;
-    if (i > 0) r.push(i), c.push(i - 1), v.push(-left);
-    r.push(i), c.push(i), v.push(left + right);
-    if (i < n - 1) r.push(i), c.push(i + 1), v.push(-right);
+    const add = (j: number, a: number): void => {
+      r.push(i);
+      c.push(j);
+      v.push(a);
+    };
+    if (i > 0) add(i - 1, -left);
+    add(i, left + right);
+    if (i < n - 1) add(i + 1, -right);
   }
   return csrFromCoo(n, n, Int32Array.from(r), Int32Array.from(c), Float64Array.from(v));
 }

@@ -20,7 +20,6 @@ import { stencilToCsr } from '../../core/stencil.js';
 import { isStencil, type CsrMatrix, type LinearOperator } from '../../core/types.js';
 import { spmv } from './spmv.js';
 
-
 interface Prepared {
   readonly A: CsrMatrix;
   readonly n: number;
@@ -230,7 +229,7 @@ function lowerSolve(P: Prepared, u: Float64Array, y: Float64Array, omega: number
 
 /**
  * SSOR-CG with Eisenstat's trick [S. C. Eisenstat, SIAM J. Sci. Stat. Comput. 2 (1981); PETSc PCEISENSTAT].
- * A = L + D + U, D̃ = D/ω. The preconditioner is the paper's W̃_ω (reference §1.4, forward factor first):
+ * A = L + D + U, D̃ = D/ω. The preconditioner is the paper's W̃_ω (docs/relax.md §1.4, forward factor first):
  * M ∝ (D̃ + L) D̃⁻¹ (D̃ + U). PCG on A with M is CG on Â = (D̃ + L)⁻¹ A (D̃ + U)⁻¹ preconditioned by D̃⁻¹
  * in the variables x̂ = (D̃ + U) x, r̂ = (D̃ + L)⁻¹ r — the same iterates in exact arithmetic. Since
  * A = (D̃ + L) + (D̃ + U) + (D − 2D̃), Â p̂ = t + (D̃ + L)⁻¹ (p̂ + (D − 2D̃) t) with t = (D̃ + U)⁻¹ p̂:

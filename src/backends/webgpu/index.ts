@@ -39,7 +39,6 @@ export interface WebGpuBackendFactory extends BackendFactory<GpuRuntime> {
   init(options: BackendInitOptions): Promise<WebGpuBackendInstance>;
 }
 
-
 const DEFAULT_WORKGROUP = 256;
 const DEFAULT_POOLED_BYTES = 256 * 2 ** 20;
 const MIN_BINDING_BYTES = 64;

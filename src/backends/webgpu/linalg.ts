@@ -39,7 +39,6 @@ export function linalgKernels(rt: GpuRuntime): AnyKernel[] {
   ];
 }
 
-
 function f32(a: FloatArray, name: string): Float32Array {
   if (!(a instanceof Float32Array)) {
     throw new NumkernError('E_DTYPE', `${name}: the webgpu backend computes in f32 only, got a ${a.constructor.name}`, { argument: name });
