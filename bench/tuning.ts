@@ -1,5 +1,5 @@
 /**
- * Online ω tuning, the Learning-to-Relax experiments reproduced (reference/relax.md §5) and numkern's
+ * Online ω tuning, the Learning-to-Relax experiments reproduced (docs/relax.md §5) and numkern's
  * SurrogateTS beside the published learners: same instances, same seeds, same counting.
  *
  *   node --import tsx bench/tuning.ts [--seeds 5] [--T 5000] [--heat-nx 25] [--heat-steps 5000] [--no-heat] [--quick]

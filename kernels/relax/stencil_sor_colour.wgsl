@@ -2,7 +2,7 @@
 //   v_p ← (1 − ω)·v_p + ω·(rhs_p − σ_p) / a_pp,   σ_p = Σ_(q≠p) a_pq v_q,
 // the update of src/backends/js/relax.ts. Nodes of one colour couple only to the other colour, so
 // all of them update at once and the result equals the sequential sweep in colour order
-// (reference/relax.md §1.1 with the red-black ordering). The colour comes from the node's parity
+// (docs/relax.md §1.1 with the red-black ordering). The colour comes from the node's parity
 // (i + j + k) mod 2, computed here: no index buffers. Grid-stride over sp.slots slots.
 #include "stencil_common.wgsl"
 

@@ -2,7 +2,7 @@
  * Model problems, each as CSR or as a matrix-free stencil (the same matrix, same ordering).
  * All are unscaled finite-difference matrices on the interior of the unit square/cube with Dirichlet
  * boundary and spacing h = 1/(m + 1): poisson2d(m) is MATLAB's delsq(numgrid('S', m + 2)), the matrix of
- * the Learning-to-Relax experiments (reference/relax.md §5.1).
+ * the Learning-to-Relax experiments (docs/relax.md §5.1).
  */
 import { fail } from '../core/errors.js';
 import { stencilToCsr } from '../core/stencil.js';
@@ -108,7 +108,7 @@ export interface HeatStep {
 
 /**
  * Crank–Nicolson step for u_t = κ Δu on the unit square with nx − 1 interior points per side
- * (reference/relax.md §5.2): A_t = I − (dt/2) κ L_h with L_h = −P/h², so A_t = I + s P.
+ * (docs/relax.md §5.2): A_t = I − (dt/2) κ L_h with L_h = −P/h², so A_t = I + s P.
  */
 export function heatStep2d(nx: number, options: { kappa: number; dt?: number; stencil?: boolean }): HeatStep {
   checkIntegerInRange(nx, 2, 46341, 'nx');

@@ -1,8 +1,8 @@
 /**
- * The instance sequences of the Learning-to-Relax experiments (reference/relax.md §5), generated
+ * The instance sequences of the Learning-to-Relax experiments (docs/relax.md §5), generated
  * deterministically from a seed so every policy in a comparison sees the very same systems.
  *
- * Paper-vs-code choices (reference §7, "mismatches to decide and document"):
+ * Paper-vs-code choices (docs/relax.md §7, "mismatches to decide and document"):
  *  - right-hand sides are truncated Gaussians with ‖b‖ ≤ √n (Sec. 3 and `utils/truncated_normal.m`;
  *    App. G.1's "‖b‖ ≤ n" would truncate nothing in practice): rejection sampling of N(0, I_n);
  *  - the heat coefficient defaults to the code's κ(t) = max(0.1 sin 2πt, −10 sin 2πt) (`scripts/h2d.m`,
@@ -78,7 +78,7 @@ export function shiftedLaplacianSequence(options: ShiftedLaplacianOptions): Inst
   };
 }
 
-/** N(0, I_n) conditioned on ‖b‖ ≤ √n, by rejection (reference §1.2; accepts about half the draws). */
+/** N(0, I_n) conditioned on ‖b‖ ≤ √n, by rejection (docs/relax.md §1.2; accepts about half the draws). */
 export function truncatedGaussian(rng: PhiloxStream, n: number): Float64Array {
   const b = new Float64Array(n);
   for (;;) {

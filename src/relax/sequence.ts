@@ -1,8 +1,8 @@
 /**
  * solveSequence: solve a sequence of related systems, letting a tuner pick ω for each one and feeding
- * back the iteration count (reference/relax.md §1.1, §4; paper Alg. 2).
+ * back the iteration count (docs/relax.md §1.1, §4; paper Alg. 2).
  *
- * Counting (the learners' feedback, reference §7 asks for it to be pinned down):
+ * Counting (the learners' feedback, docs/relax.md §7 asks for it to be pinned down):
  *  - the count is ctx.solve's `iterations`: updates until ‖b − A x_k‖₂ ≤ tol·‖b‖₂ (Algorithm 1);
  *  - with x0 = 0 (the default) this is the solver's relative test, r_0 = b;
  *  - with a warm start (`instance.x0`, the heat sequence) the test stays relative to ‖b‖, not ‖r_0‖,

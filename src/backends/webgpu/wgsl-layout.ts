@@ -1,5 +1,5 @@
 /**
- * Layouts shared by TypeScript and WGSL, written once (DESIGN.md: "a layout shared by two languages
+ * Layouts shared by TypeScript and WGSL, written once (docs/ARCHITECTURE.md §9: "a layout shared by two languages
  * ... is written once and generated or checked at load for the other"). A family describes its
  * structs and constants here in TypeScript; the host packs buffers by the word offsets, and the
  * WGSL declarations are generated from the same table into a prelude that the pipeline cache

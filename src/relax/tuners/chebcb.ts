@@ -1,5 +1,5 @@
 /**
- * ChebCB (reference/relax.md §4.2; paper Alg. 3/7, Thm 3.2/C.4; code `learners/ChebCB.m`): SquareCB
+ * ChebCB (docs/relax.md §4.2; paper Alg. 3/7, Thm 3.2/C.4; code `learners/ChebCB.m`): SquareCB
  * with follow-the-leader Chebyshev regression. Per arm i the cost model is
  *   s_i(c) = ⟨θ_i, f(c)⟩,   f_j(c) = T_j(2(c − c_min)/C − 1),  j = 0..degree  (T_j(x) = cos(j arccos x)),
  * refitted by box-constrained least squares on that arm's past (context, iterations − 1) pairs.

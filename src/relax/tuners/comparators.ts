@@ -1,5 +1,5 @@
 /**
- * Offline comparators for ω tuning (reference/relax.md §4.4): what a learner is measured against.
+ * Offline comparators for ω tuning (docs/relax.md §4.4): what a learner is measured against.
  * They see every instance in advance or solve it many times, so they are yardsticks, not policies.
  *
  *  - instanceOptimal: per instance, Young's ω*(β) when the Jacobi radius β = ρ(J) is known and the

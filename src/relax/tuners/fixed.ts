@@ -1,6 +1,6 @@
 /**
  * A fixed ω behind the tuner interface: the baselines of every experiment (ω = 1, ω = 1.5, the best
- * fixed ω in hindsight; reference/relax.md §5), so a sequence runner treats baselines and learners alike.
+ * fixed ω in hindsight; docs/relax.md §5), so a sequence runner treats baselines and learners alike.
  */
 import { fail } from '../../core/errors.js';
 import { checkFiniteNumber } from '../../core/validate.js';

@@ -1,5 +1,5 @@
 /**
- * ω tuners: the online learners of reference/relax.md §4 (Tsallis-INF, Tsallis-INF-CB, ChebCB),
+ * ω tuners: the online learners of docs/relax.md §4 (Tsallis-INF, Tsallis-INF-CB, ChebCB),
  * numkern's own SurrogateTS, a fixed-ω policy, and the offline comparators of §4.4.
  */
 import { fail } from '../../core/errors.js';

@@ -6,7 +6,7 @@
  * observations of its own before its regression means anything, and the early rounds pay for
  * exploring arms (ω = 1 at a hard context costs 20× the optimum) that neighbouring arms already show
  * to be bad. The cost of a relaxation solve is smooth in ω away from the optimum and the optimum
- * moves smoothly with the context (reference/relax.md §2, Lemma E.1), so one model over both lets every
+ * moves smoothly with the context (docs/relax.md §2, Lemma E.1), so one model over both lets every
  * solve inform all nearby ω, and a continuous ω removes the grid's own excess (§5.1: ≈ 3.5 % for 20 arms).
  *
  * Model. y = log(iterations) = log(1 + loss), whose noise is roughly multiplicative-constant and

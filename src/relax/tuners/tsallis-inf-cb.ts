@@ -1,5 +1,5 @@
 /**
- * Tsallis-INF-CB (reference/relax.md §4.2; paper Alg. 5, Thm 2.2/E.1/B.4; code `learners/TsallisINFCB.m`):
+ * Tsallis-INF-CB (docs/relax.md §4.2; paper Alg. 5, Thm 2.2/E.1/B.4; code `learners/TsallisINFCB.m`):
  * the context interval [c_min, c_max] is split into `bins` equal bins with centers
  * h_j = c_min + (C/m)(j − ½), and an independent anytime Tsallis-INF runs in each; a context goes to the
  * nearest center (contexts outside the interval are clamped first, §7). Each bin keeps its own round

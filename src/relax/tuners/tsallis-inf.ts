@@ -1,5 +1,5 @@
 /**
- * Tsallis-INF over a grid of ω (reference/relax.md §4.1; paper Alg. 2/4, Thm 2.1, App. B): the
+ * Tsallis-INF over a grid of ω (docs/relax.md §4.1; paper Alg. 2/4, Thm 2.1, App. B): the
  * ½-Tsallis-entropy FTRL bandit of Zimmert & Seldin, with importance-weighted loss estimates.
  *
  * Each round:
@@ -7,7 +7,7 @@
  * whose solution is p_i = 4 / (η (L_i − x))² with the scalar x < min L chosen so that Σ p_i = 1.
  * Then i ~ p, play ω = grid[i], and add (iterations − 1)/p_i to arm i's cumulative loss.
  *
- * Differences from the authors' MATLAB (`learners/TsallisINF.m`), all as reference §7 asks:
+ * Differences from the authors' MATLAB (`learners/TsallisINF.m`), all as docs/relax.md §7 asks:
  *  - x is found exactly, by Newton's method safeguarded with bisection on the bracket
  *    [min L − 2√d/η, min L − 2/η] until |Σp − 1| ≤ 1e-12, instead of 20 unguarded steps from x = −1;
  *  - p is renormalized afterwards and the *normalized* p_i is both the sampling law and the
@@ -37,7 +37,7 @@ export interface TsallisInfOptions {
   seed?: number | bigint;
 }
 
-/** |Σp − 1| the normalizer is solved to before renormalizing (reference §7). */
+/** |Σp − 1| the normalizer is solved to before renormalizing (docs/relax.md §7). */
 export const TSALLIS_TOLERANCE = 1e-12;
 
 /**

@@ -1,11 +1,11 @@
 /**
- * The ω-tuner contract shared by every online learner and fixed policy (reference/relax.md §4), plus
+ * The ω-tuner contract shared by every online learner and fixed policy (docs/relax.md §4), plus
  * the pieces they have in common: the ω grid, the context interval, feedback checks, the loss
  * convention and JSON state.
  *
  * One round is `choose(context?)` → solve with `choice.omega` → `update(choice, iterations)`.
  * The learners see the loss `iterations − 1` (paper Alg. 2; §1.1), never the raw count.
- * Every random draw comes from one Philox stream keyed by the tuner's seed (DESIGN.md,
+ * Every random draw comes from one Philox stream keyed by the tuner's seed (docs/ARCHITECTURE.md §9,
  * "Conventions"), so a run is a pure function of (seed, feedback sequence), and `toJSON()` /
  * `fromJSON()` resume it exactly: a resumed tuner makes the same choices as one never stopped.
  */

@@ -1,6 +1,6 @@
 /**
  * relaxSolveBatch on the WebGPU backend: many small independent systems (the Learning-to-Relax
- * experiments solve sequences of 10×10 grids, n = 100: reference/relax.md §5) in one dispatch per
+ * experiments solve sequences of 10×10 grids, n = 100: docs/relax.md §5) in one dispatch per
  * refinement round. Each system gets one workgroup that runs its whole inner solve in workgroup
  * memory (kernels/relax/batch_*.wgsl), with its own ω, operator (CSR or stencil, mixed freely) and
  * stopping state; the host keeps one f64 refinement loop per system (refine.ts: Refiner), so the

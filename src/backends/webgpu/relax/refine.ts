@@ -1,5 +1,5 @@
 /**
- * The host half of a webgpu relax solve: mixed-precision iterative refinement (DESIGN.md, "f64 on a
+ * The host half of a webgpu relax solve: mixed-precision iterative refinement (docs/ARCHITECTURE.md §8, "f64 on a
  * GPU"). The outer loop runs on the host in f64, the inner work on the device in f32; the single
  * solve (device-solve.ts) and the batch (batch.ts) share this loop.
  *
