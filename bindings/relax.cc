@@ -5,8 +5,10 @@
 //   relaxAdvance(session, maxUpdates, threads?) -> running systems left  (and relaxAdvanceAsync)
 //   relaxRead(session, k, state, x?)                     system k's state vector, and its x in x's dtype
 //   relaxRelease(session)                                frees the copies now rather than at GC
+//   relaxOperator(op) -> RelaxOperator                   one native copy of op that sessions share
+//   relaxOperatorRelease(op)                             drops it now (a prepared operator's dispose)
 //
-// systems[k] is {op, coloring?, b, x, omega}: op is CSR {rowPtr, colIdx, values} or a stencil {shape:
+// systems[k] is {op, coloring?, b, x, omega}: op is a RelaxOperator, or CSR {rowPtr, colIdx, values} or a stencil {shape:
 // Int32Array, variable, diag, offdiag} (constant: diag of 1 and offdiag of 2·dim values; variable: diag of
 // n and offdiag an Array of 2·dim arrays of n, in direction order −x, +x, −y, +y, −z, +z); coloring is
 // {order, offsets} or undefined; b and x (x0) are f32 or f64, as are the operator's values: everything
@@ -25,6 +27,7 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -78,24 +81,61 @@ Napi::Value relax_layout(const Napi::CallbackInfo& info) {
 
 // ---- one system, owned ----
 
-struct System {
+/// One operator's native copy. A solve makes its own; a prepared operator (relaxOperator) makes one that
+/// all its solves share, so what a solve derives from it — the copy, the widening, the CSR diagonal — is
+/// paid once per matrix, not once per solve. Immutable once read, except the diagonal, found once (on
+/// whichever thread first needs it, under call_once, since two solves may share the operator).
+struct Operator {
   int32_t n = 0;
   bool stencil = false;
-  bool colored = false;
-  bool diag_found = false;
-  rx::Settings s{};
-  rx::CsrOp csr{};
   rx::StencilOp sten{};
+  std::vector<int32_t> row_ptr, col_idx, diag_pos;
+  std::vector<double> values, diag, coeffs;
+
+  size_t bytes() const {
+    const size_t later = stencil ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double));
+    return (row_ptr.size() + col_idx.size()) * sizeof(int32_t) + (values.size() + diag.size() + coeffs.size()) * sizeof(double) + later;
+  }
+
+  /// The CSR operator with its diagonal, or null when a row stores none (a broken invariant: the copies
+  /// were checked when they were made and nothing writes them).
+  const rx::CsrOp* csr_ready() {
+    std::call_once(diag_once_, [this] {
+      const int64_t nnz = static_cast<int64_t>(col_idx.size());
+      diag_pos.resize(static_cast<size_t>(n));
+      diag.resize(static_cast<size_t>(n));
+      diag_ok_ = rx::csr_find_diagonal(n, row_ptr.data(), col_idx.data(), values.data(), diag_pos.data(), diag.data(), nnz);
+      csr_ = rx::CsrOp{n, row_ptr.data(), col_idx.data(), values.data(), diag_pos.data(), diag.data(), nnz};
+    });
+    return diag_ok_ ? &csr_ : nullptr;
+  }
+
+ private:
+  std::once_flag diag_once_;
+  bool diag_ok_ = false;
+  rx::CsrOp csr_{};
+};
+
+using OperatorRef = std::shared_ptr<Operator>;
+
+const napi_type_tag kOperatorTag = {0x6e756d6b65726e5fULL, 0x72656c61784f5052ULL};  // "numkern_relaxOPR"
+
+/// One system of a session: its operator (owned, or shared with a prepared operator) and its own vectors.
+struct System {
+  OperatorRef op;
+  /// Whether op is counted in the session's bytes (it is not when a prepared operator owns it).
+  bool owns_op = true;
+  bool colored = false;
+  rx::Settings s{};
   rx::Coloring coloring{};
-  std::vector<int32_t> row_ptr, col_idx, diag_pos, order, offsets;
-  std::vector<double> values, diag, coeffs, b, x, work;
+  std::vector<int32_t> order, offsets;
+  std::vector<double> b, x, work;
   double state[rx::kStateLen] = {};
 
-  /// What the system holds, counting the CSR diagonal that the first advance adds.
+  int32_t n() const { return op->n; }
   size_t bytes() const {
-    const size_t later = stencil || diag_found ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double));
-    return (row_ptr.size() + col_idx.size() + diag_pos.size() + order.size() + offsets.size()) * sizeof(int32_t) +
-           (values.size() + diag.size() + coeffs.size() + b.size() + x.size() + work.size()) * sizeof(double) + later;
+    return (owns_op ? op->bytes() : 0) + (order.size() + offsets.size()) * sizeof(int32_t) +
+           (b.size() + x.size() + work.size()) * sizeof(double);
   }
   int status() const { return static_cast<int>(state[rx::kStatus]); }
   bool running() const { return status() == rx::Running; }
@@ -139,7 +179,7 @@ void widen_into(const ArrayArg& a, size_t count, std::vector<double>& out) {
 std::vector<int32_t> copy_ints(const ArrayArg& a) { return std::vector<int32_t>(a.peek<int32_t>(), a.peek<int32_t>() + a.length); }
 
 /// Copies and checks the operator. Checks run on the copies, so what was checked is what is solved.
-void read_op(Napi::Env env, const Napi::Value& v, const std::string& name, System& sys) {
+void read_op(Napi::Env env, const Napi::Value& v, const std::string& name, Operator& sys) {
   const Napi::Object o = object_value(env, v, name);
   if (o.Has("rowPtr")) {
     const ArrayArg rowPtr = prop_array(env, o, name, "rowPtr", napi_int32_array, "Int32Array");
@@ -233,7 +273,7 @@ void read_coloring(Napi::Env env, const Napi::Value& v, const std::string& name,
     if (needed) throw_type(env, name + ": sor-redblack needs {order, offsets}, got " + describe(v));
     return;
   }
-  const int32_t n = sys.n;
+  const int32_t n = sys.n();
   const Napi::Object o = object_value(env, v, name);
   const ArrayArg order = prop_array(env, o, name, "order", napi_int32_array, "Int32Array");
   const ArrayArg offsets = prop_array(env, o, name, "offsets", napi_int32_array, "Int32Array");
@@ -286,13 +326,23 @@ rx::Settings read_settings(Napi::Env env, const ArrayArg& a) {
 std::unique_ptr<System> read_system(Napi::Env env, const Napi::Value& v, const std::string& name, const rx::Settings& base) {
   const Napi::Object o = object_value(env, v, name);
   auto sys = std::make_unique<System>();
-  read_op(env, o.Get("op"), name + ".op", *sys);
+  const Napi::Value op = o.Get("op");
+  if (op.IsExternal()) {
+    if (!op.As<Napi::External<OperatorRef>>().CheckTypeTag(&kOperatorTag))
+      throw_type(env, name + ".op: expected an operator from relaxOperator, got another native object");
+    sys->op = *op.As<Napi::External<OperatorRef>>().Data();
+    if (!sys->op) throw_type(env, name + ".op: the operator was released");
+    sys->owns_op = false;
+  } else {
+    sys->op = std::make_shared<Operator>();
+    read_op(env, op, name + ".op", *sys->op);
+  }
   sys->s = base;
   const Napi::Value omega = o.Get("omega");
   sys->s.omega = number_value(env, omega, name + ".omega");
   if (!std::isfinite(sys->s.omega)) throw_range(env, name + ".omega: expected a finite number");
   read_coloring(env, o.Get("coloring"), name + ".coloring", base.method == rx::SorRedBlack, *sys);
-  const size_t n = static_cast<size_t>(sys->n);
+  const size_t n = static_cast<size_t>(sys->n());
   const ArrayArg b = float_value(env, o.Get("b"), name + ".b");
   const ArrayArg x = float_value(env, o.Get("x"), name + ".x");
   require_length(env, b, name + ".b", n, "one entry per row");
@@ -339,33 +389,19 @@ SessionRef session_arg(const Napi::CallbackInfo& info, size_t i) {
   return s;
 }
 
-/// Advances one system by at most max_updates updates. The CSR diagonal is located the first time,
-/// on whichever thread runs this (the pool for a large solve).
+/// Advances one system by at most max_updates updates. The CSR diagonal is located the first time the
+/// operator is used, on whichever thread runs this (the pool for a large solve).
 int advance(System& sys, int64_t max_updates, int threads) {
-  rx::Work w = rx::work_layout(sys.s.method, sys.work.data(), sys.n);
+  rx::Work w = rx::work_layout(sys.s.method, sys.work.data(), sys.n());
   const rx::Coloring* c = sys.colored ? &sys.coloring : nullptr;
-  if (sys.stencil) return rx::relax_step(sys.sten, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads);
-  if (!sys.diag_found) {
-    const int64_t nnz = static_cast<int64_t>(sys.col_idx.size());
-    sys.diag_pos.resize(static_cast<size_t>(sys.n));
-    sys.diag.resize(static_cast<size_t>(sys.n));
-    // The copies were checked when the session was made and nothing else writes them, so a false here
-    // is a broken invariant; it is still reported, as BadIndex, rather than solved through.
-    if (!rx::csr_find_diagonal(sys.n, sys.row_ptr.data(), sys.col_idx.data(), sys.values.data(), sys.diag_pos.data(),
-                               sys.diag.data(), nnz)) {
-      sys.state[rx::kStatus] = rx::BadIndex;
-      return rx::BadIndex;
-    }
-    sys.csr.nnz = nnz;
-    sys.csr.n = sys.n;
-    sys.csr.row_ptr = sys.row_ptr.data();
-    sys.csr.col_idx = sys.col_idx.data();
-    sys.csr.values = sys.values.data();
-    sys.csr.diag_pos = sys.diag_pos.data();
-    sys.csr.diag = sys.diag.data();
-    sys.diag_found = true;
+  Operator& op = *sys.op;
+  if (op.stencil) return rx::relax_step(op.sten, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads);
+  const rx::CsrOp* A = op.csr_ready();
+  if (A == nullptr) {
+    sys.state[rx::kStatus] = rx::BadIndex;
+    return rx::BadIndex;
   }
-  return rx::relax_step(sys.csr, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads);
+  return rx::relax_step(*A, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads);
 }
 
 void prepare_advance(const Napi::CallbackInfo& info, Job& job) {
@@ -391,7 +427,7 @@ void prepare_advance(const Napi::CallbackInfo& info, Job& job) {
     for (size_t k = 0; k < m; ++k)
       if (session->systems[k]->running()) {
         live.push_back(k);
-        rows += static_cast<size_t>(session->systems[k]->n);
+        rows += static_cast<size_t>(session->systems[k]->n());
       }
     if (live.size() == 1) {
       advance(*session->systems[live[0]], (*updates)[live[0]], threads);
@@ -439,7 +475,7 @@ Napi::Value relax_read(const Napi::CallbackInfo& info) {
   std::copy_n(sys.state, rx::kStateLen, static_cast<double*>(state.data));
   if (!info[3].IsUndefined()) {
     const ArrayArg x = float_value(env, info[3], "x");
-    require_length(env, x, "x", static_cast<size_t>(sys.n), "one entry per row");
+    require_length(env, x, "x", static_cast<size_t>(sys.n()), "one entry per row");
     // Rounded to nearest as Float32Array.prototype.set rounds.
     if (x.type == napi_float32_array) std::transform(sys.x.begin(), sys.x.end(), static_cast<float*>(x.data),
                                                      [](double v) { return static_cast<float>(v); });
@@ -457,6 +493,36 @@ Napi::Value relax_release(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+/// relaxOperator(op) -> a native copy of op that sessions share (a prepared operator's).
+Napi::Value relax_operator(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  auto op = std::make_shared<Operator>();
+  read_op(env, info[0], "op", *op);
+  const int64_t bytes = static_cast<int64_t>(op->bytes());
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+  auto* ref = new OperatorRef(op);
+  Napi::External<OperatorRef> ext = Napi::External<OperatorRef>::New(env, ref, [bytes](Napi::Env e, OperatorRef* r) {
+    if (*r) Napi::MemoryManagement::AdjustExternalMemory(e, -bytes);
+    delete r;
+  });
+  ext.TypeTag(&kOperatorTag);
+  return ext;
+}
+
+/// relaxOperatorRelease(op): drops the handle's hold now (a running session keeps its own until it ends).
+Napi::Value relax_operator_release(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const Napi::Value v = info[0];
+  if (!v.IsExternal() || !v.As<Napi::External<OperatorRef>>().CheckTypeTag(&kOperatorTag))
+    throw_type(env, "op: expected an operator from relaxOperator, got " + describe(v));
+  OperatorRef& ref = *v.As<Napi::External<OperatorRef>>().Data();
+  if (ref) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(ref->bytes()));
+    ref.reset();
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void register_relax(Napi::Env env, Napi::Object exports) {
@@ -465,6 +531,8 @@ void register_relax(Napi::Env env, Napi::Object exports) {
   export_pair<prepare_advance>(env, exports, "relaxAdvance");
   exports.Set("relaxRead", Napi::Function::New(env, relax_read, "relaxRead"));
   exports.Set("relaxRelease", Napi::Function::New(env, relax_release, "relaxRelease"));
+  exports.Set("relaxOperator", Napi::Function::New(env, relax_operator, "relaxOperator"));
+  exports.Set("relaxOperatorRelease", Napi::Function::New(env, relax_operator_release, "relaxOperatorRelease"));
 }
 
 }  // namespace nkb

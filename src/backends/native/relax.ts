@@ -32,8 +32,14 @@ export interface NativeColoring {
   readonly offsets: Int32Array;
 }
 
+/** A native copy of an operator that sessions share (a prepared operator's); opaque. */
+export interface NativeRelaxOperator {
+  readonly [operatorBrand]: true;
+}
+declare const operatorBrand: unique symbol;
+
 export interface NativeRelaxSystem {
-  readonly op: NativeRelaxOp;
+  readonly op: NativeRelaxOp | NativeRelaxOperator;
   readonly coloring?: NativeColoring;
   readonly b: FloatArray;
   /** x0; the addon copies it and never writes here (relaxRead does). */
@@ -67,9 +73,13 @@ export interface NativeRelaxKernels {
   relaxRead(session: NativeRelaxSession, k: number, state: Float64Array, x?: FloatArray): void;
   /** Frees the session's memory now; the session is unusable afterwards. */
   relaxRelease(session: NativeRelaxSession): void;
+  /** Copies and checks an operator once, for every session that names it (a prepared operator). */
+  relaxOperator(op: NativeRelaxOp): NativeRelaxOperator;
+  /** Drops the operator's copy now (sessions still running keep theirs until they end). */
+  relaxOperatorRelease(op: NativeRelaxOperator): void;
 }
 
-const RELAX_EXPORTS = ['relaxLayout', 'relaxCreate', 'relaxAdvance', 'relaxAdvanceAsync', 'relaxRead', 'relaxRelease'] as const;
+const RELAX_EXPORTS = ['relaxLayout', 'relaxCreate', 'relaxAdvance', 'relaxAdvanceAsync', 'relaxRead', 'relaxRelease', 'relaxOperator', 'relaxOperatorRelease'] as const;
 
 // The shared tables, as this file uses them. relaxKernels checks them against the addon's at load:
 // a mismatch (an addon built from other sources) takes the family off the native backend, with the
@@ -246,8 +256,30 @@ async function drive(relax: NativeRelaxKernels, session: NativeRelaxSession, cos
   }
 }
 
+/**
+ * A prepared operator's native copy, made on its first native solve and shared by the rest (the copy,
+ * the widening and the CSR diagonal are then paid once per matrix); released when the handle is disposed.
+ */
+const preparedOperators = new WeakMap<PreparedToken, NativeRelaxOperator>();
+
+function operand(relax: NativeRelaxKernels, A: LinearOperator, prepared: PreparedToken | undefined): { op: NativeRelaxOp | NativeRelaxOperator; n: number; units: number } {
+  const P = nativeOperator(A);
+  if (!prepared) return P;
+  let op = preparedOperators.get(prepared);
+  if (!op) {
+    const made = relax.relaxOperator(P.op);
+    preparedOperators.set(prepared, made);
+    prepared.own(() => {
+      preparedOperators.delete(prepared);
+      relax.relaxOperatorRelease(made);
+    });
+    op = made;
+  }
+  return { ...P, op };
+}
+
 export async function nativeRelaxSolve(relax: NativeRelaxKernels, threads: number, args: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
-  const P = nativeOperator(args.A);
+  const P = operand(relax, args.A, args.prepared);
   const coloring = args.method === 'sor-redblack' ? coloringOf(args.A, args.prepared) : undefined;
   const session = relax.relaxCreate([{ op: P.op, coloring, b: args.b, x: args.x, omega: args.omega }], settingsVector(args));
   const state = new Float64Array(STATE.length);
@@ -279,7 +311,7 @@ export async function nativeRelaxSolveBatch(relax: NativeRelaxKernels, threads: 
     let rows = 0;
     for (let k = k0; k < systems.length && (group.length === 0 || rows < BATCH_ROWS); k++) {
       const s = systems[k]!;
-      const P = nativeOperator(s.A);
+      const P = operand(relax, s.A, s.prepared);
       rows += P.n;
       costs.push(updateCost(options.method, P.units));
       group.push({ op: P.op, coloring: options.method === 'sor-redblack' ? coloringOf(s.A, s.prepared) : undefined, b: s.b, x: s.x, omega: s.omega });
