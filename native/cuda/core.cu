@@ -9,7 +9,7 @@ int nk_cuda_compiled(void) { return 1; }
 
 // Never throws or aborts: with no driver cudart_static fails to open libcuda.so.1 and this returns
 // cudaErrorInsufficientDriver (35); on a machine with a driver but no GPU, cudaErrorNoDevice (100)
-// (platform.md 1.10).
+// (docs/platform.md 1.10).
 int nk_cuda_device_count(int* count, const char** err) {
   *count = 0;
   const cudaError_t e = cudaGetDeviceCount(count);

@@ -38,7 +38,7 @@ void test_philox() {
   struct Kat {
     uint32_t ctr[4], key[2], out[4];
   };
-  // Random123 kat_vectors (reference/sketching.md 8.2).
+  // Random123 kat_vectors (docs/philox.md, "Known-answer vectors").
   const Kat kats[] = {
       {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}},
       {{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu},

@@ -57,7 +57,9 @@ inline Problem make_problem(int dim, int nx, int ny, int nz, bool variable) {
     P.vdiag.assign(n, 0);
     P.voff.assign(static_cast<size_t>(2 * dim) * n, 0);
   }
-  const auto coord = [&](int64_t i, int axis) { return axis == 0 ? i % nx : axis == 1 ? (i / nx) % ny : i / stride[2]; };
+  const auto coord = [&](int64_t i, int axis) {
+    return axis == 0 ? i % nx : axis == 1 ? (i / nx) % ny : i / stride[2];
+  };
   const int extent[3] = {nx, ny, nz};
   P.row_ptr.push_back(0);
   for (int64_t i = 0; i < n; ++i) {
@@ -94,7 +96,8 @@ inline Problem make_problem(int dim, int nx, int ny, int nz, bool variable) {
   P.offsets.push_back(0);
   for (int c = 0; c < 2; ++c) {
     for (int64_t i = 0; i < n; ++i)
-      if (((coord(i, 0) + coord(i, 1) + (dim == 3 ? coord(i, 2) : 0)) & 1) == c) P.order.push_back(static_cast<int32_t>(i));
+      if (((coord(i, 0) + coord(i, 1) + (dim == 3 ? coord(i, 2) : 0)) & 1) == c)
+        P.order.push_back(static_cast<int32_t>(i));
     P.offsets.push_back(static_cast<int32_t>(P.order.size()));
   }
   return P;
@@ -281,6 +284,27 @@ inline void test_bad_indices() {
       assert(all_finite(o.x));
     }
     assert(!csr_find_diagonal(Q.n, Q.row_ptr.data(), Q.col_idx.data(), Q.values.data(), dpos.data(), dg.data(), 5));
+  }
+  // Row 3's diagonal entry moved to column 4, all indices in range: the row stores no diagonal, which
+  // validated input never lacks. BadIndex for every method, whether relax_step finds the diagonal or
+  // is handed the one csr_find_diagonal found (having said false) by a caller that did not look.
+  {
+    Problem Q = small;
+    for (int32_t p = Q.row_ptr[3]; p < Q.row_ptr[4]; ++p)
+      if (Q.col_idx[p] == 3) Q.col_idx[p] = 4;
+    std::vector<int32_t> dpos(Q.n);
+    std::vector<double> dg(Q.n);
+    assert(!csr_find_diagonal(Q.n, Q.row_ptr.data(), Q.col_idx.data(), Q.values.data(), dpos.data(), dg.data(),
+                              static_cast<int64_t>(Q.values.size())));
+    for (int m = Jacobi; m <= SsorCg; ++m) {
+      const Coloring col = Q.coloring();
+      CsrOp A = Q.csr();
+      const Outcome found = solve(A, Q.n, m == SorRedBlack ? &col : nullptr, m, 1, 5, 100);
+      A.diag_pos = dpos.data();
+      A.diag = dg.data();
+      const Outcome given = solve(A, Q.n, m == SorRedBlack ? &col : nullptr, m, 1, 5, 100);
+      assert(found.status == BadIndex && given.status == BadIndex && all_finite(found.x) && all_finite(given.x));
+    }
   }
   // Colourings: an order entry or an offset out of range, on CSR and on a stencil (whose checkerboard
   // test then fails and the order array is followed).

@@ -10,7 +10,7 @@
 
 // Function multi-versioning for the hot loops: the dynamic loader's ifunc resolver picks the best clone
 // for the CPU at load time, so one prebuilt binary serves every x86-64 machine (never -march=native,
-// platform.md 1.11). target_clones needs GCC and glibc ifunc; everywhere else the plain function is used.
+// docs/platform.md 1.11). target_clones needs GCC and glibc ifunc; everywhere else the plain function is used.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && defined(__linux__)
 #define NK_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #define NK_HAVE_CLONES 1

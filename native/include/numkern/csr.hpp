@@ -1,7 +1,7 @@
 // CSR element logic shared by the CPU kernel (native/src/spmv.cc) and the CUDA launcher.
 //
 // The row loop re-checks every index it follows even though the binding validated them beforehand:
-// an async caller can still write to rowPtr or colIdx while the kernel runs (platform.md 1.7), and on
+// an async caller can still write to rowPtr or colIdx while the kernel runs (docs/platform.md 1.7), and on
 // a GPU an out-of-range read poisons the whole context. The checks are branch-free (clamp + flag), so
 // a bandwidth-bound loop pays nothing measurable for them, and validation needs no separate sweep
 // over colIdx.

@@ -1,6 +1,6 @@
 // Philox4x32-10 counter-based random numbers (Salmon, Moraes, Dror, Shaw, "Parallel Random Numbers:
 // As Easy as 1, 2, 3", SC'11; Random123). Reproduces the Random123 known-answer vectors
-// (reference/sketching.md 8.2), which native/test checks.
+// (docs/philox.md), which native/test checks.
 //
 // ---------------------------------------------------------------------------------------------------
 // numkern's random stream (every backend, CPU, CUDA, WGSL and TypeScript, must follow this exactly):

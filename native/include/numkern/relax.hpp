@@ -1,4 +1,4 @@
-// Relaxation and Krylov solvers (reference/relax.md §1, §2, §7) over CSR and stencil operators, in f64.
+// Relaxation and Krylov solvers (docs/relax.md §1, §2, §7) over CSR and stencil operators, in f64.
 //
 // The oracle is src/backends/js/relax.ts: every operation that can change an iteration count is
 // reproduced in the same order with the same rounding (residual row sums in ascending column order
@@ -13,12 +13,12 @@
 // needs between calls in `state` and the caller-owned work vectors, so the caller can check for an
 // abort or report progress between chunks without changing a single iterate.
 //
-// Index arrays are never trusted (DESIGN.md "Conventions"): an async caller can write to rowPtr, colIdx
+// Index arrays are never trusted (docs/ARCHITECTURE.md §9): an async caller can write to rowPtr, colIdx
 // or the colouring while a chunk runs. Every row pointer, column index and colour entry is re-checked
-// where it is read (branch-free clamp and flag, relax_rows.hpp), and so is everything derived from them
-// (diag_pos, SSOR-CG's split triangles and pipeline plans): a bad one is read as a harmless in-range one,
-// and the solve stops after the pass that met it with status BadIndex. x is then a finite mix of old and
-// new iterates (for finite inputs), never the result of an out-of-bounds access.
+// where it is read (a branch never taken and a flag, relax_rows.hpp), and so is everything derived
+// from them (diag_pos, SSOR-CG's split triangles and pipeline plans): a bad one is read as a harmless
+// in-range one, and the solve stops after the pass that met it with status BadIndex. x is then a finite
+// mix of old and new iterates (for finite inputs), never the result of an out-of-bounds access.
 #pragma once
 
 #include <cstddef>
@@ -32,9 +32,9 @@ constexpr double kDivergenceFactor = 1e8;     // DIVERGENCE_FACTOR of the oracle
 
 enum Method : int { Jacobi = 0, GaussSeidel = 1, Sor = 2, Ssor = 3, SorRedBlack = 4, Cg = 5, SsorCg = 6 };
 /// Diverged: the tested residual norm exceeds kDivergenceFactor·‖r_0‖ or is not finite (every method).
-/// Breakdown: CG or SSOR-CG met pᵀAp ≤ 0 or a non-finite pᵀAp, the curvature test of the oracle
-/// (A is not positive definite); nothing else reports it. BadIndex: an index array changed under the
-/// solve (see above); the solve stopped at once.
+/// Breakdown: CG or SSOR-CG found !(pᵀAp > 0) (≤ 0 or NaN), the oracle's curvature test (A is not
+/// positive definite); nothing else reports it. BadIndex: an index array changed under the solve (see
+/// above); the solve stopped at once.
 enum Status : int { Running = 0, Converged = 1, Diverged = 2, MaxIter = 3, Breakdown = 4, BadIndex = 5 };
 
 /// Slots of the state vector (Float64Array on the JS side).
@@ -60,9 +60,11 @@ struct Settings {
   int64_t check_every;
 };
 
-/// CSR with the diagonal located as the oracle does: the last stored entry of column i in row i
-/// (diag_pos −1 and diag 0 when the row stores none). diag_pos and diag are the caller's own n-vectors
-/// from csr_find_diagonal(); null (both) lets relax_step find them itself, with the same checks.
+/// CSR with the diagonal located as the oracle does: the last stored entry of column i in row i.
+/// diag_pos and diag are the caller's own n-vectors from csr_find_diagonal(); null (both) lets
+/// relax_step find them itself, with the same checks. A row that stores no diagonal (diag_pos −1) stops
+/// the solve with BadIndex: validated input stores one in every row (E_ZERO_DIAGONAL), so its indices
+/// changed.
 /// nnz is how many entries col_idx and values hold (their length): every row range is checked against
 /// it. −1, the default, means "unknown": row_ptr[n] is read once and taken as the length, which is
 /// only as safe as that one read.

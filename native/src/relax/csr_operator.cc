@@ -9,7 +9,7 @@ namespace relax {
 namespace detail {
 
 int32_t csr_entries(const int32_t* row_ptr, int32_t n, int64_t nnz) {
-  const int64_t m = nnz >= 0 ? nnz : static_cast<int64_t>(row_ptr[n]);
+  const int64_t m = nnz >= 0 ? nnz : n >= 0 ? static_cast<int64_t>(row_ptr[n]) : 0;
   return static_cast<int32_t>(std::clamp<int64_t>(m, 0, std::numeric_limits<int32_t>::max()));
 }
 

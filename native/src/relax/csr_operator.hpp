@@ -56,10 +56,8 @@ struct Csr {
     const double sigma = csr_sor_sigma<FWD>(A.row_ptr, A.col_idx, A.values, nnz, cols, i, A.diag_pos[i], x, bad);
     x[i] = sor_update(x[i], b[i], sigma, omw, w / A.diag[i]);
   }
-  NK_FORCEINLINE bool relax_row(int64_t i, const double* b, double* x, double w) const {
-    bool bad = false;
+  NK_FORCEINLINE void relax_row(int64_t i, const double* b, double* x, double w, bool& bad) const {
     relax<true>(static_cast<int32_t>(i), b, x, w, 1 - w, bad);
-    return !bad;
   }
   /// Natural-order (reverse-order) SOR sweeps; false when an index was bad.
   bool sweep_forward(const double* b, double* x, double w) const;

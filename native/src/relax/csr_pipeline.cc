@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "numkern/csr.hpp"
+
 namespace numkern {
 namespace relax {
 namespace detail {
@@ -59,7 +61,7 @@ bool checked_row(const CsrOp& A, int32_t nnz, int32_t i, int32_t& p0, int32_t& p
 /// Copies entry p of A to slot q of a part, or returns false when its column is outside [0, n).
 bool copy_entry(const CsrOp& A, int32_t p, int32_t q, std::vector<int32_t>& col, std::vector<double>& val) {
   const int32_t c = A.col_idx[p];
-  (void)0;
+  if (static_cast<uint32_t>(c) >= static_cast<uint32_t>(A.n)) return false;
   col[static_cast<size_t>(q)] = c;
   val[static_cast<size_t>(q)] = A.values[p];
   return true;

@@ -70,8 +70,8 @@ class CsrTriangles {
   bool ok() const { return lower_ok_ && upper_ok_; }
   /// The view the row pieces read (relax_rows.hpp); only meaningful when ok().
   CsrSplit split() const {
-    return CsrSplit{n_, lower_ptr.data(), lower_col.data(), lower_val.data(),
-                    upper_ptr.data(), upper_col.data(), upper_val.data()};
+    return CsrSplit{n_, {lower_ptr.data(), lower_col.data(), lower_val.data()},
+                    {upper_ptr.data(), upper_col.data(), upper_val.data()}};
   }
 
  private:

@@ -28,7 +28,7 @@ struct Driver {
   Work& w;
   int nt;        // threads for the row-parallel passes
   bool checker;  // sor-redblack on a stencil coloured as the checkerboard: no order array needed
-  mutable BadIndexFlag bad{};
+  mutable BadIndexFlag bad{};  // set by any pass that met a bad index: the solve stops (BadIndex)
 
   int64_t n() const { return A.n(); }
 
@@ -297,8 +297,13 @@ int relax_step(const CsrOp& op, const Settings& s, const Coloring* coloring, con
     ok = csr_find_diagonal(A.n, A.row_ptr, A.col_idx, A.values, diag_pos.data(), diag.data(), nnz);
     A.diag_pos = diag_pos.data();
     A.diag = diag.data();
+  } else {
+    // The caller's diagonal is checked as csr_find_diagonal checks its own: a row without one would
+    // have Jacobi divide by 0 (the sweeps and the split check diag_pos themselves).
+    for (int32_t i = 0; i < A.n; ++i) ok = ok && A.diag_pos[i] >= 0;
   }
-  if (s.method != SsorCg || !ok) return detail::run_step(Csr(A, nnz), s, coloring, b, x, w, state, max_updates, threads, ok);
+  if (s.method != SsorCg || !ok)
+    return detail::run_step(Csr(A, nnz), s, coloring, b, x, w, state, max_updates, threads, ok);
   const detail::CsrTriangles tri(A, nnz, plan_threads(threads, static_cast<size_t>(A.n), detail::kRowGrain) >= 2);
   return detail::run_step(Csr(A, nnz, &tri), s, coloring, b, x, w, state, max_updates, threads, tri.ok());
 }

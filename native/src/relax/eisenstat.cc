@@ -1,5 +1,6 @@
-// SSOR-CG's triangular passes (eisenstat.hpp), one target_clones variant per CPU level. Each exported
-// template only calls its clone: a clone cannot be a template instantiated from another file.
+// SSOR-CG's triangular passes (eisenstat.hpp), one target_clones variant per CPU level. The cloned
+// passes stay local to this file, as every clone of the relax kernels is, so each ifunc is resolved
+// where it is defined; the exported templates, instantiated below for every operator, only call them.
 #include "eisenstat.hpp"
 
 #include "csr_operator.hpp"

@@ -238,13 +238,13 @@ bool colour_sweep(const Op& A, const Coloring& col, const double* b, double* x, 
     parallel_run(t, [&](int tid, int T) {
       size_t a, e;
       even_split(static_cast<size_t>(cnt), tid, T, a, e);
-      bool ok = true;
+      bool bad_row = false;
       for (size_t q = a; q < e; ++q) {
         const int32_t i = col.order[q0 + static_cast<int64_t>(q)];
-        const bool row = static_cast<uint32_t>(i) < static_cast<uint32_t>(n);
-        ok = (row && A.relax_row(i, b, x, w)) && ok;
+        if (static_cast<uint32_t>(i) < static_cast<uint32_t>(n)) A.relax_row(i, b, x, w, bad_row);
+        else bad_row = true;
       }
-      bad.note(ok);
+      bad.note(!bad_row);
     });
     if (bad.set()) return false;
   }
@@ -259,7 +259,8 @@ NK_INSTANTIATE_STEN(Sten2v)
 NK_INSTANTIATE_STEN(Sten3c)
 NK_INSTANTIATE_STEN(Sten3v)
 #undef NK_INSTANTIATE_STEN
-#define NK_INSTANTIATE_OP(Op) template bool colour_sweep(const Op&, const Coloring&, const double*, double*, double, int);
+#define NK_INSTANTIATE_OP(Op) \
+  template bool colour_sweep(const Op&, const Coloring&, const double*, double*, double, int);
 NK_RELAX_FOR_EACH_OP(NK_INSTANTIATE_OP)
 #undef NK_INSTANTIATE_OP
 

@@ -33,41 +33,33 @@ NK_CLONES void sten2c_sweep_fast(const StencilOp& op, const double* __restrict b
   });
 }
 
-template <bool VAR, bool D3>
-NK_CLONES void sten_forward(const StencilOp& op, const double* __restrict b, double* __restrict x, double w) {
+/// Natural-order (FWD) or reverse-order SOR sweep, a line at a time.
+template <bool VAR, bool D3, bool FWD>
+NK_CLONES void sten_sweep_lines(const StencilOp& op, const double* __restrict b, double* __restrict x, double w) {
   const Sten<VAR, D3> S(op);
-  S.template each<true>([&](int64_t i, const StencilAt& a) { S.relax_at(i, a, b, x, w); });
+  S.template each<FWD>([&](int64_t i, const StencilAt& a) { S.template relax_at<FWD>(i, a, b, x, w); });
 }
 
-template <bool VAR, bool D3>
-NK_CLONES void sten_backward(const StencilOp& op, const double* __restrict b, double* __restrict x, double w) {
-  const Sten<VAR, D3> S(op);
-  S.template each<false>([&](int64_t i, const StencilAt& a) { S.template relax_at<false>(i, a, b, x, w); });
+/// The wavefront for a constant 2-D stencil wide enough to hold its lines, line order otherwise.
+template <bool VAR, bool D3, bool FWD>
+void sten_sweep(const StencilOp& A, const double* b, double* x, double w) {
+  if constexpr (!VAR && !D3) {
+    if (A.nx >= kWaveLines) return sten2c_sweep_fast<FWD>(A, b, x, w);
+  }
+  sten_sweep_lines<VAR, D3, FWD>(A, b, x, w);
 }
 
 }  // namespace
 
 template <bool VAR, bool D3>
 bool Sten<VAR, D3>::sweep_forward(const double* b, double* x, double w) const {
-  if constexpr (!VAR && !D3) {
-    if (A.nx >= kWaveLines) {
-      sten2c_sweep_fast<true>(A, b, x, w);
-      return true;
-    }
-  }
-  sten_forward<VAR, D3>(A, b, x, w);
+  sten_sweep<VAR, D3, true>(A, b, x, w);
   return true;
 }
 
 template <bool VAR, bool D3>
 bool Sten<VAR, D3>::sweep_backward(const double* b, double* x, double w) const {
-  if constexpr (!VAR && !D3) {
-    if (A.nx >= kWaveLines) {
-      sten2c_sweep_fast<false>(A, b, x, w);
-      return true;
-    }
-  }
-  sten_backward<VAR, D3>(A, b, x, w);
+  sten_sweep<VAR, D3, false>(A, b, x, w);
   return true;
 }
 

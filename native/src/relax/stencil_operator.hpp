@@ -55,9 +55,8 @@ struct Sten : StencilRows<VAR, D3> {
   int64_t n() const { return A.n; }
   static constexpr bool constant_diagonal() { return !VAR; }
 
-  NK_FORCEINLINE bool relax_row(int64_t i, const double* b, double* x, double w) const {
+  NK_FORCEINLINE void relax_row(int64_t i, const double* b, double* x, double w, bool&) const {
     this->relax_at(i, this->at(i), b, x, w);
-    return true;
   }
 
   /// Calls f(i, At) for every row in natural order (or reverse), a line at a time so the neighbour flags
