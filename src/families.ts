@@ -2,8 +2,9 @@
  * The family list: the one place that wires each kernel family into the package — its context
  * namespace (`ctx.<family>`) and, per backend, the file that lists its kernels there. Core knows no
  * family, a family never imports a backend, and a backend never imports a family's orchestration
- * (only its op contract, `src/<family>/ops.ts`). Adding a family adds an entry here, a word to the
- * CMake family list and a README section; everything else is new files in the family's own places.
+ * (only its op contract, `src/<family>/ops.ts`). Adding a family adds an entry here (and its public
+ * names below), a word to the CMake family list and a README section; everything else is new files in
+ * the family's own places.
  */
 import { registerFamilyKernels, type Engine, type FamilyKernelLists } from './core/engine.js';
 import * as cudaLinalg from './backends/cuda/linalg.js';
@@ -23,6 +24,7 @@ interface Family<Api> {
 
 const family = <Api>(f: Family<Api>): Family<Api> => f;
 
+/** @internal the family list; each family's API is reached as ctx.<family>. */
 export const FAMILIES = {
   linalg: family({
     api: linalgApi,
@@ -40,3 +42,7 @@ export type FamilyName = keyof typeof FAMILIES;
 export type FamilyNamespaces = { readonly [F in FamilyName]: ReturnType<(typeof FAMILIES)[F]['api']> };
 
 for (const [name, f] of Object.entries(FAMILIES)) registerFamilyKernels(name, f.kernels);
+
+// Each family's public names (types, generators, tuners, ...), re-exported by src/index.ts.
+export * from './linalg/index.js';
+export * from './relax/index.js';

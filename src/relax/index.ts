@@ -1,5 +1,11 @@
 /** The relax family's public names: solver options and results, model problems, sequences, ω tuners. */
-export type { SolveOptions, SolveResult, SystemSpec } from './solve.js';
+export type {
+  PreconditionerKind, PreconditionerOption, SolveConfig, SolveManyOptions, SolveOperand, SolveOptions, SolveResult, SystemSpec,
+} from './solve.js';
+export type { RelaxMethod, RelaxOutcome } from './ops.js';
+export type { StopReason } from './outcome.js';
+export { PreparedOperator } from './prepared.js';
+export type { RelaxApi } from './api.js';
 export { poisson2d, poisson3d, shifted, diffusion2d, heatStep2d, type HeatStep } from './generators.js';
 export {
   solveSequence,
