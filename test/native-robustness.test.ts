@@ -305,20 +305,22 @@ describe.runIf(addon)('native solveMany runs in chunks', async () => {
       const ac = new AbortController();
       let ticks = 0;
       const timer = setInterval(() => ticks++, 5);
-      let abortedAt = 0;
-      setTimeout(() => {
-        abortedAt = performance.now();
-        ac.abort();
-      }, 400);
+      setTimeout(() => ac.abort(), 400);
       const seen: number[] = [];
+      let afterAbort = 0;
       const result = await ctx
-        .solveMany(systems, { method: 'sor', tol: 0, maxIter: 1e9, backend: 'native', strict: true, signal: ac.signal, onProgress: (p) => seen.push(p.iteration) })
+        .solveMany(systems, {
+          method: 'sor', tol: 0, maxIter: 1e9, backend: 'native', strict: true, signal: ac.signal,
+          onProgress: (p) => {
+            seen.push(p.iteration);
+            if (ac.signal.aborted) afterAbort++;
+          },
+        })
         .catch((e: unknown) => e);
-      const done = performance.now();
       clearInterval(timer);
       expect(result).toMatchObject({ code: 'E_ABORTED' });
-      // A chunk is tens of milliseconds; generous bounds for a loaded machine.
-      expect(done - abortedAt).toBeLessThan(400);
+      // Promptness in chunks, not milliseconds: the chunk running when the signal fired may report, no more.
+      expect(afterAbort).toBeLessThanOrEqual(1);
       // One long synchronous call would allow none.
       expect(ticks).toBeGreaterThan(5);
       expect(seen.length).toBeGreaterThan(0);
