@@ -179,11 +179,11 @@ export function nativeOperator(A: LinearOperator): PreparedOp {
 }
 
 /** multicolorOrdering of the operator's CSR form, as the oracle computes it. */
-function coloringOf(A: LinearOperator, prepared: PreparedToken | undefined): NativeColoring {
+function coloringOf(A: LinearOperator): NativeColoring {
   if (!isStencil(A)) {
-    // multicolorOrdering caches by the index arrays' identity, which only a prepared snapshot makes
-    // safe: a caller may have rewritten colIdx in place since the last solve.
-    const k = multicolorOrdering(prepared ? A : { ...A, rowPtr: A.rowPtr.slice(), colIdx: A.colIdx.slice() });
+    // multicolorOrdering's cache checks a content fingerprint of the index arrays, so a pattern edited
+    // in place since the last solve gets a fresh colouring.
+    const k = multicolorOrdering(A);
     return { order: k.order, offsets: k.offsets };
   }
   // A stencil's CSR pattern is its shape and, for constant coefficients, which couplings are zero.
@@ -280,7 +280,7 @@ function operand(relax: NativeRelaxKernels, A: LinearOperator, prepared: Prepare
 
 export async function nativeRelaxSolve(relax: NativeRelaxKernels, threads: number, args: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
   const P = operand(relax, args.A, args.prepared);
-  const coloring = args.method === 'sor-redblack' ? coloringOf(args.A, args.prepared) : undefined;
+  const coloring = args.method === 'sor-redblack' ? coloringOf(args.A) : undefined;
   const session = relax.relaxCreate([{ op: P.op, coloring, b: args.b, x: args.x, omega: args.omega }], settingsVector(args));
   const state = new Float64Array(STATE.length);
   try {
@@ -314,7 +314,7 @@ export async function nativeRelaxSolveBatch(relax: NativeRelaxKernels, threads: 
       const P = operand(relax, s.A, s.prepared);
       rows += P.n;
       costs.push(updateCost(options.method, P.units));
-      group.push({ op: P.op, coloring: options.method === 'sor-redblack' ? coloringOf(s.A, s.prepared) : undefined, b: s.b, x: s.x, omega: s.omega });
+      group.push({ op: P.op, coloring: options.method === 'sor-redblack' ? coloringOf(s.A) : undefined, b: s.b, x: s.x, omega: s.omega });
     }
     const session = relax.relaxCreate(group, settings);
     try {
