@@ -52,7 +52,7 @@ struct Named {
 // Method names as src/relax/ops.ts spells them; the codes are relax.hpp's.
 constexpr Named kMethods[] = {{"jacobi", rx::Jacobi}, {"gauss-seidel", rx::GaussSeidel}, {"sor", rx::Sor},
                               {"ssor", rx::Ssor},     {"sor-redblack", rx::SorRedBlack}, {"cg", rx::Cg},
-                              {"ssor-cg", rx::SsorCg}};
+                              {"ssor-cg", rx::SsorCg}, {"jacobi-cg", rx::JacobiCg}};
 constexpr Named kStatus[] = {{"running", rx::Running},     {"converged", rx::Converged}, {"diverged", rx::Diverged},
                              {"maxIter", rx::MaxIter},     {"breakdown", rx::Breakdown}, {"badIndex", rx::BadIndex}};
 constexpr Named kState[] = {{"iter", rx::kIter},     {"nrm0", rx::kNrm0},     {"target", rx::kTarget},

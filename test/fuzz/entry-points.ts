@@ -84,7 +84,7 @@ function csr(dtype: Float): fc.Arbitrary<CsrMatrix> {
 /** Options that make a runnable solve (bounded work: small maxIter). */
 const goodOptions = fc.record(
   {
-    method: fc.constantFrom('jacobi', 'gauss-seidel', 'sor', 'ssor', 'sor-redblack', 'cg', 'ssor-cg'),
+    method: fc.constantFrom('jacobi', 'gauss-seidel', 'sor', 'ssor', 'sor-redblack', 'cg', 'ssor-cg', 'jacobi-cg'),
     omega: fc.double({ min: 0.2, max: 1.95, noNaN: true }),
     tol: fc.constantFrom(1e-6, 1e-8, 0, 1e-14),
     criterion: fc.constantFrom('relative', 'absolute'),
@@ -103,7 +103,7 @@ const wildOptions = fc.record(
     criterion: fc.constantFrom('relative', 'absolute', 'rel', null),
     maxIter: fc.oneof(fc.integer({ min: 0, max: 400 }), fc.constantFrom(2.5, -1, null, 2 ** 40)),
     checkEvery: fc.oneof(fc.integer({ min: 1, max: 7 }), fc.constantFrom(0, null)),
-    preconditioner: fc.constantFrom('none', 'ssor', { kind: 'ssor', omega: 1.2 }, { kind: 'ilu' }, null),
+    preconditioner: fc.constantFrom('none', 'ssor', 'jacobi', { kind: 'ssor', omega: 1.2 }, { kind: 'ilu' }, null),
     inPlace: fc.constantFrom(true, false, 'yes', null),
   },
   { requiredKeys: [] },

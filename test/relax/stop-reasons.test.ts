@@ -152,6 +152,15 @@ describe('solver and preconditioner as separate parts', () => {
     expect(short.iterations).toBe(pcg.iterations);
     expect(pcg.iterations * 3).toBeLessThan(plain.iterations);
     expect(pcg.describe()).toMatch(/Jacobi \(diagonal\) preconditioner/);
+    // Every CPU backend runs it, and the native kernel reproduces the oracle bit for bit (chunked or not).
+    for (const backend of cpu) {
+      for (const checkEvery of [1, 3]) {
+        const oracle = await ctx.solve(A, rhs, { method: 'jacobi-cg', maxIter: 5000, checkEvery, backend: 'js', strict: true });
+        const r = await ctx.solve(A, rhs, { method: 'jacobi-cg', maxIter: 5000, checkEvery, backend, strict: true });
+        expect(r.iterations).toBe(oracle.iterations);
+        expect(r.x).toEqual(oracle.x);
+      }
+    }
   });
 
   it('refuses a preconditioner on a stationary method, or two different ωs', async () => {

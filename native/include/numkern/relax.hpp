@@ -30,7 +30,7 @@ namespace relax {
 constexpr int64_t kSumBlock = 4096;           // SUM_BLOCK of the oracle
 constexpr double kDivergenceFactor = 1e8;     // DIVERGENCE_FACTOR of the oracle
 
-enum Method : int { Jacobi = 0, GaussSeidel = 1, Sor = 2, Ssor = 3, SorRedBlack = 4, Cg = 5, SsorCg = 6 };
+enum Method : int { Jacobi = 0, GaussSeidel = 1, Sor = 2, Ssor = 3, SorRedBlack = 4, Cg = 5, SsorCg = 6, JacobiCg = 7 };
 /// Diverged: the tested residual norm exceeds kDivergenceFactor·‖r_0‖ or is not finite (every method).
 /// Breakdown: CG or SSOR-CG found !(pᵀAp > 0) (≤ 0 or NaN), the oracle's curvature test (A is not
 /// positive definite); nothing else reports it. BadIndex: an index array changed under the solve (see
@@ -116,7 +116,7 @@ struct Work {
 };
 
 /// How many n-vectors of work a method needs.
-constexpr int work_vectors(int method) { return method == SsorCg ? 6 : method == Cg ? 3 : 1; }
+constexpr int work_vectors(int method) { return method == SsorCg ? 6 : method == JacobiCg ? 4 : method == Cg ? 3 : 1; }
 
 /// A method's work vectors in one caller-owned array of work_vectors(method)·n doubles; the ones the
 /// method does not use are null, so touching one faults rather than corrupts.

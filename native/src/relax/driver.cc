@@ -121,7 +121,7 @@ struct Driver {
     if (st[kStatus] != Running) return static_cast<int>(st[kStatus]);
     double* r = w.r;
     if (bad.set()) return finish(st, BadIndex, r);  // found before the first pass (diagonal, split)
-    if (s.method == Cg) return cg(st, max_updates);
+    if (s.method == Cg || s.method == JacobiCg) return cg(st, max_updates);
     if (s.method == SsorCg) return ssor_cg(st, max_updates);
     if (const int status = start(st, r, r); status != Running) return status;
     int64_t k = static_cast<int64_t>(st[kIter]);
@@ -168,17 +168,25 @@ struct Driver {
     return max_updates >= s.max_iter - k ? s.max_iter : k + max_updates;
   }
 
+  /// cg of the oracle, plain or preconditioned by the diagonal (JacobiCg: z = D⁻¹r, with z = r and
+  /// rᵀz = ‖r‖² when plain). Between calls the state carries rᵀz (kRz).
   int cg(double* st, int64_t max_updates) const {
+    const bool jacobi = s.method == JacobiCg;
     double* r = w.r;
+    double* z = jacobi ? w.z : w.r;
     double* p = w.p;
     double* q = w.q;
     const int64_t N = n();
+    const auto precondition = [&] {
+      if (jacobi) elementwise([&](int64_t i) { z[i] = r[i] / A.diag(i); });
+    };
     if (st[kStarted] == 0) {
       if (const int status = start(st, r, q); status != Running) return status;
-      std::copy(r, r + N, p);
-      st[kRz] = blocked_dot(N, r, r, nt);
+      precondition();
+      std::copy(z, z + N, p);
+      st[kRz] = blocked_dot(N, r, z, nt);
     }
-    double rr = st[kRz];
+    double rz = st[kRz];
     int64_t k = static_cast<int64_t>(st[kIter]);
     const int64_t stop = last_update(k, max_updates);
     while (k < stop) {
@@ -187,21 +195,23 @@ struct Driver {
       const double pq = blocked_dot(N, p, q, nt);
       // pᵀAp ≤ 0 (or NaN): A is not SPD and CG has broken down.
       if (!(pq > 0)) return finish(st, Breakdown, q);
-      const double alpha = rr / pq;
+      const double alpha = rz / pq;
       elementwise([&](int64_t i) {
         x[i] = x[i] + alpha * p[i];
         r[i] = r[i] - alpha * q[i];
       });
       ++k;
       st[kIter] = static_cast<double>(k);
-      const double rr_new = blocked_dot(N, r, r, nt);
+      const double rr = blocked_dot(N, r, r, nt);
+      precondition();
+      const double rz_new = jacobi ? blocked_dot(N, r, z, nt) : rr;
       // The recurrence residual decides convergence; the true one is reported (finish()).
-      const int status = test(st, k, std::sqrt(rr_new), q);
+      const int status = test(st, k, std::sqrt(rr), q);
       if (status != Running) return status;
-      const double beta = rr_new / rr;
-      rr = rr_new;
-      st[kRz] = rr;
-      elementwise([&](int64_t i) { p[i] = r[i] + beta * p[i]; });
+      const double beta = rz_new / rz;
+      rz = rz_new;
+      st[kRz] = rz;
+      elementwise([&](int64_t i) { p[i] = z[i] + beta * p[i]; });
     }
     return k >= s.max_iter ? finish(st, MaxIter, q) : Running;
   }
@@ -280,6 +290,7 @@ Work work_layout(int method, double* work, int64_t n) {
   const auto at = [&](int k) { return work + k * n; };
   if (method == SsorCg) return Work{at(0), at(1), at(2), at(3), at(4), at(5)};
   if (method == Cg) return Work{at(0), nullptr, at(1), at(2), nullptr, nullptr};
+  if (method == JacobiCg) return Work{at(0), at(1), at(2), at(3), nullptr, nullptr};
   return Work{at(0), nullptr, nullptr, nullptr, nullptr, nullptr};
 }
 

@@ -86,9 +86,9 @@ const RELAX_EXPORTS = ['relaxLayout', 'relaxCreate', 'relaxAdvance', 'relaxAdvan
 // reason in status(), instead of misreading a slot.
 // A method of src/relax/ops.ts missing here has no native kernel: the kernels refuse it per call
 // (accepts), and dispatch moves on to the next backend.
-export const METHOD_CODE: Readonly<Partial<Record<RelaxMethod, number>>> = { jacobi: 0, 'gauss-seidel': 1, sor: 2, ssor: 3, 'sor-redblack': 4, cg: 5, 'ssor-cg': 6 };
+export const METHOD_CODE: Readonly<Partial<Record<RelaxMethod, number>>> = { jacobi: 0, 'gauss-seidel': 1, sor: 2, ssor: 3, 'sor-redblack': 4, cg: 5, 'ssor-cg': 6, 'jacobi-cg': 7 };
 /** n-vectors of work per method (numkern::relax::work_vectors): sizes nothing here, but part of the contract. */
-export const WORK_VECTORS: Readonly<Partial<Record<RelaxMethod, number>>> = { jacobi: 1, 'gauss-seidel': 1, sor: 1, ssor: 1, 'sor-redblack': 1, cg: 3, 'ssor-cg': 6 };
+export const WORK_VECTORS: Readonly<Partial<Record<RelaxMethod, number>>> = { jacobi: 1, 'gauss-seidel': 1, sor: 1, ssor: 1, 'sor-redblack': 1, cg: 3, 'ssor-cg': 6, 'jacobi-cg': 4 };
 /** Slots of the state vector (numkern::relax::StateSlot). */
 export const STATE = { iter: 0, nrm0: 1, target: 2, nrm: 3, rz: 4, status: 5, started: 6, final: 7, beta: 8, length: 9 } as const;
 /** numkern::relax::Status. */
@@ -205,7 +205,7 @@ function settingsVector(s: RelaxSettings): Float64Array {
 }
 
 function updateCost(method: RelaxMethod, units: number): number {
-  return Math.max(1, method === 'ssor' || method === 'ssor-cg' || method === 'cg' || method === 'jacobi' ? 2 * units : units);
+  return Math.max(1, method === 'ssor' || method === 'ssor-cg' || method === 'cg' || method === 'jacobi-cg' || method === 'jacobi' ? 2 * units : units);
 }
 
 function outcome(st: Float64Array): RelaxOutcome {
