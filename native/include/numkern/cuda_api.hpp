@@ -1,10 +1,11 @@
 // The CUDA runtime as the bindings see it (native/cuda/core.cu): whether the addon was built with CUDA,
 // the devices, and the health of the context after a failure. A build without CUDA implements the same
-// three calls in native/src/cuda_stub.cc, answering "built without CUDA (<why>)".
+// three calls in native/src/cuda_absent.cc, reporting zero devices and the build-time reason.
 //
 // Each family with device kernels declares its own C entry points in numkern/<family>_cuda.hpp and
 // implements them in native/cuda/<family>.cu. Those exist only in a CUDA build: the bindings call them
-// under `if constexpr (kCudaBuilt)` (bindings/cuda.hpp), so no family needs a stub of its own.
+// under `if constexpr (kCudaBuilt)` (bindings/cuda.hpp), so a build without CUDA has no device
+// entry points at all, and the cuda backend reports itself unavailable with the reason.
 //
 // Conventions for every entry point: all pointers are host pointers (each call copies its inputs to the
 // device, runs, and copies the outputs back); 0 means success, otherwise a cudaError_t value (or one of

@@ -1,6 +1,7 @@
-// native/cuda/core.cu for a build without CUDA: the same three calls, answering "built without CUDA
-// (<why>)", so info() and every binding report the reason. Families' device entry points need no stub
-// here: the bindings never reference them in such a build (numkern/cuda_api.hpp).
+// Device discovery for a build without CUDA: the same three calls as native/cuda/core.cu, reporting
+// zero devices and the build-time reason (NUMKERN_NO_CUDA_REASON, e.g. "nvcc not found at build time"),
+// so info() says why and the cuda backend does not register. No device kernel is declared here: the
+// bindings never reference one in such a build (numkern/cuda_api.hpp).
 #include "numkern/cuda_api.hpp"
 
 #ifndef NUMKERN_NO_CUDA_REASON
