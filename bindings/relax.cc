@@ -93,7 +93,8 @@ struct Operator {
   std::vector<double> values, diag, coeffs;
 
   size_t bytes() const {
-    const size_t later = stencil ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double));
+    // Derived later: the diagonal, and SSOR-CG's split (about one more copy of the entries).
+    const size_t later = stencil ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double)) + col_idx.size() * (sizeof(int32_t) + sizeof(double));
     return (row_ptr.size() + col_idx.size()) * sizeof(int32_t) + (values.size() + diag.size() + coeffs.size()) * sizeof(double) + later;
   }
 
@@ -110,10 +111,21 @@ struct Operator {
     return diag_ok_ ? &csr_ : nullptr;
   }
 
+  /// SSOR-CG's split of the operator (csr_ready() must have succeeded), made by the first solve on a
+  /// thread count and shared by every later chunk and solve: the copies never change, so neither does it.
+  /// Shared, not borrowed: a solve on another thread count may replace it while this one still runs.
+  std::shared_ptr<const rx::CsrSsorSplit> ssor_split(int threads) {
+    const std::lock_guard<std::mutex> lock(split_mutex_);
+    if (!split_ || !rx::csr_ssor_split_fits(*split_, n, threads)) split_ = rx::csr_ssor_split(csr_, threads);
+    return split_;
+  }
+
  private:
   std::once_flag diag_once_;
   bool diag_ok_ = false;
   rx::CsrOp csr_{};
+  std::mutex split_mutex_;
+  std::shared_ptr<const rx::CsrSsorSplit> split_;
 };
 
 using OperatorRef = std::shared_ptr<Operator>;
@@ -401,7 +413,8 @@ int advance(System& sys, int64_t max_updates, int threads) {
     sys.state[rx::kStatus] = rx::BadIndex;
     return rx::BadIndex;
   }
-  return rx::relax_step(*A, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads);
+  const std::shared_ptr<const rx::CsrSsorSplit> split = sys.s.method == rx::SsorCg ? op.ssor_split(threads) : nullptr;
+  return rx::relax_step(*A, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads, split.get());
 }
 
 void prepare_advance(const Napi::CallbackInfo& info, Job& job) {

@@ -185,6 +185,34 @@ inline void test_threads_and_chunks() {
   }
 }
 
+/// A split made once (csr_ssor_split) and handed to every chunk gives the bits of a solve that splits A
+/// at every call; so does a split made for the other thread count (relax_step then makes its own).
+inline void test_ssor_split_reuse() {
+  const Problem P = make_problem(2, 190, 181, 1, false);
+  CsrOp A = P.csr();
+  std::vector<int32_t> dpos(P.n);
+  std::vector<double> dg(P.n);
+  assert(csr_find_diagonal(A.n, A.row_ptr, A.col_idx, A.values, dpos.data(), dg.data(), A.nnz));
+  A.diag_pos = dpos.data();
+  A.diag = dg.data();
+  for (int threads : {1, 2}) {
+    const Outcome plain = solve(A, P.n, nullptr, SsorCg, threads, 3, 40, 0);
+    for (int made_for : {1, 2}) {
+      const auto split = csr_ssor_split(A, made_for);
+      std::vector<double> b(P.n), work(static_cast<size_t>(work_vectors(SsorCg)) * P.n);
+      for (int i = 0; i < P.n; ++i) b[i] = 1 + std::sin(static_cast<double>(i));
+      Outcome o;
+      o.x.assign(P.n, 0.0);
+      std::memset(o.state, 0, sizeof o.state);
+      const Settings s{SsorCg, omega_for(SsorCg), 0, true, 40, 3};
+      Work w = work_layout(SsorCg, work.data(), P.n);
+      do o.status = relax_step(A, s, nullptr, b.data(), o.x.data(), w, o.state, 3, threads, split.get());
+      while (o.status == Running);
+      assert(same_bits(plain, o));
+    }
+  }
+}
+
 /// CG's curvature test is Breakdown; a residual that grows past 1e8·‖r_0‖ is Diverged.
 inline void test_breakdown_and_divergence() {
   const int n = 40;
@@ -362,6 +390,7 @@ inline void test_scribble_during_solve() {
 inline void run_all() {
   test_methods_converge();
   test_threads_and_chunks();
+  test_ssor_split_reuse();
   test_breakdown_and_divergence();
   test_bad_indices();
   test_scribble_during_solve();

@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace numkern {
 namespace relax {
@@ -131,11 +132,22 @@ Work work_layout(int method, double* work, int64_t n);
 bool csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx, const double* values,
                        int32_t* diag_pos, double* diag, int64_t nnz = -1);
 
+/// SSOR-CG's split of one CSR matrix: its strict triangles copied in pass order, checked as they are
+/// copied, and the passes' two-thread plans (src/relax/csr_pipeline.hpp). Without one, relax_step builds
+/// it at every call, i.e. every chunk; an owner of an immutable copy of A (a session's or a prepared
+/// operator's) builds it once and hands it to every call. Opaque outside the kernels.
+struct CsrSsorSplit;
+/// The split of A (diag_pos/diag set) for a solve on `threads` threads; never null (a bad index makes
+/// a split that relax_step reports as BadIndex).
+std::shared_ptr<const CsrSsorSplit> csr_ssor_split(const CsrOp& A, int threads);
+/// Whether `split` has the pass plans a solve on `threads` threads of an n-row matrix uses.
+bool csr_ssor_split_fits(const CsrSsorSplit& split, int64_t n, int threads);
+
 /// Advances the solve by at most max_updates updates (the first call also computes r_0 and may finish
 /// with 0 updates). Returns state[kStatus]; once it is not Running, state[kFinal] holds the true residual
 /// (after BadIndex, the residual as far as the checked indices let it be computed: finite, meaningless).
 int relax_step(const CsrOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
-               double* state, int64_t max_updates, int threads);
+               double* state, int64_t max_updates, int threads, const CsrSsorSplit* split = nullptr);
 int relax_step(const StencilOp& A, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
                double* state, int64_t max_updates, int threads);
 

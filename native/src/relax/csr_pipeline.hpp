@@ -83,5 +83,13 @@ class CsrTriangles {
 };
 
 }  // namespace detail
+
+/// relax.hpp's opaque split: the triangles and the thread count their plans were made for.
+struct CsrSsorSplit {
+  detail::CsrTriangles tri;
+  bool two_threads;
+  CsrSsorSplit(const CsrOp& A, int32_t nnz, bool two) : tri(A, nnz, two), two_threads(two) {}
+};
+
 }  // namespace relax
 }  // namespace numkern

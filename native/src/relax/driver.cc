@@ -2,6 +2,7 @@
 // between chunks (relax.hpp), over any operator of csr_operator.hpp / stencil_operator.hpp.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "blocked_sums.hpp"
@@ -294,8 +295,18 @@ Work work_layout(int method, double* work, int64_t n) {
   return Work{at(0), nullptr, nullptr, nullptr, nullptr, nullptr};
 }
 
+namespace {
+bool two_thread_passes(int64_t n, int threads) { return plan_threads(threads, static_cast<size_t>(n), detail::kRowGrain) >= 2; }
+}  // namespace
+
+std::shared_ptr<const CsrSsorSplit> csr_ssor_split(const CsrOp& A, int threads) {
+  return std::make_shared<const CsrSsorSplit>(A, detail::csr_entries(A.row_ptr, A.n, A.nnz), two_thread_passes(A.n, threads));
+}
+
+bool csr_ssor_split_fits(const CsrSsorSplit& split, int64_t n, int threads) { return split.two_threads == two_thread_passes(n, threads); }
+
 int relax_step(const CsrOp& op, const Settings& s, const Coloring* coloring, const double* b, double* x, Work& w,
-               double* state, int64_t max_updates, int threads) {
+               double* state, int64_t max_updates, int threads, const CsrSsorSplit* split) {
   using detail::Csr;
   CsrOp A = op;
   const int32_t nnz = detail::csr_entries(A.row_ptr, A.n, A.nnz);
@@ -315,7 +326,11 @@ int relax_step(const CsrOp& op, const Settings& s, const Coloring* coloring, con
   }
   if (s.method != SsorCg || !ok)
     return detail::run_step(Csr(A, nnz), s, coloring, b, x, w, state, max_updates, threads, ok);
-  const detail::CsrTriangles tri(A, nnz, plan_threads(threads, static_cast<size_t>(A.n), detail::kRowGrain) >= 2);
+  // A caller's split was made from this same immutable A; without one (or with plans for another thread
+  // count) this call splits A itself.
+  std::optional<CsrSsorSplit> own;
+  if (split == nullptr || !csr_ssor_split_fits(*split, A.n, threads)) split = &own.emplace(A, nnz, two_thread_passes(A.n, threads));
+  const detail::CsrTriangles& tri = split->tri;
   return detail::run_step(Csr(A, nnz, &tri), s, coloring, b, x, w, state, max_updates, threads, tri.ok());
 }
 
