@@ -11,7 +11,7 @@ import type { Context } from '../context.js';
 import { fail } from '../core/errors.js';
 import type { BackendName } from '../core/types.js';
 import { shiftedLaplacianSequence } from '../relax/instances.js';
-import { solveSequence, type SequenceRecord, type SequenceResult } from '../relax/sequence.js';
+import { solveSequence, tunedTarget, type SequenceRecord, type SequenceResult } from '../relax/sequence.js';
 import { ChebCB } from '../relax/tuners/chebcb.js';
 import { bestFixedInHindsight, instanceOptimal } from '../relax/tuners/comparators.js';
 import { FixedOmega } from '../relax/tuners/fixed.js';
@@ -125,7 +125,7 @@ export async function demoCommand(ctx: Context, argv: string[]): Promise<number>
   const backendUsed = [...new Set(rows.flatMap((r) => r.backends))].join(', ') || 'none';
   if (values.json) {
     process.stdout.write(`${JSON.stringify({
-      sequence: { family: 'shifted-laplacian', variance, T, seed, method: 'sor', tol: 1e-8 }, backend: backendUsed, seconds: elapsed,
+      sequence: { family: 'shifted-laplacian', variance, T, seed, method: 'sor', tol: 1e-8 }, tuned: tunedTarget(common.method), backend: backendUsed, seconds: elapsed,
       policies: rows.map((r) => ({
         name: r.name, omega: r.omega, iterations: r.iterations, ratioToInstanceOptimal: r.iterations / opt,
         wallSeconds: r.wall, tunerSeconds: r.tuner, cappedSolves: r.cappedSolves,
@@ -141,7 +141,8 @@ export async function demoCommand(ctx: Context, argv: string[]): Promise<number>
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((x, i) => (i >= 2 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ').trimEnd();
   process.stdout.write(
-    `shifted ${10}×${10} Laplacian + c·I, ${variance} variance, T = ${T}, seed ${seed}: SOR, tol 1e-8, x0 = 0 (backend ${backendUsed})\n\n` +
+    `shifted ${10}×${10} Laplacian + c·I, ${variance} variance, T = ${T}, seed ${seed}: SOR, tol 1e-8, x0 = 0 (backend ${backendUsed})\n` +
+    `the policies tune ${tunedTarget(common.method).description}\n\n` +
     `${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${cells.map(line).join('\n')}\n\n` +
     `wall s: solve time of the policy's own solves plus its tuner's overhead; the comparators' searches are not counted.\n` +
     `${elapsed.toFixed(1)} s in all${values.plot ? `; plot written to ${values.plot}` : ''}\n`,

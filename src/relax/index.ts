@@ -10,7 +10,7 @@ export { poisson2d, poisson3d, shifted, diffusion2d, heatStep2d, type HeatStep }
 export {
   solveSequence,
   type InstanceSource, type SequenceInstance, type SequenceMethod, type SequenceOptions, type SequenceProgress,
-  type SequenceRecord, type SequenceResult, type SequenceTotals, type SolveProvider,
+  type SequenceRecord, type SequenceResult, type SequenceTotals, type SolveProvider, type TunedTarget, tunedTarget,
 } from './sequence.js';
 export {
   heatSequence, shiftedLaplacianSequence, truncatedGaussian, SHIFTED_LAPLACIAN_CONTEXT,

@@ -18,7 +18,7 @@ import { checkFiniteNumber, checkIntegerInRange, checkOptions, checkSignal, desc
 import type { BackendName } from '../core/types.js';
 import { PreparedOperator, sameContent } from './prepared.js';
 import type { SolveOperand, SolveOptions, SolveResult } from './solve.js';
-import type { Tuner } from './tuners/tuner.js';
+import type { TunedParameter, Tuner } from './tuners/tuner.js';
 
 /** One system of a sequence. */
 export interface SequenceInstance {
@@ -102,9 +102,25 @@ export interface SequenceTotals {
   readonly backends: BackendName[];
 }
 
+/** Where the tuner's value went: the solver option it set, and the same in words. */
+export interface TunedTarget {
+  readonly parameter: TunedParameter;
+  /** The option path in SolveOptions: 'omega' (SOR) or 'preconditioner.omega' (CG with SSOR). */
+  readonly option: 'omega' | 'preconditioner.omega';
+  readonly description: string;
+}
+
 export interface SequenceResult {
   readonly records: SequenceRecord[];
   readonly totals: SequenceTotals;
+  readonly tuned: TunedTarget;
+}
+
+/** The solver option a tuner's ω sets under each sequence method. */
+export function tunedTarget(method: SequenceMethod): TunedTarget {
+  return method === 'sor'
+    ? { parameter: 'omega', option: 'omega', description: 'ω of SOR, the relaxation parameter of every sweep' }
+    : { parameter: 'omega', option: 'preconditioner.omega', description: "ω of CG's SSOR preconditioner" };
 }
 
 interface Resolved {
@@ -226,6 +242,9 @@ export async function solveSequence(ctx: SolveProvider, instances: InstanceSourc
   if (typeof tuner !== 'object' || tuner === null || typeof tuner.choose !== 'function' || typeof tuner.update !== 'function') {
     fail('E_DTYPE', 'options.tuner', `expected a tuner (choose/update), got ${describe(tuner)}`);
   }
+  // A tuner written before `parameter` existed tunes ω; one that names another parameter has nothing to set here.
+  const parameter = (tuner as { parameter?: unknown }).parameter ?? 'omega';
+  if (parameter !== 'omega') fail('E_RANGE', 'options.tuner.parameter', `method '${o.method}' has only ω to tune, got a tuner of ${describe(parameter)}`);
   const records: SequenceRecord[] = [];
   let iterations = 0;
   let solveSeconds = 0;
@@ -276,5 +295,6 @@ export async function solveSequence(ctx: SolveProvider, instances: InstanceSourc
       instances: k, iterations, solveSeconds, tunerSeconds, seconds: (performance.now() - t0) / 1e3,
       clampedContexts: clamped, cappedSolves: capped, backends,
     },
+    tuned: tunedTarget(o.method),
   };
 }

@@ -219,3 +219,26 @@ describe('numkern demo', () => {
     expect(await codeOf(() => demoCommand(ctx, ['--variance', 'mid']))).toMatch(/^E_RANGE --variance/);
   });
 });
+
+describe('what a tuner tunes', () => {
+  it('every tuner names its parameter, and the sequence says which solver option received it', async () => {
+    for (const t of [new FixedOmega(1.2), new TsallisInf({ seed: 1 }), new ChebCB({ seed: 1, context: { min: 0, max: 1 } }), new SurrogateTS({ seed: 1 })]) {
+      expect(t.parameter).toBe('omega');
+    }
+    const seq = [...shiftedLaplacianSequence({ T: 3, variance: 'low', seed: 2 })];
+    const sor = await solveSequence(ctx, seq, { tuner: new FixedOmega(1.3), method: 'sor' });
+    expect(sor.tuned).toMatchObject({ parameter: 'omega', option: 'omega' });
+    const cg = await solveSequence(ctx, seq, { tuner: new FixedOmega(1.3), method: 'ssor-cg' });
+    expect(cg.tuned).toMatchObject({ parameter: 'omega', option: 'preconditioner.omega' });
+    expect(cg.tuned.description).toMatch(/SSOR preconditioner/);
+    const best = await bestFixedInHindsight(ctx, seq, { method: 'ssor-cg', grid: [1.2, 1.5] });
+    expect(best.tuned.option).toBe('preconditioner.omega');
+  });
+
+  it('a tuner of another parameter is refused before any solve', async () => {
+    const t = Object.assign(new FixedOmega(1.3), {}) as FixedOmega;
+    Object.defineProperty(t, 'parameter', { value: 'damping' });
+    const msg = await codeOf(() => solveSequence(ctx, [...shiftedLaplacianSequence({ T: 2, variance: 'low', seed: 2 })], { tuner: t }));
+    expect(msg).toMatch(/^E_RANGE options\.tuner\.parameter/);
+  });
+});

@@ -16,7 +16,7 @@ import { fail, throwIfAborted } from '../../core/errors.js';
 import type { BackendName, FloatArray } from '../../core/types.js';
 import { checkFiniteNumber, checkIntegerInRange, describe } from '../../core/validate.js';
 import {
-  checkSolveProvider, eachInstance, resolveSequenceOptions, solveInstance,
+  checkSolveProvider, eachInstance, resolveSequenceOptions, solveInstance, tunedTarget,
   type InstanceSource, type SequenceInstance, type SequenceOptions, type SequenceRecord, type SequenceResult, type SolveProvider,
 } from '../sequence.js';
 import { makeGrid, type GridOption } from './tuner.js';
@@ -201,7 +201,7 @@ export async function instanceOptimal(ctx: SolveProvider, instances: InstanceSou
     o.onProgress?.({ completed: k, omega, iterations: count, totalIterations: iterations });
   }
   return {
-    records, solves, searchSeconds,
+    records, solves, searchSeconds, tuned: tunedTarget(o.method),
     totals: {
       instances: k, iterations, solveSeconds, tunerSeconds: 0, seconds: (performance.now() - t0) / 1e3, clampedContexts: 0, cappedSolves: capped, backends,
     },
@@ -332,7 +332,7 @@ export async function bestFixedInHindsight(
   }
   const candidates = [...passes.entries()].sort((x, y) => x[0] - y[0]).map(([w, p]) => ({ omega: w, iterations: p.total, seconds: p.seconds, cappedSolves: p.capped }));
   return {
-    omega, records, candidates, solves, searchSeconds: (performance.now() - t0) / 1e3,
+    omega, records, candidates, solves, searchSeconds: (performance.now() - t0) / 1e3, tuned: tunedTarget(o.method),
     totals: {
       instances: T, iterations: bestPass.total, solveSeconds: bestPass.seconds, tunerSeconds: 0, seconds: (performance.now() - t0) / 1e3,
       clampedContexts: 0, cappedSolves: bestPass.capped, backends,

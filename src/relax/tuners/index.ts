@@ -13,7 +13,7 @@ import type { Tuner, TunerState } from './tuner.js';
 
 export {
   DEFAULT_GRID, makeGrid, lossOf,
-  type ContextInterval, type FeedbackInfo, type GridOption, type GridSpec, type Tuner, type TunerChoice, type TunerState,
+  type ContextInterval, type FeedbackInfo, type GridOption, type GridSpec, type TunedParameter, type Tuner, type TunerChoice, type TunerState,
 } from './tuner.js';
 export { TsallisInf, tsallisProbabilities, type TsallisInfOptions } from './tsallis-inf.js';
 export { TsallisInfCB, type TsallisInfCBOptions } from './tsallis-inf-cb.js';

@@ -47,6 +47,9 @@ export interface TunerChoice {
   readonly round: number;
 }
 
+/** What a tuner tunes. Only ω today; a tuner of another parameter would add its name here. */
+export type TunedParameter = 'omega';
+
 /** Extra facts about one piece of feedback. */
 export interface FeedbackInfo {
   /** The solve stopped at its iteration cap (or diverged) and `iterations` is that cap, not a converged count. */
@@ -63,6 +66,12 @@ export interface TunerState {
 export interface Tuner {
   /** Stable name of the policy ('tsallis-inf', 'chebcb', ...); `toJSON().kind`. */
   readonly kind: string;
+  /**
+   * The parameter the tuner sets: a relaxation parameter ω in (0, 2). Which solver option receives it
+   * depends on the method it is paired with (solveSequence's `tuned`): SOR's ω, or the ω of CG's SSOR
+   * preconditioner.
+   */
+  readonly parameter: TunedParameter;
   /** The ω values the tuner chooses among, increasing. */
   readonly grid: Float64Array;
   /** Completed rounds (updates received). */
@@ -172,6 +181,7 @@ interface BaseState {
  */
 export abstract class TunerBase implements Tuner {
   abstract readonly kind: string;
+  readonly parameter: TunedParameter = 'omega';
   readonly grid: Float64Array;
   protected rng: PhiloxStream;
   protected nRounds = 0;
