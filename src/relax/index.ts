@@ -4,7 +4,7 @@ export type {
 } from './solve.js';
 export type { RelaxMethod, RelaxOutcome } from './ops.js';
 export type { StopReason } from './outcome.js';
-export { PreparedOperator } from './prepared.js';
+export { PreparedOperator, type PrepareOptions } from './prepared.js';
 export type { RelaxApi } from './api.js';
 export { poisson2d, poisson3d, shifted, diffusion2d, heatStep2d, type HeatStep } from './generators.js';
 export {

@@ -6,9 +6,24 @@
  * prepare). `dispose()` releases everything backends cached for it (device memory included).
  */
 import { fail } from '../core/errors.js';
+import { describe } from '../core/validate.js';
+import { recognizeStencil } from '../core/stencil.js';
 import { isStencil, type LinearOperator } from '../core/types.js';
 import type { PreparedToken } from './ops.js';
 import { checkOperator, operatorDtype, operatorSize } from './validate.js';
+
+export interface PrepareOptions {
+  /** Run a CSR matrix that is exactly a grid stencil's twin as that stencil (same bits, no index traffic). Default true. */
+  readonly recognizeStencil?: boolean;
+}
+
+export function checkPrepareOptions(options: unknown): PrepareOptions {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) fail('E_DTYPE', 'options', `expected an options object, got ${describe(options)}`);
+  const r = (options as { recognizeStencil?: unknown }).recognizeStencil;
+  if (r !== undefined && typeof r !== 'boolean') fail('E_DTYPE', 'options.recognizeStencil', `expected a boolean, got ${describe(r)}`);
+  return r === undefined ? {} : { recognizeStencil: r };
+}
 
 function snapshot(A: LinearOperator): LinearOperator {
   if (!isStencil(A)) return { nrows: A.nrows, ncols: A.ncols, rowPtr: A.rowPtr.slice(), colIdx: A.colIdx.slice(), values: A.values.slice() };
@@ -48,19 +63,32 @@ export class PreparedOperator implements PreparedToken {
   readonly work: number;
   /** dtype of the matrix values; null for a constant stencil (any right-hand side dtype). */
   readonly dtype: 'f32' | 'f64' | null;
-  /** @internal the snapshot the kernels read. */
+  /** @internal what the kernels read: the snapshot, or the stencil it was recognized as. */
   readonly operator: LinearOperator;
+  /** @internal the snapshot of A as given, which a later matrix is compared with (solveSequence). */
+  readonly source: LinearOperator;
+  /**
+   * What prepare() recognized the CSR matrix as, when it is the exact twin of a grid stencil ("2-D
+   * 5-point stencil 512×512, constant coefficients"): its solves then run the stencil kernels, which
+   * compute the same bits without reading indices. Null when A runs as given.
+   */
+  readonly recognized: string | null;
   private releases: (() => void)[] = [];
   private isDisposed = false;
 
   /** @internal use ctx.relax.prepare(A). */
-  constructor(A: unknown, name = 'A') {
-    const op = snapshot(checkOperator(A, name));
-    this.operator = op;
-    const { n, work } = operatorSize(op);
+  constructor(A: unknown, name = 'A', options: PrepareOptions = {}) {
+    const src = snapshot(checkOperator(A, name));
+    const stencil = options.recognizeStencil === false || isStencil(src) ? null : recognizeStencil(src);
+    this.source = src;
+    this.operator = stencil ?? src;
+    this.recognized = stencil === null ? null
+      : `${stencil.shape.length}-D ${2 * stencil.shape.length + 1}-point stencil ${stencil.shape.join('×')}, ${stencil.coeffs.kind} coefficients`;
+    const { n, work } = operatorSize(this.operator);
     this.n = n;
     this.work = work;
-    this.dtype = operatorDtype(op);
+    // The matrix's own dtype, even when it runs as a (dtype-free) constant stencil: the right-hand sides it accepts do not change.
+    this.dtype = operatorDtype(src);
   }
 
   get disposed(): boolean {

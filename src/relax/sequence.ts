@@ -216,7 +216,7 @@ class OperatorReuse {
 
   operand(A: LinearOperator, name: string): SolveOperand {
     if (!this.enabled) return A;
-    if (this.A === A && (this.P === null || sameContent(A, this.P.operator))) {
+    if (this.A === A && (this.P === null || sameContent(A, this.P.source))) {
       this.P ??= new PreparedOperator(A, `${name}.A`);
       return this.P;
     }

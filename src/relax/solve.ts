@@ -14,7 +14,7 @@ import { allocLike, dtypeOf, type BackendName, type FloatArray, type LinearOpera
 import { checkFiniteNumber, checkIntegerInRange, checkOptions, describe, isDetached } from '../core/validate.js';
 import { CG_METHODS, RELAX_METHODS, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from './ops.js';
 import { judge, type StopReason } from './outcome.js';
-import { checkPrepared, isPrepared, PreparedOperator } from './prepared.js';
+import { checkPrepared, checkPrepareOptions, isPrepared, PreparedOperator, type PrepareOptions } from './prepared.js';
 import { checkedOperator, checkSystem, overlaps, type CheckedOperator, type CheckedSystem } from './validate.js';
 
 export type PreconditionerKind = 'none' | 'ssor' | 'jacobi';
@@ -227,8 +227,8 @@ export type SolveManyOptions = Omit<SolveOptions, 'x0' | 'inPlace'>;
 
 /** Many independent systems, one method and tolerance; one kernel launch on a GPU. Results in input order. */
 /** Validates A once and snapshots it for many solves (./prepared.ts). */
-export function prepare(A: LinearOperator): PreparedOperator {
-  return new PreparedOperator(A, 'A');
+export function prepare(A: LinearOperator, options?: PrepareOptions): PreparedOperator {
+  return new PreparedOperator(A, 'A', checkPrepareOptions(options));
 }
 
 export async function solveMany(engine: Engine, systems: readonly SystemSpec[], options?: SolveManyOptions): Promise<SolveResult[]> {
