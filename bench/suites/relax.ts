@@ -47,7 +47,8 @@ export async function sweepSuite(targets: Target[], c: Ceilings, quick: boolean)
           // isolates K bare sweeps. K is sized from a probe so that K sweeps take ~0.15 s.
           // A prepared operator, so that what a solve sets up once (native copy, colouring, uploads) stays
           // out of both timings and the difference is sweeps alone.
-          const P = t.ctx.relax.prepare(A);
+          // CSR stays CSR here (no stencil recognition): this suite measures each form's own sweeps.
+          const P = t.ctx.relax.prepare(A, { recognizeStencil: false });
           const run = (k: number) => () => t.ctx.solve(P, b, { method, omega: 1.5, tol: 0, maxIter: k, checkEvery: k, backend: t.backend as BackendName, strict: true, checkFinite: false });
           const reps = quick ? 2 : 5;
           // The first solve on an operator builds its colouring and uploads; keep that out of the probe.
@@ -95,9 +96,13 @@ export async function solveSuite(targets: Target[], _c: Ceilings, quick: boolean
           if (!t.ctx.supports(t.backend, 'relaxSolve', 'f64', args)) continue;
           // The oracle and the software adapter are correctness backends: time them on the small grid only.
           if ((t.backend === 'js' && m > 256) || (t.backend === 'webgpu' && m > 512)) continue;
-          // Plain (validated and derived per call) and prepared (ctx.relax.prepare once, outside the timing).
-          const P = t.ctx.relax.prepare(A);
-          for (const [label, operand] of [['', A], [' prepared', P]] as const) {
+          // Plain (validated and derived per call), prepared (ctx.relax.prepare once, outside the timing)
+          // as CSR, and, for the CSR form, prepared as recognized (the stencil twin it is).
+          const P = t.ctx.relax.prepare(A, { recognizeStencil: false });
+          const R = t.ctx.relax.prepare(A);
+          const operands: [string, typeof A | typeof P][] = [['', A], [' prepared', P]];
+          if (R.recognized) operands.push([' prepared (recognized: stencil kernels)', R]);
+          for (const [label, operand] of operands) {
             let last = { iterations: 0, converged: false };
             const s = await seconds(async () => {
               last = await t.ctx.solve(operand, b, { method, omega, tol: 1e-8, maxIter: 100000, backend: t.backend as BackendName, strict: true, checkFinite: false });
@@ -110,6 +115,7 @@ export async function solveSuite(targets: Target[], _c: Ceilings, quick: boolean
             });
           }
           P.dispose();
+          R.dispose();
         }
       }
     }
@@ -133,14 +139,14 @@ export async function sequenceSuite(targets: Target[], _c: Ceilings, quick: bool
       for (const t of targets) {
         if (t.backend === 'js' && m > 64) continue;
         if (!t.ctx.supports(t.backend, 'relaxSolve', 'f64', { A, b: rhs[0]!, x: rhs[0]!, method, omega: 1.5, tol: 1e-8, criterion: 'relative', maxIter: 1, checkEvery: 1 })) continue;
-        for (const prepare of [false, true]) {
+        for (const prepare of [false, { recognizeStencil: false }, {}] as const) {
           const t0 = performance.now();
           const r = await solveSequence(t.ctx, rhs.map((b) => ({ A, b })), {
             tuner: new FixedOmega(method === 'sor' ? 2 / (1 + Math.sin(Math.PI / (m + 1))) : 1.8), method, prepare, backend: t.backend as BackendName,
           });
           const s = (performance.now() - t0) / 1e3;
           rows.push({
-            suite: 'relax-sequence', case: `${method}, ${T} right-hand sides, poisson2d ${m}² CSR${prepare ? ', prepared' : ''}`, backend: t.label, dtype: 'f64', threads: t.threads,
+            suite: 'relax-sequence', case: `${method}, ${T} right-hand sides, poisson2d ${m}² CSR${prepare === false ? '' : prepare.recognizeStencil === false ? ', prepared' : ', prepared (recognized: stencil kernels)'}`, backend: t.label, dtype: 'f64', threads: t.threads,
             seconds: s, unit: 'solves/s', rate: T / s, ofCeiling1: null, ofCeilingAll: null,
             note: `${(r.totals.iterations / T).toFixed(0)} its/solve; ${((s / T) * 1e3).toFixed(2)} ms/solve`,
           });

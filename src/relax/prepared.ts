@@ -17,11 +17,11 @@ export interface PrepareOptions {
   readonly recognizeStencil?: boolean;
 }
 
-export function checkPrepareOptions(options: unknown): PrepareOptions {
+export function checkPrepareOptions(options: unknown, name = 'options'): PrepareOptions {
   if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null) fail('E_DTYPE', 'options', `expected an options object, got ${describe(options)}`);
+  if (typeof options !== 'object' || options === null) fail('E_DTYPE', name, `expected an options object, got ${describe(options)}`);
   const r = (options as { recognizeStencil?: unknown }).recognizeStencil;
-  if (r !== undefined && typeof r !== 'boolean') fail('E_DTYPE', 'options.recognizeStencil', `expected a boolean, got ${describe(r)}`);
+  if (r !== undefined && typeof r !== 'boolean') fail('E_DTYPE', `${name}.recognizeStencil`, `expected a boolean, got ${describe(r)}`);
   return r === undefined ? {} : { recognizeStencil: r };
 }
 

@@ -16,7 +16,7 @@ import { NumkernError, fail, throwIfAborted } from '../core/errors.js';
 import type { FloatArray, LinearOperator } from '../core/types.js';
 import { checkFiniteNumber, checkIntegerInRange, checkOptions, checkSignal, describe } from '../core/validate.js';
 import type { BackendName } from '../core/types.js';
-import { PreparedOperator, sameContent } from './prepared.js';
+import { checkPrepareOptions, PreparedOperator, sameContent, type PrepareOptions } from './prepared.js';
 import type { SolveOperand, SolveOptions, SolveResult } from './solve.js';
 import type { TunedParameter, Tuner } from './tuners/tuner.js';
 
@@ -64,9 +64,10 @@ export interface SequenceOptions {
   /**
    * Prepare an operator once when consecutive instances share a matrix object (default true): it is
    * validated and snapshot once, and backends keep what they derive from it. Each reuse first checks
-   * that the object still holds the snapshot's values, so an in-place edit is never missed.
+   * that the object still holds the snapshot's values, so an in-place edit is never missed. Prepare
+   * options (e.g. `{recognizeStencil: false}`) prepare with them.
    */
-  prepare?: boolean;
+  prepare?: boolean | PrepareOptions;
   onProgress?: (p: SequenceProgress) => void;
   signal?: AbortSignal;
 }
@@ -128,7 +129,7 @@ interface Resolved {
   tol: number;
   maxIter: number;
   backend: BackendName | 'auto' | undefined;
-  prepare: boolean;
+  prepare: false | PrepareOptions;
   onProgress: ((p: SequenceProgress) => void) | undefined;
   signal: AbortSignal | undefined;
 }
@@ -142,8 +143,10 @@ export function resolveSequenceOptions(options: unknown): Resolved {
   if (!(tol > 0)) fail('E_RANGE', 'options.tol', `must be > 0, got ${tol}`);
   const maxIter = o.maxIter === undefined ? 10000 : checkIntegerInRange(o.maxIter, 1, 2 ** 31 - 1, 'options.maxIter');
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') fail('E_DTYPE', 'options.onProgress', `expected a function, got ${describe(o.onProgress)}`);
-  if (o.prepare !== undefined && typeof o.prepare !== 'boolean') fail('E_DTYPE', 'options.prepare', `expected a boolean, got ${describe(o.prepare)}`);
-  return { method, tol, maxIter, backend: o.backend, prepare: o.prepare ?? true, onProgress: o.onProgress, signal: checkSignal(o.signal) };
+  const prepare = o.prepare === undefined || o.prepare === true ? {} : o.prepare === false ? false
+    : typeof o.prepare === 'object' && o.prepare !== null ? checkPrepareOptions(o.prepare, 'options.prepare')
+    : fail('E_DTYPE', 'options.prepare', `expected a boolean or prepare options, got ${describe(o.prepare)}`);
+  return { method, tol, maxIter, backend: o.backend, prepare, onProgress: o.onProgress, signal: checkSignal(o.signal) };
 }
 
 export function checkSolveProvider(ctx: unknown): SolveProvider {
@@ -212,12 +215,12 @@ class OperatorReuse {
   private A: object | null = null;
   private P: PreparedOperator | null = null;
 
-  constructor(private readonly enabled: boolean) {}
+  constructor(private readonly options: false | PrepareOptions) {}
 
   operand(A: LinearOperator, name: string): SolveOperand {
-    if (!this.enabled) return A;
+    if (this.options === false) return A;
     if (this.A === A && (this.P === null || sameContent(A, this.P.source))) {
-      this.P ??= new PreparedOperator(A, `${name}.A`);
+      this.P ??= new PreparedOperator(A, `${name}.A`, this.options);
       return this.P;
     }
     this.release();

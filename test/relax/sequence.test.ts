@@ -9,6 +9,10 @@ import {
   shiftedLaplacianSequence, solveSequence, youngOmega, type SequenceInstance,
 } from '../../src/relax/index.js';
 import { demoCommand } from '../../src/cli/demo.js';
+import { poisson2d } from '../../src/relax/generators.js';
+import type { CsrMatrix } from '../../src/core/types.js';
+
+const poisson2dCsr = (m: number): CsrMatrix => poisson2d(m) as CsrMatrix;
 
 const ctx = await createContext({ backends: ['js'] });
 afterAll(() => ctx.dispose());
@@ -242,3 +246,22 @@ describe('what a tuner tunes', () => {
     expect(msg).toMatch(/^E_RANGE options\.tuner\.parameter/);
   });
 });
+
+describe('solveSequence prepare options', () => {
+  it('prepares with the options given, and names a bad one', async () => {
+    const A = poissonForSequence();
+    const inst = [0, 1, 2].map((t) => ({ A, b: Float64Array.from({ length: A.nrows }, (_, i) => 1 + Math.sin(i + t)) }));
+    const run = (prepare: unknown) => solveSequence(ctx, inst, { tuner: new FixedOmega(1.5), method: 'ssor-cg', prepare: prepare as boolean });
+    const a = await run({ recognizeStencil: false });
+    const b = await run(true);
+    const c = await run(false);
+    expect(a.records.map((r) => r.iterations)).toEqual(c.records.map((r) => r.iterations));
+    expect(b.records.map((r) => r.iterations)).toEqual(c.records.map((r) => r.iterations));
+    expect(await codeOf(() => run(3))).toMatch(/^E_DTYPE options\.prepare/);
+    expect(await codeOf(() => run({ recognizeStencil: 'no' }))).toMatch(/^E_DTYPE options\.prepare\.recognizeStencil/);
+  });
+});
+
+function poissonForSequence() {
+  return poisson2dCsr(12);
+}
