@@ -9,12 +9,14 @@
 import { registerFamilyKernels, type Engine, type FamilyKernelLists } from './core/engine.js';
 import * as cudaLinalg from './backends/cuda/linalg.js';
 import * as jsLinalg from './backends/js/linalg.js';
+import * as jsPg from './backends/js/pg.js';
 import * as jsRelax from './backends/js/relax.js';
 import * as nativeLinalg from './backends/native/linalg.js';
 import * as nativeRelax from './backends/native/relax.js';
 import * as webgpuLinalg from './backends/webgpu/linalg.js';
 import * as webgpuRelax from './backends/webgpu/relax/kernels.js';
 import { linalgApi } from './linalg/api.js';
+import { pgApi } from './pg/api.js';
 import { relaxApi } from './relax/api.js';
 
 interface Family<Api> {
@@ -34,6 +36,10 @@ export const FAMILIES = {
     api: relaxApi,
     kernels: { js: jsRelax.relaxKernels, native: nativeRelax.relaxKernels, webgpu: webgpuRelax.relaxKernels },
   }),
+  pg: family({
+    api: pgApi,
+    kernels: { js: jsPg.pgKernels },
+  }),
 };
 
 export type FamilyName = keyof typeof FAMILIES;
@@ -46,3 +52,4 @@ for (const [name, f] of Object.entries(FAMILIES)) registerFamilyKernels(name, f.
 // Each family's public names (types, generators, tuners, ...), re-exported by src/index.ts.
 export * from './linalg/index.js';
 export * from './relax/index.js';
+export * from './pg/index.js';
