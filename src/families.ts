@@ -14,6 +14,7 @@ import * as jsRelax from './backends/js/relax.js';
 import * as nativeLinalg from './backends/native/linalg.js';
 import * as nativeRelax from './backends/native/relax.js';
 import * as webgpuLinalg from './backends/webgpu/linalg.js';
+import * as webgpuPg from './backends/webgpu/pg/kernels.js';
 import * as webgpuRelax from './backends/webgpu/relax/kernels.js';
 import { linalgApi } from './linalg/api.js';
 import { pgApi } from './pg/api.js';
@@ -38,7 +39,7 @@ export const FAMILIES = {
   }),
   pg: family({
     api: pgApi,
-    kernels: { js: jsPg.pgKernels },
+    kernels: { js: jsPg.pgKernels, webgpu: webgpuPg.pgKernels },
   }),
 };
 
