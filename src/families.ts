@@ -11,6 +11,7 @@ import * as cudaLinalg from './backends/cuda/linalg.js';
 import * as jsLinalg from './backends/js/linalg.js';
 import * as jsPg from './backends/js/pg.js';
 import * as jsRelax from './backends/js/relax.js';
+import * as jsSketch from './backends/js/sketch.js';
 import * as nativeLinalg from './backends/native/linalg.js';
 import * as nativeRelax from './backends/native/relax.js';
 import * as webgpuLinalg from './backends/webgpu/linalg.js';
@@ -19,6 +20,7 @@ import * as webgpuRelax from './backends/webgpu/relax/kernels.js';
 import { linalgApi } from './linalg/api.js';
 import { pgApi } from './pg/api.js';
 import { relaxApi } from './relax/api.js';
+import { sketchApi } from './sketch/api.js';
 
 interface Family<Api> {
   readonly api: (engine: Engine) => Api;
@@ -41,6 +43,10 @@ export const FAMILIES = {
     api: pgApi,
     kernels: { js: jsPg.pgKernels, webgpu: webgpuPg.pgKernels },
   }),
+  sketch: family({
+    api: sketchApi,
+    kernels: { js: jsSketch.sketchKernels },
+  }),
 };
 
 export type FamilyName = keyof typeof FAMILIES;
@@ -54,3 +60,4 @@ for (const [name, f] of Object.entries(FAMILIES)) registerFamilyKernels(name, f.
 export * from './linalg/index.js';
 export * from './relax/index.js';
 export * from './pg/index.js';
+export * from './sketch/index.js';

@@ -9,6 +9,7 @@ import { createContext } from '../context.js';
 import { NumkernError } from '../core/errors.js';
 import { formatInfo } from './info.js';
 import { DEMO_USAGE, demoCommand } from './demo.js';
+import { LSTSQ_USAGE, lstsqCommand } from './lstsq.js';
 import { SOLVE_USAGE, solveCommand } from './solve.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -19,6 +20,7 @@ commands:
   info [--json]             every backend: available or why not, adapter, threads, BLAS, CUDA devices
   ${DEMO_USAGE.replace(/\n/g, '\n  ')}
   ${SOLVE_USAGE.replace(/\n/g, '\n  ')}
+  ${LSTSQ_USAGE.replace(/\n/g, '\n  ')}
   bench [--suite a,b] [--quick]
                             machine ceilings, then the kernel suites as fractions of them
                             (writes bench/results/*.json)
@@ -56,6 +58,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'solve': {
         await using ctx = await createContext();
         return await solveCommand(ctx, rest);
+      }
+      case 'lstsq': {
+        await using ctx = await createContext();
+        return await lstsqCommand(ctx, rest);
       }
       case 'bench': {
         // The bench is TypeScript run through tsx, a dev dependency: it is the package's own suite.

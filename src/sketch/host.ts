@@ -1,0 +1,109 @@
+/**
+ * The façade's small dense arithmetic, O(d²) on the d × d triangular factor: the back-substitution of
+ * sketch-and-solve and 'qr', the norm and condition estimates iterative sketching stops on, and the
+ * default sketch size. Computed once per solve on the host, so every backend's loop sees the same
+ * numbers (docs/sketch.md §6).
+ */
+
+export const EPS = 2 ** -52;
+
+/** x (length d) := P·[R₁₁⁻¹·y[0..r); 0], the basic solution on the r leading pivot columns. */
+export function basicSolution(R: Float64Array, perm: Int32Array, rank: number, y: Float64Array, d: number): Float64Array {
+  const t = y.slice(0, rank);
+  for (let i = rank - 1; i >= 0; i--) {
+    let s = t[i]!;
+    for (let j = i + 1; j < rank; j++) s -= R[i * d + j]! * t[j]!;
+    t[i] = s / R[i * d + i]!;
+  }
+  const x = new Float64Array(d);
+  for (let k = 0; k < rank; k++) x[perm[k]!] = t[k]!;
+  return x;
+}
+
+function upperMul(R: Float64Array, d: number, r: number, v: Float64Array, out: Float64Array): void {
+  for (let i = 0; i < r; i++) {
+    let s = 0;
+    for (let j = i; j < r; j++) s += R[i * d + j]! * v[j]!;
+    out[i] = s;
+  }
+}
+
+function upperMulT(R: Float64Array, d: number, r: number, v: Float64Array, out: Float64Array): void {
+  out.fill(0, 0, r);
+  for (let i = 0; i < r; i++) for (let j = i; j < r; j++) out[j] += R[i * d + j]! * v[i]!;
+}
+
+function upperSolve(R: Float64Array, d: number, r: number, v: Float64Array): void {
+  for (let i = r - 1; i >= 0; i--) {
+    let s = v[i]!;
+    for (let j = i + 1; j < r; j++) s -= R[i * d + j]! * v[j]!;
+    v[i] = s / R[i * d + i]!;
+  }
+}
+
+function upperSolveT(R: Float64Array, d: number, r: number, v: Float64Array): void {
+  for (let i = 0; i < r; i++) {
+    const vi = v[i]! / R[i * d + i]!;
+    v[i] = vi;
+    for (let j = i + 1; j < r; j++) v[j] -= R[i * d + j]! * vi;
+  }
+}
+
+function normalize(v: Float64Array, r: number): number {
+  let s = 0;
+  for (let i = 0; i < r; i++) s += v[i]! * v[i]!;
+  const nrm = Math.sqrt(s);
+  if (nrm > 0) for (let i = 0; i < r; i++) v[i] = v[i]! / nrm;
+  return nrm;
+}
+
+/**
+ * ‖R₁₁‖₂ and κ₂(R₁₁) by power iteration on R₁₁ᵀR₁₁ and on its inverse, from a fixed start (Epperly's
+ * code takes ⌈log d⌉ steps for ‖A‖ and condest for κ; estimates only scale the stopping threshold).
+ */
+export function triangularEstimates(R: Float64Array, d: number, r: number): { normEst: number; condEst: number } {
+  if (r === 0) return { normEst: 0, condEst: 1 };
+  const steps = Math.max(8, Math.ceil(2 * Math.log2(r + 1)));
+  const v = new Float64Array(r);
+  const w = new Float64Array(r);
+  for (let i = 0; i < r; i++) v[i] = 1 + i / r;
+  normalize(v, r);
+  let big = 0;
+  for (let s = 0; s < steps; s++) {
+    upperMul(R, d, r, v, w);
+    upperMulT(R, d, r, w, v);
+    big = Math.sqrt(normalize(v, r));
+  }
+  for (let i = 0; i < r; i++) v[i] = 1 + i / r;
+  normalize(v, r);
+  let small = 0;
+  for (let s = 0; s < steps; s++) {
+    upperSolveT(R, d, r, v);
+    upperSolve(R, d, r, v);
+    small = Math.sqrt(normalize(v, r));
+  }
+  return { normEst: big, condEst: Math.max(1, big * small) };
+}
+
+/** Principal branch of Lambert's W for x ≥ 0 (Halley's iteration). */
+export function lambertW(x: number): number {
+  let w = x < 1 ? x : Math.log(x) - Math.log(Math.log(x) + 1);
+  for (let i = 0; i < 50; i++) {
+    const e = Math.exp(w);
+    const f = w * e - x;
+    const step = f / (e * (w + 1) - ((w + 2) * f) / (2 * w + 2));
+    w -= step;
+    if (Math.abs(step) <= 1e-15 * Math.max(1, Math.abs(w))) break;
+  }
+  return w;
+}
+
+/**
+ * Epperly's default sketch size for the full-precision methods (code/iterative_sketching.m, momentum
+ * variant: C = 1, at least 4d): m = max(⌈d·exp(W(4n·ln(1/ε)/d²))⌉, 4d), here capped at n — it balances
+ * the QR of the m × d sketch against the iterations a smaller sketch would need.
+ */
+export function fullPrecisionSketchSize(n: number, d: number): number {
+  const m = Math.ceil(d * Math.exp(lambertW((4 * n * Math.log(1 / EPS)) / (d * d))));
+  return Math.max(d, Math.min(n, Math.max(m, 4 * d)));
+}

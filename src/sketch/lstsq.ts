@@ -1,0 +1,232 @@
+/**
+ * ctx.sketch.lstsq: min ‖A x − b‖₂ for tall A by sketch-and-solve, sketch-and-precondition (QR of SA,
+ * LSQR on A·R⁻¹ warm-started from sketch-and-solve), iterative sketching with momentum, or a Householder
+ * QR of A itself (docs/sketch.md §4). The orchestration is here; each step is an op (src/sketch/ops.ts),
+ * so the sketch, the factorization and the loop may each run on the backend best placed for it.
+ */
+import type { Engine } from '../core/engine.js';
+import { fail } from '../core/errors.js';
+import { checkOpOptions, type OpOptions } from '../core/options.js';
+import type { BackendName } from '../core/types.js';
+import { checkFiniteNumber, checkIntegerInRange, describe } from '../core/validate.js';
+import { isCsr, SPARSE_KINDS, type SketchKind, type SketchLoopOutcome, type SketchOperand } from './ops.js';
+import { basicSolution, EPS, fullPrecisionSketchSize, triangularEstimates } from './host.js';
+import { checkKind, checkSeed, resolveSketch, type SketchDescription } from './spec.js';
+import { checkMaxIter, checkOperand, checkTol, checkVector, given, type CheckedOperand } from './validate.js';
+
+export type LstsqMethod = 'sketch-and-solve' | 'sketch-and-precondition' | 'iterative-sketching' | 'qr';
+export const LSTSQ_METHODS: readonly LstsqMethod[] = ['sketch-and-solve', 'sketch-and-precondition', 'iterative-sketching', 'qr'];
+
+export interface LstsqOptions extends OpOptions {
+  /** Default 'sketch-and-precondition'. */
+  method?: LstsqMethod;
+  /** The sketch kind (default 'sparse-sign'; 'srht' under guarantee 'linf'). Not used by 'qr'. */
+  sketch?: SketchKind;
+  /** Sketch rows, d ≤ m (defaults: docs/sketch.md §4.4). */
+  m?: number;
+  /** sparse-sign nonzeros per column (default 8). */
+  nnzPerCol?: number;
+  /** Sketch seed (default 0). */
+  seed?: number | bigint;
+  /** sketch-and-precondition: LSQR's atol = btol (default 1e-14); iterative-sketching: the ε of Epperly's stopping rule (default 2⁻⁵²). */
+  tol?: number;
+  /** Default 1000 (LSQR) or 100 (iterative sketching). */
+  maxIter?: number;
+  /** Rank threshold: r = #{leading |R_jj| > rcond·|R_00|}; default ε·max(n, d) (LAPACK's and NumPy's convention). */
+  rcond?: number;
+  /** 'linf': sketch-and-solve with a dense sketch sized for the ℓ∞ target (docs/sketch.md §5). Default 'l2'. */
+  guarantee?: 'l2' | 'linf';
+  /** The ℓ∞ mode's ε (default 0.25): m = ⌈d/ε²⌉ unless m is given. */
+  epsilon?: number;
+}
+
+export type LstsqStopReason =
+  /** A direct solve (sketch-and-solve, 'qr') on a full-rank factor. */
+  | 'direct'
+  /** The iteration met its tolerance. */
+  | 'converged'
+  | 'max-iterations'
+  /** Iterative sketching grew the residual (a preconditioner too weak for its momentum); x is its best iterate. */
+  | 'breakdown'
+  /** R has numerical rank r < d: x is the basic solution on the r independent pivot columns (the others 0). */
+  | 'rank-deficient';
+
+export interface LstsqResult {
+  x: Float64Array;
+  /** ‖b − A x‖₂ of the returned x, in f64. */
+  residualNorm: number;
+  iterations: number;
+  method: LstsqMethod;
+  /** Numerical rank of R (of SA for the sketching methods, of A for 'qr'). */
+  rank: number;
+  stopReason: LstsqStopReason;
+  /** The direct solve finished, or the iteration met its tolerance (also on the rank-deficient basic problem). */
+  converged: boolean;
+  sketch: SketchDescription | null;
+  /** Things a user should act on (rank deficiency, Epperly's ill-conditioning warning). */
+  warnings: string[];
+  /** The backend of the dominant step (the loop, the sketch of sketch-and-solve, the QR of 'qr'); `backends` has each step's. */
+  backend: BackendName;
+  backends: Partial<Record<'apply' | 'qr' | 'solve' | 'residual', BackendName>>;
+  seconds: number;
+}
+
+interface LstsqConfig {
+  method: LstsqMethod;
+  kind: SketchKind;
+  m: number;
+  nnzPerCol: number | undefined;
+  seed: number | bigint;
+  tol: number;
+  maxIter: number;
+  rcond: number;
+  guarantee: 'l2' | 'linf';
+}
+
+function defaultM(method: LstsqMethod, guarantee: 'l2' | 'linf', epsilon: number, n: number, d: number): number {
+  if (guarantee === 'linf') return Math.max(d, Math.min(n, Math.ceil(d / (epsilon * epsilon))));
+  // Sketch-and-solve: 10d puts the Gaussian residual ratio at √(1 + d/(9d − 1)) ≈ 1.054 (§3).
+  if (method === 'sketch-and-solve') return Math.max(d, Math.min(n, 10 * d));
+  return fullPrecisionSketchSize(n, d);
+}
+
+function resolve(o: Partial<LstsqOptions>, n: number, d: number): LstsqConfig {
+  const method = given<LstsqMethod>(o, 'method') ?? 'sketch-and-precondition';
+  if (!LSTSQ_METHODS.includes(method)) fail('E_RANGE', 'options.method', `expected one of ${LSTSQ_METHODS.join(', ')}, got ${describe(method)}`);
+  const guarantee = given<'l2' | 'linf'>(o, 'guarantee') ?? 'l2';
+  if (guarantee !== 'l2' && guarantee !== 'linf') fail('E_RANGE', 'options.guarantee', `expected 'l2' or 'linf', got ${describe(guarantee)}`);
+  if (guarantee === 'linf' && method !== 'sketch-and-solve') {
+    fail('E_RANGE', 'options.guarantee', `'linf' sizes a sketch-and-solve; ${method} is accurate to rounding in every coordinate already`);
+  }
+  const epsOpt = given<number>(o, 'epsilon');
+  if (epsOpt !== undefined && guarantee !== 'linf') fail('E_RANGE', 'options.epsilon', "applies to guarantee 'linf'");
+  const epsilon = epsOpt === undefined ? 0.25 : checkFiniteNumber(epsOpt, 'options.epsilon');
+  if (!(epsilon > 0 && epsilon < 1)) fail('E_RANGE', 'options.epsilon', `must be in (0, 1), got ${epsilon}`);
+  const kindOpt = given<SketchKind>(o, 'sketch');
+  const kind = kindOpt === undefined ? (guarantee === 'linf' ? 'srht' : 'sparse-sign') : checkKind(kindOpt, 'options.sketch');
+  if (guarantee === 'linf' && SPARSE_KINDS.includes(kind)) {
+    fail('E_RANGE', 'options.sketch', `${kind} cannot give an ℓ∞ guarantee (Song–Ye–Yin–Zhang 2023: dense sketches are necessary); use 'srht' or 'gaussian'`);
+  }
+  const mOpt = given<number>(o, 'm');
+  const m = mOpt === undefined ? defaultM(method, guarantee, epsilon, n, d) : checkIntegerInRange(mOpt, 1, 2 ** 31 - 1, 'options.m');
+  if (method !== 'qr' && m < d) fail('E_RANGE', 'options.m', `a sketch with m = ${m} < d = ${d} rows has rank < d: ${method} needs m ≥ d`);
+  const nnzPerCol = given<number>(o, 'nnzPerCol');
+  const seedOpt = given<number | bigint>(o, 'seed');
+  const seed = seedOpt === undefined ? 0 : checkSeed(seedOpt, 'options.seed');
+  const tolOpt = given<number>(o, 'tol');
+  const tol = tolOpt === undefined ? (method === 'iterative-sketching' ? EPS : 1e-14) : checkTol(tolOpt, 'options.tol');
+  const maxOpt = given<number>(o, 'maxIter');
+  const maxIter = maxOpt === undefined ? (method === 'iterative-sketching' ? 100 : 1000) : checkMaxIter(maxOpt, 'options.maxIter');
+  const rcOpt = given<number>(o, 'rcond');
+  const rcond = rcOpt === undefined ? EPS * Math.max(n, d) : checkTol(rcOpt, 'options.rcond');
+  return { method, kind, m, nnzPerCol, seed, tol, maxIter, rcond, guarantee };
+}
+
+/** A as a dense f64 copy (the factorization of 'qr' destroys its input). */
+function denseCopy(op: CheckedOperand): Float64Array {
+  const { A, rows, cols } = op;
+  const M = new Float64Array(rows * cols);
+  if (isCsr(A)) {
+    for (let i = 0; i < rows; i++) for (let p = A.rowPtr[i]!; p < A.rowPtr[i + 1]!; p++) M[i * cols + A.colIdx[p]!] = A.values[p]!;
+  } else {
+    M.set(A.data);
+  }
+  return M;
+}
+
+export async function lstsq(engine: Engine, Ain: SketchOperand, bin: unknown, options?: LstsqOptions): Promise<LstsqResult> {
+  const t0 = performance.now();
+  const o = checkOpOptions<LstsqOptions>(options);
+  const finite = o.checkFinite !== false;
+  const op = checkOperand(Ain, 'A', { checkFinite: finite, magnitude: true });
+  const { A, rows: n, cols: d, dtype } = op;
+  const b = checkVector(bin, n, dtype, 'b', { checkFinite: finite, magnitude: true });
+  if (d < 1) fail('E_RANGE', 'A', 'has no columns');
+  if (n < d) fail('E_RANGE', 'A', `is ${n}×${d}: least squares here needs n ≥ d (a tall or square A)`);
+  const cfg = resolve(o, n, d);
+  const req = { ...o, dtype, size: op.size };
+  const backends: LstsqResult['backends'] = {};
+  const warnings: string[] = [];
+  const R = new Float64Array(d * d);
+  const perm = new Int32Array(d);
+  let x: Float64Array;
+  let rank: number;
+  let sketch: SketchDescription | null = null;
+  let loop: SketchLoopOutcome | null = null;
+
+  if (cfg.method === 'qr') {
+    const M = denseCopy(op);
+    const rhs = Float64Array.from(b);
+    const q = await engine.run('sketchQr', { M, rows: n, cols: d, rhs, R, perm, rcond: cfg.rcond, allowF32: false }, { ...o, dtype: 'f64', size: n * d });
+    backends.qr = q.backend;
+    rank = q.value.rank;
+    x = basicSolution(R, perm, rank, rhs, d);
+  } else {
+    const resolved = resolveSketch({ kind: cfg.kind, m: cfg.m, nnzPerCol: cfg.nnzPerCol, seed: cfg.seed }, n, 'options', 'sketch');
+    sketch = resolved.description;
+    const S = resolved.S;
+    const SA = new Float64Array(cfg.m * d);
+    const Sb = new Float64Array(cfg.m);
+    // Only sketch-and-precondition may take an f32 sketch: LSQR refines x in f64 whatever R is (docs/sketch.md §6).
+    const allowF32 = cfg.method === 'sketch-and-precondition';
+    const ap = await engine.run('sketchApply', { S, A, rowOffset: 0, b, SA, Sb, allowF32 }, req);
+    backends.apply = ap.backend;
+    const q = await engine.run('sketchQr', { M: SA, rows: cfg.m, cols: d, rhs: Sb, R, perm, rcond: cfg.rcond, allowF32 }, { ...o, dtype: 'f64', size: cfg.m * d });
+    backends.qr = q.backend;
+    rank = q.value.rank;
+    x = basicSolution(R, perm, rank, Sb, d);
+    if (cfg.method === 'sketch-and-precondition') {
+      const r = await engine.run('sketchLsqr', { A, b, R, perm, rank, x, atol: cfg.tol, btol: cfg.tol, maxIter: cfg.maxIter }, req);
+      backends.solve = r.backend;
+      loop = r.value;
+    } else if (cfg.method === 'iterative-sketching') {
+      const ratio = d / cfg.m;
+      const { normEst, condEst } = triangularEstimates(R, d, rank);
+      const args = { A, b, R, perm, rank, x, alpha: (1 - ratio) ** 2, beta: ratio, tol: cfg.tol, normEst, condEst, maxIter: cfg.maxIter };
+      const r = await engine.run('sketchIterate', args, req);
+      backends.solve = r.backend;
+      loop = r.value;
+      if (loop.stop === 'breakdown' || loop.stop === 'max-iterations') {
+        // The momentum parameters assume SA·R⁻¹'s spectrum at its Marchenko–Pastur edges, which small d
+        // or m near 4d can miss (docs/sketch.md §4.3). LSQR on the same R converges for any spectrum: finish
+        // with it from the best iterate rather than hand back an unconverged x.
+        const first = loop;
+        const l = await engine.run('sketchLsqr', { A, b, R, perm, rank, x, atol: 1e-14, btol: 1e-14, maxIter: 1000 }, req);
+        loop = { ...l.value, iterations: first.iterations + l.value.iterations };
+        warnings.push(
+          `the momentum iteration ${first.stop === 'breakdown' ? 'diverged' : `did not converge in ${first.iterations} steps`} (m = ${cfg.m} is too close to 4d for d = ${d}); ` +
+          `finished with LSQR on the same preconditioner (${l.value.iterations} more iterations)`,
+        );
+      }
+      let bsq = 0;
+      for (let i = 0; i < n; i++) bsq += b[i]! * b[i]!;
+      const bnorm = Math.sqrt(bsq);
+      // Epperly's warning (code/iterative_sketching.m): forward stability needs κ·u small or a small residual.
+      if (condEst >= 5e-3 / EPS && loop.residualNorm >= Math.sqrt(EPS) * bnorm) {
+        warnings.push(`κ(A) ≈ ${condEst.toExponential(1)} with a large residual: iterative sketching may lose digits here; sketch-and-precondition is the stable choice`);
+      }
+    }
+  }
+  let residualNorm: number;
+  if (loop) {
+    residualNorm = loop.residualNorm;
+  } else {
+    const r = await engine.run('sketchResidual', { A, b, x }, req);
+    backends.residual = r.backend;
+    residualNorm = r.value;
+  }
+  const converged = loop === null ? true : loop.stop === 'compatible' || loop.stop === 'least-squares' || loop.stop === 'converged';
+  let stopReason: LstsqStopReason = loop === null ? 'direct' : converged ? 'converged' : loop.stop === 'breakdown' ? 'breakdown' : 'max-iterations';
+  if (rank < d) {
+    stopReason = 'rank-deficient';
+    warnings.push(
+      `R has numerical rank ${rank} < d = ${d} (rcond ${cfg.rcond.toExponential(1)}): x is the basic solution on ${rank} independent pivot columns. ` +
+      (cfg.method === 'qr' ? 'A is rank deficient.' : `A is rank deficient, or the ${cfg.kind} sketch collided on a coherent A (docs/sketch.md §5); method 'qr' tells them apart.`),
+    );
+  }
+  const backend = backends.solve ?? (cfg.method === 'qr' ? backends.qr : backends.apply) ?? 'js';
+  return {
+    x, residualNorm, iterations: loop?.iterations ?? 0, method: cfg.method, rank, stopReason, converged, sketch, warnings, backend, backends,
+    seconds: (performance.now() - t0) / 1e3,
+  };
+}

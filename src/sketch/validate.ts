@@ -1,0 +1,79 @@
+/**
+ * Input checks of the sketch family: the operand (dense row-major or CSR), right-hand sides, start
+ * vectors and the shared numeric options. Every check runs before any kernel and throws a NumkernError
+ * that names the argument.
+ */
+import { fail } from '../core/errors.js';
+import { dtypeOf, type DType, type FloatArray } from '../core/types.js';
+import {
+  checkCsr, checkDense, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, describe,
+} from '../core/validate.js';
+import { isCsr, operandCols, operandData, operandRows, type SketchOperand } from './ops.js';
+
+/**
+ * Residual norms are sums of squares in f64 (src/core/operator.ts order), so entries past 1e150 could
+ * overflow them (the relax family's bound, src/relax/validate.ts).
+ */
+export const MAX_MAGNITUDE = 1e150;
+
+export interface CheckedOperand {
+  readonly A: SketchOperand;
+  readonly rows: number;
+  readonly cols: number;
+  readonly dtype: DType;
+  /** Stored entries: the dispatch size. */
+  readonly size: number;
+}
+
+export function checkOperand(A: unknown, name: string, options: { checkFinite: boolean; magnitude?: boolean }): CheckedOperand {
+  if (typeof A !== 'object' || A === null) fail('E_SHAPE', name, `expected a dense matrix {rows, cols, data} or a CSR matrix {nrows, ncols, rowPtr, colIdx, values}, got ${describe(A)}`);
+  const M = (A as { rowPtr?: unknown }).rowPtr !== undefined
+    ? checkCsr(A, name, { checkFinite: options.checkFinite })
+    : checkDense(A, name, { checkFinite: options.checkFinite });
+  const data = operandData(M);
+  if (options.magnitude) {
+    for (let i = 0; i < data.length; i++) {
+      if (Math.abs(data[i]!) > MAX_MAGNITUDE) fail('E_RANGE', `${name}.${isCsr(M) ? 'values' : 'data'}`, `entry ${i} is ${data[i]}; |entries| must stay below ${MAX_MAGNITUDE} (rescale the problem)`);
+    }
+  }
+  return { A: M, rows: operandRows(M), cols: operandCols(M), dtype: dtypeOf(data), size: Math.max(data.length, operandRows(M)) };
+}
+
+/** A vector of the operand's dtype and length n. */
+export function checkVector(v: unknown, n: number, dtype: DType, name: string, options: { checkFinite: boolean; magnitude?: boolean }): FloatArray {
+  const a = checkFloatArray(v, name);
+  checkSameDtype(dtype, a, name);
+  checkLength(a, n, name);
+  if (options.checkFinite) checkFinite(a, name);
+  if (options.magnitude) {
+    for (let i = 0; i < a.length; i++) {
+      if (Math.abs(a[i]!) > MAX_MAGNITUDE) fail('E_RANGE', name, `entry ${i} is ${a[i]}; |entries| must stay below ${MAX_MAGNITUDE} (rescale the problem)`);
+    }
+  }
+  return a;
+}
+
+/** A start vector x0 of length d, any float dtype; copied into a fresh f64 array. */
+export function checkStart(x0: unknown, d: number, name: string): Float64Array {
+  const a = checkFloatArray(x0, name);
+  checkLength(a, d, name);
+  checkFinite(a, name);
+  return Float64Array.from(a);
+}
+
+/** Options given as null are refused like any other wrong type: only undefined takes the default. */
+export function given<T>(o: object, key: string, prefix = 'options'): T | undefined {
+  const v = (o as Record<string, unknown>)[key];
+  if (v === null) fail('E_DTYPE', `${prefix}.${key}`, 'is null; omit it to take the default');
+  return v as T | undefined;
+}
+
+export function checkTol(v: unknown, name: string): number {
+  const t = checkFiniteNumber(v, name);
+  if (!(t >= 0)) fail('E_RANGE', name, `must be ≥ 0, got ${t}`);
+  return t;
+}
+
+export function checkMaxIter(v: unknown, name: string): number {
+  return checkIntegerInRange(v, 0, 2 ** 31 - 1, name);
+}

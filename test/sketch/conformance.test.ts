@@ -1,0 +1,146 @@
+/**
+ * Every available non-js backend against the js oracle (src/backends/js/sketch*), op by op.
+ *
+ * - The same S: the sketch of the identity is S itself, one term per entry. With isometric: false the
+ *   bit-exact kinds (rademacher, srht, countsketch, sparse-sign) have entries ±1 and 0, exact in f32 and
+ *   f64, so every backend and thread count must give js's bits. Gaussian entries go through libm
+ *   (Box–Muller): a few ulps apart.
+ * - SA of general data: the same terms in another order or precision, so within the forward-error bound
+ *   γ_k·Σ|terms| of a k-term sum in the backend's unit roundoff (Higham §4.2), twice for two orders.
+ * - lstsq: every backend reaches the oracle's residual to 1e-12 relative. Iteration counts may move by
+ *   a step or two, because a native QR is LAPACK's blocked dgeqp3, whose R rounds differently from the
+ *   oracle's unblocked Householder (docs/sketch.md §6): within max(2, 10 %) on a CPU backend.
+ * - kaczmarz (one row per projection): the same rows from the same table and plain sequential
+ *   arithmetic, so a CPU backend in f64 reproduces the oracle's count exactly; sketch-and-project
+ *   factors each step's S·A, so the same max(2, 10 %) band.
+ * A backend without an op falls back to the next candidate, and the context records why.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { createContext, type BackendName, type Context, type SketchKind } from '../../src/index.js';
+import { SKETCH_OPS } from '../../src/sketch/ops.js';
+import { eps, openForConformance } from '../support/backends.js';
+import { identity, lsProblem, randomDense, toCsr } from './problems.js';
+
+const { ctx, backends } = await openForConformance();
+const single = await createContext({ threads: 1 });
+afterAll(async () => {
+  await single.dispose();
+  await ctx.dispose();
+});
+
+const KINDS: SketchKind[] = ['gaussian', 'rademacher', 'srht', 'countsketch', 'sparse-sign'];
+const BIT_EXACT: SketchKind[] = ['rademacher', 'srht', 'countsketch', 'sparse-sign'];
+const gamma = (k: number, u: number) => (k * u) / (1 - k * u);
+
+function asDtype(A: { rows: number; cols: number; data: Float64Array }, dtype: 'f32' | 'f64') {
+  return dtype === 'f64' ? A : { rows: A.rows, cols: A.cols, data: Float32Array.from(A.data) };
+}
+
+describe('the oracle', () => {
+  it('js registers every sketch op (sketchQr in f64, the rest in f32 and f64)', () => {
+    const js = ctx.status().find((s) => s.name === 'js')!;
+    for (const op of SKETCH_OPS) {
+      expect(js.kernels).toContain(`${op}:f64`);
+      if (op !== 'sketchQr') expect(js.kernels).toContain(`${op}:f32`);
+    }
+  });
+});
+
+describe.each(backends.filter((b) => b !== 'js'))('%s backend', (backend: BackendName) => {
+  const has = (op: (typeof SKETCH_OPS)[number], dtype: 'f32' | 'f64') => ctx.supports(backend, op, dtype);
+  /** lstsq runs on this backend at all (each of its ops falls back on its own). */
+  const any = SKETCH_OPS.some((op) => has(op, 'f64'));
+
+  it('an op the backend lacks falls back, and the fallback is recorded', async () => {
+    const missing = SKETCH_OPS.filter((op) => !has(op, 'f64'));
+    if (missing.includes('sketchApply')) {
+      const r = await ctx.sketch.apply(identity(8), { kind: 'rademacher', m: 4, seed: 1, backend });
+      expect(r.backend).not.toBe(backend);
+      expect(ctx.fallbacks().at(-1)).toMatchObject({ op: 'sketchApply', requested: backend });
+    }
+    await expect(ctx.sketch.apply(identity(8), { kind: 'rademacher', m: 4, seed: 1, backend, strict: true }))[missing.includes('sketchApply') ? 'rejects' : 'resolves'].toBeDefined();
+  });
+
+  describe.each(['f64', 'f32'] as const)('%s', (dtype) => {
+    const u = eps(backend === 'webgpu' ? 'f32' : dtype === 'f32' ? 'f32' : 'f64');
+
+    it.skipIf(!has('sketchApply', dtype)).each(KINDS)('the same S: %s sketch of the identity, this backend and one thread', async (kind) => {
+      const I = asDtype(identity(97), dtype);
+      const opts = { kind, m: 33, seed: 5, isometric: false, ...(kind === 'sparse-sign' ? { nnzPerCol: 4 } : {}) };
+      const ref = await ctx.sketch.apply(I, { ...opts, backend: 'js' });
+      for (const c of [ctx, single] as Context[]) {
+        if (!c.supports(backend, 'sketchApply', dtype)) continue;
+        const got = await c.sketch.apply(I, { ...opts, backend, strict: true });
+        if (BIT_EXACT.includes(kind)) expect(got.data).toEqual(ref.data);
+        else for (let k = 0; k < ref.data.length; k++) expect(Math.abs(got.data[k]! - ref.data[k]!)).toBeLessThanOrEqual(64 * u * Math.abs(ref.data[k]!) + 1e-300);
+      }
+    });
+
+    it.skipIf(!has('sketchApply', dtype)).each(KINDS)('%s sketch of general dense and CSR data, with b, within the summation bound', async (kind) => {
+      const A64 = randomDense(600, 7, 3);
+      const b = randomDense(600, 1, 4).data;
+      const A = asDtype(A64, dtype);
+      const bd = dtype === 'f64' ? b : Float32Array.from(b);
+      const opts = { kind, m: 40, seed: 9, b: bd };
+      const ref = await ctx.sketch.apply(A, { ...opts, backend: 'js' });
+      const maxS = (kind === 'gaussian' ? 6.8 : 1) * (kind === 'countsketch' ? 1 : kind === 'sparse-sign' ? 1 / Math.sqrt(8) : 1 / Math.sqrt(40));
+      for (const operand of [A, dtype === 'f64' ? toCsr(A64) : { ...toCsr(A64), values: Float32Array.from(toCsr(A64).values) }]) {
+        const got = await ctx.sketch.apply(operand as never, { ...opts, backend, strict: true });
+        for (let j = 0; j <= 7; j++) {
+          let abs = 0;
+          for (let i = 0; i < 600; i++) abs += Math.abs(j < 7 ? A.data[i * 7 + j]! : bd[i]!);
+          const bound = 2 * gamma(600 + 16, u) * maxS * abs;
+          for (let k = 0; k < 40; k++) {
+            const g = j < 7 ? got.data[k * 7 + j]! : got.Sb![k]!;
+            const w = j < 7 ? ref.data[k * 7 + j]! : ref.Sb![k]!;
+            expect(Math.abs(g - w)).toBeLessThanOrEqual(bound);
+          }
+        }
+      }
+    });
+  });
+
+  it.skipIf(!has('sketchQr', 'f64'))('sketchQr: the same rank and residual as js', async () => {
+    // Through lstsq 'qr' pinned to the backend: the result's rank and residual.
+    const P = lsProblem(300, 9, 1e6, 0.5, 2);
+    const ref = await ctx.sketch.lstsq(P.A, P.b, { method: 'qr', backend: 'js' });
+    const got = await ctx.sketch.lstsq(P.A, P.b, { method: 'qr', backend });
+    expect(got.rank).toBe(ref.rank);
+    expect(Math.abs(got.residualNorm - ref.residualNorm) / ref.residualNorm).toBeLessThanOrEqual(1e-12);
+  });
+
+  describe.each(['sketch-and-solve', 'sketch-and-precondition', 'iterative-sketching'] as const)('lstsq %s', (method) => {
+    it.skipIf(!any).each(['srht', 'sparse-sign', 'countsketch'] as const)('%s sketch: the oracle\'s residual (and iterations on a CPU backend)', async (sketch) => {
+      const P = lsProblem(2000, 12, 1e4, 0.1, 7);
+      const opts = { method, sketch, m: method === 'iterative-sketching' ? 120 : 48, seed: 3 };
+      const ref = await ctx.sketch.lstsq(P.A, P.b, { ...opts, backend: 'js' });
+      const got = await ctx.sketch.lstsq(P.A, P.b, { ...opts, backend });
+      expect(got.converged).toBe(true);
+      expect(got.rank).toBe(ref.rank);
+      if (method === 'sketch-and-solve') {
+        // The same S, so the same x up to the sketch's rounding: residuals agree to κ(SA)·u-ish relative.
+        expect(Math.abs(got.residualNorm - ref.residualNorm) / ref.residualNorm).toBeLessThanOrEqual(backend === 'webgpu' ? 1e-4 : 1e-10);
+      } else {
+        expect(Math.abs(got.residualNorm - ref.residualNorm) / ref.residualNorm).toBeLessThanOrEqual(1e-12);
+        if (backend !== 'webgpu' && got.backends.solve === backend) expect(Math.abs(got.iterations - ref.iterations)).toBeLessThanOrEqual(Math.max(2, 0.1 * ref.iterations));
+      }
+    });
+  });
+
+  it.skipIf(!has('sketchKaczmarz', 'f64') && !has('sketchProject', 'f64'))('kaczmarz and sketch-and-project: the oracle\'s rows and counts on a CPU backend', async () => {
+    const P = lsProblem(300, 8, 5, 0, 11);
+    for (const [name, run] of [
+      ['kaczmarz', (c: { backend: BackendName }) => ctx.sketch.kaczmarz(P.A, P.b, { seed: 4, tol: 1e-10, ...c })],
+      ['sketchAndProject', (c: { backend: BackendName }) => ctx.sketch.sketchAndProject(P.A, P.b, { sketch: 'countsketch', q: 4, seed: 4, tol: 1e-10, ...c })],
+    ] as const) {
+      const op = name === 'kaczmarz' ? 'sketchKaczmarz' : 'sketchProject';
+      if (!has(op, 'f64')) continue;
+      const ref = await run({ backend: 'js' });
+      const got = await run({ backend });
+      expect(got.converged).toBe(true);
+      if (backend === 'webgpu') continue;
+      if (name === 'kaczmarz') expect(got.iterations).toBe(ref.iterations);
+      else expect(Math.abs(got.iterations - ref.iterations)).toBeLessThanOrEqual(Math.max(2, 0.1 * ref.iterations));
+    }
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * Bad input to every ctx.sketch entry point: a NumkernError with a stable code that names the argument,
+ * thrown before any kernel runs (a spy backend below counts kernel calls: none may happen).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { createContext, NumkernError } from '../../src/index.js';
+import { randomDense } from './problems.js';
+
+const ctx = await createContext({ backends: ['js'] });
+afterAll(() => ctx.dispose());
+
+const A = randomDense(50, 4, 1);
+const b = randomDense(50, 1, 2).data;
+
+async function code(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    if (e instanceof NumkernError) return `${e.code} ${e.argument}`;
+    throw e;
+  }
+  return 'ok';
+}
+
+describe('lstsq', () => {
+  const cases: [string, () => Promise<unknown>, string][] = [
+    ['m < d', () => ctx.sketch.lstsq(A, b, { m: 3 }), 'E_RANGE options.m'],
+    ['n < d', () => ctx.sketch.lstsq(randomDense(3, 4, 1), b.subarray(0, 3)), 'E_RANGE A'],
+    ['no columns', () => ctx.sketch.lstsq({ rows: 5, cols: 0, data: new Float64Array(0) }, b.subarray(0, 5)), 'E_RANGE A'],
+    ['NaN in A', () => ctx.sketch.lstsq({ ...A, data: Float64Array.from(A.data, (v, i) => (i === 17 ? NaN : v)) }, b), 'E_NONFINITE A.data'],
+    ['Inf in b', () => ctx.sketch.lstsq(A, Float64Array.from(b, (v, i) => (i === 3 ? Infinity : v))), 'E_NONFINITE b'],
+    ['an entry past 1e150', () => ctx.sketch.lstsq({ ...A, data: Float64Array.from(A.data, (v, i) => (i === 0 ? 1e200 : v)) }, b), 'E_RANGE A.data'],
+    ['b too short', () => ctx.sketch.lstsq(A, b.subarray(0, 49)), 'E_SHAPE b'],
+    ['b of another dtype', () => ctx.sketch.lstsq(A, Float32Array.from(b)), 'E_DTYPE b'],
+    ['A.data of the wrong length', () => ctx.sketch.lstsq({ rows: 50, cols: 4, data: new Float64Array(199) }, b), 'E_SHAPE A.data'],
+    ['A not a matrix', () => ctx.sketch.lstsq(42 as never, b), 'E_SHAPE A'],
+    ['broken CSR', () => ctx.sketch.lstsq({ nrows: 2, ncols: 2, rowPtr: Int32Array.of(0, 2, 1), colIdx: Int32Array.of(0, 1), values: Float64Array.of(1, 2) }, b.subarray(0, 2)), 'E_CSR_INVALID A.rowPtr'],
+    ['an unknown method', () => ctx.sketch.lstsq(A, b, { method: 'normal-equations' as never }), 'E_RANGE options.method'],
+    ['an unknown sketch', () => ctx.sketch.lstsq(A, b, { sketch: 'fft' as never }), 'E_RANGE options.sketch'],
+    ['nnzPerCol with countsketch', () => ctx.sketch.lstsq(A, b, { sketch: 'countsketch', nnzPerCol: 2 }), 'E_RANGE options.nnzPerCol'],
+    ['nnzPerCol > m', () => ctx.sketch.lstsq(A, b, { sketch: 'sparse-sign', m: 6, nnzPerCol: 7 }), 'E_RANGE options.nnzPerCol'],
+    ['nnzPerCol on a dense kind', () => ctx.sketch.lstsq(A, b, { sketch: 'gaussian', nnzPerCol: 2 }), 'E_RANGE options.nnzPerCol'],
+    ['a negative seed', () => ctx.sketch.lstsq(A, b, { seed: -1 }), 'E_RANGE options.seed'],
+    ['a seed past 2^64', () => ctx.sketch.lstsq(A, b, { seed: 2n ** 64n }), 'E_RANGE options.seed'],
+    ['a negative tol', () => ctx.sketch.lstsq(A, b, { tol: -1 }), 'E_RANGE options.tol'],
+    ['maxIter not an integer', () => ctx.sketch.lstsq(A, b, { maxIter: 2.5 }), 'E_DTYPE options.maxIter'],
+    ['an SRHT with m > N', () => ctx.sketch.lstsq(A, b, { sketch: 'srht', m: 65 }), 'E_RANGE options.m'],
+    ['linf with a sparse sketch', () => ctx.sketch.lstsq(A, b, { method: 'sketch-and-solve', guarantee: 'linf', sketch: 'sparse-sign' }), 'E_RANGE options.sketch'],
+    ['linf on a full-precision method', () => ctx.sketch.lstsq(A, b, { guarantee: 'linf' }), 'E_RANGE options.guarantee'],
+    ['epsilon without linf', () => ctx.sketch.lstsq(A, b, { epsilon: 0.1 }), 'E_RANGE options.epsilon'],
+    ['a null option', () => ctx.sketch.lstsq(A, b, { m: null as never }), 'E_DTYPE options.m'],
+    ['an unknown backend', () => ctx.sketch.lstsq(A, b, { backend: 'tpu' as never }), 'E_RANGE options.backend'],
+  ];
+  it.each(cases)('%s', async (_name, f, want) => {
+    expect(await code(f)).toBe(want);
+  });
+});
+
+describe('apply and applyRows', () => {
+  const cases: [string, () => Promise<unknown>, string][] = [
+    ['no seed', () => ctx.sketch.apply(A, { kind: 'gaussian', m: 4 } as never), 'E_RANGE options.seed'],
+    ['no kind', () => ctx.sketch.apply(A, { m: 4, seed: 1 } as never), 'E_RANGE options.kind'],
+    ['m = 0', () => ctx.sketch.apply(A, { kind: 'rademacher', m: 0, seed: 1 }), 'E_RANGE options.m'],
+    ['a seed of the wrong type', () => ctx.sketch.apply(A, { kind: 'rademacher', m: 2, seed: '1' as never }), 'E_DTYPE options.seed'],
+    ['isometric not a boolean', () => ctx.sketch.apply(A, { kind: 'rademacher', m: 2, seed: 1, isometric: 1 as never }), 'E_DTYPE options.isometric'],
+    ['b of the wrong length', () => ctx.sketch.apply(A, { kind: 'srht', m: 2, seed: 1, b: b.subarray(1) }), 'E_SHAPE options.b'],
+    ['NaN in b', () => ctx.sketch.apply(A, { kind: 'srht', m: 2, seed: 1, b: Float64Array.from(b, () => NaN) }), 'E_NONFINITE options.b'],
+    ['a fractional offset', () => ctx.sketch.applyRows(A, 0.5, { kind: 'srht', m: 2, seed: 1, totalRows: 60 }), 'E_DTYPE rowOffset'],
+    ['n·m past 2^53 words', () => ctx.sketch.applyRows({ rows: 1, cols: 1, data: new Float64Array(1) }, 0, { kind: 'gaussian', m: 2 ** 31 - 1, seed: 1, totalRows: 2 ** 31 - 1 }), 'E_RANGE options.m'],
+  ];
+  it.each(cases)('%s', async (_name, f, want) => {
+    expect(await code(f)).toBe(want);
+  });
+});
+
+describe('kaczmarz, sketchAndProject, linfError', () => {
+  const cases: [string, () => Promise<unknown> | unknown, string][] = [
+    ['block > n', () => ctx.sketch.kaczmarz(A, b, { block: 51 }), 'E_RANGE options.block'],
+    ['a zero matrix', () => ctx.sketch.kaczmarz({ rows: 50, cols: 4, data: new Float64Array(200) }, b), 'E_RANGE A'],
+    ['x0 of the wrong length', () => ctx.sketch.kaczmarz(A, b, { x0: new Float64Array(3) }), 'E_SHAPE options.x0'],
+    ['checkEvery 0', () => ctx.sketch.kaczmarz(A, b, { checkEvery: 0 }), 'E_RANGE options.checkEvery'],
+    ['an srht sketch', () => ctx.sketch.sketchAndProject(A, b, { sketch: 'srht' as never }), 'E_RANGE options.sketch'],
+    ['q > n', () => ctx.sketch.sketchAndProject(A, b, { q: 51 }), 'E_RANGE options.q'],
+    ['NaN in b', () => ctx.sketch.sketchAndProject(A, Float64Array.from(b, () => NaN)), 'E_NONFINITE b'],
+    ['linfError lengths', () => ctx.sketch.linfError(new Float64Array(3), new Float64Array(4)), 'E_SHAPE x'],
+    ['linfError NaN', () => ctx.sketch.linfError(Float64Array.of(NaN), Float64Array.of(1)), 'E_NONFINITE x'],
+  ];
+  it.each(cases)('%s', async (_name, f, want) => {
+    expect(await code(f as () => unknown)).toBe(want);
+  });
+});
+
+describe('validation runs before any kernel', () => {
+  it('no sketch op is dispatched for a rejected call', async () => {
+    const calls: string[] = [];
+    const spy = ctx as unknown as { run: (op: string, ...rest: unknown[]) => unknown };
+    const original = spy.run.bind(ctx);
+    spy.run = (op: string, ...rest: unknown[]) => {
+      calls.push(op);
+      return original(op, ...rest);
+    };
+    try {
+      await code(ctx.sketch.lstsq(A, b, { m: 3 }));
+      await code(ctx.sketch.lstsq({ ...A, data: Float64Array.from(A.data, () => NaN) }, b));
+      await code(ctx.sketch.kaczmarz(A, b, { block: 99 }));
+      expect(calls).toEqual([]);
+      await ctx.sketch.lstsq(A, b, { method: 'sketch-and-solve' });
+      expect(calls).toEqual(['sketchApply', 'sketchQr', 'sketchResidual']);
+    } finally {
+      spy.run = original;
+    }
+  });
+});
