@@ -163,6 +163,16 @@ export async function policyLoss<T extends FloatArray>(engine: Engine, input: Pg
     const value = arrays[bad.array]?.[bad.index] ?? NaN;
     nonFinite(ARRAY_NAMES[bad.array], bad.index, value, where(layout, bad.array === 'advantages' && !layout.advantagePerToken, bad.index));
   }
+  // Finite inputs can still overflow where nothing clamps them (TRL's convention leaves exp(logp − old)
+  // and k3's exp(ref − logp) unclamped): a ratio of +∞ makes the loss or a statistic ∞ or NaN. Every
+  // such token enters the loss or the ratio mean, so checking those numbers catches it, and nothing
+  // computed from it is returned.
+  const st = r.value.stats;
+  if (![r.value.loss, st.ratioMean, st.approxKl, st.klMean, st.entropyMean, st.policyLoss, st.klLoss, st.entropyLoss].every(Number.isFinite)) {
+    fail('E_RANGE', 'logp', `the loss overflowed (loss ${r.value.loss}, ratio mean ${st.ratioMean}, KL mean ${st.klMean}): ` +
+      `exp(logp − oldLogp)${kl ? ' or the KL estimator' : ''} is not representable for some token; clamp the log-ratio (logRatioClamp, as verl's 20)` +
+      `${kl?.estimator === 'k3' && !kl.clamp ? ' or use kl.clamp' : ''}`);
+  }
   const config: PgLossConfig = {
     convention, layout: layout.kind, sequences: layout.nSeq, width: layout.width, advantagePerToken: layout.advantagePerToken,
     clipLow: clip.low, clipHigh: clip.high, dualClip: clip.dual, ratioCap, logRatioClamp, kl,

@@ -13,6 +13,7 @@ import type { Context } from '../../src/index.js';
 import { NumkernError, parseMatrixMarket, poisson2d } from '../../src/index.js';
 import type { BackendName, CsrMatrix, FloatArray } from '../../src/core/types.js';
 import { isDetached } from '../../src/core/validate.js';
+import { fuzzFamilies } from './families.js';
 
 type Float = 'f32' | 'f64';
 
@@ -252,6 +253,8 @@ export async function fuzzEntryPoints(ctx: Context, backend: BackendName, runs: 
     }),
     params,
   );
+
+  await fuzzFamilies(ctx, backend, runs, seed, (what, call, check) => expectClean(what, call, check, outcomes));
 
   return { backend, runs, outcomes };
 }

@@ -177,3 +177,13 @@ describe('non-finite input: the kernel reports, the façade throws E_NONFINITE a
     expect(r.grad[2]).toBe(0);
   });
 });
+
+describe('overflow of finite inputs', () => {
+  it('an unclamped ratio that overflows is E_RANGE, not an infinite or NaN loss (found by the fuzzer)', async () => {
+    const input = { logp: f32([0, -1, -1, -1, -1, -1]), oldLogp: f32([-1e30, -1, -1, -1, -1, -1]), advantages: f32([0, -1]) };
+    expect(await outcome(() => ctx.pg.policyLoss(input, { convention: 'trl' }))).toMatch(/^E_RANGE logp: the loss overflowed/);
+    // verl clamps the log-ratio to ±20, so the same batch is an ordinary, finite loss there.
+    const r = await ctx.pg.policyLoss(input, { convention: 'verl' });
+    expect(Number.isFinite(r.loss) && r.grad.every(Number.isFinite)).toBe(true);
+  });
+});
