@@ -8,16 +8,19 @@
  */
 import { registerFamilyKernels, type Engine, type FamilyKernelLists } from './core/engine.js';
 import * as cudaLinalg from './backends/cuda/linalg.js';
+import * as jsFrechet from './backends/js/frechet.js';
 import * as jsLinalg from './backends/js/linalg.js';
 import * as jsPg from './backends/js/pg.js';
 import * as jsRelax from './backends/js/relax.js';
 import * as jsSketch from './backends/js/sketch.js';
 import * as nativeLinalg from './backends/native/linalg.js';
 import * as nativeRelax from './backends/native/relax.js';
+import * as webgpuFrechet from './backends/webgpu/frechet/kernels.js';
 import * as webgpuLinalg from './backends/webgpu/linalg.js';
 import * as webgpuPg from './backends/webgpu/pg/kernels.js';
 import * as webgpuRelax from './backends/webgpu/relax/kernels.js';
 import { linalgApi } from './linalg/api.js';
+import { frechetApi } from './frechet/api.js';
 import { pgApi } from './pg/api.js';
 import { relaxApi } from './relax/api.js';
 import { sketchApi } from './sketch/api.js';
@@ -47,6 +50,10 @@ export const FAMILIES = {
     api: sketchApi,
     kernels: { js: jsSketch.sketchKernels },
   }),
+  frechet: family({
+    api: frechetApi,
+    kernels: { js: jsFrechet.frechetKernels, webgpu: webgpuFrechet.frechetKernels },
+  }),
 };
 
 export type FamilyName = keyof typeof FAMILIES;
@@ -61,3 +68,4 @@ export * from './linalg/index.js';
 export * from './relax/index.js';
 export * from './pg/index.js';
 export * from './sketch/index.js';
+export * from './frechet/index.js';

@@ -1,0 +1,48 @@
+/**
+ * Op contract of the frechet family (Loki: Fréchet-mean prediction over a label metric). Every metric
+ * reduces to one fused kernel: scores s[b, j] = bias[j] + Σ_k W[b, k]·M(k, j) over the labels j of one
+ * operand, never stored, with a running top-k per row (docs/frechet.md). The façade (src/frechet/) turns
+ * each metric into W, M and bias:
+ *   - matrix:    W = P (B×K), M = D² (K×N, layout 'kn'), bias = null;
+ *   - embedding: W = −2·P E_Λ / ΣP (B×dim: the barycenters), M = E (N×dim, layout 'nk'), bias = ‖e_j‖²;
+ *   - graph:     as matrix, with D² from K BFS / Dijkstra runs cached on the metric object.
+ * Backends implement it in `src/backends/<b>/frechet.ts`; a backend may import this file, never the
+ * family's orchestration.
+ */
+import type { FloatArray } from '../core/types.js';
+
+/** How M is stored: 'kn' row-major K×N (row k = observed class k's squared distances), 'nk' row-major N×K (row j = label j's vector). */
+export type FrechetLayout = 'kn' | 'nk';
+export const FRECHET_LAYOUT_CODES: Readonly<Record<FrechetLayout, number>> = { kn: 0, nk: 1 };
+
+export interface FrechetTopkArgs {
+  /** B×K weights, row-major (nonnegative, finite: checked by the façade). */
+  readonly W: FloatArray;
+  readonly B: number;
+  readonly K: number;
+  /** The label operand, N labels, in `layout`. */
+  readonly M: FloatArray;
+  readonly N: number;
+  readonly layout: FrechetLayout;
+  /** Per-label additive term (length N), or null for none. */
+  readonly bias: FloatArray | null;
+  /** Label ids reported are labelOffset + j (a shard of a larger label space). */
+  readonly labelOffset: number;
+  /** 1 ≤ topk ≤ N. */
+  readonly topk: number;
+  /**
+   * Out, B×topk row-major: each row's topk labels in increasing score, ties to the smaller label id,
+   * and their scores (in the dtype). Scores are computed in the dtype (f32 with f32 products and
+   * accumulation, possibly blocked or by BLAS), so a near-tie within rounding may resolve differently
+   * on two backends; exact ties (equal computed scores) always go to the smaller id.
+   */
+  readonly labels: Int32Array;
+  readonly scores: FloatArray;
+}
+
+declare module '../core/ops.js' {
+  interface OpTable {
+    /** Fused "GEMM + running top-k": the B×N score matrix is never materialized. */
+    frechetTopk: { args: FrechetTopkArgs; result: void };
+  }
+}
