@@ -94,6 +94,27 @@ export async function fuzzFamilies(ctx: Context, backend: BackendName, runs: num
     params,
   );
 
+  // frechet.predict over matrix and embedding metrics: weights, distances, observed ids and topk of every kind.
+  await fc.assert(
+    fc.asyncProperty(
+      dtype.chain((d) => fc.tuple(
+        fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 4 }), fc.integer({ min: 1, max: 8 }),
+        values(12, d, 0, 2), values(32, d, 0, 9),
+        fc.oneof({ weight: 4, arbitrary: fc.shuffledSubarray([0, 1, 2, 3, 4, 5, 6, 7], { minLength: 4, maxLength: 4 }) }, fc.array(fc.integer({ min: -1, max: 9 }), { minLength: 4, maxLength: 4 })),
+        fc.constantFrom(1, 1, 2, 3, 0, 9, 1.5), fc.constantFrom('matrix', 'matrix', 'embedding', 'embedding', 'sphere'),
+      )),
+      async ([B, K, N, w, dist, obs, topk, kind]) => {
+        const P = { rows: B, cols: K, data: w.subarray(0, Math.min(w.length, B * K)) };
+        const observed = Int32Array.from(obs.slice(0, K));
+        const metric = kind === 'matrix' ? { kind, D: { rows: K, cols: N, data: dist.subarray(0, Math.min(dist.length, K * N)) }, observed }
+          : { kind, E: { rows: N, cols: 2, data: dist.subarray(0, Math.min(dist.length, 2 * N)) }, observed };
+        await clean('frechet.predict', () => ctx.frechet.predict(P, metric as never, { topk, scores: true, ...pin } as never),
+          (r: { labels: Int32Array; scores?: FloatArray }) => r.labels.length === B * topk && r.labels.every((l) => l >= -1 && l < N));
+      },
+    ),
+    params,
+  );
+
   // sketch.apply and sketch.lstsq on small dense problems, every kind, sizes in and out of range.
   await fc.assert(
     fc.asyncProperty(
