@@ -19,6 +19,7 @@ import * as webgpuFrechet from './backends/webgpu/frechet/kernels.js';
 import * as webgpuLinalg from './backends/webgpu/linalg.js';
 import * as webgpuPg from './backends/webgpu/pg/kernels.js';
 import * as webgpuRelax from './backends/webgpu/relax/kernels.js';
+import * as webgpuSketch from './backends/webgpu/sketch/kernels.js';
 import { linalgApi } from './linalg/api.js';
 import { frechetApi } from './frechet/api.js';
 import { pgApi } from './pg/api.js';
@@ -48,7 +49,7 @@ export const FAMILIES = {
   }),
   sketch: family({
     api: sketchApi,
-    kernels: { js: jsSketch.sketchKernels },
+    kernels: { js: jsSketch.sketchKernels, webgpu: webgpuSketch.sketchKernels },
   }),
   frechet: family({
     api: frechetApi,
