@@ -15,6 +15,7 @@ import * as jsRelax from './backends/js/relax.js';
 import * as jsSketch from './backends/js/sketch.js';
 import * as nativeLinalg from './backends/native/linalg.js';
 import * as nativeRelax from './backends/native/relax.js';
+import * as nativeSketch from './backends/native/sketch.js';
 import * as webgpuFrechet from './backends/webgpu/frechet/kernels.js';
 import * as webgpuLinalg from './backends/webgpu/linalg.js';
 import * as webgpuPg from './backends/webgpu/pg/kernels.js';
@@ -49,7 +50,7 @@ export const FAMILIES = {
   }),
   sketch: family({
     api: sketchApi,
-    kernels: { js: jsSketch.sketchKernels, webgpu: webgpuSketch.sketchKernels },
+    kernels: { js: jsSketch.sketchKernels, native: nativeSketch.sketchKernels, webgpu: webgpuSketch.sketchKernels },
   }),
   frechet: family({
     api: frechetApi,

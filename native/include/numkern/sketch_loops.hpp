@@ -1,0 +1,57 @@
+// The sketch family's iterative loops on the CPU (native/src/sketch/loops.cc), resumable: all state lives
+// in caller-owned arrays, so the binding can run a loop in slices of a few tens of milliseconds on the
+// caller's arrays and let the event loop turn between them (src/backends/native/sketch.ts). The
+// arithmetic is the oracle's (src/backends/js/sketch/lsqr.ts, kaczmarz.ts) with a threaded fused pass
+// whose partial sums are combined in SUM_BLOCK order, so results do not depend on the thread count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "numkern/sketch.hpp"
+
+namespace numkern {
+
+// Stop codes shared with src/backends/native/sketch.ts (SKETCH_STOP_CODES there).
+enum SketchStop : int { kStopRunning = 0, kStopCompatible = 1, kStopLeastSquares = 2, kStopConverged = 3,
+                        kStopMaxIter = 4, kStopBreakdown = 5 };
+
+// LSQR scalars (st[]): itn, stop, alpha, beta, phibar, rhobar, anorm, arnorm, bnorm, warmStart, phase.
+constexpr int kLsqrScalars = 12;
+/// LSQR work vectors: u (n) then v, w, dy, y0, tmp (rank each) then g, z (cols each).
+inline size_t sketch_lsqr_work(size_t n, size_t r, size_t d) { return n + 5 * r + 2 * d; }
+
+struct SketchLoopInput {
+  const double* R;
+  const int32_t* perm;
+  size_t rank;
+};
+
+/// Runs LSQR from its state for at most budget_s seconds (at least one step); returns true when done
+/// (the caller then finishes: x += P[R⁻¹dy; 0] happens here, the residual is the caller's call).
+template <class T>
+bool sketch_lsqr_run(const SketchOperandView<T>& A, const T* b, const SketchLoopInput& L, double* x, double* st,
+                     double* work, double atol, double btol, int maxIter, double budget_s, int threads);
+
+// Iterate scalars: itn, stop, rnorm, bestNorm, phase.
+constexpr int kIterScalars = 8;
+/// Iterate work: res (n), g, prev, best (cols each), t (rank).
+inline size_t sketch_iterate_work(size_t n, size_t r, size_t d) { return n + 3 * d + r; }
+
+template <class T>
+bool sketch_iterate_run(const SketchOperandView<T>& A, const T* b, const SketchLoopInput& L, double* x, double* st,
+                        double* work, double alpha, double beta, double tol, double normEst, double condEst,
+                        int maxIter, double budget_s, int threads);
+
+/// Randomized (block) Kaczmarz, whole (the oracle's loop); returns iterations; converged/residual out.
+template <class T>
+int sketch_kaczmarz(const SketchOperandView<T>& A, const T* b, double* x, size_t block, const double* rowCdf,
+                    const uint32_t key[2], double target, int maxIter, int checkEvery, bool* converged,
+                    double* residualNorm, int threads);
+
+/// Sketch-and-project, whole.
+template <class T>
+int sketch_project(const SketchOperandView<T>& A, const T* b, double* x, const SketchSpec& S, double target,
+                   int maxIter, bool* converged, double* residualNorm, int threads);
+
+}  // namespace numkern

@@ -1,0 +1,250 @@
+// sketchApply on the CPU (docs/sketch.md §2–§3): S generated from Philox on the fly, every SA entry a sum
+// over the block's rows in increasing global order — the oracle's order (src/backends/js/sketch/apply.ts),
+// so the threads split the OUTPUT (rows of SA for the dense and sparse kinds, column panels for the
+// SRHT) and never re-associate a sum: the result is bit for bit the same on any thread count.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "numkern/parallel.hpp"
+#include "numkern/sketch.hpp"
+
+namespace numkern {
+namespace {
+
+constexpr size_t kDenseChunk = 32;  // rows of A whose S columns are generated at once
+constexpr size_t kPanel = 8;        // SRHT columns per FWHT panel: one cache line per row
+constexpr size_t kFwhtTile = 2048;  // rows of a panel whose first butterfly stages run in cache
+
+/// SA[k, :] += w·(row i of A) over dense or CSR storage.
+template <class T>
+NK_FORCEINLINE void add_row(const SketchOperandView<T>& A, size_t i, double w, double* dst) {
+  if (A.csr) {
+    for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) dst[A.colIdx[p]] += w * static_cast<double>(A.values[p]);
+  } else {
+    const T* a = A.data + i * A.cols;
+    for (size_t j = 0; j < A.cols; ++j) dst[j] += w * static_cast<double>(a[j]);
+  }
+}
+
+template <class T>
+void dense_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
+                 int threads) {
+  const size_t m = S.m, d = A.cols, n = A.rows;
+  const int nt = plan_threads(threads, m * n * std::max<size_t>(d, 1), 1 << 16);
+  parallel_run(std::min<int>(nt, static_cast<int>(std::max<size_t>(m, 1))), [&](int tid, int nth) {
+    size_t k0, k1;
+    even_split(m, tid, nth, k0, k1);
+    if (k0 >= k1) return;
+    const size_t mk = k1 - k0;
+    std::vector<double> col(kDenseChunk * mk);
+    for (size_t i0 = 0; i0 < n; i0 += kDenseChunk) {
+      const size_t i1 = std::min(n, i0 + kDenseChunk);
+      for (size_t i = i0; i < i1; ++i) {
+        double* c = col.data() + (i - i0) * mk;
+        const uint64_t j0 = (off + i) * m;
+        if (S.kind == kSkGaussian) {
+          uint32_t w[4];
+          uint64_t have = ~0ull;
+          for (size_t k = k0; k < k1; ++k) {
+            const uint64_t j = j0 + k;
+            if ((j >> 2) != have) { have = j >> 2; philox_block(S.key, kSketchStreamGaussian, have, w); }
+            c[k - k0] = sketch_gaussian_from_block(w, static_cast<unsigned>(j & 3u));
+          }
+        } else {
+          uint32_t w = 0;
+          uint64_t have = ~0ull;
+          for (size_t k = k0; k < k1; ++k) {
+            const uint64_t j = j0 + k;
+            if ((j >> 5) != have) { have = j >> 5; w = philox_word(S.key, kSketchStreamRademacher, have); }
+            c[k - k0] = ((w >> (j & 31u)) & 1u) ? -1.0 : 1.0;
+          }
+        }
+      }
+      for (size_t k = k0; k < k1; ++k) {
+        double* dst = SA + k * d;
+        for (size_t i = i0; i < i1; ++i) add_row(A, i, col[(i - i0) * mk + (k - k0)], dst);
+        if (b && Sb) {
+          double acc = Sb[k];
+          for (size_t i = i0; i < i1; ++i) acc += col[(i - i0) * mk + (k - k0)] * static_cast<double>(b[i]);
+          Sb[k] = acc;
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
+                  int threads) {
+  const size_t m = S.m, d = A.cols, n = A.rows, s = S.s;
+  std::vector<int32_t> rows(n * s);
+  std::vector<double> signs(n * s);
+  const int nt = plan_threads(threads, n * s * std::max<size_t>(d, 1), 1 << 16);
+  parallel_run(nt, [&](int tid, int nth) {
+    size_t i0, i1;
+    even_split(n, tid, nth, i0, i1);
+    for (size_t i = i0; i < i1; ++i)
+      sketch_sparse_column(S.key, off + i, S.m, S.s, rows.data() + i * s, signs.data() + i * s);
+  });
+  // Each thread owns a range of SA rows and walks every row of A in order, adding only into its own.
+  parallel_run(nt, [&](int tid, int nth) {
+    size_t k0, k1;
+    even_split(m, tid, nth, k0, k1);
+    if (k0 >= k1) return;
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t t = 0; t < s; ++t) {
+        const size_t k = static_cast<size_t>(rows[i * s + t]);
+        if (k < k0 || k >= k1) continue;
+        const double w = signs[i * s + t];
+        add_row(A, i, w, SA + k * d);
+        if (b && Sb) Sb[k] += w * static_cast<double>(b[i]);
+      }
+    }
+  });
+}
+
+/// Y (B × kPanel) := H_B·Y in the oracle's butterfly order per element (stage h uses stage h/2's outputs
+/// only, so running the first stages tile by tile computes the very same operations).
+NK_CLONES void fwht_panel(double* Y, size_t B) {
+  const size_t w = kPanel;
+  const size_t tile = std::min(B, kFwhtTile);
+  for (size_t base = 0; base < B; base += tile) {
+    for (size_t h = 1; h < tile; h *= 2)
+      for (size_t i = base; i < base + tile; i += 2 * h)
+        for (size_t j = i; j < i + h; ++j) {
+          double* a = Y + j * w;
+          double* c = Y + (j + h) * w;
+          for (size_t t = 0; t < kPanel; ++t) {
+            const double x = a[t], y = c[t];
+            a[t] = x + y;
+            c[t] = x - y;
+          }
+        }
+  }
+  for (size_t h = tile; h < B; h *= 2)
+    for (size_t i = 0; i < B; i += 2 * h)
+      for (size_t j = i; j < i + h; ++j) {
+        double* a = Y + j * w;
+        double* c = Y + (j + h) * w;
+        for (size_t t = 0; t < kPanel; ++t) {
+          const double x = a[t], y = c[t];
+          a[t] = x + y;
+          c[t] = x - y;
+        }
+      }
+}
+
+template <class T>
+void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
+                int threads) {
+  const size_t m = S.m, d = A.cols, n = A.rows;
+  const uint64_t B = S.srhtB;
+  if (n == 0) return;
+  unsigned bits = 0;
+  while ((1ull << bits) < B) ++bits;
+  const unsigned half = (bits + 1) / 2;
+  const size_t tsize = size_t{1} << half;
+  const size_t total = d + (b ? 1 : 0);
+  const size_t npanels = (total + kPanel - 1) / kPanel;
+  std::vector<uint64_t> pHi(m);
+  std::vector<uint32_t> pLo(m);
+  for (size_t k = 0; k < m; ++k) {
+    pHi[k] = S.sample[k] / B;
+    pLo[k] = static_cast<uint32_t>(S.sample[k] % B);
+  }
+  const uint64_t first = off / B, last = (off + n - 1) / B;
+  const int nt = plan_threads(threads, n * std::max<size_t>(total, 1) * bits, 1 << 16);
+  std::vector<uint32_t> tables(kSrhtFeistelRounds * tsize);
+  std::vector<uint32_t> pos;
+  std::vector<double> sgn, blockSign(m);
+  std::vector<std::vector<double>> Ys(static_cast<size_t>(nt));
+  for (uint64_t h = first; h <= last; ++h) {
+    const uint64_t g0 = std::max<uint64_t>(off, h * B), g1 = std::min<uint64_t>(off + n, (h + 1) * B);
+    const size_t count = static_cast<size_t>(g1 - g0);
+    for (int r = 0; r < kSrhtFeistelRounds; ++r) {
+      const uint64_t base = (h * kSrhtFeistelRounds + static_cast<uint64_t>(r)) * tsize;
+      for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = philox_word(S.key, kSketchStreamSrhtPermutation, base + x);
+    }
+    pos.resize(count);
+    sgn.resize(count);
+    parallel_run(nt, [&](int tid, int nth) {
+      size_t t0, t1;
+      even_split(count, tid, nth, t0, t1);
+      for (size_t t = t0; t < t1; ++t) {
+        const uint64_t g = g0 + t;
+        pos[t] = sketch_feistel(tables.data(), bits, static_cast<uint32_t>(g - h * B));
+        sgn[t] = sketch_srht_sign(S.key, g);
+      }
+    });
+    for (size_t k = 0; k < m; ++k) blockSign[k] = sketch_parity(static_cast<uint32_t>(pHi[k] & h)) ? -1.0 : 1.0;
+    const size_t i0 = static_cast<size_t>(g0 - off);
+    parallel_run(std::min<int>(nt, static_cast<int>(npanels)), [&](int tid, int nth) {
+      size_t q0, q1;
+      even_split(npanels, tid, nth, q0, q1);
+      std::vector<double>& Y = Ys[static_cast<size_t>(tid)];
+      if (q0 < q1 && Y.size() != B * kPanel) Y.assign(B * kPanel, 0.0);
+      for (size_t q = q0; q < q1; ++q) {
+        const size_t c0 = q * kPanel, c1 = std::min(total, c0 + kPanel);
+        std::fill(Y.begin(), Y.end(), 0.0);
+        const bool hasB = b && c1 > d;
+        const size_t cEnd = std::min(c1, d);
+        for (size_t t = 0; t < count; ++t) {
+          const size_t i = i0 + t;
+          double* dst = Y.data() + static_cast<size_t>(pos[t]) * kPanel - c0;
+          const double sg = sgn[t];
+          if (A.csr) {
+            for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) {
+              const size_t c = static_cast<size_t>(A.colIdx[p]);
+              if (c >= c0 && c < c1) dst[c] = sg * static_cast<double>(A.values[p]);
+            }
+          } else {
+            const T* a = A.data + i * d;
+            for (size_t c = c0; c < cEnd; ++c) dst[c] = sg * static_cast<double>(a[c]);
+          }
+          if (hasB) dst[d] = sg * static_cast<double>(b[i]);
+        }
+        fwht_panel(Y.data(), B);
+        const size_t wc = c1 - c0;
+        for (size_t k = 0; k < m; ++k) {
+          const double s = blockSign[k];
+          const double* src = Y.data() + static_cast<size_t>(pLo[k]) * kPanel;
+          for (size_t t = 0; t < wc; ++t) {
+            const size_t c = c0 + t;
+            if (c < d) SA[k * d + c] += s * src[t];
+            else Sb[k] += s * src[t];
+          }
+        }
+      }
+    });
+  }
+}
+
+}  // namespace
+
+template <class T>
+void sketch_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t rowOffset, const T* b, double* SA,
+                  double* Sb, bool accumulate, bool apply_scale, int threads) {
+  const size_t md = static_cast<size_t>(S.m) * A.cols;
+  if (!accumulate) {
+    std::memset(SA, 0, md * sizeof(double));
+    if (Sb) std::memset(Sb, 0, S.m * sizeof(double));
+  }
+  if (A.rows > 0) {
+    if (S.kind == kSkSrht) srht_apply(S, A, rowOffset, b, SA, Sb, threads);
+    else if (S.kind == kSkGaussian || S.kind == kSkRademacher) dense_apply(S, A, rowOffset, b, SA, Sb, threads);
+    else sparse_apply(S, A, rowOffset, b, SA, Sb, threads);
+  }
+  if (apply_scale && S.scale != 1.0) {
+    for (size_t k = 0; k < md; ++k) SA[k] *= S.scale;
+    if (Sb)
+      for (size_t k = 0; k < S.m; ++k) Sb[k] *= S.scale;
+  }
+}
+
+template void sketch_apply<float>(const SketchSpec&, const SketchOperandView<float>&, uint64_t, const float*, double*,
+                                  double*, bool, bool, int);
+template void sketch_apply<double>(const SketchSpec&, const SketchOperandView<double>&, uint64_t, const double*,
+                                   double*, double*, bool, bool, int);
+
+}  // namespace numkern

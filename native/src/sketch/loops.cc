@@ -1,0 +1,552 @@
+// The sketch family's passes over A and its loops on the CPU: the residual in the oracle's exact order,
+// the fused pass of the least-squares loops, LSQR and iterative sketching as resumable state machines,
+// randomized Kaczmarz and sketch-and-project (src/backends/js/sketch/lsqr.ts, kaczmarz.ts).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "numkern/parallel.hpp"
+#include "numkern/sketch.hpp"
+#include "numkern/sketch_dense.hpp"
+#include "numkern/sketch_loops.hpp"
+
+namespace numkern {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t SB = kSketchSumBlock;
+
+/// The row dot product a_i·z in the oracle's order (ascending columns, one accumulator).
+template <class T>
+NK_FORCEINLINE double row_dot_exact(const SketchOperandView<T>& A, size_t i, const double* z) {
+  double s = 0;
+  if (A.csr) {
+    for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) s += static_cast<double>(A.values[p]) * z[A.colIdx[p]];
+  } else {
+    const T* a = A.data + i * A.cols;
+    for (size_t j = 0; j < A.cols; ++j) s += static_cast<double>(a[j]) * z[j];
+  }
+  return s;
+}
+
+template <class T>
+NK_FORCEINLINE void g_update_body(const T* data, size_t d, size_t c0, size_t c1, size_t j0, size_t j1, const double* t,
+                                  double* g) {
+  for (size_t i = c0; i < c1; ++i) {
+    const double ti = t[i];
+    if (ti == 0) continue;
+    const T* a = data + i * d;
+    for (size_t j = j0; j < j1; ++j) g[j] += static_cast<double>(a[j]) * ti;
+  }
+}
+NK_CLONES void g_update_f64(const double* data, size_t d, size_t c0, size_t c1, size_t j0, size_t j1, const double* t,
+                            double* g) {
+  g_update_body<double>(data, d, c0, c1, j0, j1, t, g);
+}
+NK_CLONES void g_update_f32(const float* data, size_t d, size_t c0, size_t c1, size_t j0, size_t j1, const double* t,
+                            double* g) {
+  g_update_body<float>(data, d, c0, c1, j0, j1, t, g);
+}
+
+/// From this many elements of a dense A, the fused pass takes its fast form: one pass, each thread summing
+/// whole SUM_BLOCK chunks (row dots in 8 partial sums, a partial g per chunk), the chunks' partials then
+/// combined in chunk order — still independent of the thread count, but not the oracle's rounding, so a
+/// loop's step count may differ from js's by a rounding-level stop decision. Below it, the exact form.
+constexpr size_t kFastPassMin = size_t{1} << 22;
+
+template <class T>
+NK_FORCEINLINE void fast_chunk_body(const T* data, size_t d, size_t i0, size_t i1, const double* z, const void* wv,
+                                    bool wf32, double c, double s, double* t, double* g, const double* prev,
+                                    double* out2) {
+  double sq = 0, df = 0;
+  const size_t d8 = d & ~size_t{7};
+  for (size_t i = i0; i < i1; ++i) {
+    const T* a = data + i * d;
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t j = 0; j < d8; j += 8)
+      for (size_t u = 0; u < 8; ++u) acc[u] += static_cast<double>(a[j + u]) * z[j + u];
+    double dot = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (size_t j = d8; j < d; ++j) dot += static_cast<double>(a[j]) * z[j];
+    const double wi = wf32 ? static_cast<double>(static_cast<const float*>(wv)[i]) : static_cast<const double*>(wv)[i];
+    const double ti = c * wi + s * dot;
+    if (prev) { const double e = ti - prev[i]; df += e * e; }
+    t[i] = ti;
+    sq += ti * ti;
+    if (ti != 0)
+      for (size_t j = 0; j < d; ++j) g[j] += static_cast<double>(a[j]) * ti;
+  }
+  out2[0] = sq;
+  out2[1] = df;
+}
+NK_CLONES void fast_chunk_f64(const double* data, size_t d, size_t i0, size_t i1, const double* z, const void* wv,
+                              bool wf32, double c, double s, double* t, double* g, const double* prev, double* out2) {
+  fast_chunk_body<double>(data, d, i0, i1, z, wv, wf32, c, s, t, g, prev, out2);
+}
+NK_CLONES void fast_chunk_f32(const float* data, size_t d, size_t i0, size_t i1, const double* z, const void* wv,
+                              bool wf32, double c, double s, double* t, double* g, const double* prev, double* out2) {
+  fast_chunk_body<float>(data, d, i0, i1, z, wv, wf32, c, s, t, g, prev, out2);
+}
+
+template <class T>
+void fused_pass_fast(const SketchOperandView<T>& A, const double* z, const void* wv, bool wf32, double c, double s,
+                     double* t, double* g, const double* prev, double* sumSq, double* diffSq, int threads) {
+  const size_t n = A.rows, d = A.cols;
+  const size_t nchunks = (n + SB - 1) / SB;
+  std::vector<double> part(nchunks * (d + 2), 0.0);
+  const int nt = plan_threads(threads, n * std::max<size_t>(d, 1), 1 << 15);
+  parallel_run(std::min<int>(nt, static_cast<int>(std::max<size_t>(nchunks, 1))), [&](int tid, int nth) {
+    size_t q0, q1;
+    even_split(nchunks, tid, nth, q0, q1);
+    for (size_t q = q0; q < q1; ++q) {
+      double* pg = part.data() + q * (d + 2);
+      const size_t i0 = q * SB, i1 = std::min(n, (q + 1) * SB);
+      if constexpr (sizeof(T) == 8) fast_chunk_f64(A.data, d, i0, i1, z, wv, wf32, c, s, t, pg + 2, prev, pg);
+      else fast_chunk_f32(A.data, d, i0, i1, z, wv, wf32, c, s, t, pg + 2, prev, pg);
+    }
+  });
+  std::fill(g, g + d, 0.0);
+  double sq = 0, df = 0;
+  for (size_t q = 0; q < nchunks; ++q) {
+    const double* pg = part.data() + q * (d + 2);
+    sq += pg[0];
+    df += pg[1];
+    for (size_t j = 0; j < d; ++j) g[j] += pg[2 + j];
+  }
+  *sumSq = sq;
+  *diffSq = df;
+}
+
+/// The fused pass with w of either float type, in the oracle's exact order (src/backends/js/sketch/lsqr.ts
+/// fusedPass): row dots in ascending columns, g summed over rows in increasing order, Σt² and Σ(t − prev)²
+/// in SUM_BLOCK blocks. Threads split the rows of a cache-sized chunk for the dots, then the COLUMNS of g
+/// for its update, so no sum is re-associated: the result is the oracle's bits on any thread count.
+/// (Iterative sketching's stopping rule compares residual changes at the rounding level, so its step
+/// count follows the oracle's only with the oracle's rounding.)
+template <class T>
+void fused_pass(const SketchOperandView<T>& A, const double* z, const void* wv, bool wf32, double c, double s, double* t,
+                double* g, const double* prev, double* sumSq, double* diffSq, int threads) {
+  const size_t n = A.rows, d = A.cols;
+  if (!A.csr && n * d >= kFastPassMin) {
+    fused_pass_fast(A, z, wv, wf32, c, s, t, g, prev, sumSq, diffSq, threads);
+    return;
+  }
+  std::fill(g, g + d, 0.0);
+  std::vector<double> dsq(prev ? n : 0);
+  const size_t chunk = std::max<size_t>(16, (size_t{1} << 16) / std::max<size_t>(d, 1));
+  const int nt = plan_threads(threads, n * std::max<size_t>(d, 1), 1 << 15);
+  for (size_t c0 = 0; c0 < n; c0 += chunk) {
+    const size_t c1 = std::min(n, c0 + chunk);
+    parallel_run(nt, [&](int tid, int nth) {
+      size_t i0, i1;
+      even_split(c1 - c0, tid, nth, i0, i1);
+      for (size_t i = c0 + i0; i < c0 + i1; ++i) {
+        const double dot = row_dot_exact(A, i, z);
+        const double wi = wf32 ? static_cast<double>(static_cast<const float*>(wv)[i]) : static_cast<const double*>(wv)[i];
+        const double ti = c * wi + s * dot;
+        if (prev) { const double e = ti - prev[i]; dsq[i] = e * e; }
+        t[i] = ti;
+      }
+    });
+    parallel_run(std::min<int>(nt, static_cast<int>(std::max<size_t>(d / 8, 1))), [&](int tid, int nth) {
+      size_t j0, j1;
+      even_split(d, tid, nth, j0, j1);
+      if (j0 >= j1) return;
+      if (A.csr) {
+        for (size_t i = c0; i < c1; ++i) {
+          const double ti = t[i];
+          if (ti == 0) continue;
+          for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) {
+            const size_t j = static_cast<size_t>(A.colIdx[p]);
+            if (j >= j0 && j < j1) g[j] += static_cast<double>(A.values[p]) * ti;
+          }
+        }
+      } else if constexpr (sizeof(T) == 8) {
+        g_update_f64(A.data, d, c0, c1, j0, j1, t, g);
+      } else {
+        g_update_f32(A.data, d, c0, c1, j0, j1, t, g);
+      }
+    });
+  }
+  double sq = 0, df = 0;
+  for (size_t b0 = 0; b0 < n; b0 += SB) {
+    double bs = 0, bd = 0;
+    for (size_t i = b0; i < std::min(n, b0 + SB); ++i) {
+      bs += t[i] * t[i];
+      if (prev) bd += dsq[i];
+    }
+    sq += bs;
+    df += bd;
+  }
+  *sumSq = sq;
+  *diffSq = df;
+}
+
+double blocked_norm(const double* v, size_t n) {
+  double total = 0;
+  for (size_t s0 = 0; s0 < n; s0 += SB) {
+    double s = 0;
+    for (size_t i = s0; i < std::min(n, s0 + SB); ++i) s += v[i] * v[i];
+    total += s;
+  }
+  return std::sqrt(total);
+}
+
+template <class T>
+double residual_into(const SketchOperandView<T>& A, const T* b, const double* x, double* r, int threads) {
+  return std::sqrt(sketch_residual_sq(A, b, x, 0.0, threads, r));
+}
+
+void scale(double* v, size_t n, double c) {
+  for (size_t i = 0; i < n; ++i) v[i] *= c;
+}
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+}  // namespace
+
+template <class T>
+double sketch_residual_sq(const SketchOperandView<T>& A, const T* b, const double* x, double acc, int threads,
+                          double* r) {
+  const size_t n = A.rows;
+  const size_t nblocks = (n + SB - 1) / SB;
+  std::vector<double> part(nblocks, 0.0);
+  const int nt = plan_threads(threads, n * std::max<size_t>(A.cols, 1), 1 << 15);
+  parallel_run(std::min<int>(nt, static_cast<int>(std::max<size_t>(nblocks, 1))), [&](int tid, int nth) {
+    size_t q0, q1;
+    even_split(nblocks, tid, nth, q0, q1);
+    for (size_t q = q0; q < q1; ++q) {
+      double s = 0;
+      for (size_t i = q * SB; i < std::min(n, (q + 1) * SB); ++i) {
+        const double ri = static_cast<double>(b[i]) - row_dot_exact(A, i, x);
+        if (r) r[i] = ri;
+        s += ri * ri;
+      }
+      part[q] = s;
+    }
+  });
+  for (size_t q = 0; q < nblocks; ++q) acc += part[q];
+  return acc;
+}
+
+template <class T, class W>
+void sketch_fused_pass(const SketchOperandView<T>& A, const double* z, const W* w, double c, double s, double* t,
+                       double* g, const double* prev, double* sumSq, double* diffSq, int threads) {
+  fused_pass(A, z, w, sizeof(W) == 4, c, s, t, g, prev, sumSq, diffSq, threads);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// LSQR
+
+template <class T>
+bool sketch_lsqr_run(const SketchOperandView<T>& A, const T* b, const SketchLoopInput& L, double* x, double* st,
+                     double* work, double atol, double btol, int maxIter, double budget_s, int threads) {
+  const auto t0 = Clock::now();
+  const size_t n = A.rows, d = A.cols, r = L.rank;
+  const double* R = L.R;
+  const int32_t* perm = L.perm;
+  double* u = work;
+  double* v = u + n;
+  double* w = v + r;
+  double* dy = w + r;
+  double* y0 = dy + r;
+  double* tmp = y0 + r;
+  double* g = tmp + r;
+  double* z = g + d;
+  const bool bf32 = sizeof(T) == 4;
+  double& itn = st[0];
+  double& stop = st[1];
+  double& alpha = st[2];
+  double& beta = st[3];
+  double& phibar = st[4];
+  double& rhobar = st[5];
+  double& anorm = st[6];
+  double& arnorm = st[7];
+  double& bnorm = st[8];
+  double& warm = st[9];
+  double& phase = st[10];
+  double sq = 0, df = 0;
+  if (phase == 0) {
+    for (size_t i = 0; i < n; ++i) u[i] = static_cast<double>(b[i]);
+    bnorm = blocked_norm(u, n);
+    fused_pass(A, x, b, bf32, 1, -1, u, g, nullptr, &sq, &df, threads);
+    beta = std::sqrt(sq);
+    warm = 1;
+    if (!(beta < bnorm)) {
+      warm = 0;
+      std::fill(x, x + d, 0.0);
+      fused_pass(A, x, b, bf32, 1, -1, u, g, nullptr, &sq, &df, threads);
+      beta = std::sqrt(sq);
+    }
+    for (size_t k = 0; k < r; ++k) {
+      double s = 0;
+      for (size_t j = k; j < r; ++j) s += R[k * d + j] * x[perm[j]];
+      y0[k] = s;
+    }
+    std::fill(v, v + r, 0.0);
+    if (beta > 0) {
+      scale(u, n, 1 / beta);
+      for (size_t k = 0; k < r; ++k) v[k] = g[perm[k]] * (1 / beta);
+      sketch_solve_upper_t(R, d, r, v);
+    }
+    alpha = blocked_norm(v, r);
+    if (alpha > 0) scale(v, r, 1 / alpha);
+    std::copy(v, v + r, w);
+    std::fill(dy, dy + r, 0.0);
+    phibar = beta;
+    rhobar = alpha;
+    anorm = 0;
+    arnorm = alpha * beta;
+    itn = 0;
+    stop = kStopRunning;
+    if (beta == 0) stop = kStopCompatible;
+    else if (arnorm == 0) stop = kStopLeastSquares;
+    phase = 1;
+  }
+  while (stop == kStopRunning) {
+    if (itn >= maxIter) { stop = kStopMaxIter; break; }
+    if (itn > 0 && seconds_since(t0) > budget_s) return false;
+    itn += 1;
+    // z = P[R⁻¹ v; 0]
+    std::copy(v, v + r, tmp);
+    sketch_solve_upper(R, d, r, tmp);
+    std::fill(z, z + d, 0.0);
+    for (size_t k = 0; k < r; ++k) z[perm[k]] = tmp[k];
+    fused_pass(A, z, u, false, -alpha, 1, u, g, nullptr, &sq, &df, threads);
+    beta = std::sqrt(sq);
+    if (beta > 0) {
+      scale(u, n, 1 / beta);
+      anorm = std::sqrt(anorm * anorm + alpha * alpha + beta * beta);
+      for (size_t k = 0; k < r; ++k) tmp[k] = g[perm[k]] * (1 / beta);
+      sketch_solve_upper_t(R, d, r, tmp);
+      for (size_t k = 0; k < r; ++k) v[k] = tmp[k] - beta * v[k];
+      alpha = blocked_norm(v, r);
+      if (alpha > 0) scale(v, r, 1 / alpha);
+    }
+    const double rho = sketch_js_hypot(rhobar, beta);
+    const double cs = rhobar / rho;
+    const double sn = beta / rho;
+    const double theta = sn * alpha;
+    rhobar = -cs * alpha;
+    const double phi = cs * phibar;
+    phibar = sn * phibar;
+    const double tau = sn * phi;
+    const double t1 = phi / rho;
+    const double t2 = -theta / rho;
+    for (size_t k = 0; k < r; ++k) {
+      dy[k] += t1 * w[k];
+      w[k] = v[k] + t2 * w[k];
+    }
+    const double rnorm = phibar;
+    arnorm = alpha * std::fabs(tau);
+    double ynorm = 0;
+    for (size_t k = 0; k < r; ++k) { const double e = y0[k] + dy[k]; ynorm += e * e; }
+    ynorm = std::sqrt(ynorm);
+    if (rnorm == 0) { stop = kStopCompatible; break; }
+    const double test1 = rnorm / bnorm;
+    const double test2 = arnorm / (anorm * rnorm);
+    const double rtol = btol + (atol * anorm * ynorm) / bnorm;
+    const double t1n = test1 / (1 + (anorm * ynorm) / bnorm);
+    if (test1 <= rtol || 1 + t1n <= 1) { stop = kStopCompatible; break; }
+    if (test2 <= atol || 1 + test2 <= 1) { stop = kStopLeastSquares; break; }
+    if (!std::isfinite(test2) || !std::isfinite(test1)) { stop = kStopBreakdown; break; }
+  }
+  sketch_solve_upper(R, d, r, dy);
+  for (size_t k = 0; k < r; ++k) x[perm[k]] += dy[k];
+  phase = 2;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Iterative sketching with momentum
+
+template <class T>
+bool sketch_iterate_run(const SketchOperandView<T>& A, const T* b, const SketchLoopInput& L, double* x, double* st,
+                        double* work, double alpha, double beta, double tol, double normEst, double condEst,
+                        int maxIter, double budget_s, int threads) {
+  const auto t0 = Clock::now();
+  const size_t n = A.rows, d = A.cols, r = L.rank;
+  const double* R = L.R;
+  const int32_t* perm = L.perm;
+  double* res = work;
+  double* g = res + n;
+  double* prev = g + d;
+  double* best = prev + d;
+  double* t = best + d;
+  const bool bf32 = sizeof(T) == 4;
+  double& itn = st[0];
+  double& stop = st[1];
+  double& rnorm = st[2];
+  double& bestNorm = st[3];
+  double& phase = st[4];
+  double sq = 0, df = 0;
+  if (phase == 0) {
+    fused_pass(A, x, b, bf32, 1, -1, res, g, nullptr, &sq, &df, threads);
+    rnorm = std::sqrt(sq);
+    std::copy(x, x + d, prev);
+    std::copy(x, x + d, best);
+    bestNorm = rnorm;
+    itn = 0;
+    stop = rnorm == 0 ? kStopConverged : kStopRunning;
+    phase = 1;
+  }
+  while (stop == kStopRunning) {
+    if (itn >= maxIter) { stop = kStopMaxIter; break; }
+    if (itn > 0 && seconds_since(t0) > budget_s) return false;
+    itn += 1;
+    for (size_t k = 0; k < r; ++k) t[k] = g[perm[k]];
+    sketch_solve_upper_t(R, d, r, t);
+    sketch_solve_upper(R, d, r, t);
+    for (size_t k = 0; k < r; ++k) {
+      const size_t j = static_cast<size_t>(perm[k]);
+      const double xj = x[j];
+      x[j] = xj + alpha * t[k] + beta * (xj - prev[j]);
+      prev[j] = xj;
+    }
+    fused_pass(A, x, b, bf32, 1, -1, res, g, res, &sq, &df, threads);
+    rnorm = std::sqrt(sq);
+    const double dr = std::sqrt(df);
+    if (!std::isfinite(rnorm) || rnorm > 10 * bestNorm) { stop = kStopBreakdown; break; }
+    if (rnorm < bestNorm) {
+      bestNorm = rnorm;
+      std::copy(x, x + d, best);
+    }
+    if (dr <= tol * (normEst * blocked_norm(x, d) + (1 + 0.01 * condEst) * rnorm)) stop = kStopConverged;
+  }
+  if (stop != kStopConverged && !(rnorm <= bestNorm)) {
+    std::copy(best, best + d, x);
+    rnorm = bestNorm;  // the caller recomputes the residual afresh
+  }
+  phase = 2;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Kaczmarz and sketch-and-project (whole loops, the oracle's arithmetic)
+
+template <class T>
+int sketch_kaczmarz(const SketchOperandView<T>& A, const T* b, double* x, size_t block, const double* rowCdf,
+                    const uint32_t key[2], double target, int maxIter, int checkEvery, bool* converged,
+                    double* residualNorm, int threads) {
+  const size_t n = A.rows, d = A.cols;
+  std::vector<double> r(n);
+  double rn = residual_into(A, b, x, r.data(), threads);
+  *converged = false;
+  if (rn <= target) { *converged = true; *residualNorm = rn; return 0; }
+  const double total = rowCdf[n - 1];
+  std::vector<double> M(block * d), c(block), delta(d), norms(block == 1 ? n : 0);
+  std::vector<size_t> rows(block);
+  for (size_t i = 0; i < norms.size(); ++i) {
+    double s = 0;
+    if (A.csr) {
+      for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) s += static_cast<double>(A.values[p]) * static_cast<double>(A.values[p]);
+    } else {
+      for (size_t j = 0; j < d; ++j) { const double a = static_cast<double>(A.data[i * d + j]); s += a * a; }
+    }
+    norms[i] = s;
+  }
+  uint32_t blk[4];
+  uint64_t have = ~0ull;
+  for (int t = 0; t < maxIter; ++t) {
+    for (size_t l = 0; l < block; ++l) {
+      const uint64_t q = static_cast<uint64_t>(t) * block + l;
+      if ((q >> 2) != have) { have = q >> 2; philox_block(key, kSketchStreamKaczmarz, have, blk); }
+      const double u = (static_cast<double>(blk[q & 3u]) + 0.5) * 2.3283064365386963e-10;
+      const double v = u * total;
+      size_t lo = 0, hi = n - 1;
+      while (lo < hi) {
+        const size_t mid = (lo + hi) >> 1;
+        if (rowCdf[mid] > v) hi = mid; else lo = mid + 1;
+      }
+      rows[l] = lo;
+    }
+    if (block == 1) {
+      const size_t i = rows[0];
+      if (norms[i] > 0) {
+        const double coef = (static_cast<double>(b[i]) - row_dot_exact(A, i, x)) / norms[i];
+        if (A.csr) {
+          for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) x[A.colIdx[p]] += coef * static_cast<double>(A.values[p]);
+        } else {
+          for (size_t j = 0; j < d; ++j) x[j] += coef * static_cast<double>(A.data[i * d + j]);
+        }
+      }
+    } else {
+      for (size_t l = 0; l < block; ++l) {
+        double* row = M.data() + l * d;
+        std::fill(row, row + d, 0.0);
+        const size_t i = rows[l];
+        if (A.csr) {
+          for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) row[A.colIdx[p]] = static_cast<double>(A.values[p]);
+        } else {
+          for (size_t j = 0; j < d; ++j) row[j] = static_cast<double>(A.data[i * d + j]);
+        }
+        c[l] = static_cast<double>(b[i]) - row_dot_exact(A, i, x);
+      }
+      sketch_min_norm_solve(M.data(), block, d, c.data(), 2.220446049250313e-16 * static_cast<double>(std::max(block, d)),
+                            delta.data());
+      for (size_t j = 0; j < d; ++j) x[j] += delta[j];
+    }
+    const int done = t + 1;
+    if (done % checkEvery == 0 || done == maxIter) {
+      rn = residual_into(A, b, x, r.data(), threads);
+      if (rn <= target) { *converged = true; *residualNorm = rn; return done; }
+      if (!std::isfinite(rn)) { *residualNorm = rn; return done; }
+    }
+  }
+  *residualNorm = rn;
+  return maxIter;
+}
+
+template <class T>
+int sketch_project(const SketchOperandView<T>& A, const T* b, double* x, const SketchSpec& S, double target,
+                   int maxIter, bool* converged, double* residualNorm, int threads) {
+  const size_t n = A.rows, d = A.cols, q = S.m;
+  std::vector<double> r(n);
+  double rn = residual_into(A, b, x, r.data(), threads);
+  *converged = false;
+  if (rn <= target) { *converged = true; *residualNorm = rn; return 0; }
+  std::vector<double> SA(q * d), Sr(q), delta(d);
+  for (int t = 0; t < maxIter; ++t) {
+    uint32_t kw[4];
+    philox_block(S.key, kSketchStreamProject, static_cast<uint64_t>(t) / 2, kw);
+    const unsigned lane = 2u * (static_cast<unsigned>(t) & 1u);
+    SketchSpec St = S;
+    St.key[0] = kw[lane];
+    St.key[1] = kw[lane + 1];
+    // The oracle sketches the f64 residual r as its b.
+    if constexpr (sizeof(T) == 8) {
+      sketch_apply<double>(St, A, 0, r.data(), SA.data(), Sr.data(), false, true, threads);
+    } else {
+      // f32 A with an f64 residual: sketch A and r separately (r through a one-column f64 view).
+      sketch_apply<float>(St, A, 0, nullptr, SA.data(), nullptr, false, true, threads);
+      SketchOperandView<double> rv{false, n, 1, r.data(), nullptr, nullptr, nullptr};
+      sketch_apply<double>(St, rv, 0, nullptr, Sr.data(), nullptr, false, true, threads);
+    }
+    sketch_min_norm_solve(SA.data(), q, d, Sr.data(), 2.220446049250313e-16 * static_cast<double>(std::max(q, d)),
+                          delta.data());
+    for (size_t j = 0; j < d; ++j) x[j] += delta[j];
+    rn = residual_into(A, b, x, r.data(), threads);
+    if (rn <= target) { *converged = true; *residualNorm = rn; return t + 1; }
+    if (!std::isfinite(rn)) { *residualNorm = rn; return t + 1; }
+  }
+  *residualNorm = rn;
+  return maxIter;
+}
+
+#define NK_SKETCH_INST(T)                                                                                            \
+  template double sketch_residual_sq<T>(const SketchOperandView<T>&, const T*, const double*, double, int, double*);       \
+  template void sketch_fused_pass<T, double>(const SketchOperandView<T>&, const double*, const double*, double,       \
+                                             double, double*, double*, const double*, double*, double*, int);        \
+  template bool sketch_lsqr_run<T>(const SketchOperandView<T>&, const T*, const SketchLoopInput&, double*, double*,  \
+                                   double*, double, double, int, double, int);                                       \
+  template bool sketch_iterate_run<T>(const SketchOperandView<T>&, const T*, const SketchLoopInput&, double*,        \
+                                      double*, double*, double, double, double, double, double, int, double, int);   \
+  template int sketch_kaczmarz<T>(const SketchOperandView<T>&, const T*, double*, size_t, const double*,             \
+                                   const uint32_t*, double, int, int, bool*, double*, int);                          \
+  template int sketch_project<T>(const SketchOperandView<T>&, const T*, double*, const SketchSpec&, double, int,     \
+                                 bool*, double*, int);
+NK_SKETCH_INST(float)
+NK_SKETCH_INST(double)
+
+}  // namespace numkern

@@ -1,0 +1,253 @@
+/**
+ * The sketch family (src/sketch/ops.ts) on the native backend: C++ kernels in native/src/sketch through
+ * bindings/sketch.cc, f32 and f64 inputs, all arithmetic in f64.
+ *
+ * The passes over A run on the calling thread, on the caller's arrays (no async copy of a possibly huge
+ * A), in slices with the event loop turning between them:
+ * - sketchApply in row slices of a few milliseconds of work: each SA entry is summed over rows in
+ *   increasing order inside a slice and the slices accumulate in row order, so the result is bit for bit
+ *   the one call's (and the oracle's for the bit-exact kinds on exact data); the SRHT is cut at its
+ *   permutation blocks; the scale is applied once, by the last slice.
+ * - sketchResidual in slices aligned to SUM_BLOCK, carrying the running sum of block sums: the oracle's
+ *   exact order.
+ * - sketchLsqr and sketchIterate as resumable native loops whose whole state lives in arrays owned here,
+ *   run for about SLICE_SECONDS per call: the iterates do not depend on where the slices fall.
+ * Each slice is a complete addon call that re-checks its arguments, so an array detached or resized in
+ * between is an error, never a stale pointer. sketchQr, sketchKaczmarz and sketchProject run on the libuv
+ * pool (on copies) when large, synchronously otherwise.
+ */
+import { kernel, type AnyKernel, type KernelControl } from '../../core/backend.js';
+import { throwIfAborted } from '../../core/errors.js';
+import { SUM_BLOCK } from '../../core/operator.js';
+import type { FloatArray } from '../../core/types.js';
+import {
+  isCsr, SKETCH_STREAMS, SRHT_FEISTEL_ROUNDS, operandCols, operandRows,
+  type SketchApplyArgs, type SketchIterateArgs, type SketchKaczmarzArgs, type SketchKind, type SketchLoopOutcome,
+  type SketchLoopStop, type SketchLsqrArgs, type SketchOperand, type SketchOperator, type SketchProjectArgs,
+  type SketchQrArgs, type SketchSolveOutcome,
+} from '../../sketch/ops.js';
+import { guarded } from '../addon/errors.js';
+import { familyExports, type NativeAddon } from '../addon/load.js';
+import type { NativeHandle } from './index.js';
+
+/** Kind codes of native/include/numkern/sketch.hpp (SketchKindCode). */
+export const SKETCH_KIND_CODES: Record<SketchKind, number> = { gaussian: 0, rademacher: 1, srht: 2, countsketch: 3, 'sparse-sign': 4 };
+/** Stop codes of native/include/numkern/sketch_loops.hpp (SketchStop); 0 = running. */
+export const SKETCH_STOP_CODES: readonly (SketchLoopStop | null)[] = [null, 'compatible', 'least-squares', 'converged', 'max-iterations', 'breakdown'];
+const LSQR_SCALARS = 12;
+const ITERATE_SCALARS = 8;
+/** Multiply-adds per apply slice: a few milliseconds. */
+export const APPLY_SLICE = 1 << 24;
+/** Elements of A per residual slice. */
+export const RESIDUAL_SLICE = 1 << 23;
+/** Seconds a loop call runs before the event loop gets a turn (at least one step). */
+export const SLICE_SECONDS = 0.05;
+/** From this many elements of work, QR, Kaczmarz and sketch-and-project go to the libuv pool. */
+const ASYNC_CUTOFF = 1e5;
+/**
+ * LAPACK's dgeqp3 for sketchQr from this many rows·cols² (where its blocking pays; below it the built-in
+ * QR, a port of the oracle's that reproduces its bits, so iteration counts match js exactly on small
+ * problems — iterative sketching's stopping rule is sensitive to R's last bits). NUMKERN_SKETCH_LAPACK=0
+ * never uses LAPACK, =1 always does.
+ */
+export const LAPACK_MIN_WORK = 2 ** 24;
+const lapackFor = (rows: number, cols: number): boolean => {
+  const env = process.env.NUMKERN_SKETCH_LAPACK;
+  return env === '0' ? false : env === '1' ? true : rows * cols * cols >= LAPACK_MIN_WORK;
+};
+
+interface NativeSketchLayout {
+  streams: Record<string, number>;
+  feistelRounds: number;
+  sumBlock: number;
+  lsqrScalars: number;
+  iterateScalars: number;
+  lapack: boolean;
+}
+
+type Obj = SketchOperand;
+interface NativeSketchKernels {
+  sketchApply(kind: number, m: number, s: number, key0: number, key1: number, scale: number, N: number, B: number, sample: Uint32Array | null,
+    A: Obj, rowOffset: number, b: FloatArray | null, SA: Float64Array, Sb: Float64Array | null, accumulate: boolean, applyScale: boolean, threads: number): void;
+  sketchQr(M: Float64Array, rows: number, cols: number, rhs: Float64Array | null, R: Float64Array, perm: Int32Array, rcond: number, lapack: boolean, threads: number): number;
+  sketchQrAsync(M: Float64Array, rows: number, cols: number, rhs: Float64Array | null, R: Float64Array, perm: Int32Array, rcond: number, lapack: boolean, threads: number): Promise<number>;
+  sketchResidualSq(A: Obj, b: FloatArray, x: Float64Array, acc: number, threads: number): number;
+  sketchLsqrRun(A: Obj, b: FloatArray, R: Float64Array, perm: Int32Array, rank: number, x: Float64Array, st: Float64Array, work: Float64Array,
+    atol: number, btol: number, maxIter: number, budget: number, threads: number): number;
+  sketchIterateRun(A: Obj, b: FloatArray, R: Float64Array, perm: Int32Array, rank: number, x: Float64Array, st: Float64Array, work: Float64Array,
+    alpha: number, beta: number, tol: number, normEst: number, condEst: number, maxIter: number, budget: number, threads: number): number;
+  sketchKaczmarz(A: Obj, b: FloatArray, x: Float64Array, block: number, rowCdf: Float64Array, key0: number, key1: number, target: number,
+    maxIter: number, checkEvery: number, out: Float64Array, threads: number): void;
+  sketchKaczmarzAsync(...args: Parameters<NativeSketchKernels['sketchKaczmarz']>): Promise<void>;
+  sketchProject(kind: number, m: number, s: number, key0: number, key1: number, scale: number, A: Obj, b: FloatArray, x: Float64Array,
+    target: number, maxIter: number, out: Float64Array, threads: number): void;
+  sketchProjectAsync(...args: Parameters<NativeSketchKernels['sketchProject']>): Promise<void>;
+  sketchLayout(): NativeSketchLayout;
+}
+
+const SKETCH_EXPORTS = ['sketchApply', 'sketchQr', 'sketchQrAsync', 'sketchResidualSq', 'sketchLsqrRun', 'sketchIterateRun', 'sketchKaczmarz',
+  'sketchKaczmarzAsync', 'sketchProject', 'sketchProjectAsync', 'sketchLayout'] as const;
+
+type SketchAddon = NativeAddon & NativeSketchKernels;
+
+/** The addon's tables against src/sketch/ops.ts: a mismatch costs the family on native, not the addon. */
+function checkLayout(layout: NativeSketchLayout): void {
+  const bad: string[] = [];
+  for (const [name, id] of Object.entries(SKETCH_STREAMS)) {
+    if (name === 'srhtSample') continue; // drawn by the façade
+    if (layout.streams[name] !== id) bad.push(`stream ${name}: native ${layout.streams[name]}, ops.ts ${id}`);
+  }
+  if (layout.feistelRounds !== SRHT_FEISTEL_ROUNDS) bad.push(`feistel rounds ${layout.feistelRounds} ≠ ${SRHT_FEISTEL_ROUNDS}`);
+  if (layout.sumBlock !== SUM_BLOCK) bad.push(`sum block ${layout.sumBlock} ≠ ${SUM_BLOCK}`);
+  if (layout.lsqrScalars !== LSQR_SCALARS || layout.iterateScalars !== ITERATE_SCALARS) bad.push('loop state slots differ');
+  if (bad.length) throw new Error(`native sketch tables differ from src/sketch/ops.ts (stale build? run npm run rebuild:native): ${bad.join('; ')}`);
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Rows [lo, hi) of A as an operand of its own (CSR keeps absolute row pointers). */
+function rowSlice(A: SketchOperand, lo: number, hi: number): SketchOperand {
+  const n = operandRows(A);
+  if (lo === 0 && hi === n) return A;
+  if (isCsr(A)) return { nrows: hi - lo, ncols: A.ncols, rowPtr: A.rowPtr.subarray(lo, hi + 1), colIdx: A.colIdx, values: A.values };
+  return { rows: hi - lo, cols: A.cols, data: A.data.subarray(lo * A.cols, hi * A.cols) as FloatArray };
+}
+
+const vecSlice = (b: FloatArray, lo: number, hi: number, n: number): FloatArray => (lo === 0 && hi === n ? b : (b.subarray(lo, hi) as FloatArray));
+
+/** Per-row cost of a sketch in multiply-adds per column. */
+function rowCost(S: SketchOperator): number {
+  if (S.kind === 'gaussian') return 8 * S.m;
+  if (S.kind === 'rademacher') return S.m;
+  if (S.kind === 'srht') return Math.log2(S.srht!.B) + 2;
+  return S.nnzPerCol;
+}
+
+async function apply(sk: SketchAddon, threads: number, args: SketchApplyArgs): Promise<void> {
+  const { S, A, rowOffset, b, SA, Sb } = args;
+  const n = operandRows(A);
+  const d = operandCols(A);
+  const code = SKETCH_KIND_CODES[S.kind];
+  const N = S.srht?.N ?? 0;
+  const B = S.srht?.B ?? 0;
+  const sample = S.srht?.sample ?? null;
+  let per = Math.max(1, Math.floor(APPLY_SLICE / Math.max(1, d * rowCost(S))));
+  const cuts: number[] = [0];
+  if (S.kind === 'srht') {
+    // Cut only at the permutation blocks (each block's FWHT is whole).
+    const blocksPer = Math.max(1, Math.floor(per / B));
+    per = blocksPer * B;
+    for (let g = (Math.floor(rowOffset / B) + blocksPer) * B; g < rowOffset + n; g += per) cuts.push(g - rowOffset);
+  } else {
+    for (let i = per; i < n; i += per) cuts.push(i);
+  }
+  cuts.push(n);
+  for (let c = 0; c + 1 < cuts.length; c++) {
+    const lo = cuts[c]!;
+    const hi = cuts[c + 1]!;
+    const last = c + 2 === cuts.length;
+    sk.sketchApply(code, S.m, S.nnzPerCol, S.key0, S.key1, S.scale, N, B, sample, rowSlice(A, lo, hi), rowOffset + lo,
+      b ? vecSlice(b, lo, hi, n) : null, SA, Sb, c > 0, last, threads);
+    if (!last) await yieldToLoop();
+  }
+}
+
+/** ‖b − A x‖₂ in the oracle's order, in SUM_BLOCK-aligned slices. */
+async function residual(sk: SketchAddon, threads: number, A: SketchOperand, b: FloatArray, x: Float64Array): Promise<number> {
+  const n = operandRows(A);
+  const d = Math.max(1, operandCols(A));
+  const per = SUM_BLOCK * Math.max(1, Math.floor(RESIDUAL_SLICE / (d * SUM_BLOCK)));
+  let acc = 0;
+  for (let lo = 0; ; lo += per) {
+    const hi = Math.min(n, lo + per);
+    acc = sk.sketchResidualSq(rowSlice(A, lo, hi), vecSlice(b, lo, hi, n), x, acc, threads);
+    if (hi >= n) break;
+    await yieldToLoop();
+  }
+  return Math.sqrt(acc);
+}
+
+async function qr(sk: SketchAddon, threads: number, { M, rows, cols, rhs, R, perm, rcond }: SketchQrArgs): Promise<{ rank: number }> {
+  const rank = rows * cols >= ASYNC_CUTOFF
+    ? await sk.sketchQrAsync(M, rows, cols, rhs, R, perm, rcond, lapackFor(rows, cols), threads)
+    : sk.sketchQr(M, rows, cols, rhs, R, perm, rcond, lapackFor(rows, cols), threads);
+  return { rank };
+}
+
+function stopOf(code: number): SketchLoopStop {
+  return SKETCH_STOP_CODES[code] ?? 'breakdown';
+}
+
+async function lsqr(sk: SketchAddon, threads: number, args: SketchLsqrArgs, ctl: KernelControl): Promise<SketchLoopOutcome> {
+  const { A, b, R, perm, rank, x, atol, btol, maxIter } = args;
+  const n = operandRows(A);
+  const d = operandCols(A);
+  const st = new Float64Array(LSQR_SCALARS);
+  const work = new Float64Array(n + 5 * rank + 2 * d);
+  for (;;) {
+    throwIfAborted(ctl.signal);
+    const done = sk.sketchLsqrRun(A, b, R, perm, rank, x, st, work, atol, btol, maxIter, SLICE_SECONDS, threads);
+    if (done) break;
+    ctl.onProgress?.({ iteration: st[0]!, residualNorm: st[4]! });
+    await yieldToLoop();
+  }
+  const residualNorm = await residual(sk, threads, A, b, x);
+  return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm, arNorm: st[7]!, warmStart: st[9] === 1 };
+}
+
+async function iterate(sk: SketchAddon, threads: number, args: SketchIterateArgs, ctl: KernelControl): Promise<SketchLoopOutcome> {
+  const { A, b, R, perm, rank, x, alpha, beta, tol, normEst, condEst, maxIter } = args;
+  const n = operandRows(A);
+  const d = operandCols(A);
+  const st = new Float64Array(ITERATE_SCALARS);
+  const work = new Float64Array(n + 3 * d + rank);
+  for (;;) {
+    throwIfAborted(ctl.signal);
+    const done = sk.sketchIterateRun(A, b, R, perm, rank, x, st, work, alpha, beta, tol, normEst, condEst, maxIter, SLICE_SECONDS, threads);
+    if (done) break;
+    ctl.onProgress?.({ iteration: st[0]!, residualNorm: st[2]! });
+    await yieldToLoop();
+  }
+  const residualNorm = await residual(sk, threads, A, b, x);
+  return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm };
+}
+
+async function kaczmarz(sk: SketchAddon, threads: number, a: SketchKaczmarzArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
+  throwIfAborted(ctl.signal);
+  const out = new Float64Array(3);
+  const call = [a.A, a.b, a.x, a.block, a.rowCdf, a.key0, a.key1, a.target, a.maxIter, a.checkEvery, out, threads] as const;
+  if (operandRows(a.A) * operandCols(a.A) >= ASYNC_CUTOFF) await sk.sketchKaczmarzAsync(...call);
+  else sk.sketchKaczmarz(...call);
+  return { iterations: out[0]!, converged: out[1] === 1, residualNorm: out[2]! };
+}
+
+async function project(sk: SketchAddon, threads: number, a: SketchProjectArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
+  throwIfAborted(ctl.signal);
+  const out = new Float64Array(3);
+  const S = a.S;
+  const call = [SKETCH_KIND_CODES[S.kind], S.m, S.nnzPerCol, S.key0, S.key1, S.scale, a.A, a.b, a.x, a.target, a.maxIter, out, threads] as const;
+  if (operandRows(a.A) * operandCols(a.A) >= ASYNC_CUTOFF) await sk.sketchProjectAsync(...call);
+  else sk.sketchProject(...call);
+  return { iterations: out[0]!, converged: out[1] === 1, residualNorm: out[2]! };
+}
+
+export function sketchAddon(addon: NativeAddon): SketchAddon {
+  const sk = familyExports<NativeSketchKernels>(addon, 'sketch', SKETCH_EXPORTS);
+  checkLayout(sk.sketchLayout());
+  return sk;
+}
+
+/** The sketch family's native kernels: every op of src/sketch/ops.ts, f32 and f64 in (sketchQr f64), f64 arithmetic. */
+export function sketchKernels({ addon, threads }: NativeHandle): AnyKernel[] {
+  const sk = sketchAddon(addon);
+  const BOTH = ['f32', 'f64'] as const;
+  return [
+    kernel({ op: 'sketchApply', dtypes: BOTH, run: (args) => guarded(() => apply(sk, threads, args)) }),
+    kernel({ op: 'sketchQr', dtypes: ['f64'], run: (args) => guarded(() => qr(sk, threads, args)) }),
+    kernel({ op: 'sketchResidual', dtypes: BOTH, run: ({ A, b, x }) => guarded(() => residual(sk, threads, A, b, x)) }),
+    kernel({ op: 'sketchLsqr', dtypes: BOTH, run: (args, ctl) => guarded(() => lsqr(sk, threads, args, ctl)) }),
+    kernel({ op: 'sketchIterate', dtypes: BOTH, run: (args, ctl) => guarded(() => iterate(sk, threads, args, ctl)) }),
+    kernel({ op: 'sketchKaczmarz', dtypes: BOTH, run: (args, ctl) => guarded(() => kaczmarz(sk, threads, args, ctl)) }),
+    kernel({ op: 'sketchProject', dtypes: BOTH, run: (args, ctl) => guarded(() => project(sk, threads, args, ctl)) }),
+  ];
+}

@@ -1,0 +1,80 @@
+/**
+ * The native sketch kernels (src/backends/native/sketch.ts) beyond the generic conformance suite:
+ * results independent of the thread count and of the slicing, argument checks in the addon, and the
+ * large-problem paths (LAPACK QR, the fast fused pass) against the oracle's residual.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { createContext, type Context } from '../../src/index.js';
+import { loadNative } from '../../src/backends/addon/load.js';
+import { lsProblem, randomDense, toCsr } from './problems.js';
+
+const { addon } = loadNative();
+const ctxs: Context[] = [];
+afterAll(async () => {
+  for (const c of ctxs) await c.dispose();
+});
+const open = async (threads: number) => {
+  const c = await createContext({ threads, backends: ['js', 'native'] });
+  ctxs.push(c);
+  return c;
+};
+
+describe.skipIf(!addon)('native sketch', async () => {
+  const one = addon ? await open(1) : null!;
+  const two = addon ? await open(2) : null!;
+  const has = addon ? two.supports('native', 'sketchApply', 'f64') : false;
+
+  it.skipIf(!has).each(['gaussian', 'rademacher', 'srht', 'countsketch', 'sparse-sign'] as const)('%s: SA is bit for bit the same on 1 and 2 threads, dense and CSR, and the oracle\'s for integer kinds', async (kind) => {
+    const A = randomDense(3000, 9, 21);
+    const b = randomDense(3000, 1, 22).data;
+    for (const op of [A, toCsr(A)]) {
+      const opts = { kind, m: 50, seed: 17, b, backend: 'native' as const, strict: true };
+      const r1 = await one.sketch.apply(op as never, opts);
+      const r2 = await two.sketch.apply(op as never, opts);
+      expect(r2.data).toEqual(r1.data);
+      expect(r2.Sb).toEqual(r1.Sb);
+      if (kind !== 'gaussian') {
+        const ref = await two.sketch.apply(op as never, { ...opts, backend: 'js' });
+        expect(r2.data).toEqual(ref.data);
+      }
+    }
+  });
+
+  it.skipIf(!has)('row shards add up to the whole sketch (countsketch on integer data: bit for bit)', async () => {
+    const A = randomDense(1000, 5, 3);
+    for (let k = 0; k < A.data.length; k++) A.data[k] = Math.round(A.data[k]! * 8);
+    const whole = await two.sketch.apply(A, { kind: 'countsketch', m: 30, seed: 2, backend: 'native' });
+    const sum = new Float64Array(whole.data.length);
+    for (const [lo, hi] of [[0, 1], [1, 400], [400, 1000]] as const) {
+      const blk = { rows: hi - lo, cols: 5, data: A.data.subarray(lo * 5, hi * 5) };
+      const p = await two.sketch.applyRows(blk, lo, { kind: 'countsketch', m: 30, seed: 2, totalRows: 1000, backend: 'native' });
+      for (let k = 0; k < sum.length; k++) sum[k] += p.data[k]!;
+    }
+    expect(sum).toEqual(whole.data);
+  });
+
+  it.skipIf(!has)('full-precision methods reach the oracle\'s residual on 1 and 2 threads, with the same iterates', async () => {
+    const P = lsProblem(3000, 15, 1e8, 0.3, 5);
+    const ref = await two.sketch.lstsq(P.A, P.b, { method: 'qr', backend: 'js' });
+    for (const method of ['sketch-and-precondition', 'iterative-sketching'] as const) {
+      const r1 = await one.sketch.lstsq(P.A, P.b, { method, m: 200, seed: 4, backend: 'native' });
+      const r2 = await two.sketch.lstsq(P.A, P.b, { method, m: 200, seed: 4, backend: 'native' });
+      expect(r2.x).toEqual(r1.x);
+      expect(r2.iterations).toBe(r1.iterations);
+      expect(Math.abs(r2.residualNorm - ref.residualNorm) / ref.residualNorm).toBeLessThanOrEqual(1e-12);
+    }
+  });
+
+  it.skipIf(!has)('the addon re-checks sizes and indices', () => {
+    const a = addon as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const SA = new Float64Array(4 * 2);
+    const A = { rows: 3, cols: 2, data: new Float64Array(6) };
+    expect(() => a.sketchApply!(3, 4, 1, 0, 0, 1, 0, 0, null, A, 0, null, new Float64Array(7), null, false, true, 0)).toThrow(/SA/);
+    expect(() => a.sketchApply!(3, 4, 1, 0, 0, 1, 0, 0, null, { rows: 4, cols: 2, data: new Float64Array(6) }, 0, null, SA, null, false, true, 0)).toThrow(/A\.data/);
+    const bad = { nrows: 1, ncols: 2, rowPtr: new Int32Array([0, 1]), colIdx: new Int32Array([5]), values: new Float64Array([1]) };
+    expect(() => a.sketchApply!(3, 4, 1, 0, 0, 1, 0, 0, null, bad, 0, null, SA, null, false, true, 0)).toThrow(/colIdx/);
+    expect(() => a.sketchApply!(4, 4, 9, 0, 0, 1, 0, 0, null, A, 0, null, SA, null, false, true, 0)).toThrow(/nnzPerCol/);
+    expect(() => a.sketchApply!(2, 4, 0, 0, 0, 1, 4, 4, new Uint32Array([0, 1, 2, 9]), A, 0, null, SA, null, false, true, 0)).toThrow(/sample/);
+    expect(() => a.sketchQr!(new Float64Array(5), 3, 2, null, new Float64Array(4), new Int32Array(2), 1e-12, true, 0)).toThrow(/M/);
+  });
+});
