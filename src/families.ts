@@ -13,6 +13,7 @@ import * as jsLinalg from './backends/js/linalg.js';
 import * as jsPg from './backends/js/pg.js';
 import * as jsRelax from './backends/js/relax.js';
 import * as jsSketch from './backends/js/sketch.js';
+import * as nativeFrechet from './backends/native/frechet.js';
 import * as nativeLinalg from './backends/native/linalg.js';
 import * as nativeRelax from './backends/native/relax.js';
 import * as nativeSketch from './backends/native/sketch.js';
@@ -54,7 +55,7 @@ export const FAMILIES = {
   }),
   frechet: family({
     api: frechetApi,
-    kernels: { js: jsFrechet.frechetKernels, webgpu: webgpuFrechet.frechetKernels },
+    kernels: { js: jsFrechet.frechetKernels, native: nativeFrechet.frechetKernels, webgpu: webgpuFrechet.frechetKernels },
   }),
 };
 

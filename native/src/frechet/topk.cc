@@ -1,0 +1,399 @@
+// The fused "GEMM + running top-k" of the frechet family (frechet.hpp, src/frechet/ops.ts).
+//
+// Work is cut into tiles of labels on a grid fixed by plan() (a function of the shapes alone), for one
+// block of rows of W after another (one block for a batch of up to 1024 rows). The threads take tiles in
+// order from a shared counter, so a busy core costs the others nothing. Each thread computes a tile's
+// score block into its own buffer, then folds it at once into its own running top-k of every row; at the
+// end the threads' top-k are merged row by row. A label's score is computed by one deterministic call
+// whichever thread runs it, and the top-k of a set is unique under the total order of frechet_topk.hpp,
+// so the result does not depend on the thread count nor on which thread took which tile.
+//
+// Memory: per thread one score block and one packed tile (at most a few MiB, plan()) and a top-k of B
+// rows, plus one packed block of rows of W for the builtin engine; the B×N score matrix never exists.
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "numkern/common.hpp"
+#include "numkern/frechet.hpp"
+#include "numkern/frechet_topk.hpp"
+#include "numkern/parallel.hpp"
+
+#if defined(NUMKERN_HAVE_BLAS)
+#include <cblas.h>
+#endif
+
+namespace numkern {
+namespace frechet {
+namespace {
+
+#if defined(NUMKERN_HAVE_BLAS)
+constexpr bool kHaveBlas = true;
+#else
+constexpr bool kHaveBlas = false;
+#endif
+
+// ---- folding a score block into the rows' top-k ----
+
+/// Whether any of the L scores c[q] (+ bias[q]) passes !(v > thr): one vectorized pass (an OR of
+/// compares, reduced once per line), no branch per value.
+template <class T, bool HasBias, int64_t L>
+NK_FORCEINLINE bool any_passes(const T* __restrict c, const T* __restrict bias, T thr) {
+  int any = 0;
+  for (int64_t q = 0; q < L; ++q) any |= !((HasBias ? c[q] + bias[q] : c[q]) > thr);
+  return any != 0;
+}
+
+/// Scores c[j] (+ bias[j]) of one block row, labels label0 + j, offered to row r. Each run of 256 bytes
+/// is screened against the row's worst kept score in one vectorized pass before any single value is
+/// looked at, so the common case, a run with nothing better than the row's worst, costs a few
+/// instructions per 16 values. A value that passes is recomputed by the same expression (same bits).
+template <class T, bool HasBias>
+NK_FORCEINLINE void scan_row(const T* __restrict c, const T* __restrict bias, int64_t cols, int32_t label0,
+                             TopkRow<T>& r) {
+  constexpr int64_t L = 256 / sizeof(T);
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  T thr = screen(r, nan);
+  int64_t j = 0;
+  for (; j + L <= cols; j += L) {
+    if (__builtin_expect(!any_passes<T, HasBias, L>(c + j, HasBias ? bias + j : bias, thr), 1)) continue;
+    for (int64_t q = j; q < j + L; ++q) {
+      const T v = HasBias ? c[q] + bias[q] : c[q];
+      if (!(v > thr) && offer(r, v, label0 + static_cast<int32_t>(q))) thr = screen(r, nan);
+    }
+  }
+  for (; j < cols; ++j) {
+    const T v = HasBias ? c[j] + bias[j] : c[j];
+    if (!(v > thr) && offer(r, v, label0 + static_cast<int32_t>(j))) thr = screen(r, nan);
+  }
+}
+
+/// Block rows i < rows (row i at C + i·ldc) offered to the heaps s, id, count of those rows.
+template <class T, bool HasBias>
+NK_FORCEINLINE void scan_block(const T* C, int64_t ldc, int64_t rows, int64_t cols, const T* bias, int32_t label0,
+                               T* s, int32_t* id, int32_t* count, int32_t cap) {
+  for (int64_t i = 0; i < rows; ++i) {
+    TopkRow<T> r{s + i * cap, id + i * cap, count[i], cap};
+    scan_row<T, HasBias>(C + i * ldc, bias, cols, label0, r);
+    count[i] = r.count;
+  }
+}
+
+#define NK_FRECHET_SCAN(name, T, HasBias)                                                                      \
+  NK_CLONES void name(const T* C, int64_t ldc, int64_t rows, int64_t cols, const T* bias, int32_t label0, T* s, \
+                      int32_t* id, int32_t* count, int32_t cap) {                                              \
+    scan_block<T, HasBias>(C, ldc, rows, cols, bias, label0, s, id, count, cap);                               \
+  }
+NK_FRECHET_SCAN(scan_f32, float, false)
+NK_FRECHET_SCAN(scan_f32_bias, float, true)
+NK_FRECHET_SCAN(scan_f64, double, false)
+NK_FRECHET_SCAN(scan_f64_bias, double, true)
+#undef NK_FRECHET_SCAN
+
+void scan(const float* C, int64_t ldc, int64_t rows, int64_t cols, const float* bias, int32_t label0, float* s,
+          int32_t* id, int32_t* count, int32_t cap) {
+  if (bias) scan_f32_bias(C, ldc, rows, cols, bias, label0, s, id, count, cap);
+  else scan_f32(C, ldc, rows, cols, bias, label0, s, id, count, cap);
+}
+void scan(const double* C, int64_t ldc, int64_t rows, int64_t cols, const double* bias, int32_t label0, double* s,
+          int32_t* id, int32_t* count, int32_t cap) {
+  if (bias) scan_f64_bias(C, ldc, rows, cols, bias, label0, s, id, count, cap);
+  else scan_f64(C, ldc, rows, cols, bias, label0, s, id, count, cap);
+}
+
+// ---- score blocks through BLAS ----
+
+#if defined(NUMKERN_HAVE_BLAS)
+// C (rows × cols, ld cols) = W[row0 .. row0 + rows) · M(:, col0 .. col0 + cols). kn: the tile is columns
+// of the K×N matrix (ld N); nk: rows of the N×K one, hence the transpose.
+void blas_block(const float* W, int64_t K, int64_t row0, int64_t rows, const float* M, Layout layout, int64_t N,
+                int64_t col0, int64_t cols, float* C) {
+  if (layout == Layout::KN)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows), static_cast<blasint>(cols),
+                static_cast<blasint>(K), 1.0f, W + row0 * K, static_cast<blasint>(K), M + col0,
+                static_cast<blasint>(N), 0.0f, C, static_cast<blasint>(cols));
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(cols),
+                static_cast<blasint>(K), 1.0f, W + row0 * K, static_cast<blasint>(K), M + col0 * K,
+                static_cast<blasint>(K), 0.0f, C, static_cast<blasint>(cols));
+}
+void blas_block(const double* W, int64_t K, int64_t row0, int64_t rows, const double* M, Layout layout, int64_t N,
+                int64_t col0, int64_t cols, double* C) {
+  if (layout == Layout::KN)
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows), static_cast<blasint>(cols),
+                static_cast<blasint>(K), 1.0, W + row0 * K, static_cast<blasint>(K), M + col0,
+                static_cast<blasint>(N), 0.0, C, static_cast<blasint>(cols));
+  else
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(cols),
+                static_cast<blasint>(K), 1.0, W + row0 * K, static_cast<blasint>(K), M + col0 * K,
+                static_cast<blasint>(K), 0.0, C, static_cast<blasint>(cols));
+}
+
+/// OpenBLAS on one thread for the length of a call: each of our threads runs its own single-threaded
+/// product, so a tile's bits never depend on how OpenBLAS would split it, and its own threads do not
+/// fight ours for the cores (docs/platform.md 1.8). OpenBLAS 0.3.21 keeps the count process-wide, so
+/// calls take turns under a lock and the previous count is restored after each.
+class BlasSingleThread {
+ public:
+  explicit BlasSingleThread(bool on) {
+    if (!on) return;
+    lock_ = std::unique_lock<std::mutex>(mutex());
+    previous_ = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+  }
+  ~BlasSingleThread() {
+    if (lock_.owns_lock()) openblas_set_num_threads(previous_);
+  }
+  BlasSingleThread(const BlasSingleThread&) = delete;
+  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  std::unique_lock<std::mutex> lock_;
+  int previous_ = 1;
+};
+#else
+template <class T>
+void blas_block(const T*, int64_t, int64_t, int64_t, const T*, Layout, int64_t, int64_t, int64_t, T*) {}
+struct BlasSingleThread {
+  explicit BlasSingleThread(bool) {}
+};
+#endif
+
+/// Memory for score blocks and packed operands, kept between calls. A large call runs as many short
+/// calls (src/backends/native/frechet.ts slices it), and fresh blocks of a few MiB each time would come
+/// back from the OS zero-filled, page by page (measured: a fifth of a sliced BLAS run). A buffer is
+/// handed to one call at a time; at most kKeep bytes stay cached once no call holds them, freed at exit.
+class Pool {
+ public:
+  static constexpr size_t kKeep = size_t{64} << 20;
+
+  /// At least `bytes` bytes, 64-byte aligned, uninitialized.
+  static void* take(size_t bytes) {
+    Pool& pool = instance();
+    {
+      std::lock_guard<std::mutex> lock(pool.mutex_);
+      // The smallest that fits, so a small request never takes the buffer a large one will need.
+      size_t best = pool.free_.size();
+      for (size_t i = 0; i < pool.free_.size(); ++i)
+        if (pool.free_[i].bytes >= bytes && (best == pool.free_.size() || pool.free_[i].bytes < pool.free_[best].bytes))
+          best = i;
+      if (best < pool.free_.size()) {
+        void* p = pool.free_[best].p;
+        pool.cached_ -= pool.free_[best].bytes;
+        pool.free_.erase(pool.free_.begin() + static_cast<std::ptrdiff_t>(best));
+        return p;
+      }
+    }
+    return ::operator new(bytes, std::align_val_t(64));
+  }
+  static void give(void* p, size_t bytes) {
+    if (!p) return;
+    Pool& pool = instance();
+    {
+      std::lock_guard<std::mutex> lock(pool.mutex_);
+      if (pool.cached_ + bytes <= kKeep) {
+        pool.free_.push_back(Entry{p, bytes});
+        pool.cached_ += bytes;
+        return;
+      }
+    }
+    ::operator delete(p, std::align_val_t(64));
+  }
+
+  ~Pool() {
+    for (const Entry& e : free_) ::operator delete(e.p, std::align_val_t(64));
+  }
+
+ private:
+  struct Entry {
+    void* p;
+    size_t bytes;
+  };
+  static Pool& instance() {
+    static Pool pool;
+    return pool;
+  }
+  std::mutex mutex_;
+  std::vector<Entry> free_;
+  size_t cached_ = 0;
+};
+
+/// n values of T from the pool, returned to it when the buffer goes out of scope.
+template <class T>
+class Buffer {
+ public:
+  explicit Buffer(size_t n = 0)
+      : bytes_(std::max<size_t>(n, 1) * sizeof(T)), p_(static_cast<T*>(Pool::take(bytes_))) {}
+  ~Buffer() { Pool::give(p_, bytes_); }
+  Buffer(Buffer&& o) noexcept : bytes_(o.bytes_), p_(o.p_) { o.p_ = nullptr; }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  Buffer& operator=(Buffer&&) = delete;
+  T* data() const { return p_; }
+
+ private:
+  size_t bytes_;
+  T* p_;
+};
+
+/// One thread's running top-k of every row: B heaps of cap pairs.
+template <class T>
+struct RowHeaps {
+  std::vector<T> s;
+  std::vector<int32_t> id;
+  std::vector<int32_t> count;
+  RowHeaps(int64_t B, int32_t cap)
+      : s(static_cast<size_t>(B) * cap), id(static_cast<size_t>(B) * cap), count(static_cast<size_t>(B), 0) {}
+  TopkRow<T> row(int64_t b, int32_t cap) {
+    return TopkRow<T>{s.data() + b * cap, id.data() + b * cap, count[static_cast<size_t>(b)], cap};
+  }
+};
+
+}  // namespace
+
+bool have_blas() { return kHaveBlas; }
+
+bool blas_narrower() {
+#if defined(NUMKERN_HAVE_BLAS)
+  static const bool narrower = [] {
+    if (std::strcmp(builtin_variant(), "x86-64-v4") != 0) return false;
+    std::string core = openblas_get_corename();
+    for (char& ch : core) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (const char* wide : {"skylakex", "cooperlake", "sapphirerapids"})
+      if (core.find(wide) != std::string::npos) return false;
+    return true;
+  }();
+  return narrower;
+#else
+  return false;
+#endif
+}
+
+Plan plan(int64_t B, int64_t K, int64_t /*N*/, bool f32, Engine engine) {
+  // OpenBLAS is preferred, except where it runs narrower vectors than the builtin kernel: OpenBLAS 0.3.21
+  // does not know Zen 5 and runs its Haswell (AVX2) kernels there, and the builtin kernel's AVX-512 tile
+  // outran it by about 1.5× (f32, K = 1000 and K = 64: ~145 against ~95 GFLOP/s per core), while
+  // adding each product on its own (no fused multiply-add, so the same bits on every CPU).
+  const bool blas = kHaveBlas && (engine == Engine::Blas || (engine == Engine::Auto && !blas_narrower()));
+  const int64_t esize = f32 ? 4 : 8;
+  // OpenBLAS packs the rows of W again for every tile, so its tiles are wide (4 MiB score blocks for a
+  // deep K) and take all of a typical batch; fewer rows for a shallow K, whose product is cheap next to
+  // a block's traffic. The builtin engine packs W once per block of rows and keeps its score blocks to
+  // 512 KiB, which the scan then reads from L2, and its packed tile of M to 4 MiB.
+  const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(B, blas && K < 256 ? 256 : 1024));
+  int64_t tile;
+  if (blas) {
+    tile = (K >= 256 ? int64_t{4} << 20 : int64_t{1} << 20) / esize / rows;
+  } else {
+    tile = std::min((int64_t{512} << 10) / esize / rows, (int64_t{4} << 20) / esize / std::max<int64_t>(K, 1));
+  }
+  tile = std::max<int64_t>(blas ? 256 : 64, std::min<int64_t>(tile / 64 * 64, 16384));
+  return Plan{tile, rows, blas};
+}
+
+int planned_threads(const Plan& p, int64_t B, int64_t begin, int64_t end, int threads) {
+  if (end <= begin || B <= 0) return 1;
+  const int64_t tiles = (end - 1) / p.tile - begin / p.tile + 1;
+  return plan_threads(threads, static_cast<size_t>(tiles), 1);
+}
+
+template <class T>
+void topk(const Problem<T>& p, Engine engine, int threads) {
+  if (p.B <= 0) return;
+  const Plan pl = plan(p.B, p.K, p.N, std::is_same<T, float>::value, engine);
+  const int32_t cap = p.topk;
+  const int64_t first_tile = p.begin / pl.tile;
+  const int64_t ntiles = p.end > p.begin ? (p.end - 1) / pl.tile - first_tile + 1 : 0;
+  const int nt = planned_threads(pl, p.B, p.begin, p.end, threads);
+
+  // Everything is allocated before the team starts: an exception must not leave a parallel region.
+  std::vector<RowHeaps<T>> heaps;
+  heaps.reserve(static_cast<size_t>(nt));
+  for (int t = 0; t < nt; ++t) heaps.emplace_back(p.B, cap);
+  const int64_t widest = std::min(pl.tile, p.end - p.begin);
+  const size_t block = static_cast<size_t>(pl.rows * widest);
+  const size_t pack = pl.blas ? 0 : tile_pack_size<T>(widest, p.K);
+  std::vector<Buffer<T>> scratch;
+  scratch.reserve(static_cast<size_t>(nt));
+  for (int t = 0; t < nt; ++t) scratch.emplace_back(ntiles > 0 ? block + pack : 0);
+  Buffer<T> wpack(pl.blas || ntiles == 0 ? 0 : rows_pack_size<T>(pl.rows, p.K));
+
+  if (p.merge)
+    for (int64_t b = 0; b < p.B; ++b) {
+      TopkRow<T> r = heaps[0].row(b, cap);
+      for (int32_t k = 0; k < cap; ++k) offer(r, p.scores[b * cap + k], p.labels[b * cap + k]);
+      heaps[0].count[static_cast<size_t>(b)] = r.count;
+    }
+
+  BlasSingleThread single(pl.blas);
+  for (int64_t b0 = 0; b0 < p.B && ntiles > 0; b0 += pl.rows) {
+    const int64_t nb = std::min(pl.rows, p.B - b0);
+    if (!pl.blas) {
+      const int64_t panels = rows_panels<T>(nb);
+      parallel_run(plan_threads(threads, static_cast<size_t>(panels * p.K), 1 << 16), [&](int t, int k) {
+        size_t q0, q1;
+        even_split(static_cast<size_t>(panels), t, k, q0, q1);
+        pack_rows(p.W, p.K, b0, nb, static_cast<int64_t>(q0), static_cast<int64_t>(q1), wpack.data());
+      });
+    }
+    std::atomic<int64_t> next{0};
+    parallel_run(nt, [&](int tid, int) {
+      T* C = scratch[static_cast<size_t>(tid)].data();
+      RowHeaps<T>& h = heaps[static_cast<size_t>(tid)];
+      for (;;) {
+        const int64_t tile = first_tile + next.fetch_add(1, std::memory_order_relaxed);
+        if (tile >= first_tile + ntiles) break;
+        const int64_t j0 = std::max(tile * pl.tile, p.begin), j1 = std::min((tile + 1) * pl.tile, p.end);
+        const int64_t cols = j1 - j0;
+        if (pl.blas && p.K > 0) blas_block(p.W, p.K, b0, nb, p.M, p.layout, p.N, j0, cols, C);
+        else block_builtin(wpack.data(), p.K, nb, p.M, p.layout, p.N, j0, cols, C, cols, C + block);
+        scan(C, cols, nb, cols, p.bias ? p.bias + j0 : nullptr, p.label_offset + static_cast<int32_t>(j0),
+             h.s.data() + b0 * cap, h.id.data() + b0 * cap, h.count.data() + b0, cap);
+      }
+    });
+  }
+
+  // Merge the threads' top-k row by row (rows are independent) and write them in rank order.
+  const int mt = plan_threads(threads, static_cast<size_t>(p.B) * static_cast<size_t>(nt) * cap, 1 << 14);
+  parallel_run(mt, [&](int t, int k) {
+    size_t r0, r1;
+    even_split(static_cast<size_t>(p.B), t, k, r0, r1);
+    for (size_t b = r0; b < r1; ++b) {
+      TopkRow<T> r = heaps[0].row(static_cast<int64_t>(b), cap);
+      for (int u = 1; u < nt; ++u) {
+        const TopkRow<T> o = heaps[static_cast<size_t>(u)].row(static_cast<int64_t>(b), cap);
+        for (int32_t q = 0; q < o.count; ++q) offer(r, o.s[q], o.id[q]);
+      }
+      sort_ranked(r);
+      T* out_s = p.scores + b * cap;
+      int32_t* out_id = p.labels + b * cap;
+      for (int32_t q = 0; q < r.count; ++q) {
+        out_s[q] = r.s[q];
+        out_id[q] = r.id[q];
+      }
+      // Unreachable for a checked problem (it has topk labels or merges a full top-k); never garbage.
+      for (int32_t q = r.count; q < cap; ++q) {
+        out_s[q] = std::numeric_limits<T>::quiet_NaN();
+        out_id[q] = -1;
+      }
+    }
+  });
+}
+
+template void topk<float>(const Problem<float>&, Engine, int);
+template void topk<double>(const Problem<double>&, Engine, int);
+
+}  // namespace frechet
+}  // namespace numkern
