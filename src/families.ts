@@ -15,6 +15,7 @@ import * as jsRelax from './backends/js/relax.js';
 import * as jsSketch from './backends/js/sketch.js';
 import * as nativeFrechet from './backends/native/frechet.js';
 import * as nativeLinalg from './backends/native/linalg.js';
+import * as nativePg from './backends/native/pg.js';
 import * as nativeRelax from './backends/native/relax.js';
 import * as nativeSketch from './backends/native/sketch.js';
 import * as webgpuFrechet from './backends/webgpu/frechet/kernels.js';
@@ -47,7 +48,7 @@ export const FAMILIES = {
   }),
   pg: family({
     api: pgApi,
-    kernels: { js: jsPg.pgKernels, webgpu: webgpuPg.pgKernels },
+    kernels: { js: jsPg.pgKernels, native: nativePg.pgKernels, webgpu: webgpuPg.pgKernels },
   }),
   sketch: family({
     api: sketchApi,

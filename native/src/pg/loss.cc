@@ -1,0 +1,534 @@
+// pgPolicyLoss on the CPU (numkern/pg_loss.hpp has the contract, the per-token arithmetic and the f32
+// error analysis).
+//
+// Layout of the work: threads take contiguous ranges of sequences balanced by tokens (balanced_cuts),
+// and each sequence is summed on its own (f64, chunk by chunk in a fixed order) into a per-sequence
+// slot; the slots are added in sequence order at the end, so no sum depends on the thread count. A
+// sequence first counts its active positions L_i (the mask over its first lengths[i] positions), which
+// fixes its aggregation weights, then makes one pass over its positions writing grad as it goes.
+//
+// The f32 pass works on chunks of kChunk positions (the chunk's inputs and scratch stay in L1), with the
+// next chunk prefetched. Phase 1 is three branch-free loops that GCC vectorizes in every clone (16 f32
+// lanes on AVX-512): the positions' activity, the exponentials, then the loss terms, the guard and grad,
+// with the per-token terms left in scratch. Phase 2 adds the scratch in 16 explicit lanes (the order is
+// in the source, so every clone rounds alike). Then the rare tokens the guard flagged are redone in f64,
+// and a chunk whose non-finite flag is up is scanned for the first bad index of each array.
+//
+// The loops are shaped for GCC's vectorizer (checked with -fopt-info-vec on GCC 12 for every clone):
+// selects between computed values, never && / || or a ?: with arithmetic in an arm (see pick in
+// pg_logits.hpp), no bool invariants, no counter that shares a value with a select, and #pragma GCC
+// ivdep where the arrays are many. Break one of these and the loop quietly stays scalar (~10× slower).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "numkern/parallel.hpp"
+#include "numkern/pg_loss.hpp"
+
+namespace numkern {
+namespace pg {
+namespace {
+
+constexpr int32_t kChunk = 512;
+// Tokens per thread below which waking another thread costs more than it saves.
+constexpr size_t kGrain = 1 << 15;
+// Per-sequence slots: Σ w·ℓ, Σ w·v, Σ wH·H, Σ r, Σ −Δ, Σ v, Σ H.
+constexpr int kSlots = 7;
+
+template <class T>
+NK_FORCEINLINE bool finite_value(T x) {
+  return (x < T(0) ? -x : x) <= std::numeric_limits<T>::max();
+}
+
+/// A sequence's range and length as read now, or false when out of range (pg_loss.hpp: re-checked here).
+inline bool sequence_range(const int32_t* offsets, const int32_t* lengths, int64_t ntok, int32_t i, int64_t& off,
+                           int64_t& width, int64_t& len) {
+  const int64_t o0 = offsets[i], o1 = offsets[i + 1], l = lengths[i];
+  if (!(o0 >= 0 && o0 <= o1 && o1 <= ntok && l >= 0 && l <= o1 - o0)) return false;
+  off = o0;
+  width = o1 - o0;
+  len = l;
+  return true;
+}
+
+NK_CLONES int64_t count_nonzero(const uint8_t* m, int64_t n) {
+  int64_t total = 0;
+  for (int64_t b = 0; b < n; b += 1 << 16) {
+    const int32_t e = static_cast<int32_t>(std::min<int64_t>(n - b, 1 << 16));
+    int32_t c = 0;
+    for (int32_t j = 0; j < e; ++j) c += m[b + j] != 0;
+    total += c;
+  }
+  return total;
+}
+
+/// Active positions of a sequence: its first len positions, less the masked ones.
+inline int64_t active_count(const uint8_t* mask, int64_t off, int64_t len) {
+  return mask ? count_nonzero(mask + off, len) : len;
+}
+
+/// What one thread accumulates besides the per-sequence slots.
+struct Partial {
+  int64_t high = 0, low = 0, dual = 0, tokens = 0, sequences = 0;
+  int64_t bad[kNumLossArrays] = {-1, -1, -1, -1, -1};
+  bool ok = true;
+};
+
+inline void note_bad(Partial& P, int k, int64_t index) {
+  if (P.bad[k] < 0) P.bad[k] = index;  // positions are visited in increasing order
+}
+
+/// The per-call constants every sequence uses.
+struct Call {
+  LossParams p;
+  RatioConsts<float> rk32;
+  RatioConsts<double> rk64;
+  Guard guard;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// One token in f64 (the f64 kernel, and the f32 tokens the guard sends back)
+
+struct TokenF64 {
+  double ell, dl, r, nd, v, g;
+  int high, low, dual;
+};
+
+template <int Kl>
+NK_FORCEINLINE TokenF64 token_f64_kl(double x, double o, double A, double ref, const Call& c) {
+  const PolicyToken<double> t = policy_token(x, o, A, c.rk64);
+  TokenF64 out{t.ell, t.dl, t.r, t.neg_delta, 0.0, 0.0, t.high, t.low, t.dual};
+  if constexpr (Kl != KlNone) {
+    const KlToken<double> k = kl_token<Kl, false>(x, ref, c.rk64);
+    out.v = k.v;
+    out.g = k.g;
+  }
+  return out;
+}
+
+inline TokenF64 token_f64(double x, double o, double A, double ref, const Call& c) {
+  switch (c.p.kl) {
+    case KlK1: return token_f64_kl<KlK1>(x, o, A, ref, c);
+    case KlAbs: return token_f64_kl<KlAbs>(x, o, A, ref, c);
+    case KlK2: return token_f64_kl<KlK2>(x, o, A, ref, c);
+    case KlK3: return token_f64_kl<KlK3>(x, o, A, ref, c);
+    default: return token_f64_kl<KlNone>(x, o, A, ref, c);
+  }
+}
+
+/// grad of an active token: w·(∂ℓ + klCoef·g) (no KL term without an estimator).
+inline double token_grad(const TokenF64& t, double w, const LossParams& p) {
+  return w * (p.kl == KlNone ? t.dl : t.dl + p.kl_coef * t.g);
+}
+
+/// The sequence's unweighted sums and counts.
+struct SeqAcc {
+  double ell = 0, v = 0, h = 0, r = 0, nd = 0;
+};
+
+inline void add_token(SeqAcc& s, Partial& P, const TokenF64& t) {
+  s.ell += t.ell;
+  s.v += t.v;
+  s.r += t.r;
+  s.nd += t.nd;
+  P.high += t.high;
+  P.low += t.low;
+  P.dual += t.dual;
+}
+
+/// The sequence the thread is on.
+template <class T>
+struct Seq {
+  int32_t i;
+  int64_t off, width, len, L;
+  double w, wH;
+  const uint8_t* mask;  // at off, or null
+};
+
+/// Every position of one sequence in f64, token by token (T = double; T = float when the f32 guard
+/// cannot work, f32_params_ambiguous).
+template <class T>
+void sequence_scalar(const LossArrays<T>& a, const Call& c, const Seq<T>& q, SeqAcc& s, Partial& P) {
+  const LossParams& p = c.p;
+  const bool ign = p.ignore_inactive_nonfinite;
+  const double gE = -p.entropy_coef * q.wH;
+  const double Aseq = p.advantage_per_token ? 0.0 : static_cast<double>(a.adv[q.i]);
+  for (int64_t t = 0; t < q.width; ++t) {
+    const int64_t k = q.off + t;
+    const bool act = t < q.len && (!q.mask || q.mask[t] != 0);
+    const T xv = a.logp[k], ov = a.old[k];
+    const T rv = p.kl != KlNone ? a.ref[k] : T(0);
+    const T av = p.advantage_per_token ? a.adv[k] : T(0);
+    if (act || !ign) {
+      if (!finite_value(xv)) note_bad(P, kArrLogp, k);
+      if (!finite_value(ov)) note_bad(P, kArrOld, k);
+      if (p.kl != KlNone && !finite_value(rv)) note_bad(P, kArrRef, k);
+      if (p.advantage_per_token && !finite_value(av)) note_bad(P, kArrAdv, k);
+      if (a.entropy && !finite_value(a.entropy[k])) note_bad(P, kArrEntropy, k);
+    }
+    if (a.grad_entropy) a.grad_entropy[k] = act ? static_cast<T>(gE) : T(0);
+    if (!act) {
+      a.grad[k] = T(0);
+      continue;
+    }
+    const double A = p.advantage_per_token ? static_cast<double>(av) : Aseq;
+    const TokenF64 tk = token_f64(xv, ov, A, rv, c);
+    a.grad[k] = static_cast<T>(token_grad(tk, q.w, p));
+    add_token(s, P, tk);
+    if (a.entropy) s.h += static_cast<double>(a.entropy[k]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The f32 pass
+
+struct alignas(64) Scratch {
+  float draw[kChunk], r[kChunk], kv[kChunk], kg[kChunk], kk[kChunk], ell[kChunk], nd[kChunk], h[kChunk], A[kChunk];
+  int32_t fix[kChunk], act[kChunk];
+  uint8_t ones[kChunk];
+};
+
+/// Σ x[0 .. n) in 16 lanes (the order is spelled out, so every clone rounds alike), lanes added in f64.
+NK_FORCEINLINE double lane_sum(const float* x, int32_t n) {
+  float s[16] = {};
+  int32_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+#pragma GCC unroll 1  // keeps the lanes a loop GCC vectorizes (fully unrolled, they stay scalar)
+    for (int k = 0; k < 16; ++k) s[k] += x[j + k];
+  }
+  double tail = 0;
+  for (; j < n; ++j) tail += static_cast<double>(x[j]);
+  double lanes = 0;
+  for (int k = 0; k < 16; ++k) lanes += static_cast<double>(s[k]);
+  return lanes + tail;
+}
+
+struct ChunkFlags {
+  int32_t high, low, dual, fix, bad;
+};
+
+/// Phase 1 over n positions starting at sequence position t0 (pointers at that position).
+template <int Kl, bool Ent>
+NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __restrict m, const float* __restrict x,
+                                    const float* __restrict o, const float* __restrict rf, const float* __restrict A,
+                                    const float* __restrict H, float* __restrict grad, float* __restrict gent,
+                                    const Call& c, float w, float klc, float gE, Scratch& scratch) {
+  // grad and the scratch overlap nothing the loops read (the binding refuses overlaps).
+  float* __restrict s_draw = scratch.draw;
+  float* __restrict s_r = scratch.r;
+  float* __restrict s_kv = scratch.kv;
+  float* __restrict s_kg = scratch.kg;
+  float* __restrict s_kk = scratch.kk;
+  float* __restrict s_ell = scratch.ell;
+  float* __restrict s_nd = scratch.nd;
+  float* __restrict s_h = scratch.h;
+  int32_t* __restrict s_fix = scratch.fix;
+  int32_t* __restrict s_act = scratch.act;
+  const RatioConsts<float> rk = c.rk32;
+  // Activity first, in a loop of its own: a byte load in the main loop makes GCC take 64 positions per
+  // iteration (one vector of bytes), four times the registers the body has, and it spills.
+  for (int32_t j = 0; j < n; ++j) s_act[j] = j < lim ? (m[j] != 0 ? 1 : 0) : 0;
+  // The exponentials (the ratio's and the KL term's) in a short loop of their own. One loop for all of a
+  // token's work would be ~150 instructions per vector around a ~200-cycle dependency chain: the
+  // out-of-order window holds too few iterations to hide it (measured 2× slower).
+  // ivdep: no position's writes reach another position's reads. Without it GCC wants more runtime alias
+  // checks than it allows (10) even with __restrict, and leaves the loop scalar.
+#pragma GCC ivdep
+  for (int32_t j = 0; j < n; ++j) {
+    const float draw = x[j] - o[j];
+    s_draw[j] = draw;
+    s_r[j] = ratio_exp(clamped_log_ratio(draw, rk));
+    if constexpr (Kl != KlNone) {
+      const KlToken<float> kt = kl_token<Kl, true>(x[j], rf[j], rk);
+      s_kv[j] = kt.v;
+      s_kg[j] = kt.g;
+      s_kk[j] = kt.k;
+    }
+  }
+  const Guard gd = c.guard;
+  const bool ign = c.p.ignore_inactive_nonfinite;
+  const bool adv_tok = c.p.advantage_per_token;
+  // Loop-invariant flags as bits, not bools: a select on an invariant bool (or a reduction under an
+  // `if`) keeps GCC from vectorizing the loop.
+  const int adv_bit = adv_tok ? 1 : 0;
+  const int all_bit = ign ? 0 : 1;
+  int32_t nh = 0, nl = 0, ndu = 0, bad = 0;
+#pragma GCC ivdep
+  for (int32_t j = 0; j < n; ++j) {
+    const int act = s_act[j];
+    const float draw = s_draw[j], av = A[j];
+    const PolicyToken<float> pt = policy_from_ratio(draw, clamped_log_ratio(draw, rk), s_r[j], av, rk);
+    KlToken<float> kt{0.0f, 0.0f, 0.0f};
+    if constexpr (Kl != KlNone) kt = KlToken<float>{s_kk[j], s_kv[j], s_kg[j]};
+    // Evaluated for every position, then selected: an operand of ?: is evaluated only when chosen, and
+    // GCC will not speculate f32 arithmetic that "could trap" without AVX-512's masks.
+    const int fix = needs_f64<Kl>(pt, kt, gd) & act;
+    const int ok = act & (fix ^ 1);
+    const float gsum = Kl != KlNone ? pt.dl + klc * kt.g : pt.dl;
+    // pick, not ?: (pg_logits.hpp): inactive positions get exactly 0 whatever their inputs hold.
+    grad[j] = pick(act != 0, w * gsum, 0.0f);
+    s_ell[j] = pick(ok != 0, pt.ell, 0.0f);
+    s_r[j] = pick(ok != 0, pt.r, 0.0f);
+    s_nd[j] = pick(ok != 0, pt.neg_delta, 0.0f);
+    if constexpr (Kl != KlNone) s_kv[j] = pick(ok != 0, kt.v, 0.0f);
+    s_fix[j] = fix;  // not also counted here: a second use of fix keeps the loop scalar
+    nh += ok & pt.high;
+    nl += ok & pt.low;
+    ndu += ok & pt.dual;
+    // Non-finite input, at every position or only at active ones (ignoreInactiveNonFinite), shows as a
+    // NaN in x − x of a difference it enters (logp − old, the KL argument, H): one flag for the chunk,
+    // which the scan after it resolves (a finite pair whose difference overflows is flagged too, and
+    // the scan finds nothing).
+    const int chk = act | all_bit;
+    float z = draw - draw;
+    if constexpr (Kl != KlNone) z += kt.k - kt.k;
+    if constexpr (Ent) {
+      const float hv = H[j];
+      s_h[j] = pick(act != 0, hv, 0.0f);
+      gent[j] = pick(act != 0, gE, 0.0f);
+      z += hv - hv;
+    }
+    bad |= (static_cast<int>(!(z == 0.0f)) | (static_cast<int>(!finite_value(av)) & adv_bit)) & chk;
+  }
+  int32_t nfix = 0;
+  for (int32_t j = 0; j < n; ++j) nfix |= s_fix[j];
+  return ChunkFlags{nh, nl, ndu, nfix, bad};
+}
+
+/// Asks for the next chunk's lines (of this sequence or the next) while this one computes: the passes
+/// over a chunk alternate between memory and arithmetic, and the hardware prefetcher, seeing short
+/// streams interleaved with scratch traffic, does not run far enough ahead on its own. A prefetch never
+/// faults.
+template <int Kl, bool Ent>
+NK_FORCEINLINE void prefetch_chunk(const LossArrays<float>& a, int64_t k, int64_t n) {
+  for (int64_t j = 0; j < n; j += 16) {
+    __builtin_prefetch(a.logp + k + j, 0, 3);
+    __builtin_prefetch(a.old + k + j, 0, 3);
+    if constexpr (Kl != KlNone) __builtin_prefetch(a.ref + k + j, 0, 3);
+    if constexpr (Ent) __builtin_prefetch(a.entropy + k + j, 0, 3);
+    __builtin_prefetch(a.grad + k + j, 1, 3);
+  }
+  if (a.mask)
+    for (int64_t j = 0; j < n; j += 64) __builtin_prefetch(a.mask + k + j, 0, 3);
+}
+
+template <int Kl, bool Ent>
+NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c, const Seq<float>& q, SeqAcc& acc,
+                                      Partial& P, Scratch& s) {
+  const LossParams& p = c.p;
+  const float w = static_cast<float>(q.w);
+  const float klc = static_cast<float>(p.kl_coef);
+  const float gE = static_cast<float>(-p.entropy_coef * q.wH);
+  const bool adv_tok = p.advantage_per_token;
+  if (!adv_tok) {
+    const float Aseq = a.adv[q.i];
+    const int32_t fill = static_cast<int32_t>(std::min<int64_t>(kChunk, q.width));
+    for (int32_t j = 0; j < fill; ++j) s.A[j] = Aseq;
+  }
+  for (int64_t t0 = 0; t0 < q.width; t0 += kChunk) {
+    const int32_t n = static_cast<int32_t>(std::min<int64_t>(kChunk, q.width - t0));
+    const int32_t lim = static_cast<int32_t>(std::max<int64_t>(0, std::min<int64_t>(q.len - t0, kChunk)));
+    const int64_t k0 = q.off + t0;
+    const uint8_t* m = q.mask ? q.mask + t0 : s.ones;
+    const float* A = adv_tok ? a.adv + k0 : s.A;
+    const float* rf = Kl != KlNone ? a.ref + k0 : nullptr;
+    const float* H = Ent ? a.entropy + k0 : nullptr;
+    float* gent = Ent ? a.grad_entropy + k0 : nullptr;
+    prefetch_chunk<Kl, Ent>(a, k0 + kChunk, std::min<int64_t>(kChunk, a.ntok - (k0 + kChunk)));
+    const ChunkFlags f =
+        chunk_f32<Kl, Ent>(n, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s);
+    acc.ell += lane_sum(s.ell, n);
+    acc.r += lane_sum(s.r, n);
+    acc.nd += lane_sum(s.nd, n);
+    if constexpr (Kl != KlNone) acc.v += lane_sum(s.kv, n);
+    if constexpr (Ent) acc.h += lane_sum(s.h, n);
+    P.high += f.high;
+    P.low += f.low;
+    P.dual += f.dual;
+    if (f.fix > 0) {
+      for (int32_t j = 0; j < n; ++j) {
+        if (!s.fix[j]) continue;
+        const int64_t k = k0 + j;
+        const double ref = Kl != KlNone ? static_cast<double>(a.ref[k]) : 0.0;
+        const TokenF64 tk = token_f64(a.logp[k], a.old[k], A[j], ref, c);
+        a.grad[k] = static_cast<float>(token_grad(tk, q.w, p));
+        add_token(acc, P, tk);
+      }
+    }
+    if (f.bad != 0) {
+      const bool ign = p.ignore_inactive_nonfinite;
+      for (int32_t j = 0; j < n; ++j) {
+        const bool act = j < lim && m[j] != 0;
+        if (!act && ign) continue;
+        const int64_t k = k0 + j;
+        if (!finite_value(a.logp[k])) note_bad(P, kArrLogp, k);
+        if (!finite_value(a.old[k])) note_bad(P, kArrOld, k);
+        if (Kl != KlNone && !finite_value(a.ref[k])) note_bad(P, kArrRef, k);
+        if (adv_tok && !finite_value(a.adv[k])) note_bad(P, kArrAdv, k);
+        if (Ent && !finite_value(a.entropy[k])) note_bad(P, kArrEntropy, k);
+      }
+    }
+  }
+}
+
+// One clone set per (estimator, entropy) pair: target_clones does not apply to templates.
+using SequenceF32 = void (*)(const LossArrays<float>&, const Call&, const Seq<float>&, SeqAcc&, Partial&, Scratch&);
+#define NK_PG_SEQ(name, KL, ENT)                                                                             \
+  NK_CLONES void name(const LossArrays<float>& a, const Call& c, const Seq<float>& q, SeqAcc& acc, Partial& P, \
+                      Scratch& s) {                                                                          \
+    sequence_f32_body<KL, ENT>(a, c, q, acc, P, s);                                                          \
+  }
+NK_PG_SEQ(seq_none, KlNone, false)
+NK_PG_SEQ(seq_none_h, KlNone, true)
+NK_PG_SEQ(seq_k1, KlK1, false)
+NK_PG_SEQ(seq_k1_h, KlK1, true)
+NK_PG_SEQ(seq_abs, KlAbs, false)
+NK_PG_SEQ(seq_abs_h, KlAbs, true)
+NK_PG_SEQ(seq_k2, KlK2, false)
+NK_PG_SEQ(seq_k2_h, KlK2, true)
+NK_PG_SEQ(seq_k3, KlK3, false)
+NK_PG_SEQ(seq_k3_h, KlK3, true)
+#undef NK_PG_SEQ
+
+SequenceF32 pick_f32(int kl, bool ent) {
+  switch (kl) {
+    case KlK1: return ent ? seq_k1_h : seq_k1;
+    case KlAbs: return ent ? seq_abs_h : seq_abs;
+    case KlK2: return ent ? seq_k2_h : seq_k2;
+    case KlK3: return ent ? seq_k3_h : seq_k3;
+    default: return ent ? seq_none_h : seq_none;
+  }
+}
+
+template <class T>
+struct SequenceRunner {
+  SequenceF32 f32 = nullptr;  // the vector pass, or null for the token-by-token one
+  void operator()(const LossArrays<T>& a, const Call& c, const Seq<T>& q, SeqAcc& acc, Partial& P, Scratch& s) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (f32) {
+        f32(a, c, q, acc, P, s);
+        return;
+      }
+    }
+    (void)s;
+    sequence_scalar(a, c, q, acc, P);
+  }
+};
+
+}  // namespace
+
+template <class T>
+bool policy_loss(const LossArrays<T>& a, const LossParams& p, int32_t s0, int32_t s1, LossSums& out, int threads) {
+  out = LossSums{};
+  if (!(s0 >= 0 && s0 <= s1 && s1 <= a.nseq)) return false;
+  const int32_t ns = s1 - s0;
+  if (ns == 0) return true;
+  const int64_t o0 = a.offsets[s0], o1 = a.offsets[s1];
+  if (!(o0 >= 0 && o0 <= o1 && o1 <= a.ntok)) return false;
+
+  const Call c{p, ratio_consts<float>(p), ratio_consts<double>(p), make_guard(p)};
+  SequenceRunner<T> run;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!f32_params_ambiguous(p)) run.f32 = pick_f32(p.kl, a.entropy != nullptr);
+  }
+
+  const int nt = plan_threads(threads, static_cast<size_t>(o1 - o0) + static_cast<size_t>(ns), kGrain);
+  std::vector<int32_t> cuts;
+  balanced_cuts(a.offsets + s0, ns, nt, cuts);
+  std::vector<double> slots(static_cast<size_t>(ns) * kSlots);
+  std::vector<Partial> parts(static_cast<size_t>(nt));
+  parallel_run(nt, [&](int t, int) {
+    Partial& P = parts[static_cast<size_t>(t)];
+    Scratch s;
+    std::memset(s.ones, 1, sizeof s.ones);
+    for (int32_t i = s0 + cuts[static_cast<size_t>(t)]; i < s0 + cuts[static_cast<size_t>(t) + 1]; ++i) {
+      Seq<T> q;
+      q.i = i;
+      if (!sequence_range(a.offsets, a.lengths, a.ntok, i, q.off, q.width, q.len)) {
+        P.ok = false;
+        return;
+      }
+      q.mask = a.mask ? a.mask + q.off : nullptr;
+      q.L = active_count(a.mask, q.off, q.len);
+      q.w = aggregation_weight(p.agg, q.L);
+      q.wH = aggregation_weight(p.entropy_agg, q.L);
+      if (!p.advantage_per_token && !finite_value(a.adv[i])) note_bad(P, kArrAdv, i);
+      SeqAcc acc;
+      run(a, c, q, acc, P, s);
+      P.tokens += q.L;
+      P.sequences += q.L > 0;
+      double* slot = slots.data() + static_cast<size_t>(i - s0) * kSlots;
+      slot[0] = q.w * acc.ell;
+      slot[1] = q.w * acc.v;
+      slot[2] = q.wH * acc.h;
+      slot[3] = acc.r;
+      slot[4] = acc.nd;
+      slot[5] = acc.v;
+      slot[6] = acc.h;
+    }
+  });
+  for (const Partial& P : parts) {
+    if (!P.ok) return false;
+    out.high += P.high;
+    out.low += P.low;
+    out.dual += P.dual;
+    out.tokens += P.tokens;
+    out.sequences += P.sequences;
+    for (int k = 0; k < kNumLossArrays; ++k)
+      if (P.bad[k] >= 0 && (out.nonfinite[k] < 0 || P.bad[k] < out.nonfinite[k])) out.nonfinite[k] = P.bad[k];
+  }
+  for (int32_t j = 0; j < ns; ++j) {
+    const double* slot = slots.data() + static_cast<size_t>(j) * kSlots;
+    out.policy += slot[0];
+    out.kl += slot[1];
+    out.entropy += slot[2];
+    out.ratio += slot[3];
+    out.neg_log_ratio += slot[4];
+    out.kl_value += slot[5];
+    out.entropy_value += slot[6];
+  }
+  return true;
+}
+
+bool loss_counts(int32_t nseq, const int32_t* offsets, const int32_t* lengths, const uint8_t* mask, int64_t ntok,
+                 int32_t s0, int32_t s1, int64_t& tokens, int64_t& sequences, int threads) {
+  tokens = 0;
+  sequences = 0;
+  if (!(s0 >= 0 && s0 <= s1 && s1 <= nseq)) return false;
+  const int32_t ns = s1 - s0;
+  if (ns == 0) return true;
+  const int64_t o0 = offsets[s0], o1 = offsets[s1];
+  if (!(o0 >= 0 && o0 <= o1 && o1 <= ntok)) return false;
+  // Only the mask is read: a pass over one byte per position, split like the loss.
+  const int nt = plan_threads(threads, mask ? static_cast<size_t>(o1 - o0) : static_cast<size_t>(ns), kGrain * 8);
+  std::vector<int32_t> cuts;
+  balanced_cuts(offsets + s0, ns, nt, cuts);
+  std::vector<Partial> parts(static_cast<size_t>(nt));
+  parallel_run(nt, [&](int t, int) {
+    Partial& P = parts[static_cast<size_t>(t)];
+    for (int32_t i = s0 + cuts[static_cast<size_t>(t)]; i < s0 + cuts[static_cast<size_t>(t) + 1]; ++i) {
+      int64_t off, width, len;
+      if (!sequence_range(offsets, lengths, ntok, i, off, width, len)) {
+        P.ok = false;
+        return;
+      }
+      const int64_t L = active_count(mask, off, len);
+      P.tokens += L;
+      P.sequences += L > 0;
+    }
+  });
+  for (const Partial& P : parts) {
+    if (!P.ok) return false;
+    tokens += P.tokens;
+    sequences += P.sequences;
+  }
+  return true;
+}
+
+template bool policy_loss<float>(const LossArrays<float>&, const LossParams&, int32_t, int32_t, LossSums&, int);
+template bool policy_loss<double>(const LossArrays<double>&, const LossParams&, int32_t, int32_t, LossSums&, int);
+
+}  // namespace pg
+}  // namespace numkern

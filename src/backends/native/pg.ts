@@ -1,0 +1,304 @@
+/**
+ * The pg family (src/pg/ops.ts) on the native backend (bindings/pg.cc, native/src/pg/), f32 and f64.
+ *
+ * Every call runs on the calling thread, on the caller's arrays, in slices with the event loop turning in
+ * between (and the AbortSignal checked), never on the libuv pool: these kernels make one pass over
+ * memory, and an async call would first copy its operands on the JS thread (bindings/args.hpp: JS may
+ * detach them while the pool runs), blocking the loop about as long as the kernel and then doing the
+ * work twice. Each slice is a complete addon call that checks its arguments again.
+ *
+ * pgPolicyLoss: the batch's totals (active tokens, sequences with one) are counted first
+ * (pgLossCounts, one byte per position), which resolves the 'tokens' and 'sequences' denominators, so
+ * every slice writes final gradients. Slices are whole sequences of about SLICE.tokens tokens; each
+ * returns its sums (per sequence in f64, added in sequence order by the kernel), and the slices' sums
+ * are added here in slice order. Slices depend on the lengths only, so no result depends on the thread
+ * count.
+ *
+ * pgTokenLogprobs and its backward: slices of whole rows, about SLICE.logits logits each; rows are
+ * independent.
+ */
+import { kernel, type AnyKernel, type KernelControl } from '../../core/backend.js';
+import { throwIfAborted } from '../../core/errors.js';
+import type { FloatArray } from '../../core/types.js';
+import {
+  KL_CODES,
+  PG_LOSS_ARRAYS,
+  type PgAggregation,
+  type PgLogprobsArgs,
+  type PgLogprobsBackwardArgs,
+  type PgLossArgs,
+  type PgLossOutcome,
+  type PgLossStats,
+} from '../../pg/ops.js';
+import { guarded } from '../addon/errors.js';
+import { familyExports, type NativeAddon } from '../addon/load.js';
+import type { NativeHandle } from './index.js';
+
+type Float = Float32Array | Float64Array;
+
+/** The tables the addon and this file share, as the addon reports them (pgLayout in bindings/pg.cc). */
+export interface NativePgLayout {
+  readonly kl: Readonly<Record<string, number>>;
+  readonly arrays: readonly string[];
+  readonly params: Readonly<Record<string, number>>;
+  readonly sums: Readonly<Record<string, number>>;
+}
+
+/** pgPolicyLoss(offsets, lengths, mask, logp, oldLogp, refLogp, advantages, entropy, grad, gradEntropy, params, sums, threads?) */
+type PolicyLossArgs<T extends Float> = [
+  offsets: Int32Array, lengths: Int32Array, mask: Uint8Array | null, logp: T, oldLogp: T, refLogp: T | null, advantages: T,
+  entropy: T | null, grad: T, gradEntropy: T | null, params: Float64Array, sums: Float64Array, threads?: number,
+];
+/** pgTokenLogprobs(logits, targets, vocab, temperature, logp, lse, entropy, threads?) */
+type LogprobsArgs<T extends Float> = [
+  logits: T, targets: Int32Array, vocab: number, temperature: number, logp: T, lse: T, entropy: T | null, threads?: number,
+];
+/** pgTokenLogprobsBackward(logits, targets, vocab, temperature, lse, entropy, gradLogp, gradEntropy, gradLogits, threads?) */
+type BackwardArgs<T extends Float> = [
+  logits: T, targets: Int32Array, vocab: number, temperature: number, lse: T, entropy: T | null, gradLogp: T | null,
+  gradEntropy: T | null, gradLogits: T, threads?: number,
+];
+
+/**
+ * The pg entry points of the addon (bindings/pg.cc). Null stands for an absent optional array. Every
+ * call checks its arguments and throws TypeError/RangeError naming the argument; the ...Async twins
+ * run on the libuv pool on copies (unused here, see above).
+ */
+export interface NativePgKernels {
+  pgLayout(): NativePgLayout;
+  /** out = [active positions, sequences with one]. */
+  pgLossCounts(offsets: Int32Array, lengths: Int32Array, mask: Uint8Array | null, out: Float64Array, threads?: number): void;
+  pgLossCountsAsync(offsets: Int32Array, lengths: Int32Array, mask: Uint8Array | null, out: Float64Array, threads?: number): Promise<void>;
+  /** Sequences [params[PARAM.seqBegin], params[PARAM.seqEnd]): their grad (and gradEntropy) and their sums (SUM slots). */
+  pgPolicyLoss<T extends Float>(...args: PolicyLossArgs<T>): void;
+  pgPolicyLossAsync<T extends Float>(...args: PolicyLossArgs<T>): Promise<void>;
+  /** Rows of logits (length N·vocab): −1, or the smallest flat index of a non-finite logit. */
+  pgTokenLogprobs<T extends Float>(...args: LogprobsArgs<T>): number;
+  pgTokenLogprobsAsync<T extends Float>(...args: LogprobsArgs<T>): Promise<number>;
+  /** gradLogits may be logits itself (in place), and may overlap nothing else. */
+  pgTokenLogprobsBackward<T extends Float>(...args: BackwardArgs<T>): void;
+  pgTokenLogprobsBackwardAsync<T extends Float>(...args: BackwardArgs<T>): Promise<void>;
+}
+
+const PG_EXPORTS = [
+  'pgLayout', 'pgLossCounts', 'pgLossCountsAsync', 'pgPolicyLoss', 'pgPolicyLossAsync', 'pgTokenLogprobs',
+  'pgTokenLogprobsAsync', 'pgTokenLogprobsBackward', 'pgTokenLogprobsBackwardAsync',
+] as const;
+
+/** Slots of pgPolicyLoss's params vector (bindings/pg.cc Param). */
+export const PARAM = {
+  clipLow: 0, clipHigh: 1, dualClip: 2, ratioCap: 3, logRatioClamp: 4, kl: 5, klCoef: 6, klClamp: 7, entropyCoef: 8,
+  aggPerSequenceMean: 9, aggFloorOne: 10, aggDenominator: 11, aggScale: 12,
+  entropyAggPerSequenceMean: 13, entropyAggFloorOne: 14, entropyAggDenominator: 15, entropyAggScale: 16,
+  advantagePerToken: 17, ignoreInactiveNonFinite: 18, seqBegin: 19, seqEnd: 20, length: 21,
+} as const;
+
+/** Slots of pgPolicyLoss's sums vector (bindings/pg.cc Sum); nonfinite is the first of PG_LOSS_ARRAYS.length. */
+export const SUM = {
+  policy: 0, kl: 1, entropy: 2, ratio: 3, negLogRatio: 4, klValue: 5, entropyValue: 6, high: 7, low: 8, dual: 9,
+  tokens: 10, sequences: 11, nonfinite: 12, length: 12 + PG_LOSS_ARRAYS.length,
+} as const;
+
+/**
+ * Throws, naming every difference, unless the addon's tables are src/pg/ops.ts's (KL codes, the order of
+ * PG_LOSS_ARRAYS) and this file's (PARAM, SUM). A mismatch (an addon built from other sources) takes the
+ * family off the native backend, with the reason in status(), instead of misreading a slot.
+ */
+export function checkPgLayout(got: NativePgLayout): void {
+  const diffs: string[] = [];
+  const compare = (table: string, want: Readonly<Record<string, number>>, have: Readonly<Record<string, number>> | undefined, where: string): void => {
+    const h: Readonly<Record<string, number | undefined>> = have ?? {};
+    for (const key of new Set([...Object.keys(want), ...Object.keys(h)])) {
+      if (want[key] !== h[key]) diffs.push(`${table}.${key} is ${h[key] ?? 'missing'} in the addon, ${want[key] ?? 'missing'} in ${where}`);
+    }
+  };
+  compare('kl', KL_CODES, got?.kl, 'src/pg/ops.ts (KL_CODES)');
+  const arrays: readonly string[] = Array.isArray(got?.arrays) ? got.arrays : [];
+  for (let i = 0; i < Math.max(arrays.length, PG_LOSS_ARRAYS.length); i++) {
+    if (arrays[i] !== PG_LOSS_ARRAYS[i]) diffs.push(`arrays[${i}] is ${arrays[i] ?? 'missing'} in the addon, ${PG_LOSS_ARRAYS[i] ?? 'missing'} in src/pg/ops.ts (PG_LOSS_ARRAYS)`);
+  }
+  compare('params', PARAM, got?.params, 'src/backends/native/pg.ts');
+  compare('sums', SUM, got?.sums, 'src/backends/native/pg.ts');
+  if (diffs.length > 0) throw new Error(`pg layout mismatch between the addon and src/backends/native/pg.ts: ${diffs.join('; ')}`);
+}
+
+/** The addon's pg entry points, typed; throws when one is missing or the tables disagree. */
+export function pgAddon(addon: NativeAddon): NativeAddon & NativePgKernels {
+  const pg = familyExports<NativePgKernels>(addon, 'pg', PG_EXPORTS);
+  checkPgLayout(pg.pgLayout());
+  return pg;
+}
+
+/**
+ * Units per slice, a few milliseconds of work each: tokens for the policy loss (~2 ns per token per
+ * thread), logits for the log-prob kernels (~0.2–0.4 ns each). A slice costs a thread fork and an event
+ * loop turn (tens of µs), so slices much shorter than this would show in the total.
+ */
+export const SLICE = { tokens: 1 << 21, logits: 1 << 23 } as const;
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Runs run(lo, hi) over items [0, count) in pieces of about `slice` units, where units(i) (nondecreasing)
+ * counts the units before item i; between pieces the event loop turns and the signal is checked. At
+ * least one call is made, so even an empty call is checked. run returns false to stop early.
+ */
+async function inSlices(count: number, slice: number, units: (i: number) => number, ctl: KernelControl, run: (lo: number, hi: number) => boolean): Promise<void> {
+  for (let lo = 0; ; ) {
+    const target = units(lo) + slice;
+    let hi = Math.min(lo + 1, count);
+    let top = count;
+    while (hi < top) {
+      const mid = (hi + top) >>> 1;
+      if (units(mid) < target) hi = mid + 1;
+      else top = mid;
+    }
+    if (!run(lo, hi)) return;
+    lo = hi;
+    if (lo >= count) return;
+    await yieldToLoop();
+    throwIfAborted(ctl.signal);
+  }
+}
+
+/** D of an aggregation (PgAggregation in ops.ts), from the batch's totals. */
+function denominator(agg: PgAggregation, tokens: number, sequences: number, nSeq: number): number {
+  if (agg.denominator === 'tokens') return Math.max(tokens, 1);
+  if (agg.denominator === 'sequences') return Math.max(sequences, 1);
+  if (agg.denominator === 'all-sequences') return Math.max(nSeq, 1);
+  return agg.denominator;
+}
+
+function lossParams(a: PgLossArgs, tokens: number, sequences: number, nSeq: number): Float64Array {
+  const p = new Float64Array(PARAM.length);
+  p[PARAM.clipLow] = a.clipLow;
+  p[PARAM.clipHigh] = a.clipHigh;
+  p[PARAM.dualClip] = a.dualClip;
+  p[PARAM.ratioCap] = a.ratioCap;
+  p[PARAM.logRatioClamp] = a.logRatioClamp;
+  p[PARAM.kl] = a.klEstimator === null ? -1 : KL_CODES[a.klEstimator];
+  p[PARAM.klCoef] = a.klCoef;
+  p[PARAM.klClamp] = a.klClamp ? 1 : 0;
+  p[PARAM.entropyCoef] = a.entropyCoef;
+  const aggs: [PgAggregation, number][] = [[a.aggregation, PARAM.aggPerSequenceMean], [a.entropyAggregation, PARAM.entropyAggPerSequenceMean]];
+  for (const [agg, at] of aggs) {
+    p[at] = agg.perSequenceMean ? 1 : 0;
+    p[at + 1] = agg.lengthFloor === 'one' ? 1 : 0;
+    p[at + 2] = denominator(agg, tokens, sequences, nSeq);
+    p[at + 3] = agg.scale;
+  }
+  p[PARAM.advantagePerToken] = a.advantagePerToken ? 1 : 0;
+  p[PARAM.ignoreInactiveNonFinite] = a.ignoreInactiveNonFinite ? 1 : 0;
+  return p;
+}
+
+const zeroStats = (): PgLossStats => ({
+  tokens: 0, sequences: 0, clipFracHigh: 0, clipFracLow: 0, clipFracDual: 0, ratioMean: 0, approxKl: 0,
+  klMean: 0, entropyMean: 0, policyLoss: 0, klLoss: 0, entropyLoss: 0,
+});
+
+export async function nativePolicyLoss(pg: NativePgKernels, threads: number, a: PgLossArgs, ctl: KernelControl, slice: number = SLICE.tokens): Promise<PgLossOutcome> {
+  const nSeq = Math.max(0, a.offsets.length - 1);
+  const counts = new Float64Array(2);
+  pg.pgLossCounts(a.offsets, a.lengths, a.mask, counts, threads);
+  const [tokens, sequences] = [counts[0]!, counts[1]!];
+  const params = lossParams(a, tokens, sequences, nSeq);
+  const ref = a.klEstimator === null ? null : a.refLogp;
+  // The kernel writes ∂loss/∂H with the entropy term; a caller without a buffer for it gets a scratch one.
+  const scratch = (): FloatArray => (a.logp instanceof Float32Array ? new Float32Array(a.logp.length) : new Float64Array(a.logp.length));
+  const gradEntropy = a.entropy ? (a.gradEntropy ?? scratch()) : null;
+  const sums = new Float64Array(SUM.length);
+  const total = new Float64Array(SUM.nonfinite);
+  const bad = new Array<number>(PG_LOSS_ARRAYS.length).fill(-1);
+  await inSlices(nSeq, slice, (i) => a.offsets[i]! + i, ctl, (lo, hi) => {
+    params[PARAM.seqBegin] = lo;
+    params[PARAM.seqEnd] = hi;
+    pg.pgPolicyLoss(a.offsets, a.lengths, a.mask, a.logp, a.oldLogp, ref, a.advantages, a.entropy, a.grad, gradEntropy, params, sums,
+      threads);
+    for (let s = 0; s < SUM.nonfinite; s++) total[s] += sums[s]!;
+    for (let k = 0; k < bad.length; k++) {
+      const at = sums[SUM.nonfinite + k]!;
+      if (at >= 0 && (bad[k]! < 0 || at < bad[k]!)) bad[k] = at;
+    }
+    return true;
+  });
+  const first = bad.findIndex((i) => i >= 0);
+  if (first >= 0) return { loss: NaN, stats: zeroStats(), nonFinite: { array: PG_LOSS_ARRAYS[first]!, index: bad[first]! } };
+  const mean = (s: number): number => (tokens > 0 ? total[s]! / tokens : 0);
+  const policyLoss = total[SUM.policy]!;
+  const klLoss = a.klEstimator === null ? 0 : a.klCoef * total[SUM.kl]!;
+  const entropyLoss = a.entropy ? -a.entropyCoef * total[SUM.entropy]! : 0;
+  const stats: PgLossStats = {
+    tokens,
+    sequences,
+    clipFracHigh: mean(SUM.high),
+    clipFracLow: mean(SUM.low),
+    clipFracDual: mean(SUM.dual),
+    ratioMean: mean(SUM.ratio),
+    approxKl: mean(SUM.negLogRatio),
+    klMean: a.klEstimator === null ? 0 : mean(SUM.klValue),
+    entropyMean: a.entropy ? mean(SUM.entropyValue) : 0,
+    policyLoss,
+    klLoss,
+    entropyLoss,
+  };
+  return { loss: policyLoss + klLoss + entropyLoss, stats, nonFinite: null };
+}
+
+/** Rows [lo, hi) of a per-row array, or the array itself for the whole range (so the addon checks it whole). */
+function rows<T extends FloatArray | Int32Array>(a: T, lo: number, hi: number, n: number, width = 1): T {
+  return lo === 0 && hi === n ? a : (a.subarray(lo * width, hi * width) as T);
+}
+
+const rowCount = (logits: FloatArray, vocab: number): number => (vocab > 0 ? Math.floor(logits.length / vocab) : 0);
+
+/**
+ * Whether the row arrays fit N = logits.length / vocab rows exactly; if not, the call is made whole, so
+ * the addon names the misfit (a slice of a too-long array would look well formed).
+ */
+function fitsRows(a: { logits: FloatArray; targets: Int32Array; vocab: number }, perRow: readonly (FloatArray | null)[], N: number): boolean {
+  return Number.isInteger(a.vocab) && a.vocab > 0 && a.logits.length === N * a.vocab && a.targets.length === N && perRow.every((x) => x === null || x.length === N);
+}
+
+export async function nativeTokenLogprobs(pg: NativePgKernels, threads: number, a: PgLogprobsArgs, ctl: KernelControl, slice: number = SLICE.logits): Promise<number> {
+  const N = rowCount(a.logits, a.vocab);
+  const V = a.vocab;
+  const step = fitsRows(a, [a.logp, a.lse, a.entropy], N) ? slice : Infinity;
+  let bad = -1;
+  await inSlices(N, step, (n) => n * V, ctl, (lo, hi) => {
+    const piece = <T extends FloatArray | Int32Array>(x: T): T => rows(x, lo, hi, N);
+    const at = pg.pgTokenLogprobs(rows(a.logits, lo, hi, N, V), piece(a.targets), V, a.temperature, piece(a.logp), piece(a.lse),
+      a.entropy && piece(a.entropy), threads);
+    if (at < 0) return true;
+    // Rows before lo were clean, so this is the batch's first non-finite logit; the rest is unspecified.
+    bad = lo * V + at;
+    return false;
+  });
+  return bad;
+}
+
+export async function nativeTokenLogprobsBackward(pg: NativePgKernels, threads: number, a: PgLogprobsBackwardArgs, ctl: KernelControl, slice: number = SLICE.logits): Promise<void> {
+  const N = rowCount(a.logits, a.vocab);
+  const V = a.vocab;
+  const opt = <T extends FloatArray>(x: T | null, lo: number, hi: number): T | null => x && rows(x, lo, hi, N);
+  const step = fitsRows(a, [a.lse, a.entropy, a.gradLogp, a.gradEntropy], N) && a.gradLogits.length === a.logits.length ? slice : Infinity;
+  await inSlices(N, step, (n) => n * V, ctl, (lo, hi) => {
+    // In place stays in place: both pieces start at the same element of the same buffer.
+    pg.pgTokenLogprobsBackward(rows(a.logits, lo, hi, N, V), rows(a.targets, lo, hi, N), V, a.temperature, rows(a.lse, lo, hi, N),
+      opt(a.entropy, lo, hi), opt(a.gradLogp, lo, hi), opt(a.gradEntropy, lo, hi), rows(a.gradLogits, lo, hi, N, V), threads);
+    return true;
+  });
+}
+
+/** The pg family's native kernels, f32 and f64. `slice` (tests) sets both slice sizes. */
+export function pgKernels({ addon, threads }: NativeHandle, slice?: number): AnyKernel[] {
+  const pg = pgAddon(addon);
+  const dtypes = ['f32', 'f64'] as const;
+  const tokens = slice ?? SLICE.tokens;
+  const logits = slice ?? SLICE.logits;
+  return [
+    kernel({ op: 'pgPolicyLoss', dtypes, run: (args, ctl) => guarded(() => nativePolicyLoss(pg, threads, args, ctl, tokens)) }),
+    kernel({ op: 'pgTokenLogprobs', dtypes, run: (args, ctl) => guarded(() => nativeTokenLogprobs(pg, threads, args, ctl, logits)) }),
+    kernel({ op: 'pgTokenLogprobsBackward', dtypes, run: (args, ctl) => guarded(() => nativeTokenLogprobsBackward(pg, threads, args, ctl, logits)) }),
+  ];
+}
