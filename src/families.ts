@@ -23,8 +23,8 @@ import * as webgpuLinalg from './backends/webgpu/linalg.js';
 import * as webgpuPg from './backends/webgpu/pg/kernels.js';
 import * as webgpuRelax from './backends/webgpu/relax/kernels.js';
 import * as webgpuSketch from './backends/webgpu/sketch/kernels.js';
-import { linalgApi } from './linalg/api.js';
 import { frechetApi } from './frechet/api.js';
+import { linalgApi } from './linalg/api.js';
 import { pgApi } from './pg/api.js';
 import { relaxApi } from './relax/api.js';
 import { sketchApi } from './sketch/api.js';
@@ -50,13 +50,13 @@ export const FAMILIES = {
     api: pgApi,
     kernels: { js: jsPg.pgKernels, native: nativePg.pgKernels, webgpu: webgpuPg.pgKernels },
   }),
-  sketch: family({
-    api: sketchApi,
-    kernels: { js: jsSketch.sketchKernels, native: nativeSketch.sketchKernels, webgpu: webgpuSketch.sketchKernels },
-  }),
   frechet: family({
     api: frechetApi,
     kernels: { js: jsFrechet.frechetKernels, native: nativeFrechet.frechetKernels, webgpu: webgpuFrechet.frechetKernels },
+  }),
+  sketch: family({
+    api: sketchApi,
+    kernels: { js: jsSketch.sketchKernels, native: nativeSketch.sketchKernels, webgpu: webgpuSketch.sketchKernels },
   }),
 };
 
@@ -71,5 +71,5 @@ for (const [name, f] of Object.entries(FAMILIES)) registerFamilyKernels(name, f.
 export * from './linalg/index.js';
 export * from './relax/index.js';
 export * from './pg/index.js';
-export * from './sketch/index.js';
 export * from './frechet/index.js';
+export * from './sketch/index.js';
