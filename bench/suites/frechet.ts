@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { Context, CsrMatrix } from '../../src/index.js';
 import type { Ceilings, Row } from '../report.js';
 import type { Target } from './linalg.js';
+import { peerEnv } from '../peers/env.js';
 
 const B = 1024;
 const K = 1000;
@@ -118,7 +119,7 @@ interface PeerResult { matrix: { best: number; median: number }; embed: { best: 
 function numpyPeer(N: number, threads: number, reps: number): PeerResult | string {
   if (!existsSync('/usr/bin/python3')) return 'skipped: /usr/bin/python3 not found';
   const r = spawnSync('/usr/bin/python3', [PEER, String(B), String(K), String(N), String(DIM), String(reps)], {
-    encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) },
+    encoding: 'utf8', env: peerEnv({ OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) }),
     maxBuffer: 1 << 20,
   });
   if (r.status !== 0) return `skipped: ${(r.stderr || r.error?.message || 'python failed').trim().split('\n').at(-1)}`;

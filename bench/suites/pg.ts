@@ -13,6 +13,7 @@ import { advantages } from '../../src/pg/advantages.js';
 import { time } from '../measure.js';
 import type { Ceilings, Row } from '../report.js';
 import type { Target } from './linalg.js';
+import { peerEnv } from '../peers/env.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -64,7 +65,7 @@ interface PeerTimes {
 function runPeer(B: number, G: number, T: number, reps: number): PeerTimes | string {
   if (!existsSync(PYTHON)) return `no ${PYTHON}`;
   const script = join(import.meta.dirname, '..', 'peers', 'pg_loss.py');
-  const r = spawnSync(PYTHON, [script, String(B), String(G), String(T), String(reps)], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(PYTHON, [script, String(B), String(G), String(T), String(reps)], { encoding: 'utf8', timeout: 600_000, env: peerEnv() });
   if (r.status !== 0) return `peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').at(-1)}`;
   return JSON.parse(r.stdout) as PeerTimes;
 }

@@ -22,6 +22,7 @@ import type { LstsqOptions } from '../../src/sketch/lstsq.js';
 import { time } from '../measure.js';
 import type { Ceilings, Row } from '../report.js';
 import type { Target } from './linalg.js';
+import { peerEnv } from '../peers/env.js';
 
 const PEER = join(import.meta.dirname, '..', 'peers', 'sketch.py');
 
@@ -65,7 +66,7 @@ function runPeer(n: number, d: number, b: Float64Array, reps: number): PeerResul
   try {
     const file = join(dir, 'b.f64');
     writeFileSync(file, new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-    const r = spawnSync('/usr/bin/python3', [PEER, String(n), String(d), file, String(reps)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const r = spawnSync('/usr/bin/python3', [PEER, String(n), String(d), file, String(reps)], { encoding: 'utf8', maxBuffer: 1 << 20, env: peerEnv() });
     if (r.status !== 0) return `skipped: ${(r.stderr || r.error?.message || 'python failed').trim().split('\n').at(-1)}`;
     return JSON.parse(r.stdout) as PeerResult;
   } finally {
