@@ -90,10 +90,12 @@ export async function lossSuite(targets: Target[], c: Ceilings, quick: boolean):
         clip: { low: 0.2, high: 0.28, dual: 3 }, kl: { estimator: 'k3' as const, coef: 1e-3 }, aggregation: 'token-mean' as const,
         backend: t.backend as BackendName, strict: true,
       };
-      // The whole trainer step the peers time: GRPO advantages from the rewards, then the fused pass.
+      // The whole trainer step the peers time: GRPO advantages from the rewards, then the fused pass,
+      // writing into a gradient buffer reused every step (as a trainer does; the numba peer reuses its buffer, numpy allocates as numpy code does).
+      const grad = new Float32Array(n);
       const step = async () => {
         const adv = advantages(data.rewards, { groups: G }).advantages as Float32Array;
-        return t.ctx.pg.policyLoss({ logp: data.logp, oldLogp: data.oldLogp, refLogp: data.refLogp, advantages: adv, mask: data.mask }, options);
+        return t.ctx.pg.policyLoss({ logp: data.logp, oldLogp: data.oldLogp, refLogp: data.refLogp, advantages: adv, mask: data.mask }, { ...options, out: { grad } });
       };
       const s = await time(step, { time: quick ? 300 : 1000 });
       const gbs = bytes / s.median / 1e9;

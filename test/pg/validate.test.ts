@@ -187,3 +187,19 @@ describe('overflow of finite inputs', () => {
     expect(Number.isFinite(r.loss) && r.grad.every(Number.isFinite)).toBe(true);
   });
 });
+
+describe('caller-owned outputs', () => {
+  it('options.out.grad is written and returned, equal to a fresh result; an aliasing or mis-sized one is refused', async () => {
+    const input = { ...ok(), mask: Uint8Array.of(1, 1, 0, 1, 1, 1) };
+    const fresh = await ctx.pg.policyLoss(input, { clip: { low: 0.2 } });
+    const grad = new Float64Array(6).fill(7);
+    const r = await ctx.pg.policyLoss(input, { clip: { low: 0.2 }, out: { grad } });
+    expect(r.grad).toBe(grad);
+    expect(Array.from(grad)).toEqual(Array.from(fresh.grad));
+    expect(r.loss).toBe(fresh.loss);
+    expect(await outcome(() => ctx.pg.policyLoss(input, { out: { grad: input.logp } }))).toMatch(/^E_SHAPE options\.out\.grad: shares memory/);
+    expect(await outcome(() => ctx.pg.policyLoss(input, { out: { grad: new Float64Array(5) } }))).toMatch(/^E_SHAPE options\.out\.grad/);
+    expect(await outcome(() => ctx.pg.policyLoss(input, { out: { grad: new Float32Array(6) } }))).toMatch(/^E_DTYPE options\.out\.grad/);
+    expect(await outcome(() => ctx.pg.policyLoss(input, { out: { gradient: grad } as never }))).toMatch(/^E_RANGE options\.out\.gradient/);
+  });
+});
