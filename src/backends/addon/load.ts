@@ -128,6 +128,7 @@ export function missingExports(addon: object, names: readonly string[]): string[
  * as the family being unavailable on the backend.
  */
 export function familyExports<T extends object>(addon: NativeAddon, family: string, names: readonly (keyof T & string)[]): NativeAddon & T {
+  if (typeof addon !== 'object' || addon === null) throw new Error(`no addon to take the ${family} entry points from`);
   if (hasExports<T>(addon, names)) return addon;
   throw new Error(`addon lacks the ${family} entry points ${missingExports(addon, names).join(', ')} (stale build? run npm run rebuild:native)`);
 }
