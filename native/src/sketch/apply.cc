@@ -227,8 +227,9 @@ void sketch_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t r
                   double* Sb, bool accumulate, bool apply_scale, int threads) {
   const size_t md = static_cast<size_t>(S.m) * A.cols;
   if (!accumulate) {
-    std::memset(SA, 0, md * sizeof(double));
-    if (Sb) std::memset(Sb, 0, S.m * sizeof(double));
+    // An empty output may be a null pointer (a zero-length typed array): memset must not see it.
+    if (md > 0) std::memset(SA, 0, md * sizeof(double));
+    if (Sb && S.m > 0) std::memset(Sb, 0, S.m * sizeof(double));
   }
   if (A.rows > 0) {
     if (S.kind == kSkSrht) srht_apply(S, A, rowOffset, b, SA, Sb, threads);
