@@ -2,7 +2,7 @@
 /**
  * `npm run test:asan`: the addon built with AddressSanitizer and UndefinedBehaviorSanitizer into
  * build-asan/ (CUDA off: nvcc takes no host sanitizer flags), then the native test files under it:
- * test/native*.test.ts and, when present, test/fuzz/ (child processes inherit the environment, so
+ * test/native*.test.ts, each family's test/<family>/native.test.ts and, when present, test/fuzz/ (child processes inherit the environment, so
  * they load the sanitized addon too). Not test/lifetime/: it bounds RSS growth, and ASan's quarantine
  * of freed memory grows RSS by design.
  *
@@ -48,6 +48,10 @@ if (built !== 0) process.exit(built);
 const files = readdirSync(join(ROOT, 'test'))
   .filter((f) => /^native.*\.test\.ts$/.test(f))
   .map((f) => join('test', f));
+// Each family's own native test (test/<family>/native.test.ts) drives its kernels at the addon directly.
+for (const d of readdirSync(join(ROOT, 'test'), { withFileTypes: true })) {
+  if (d.isDirectory() && existsSync(join(ROOT, 'test', d.name, 'native.test.ts'))) files.push(join('test', d.name, 'native.test.ts'));
+}
 if (existsSync(join(ROOT, 'test', 'fuzz'))) files.push(join('test', 'fuzz'));
 
 const env = {
