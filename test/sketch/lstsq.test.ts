@@ -173,7 +173,8 @@ describe('defaults and results', () => {
     expect(r.sketch!.m).toBe(3000);
     expect(r.backend).toBe('js');
     expect(r.backends).toEqual({ apply: 'js', qr: 'js', solve: 'js' });
-    expect(r.seconds).toBeGreaterThan(0);
+    // A duration is reported (its size is the bench's business, not a test's).
+    expect(Number.isFinite(r.seconds) && r.seconds >= 0).toBe(true);
   });
 
   it('sketch-and-solve defaults to m = 10d and reports its true residual', async () => {

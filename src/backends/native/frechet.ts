@@ -29,6 +29,7 @@ import { FRECHET_LAYOUT_CODES, type FrechetTopkArgs } from '../../frechet/ops.js
 import { guarded } from '../addon/errors.js';
 import { familyExports, type NativeAddon } from '../addon/load.js';
 import type { NativeHandle } from './index.js';
+import { yieldToLoop } from './slices.js';
 
 /**
  * Which engine computes the score blocks (numkern::frechet::Engine). auto: as the top of this file says
@@ -123,8 +124,6 @@ export const SLICE_MS = 40;
  * 1024 × 1000 f32 on one core), which then stays under 0.5 % of the slice's 2·B·K flops per label.
  */
 export const MIN_SLICE_LABELS = 2048;
-
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export interface FrechetRunOptions {
   readonly threads: number;

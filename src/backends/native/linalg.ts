@@ -14,35 +14,10 @@ import { kernel, type AnyKernel } from '../../core/backend.js';
 import type { FloatArray } from '../../core/types.js';
 import { guarded } from '../addon/errors.js';
 import type { NativeHandle } from './index.js';
+import { inSlices } from './slices.js';
 
 /** Units (nonzeros + rows for spmv, elements, values + segments) per slice: a few milliseconds of memory traffic. */
 export const SLICE = 1 << 22;
-
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * Runs run(lo, hi) over [0, count) in pieces of about `slice` units, where units(i) (nondecreasing for
- * valid input) counts the units before item i, yielding to the event loop between pieces. Each piece is
- * a complete addon call that checks its arguments again, so an array changed or detached in between is
- * an error, never a stale pointer. At least one call is made, so even an empty call is checked.
- */
-async function inSlices(count: number, slice: number, units: (i: number) => number, run: (lo: number, hi: number) => void): Promise<void> {
-  for (let lo = 0; ; ) {
-    // The first hi past lo whose piece reaches the slice (at least one item, even a huge one).
-    const target = units(lo) + slice;
-    let hi = Math.min(lo + 1, count);
-    let top = count;
-    while (hi < top) {
-      const mid = (hi + top) >>> 1;
-      if (units(mid) < target) hi = mid + 1;
-      else top = mid;
-    }
-    run(lo, hi);
-    lo = hi;
-    if (lo >= count) return;
-    await yieldToLoop();
-  }
-}
 
 /** a itself for a call in one piece (so the addon checks it whole), else the piece [lo, hi). */
 function piece<T extends Int32Array | FloatArray>(a: T, lo: number, hi: number, count: number): T {

@@ -18,7 +18,6 @@
  * independent.
  */
 import { kernel, type AnyKernel, type KernelControl } from '../../core/backend.js';
-import { throwIfAborted } from '../../core/errors.js';
 import type { FloatArray } from '../../core/types.js';
 import {
   KL_CODES,
@@ -33,6 +32,7 @@ import {
 import { guarded } from '../addon/errors.js';
 import { familyExports, type NativeAddon } from '../addon/load.js';
 import type { NativeHandle } from './index.js';
+import { inSlices } from './slices.js';
 
 type Float = Float32Array | Float64Array;
 
@@ -136,31 +136,6 @@ export function pgAddon(addon: NativeAddon): NativeAddon & NativePgKernels {
  */
 export const SLICE = { tokens: 1 << 21, logits: 1 << 23 } as const;
 
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * Runs run(lo, hi) over items [0, count) in pieces of about `slice` units, where units(i) (nondecreasing)
- * counts the units before item i; between pieces the event loop turns and the signal is checked. At
- * least one call is made, so even an empty call is checked. run returns false to stop early.
- */
-async function inSlices(count: number, slice: number, units: (i: number) => number, ctl: KernelControl, run: (lo: number, hi: number) => boolean): Promise<void> {
-  for (let lo = 0; ; ) {
-    const target = units(lo) + slice;
-    let hi = Math.min(lo + 1, count);
-    let top = count;
-    while (hi < top) {
-      const mid = (hi + top) >>> 1;
-      if (units(mid) < target) hi = mid + 1;
-      else top = mid;
-    }
-    if (!run(lo, hi)) return;
-    lo = hi;
-    if (lo >= count) return;
-    await yieldToLoop();
-    throwIfAborted(ctl.signal);
-  }
-}
-
 /** D of an aggregation (PgAggregation in ops.ts), from the batch's totals. */
 function denominator(agg: PgAggregation, tokens: number, sequences: number, nSeq: number): number {
   if (agg.denominator === 'tokens') return Math.max(tokens, 1);
@@ -210,7 +185,7 @@ export async function nativePolicyLoss(pg: NativePgKernels, threads: number, a: 
   const sums = new Float64Array(SUM.length);
   const total = new Float64Array(SUM.nonfinite);
   const bad = new Array<number>(PG_LOSS_ARRAYS.length).fill(-1);
-  await inSlices(nSeq, slice, (i) => a.offsets[i]! + i, ctl, (lo, hi) => {
+  await inSlices(nSeq, slice, (i) => a.offsets[i]! + i, (lo, hi) => {
     params[PARAM.seqBegin] = lo;
     params[PARAM.seqEnd] = hi;
     pg.pgPolicyLoss(a.offsets, a.lengths, a.mask, a.logp, a.oldLogp, ref, a.advantages, a.entropy, a.grad, gradEntropy, params, sums,
@@ -221,7 +196,7 @@ export async function nativePolicyLoss(pg: NativePgKernels, threads: number, a: 
       if (at >= 0 && (bad[k]! < 0 || at < bad[k]!)) bad[k] = at;
     }
     return true;
-  });
+  }, ctl.signal);
   const first = bad.findIndex((i) => i >= 0);
   if (first >= 0) return { loss: NaN, stats: zeroStats(), nonFinite: { array: PG_LOSS_ARRAYS[first]!, index: bad[first]! } };
   const mean = (s: number): number => (tokens > 0 ? total[s]! / tokens : 0);
@@ -265,7 +240,7 @@ export async function nativeTokenLogprobs(pg: NativePgKernels, threads: number, 
   const V = a.vocab;
   const step = fitsRows(a, [a.logp, a.lse, a.entropy], N) ? slice : Infinity;
   let bad = -1;
-  await inSlices(N, step, (n) => n * V, ctl, (lo, hi) => {
+  await inSlices(N, step, (n) => n * V, (lo, hi) => {
     const piece = <T extends FloatArray | Int32Array>(x: T): T => rows(x, lo, hi, N);
     const at = pg.pgTokenLogprobs(rows(a.logits, lo, hi, N, V), piece(a.targets), V, a.temperature, piece(a.logp), piece(a.lse),
       a.entropy && piece(a.entropy), threads);
@@ -273,7 +248,7 @@ export async function nativeTokenLogprobs(pg: NativePgKernels, threads: number, 
     // Rows before lo were clean, so this is the batch's first non-finite logit; the rest is unspecified.
     bad = lo * V + at;
     return false;
-  });
+  }, ctl.signal);
   return bad;
 }
 
@@ -282,12 +257,12 @@ export async function nativeTokenLogprobsBackward(pg: NativePgKernels, threads: 
   const V = a.vocab;
   const opt = <T extends FloatArray>(x: T | null, lo: number, hi: number): T | null => x && rows(x, lo, hi, N);
   const step = fitsRows(a, [a.lse, a.entropy, a.gradLogp, a.gradEntropy], N) && a.gradLogits.length === a.logits.length ? slice : Infinity;
-  await inSlices(N, step, (n) => n * V, ctl, (lo, hi) => {
+  await inSlices(N, step, (n) => n * V, (lo, hi) => {
     // In place stays in place: both pieces start at the same element of the same buffer.
     pg.pgTokenLogprobsBackward(rows(a.logits, lo, hi, N, V), rows(a.targets, lo, hi, N), V, a.temperature, rows(a.lse, lo, hi, N),
       opt(a.entropy, lo, hi), opt(a.gradLogp, lo, hi), opt(a.gradEntropy, lo, hi), rows(a.gradLogits, lo, hi, N, V), threads);
     return true;
-  });
+  }, ctl.signal);
 }
 
 /** The pg family's native kernels, f32 and f64. `slice` (tests) sets both slice sizes. */

@@ -20,6 +20,7 @@ import { RELAX_METHODS, type PreparedToken, type RelaxArgs, type RelaxMethod, ty
 import { guarded } from '../addon/errors.js';
 import { familyExports, type NativeAddon } from '../addon/load.js';
 import type { NativeHandle } from './index.js';
+import { yieldToLoop } from './slices.js';
 
 /** What the addon takes: CSR, or a stencil (constant: 1 + 2·dim numbers; variable: per-node arrays, 2·dim of them). */
 export type NativeRelaxOp =
@@ -221,8 +222,6 @@ function outcome(st: Float64Array): RelaxOutcome {
     ...(breakdown ? { breakdown } : {}),
   };
 }
-
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Runs a session to the end. `costs[k]` is system k's work per update; each call gives every system

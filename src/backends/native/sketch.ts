@@ -29,6 +29,7 @@ import {
 import { guarded } from '../addon/errors.js';
 import { familyExports, type NativeAddon } from '../addon/load.js';
 import type { NativeHandle } from './index.js';
+import { yieldToLoop } from './slices.js';
 
 /** Kind codes of native/include/numkern/sketch.hpp (SketchKindCode). */
 export const SKETCH_KIND_CODES: Record<SketchKind, number> = { gaussian: 0, rademacher: 1, srht: 2, countsketch: 3, 'sparse-sign': 4 };
@@ -102,8 +103,6 @@ function checkLayout(layout: NativeSketchLayout): void {
   if (layout.lsqrScalars !== LSQR_SCALARS || layout.iterateScalars !== ITERATE_SCALARS) bad.push('loop state slots differ');
   if (bad.length) throw new Error(`native sketch tables differ from src/sketch/ops.ts (stale build? run npm run rebuild:native): ${bad.join('; ')}`);
 }
-
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Rows [lo, hi) of A as an operand of its own (CSR keeps absolute row pointers). */
 function rowSlice(A: SketchOperand, lo: number, hi: number): SketchOperand {
