@@ -1,5 +1,6 @@
 // y := alpha * x + y over one chunk; one invocation per element.
 // Dispatches over 65535 workgroups are folded into two dimensions by the host (dispatch.ts).
+#include "grid.wgsl"
 
 override WG: u32 = 256;
 
@@ -14,7 +15,7 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.y * nwg.x * WG + gid.x;
+  let i = invocation_index(gid, nwg, WG);
   if (i < p.n) {
     // fma rounds once where the device fuses it, matching round(alpha*x + y) computed in f64.
     y[i] = fma(p.alpha, x[i], y[i]);

@@ -1,6 +1,7 @@
 // out[i] = philox4x32(ctr + i, key), with ctr + i a 128-bit addition (carry across words), so a
 // fill of any range matches the CPU generator element by element.
 #include "philox.wgsl"
+#include "grid.wgsl"
 
 override WG: u32 = 256;
 
@@ -25,7 +26,7 @@ fn add128(c: vec4u, i: u32) -> vec4u {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.y * nwg.x * WG + gid.x;
+  let i = invocation_index(gid, nwg, WG);
   if (i < p.n) {
     out[i] = philox4x32(add128(p.ctr, i), p.key);
   }

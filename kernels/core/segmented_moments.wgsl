@@ -8,6 +8,7 @@
 // Two entry points, same bindings: per_group gives each piece a workgroup (long pieces),
 // per_thread gives each piece one invocation (many short pieces, where a workgroup would idle).
 #include "workgroup_reduce.wgsl"
+#include "grid.wgsl"
 
 override WG: u32 = 256;
 
@@ -24,7 +25,7 @@ struct Params {
 fn per_group(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
              @builtin(num_workgroups) nwg: vec3u) {
   // The piece index depends only on the workgroup, so this early return is uniform.
-  let s = wid.y * nwg.x + wid.x;
+  let s = group_index(wid, nwg);
   if (s >= p.npieces) {
     return;
   }
@@ -55,7 +56,7 @@ fn per_group(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) w
 
 @compute @workgroup_size(WG)
 fn per_thread(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let s = gid.y * nwg.x * WG + gid.x;
+  let s = invocation_index(gid, nwg, WG);
   if (s >= p.npieces) {
     return;
   }

@@ -1,6 +1,7 @@
 // y := A x for a block of CSR rows; one invocation per row (scalar CSR).
 // The host hands over a block of rows whose column indices and values fit one binding; rowPtr
 // keeps its absolute offsets and nzBase rebases them onto the block's slice.
+#include "grid.wgsl"
 
 override WG: u32 = 256;
 
@@ -18,7 +19,7 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let row = gid.y * nwg.x * WG + gid.x;
+  let row = invocation_index(gid, nwg, WG);
   if (row >= p.nrows) {
     return;
   }

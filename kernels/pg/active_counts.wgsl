@@ -3,12 +3,13 @@
 // Each invocation takes COUNT_WORDS mask words (4·COUNT_WORDS consecutive positions) and adds its
 // run to counts[i] once per sequence it touches, so there are about T/16 atomics, not T.
 #include "loss_common.wgsl"
+#include "../core/grid.wgsl"
 
 @group(0) @binding(3) var<storage, read_write> counts: array<atomic<u32>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.y * nwg.x * WG + gid.x;
+  let t = invocation_index(gid, nwg, WG);
   let k0 = t * COUNT_WORDS * 4u;
   if (k0 >= lp.count) {
     return;

@@ -10,6 +10,7 @@
 // before this pass runs (active_counts and active_totals, or the host when there is no mask).
 #include "loss_common.wgsl"
 #include "kl.wgsl"
+#include "../core/grid.wgsl"
 
 @group(0) @binding(3) var<storage, read> counts: array<u32>;
 @group(0) @binding(4) var<storage, read_write> status: array<atomic<u32>>;
@@ -68,7 +69,7 @@ fn weight(denom: u32, lenCode: u32, value: f32, scale: f32, L: u32, tokens: u32,
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
   // Depends only on the workgroup: a uniform early return.
-  let g = wid.y * nwg.x + wid.x;
+  let g = group_index(wid, nwg);
   if (g >= lp.groups) {
     return;
   }

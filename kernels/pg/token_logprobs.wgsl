@@ -11,6 +11,7 @@
 // The row index is folded over x and y (a chunk can hold far more than 65,535 rows). The first
 // non-finite logit of each invocation's stride goes to an atomicMin over chunk-local flat indices
 // (a chunk fits one binding, so they fit a u32); outputs are then unspecified.
+#include "../core/grid.wgsl"
 override WG: u32 = 256;
 
 @group(0) @binding(0) var<uniform> p: LogprobParams;
@@ -44,7 +45,7 @@ fn merge(x: vec4f, y: vec4f) -> vec4f {
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
-  let row = wid.y * nwg.x + wid.x;
+  let row = group_index(wid, nwg);
   if (row >= p.rows) {
     return;
   }

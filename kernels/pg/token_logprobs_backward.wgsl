@@ -3,6 +3,7 @@
 // log p_j = x_j/τ − lse and p_j = e^(log p_j) (verl torch_functional.py _fused_linear_for_ppo_bwd;
 // Liger grpo_loss.py for the logp term). The host packs lse, H and the two upstream gradients per
 // row (RowIn; a null upstream array is 0). Rows are folded over x and y as in token_logprobs.wgsl.
+#include "../core/grid.wgsl"
 override WG: u32 = 256;
 
 @group(0) @binding(0) var<uniform> p: LogprobParams;
@@ -13,7 +14,7 @@ override WG: u32 = 256;
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
-  let row = wid.y * nwg.x + wid.x;
+  let row = group_index(wid, nwg);
   if (row >= p.rows) {
     return;
   }

@@ -2,6 +2,7 @@
 // (src/backends/js/sketch/operator.ts) does. Shared snippet: expects the prelude's SketchParams bound as
 // `p` (for the key). Word indices reach 2^53, so they travel as (lo, hi) pairs.
 #include "../core/philox.wgsl"
+#include "../core/grid.wgsl"
 
 // a·b as (lo, hi).
 fn mul64(a: u32, b: u32) -> vec2u {
@@ -142,9 +143,4 @@ fn gaussian_from(b: vec4u, j: vec2u) -> f32 {
 fn rademacher_from(b: vec4u, j: vec2u) -> f32 {
   let w = b[(j.x >> 5u) & 3u];
   return select(1.0, -1.0, ((w >> (j.x & 31u)) & 1u) == 1u);
-}
-
-// The linear workgroup index of a grid folded into two dimensions (dispatch.ts: foldWorkgroups).
-fn group_index(wid: vec3u, nwg: vec3u) -> u32 {
-  return wid.y * nwg.x + wid.x;
 }
