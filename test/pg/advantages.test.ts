@@ -7,18 +7,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NumkernError } from '../../src/core/errors.js';
 import { pgHostApi } from '../../src/pg/host.js';
+import { codeOf } from '../support/errors.js';
 
 const pg = pgHostApi();
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof NumkernError) return `${e.code} ${e.message}`;
-    throw e;
-  }
-  return 'ok';
-}
 
 function close(actual: ArrayLike<number>, expected: readonly number[], digits = 12): void {
   expect(actual.length).toBe(expected.length);

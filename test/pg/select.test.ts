@@ -7,19 +7,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NumkernError } from '../../src/core/errors.js';
 import { pgHostApi } from '../../src/pg/host.js';
+import { codeOf } from '../support/errors.js';
 
 const pg = pgHostApi();
 const RUNS = Number(process.env.NUMKERN_FUZZ_RUNS ?? 200);
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof NumkernError) return `${e.code} ${e.message}`;
-    throw e;
-  }
-  return 'ok';
-}
 
 function variance(xs: readonly number[]): number {
   if (xs.length < 2) return 0;

@@ -15,23 +15,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NumkernError } from '../../src/core/errors.js';
 import { pgHostApi } from '../../src/pg/host.js';
 import type { GroupEstimatorOptions, GroupNormalizers, GroupStatsPartial } from '../../src/pg/shards.js';
+import { codeOf } from '../support/errors.js';
 
 const pg = pgHostApi();
 const RUNS = Number(process.env.NUMKERN_FUZZ_RUNS ?? 100);
 const U = 2 ** -53;
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof NumkernError) return `${e.code} ${e.message}`;
-    throw e;
-  }
-  return 'ok';
-}
 
 const CONFIGS: GroupEstimatorOptions[] = [
   { estimator: 'grpo' },

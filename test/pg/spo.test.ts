@@ -7,18 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { NumkernError } from '../../src/core/errors.js';
 import { pgHostApi } from '../../src/pg/host.js';
 import { SpoTracker } from '../../src/pg/spo.js';
+import { codeOf } from '../support/errors.js';
 
 const pg = pgHostApi();
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof NumkernError) return `${e.code} ${e.message}`;
-    throw e;
-  }
-  return 'ok';
-}
 
 describe('SpoTracker', () => {
   it('ρ = clamp(2^(−D/0.06), 0.875, 0.96)', () => {

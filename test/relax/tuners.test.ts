@@ -1,21 +1,12 @@
 /** ω tuners (docs/relax.md §4): the math of each learner, determinism, state round trips, bad input. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NumkernError, PhiloxStream } from '../../src/index.js';
+import { PhiloxStream } from '../../src/index.js';
 import {
   ChebCB, FixedOmega, SurrogateTS, TsallisInf, TsallisInfCB, boxQP, chebyshevFeatures, inverseGapWeights, lossOf, makeGrid,
   shiftedJacobiRadius, tsallisProbabilities, tunerFromJSON, youngOmega, type Tuner,
 } from '../../src/relax/index.js';
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof NumkernError) return `${e.code} ${e.message}`;
-    throw e;
-  }
-  return 'ok';
-}
+import { codeOf } from '../support/errors.js';
 
 const CONTEXT = { min: -0.15, max: 0.65 };
 
