@@ -41,8 +41,12 @@ import { isStencil, type FloatArray, type LinearOperator } from '../../../core/t
 import { DIVERGENCE_FACTOR, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../../../relax/ops.js';
 import { checkAttached } from '../../../core/validate.js';
 
-/** Smallest inner reduction a round aims for (see the header): stationary rounds stop well above the f32 floor, CG ones as deep as f32 tracks. */
-export const ETA_MIN: Readonly<Record<'stationary' | 'cg', number>> = { stationary: 1e-3, cg: 1e-4 };
+/**
+ * Smallest inner reduction a round aims for (see the header): stationary rounds stop well above the
+ * f32 floor, f32 CG ones as deep as f32 tracks; double-f32 CG replaces its recurrence residual by
+ * the true one each time it has fallen by this factor (reliable updating, δ = 0.1 as in QUDA).
+ */
+export const ETA_MIN: Readonly<Record<'stationary' | 'cg' | 'reliable', number>> = { stationary: 1e-3, cg: 1e-4, reliable: 0.1 };
 /** A round has stalled after this many updates (at least) without a new smallest inner residual. */
 export const STALL_MIN_UPDATES = 100;
 /** Throttle for onProgress inside a round, as the oracle's Pacer. */
@@ -126,6 +130,7 @@ export class Refiner {
     x0: FloatArray,
     private readonly s: RelaxSettings,
     prefix = '',
+    etaMin = ETA_MIN[familyOf(s.method)],
   ) {
     this.operands = operandsOf(A, b, x0, prefix);
     this.checkOperands();
@@ -134,7 +139,7 @@ export class Refiner {
     this.r = new Float64Array(this.n);
     this.xTry = new Float64Array(this.n);
     this.rTry = new Float64Array(this.n);
-    this.etaMin = ETA_MIN[familyOf(s.method)];
+    this.etaMin = etaMin;
     this.nrm0 = residual(b, this.x, this.r);
     this.nrm = this.nrm0;
     this.target = s.criterion === 'relative' ? s.tol * this.nrm0 : s.tol;
@@ -151,10 +156,22 @@ export class Refiner {
     for (const [name, view] of this.operands) checkAttached(view, name);
   }
 
-  /** Writes r/‖r‖ into `rhs` (f32) and returns the round's plan; `cap` bounds the round's updates. */
+  /**
+   * Writes r/‖r‖ into `rhs` (f32, or (hi, lo) pairs when rhs holds 2n) and returns the round's plan;
+   * `cap` bounds the round's updates.
+   */
   plan(rhs: Float32Array, cap = Infinity): RoundPlan {
     const scale = this.nrm;
-    for (let i = 0; i < this.n; i++) rhs[i] = this.r[i]! / scale;
+    if (rhs.length === 2 * this.n) {
+      for (let i = 0; i < this.n; i++) {
+        const v = this.r[i]! / scale;
+        const hi = Math.fround(v);
+        rhs[2 * i] = hi;
+        rhs[2 * i + 1] = v - hi;
+      }
+    } else {
+      for (let i = 0; i < this.n; i++) rhs[i] = this.r[i]! / scale;
+    }
     const remaining = this.s.maxIter - this.iterations;
     const budget = Math.min(remaining, cap);
     const eta = Math.max(this.target / scale, this.etaMin);
@@ -162,15 +179,16 @@ export class Refiner {
     return { eta2: Math.min(eta * eta, F32_MAX), div2: Math.min(div * div, F32_MAX), budget, phase: this.iterations, last: budget === remaining };
   }
 
-  /** Applies a round's correction e (scaled by the round's ‖r‖) after `updates` device updates. */
+  /** Applies a round's correction e (scaled by the round's ‖r‖; (hi, lo) pairs when e holds 2n) after `updates` device updates. */
   apply(e: Float32Array, updates: number, end: RoundEnd): void {
     // The residual below reads A and b again: a caller who detached one since gets an error, not NaN.
     this.checkOperands();
     this.iterations += updates;
     const scale = this.nrm;
     let finite = true;
+    const pairs = e.length === 2 * this.n;
     for (let i = 0; i < this.n; i++) {
-      const v = this.x[i]! + scale * e[i]!;
+      const v = this.x[i]! + scale * (pairs ? e[2 * i]! + e[2 * i + 1]! : e[i]!);
       this.xTry[i] = v;
       if (!Number.isFinite(v)) finite = false;
     }
