@@ -6,7 +6,7 @@ override WG: u32 = 256;
 
 #include "df_reduce.wgsl"
 
-@group(0) @binding(0) var<uniform> params: VecParams;
+@group(0) @binding(0) var<uniform> dp: DfParams;
 @group(0) @binding(1) var<storage, read> x: array<vec2f>;
 @group(0) @binding(2) var<storage, read> y: array<vec2f>;
 @group(0) @binding(3) var<storage, read_write> partials: array<vec2f>;
@@ -14,8 +14,9 @@ override WG: u32 = 256;
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
+  df_begin(dp.one);
   var acc = vec2f(0.0);
-  for (var i = wid.x * WG + lid; i < params.n; i += nwg.x * WG) {
+  for (var i = wid.x * WG + lid; i < dp.n; i += nwg.x * WG) {
     acc = df_add(acc, df_mul(x[i], y[i]));
   }
   let total = df_workgroup_sum(acc, lid);

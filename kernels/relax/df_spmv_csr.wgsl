@@ -6,7 +6,7 @@
 
 override WG: u32 = 256;
 
-@group(0) @binding(0) var<uniform> params: VecParams;
+@group(0) @binding(0) var<uniform> dp: DfParams;
 @group(0) @binding(1) var<storage, read> rowPtr: array<i32>;
 @group(0) @binding(2) var<storage, read> colIdx: array<i32>;
 @group(0) @binding(3) var<storage, read> values: array<vec2f>;
@@ -15,7 +15,8 @@ override WG: u32 = 256;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  for (var i = gid.x; i < params.n; i += nwg.x * WG) {
+  df_begin(dp.one);
+  for (var i = gid.x; i < dp.n; i += nwg.x * WG) {
     var acc = vec2f(0.0);
     let end = u32(rowPtr[i + 1u]);
     for (var k = u32(rowPtr[i]); k < end; k++) {

@@ -19,7 +19,7 @@ import type { RelaxArgs, RelaxOutcome } from '../../../relax/ops.js';
 import { align16, STAGING, STORAGE_IN, STORAGE_OUT, UNIFORM } from '../buffers.js';
 import { foldWorkgroups, type GpuRuntime, type Lease } from '../dispatch.js';
 import { readInto } from '../readback.js';
-import { CSR_PARAMS, DF_SCALE_PARAMS, DF_STATE, relaxPipeline, SCALAR_PARAMS, SOLVER_STATE, STENCIL_PARAMS, VEC_PARAMS } from './layout.js';
+import { CSR_PARAMS, DF_PARAMS, DF_STATE, relaxPipeline, SCALAR_PARAMS, SOLVER_STATE, STENCIL_PARAMS, VEC_PARAMS } from './layout.js';
 import { ETA_MIN, familyOf, hostResidual, Progress, Refiner, stallUpdates, type Family, type RoundEnd, type RoundPlan } from './refine.js';
 import { Pins, stencilCoefs } from './uploads.js';
 
@@ -81,8 +81,9 @@ class DeviceSolve {
     /** Double-f32 CG: p *= (previous round's scale)/(this round's), when a round continues the previous one's direction. */
     rescale: Step[];
   } = { sweep: [[], []], check: [[], []], start: [], cg: [], rescale: [] };
-  /** Double-f32 CG's p-rescaling uniform, and the scale of the round before (0 before the first). */
-  private scaleParams: GPUBuffer | null = null;
+  /** Double-f32 CG's uniform (DF_PARAMS: its factor rescales p), and the scale of the round before (0 before the first). */
+  private dfParams: GPUBuffer | null = null;
+  private readonly dfWords = new ArrayBuffer(align16(DF_PARAMS.bytes));
   private lastScale = 0;
   private iterate: [GPUBuffer, GPUBuffer] = [null!, null!];
   private rhs!: GPUBuffer;
@@ -143,6 +144,11 @@ class DeviceSolve {
     const sizeWords = words(VEC_PARAMS);
     sizeWords.u[VEC_PARAMS.at.n] = n;
     const sizeParams = uniform(sizeWords.buf);
+    if (d.df) {
+      new Uint32Array(d.dfWords).set([n, partialGroups]);
+      new Float32Array(d.dfWords)[DF_PARAMS.at.one] = 1;
+      d.dfParams = uniform(d.dfWords);
+    }
     const scalars = async (entry: string): Promise<Step> => {
       const pipeline = await relaxPipeline(rt, 'relax/scalars.wgsl', entry);
       return { pipeline, group: bindGroup(rt, pipeline, [[0, scalarParams], [1, partials, partialGroups * 4], [2, d.state, stateBytes]]), workgroups: [1, 1] };
@@ -255,7 +261,7 @@ class DeviceSolve {
           const pipeline = await relaxPipeline(rt, 'relax/df_spmv_csr.wgsl');
           return {
             pipeline,
-            group: bindGroup(rt, pipeline, [[0, sizeParams], [1, rowPtr, (n + 1) * 4], [2, colIdx, nnz * 4], [3, pairs, 2 * nnz * 4], [4, src, 2 * bytes], [5, dst, 2 * bytes]]),
+            group: bindGroup(rt, pipeline, [[0, d.dfParams!], [1, rowPtr, (n + 1) * 4], [2, colIdx, nnz * 4], [3, pairs, 2 * nnz * 4], [4, src, 2 * bytes], [5, dst, 2 * bytes]]),
             workgroups: spread(n),
           };
         }
@@ -285,16 +291,17 @@ class DeviceSolve {
       // The same step in f32 (stencils) or in double-f32 (CSR): the kernels differ, not the sequence.
       const vb = w * bytes;
       const pb = w * partialGroups * 4;
+      const vecParams = d.df ? d.dfParams! : sizeParams;
       const dotPipeline = d.df ? await relaxPipeline(rt, 'relax/df_dot_partial.wgsl') : await rt.pipeline('core/dot_partial.wgsl');
       const dot = (x: GPUBuffer, y: GPUBuffer): Step => ({
         pipeline: dotPipeline,
-        group: bindGroup(rt, dotPipeline, [[0, sizeParams], [1, x, vb], [2, y, vb], [3, partials, pb]]),
+        group: bindGroup(rt, dotPipeline, [[0, vecParams], [1, x, vb], [2, y, vb], [3, partials, pb]]),
         workgroups: [partialGroups, 1],
       });
       const cgScalars = async (entry: string): Promise<Step> => {
         if (!d.df) return scalars(entry);
         const pipeline = await relaxPipeline(rt, 'relax/df_cg_scalars.wgsl', entry);
-        return { pipeline, group: bindGroup(rt, pipeline, [[0, scalarParams], [1, partials, pb], [2, d.state, stateBytes]]), workgroups: [1, 1] };
+        return { pipeline, group: bindGroup(rt, pipeline, [[0, d.dfParams!], [1, partials, pb], [2, d.state, stateBytes]]), workgroups: [1, 1] };
       };
       const xr = await relaxPipeline(rt, d.df ? 'relax/df_cg_update_xr.wgsl' : 'relax/cg_update_xr.wgsl');
       const pu = await relaxPipeline(rt, d.df ? 'relax/df_cg_update_p.wgsl' : 'relax/cg_update_p.wgsl');
@@ -305,18 +312,15 @@ class DeviceSolve {
         await cgScalars('cg_alpha'),
         {
           pipeline: xr,
-          group: bindGroup(rt, xr, [[0, sizeParams], [1, d.state, stateBytes], [2, d.p, vb], [3, q, vb], [4, e, vb], [5, d.r, vb], [6, partials, pb]]),
+          group: bindGroup(rt, xr, [[0, vecParams], [1, d.state, stateBytes], [2, d.p, vb], [3, q, vb], [4, e, vb], [5, d.r, vb], [6, partials, pb]]),
           workgroups: [partialGroups, 1],
         },
         await cgScalars('cg_beta'),
-        { pipeline: pu, group: bindGroup(rt, pu, [[0, sizeParams], [1, d.state, stateBytes], [2, d.r, vb], [3, d.p, vb]]), workgroups: spread(n) },
+        { pipeline: pu, group: bindGroup(rt, pu, [[0, vecParams], [1, d.state, stateBytes], [2, d.r, vb], [3, d.p, vb]]), workgroups: spread(n) },
       ];
       if (d.df) {
-        const { buf, u } = words(DF_SCALE_PARAMS);
-        u[DF_SCALE_PARAMS.at.n] = n;
-        d.scaleParams = uniform(buf);
         const pipeline = await relaxPipeline(rt, 'relax/df_scale.wgsl');
-        d.steps.rescale = [{ pipeline, group: bindGroup(rt, pipeline, [[0, d.scaleParams], [1, d.p, vb]]), workgroups: spread(n) }];
+        d.steps.rescale = [{ pipeline, group: bindGroup(rt, pipeline, [[0, d.dfParams!], [1, d.p, vb]]), workgroups: spread(n) }];
       }
     }
     return d;
@@ -343,12 +347,10 @@ class DeviceSolve {
       if (continuing) {
         // p *= (previous scale)/(this scale), as a (hi, lo) pair.
         const factor = this.lastScale / scale;
-        const words = new ArrayBuffer(DF_SCALE_PARAMS.bytes);
-        new Uint32Array(words)[DF_SCALE_PARAMS.at.n] = n;
-        const f = new Float32Array(words);
-        f[DF_SCALE_PARAMS.at.factorHi] = factor;
-        f[DF_SCALE_PARAMS.at.factorLo] = factor - f[DF_SCALE_PARAMS.at.factorHi]!;
-        rt.write(this.scaleParams!, f, 'scale');
+        const f = new Float32Array(this.dfWords);
+        f[DF_PARAMS.at.factorHi] = factor;
+        f[DF_PARAMS.at.factorLo] = factor - f[DF_PARAMS.at.factorHi]!;
+        rt.write(this.dfParams!, f, 'scale');
       } else {
         enc.copyBufferToBuffer(this.r, 0, this.p, 0, vb);
       }

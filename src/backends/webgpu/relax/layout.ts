@@ -42,8 +42,11 @@ export const DF_STATE = new WordStruct('DfState', {
   flag: 'u32',
 });
 
-/** Uniform of df_scale.wgsl: v *= factor over n (hi, lo) pairs. */
-export const DF_SCALE_PARAMS = new WordStruct('DfScaleParams', { n: 'u32', _pad: 'u32', factorHi: 'f32', factorLo: 'f32' });
+/**
+ * Uniform of every double-f32 kernel: n, the partials a finishing reduction adds, the 1.0 that keeps
+ * compilers from simplifying error-free transformations (df_arith.wgsl), and df_scale's factor.
+ */
+export const DF_PARAMS = new WordStruct('DfParams', { n: 'u32', groups: 'u32', one: 'f32', factorHi: 'f32', factorLo: 'f32' });
 
 /** SolverState.flag once CG's pᵀAp ≤ 0 (A not SPD); later steps change nothing. */
 export const FLAG_BREAKDOWN = 1;
@@ -159,7 +162,7 @@ export function relaxConstants(): Record<string, number> {
 /** The generated declarations every kernels/relax shader is compiled with. */
 export const RELAX_PRELUDE: WgslPrelude = {
   name: 'relax',
-  code: [SOLVER_STATE, DF_STATE, DF_SCALE_PARAMS, SCALAR_PARAMS, VEC_PARAMS, CSR_PARAMS, STENCIL_PARAMS, SYSTEM, BATCH_PARAMS, OUTCOME].map((s) => s.wgsl()).join('') +
+  code: [SOLVER_STATE, DF_STATE, DF_PARAMS, SCALAR_PARAMS, VEC_PARAMS, CSR_PARAMS, STENCIL_PARAMS, SYSTEM, BATCH_PARAMS, OUTCOME].map((s) => s.wgsl()).join('') +
     wgslConstants(relaxConstants()),
 };
 
