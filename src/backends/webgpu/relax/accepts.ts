@@ -63,6 +63,17 @@ export function bindingTrouble(rt: GpuRuntime, A: LinearOperator, name = 'A'): s
   return over(`${name} vectors`, n) ?? over(`${name}.rowPtr`, n + 1) ?? over(`${name}.colIdx`, A.colIdx.length);
 }
 
+/**
+ * Whether CG on `A` fits double-f32 (device-solve.ts): (hi, lo) vectors of 2n words, and the matrix
+ * (a stencil's CSR twin) as rowPtr, colIdx and 2·nnz words of (hi, lo) values, each in one binding.
+ * A system that does not fit runs CG in f32 instead, restarted at every refinement round.
+ */
+export function dfFits(rt: GpuRuntime, A: LinearOperator): boolean {
+  const n = operatorRows(A);
+  const nnz = isStencil(A) ? (1 + 2 * A.shape.length) * n : A.colIdx.length;
+  return 4 * Math.max(2 * n, n + 1, 2 * nnz) <= rt.bindingBytes;
+}
+
 /** Natural-ordering sweeps: each row update reads the ones before it. */
 const SEQUENTIAL: readonly string[] = ['sor', 'gauss-seidel', 'ssor', 'ssor-cg'];
 

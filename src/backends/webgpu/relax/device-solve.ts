@@ -2,7 +2,9 @@
  * relaxSolve on the WebGPU backend: the device loop of one system, inside the host's refinement
  * loop (refine.ts), for f32 and f64 operands.
  *
- *  - Methods: 'jacobi', 'sor-redblack' and 'cg' (accepts.ts refuses the sequential ones).
+ *  - Methods: 'jacobi', 'sor-redblack' and 'cg' (accepts.ts refuses the sequential ones). CG runs
+ *    in double-f32 (df_*.wgsl; a stencil as its CSR twin) and keeps its Krylov run across rounds;
+ *    only a system too large for that (accepts.ts dfFits) runs it in f32, restarted each round.
  *  - The device loop needs no host round trip between checks: checkEvery updates are encoded in
  *    batches of command buffers, the check is a device reduction plus a 24-byte readback, and x
  *    (here e) is read back only when a round ends. The abort signal is checked before every submit.
@@ -14,13 +16,15 @@ import type { KernelControl } from '../../../core/backend.js';
 import { multicolorOrdering } from '../../../core/coloring.js';
 import { throwIfAborted } from '../../../core/errors.js';
 import { operatorRows } from '../../../core/operator.js';
-import { isStencil } from '../../../core/types.js';
+import { stencilToCsr } from '../../../core/stencil.js';
+import { isStencil, type CsrMatrix, type LinearOperator } from '../../../core/types.js';
 import type { RelaxArgs, RelaxOutcome } from '../../../relax/ops.js';
 import { align16, STAGING, STORAGE_IN, STORAGE_OUT, UNIFORM } from '../buffers.js';
 import { foldWorkgroups, type GpuRuntime, type Lease } from '../dispatch.js';
 import { readInto } from '../readback.js';
 import { CSR_PARAMS, DF_PARAMS, DF_STATE, relaxPipeline, SCALAR_PARAMS, SOLVER_STATE, STENCIL_PARAMS, VEC_PARAMS } from './layout.js';
 import { ETA_MIN, familyOf, hostResidual, Progress, Refiner, stallUpdates, type Family, type RoundEnd, type RoundPlan } from './refine.js';
+import { dfFits } from './accepts.js';
 import { Pins, stencilCoefs } from './uploads.js';
 
 /** Updates encoded per command buffer between checks: keeps an abort and a device loss prompt. */
@@ -104,11 +108,12 @@ class DeviceSolve {
     readonly df: boolean,
   ) {}
 
-  static async create(rt: GpuRuntime, lease: Lease, pins: Pins, args: RelaxArgs): Promise<DeviceSolve> {
+  /** `df`: CG in double-f32 (dfFits said the operands fit). */
+  static async create(rt: GpuRuntime, lease: Lease, pins: Pins, args: RelaxArgs, df: boolean): Promise<DeviceSolve> {
     const A = args.A;
     const n = operatorRows(A);
     const family = familyOf(args.method);
-    const d = new DeviceSolve(rt, n, family, args.checkEvery, family === 'cg' && !isStencil(A));
+    const d = new DeviceSolve(rt, n, family, args.checkEvery, df && family === 'cg');
     const wg = rt.workgroupSize;
     const perDim = rt.gpu.limits.maxComputeWorkgroupsPerDimension;
     const spread = (count: number): [number, number] => [Math.max(1, Math.min(Math.ceil(count / wg), perDim)), 1];
@@ -160,11 +165,23 @@ class DeviceSolve {
     let residualOf: (v: GPUBuffer) => Promise<Step>;
     let applyOf: (src: GPUBuffer, dst: GPUBuffer) => Promise<Step>;
 
+    // Double-f32 CG's q = A p, on the CSR matrix or a stencil's CSR twin, values as (hi, lo) pairs.
+    const dfApplyOf = async (src: GPUBuffer, dst: GPUBuffer): Promise<Step> => {
+      const [rowPtr, colIdx, pairs] = dfOperands(pins, A);
+      const pipeline = await relaxPipeline(rt, 'relax/df_spmv_csr.wgsl');
+      // Whole buffers: a stencil twin's nnz is known only once it is built, which a cache hit skips.
+      return {
+        pipeline,
+        group: bindGroup(rt, pipeline, [[0, d.dfParams!], [1, rowPtr], [2, colIdx], [3, pairs], [4, src, 2 * bytes], [5, dst, 2 * bytes]]),
+        workgroups: spread(n),
+      };
+    };
+
     if (isStencil(A)) {
       const [nx, ny, nz = 1] = A.shape as number[];
       const c = A.coeffs;
       const entry = c.kind === 'constant' ? 'constant' : 'variable';
-      const coefs = c.kind === 'variable' ? pins.get(c, 'stencil coefficients', 'A.coeffs', [c.diag, ...c.offdiag], () => stencilCoefs(A)) : null;
+      const coefs = c.kind === 'variable' && !d.df ? pins.get(c, 'stencil coefficients', 'A.coeffs', [c.diag, ...c.offdiag], () => stencilCoefs(A)) : null;
       const coefBytes = c.kind === 'variable' ? (1 + c.offdiag.length) * n * 4 : 0;
       const half = Math.ceil(nx! / 2);
       const at = STENCIL_PARAMS.at;
@@ -256,15 +273,6 @@ class DeviceSolve {
         return { pipeline, group: bindGroup(rt, pipeline, [...common(base, v), [6, partials, partialGroups * 4]]), workgroups: [partialGroups, 1] };
       };
       applyOf = async (src, dst) => {
-        if (d.df) {
-          const pairs = pins.get(A.values, 'values df32', 'A.values', [A.values], () => splitPairs(A.values));
-          const pipeline = await relaxPipeline(rt, 'relax/df_spmv_csr.wgsl');
-          return {
-            pipeline,
-            group: bindGroup(rt, pipeline, [[0, d.dfParams!], [1, rowPtr, (n + 1) * 4], [2, colIdx, nnz * 4], [3, pairs, 2 * nnz * 4], [4, src, 2 * bytes], [5, dst, 2 * bytes]]),
-            workgroups: spread(n),
-          };
-        }
         // The core spmv kernel: one invocation per row, folded past the per-dimension limit.
         // Its Params are (nrows, nzBase): the whole matrix is one block, nzBase = 0.
         const pipeline = await rt.pipeline('core/spmv_csr.wgsl');
@@ -307,7 +315,7 @@ class DeviceSolve {
       const pu = await relaxPipeline(rt, d.df ? 'relax/df_cg_update_p.wgsl' : 'relax/cg_update_p.wgsl');
       d.steps.start = [dot(d.r, d.r), await cgScalars('cg_start')];
       d.steps.cg = [
-        await applyOf(d.p, q),
+        d.df ? await dfApplyOf(d.p, q) : await applyOf(d.p, q),
         dot(d.p, q),
         await cgScalars('cg_alpha'),
         {
@@ -432,15 +440,41 @@ class DeviceSolve {
   }
 }
 
+/**
+ * Double-f32 CG's matrix on the device: rowPtr, colIdx and (hi, lo) values of a CSR matrix, or of
+ * a stencil's CSR twin (built only on a cache miss). A twin is keyed by the coefficient object and
+ * checked against the variable coefficients' contents; a constant stencil's shape and values are
+ * part of the tag, so editing them in place misses too.
+ */
+function dfOperands(pins: Pins, A: LinearOperator): [GPUBuffer, GPUBuffer, GPUBuffer] {
+  if (!isStencil(A)) {
+    return [
+      pins.get(A.rowPtr, 'rowPtr', 'A.rowPtr', [A.rowPtr], () => A.rowPtr),
+      pins.get(A.colIdx, 'colIdx', 'A.colIdx', [A.colIdx], () => A.colIdx),
+      pins.get(A.values, 'values df32', 'A.values', [A.values], () => splitPairs(A.values)),
+    ];
+  }
+  const c = A.coeffs;
+  const sources = c.kind === 'variable' ? [c.diag, ...c.offdiag] : [];
+  const tag = `csr twin ${A.shape.join('x')}${c.kind === 'constant' ? ` ${c.diag} ${c.offdiag.join(' ')}` : ''}`;
+  let twin: CsrMatrix | null = null;
+  const csr = () => (twin ??= stencilToCsr(A));
+  return [
+    pins.get(c, `${tag} rowPtr`, 'A.coeffs', sources, () => csr().rowPtr),
+    pins.get(c, `${tag} colIdx`, 'A.coeffs', sources, () => csr().colIdx),
+    pins.get(c, `${tag} values df32`, 'A.coeffs', sources, () => splitPairs(csr().values)),
+  ];
+}
+
 export async function webgpuRelaxSolve(rt: GpuRuntime, args: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
-  // CG on a CSR matrix runs in double-f32 with reliable updating (DeviceSolve.df; refine.ts).
-  const reliable = familyOf(args.method) === 'cg' && !isStencil(args.A);
+  // CG runs in double-f32 with reliable updating when its operands fit (DeviceSolve.df; refine.ts).
+  const reliable = familyOf(args.method) === 'cg' && dfFits(rt, args.A);
   const refiner = new Refiner(hostResidual(args.A), args.A, args.b, args.x, args, '', reliable ? ETA_MIN.reliable : undefined);
   if (refiner.running) {
     await rt.guard('relaxSolve', ctl.signal, async (lease) => {
       const pins = Pins.of(rt, args.prepared);
       try {
-        const device = await DeviceSolve.create(rt, lease, pins, args);
+        const device = await DeviceSolve.create(rt, lease, pins, args, reliable);
         // Double-f32 CG exchanges (hi, lo) pairs.
         const rhs = new Float32Array((device.df ? 2 : 1) * refiner.n);
         const e = new Float32Array(rhs.length);

@@ -23,9 +23,16 @@
  *  - Stationary methods are affine, so x + e_k equals k sweeps applied to x itself: a new round
  *    continues the same iteration, re-anchored in f64, and the count tracks the oracle's up to f32
  *    rounding of the iterates. η_min = 1e-3 keeps each round well above the f32 floor (≈ κ·u₃₂).
- *    CG restarts at every round (the Krylov space is lost), so it takes somewhat more steps than
- *    the oracle; η_min = 1e-4 lets a round go as deep as the f32 recurrence residual (which the
- *    inner test uses, as the oracle's krylov() does) still tracks the true one.
+ *    f32 CG (batches, and systems too large for double-f32) restarts at every round (the Krylov space is lost), so it takes
+ *    more steps than the oracle; η_min = 1e-4 lets a round go as deep as the f32 recurrence
+ *    residual (which the inner test uses, as the oracle's krylov() does) still tracks the true one.
+ *  - Single-system CG (device-solve.ts, DeviceSolve.df) runs in double-f32: matrix values,
+ *    vectors, dots and step sizes as (hi, lo) pairs of f32, about 48 bits. Its rounds are reliable
+ *    updating (van der Vorst & Ye, SIAM J. Sci. Comput. 22, 2000): the device keeps its direction p
+ *    across rounds, and each round's end (the recurrence residual fell by η_min = 0.1, or stalled)
+ *    replaces the recurrence residual by the true f64 one, so the rounds are one Krylov run. f32
+ *    alone cannot do this on ill-conditioned matrices: A rounded to f32, or f32 vectors and dots,
+ *    each cost CG as many extra steps as restarting does (docs/relax.md §9).
  *  - Divergence: the oracle's rule, ‖r‖ > 1e8·‖r_0‖ or not finite, applied to the f64 residual at a
  *    round's end; a CG breakdown (pᵀAp ≤ 0) is divergence at once. x is then the last iterate whose
  *    f64 residual is finite (the round's start when the correction overflowed).
