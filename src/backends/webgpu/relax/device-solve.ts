@@ -6,7 +6,7 @@
  *    in double-f32 (df_*.wgsl; a stencil as its CSR twin) and keeps its Krylov run across rounds;
  *    only a system too large for that (accepts.ts dfFits) runs it in f32, restarted each round.
  *  - The device loop needs no host round trip between checks: checkEvery updates are encoded in
- *    batches of command buffers, the check is a device reduction plus a 24-byte readback, and x
+ *    batches of command buffers, the check is a device reduction plus a 24- or 32-byte readback, and x
  *    (here e) is read back only when a round ends. The abort signal is checked before every submit.
  *  - Operands travel to the device once and stay between solves while their contents do not
  *    change (uploads.ts).
@@ -104,7 +104,7 @@ class DeviceSolve {
     private readonly n: number,
     private readonly family: Family,
     private readonly checkEvery: number,
-    /** CG in double-f32 with reliable updating (a CSR operator): vectors are (hi, lo) pairs and rounds continue one Krylov run. */
+    /** CG in double-f32 with reliable updating: vectors are (hi, lo) pairs and rounds continue one Krylov run. */
     readonly df: boolean,
   ) {}
 
@@ -296,7 +296,7 @@ class DeviceSolve {
       d.p = vec();
       const q = vec();
       const e = d.iterate[0];
-      // The same step in f32 (stencils) or in double-f32 (CSR): the kernels differ, not the sequence.
+      // The same step in double-f32 or (operands too large for it) in f32: the kernels differ, not the sequence.
       const vb = w * bytes;
       const pb = w * partialGroups * 4;
       const vecParams = d.df ? d.dfParams! : sizeParams;
