@@ -51,7 +51,7 @@ import { checkAttached } from '../../../core/validate.js';
 /**
  * Smallest inner reduction a round aims for (see the header): stationary rounds stop well above the
  * f32 floor, f32 CG ones as deep as f32 tracks; double-f32 CG replaces its recurrence residual by
- * the true one each time it has fallen by this factor (reliable updating, δ = 0.1 as in QUDA).
+ * the true one each time it has fallen by this factor (reliable updating, δ = 0.1).
  */
 export const ETA_MIN: Readonly<Record<'stationary' | 'cg' | 'reliable', number>> = { stationary: 1e-3, cg: 1e-4, reliable: 0.1 };
 /** A round has stalled after this many updates (at least) without a new smallest inner residual. */
