@@ -4,10 +4,11 @@
 // Algorithms and error bounds: Joldes, Muller, Popescu, "Tight and rigorous error bounds for basic
 // building blocks of double-word arithmetic", ACM TOMS 44 (2017), named as there; u = 2⁻²⁴.
 // Error-free transformations need every operation rounded as written. Shader compilers may
-// simplify float algebra ((a + b) − a → b: Mesa's NIR does on lavapipe, which also does not fuse
-// fma), so the differences that recover rounding errors go through DF_ONE, a 1 read from a uniform
-// that no compiler can fold; 2Prod uses Dekker's split, not an fma. Contracting a product into an
-// fma changes none of these results. The device test pins ~1e-14 agreement with f64.
+// simplify float algebra (on lavapipe, plain 2Sum lost its error term, as if (a + b) − a became b,
+// and fma was not fused), so the differences that recover rounding errors go through DF_ONE, a 1
+// read from a uniform that no compiler can fold; 2Prod uses Dekker's split, not an fma.
+// Contracting a product into an fma changes none of these results. The device test
+// (test/relax/webgpu-refinement.test.ts) pins a dot product to 1e-12 of Σ|x·y| against f64.
 
 // 1.0, loaded from DfParams.one by every entry point (df_begin) before any df_ call.
 var<private> DF_ONE: f32;
