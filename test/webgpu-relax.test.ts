@@ -6,8 +6,10 @@
  * the contract, not the bits: the same initial residual (computed the same way, bit for bit), the
  * same tolerance reached by the true f64 residual (1e-8 relative, far below what f32 alone
  * reaches), the same Algorithm-1 counting. Stationary methods re-anchored in f64 are the same
- * iteration, so their counts track the oracle's to within a check or two; CG restarts at each
- * refinement round, so it may take more steps.
+ * iteration, so their counts track the oracle's to within a check or two. Single-system CG runs in
+ * double-f32 with reliable updating and tracks the oracle's count as closely; batched CG restarts
+ * at each refinement round in f32, so it may take more steps
+ * (test/relax/webgpu-refinement.test.ts has the ill-conditioned cases).
  *
  * Through an engine restricted to webgpu and js (core Engine + src/relax/solve.ts, no other
  * backend loaded): refused methods fall back with the reason recorded, and a device lost in the
@@ -161,10 +163,15 @@ function expectStationaryCount(got: number, ref: number, checkEvery: number): vo
   expect(Math.abs(got - ref)).toBeLessThanOrEqual(2 * checkEvery + Math.ceil(0.02 * ref));
 }
 
-/** CG restarts at every refinement round (at most a few for 1e-8), losing some convergence speed. */
+/** f32 CG restarts at every refinement round (at most a few for 1e-8), losing some convergence speed. */
 function expectCgCount(got: number, ref: number): void {
   expect(got).toBeGreaterThan(0);
   expect(got).toBeLessThanOrEqual(Math.ceil(1.5 * ref) + 10);
+}
+
+/** Double-f32 CG keeps one Krylov run across rounds: its count tracks the f64 oracle's. */
+function expectDfCgCount(got: number, ref: number, checkEvery: number): void {
+  expect(Math.abs(got - ref)).toBeLessThanOrEqual(Math.ceil(0.02 * ref) + checkEvery);
 }
 
 /** max |got − ref| ≤ rel · max |ref|: one bound for the whole vector, as f32 rounding spreads over it. */
@@ -277,7 +284,7 @@ describe.skipIf(!main)('webgpu relaxSolve vs the oracle, f64 to 1e-8 relative', 
       expect(got.out.residualNorm).toBeLessThanOrEqual(1e-8 * got.out.initialResidualNorm);
       // Checks happen every checkEvery updates.
       expect(got.out.iterations % checkEvery).toBe(0);
-      if (method === 'cg') expectCgCount(got.out.iterations, ref.out.iterations);
+      if (method === 'cg') expectDfCgCount(got.out.iterations, ref.out.iterations, checkEvery);
       else expectStationaryCount(got.out.iterations, ref.out.iterations, checkEvery);
       // Both within 1e-8·‖r_0‖ of b: the solutions agree to what the conditioning allows.
       expectNear(got.x, ref.x, 1e-5);
@@ -553,7 +560,8 @@ describe.skipIf(!main)('webgpu relaxSolveBatch', () => {
       expect(got.residualNorm).toBeLessThanOrEqual(1e-8 * got.initialResidualNorm);
       if (method === 'cg') {
         expectCgCount(got.iterations, ref.out.iterations);
-        expect(Math.abs(got.iterations - one.out.iterations)).toBeLessThanOrEqual(3);
+        // A batch restarts f32 CG at every round; a single solve runs in double-f32 and tracks the oracle.
+        expectDfCgCount(one.out.iterations, ref.out.iterations, 1);
       } else {
         expectStationaryCount(got.iterations, ref.out.iterations, 1);
         expectStationaryCount(got.iterations, one.out.iterations, 1);

@@ -63,6 +63,29 @@ export function bindingTrouble(rt: GpuRuntime, A: LinearOperator, name = 'A'): s
   return over(`${name} vectors`, n) ?? over(`${name}.rowPtr`, n + 1) ?? over(`${name}.colIdx`, A.colIdx.length);
 }
 
+/** Largest |entry| double-f32 CG takes: Dekker's split (df_arith.wgsl) overflows f32 past 2¹¹⁴, and q = A p must stay far inside. */
+const DF_MAX_ENTRY = 2 ** 60;
+
+/**
+ * Whether CG on `A` fits double-f32 (device-solve.ts): (hi, lo) vectors of 2n words, and the matrix
+ * (a stencil's CSR twin) as rowPtr, colIdx and 2·nnz words of (hi, lo) values, each in one binding,
+ * with entries of at most DF_MAX_ENTRY in magnitude. A system that does not fit runs CG in f32
+ * instead, restarted at every refinement round.
+ */
+export function dfFits(rt: GpuRuntime, A: LinearOperator): boolean {
+  const n = operatorRows(A);
+  const nnz = isStencil(A) ? (1 + 2 * A.shape.length) * n : A.colIdx.length;
+  if (4 * Math.max(2 * n, n + 1, 2 * nnz) > rt.bindingBytes) return false;
+  const small = (v: number) => Math.abs(v) <= DF_MAX_ENTRY;
+  const allSmall = (a: ArrayLike<number>) => {
+    for (let k = 0; k < a.length; k++) if (!small(a[k]!)) return false;
+    return true;
+  };
+  if (!isStencil(A)) return allSmall(A.values);
+  const c = A.coeffs;
+  return c.kind === 'constant' ? small(c.diag) && c.offdiag.every(small) : allSmall(c.diag) && c.offdiag.every(allSmall);
+}
+
 /** Natural-ordering sweeps: each row update reads the ones before it. */
 const SEQUENTIAL: readonly string[] = ['sor', 'gauss-seidel', 'ssor', 'ssor-cg'];
 

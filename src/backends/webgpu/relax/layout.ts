@@ -26,6 +26,28 @@ export const SOLVER_STATE = new WordStruct('SolverState', {
   _pad1: 'u32',
 });
 
+/**
+ * The device-side scalars of double-f32 CG (df_cg_scalars.wgsl and the df CG updates), each value a
+ * (hi, lo) pair. The host reads the whole struct at a check: rr (the recurrence r·r), k and flag as
+ * in SOLVER_STATE.
+ */
+export const DF_STATE = new WordStruct('DfState', {
+  rrHi: 'f32',
+  rrLo: 'f32',
+  alphaHi: 'f32',
+  alphaLo: 'f32',
+  betaHi: 'f32',
+  betaLo: 'f32',
+  k: 'u32',
+  flag: 'u32',
+});
+
+/**
+ * Uniform of every double-f32 kernel: n, the partials a finishing reduction adds, the 1.0 that keeps
+ * compilers from simplifying error-free transformations (df_arith.wgsl), and df_scale's factor.
+ */
+export const DF_PARAMS = new WordStruct('DfParams', { n: 'u32', groups: 'u32', one: 'f32', factorHi: 'f32', factorLo: 'f32' });
+
 /** SolverState.flag once CG's pᵀAp ≤ 0 (A not SPD); later steps change nothing. */
 export const FLAG_BREAKDOWN = 1;
 
@@ -140,7 +162,7 @@ export function relaxConstants(): Record<string, number> {
 /** The generated declarations every kernels/relax shader is compiled with. */
 export const RELAX_PRELUDE: WgslPrelude = {
   name: 'relax',
-  code: [SOLVER_STATE, SCALAR_PARAMS, VEC_PARAMS, CSR_PARAMS, STENCIL_PARAMS, SYSTEM, BATCH_PARAMS, OUTCOME].map((s) => s.wgsl()).join('') +
+  code: [SOLVER_STATE, DF_STATE, DF_PARAMS, SCALAR_PARAMS, VEC_PARAMS, CSR_PARAMS, STENCIL_PARAMS, SYSTEM, BATCH_PARAMS, OUTCOME].map((s) => s.wgsl()).join('') +
     wgslConstants(relaxConstants()),
 };
 

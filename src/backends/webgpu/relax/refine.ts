@@ -23,9 +23,16 @@
  *  - Stationary methods are affine, so x + e_k equals k sweeps applied to x itself: a new round
  *    continues the same iteration, re-anchored in f64, and the count tracks the oracle's up to f32
  *    rounding of the iterates. η_min = 1e-3 keeps each round well above the f32 floor (≈ κ·u₃₂).
- *    CG restarts at every round (the Krylov space is lost), so it takes somewhat more steps than
- *    the oracle; η_min = 1e-4 lets a round go as deep as the f32 recurrence residual (which the
- *    inner test uses, as the oracle's krylov() does) still tracks the true one.
+ *    f32 CG (batches, and systems too large for double-f32) restarts at every round (the Krylov space is lost), so it takes
+ *    more steps than the oracle; η_min = 1e-4 lets a round go as deep as the f32 recurrence
+ *    residual (which the inner test uses, as the oracle's krylov() does) still tracks the true one.
+ *  - Single-system CG (device-solve.ts, DeviceSolve.df) runs in double-f32: matrix values,
+ *    vectors, dots and step sizes as (hi, lo) pairs of f32, about 48 bits. Its rounds are reliable
+ *    updating (van der Vorst & Ye, SIAM J. Sci. Comput. 22, 2000): the device keeps its direction p
+ *    across rounds, and each round's end (the recurrence residual fell by η_min = 0.1, or stalled)
+ *    replaces the recurrence residual by the true f64 one, so the rounds are one Krylov run. f32
+ *    alone cannot do this on ill-conditioned matrices: A rounded to f32, or f32 vectors and dots,
+ *    each cost CG as many extra steps as restarting does (docs/relax.md §9).
  *  - Divergence: the oracle's rule, ‖r‖ > 1e8·‖r_0‖ or not finite, applied to the f64 residual at a
  *    round's end; a CG breakdown (pᵀAp ≤ 0) is divergence at once. x is then the last iterate whose
  *    f64 residual is finite (the round's start when the correction overflowed).
@@ -41,8 +48,12 @@ import { isStencil, type FloatArray, type LinearOperator } from '../../../core/t
 import { DIVERGENCE_FACTOR, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../../../relax/ops.js';
 import { checkAttached } from '../../../core/validate.js';
 
-/** Smallest inner reduction a round aims for (see the header): stationary rounds stop well above the f32 floor, CG ones as deep as f32 tracks. */
-export const ETA_MIN: Readonly<Record<'stationary' | 'cg', number>> = { stationary: 1e-3, cg: 1e-4 };
+/**
+ * Smallest inner reduction a round aims for (see the header): stationary rounds stop well above the
+ * f32 floor, f32 CG ones as deep as f32 tracks; double-f32 CG replaces its recurrence residual by
+ * the true one each time it has fallen by this factor (reliable updating, δ = 0.1).
+ */
+export const ETA_MIN: Readonly<Record<'stationary' | 'cg' | 'reliable', number>> = { stationary: 1e-3, cg: 1e-4, reliable: 0.1 };
 /** A round has stalled after this many updates (at least) without a new smallest inner residual. */
 export const STALL_MIN_UPDATES = 100;
 /** Throttle for onProgress inside a round, as the oracle's Pacer. */
@@ -126,6 +137,7 @@ export class Refiner {
     x0: FloatArray,
     private readonly s: RelaxSettings,
     prefix = '',
+    etaMin = ETA_MIN[familyOf(s.method)],
   ) {
     this.operands = operandsOf(A, b, x0, prefix);
     this.checkOperands();
@@ -134,7 +146,7 @@ export class Refiner {
     this.r = new Float64Array(this.n);
     this.xTry = new Float64Array(this.n);
     this.rTry = new Float64Array(this.n);
-    this.etaMin = ETA_MIN[familyOf(s.method)];
+    this.etaMin = etaMin;
     this.nrm0 = residual(b, this.x, this.r);
     this.nrm = this.nrm0;
     this.target = s.criterion === 'relative' ? s.tol * this.nrm0 : s.tol;
@@ -151,10 +163,22 @@ export class Refiner {
     for (const [name, view] of this.operands) checkAttached(view, name);
   }
 
-  /** Writes r/‖r‖ into `rhs` (f32) and returns the round's plan; `cap` bounds the round's updates. */
+  /**
+   * Writes r/‖r‖ into `rhs` (f32, or (hi, lo) pairs when rhs holds 2n) and returns the round's plan;
+   * `cap` bounds the round's updates.
+   */
   plan(rhs: Float32Array, cap = Infinity): RoundPlan {
     const scale = this.nrm;
-    for (let i = 0; i < this.n; i++) rhs[i] = this.r[i]! / scale;
+    if (rhs.length === 2 * this.n) {
+      for (let i = 0; i < this.n; i++) {
+        const v = this.r[i]! / scale;
+        const hi = Math.fround(v);
+        rhs[2 * i] = hi;
+        rhs[2 * i + 1] = v - hi;
+      }
+    } else {
+      for (let i = 0; i < this.n; i++) rhs[i] = this.r[i]! / scale;
+    }
     const remaining = this.s.maxIter - this.iterations;
     const budget = Math.min(remaining, cap);
     const eta = Math.max(this.target / scale, this.etaMin);
@@ -162,15 +186,16 @@ export class Refiner {
     return { eta2: Math.min(eta * eta, F32_MAX), div2: Math.min(div * div, F32_MAX), budget, phase: this.iterations, last: budget === remaining };
   }
 
-  /** Applies a round's correction e (scaled by the round's ‖r‖) after `updates` device updates. */
+  /** Applies a round's correction e (scaled by the round's ‖r‖; (hi, lo) pairs when e holds 2n) after `updates` device updates. */
   apply(e: Float32Array, updates: number, end: RoundEnd): void {
     // The residual below reads A and b again: a caller who detached one since gets an error, not NaN.
     this.checkOperands();
     this.iterations += updates;
     const scale = this.nrm;
     let finite = true;
+    const pairs = e.length === 2 * this.n;
     for (let i = 0; i < this.n; i++) {
-      const v = this.x[i]! + scale * e[i]!;
+      const v = this.x[i]! + scale * (pairs ? e[2 * i]! + e[2 * i + 1]! : e[i]!);
       this.xTry[i] = v;
       if (!Number.isFinite(v)) finite = false;
     }

@@ -1,6 +1,7 @@
 /**
- * Operands of single solves kept on the device between solves: CSR rowPtr, colIdx, values and the
- * multicolour order, and the coefficients of variable stencils, so a sequence of solves on one A,
+ * Operands of single solves kept on the device between solves: CSR rowPtr, colIdx, values (f32, or
+ * double-f32 pairs for CG) and the multicolour order, the coefficients of variable stencils, and
+ * stencils' CSR twins for double-f32 CG, so a sequence of solves on one A,
  * or on shifts A + cI sharing its structure, uploads only what changed.
  *
  * An entry is found by the object it was made from (the array, or a stencil's coefficient object)
