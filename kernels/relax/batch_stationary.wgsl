@@ -19,7 +19,7 @@ fn residual2(sys: System, lid: u32, cur: u32) -> f32 {
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u,
         @builtin(num_workgroups) nwg: vec3u) {
-  let s = system_index(wid, nwg);
+  let s = group_index(wid, nwg);
   if (!has_round(s)) {
     return;
   }
