@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { findLavapipe, useLavapipe } from '../../setup/lavapipe.js';
 
 /** The limits the kernels size their chunks and dispatches by. */
 export interface GpuLimits {
@@ -87,19 +88,53 @@ function vulkanLoaderPresent(): boolean | null {
   }
 }
 
+const SETUP_HINT =
+  'On a machine without a GPU, run `npx numkern setup webgpu` once: it fetches lavapipe (Mesa >= 23) into a ' +
+  'per-user cache without root, and numkern finds it from then on.';
+
 export function noAdapterReason(): string {
-  const hint =
-    'On a machine without a GPU, install lavapipe from Mesa >= 23 (test/support/setup-lavapipe.sh needs no root) ' +
-    'and start Node with VK_DRIVER_FILES=<dir>/lvp_icd.json and LD_LIBRARY_PATH=<dir>/usr/lib/<multiarch>.';
   const loader = vulkanLoaderPresent();
   const cause =
     loader === false
       ? "Couldn't load Vulkan: libvulkan.so.1 is not installed"
       : loader === true
         ? `the Vulkan loader found no driver Dawn accepts (VK_DRIVER_FILES=${process.env.VK_DRIVER_FILES ?? 'unset'}; ` +
-          'Mesa < 23 lavapipe is rejected); Dawn printed the details on stderr'
-        : 'Dawn printed the cause on stderr';
-  return `webgpu: requestAdapter() returned no adapter: ${cause}. ${hint}`;
+          'Mesa < 23 lavapipe is rejected)'
+        : 'Dawn found no adapter';
+  return `webgpu: requestAdapter() returned no adapter: ${cause}${setupNote ? ` (${setupNote})` : ''}. ${SETUP_HINT}`;
+}
+
+let prepared = false;
+let setupNote: string | null = null;
+
+/**
+ * Runs once, before the `webgpu` package loads. A driver the user configured (VK_DRIVER_FILES,
+ * VK_ICD_FILENAMES) is left alone. Otherwise, on Linux, a lavapipe that `numkern setup webgpu` put in
+ * the per-user cache is wired in (src/setup/lavapipe.ts). With no Vulkan loader at all Dawn would only
+ * print "Couldn't load Vulkan" on the user's stderr and find nothing, so this throws the reason
+ * instead and Dawn is never touched. NUMKERN_NO_LAVAPIPE=1 skips the cache.
+ */
+export function prepareVulkan(dawnOptions: readonly string[]): void {
+  if (!prepared) {
+    prepared = true;
+    const configured = process.env.VK_DRIVER_FILES || process.env.VK_ICD_FILENAMES;
+    if (process.platform === 'linux' && !configured && !process.env.NUMKERN_NO_LAVAPIPE) {
+      const l = findLavapipe();
+      if (l) setupNote = useLavapipe(l, vulkanLoaderPresent() === true);
+    }
+  }
+  // A caller who picked a Dawn backend (opengles, say) does not need Vulkan.
+  const other = dawnOptions.some((o) => /^backend\s*=\s*(?!vulkan)/i.test(o));
+  if (process.platform === 'linux' && !other && setupNote === null && vulkanLoaderPresent() === false) {
+    throw new Error(
+      `webgpu: no Vulkan loader (libvulkan.so.1 is not installed), so there is no adapter; Dawn was not started. ${SETUP_HINT}`,
+    );
+  }
+}
+
+/** How the Vulkan driver was found when numkern wired it in itself, for status(); null otherwise. */
+export function vulkanSetupNote(): string | null {
+  return setupNote;
 }
 
 export function errorText(e: unknown): string {
