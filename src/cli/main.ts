@@ -4,6 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadNative } from '../backends/addon/load.js';
+import { onlySoftwareVulkan } from '../backends/webgpu/adapter.js';
 import { createContext, type Context } from '../context.js';
 import { NumkernError } from '../core/errors.js';
 import type { BackendName } from '../core/types.js';
@@ -31,10 +33,11 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
-  info: { usage: INFO_USAGE, options: INFO_OPTIONS, run: (args) => withContext(args, (ctx) => infoCommand(ctx, args)) },
-  demo: { usage: DEMO_USAGE, options: DEMO_OPTIONS, run: (args) => withContext(args, (ctx) => demoCommand(ctx, args)) },
-  solve: { usage: SOLVE_USAGE, options: SOLVE_OPTIONS, run: (args) => withContext(args, (ctx) => solveCommand(ctx, args)) },
-  lstsq: { usage: LSTSQ_USAGE, options: LSTSQ_OPTIONS, run: (args) => withContext(args, (ctx) => lstsqCommand(ctx, args)) },
+  // info reports every backend, so it opens every one.
+  info: { usage: INFO_USAGE, options: INFO_OPTIONS, run: (args) => withContext(undefined, (ctx) => infoCommand(ctx, args)) },
+  demo: { usage: DEMO_USAGE, options: DEMO_OPTIONS, run: (args) => withContext(backendsFor(args), (ctx) => demoCommand(ctx, args)) },
+  solve: { usage: SOLVE_USAGE, options: SOLVE_OPTIONS, run: (args) => withContext(backendsFor(args), (ctx) => solveCommand(ctx, args)) },
+  lstsq: { usage: LSTSQ_USAGE, options: LSTSQ_OPTIONS, run: (args) => withContext(backendsFor(args), (ctx) => lstsqCommand(ctx, args)) },
   setup: { usage: SETUP_USAGE, options: SETUP_OPTIONS, run: (args) => setupCommand(args) },
   bench: { usage: BENCH_USAGE, options: BENCH_OPTIONS, run: benchCommand },
 };
@@ -70,8 +73,11 @@ function version(): string {
 }
 
 /**
- * The backends a command's --backend lets it use: a pinned CPU backend never needs the GPU ones, so
- * they are not initialized (no Vulkan is touched). A fallback from native goes to js.
+ * The backends a command may use, so that no other one is initialized (a backend's start-up is not
+ * free, and Dawn prints on stderr when it opens a Vulkan driver). A pinned CPU backend never needs a
+ * GPU one; a fallback from native goes to js. Under auto, a WebGPU adapter that can only be a CPU
+ * rasterizer (lavapipe) ranks below native (docs/ARCHITECTURE.md §5), so with the addon loaded it is
+ * left out too; `--backend webgpu` still gets it.
  */
 export function backendsFor(args: readonly string[]): BackendName[] | undefined {
   let value: string | undefined;
@@ -83,11 +89,11 @@ export function backendsFor(args: readonly string[]): BackendName[] | undefined 
   if (value === 'js') return ['js'];
   if (value === 'native') return ['native', 'js'];
   if (value === 'cuda') return ['cuda', 'native', 'js'];
+  if ((value === undefined || value === 'auto') && loadNative().addon && onlySoftwareVulkan()) return ['cuda', 'native', 'js'];
   return undefined;
 }
 
-async function withContext(args: string[], body: (ctx: Context) => Promise<number>): Promise<number> {
-  const backends = backendsFor(args);
+async function withContext(backends: BackendName[] | undefined, body: (ctx: Context) => Promise<number>): Promise<number> {
   const ctx = await createContext(backends ? { backends } : undefined);
   try {
     return await body(ctx);

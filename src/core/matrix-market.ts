@@ -375,11 +375,11 @@ export function parseMatrixMarket(text: string, opts?: { dtype?: 'f64' }): Matri
 export function parseMatrixMarket(text: string, opts?: MatrixMarketReadOptions): MatrixMarketData;
 export function parseMatrixMarket(text: string, opts?: MatrixMarketReadOptions): MatrixMarketData {
   if (typeof text !== 'string') fail('E_DTYPE', 'text', `expected a string, got ${typeof text}`);
-  return parseChunks([text], opts);
+  return parseMatrixMarketChunks([text], opts);
 }
 
-/** The parser proper, over text in chunks that each end at a line break (the last may not). */
-function parseChunks(chunks: string[], opts?: MatrixMarketReadOptions): MatrixMarketData {
+/** The parser proper, over text in chunks that each end at a line break (the last may not); consumed chunks are emptied. */
+export function parseMatrixMarketChunks(chunks: string[], opts?: MatrixMarketReadOptions): MatrixMarketData {
   const dtype = opts?.dtype ?? 'f64';
   if (dtype !== 'f64' && dtype !== 'f32') fail('E_DTYPE', 'opts.dtype', `expected 'f64' or 'f32', got ${String(dtype)}`);
 
@@ -490,7 +490,7 @@ export async function readMatrixMarket(path: string | URL, opts: MatrixMarketRea
   }
   const chunks = await readMatrixMarketText(path);
   try {
-    return parseChunks(chunks, opts);
+    return parseMatrixMarketChunks(chunks, opts);
   } catch (e) {
     // Parse errors name a line; add the file so a batch job's log says which one.
     if (e instanceof NumkernError) throw new NumkernError(e.code, `${String(path)}: ${e.message}`, { argument: e.argument, cause: e });
@@ -506,9 +506,12 @@ const CHUNK_CHARS = 64 * 2 ** 20;
 /**
  * The file's text as chunks that each end at a line break. gzip input (detected by its magic bytes,
  * whatever the name) is inflated through zlib as it streams; a plain file above WHOLE_FILE_BYTES is
- * read in CHUNK_CHARS pieces, so neither is limited by the longest JS string. `chunkChars` is for tests.
+ * read in CHUNK_CHARS pieces, so neither is limited by the longest JS string. The limits are
+ * parameters for tests, which stream small files.
  */
-export async function readMatrixMarketText(path: string | URL, chunkChars: number = CHUNK_CHARS): Promise<string[]> {
+export async function readMatrixMarketText(
+  path: string | URL, chunkChars: number = CHUNK_CHARS, wholeFileBytes: number = WHOLE_FILE_BYTES,
+): Promise<string[]> {
   let gzip = false;
   let size = 0;
   try {
@@ -521,7 +524,7 @@ export async function readMatrixMarketText(path: string | URL, chunkChars: numbe
     } finally {
       await fh.close();
     }
-    if (!gzip && size <= WHOLE_FILE_BYTES) return [await readFile(path, 'utf8')];
+    if (!gzip && size <= wholeFileBytes) return [await readFile(path, 'utf8')];
   } catch (e) {
     ioError(path, 'read', e);
   }
@@ -529,16 +532,24 @@ export async function readMatrixMarketText(path: string | URL, chunkChars: numbe
   const decoder = new StringDecoder('utf8');
   let pending: string[] = [];
   let pendingChars = 0;
+  // Cuts the pending text into chunks of about chunkChars that end at a line break; the tail of an
+  // unfinished line waits for the next read (or, at the end, becomes the last chunk).
   const flush = (final: boolean) => {
     const text = pending.join('');
-    pending = [];
-    pendingChars = 0;
-    const cut = final ? text.length : text.lastIndexOf('\n') + 1;
-    if (cut > 0) chunks.push(text.slice(0, cut));
-    if (cut < text.length) {
-      pending.push(text.slice(cut));
-      pendingChars = text.length - cut;
+    let pos = 0;
+    while (text.length - pos >= chunkChars) {
+      let cut = text.lastIndexOf('\n', pos + chunkChars - 1) + 1;
+      if (cut <= pos) cut = text.indexOf('\n', pos + chunkChars) + 1;
+      if (cut <= 0) break;
+      chunks.push(text.slice(pos, cut));
+      pos = cut;
     }
+    if (final && pos < text.length) {
+      chunks.push(text.slice(pos));
+      pos = text.length;
+    }
+    pending = pos < text.length ? [text.slice(pos)] : [];
+    pendingChars = text.length - pos;
   };
   try {
     const source = createReadStream(path, { highWaterMark: 4 * 2 ** 20 });

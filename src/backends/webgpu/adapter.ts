@@ -132,6 +132,19 @@ export function prepareVulkan(dawnOptions: readonly string[]): void {
   }
 }
 
+/**
+ * Every Vulkan driver this process could reach is a CPU rasterizer: driver files named by the user
+ * are all lavapipe manifests, or there is no system loader (so only a numkern-fetched lavapipe, or
+ * nothing). Decided without starting Dawn, so a caller can leave WebGPU out where a software adapter
+ * would rank below a backend it already has (the CLI does, for native).
+ */
+export function onlySoftwareVulkan(): boolean {
+  if (process.platform !== 'linux') return false;
+  const files = process.env.VK_DRIVER_FILES || process.env.VK_ICD_FILENAMES;
+  if (files) return files.split(':').filter(Boolean).every((f) => /lvp_icd[^/]*\.json$/.test(f));
+  return vulkanLoaderPresent() === false;
+}
+
 /** How the Vulkan driver was found when numkern wired it in itself, for status(); null otherwise. */
 export function vulkanSetupNote(): string | null {
   return setupNote;
