@@ -10,10 +10,12 @@
  *      exists: the CUDA build (`npm run prebuilds` where nvcc exists) is loaded only where it can be used
  *   3. `<root>/prebuilds/<platform>-<arch>/numkern.napi.node` (the CPU build shipped in the package)
  *   4. `<root>/build/Release/numkern.node` (built by `npm run build:native` or the install script)
+ * except that a local build newer than the prebuild comes first: in a checkout where both exist, the
+ * developer's last build is the one meant (an installed package has a build/ only when no prebuild loaded).
  * `<root>` is the package root: this file runs from `src/backends/addon/` (vitest, tsx) or
  * `dist/backends/addon/` (after tsc), three levels below it either way.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -156,13 +158,23 @@ function nvidiaDevicePresent(): boolean {
   return process.platform === 'linux' && (existsSync('/dev/nvidia0') || existsSync('/dev/dxg'));
 }
 
+function mtime(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
 function candidates(root: string): { file: string; source: AddonSource }[] {
   const pre = prebuildDir(root);
-  return [
+  const prebuilds: { file: string; source: AddonSource }[] = [
     ...(nvidiaDevicePresent() ? [{ file: path.join(pre, 'numkern.cuda.napi.node'), source: 'prebuild (CUDA)' as const }] : []),
     { file: path.join(pre, 'numkern.napi.node'), source: 'prebuild' },
-    { file: path.join(root, 'build', 'Release', 'numkern.node'), source: 'local build' },
   ];
+  const local = { file: path.join(root, 'build', 'Release', 'numkern.node'), source: 'local build' as const };
+  const newestPrebuild = Math.max(...prebuilds.map((p) => mtime(p.file)));
+  return mtime(local.file) > newestPrebuild && newestPrebuild >= 0 ? [local, ...prebuilds] : [...prebuilds, local];
 }
 
 function tryLoad(file: string): { addon: NativeAddon | null; reason: string | null } {
