@@ -68,7 +68,7 @@ export async function setupCommand(argv: string[]): Promise<number> {
   process.stderr.write(
     `numkern setup: done in ${((Date.now() - t0) / 1e3).toFixed(1)} s. numkern (CLI and library) now finds the adapter by itself: try \`npx numkern info\`.\n` +
     (values.dir ? `  --dir is not the default cache: set NUMKERN_LAVAPIPE_DIR=${dir} for numkern to find it\n` : '') +
-    '  For other programs: eval "$(npx numkern setup webgpu --print-env)"\n',
+    `  For other programs: eval "$(npx numkern setup webgpu${values.dir ? ` --dir ${dir}` : ''} --print-env)"\n`,
   );
   if (values['print-env']) process.stdout.write(`${lavapipeEnvLine(done)}\n`);
   return 0;
