@@ -12,8 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { constants } from 'node:os';
+import { constants, homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -118,7 +117,7 @@ export function installLavapipe(dir: string, onStep: (line: string) => void): Pr
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
       for (const line of lines) {
-        if (line.startsWith('setup-lavapipe: ') && /^setup-lavapipe: \d\/\d /.test(line)) onStep(line.slice('setup-lavapipe: '.length));
+        if (/^setup-lavapipe: \d\/\d /.test(line)) onStep(line.slice('setup-lavapipe: '.length));
         else output += `${line}\n`;
       }
     });
