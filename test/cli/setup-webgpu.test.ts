@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { vulkanDriverManifests } from '../../src/backends/webgpu/adapter.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'bin', 'numkern.js');
@@ -59,6 +60,19 @@ describe.skipIf(!haveLavapipe)('after setup webgpu, WebGPU is found with nothing
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/lavapipe is already in .*numkern\/lavapipe/);
     expect(r.stdout).toMatch(/^export VK_DRIVER_FILES=\S+\/lvp_icd\.json LD_LIBRARY_PATH=\S+\/usr\/lib\/[\w-]+-linux-gnu\$\{LD_LIBRARY_PATH:\+:\$LD_LIBRARY_PATH\}\n$/);
+  });
+});
+
+describe('deciding without Dawn', () => {
+  it('a Vulkan driver manifest is looked for where the loader looks (XDG data and config dirs, /etc)', () => {
+    const none = mkdtempSync(join(tmpdir(), 'numkern-noicd-'));
+    const env = { HOME: none, XDG_DATA_DIRS: none, XDG_CONFIG_DIRS: none, XDG_DATA_HOME: none };
+    const sysDirs = ['/etc/vulkan/icd.d'].some((d) => existsSync(d));
+    if (!sysDirs) expect(vulkanDriverManifests(env)).toBe(false);
+    const data = mkdtempSync(join(tmpdir(), 'numkern-icd-'));
+    mkdirSync(join(data, 'vulkan', 'icd.d'), { recursive: true });
+    writeFileSync(join(data, 'vulkan', 'icd.d', 'x_icd.json'), '{}');
+    expect(vulkanDriverManifests({ ...env, XDG_DATA_DIRS: `${none}:${data}` })).toBe(true);
   });
 });
 

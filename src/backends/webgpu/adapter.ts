@@ -3,7 +3,7 @@
  * whether it is hardware or a CPU rasterizer (which ranks below native), and, when Dawn finds none,
  * why (device.ts opens the device).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findLavapipe, useLavapipe } from '../../setup/lavapipe.js';
 
@@ -88,6 +88,27 @@ function vulkanLoaderPresent(): boolean | null {
   }
 }
 
+/**
+ * Whether any Vulkan driver manifest (ICD json) is where the loader looks for one (the Vulkan loader's
+ * LoaderInterfaceArchitecture.md: $XDG_CONFIG_DIRS, /etc, $XDG_DATA_HOME, $XDG_DATA_DIRS, each with
+ * vulkan/icd.d). A loader with none finds no device, and Dawn would only print that on stderr.
+ */
+export function vulkanDriverManifests(env: NodeJS.ProcessEnv = process.env): boolean {
+  const home = env.HOME ?? '';
+  const dirs = [
+    ...(env.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':'), '/etc',
+    env.XDG_DATA_HOME ?? (home ? join(home, '.local', 'share') : ''),
+    ...(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share').split(':'),
+  ].filter(Boolean);
+  return dirs.some((d) => {
+    try {
+      return readdirSync(join(d, 'vulkan', 'icd.d')).some((f) => f.endsWith('.json'));
+    } catch {
+      return false;
+    }
+  });
+}
+
 const SETUP_HINT =
   'On a machine without a GPU, run `npx numkern setup webgpu` once: it fetches lavapipe (Mesa >= 23) into a ' +
   'per-user cache without root, and numkern finds it from then on.';
@@ -125,10 +146,15 @@ export function prepareVulkan(dawnOptions: readonly string[]): void {
   }
   // A caller who picked a Dawn backend (opengles, say) does not need Vulkan.
   const other = dawnOptions.some((o) => /^backend\s*=\s*(?!vulkan)/i.test(o));
-  if (process.platform === 'linux' && !other && setupNote === null && vulkanLoaderPresent() === false) {
-    throw new Error(
-      `webgpu: no Vulkan loader (libvulkan.so.1 is not installed), so there is no adapter; Dawn was not started. ${SETUP_HINT}`,
-    );
+  if (process.platform === 'linux' && !other && setupNote === null) {
+    const loader = vulkanLoaderPresent();
+    if (loader === false) {
+      throw new Error(`webgpu: no Vulkan loader (libvulkan.so.1 is not installed), so there is no adapter; Dawn was not started. ${SETUP_HINT}`);
+    }
+    const configured = process.env.VK_DRIVER_FILES || process.env.VK_ICD_FILENAMES || process.env.VK_ADD_DRIVER_FILES;
+    if (loader === true && !configured && !vulkanDriverManifests()) {
+      throw new Error(`webgpu: the Vulkan loader is installed but no driver is (no vulkan/icd.d/*.json manifest), so there is no adapter; Dawn was not started. ${SETUP_HINT}`);
+    }
   }
 }
 
