@@ -91,20 +91,21 @@ function vulkanLoaderPresent(): boolean | null {
 /**
  * Whether any Vulkan driver manifest (ICD json) is where the loader looks for one (the Vulkan loader's
  * LoaderInterfaceArchitecture.md: $XDG_CONFIG_DIRS, /etc, $XDG_DATA_HOME, $XDG_DATA_DIRS, each with
- * vulkan/icd.d). A loader with none finds no device, and Dawn would only print that on stderr.
+ * vulkan/icd.d). A loader with none finds no device, and Dawn would only print that on stderr. The
+ * usual system folders are always looked at too: a false "yes" only means Dawn is started as before.
  */
-export function vulkanDriverManifests(env: NodeJS.ProcessEnv = process.env): boolean {
+export function vulkanDriverManifests(env: NodeJS.ProcessEnv = process.env): string[] {
   const home = env.HOME ?? '';
   const dirs = [
     ...(env.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':'), '/etc',
     env.XDG_DATA_HOME ?? (home ? join(home, '.local', 'share') : ''),
-    ...(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share').split(':'),
+    ...(env.XDG_DATA_DIRS ?? '').split(':'), '/usr/local/share', '/usr/share', '/usr/local/etc',
   ].filter(Boolean);
-  return dirs.some((d) => {
+  return dirs.flatMap((d) => {
     try {
-      return readdirSync(join(d, 'vulkan', 'icd.d')).some((f) => f.endsWith('.json'));
+      return readdirSync(join(d, 'vulkan', 'icd.d')).filter((f) => f.endsWith('.json')).map((f) => join(d, 'vulkan', 'icd.d', f));
     } catch {
-      return false;
+      return [];
     }
   });
 }
@@ -152,23 +153,26 @@ export function prepareVulkan(dawnOptions: readonly string[]): void {
       throw new Error(`webgpu: no Vulkan loader (libvulkan.so.1 is not installed), so there is no adapter; Dawn was not started. ${SETUP_HINT}`);
     }
     const configured = process.env.VK_DRIVER_FILES || process.env.VK_ICD_FILENAMES || process.env.VK_ADD_DRIVER_FILES;
-    if (loader === true && !configured && !vulkanDriverManifests()) {
+    if (loader === true && !configured && vulkanDriverManifests().length === 0) {
       throw new Error(`webgpu: the Vulkan loader is installed but no driver is (no vulkan/icd.d/*.json manifest), so there is no adapter; Dawn was not started. ${SETUP_HINT}`);
     }
   }
 }
 
 /**
- * Every Vulkan driver this process could reach is a CPU rasterizer: driver files named by the user
- * are all lavapipe manifests, or there is no system loader (so only a numkern-fetched lavapipe, or
- * nothing). Decided without starting Dawn, so a caller can leave WebGPU out where a software adapter
- * would rank below a backend it already has (the CLI does, for native).
+ * Every Vulkan driver this process could reach is a CPU rasterizer: the driver files named by the
+ * user, or else the system's manifests, are all lavapipe's; or there is no system loader (so only a
+ * numkern-fetched lavapipe, or nothing). Decided without starting Dawn, so a caller can leave WebGPU
+ * out where a software adapter would rank below a backend it already has (the CLI does, for native).
  */
 export function onlySoftwareVulkan(): boolean {
   if (process.platform !== 'linux') return false;
+  const lavapipe = (f: string) => /lvp_icd[^/]*\.json$/.test(f);
   const files = process.env.VK_DRIVER_FILES || process.env.VK_ICD_FILENAMES;
-  if (files) return files.split(':').filter(Boolean).every((f) => /lvp_icd[^/]*\.json$/.test(f));
-  return vulkanLoaderPresent() === false;
+  if (files) return files.split(':').filter(Boolean).every(lavapipe);
+  if (vulkanLoaderPresent() === false) return true;
+  const added = (process.env.VK_ADD_DRIVER_FILES ?? '').split(':').filter(Boolean);
+  return [...vulkanDriverManifests(), ...added].every(lavapipe);
 }
 
 /** How the Vulkan driver was found when numkern wired it in itself, for status(); null otherwise. */
