@@ -131,7 +131,7 @@ let setupNote: string | null = null;
 
 /**
  * Runs once, before the `webgpu` package loads. A driver the user configured (VK_DRIVER_FILES,
- * VK_ICD_FILENAMES) is left alone. Otherwise, on Linux, a lavapipe that `numkern setup webgpu` put in
+ * VK_ICD_FILENAMES) is left alone, unless it is the lavapipe found here. Otherwise, on Linux, a lavapipe that `numkern setup webgpu` put in
  * the per-user cache is wired in (src/setup/lavapipe.ts). With no Vulkan loader at all Dawn would only
  * print "Couldn't load Vulkan" on the user's stderr and find nothing, so this throws the reason
  * instead and Dawn is never touched. NUMKERN_NO_LAVAPIPE=1 skips the cache.
@@ -140,10 +140,10 @@ export function prepareVulkan(dawnOptions: readonly string[]): void {
   if (!prepared) {
     prepared = true;
     const configured = process.env.VK_DRIVER_FILES || process.env.VK_ICD_FILENAMES;
-    if (process.platform === 'linux' && !configured && !process.env.NUMKERN_NO_LAVAPIPE) {
-      const l = findLavapipe();
-      if (l) setupNote = useLavapipe(l, vulkanLoaderPresent() === true);
-    }
+    const l = process.platform === 'linux' && !process.env.NUMKERN_NO_LAVAPIPE ? findLavapipe() : null;
+    // A child of a process that wired lavapipe in inherits its VK_DRIVER_FILES but not its preloaded
+    // loader: a driver file that is this very lavapipe is wired in again rather than taken as the user's.
+    if (l && (!configured || configured === l.icd)) setupNote = useLavapipe(l, !configured && vulkanLoaderPresent() === true);
   }
   // A caller who picked a Dawn backend (opengles, say) does not need Vulkan.
   const other = dawnOptions.some((o) => /^backend\s*=\s*(?!vulkan)/i.test(o));
