@@ -18,7 +18,8 @@ import { FixedOmega } from '../relax/tuners/fixed.js';
 import { SurrogateTS } from '../relax/tuners/surrogate-ts.js';
 import { TsallisInf } from '../relax/tuners/tsallis-inf.js';
 import type { Tuner } from '../relax/tuners/tuner.js';
-import { ProgressBar } from './progress.js';
+import { fallbackNote } from './fallback.js';
+import { plural, ProgressBar } from './progress.js';
 import { linePlotSvg } from './svg.js';
 
 export const DEMO_USAGE = `demo [--instances 5000] [--variance low|high] [--seed 1] [--plot out.svg]
@@ -27,6 +28,11 @@ export const DEMO_USAGE = `demo [--instances 5000] [--variance low|high] [--seed
                           ω = 1, ω = 1.5, best fixed ω in hindsight, Tsallis-INF, ChebCB, SurrogateTS
                           and instance-optimal ω; prints total iterations and wall time per policy;
                           --plot writes cumulative iterations against instance index as SVG`;
+
+export const DEMO_OPTIONS = {
+  instances: { type: 'string' }, variance: { type: 'string' }, seed: { type: 'string' }, plot: { type: 'string' },
+  json: { type: 'boolean' }, backend: { type: 'string' }, progress: { type: 'boolean' },
+} as const;
 
 /** Candidates for the best fixed ω, refined by golden section between the best one's neighbours. */
 const FIXED_CANDIDATES = [1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9];
@@ -44,13 +50,7 @@ interface Row {
 }
 
 export async function demoCommand(ctx: Context, argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      instances: { type: 'string' }, variance: { type: 'string' }, seed: { type: 'string' }, plot: { type: 'string' },
-      json: { type: 'boolean' }, backend: { type: 'string' }, progress: { type: 'boolean' },
-    },
-  });
+  const { values } = parseArgs({ args: argv, options: DEMO_OPTIONS });
   const int = (v: string | undefined, fallback: number, lo: number, hi: number, name: string): number => {
     if (v === undefined) return fallback;
     const x = Number(v);
@@ -68,44 +68,69 @@ export async function demoCommand(ctx: Context, argv: string[]): Promise<number>
   const common = { method: 'sor' as const, tol: 1e-8, backend };
   const rows: Row[] = [];
   const t0 = performance.now();
+  const before = ctx.fallbacks().length;
+  // The table streams: a row is printed when its policy finishes (a piped run shows progress too), so
+  // the instance-optimal comparator, which every row's ratio needs, runs first.
+  const head = ['policy', 'ω', 'iterations', '× inst-opt', 'wall s', 'of it tuner s'];
+  const widths = [22, 11, 10, 10, 7, 13];
+  const line = (c: string[]) => c.map((x, i) => (i >= 2 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ').trimEnd();
+  let opt = 0;
+  const emit = (r: Row) => {
+    if (values.json) return;
+    if (r.name === 'instance-optimal') {
+      opt = r.iterations;
+      process.stdout.write(
+        `shifted ${10}×${10} Laplacian + c·I, ${variance} variance, T = ${T}, seed ${seed}: SOR, tol 1e-8, x0 = 0\n` +
+        `the policies tune ${tunedTarget(common.method).description}\n\n` +
+        `${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`,
+      );
+    }
+    process.stdout.write(`${line([
+      r.name, r.omega, r.iterations.toLocaleString('en-US'), (r.iterations / opt).toFixed(3), r.wall.toFixed(2), r.tuner === null ? '-' : r.tuner.toFixed(3),
+    ])}\n`);
+  };
 
+  let bestOmega = Number.NaN;
   /** Runs one policy with a progress bar; `learns` marks policies whose tuner overhead is reported. */
   const track = async (name: string, omega: string, learns: boolean, run: (bar: ProgressBar) => Promise<SequenceResult>): Promise<void> => {
-    const bar = new ProgressBar(name.padEnd(22), T, showProgress);
+    const bar = new ProgressBar(name.padEnd(22), showProgress);
     const r = await run(bar);
     bar.done();
-    rows.push({
-      name, omega, iterations: r.totals.iterations, wall: r.totals.solveSeconds + r.totals.tunerSeconds,
-      tuner: learns ? r.totals.tunerSeconds : null, cappedSolves: r.totals.cappedSolves, backends: r.totals.backends, records: r.records,
-    });
+    const row: Row = {
+      name, omega: omega === '' && Number.isFinite(bestOmega) ? bestOmega.toFixed(4) : omega, iterations: r.totals.iterations,
+      wall: r.totals.solveSeconds + r.totals.tunerSeconds, tuner: learns ? r.totals.tunerSeconds : null,
+      cappedSolves: r.totals.cappedSolves, backends: r.totals.backends, records: r.records,
+    };
+    rows.push(row);
+    emit(row);
   };
   const policy = (name: string, omega: string, tuner: Tuner) => track(name, omega, omega === 'learned', (bar) =>
-    solveSequence(ctx, seq, { ...common, tuner, onProgress: (p) => bar.update(p.completed, `${p.totalIterations} iterations`) }));
+    solveSequence(ctx, seq, { ...common, tuner, onProgress: (p) => bar.update(p.completed / T, plural(p.totalIterations, 'iteration')) }));
 
+  await track('instance-optimal', 'Young ω*(c)', false, (bar) =>
+    instanceOptimal(ctx, seq, { ...common, onProgress: (p) => bar.update(p.completed / T, plural(p.totalIterations, 'iteration')) }));
   await policy('ω = 1', '1', new FixedOmega(1));
   await policy('ω = 1.5', '1.5', new FixedOmega(1.5));
-  let bestOmega = Number.NaN;
   await track('best fixed (hindsight)', '', false, async (bar) => {
     let pass = 0;
     const r = await bestFixedInHindsight(ctx, seq, {
       ...common, grid: FIXED_CANDIDATES, refine: FIXED_REFINE,
       onProgress: (p) => {
         if (p.completed === 1) pass++;
-        bar.update(p.completed, pass === 1 ? `${FIXED_CANDIDATES.length} candidates` : `refining, pass ${pass - 1}/${FIXED_REFINE}`);
+        bar.update(((pass - 1) + p.completed / T) / (FIXED_REFINE + 1), pass === 1 ? `${FIXED_CANDIDATES.length} candidates` : `refining, pass ${pass - 1}/${FIXED_REFINE}`);
       },
     });
     bestOmega = r.omega;
     return r;
   });
-  rows[rows.length - 1]!.omega = bestOmega.toFixed(4);
   await policy('Tsallis-INF', 'learned', new TsallisInf({ seed }));
   await policy('ChebCB', 'learned', new ChebCB({ context: seq.context, seed }));
   await policy('SurrogateTS (numkern)', 'learned', new SurrogateTS({ context: seq.context, seed }));
-  await track('instance-optimal', 'Young ω*(c)', false, (bar) =>
-    instanceOptimal(ctx, seq, { ...common, onProgress: (p) => bar.update(p.completed, `${p.totalIterations} iterations`) }));
   const elapsed = (performance.now() - t0) / 1e3;
 
-  const opt = rows.find((r) => r.name === 'instance-optimal')!.iterations;
+  opt = rows.find((r) => r.name === 'instance-optimal')!.iterations;
+  // The comparator ran first for the streamed table; the plot and JSON list it last, after the policies.
+  rows.push(...rows.splice(rows.findIndex((r) => r.name === 'instance-optimal'), 1));
   if (values.plot) {
     // ω = 1 costs several times the rest; past 2.5× the runner-up it is drawn clipped so the others stay readable.
     const finals = rows.map((r) => r.iterations).sort((a, b) => b - a);
@@ -123,6 +148,7 @@ export async function demoCommand(ctx: Context, argv: string[]): Promise<number>
     await writeFile(values.plot, svg);
   }
   const backendUsed = [...new Set(rows.flatMap((r) => r.backends))].join(', ') || 'none';
+  const fallback = fallbackNote(ctx, before, backend, rows.flatMap((r) => r.backends)[0] as BackendName ?? 'js');
   if (values.json) {
     process.stdout.write(`${JSON.stringify({
       sequence: { family: 'shifted-laplacian', variance, T, seed, method: 'sor', tol: 1e-8 }, tuned: tunedTarget(common.method), backend: backendUsed, seconds: elapsed,
@@ -130,20 +156,12 @@ export async function demoCommand(ctx: Context, argv: string[]): Promise<number>
         name: r.name, omega: r.omega, iterations: r.iterations, ratioToInstanceOptimal: r.iterations / opt,
         wallSeconds: r.wall, tunerSeconds: r.tuner, cappedSolves: r.cappedSolves,
       })),
-      plot: values.plot ?? null,
+      plot: values.plot ?? null, requestedBackend: backend ?? 'auto', fallback,
     })}\n`);
     return 0;
   }
-  const head = ['policy', 'ω', 'iterations', '× inst-opt', 'wall s', 'of it tuner s'];
-  const cells = rows.map((r) => [
-    r.name, r.omega, r.iterations.toLocaleString('en-US'), (r.iterations / opt).toFixed(3), r.wall.toFixed(2), r.tuner === null ? '-' : r.tuner.toFixed(3),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i >= 2 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ').trimEnd();
   process.stdout.write(
-    `shifted ${10}×${10} Laplacian + c·I, ${variance} variance, T = ${T}, seed ${seed}: SOR, tol 1e-8, x0 = 0 (backend ${backendUsed})\n` +
-    `the policies tune ${tunedTarget(common.method).description}\n\n` +
-    `${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${cells.map(line).join('\n')}\n\n` +
+    `\nbackend ${backendUsed}${fallback ? ` (--backend ${fallback.requested} fell back to ${fallback.used}: ${fallback.reason})` : ''}\n` +
     `wall s: solve time of the policy's own solves plus its tuner's overhead; the comparators' searches are not counted.\n` +
     `${elapsed.toFixed(1)} s in all${values.plot ? `; plot written to ${values.plot}` : ''}\n`,
   );

@@ -1,4 +1,20 @@
+import { loadNative } from '../backends/addon/load.js';
 import type { Engine } from '../core/engine.js';
+
+export const INFO_USAGE = `info [--json]             every backend: available or why not, adapter, threads, BLAS, CUDA devices,
+                          and where the native addon came from (prebuild, local build)`;
+export const INFO_OPTIONS = { json: { type: 'boolean' } } as const;
+
+/** Where the addon was found: a shipped prebuild, a local build, NUMKERN_NATIVE_PATH, or nowhere. */
+function addonLine(): string {
+  const n = loadNative();
+  return n.addon ? `native addon: ${n.source} (${n.path})` : `native addon: none, the js backend is used (${n.reason})`;
+}
+
+export function infoJson(version: string, ctx: Engine): object {
+  const n = loadNative();
+  return { version, addon: { source: n.addon ? n.source : null, path: n.path, reason: n.reason }, backends: ctx.status() };
+}
 
 /** The `numkern info` table: one row per backend, available or the recorded reason, then the auto order. */
 export function formatInfo(version: string, ctx: Engine): string {
@@ -19,6 +35,7 @@ export function formatInfo(version: string, ctx: Engine): string {
     ...rows.map(line),
     ...missing,
     `auto order: ${ctx.available().join(' > ')}`,
+    addonLine(),
     '',
   ].join('\n');
 }

@@ -6,6 +6,14 @@ import { readMatrixMarket } from '../core/matrix-market.js';
 import type { BackendName, CsrMatrix, FloatArray } from '../core/types.js';
 import type { LstsqMethod } from '../sketch/lstsq.js';
 import type { SketchKind, SketchOperand } from '../sketch/ops.js';
+import { fallbackNote } from './fallback.js';
+import { plural } from './progress.js';
+
+export const LSTSQ_OPTIONS = {
+  method: { type: 'string' }, sketch: { type: 'string' }, m: { type: 'string' }, 'nnz-per-col': { type: 'string' }, seed: { type: 'string' },
+  tol: { type: 'string' }, 'max-iter': { type: 'string' }, rcond: { type: 'string' }, backend: { type: 'string' }, dtype: { type: 'string' },
+  out: { type: 'string' }, json: { type: 'boolean' },
+} as const;
 
 export const LSTSQ_USAGE = `lstsq A.mtx b.mtx [--method sketch-and-precondition] [--sketch sparse-sign] [--m M]
         [--nnz-per-col 8] [--seed 0] [--tol T] [--max-iter N] [--rcond R] [--backend auto]
@@ -28,17 +36,9 @@ function column(m: CsrMatrix, name: string): FloatArray {
 }
 
 export async function lstsqCommand(ctx: Context, argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      method: { type: 'string' }, sketch: { type: 'string' }, m: { type: 'string' }, 'nnz-per-col': { type: 'string' }, seed: { type: 'string' },
-      tol: { type: 'string' }, 'max-iter': { type: 'string' }, rcond: { type: 'string' }, backend: { type: 'string' }, dtype: { type: 'string' },
-      out: { type: 'string' }, json: { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: LSTSQ_OPTIONS });
   if (positionals.length !== 2) {
-    process.stderr.write(`usage: numkern ${LSTSQ_USAGE}\n`);
+    process.stderr.write(`numkern lstsq: expected A.mtx and b.mtx, got ${positionals.length} files\nusage: numkern ${LSTSQ_USAGE}\n`);
     return 2;
   }
   const dtype = (values.dtype ?? 'f64') as 'f64' | 'f32';
@@ -50,6 +50,8 @@ export async function lstsqCommand(ctx: Context, argv: string[], out: (s: string
   if (bf.kind === 'array' && bf.matrix.cols !== 1) fail('E_SHAPE', positionals[1]!, `expected a single column, got ${bf.matrix.rows}×${bf.matrix.cols}`);
   const seedText = values.seed;
   if (seedText !== undefined && !/^[0-9]{1,20}$/.test(seedText)) fail('E_RANGE', '--seed', `expected a decimal integer, got '${seedText}'`);
+  const requested = values.backend as BackendName | 'auto' | undefined;
+  const before = ctx.fallbacks().length;
   const r = await ctx.sketch.lstsq(A, b, {
     method: values.method as LstsqMethod | undefined,
     sketch: values.sketch as SketchKind | undefined,
@@ -59,11 +61,13 @@ export async function lstsqCommand(ctx: Context, argv: string[], out: (s: string
     tol: num(values.tol, '--tol'),
     maxIter: num(values['max-iter'], '--max-iter'),
     rcond: num(values.rcond, '--rcond'),
-    backend: values.backend as BackendName | 'auto' | undefined,
+    backend: requested,
   });
+  const fallback = fallbackNote(ctx, before, requested, r.backend);
   if (values.out) {
     const { writeMatrixMarketFile } = await import('../core/matrix-market.js');
     await writeMatrixMarketFile(values.out, { rows: r.x.length, cols: 1, data: r.x });
+    if (!values.json) process.stderr.write(`numkern lstsq: wrote x (${r.x.length} values) to ${values.out}\n`);
   }
   const rows = a.kind === 'array' ? a.matrix.rows : a.matrix.nrows;
   const cols = a.kind === 'array' ? a.matrix.cols : a.matrix.ncols;
@@ -72,16 +76,17 @@ export async function lstsqCommand(ctx: Context, argv: string[], out: (s: string
   const summary = {
     rows, cols, method: r.method, sketch: r.sketch, iterations: r.iterations, rank: r.rank, converged: r.converged, stopReason: r.stopReason,
     residualNorm: r.residualNorm, relativeResidual: bsq > 0 ? r.residualNorm / Math.sqrt(bsq) : 0, seconds: r.seconds, backend: r.backend,
-    backends: r.backends, warnings: r.warnings,
+    backends: r.backends, requestedBackend: requested ?? 'auto', fallback, warnings: r.warnings, out: values.out ?? null,
   };
   if (values.json) {
     out(`${JSON.stringify(summary, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
   } else {
     const sk = r.sketch ? ` (${r.sketch.kind}, m = ${r.sketch.m}, seed ${r.sketch.seed})` : '';
     out(
-      `${r.method}${sk} on ${rows}×${cols}: ${r.converged ? r.stopReason : 'NOT converged'} after ${r.iterations} iterations, rank ${r.rank}, ` +
+      `${r.method}${sk} on ${rows}×${cols}: ${r.converged ? r.stopReason : 'NOT converged'} after ${plural(r.iterations, 'iteration')}, rank ${r.rank}, ` +
       `‖b−Ax‖ = ${r.residualNorm.toExponential(6)} (relative ${summary.relativeResidual.toExponential(3)}), ${(r.seconds * 1e3).toFixed(1)} ms on ${r.backend}\n` +
-      r.warnings.map((w) => `  warning: ${w}\n`).join(''),
+      r.warnings.map((w) => `  warning: ${w}\n`).join('') +
+      (fallback ? `  --backend ${fallback.requested} fell back to ${fallback.used}: ${fallback.reason}\n` : ''),
     );
   }
   return r.converged ? 0 : 3;

@@ -49,11 +49,15 @@ function formatTick(v: number): string {
 
 /** Renders the series as an SVG document (a string). Non-finite points are skipped. */
 export function linePlotSvg(series: readonly PlotSeries[], options: LinePlotOptions = {}): string {
-  const W = options.width ?? 900;
+  // The legend sits right of the plot: its margin fits the longest name (about 7 px a character at
+  // 12 px sans-serif, wider than the average glyph so digits and capitals fit), and the canvas grows
+  // by what the margin needs beyond the default 200 px instead of clipping the text.
+  const longest = Math.max(0, ...series.map((s) => [...s.name].length));
+  const right = Math.max(200, 46 + Math.ceil(7 * longest) + 12);
+  const W = options.width ?? 900 + (right - 200);
   const H = options.height ?? 560;
   const maxPoints = options.maxPoints ?? 800;
   const left = 80;
-  const right = 200;
   const top = options.title ? 44 : 20;
   const bottom = 56;
   const pw = W - left - right;

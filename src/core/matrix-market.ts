@@ -7,9 +7,13 @@
  * columns strictly increasing, symmetric storage expanded); array files become row-major
  * dense matrices. Syntax and count errors are E_PARSE, indices or sizes outside what the
  * size line or Int32 indexing allow are E_RANGE, inf/nan values are E_NONFINITE; every
- * message names `line N`.
+ * message names `line N`. readMatrixMarket also reads gzip files (`.mtx.gz`) and streams files
+ * too large for one JS string.
  */
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
 import { NumkernError, fail } from './errors.js';
 import type { CsrMatrix, DenseMatrix, FloatArray } from './types.js';
 
@@ -174,25 +178,46 @@ function isBlank(c: number): boolean {
   return c === 32 || c === 9 || c === 13 || c === 11 || c === 12;
 }
 
-/** Line cursor over the whole text; token bounds are kept as offsets so data lines allocate nothing but value slices. */
+/**
+ * Line cursor over the text, given as chunks that each end at a line break (readMatrixMarket streams
+ * files larger than one JS string, ~512 MiB, this way); token bounds are kept as offsets into the
+ * current chunk, so data lines allocate nothing but value slices. A consumed chunk is dropped.
+ */
 class Scanner {
   pos = 0;
   lineNo = 0;
+  s: string;
+  private chunk = 0;
+  /** Characters in the chunks after the current one. */
+  private later = 0;
   /** End offset of the current line, before any '\r'. */
   lineEnd = 0;
   ntok = 0;
   readonly ts = new Int32Array(MAX_TOKENS);
   readonly te = new Int32Array(MAX_TOKENS);
 
-  constructor(readonly s: string) {
-    if (s.charCodeAt(0) === 0xfeff) this.pos = 1;
+  constructor(private readonly chunks: string[]) {
+    this.s = chunks[0] ?? '';
+    for (let c = 1; c < chunks.length; c++) this.later += chunks[c]!.length;
+    if (this.s.charCodeAt(0) === 0xfeff) this.pos = 1;
+  }
+
+  /** Characters not yet scanned. */
+  remaining(): number {
+    return Math.max(0, this.s.length - this.pos) + this.later;
   }
 
   /** Tokenizes the next physical line; false at end of text. */
   physical(): boolean {
+    while (this.pos >= this.s.length) {
+      if (this.chunk + 1 >= this.chunks.length) return false;
+      this.chunks[this.chunk++] = '';
+      this.s = this.chunks[this.chunk]!;
+      this.later -= this.s.length;
+      this.pos = 0;
+    }
     const s = this.s;
     const n = s.length;
-    if (this.pos >= n) return false;
     this.lineNo++;
     let p = this.pos;
     let end = s.indexOf('\n', p);
@@ -350,10 +375,15 @@ export function parseMatrixMarket(text: string, opts?: { dtype?: 'f64' }): Matri
 export function parseMatrixMarket(text: string, opts?: MatrixMarketReadOptions): MatrixMarketData;
 export function parseMatrixMarket(text: string, opts?: MatrixMarketReadOptions): MatrixMarketData {
   if (typeof text !== 'string') fail('E_DTYPE', 'text', `expected a string, got ${typeof text}`);
+  return parseMatrixMarketChunks([text], opts);
+}
+
+/** The parser proper, over text in chunks that each end at a line break (the last may not); consumed chunks are emptied. */
+export function parseMatrixMarketChunks(chunks: string[], opts?: MatrixMarketReadOptions): MatrixMarketData {
   const dtype = opts?.dtype ?? 'f64';
   if (dtype !== 'f64' && dtype !== 'f32') fail('E_DTYPE', 'opts.dtype', `expected 'f64' or 'f32', got ${String(dtype)}`);
 
-  const sc = new Scanner(text);
+  const sc = new Scanner(chunks);
   const { format, field, symmetry } = parseBanner(sc);
   const comments: string[] = [];
   if (!sc.next(comments)) fail('E_PARSE', `line ${sc.lineNo + 1}`, 'missing size line (file truncated?)');
@@ -369,7 +399,7 @@ export function parseMatrixMarket(text: string, opts?: MatrixMarketReadOptions):
   const header = { field, symmetry, comments };
   // The shortest possible entry line bounds how many entries the rest of the text can hold;
   // checking before allocating keeps a lying size line from requesting gigabytes.
-  const remaining = text.length - sc.pos + 1;
+  const remaining = sc.remaining() + 1;
 
   if (format === 'coordinate') {
     const nnz = sc.uint(2, 'entry count');
@@ -455,19 +485,88 @@ export async function readMatrixMarket(path: string | URL, opts: { dtype: 'f32' 
 export async function readMatrixMarket(path: string | URL, opts?: { dtype?: 'f64' }): Promise<MatrixMarketData<Float64Array>>;
 export async function readMatrixMarket(path: string | URL, opts?: MatrixMarketReadOptions): Promise<MatrixMarketData>;
 export async function readMatrixMarket(path: string | URL, opts: MatrixMarketReadOptions = {}): Promise<MatrixMarketData> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    ioError(path, 'read', e);
+  if (opts.dtype !== undefined && opts.dtype !== 'f64' && opts.dtype !== 'f32') {
+    fail('E_DTYPE', 'opts.dtype', `expected 'f64' or 'f32', got ${String(opts.dtype)}`);
   }
+  const chunks = await readMatrixMarketText(path);
   try {
-    return parseMatrixMarket(text, opts);
+    return parseMatrixMarketChunks(chunks, opts);
   } catch (e) {
     // Parse errors name a line; add the file so a batch job's log says which one.
     if (e instanceof NumkernError) throw new NumkernError(e.code, `${String(path)}: ${e.message}`, { argument: e.argument, cause: e });
     throw e;
   }
+}
+
+/** Files up to this size are read as one string; larger ones (and every gzip file) are streamed in chunks. */
+const WHOLE_FILE_BYTES = 256 * 2 ** 20;
+/** Characters per chunk when streaming: well under V8's string limit (2^29 − 24 characters). */
+const CHUNK_CHARS = 64 * 2 ** 20;
+
+/**
+ * The file's text as chunks that each end at a line break. gzip input (detected by its magic bytes,
+ * whatever the name) is inflated through zlib as it streams; a plain file above WHOLE_FILE_BYTES is
+ * read in CHUNK_CHARS pieces, so neither is limited by the longest JS string. The limits are
+ * parameters for tests, which stream small files.
+ */
+export async function readMatrixMarketText(
+  path: string | URL, chunkChars: number = CHUNK_CHARS, wholeFileBytes: number = WHOLE_FILE_BYTES,
+): Promise<string[]> {
+  let gzip = false;
+  let size = 0;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      size = (await fh.stat()).size;
+      const magic = Buffer.alloc(2);
+      const { bytesRead } = await fh.read(magic, 0, 2, 0);
+      gzip = bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+    } finally {
+      await fh.close();
+    }
+    if (!gzip && size <= wholeFileBytes) return [await readFile(path, 'utf8')];
+  } catch (e) {
+    ioError(path, 'read', e);
+  }
+  const chunks: string[] = [];
+  const decoder = new StringDecoder('utf8');
+  let pending: string[] = [];
+  let pendingChars = 0;
+  // Cuts the pending text into chunks of about chunkChars that end at a line break; the tail of an
+  // unfinished line waits for the next read (or, at the end, becomes the last chunk).
+  const flush = (final: boolean) => {
+    const text = pending.join('');
+    let pos = 0;
+    while (text.length - pos >= chunkChars) {
+      let cut = text.lastIndexOf('\n', pos + chunkChars - 1) + 1;
+      if (cut <= pos) cut = text.indexOf('\n', pos + chunkChars) + 1;
+      if (cut <= 0) break;
+      chunks.push(text.slice(pos, cut));
+      pos = cut;
+    }
+    if (final && pos < text.length) {
+      chunks.push(text.slice(pos));
+      pos = text.length;
+    }
+    pending = pos < text.length ? [text.slice(pos)] : [];
+    pendingChars = text.length - pos;
+  };
+  try {
+    const source = createReadStream(path, { highWaterMark: 4 * 2 ** 20 });
+    const stream = gzip ? source.pipe(createGunzip()) : source;
+    source.on('error', (e) => stream.destroy(e));
+    for await (const buf of stream as AsyncIterable<Buffer>) {
+      const piece = decoder.write(buf);
+      pending.push(piece);
+      pendingChars += piece.length;
+      if (pendingChars >= chunkChars) flush(false);
+    }
+    pending.push(decoder.end());
+    flush(true);
+  } catch (e) {
+    ioError(path, gzip ? 'read (gzip)' : 'read', e);
+  }
+  return chunks;
 }
 
 export { writeMatrixMarket, writeMatrixMarketFile } from './matrix-market-write.js';

@@ -7,7 +7,7 @@
  *
  * Order: an adapter already reachable with the current env → {} (nothing to add); otherwise, on a
  * Debian-like machine (apt-get and dpkg present), install lavapipe into <root>/.lavapipe with
- * setup-lavapipe.sh (no root, idempotent) and return the variables that point at it; otherwise {}
+ * scripts/setup-lavapipe.sh (no root, idempotent) and return the variables that point at it; otherwise {}
  * with a note. NUMKERN_LAVAPIPE=0 skips the installation (the tests then skip or, under
  * NUMKERN_REQUIRE=webgpu, fail).
  */
@@ -106,7 +106,7 @@ export async function ensureWebGpuEnv(root) {
       console.error(`numkern: no WebGPU adapter (${current.reason}) and no apt-get/dpkg to fetch lavapipe; WebGPU tests will skip`);
       return {};
     }
-    const script = fileURLToPath(new URL('./setup-lavapipe.sh', import.meta.url));
+    const script = fileURLToPath(new URL('../../scripts/setup-lavapipe.sh', import.meta.url));
     const r = await run('sh', [script, dir], { cwd: root, timeout: SETUP_TIMEOUT_MS });
     if (r.error) {
       console.error(`numkern: installing lavapipe failed; WebGPU tests will skip\n${r.stderr.trim()}`);

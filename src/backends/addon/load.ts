@@ -3,14 +3,19 @@
  * backends (neither imports the other); the addon is loaded once per process: the result carries either the
  * addon or the reason it is missing, which `status()` and `numkern info` report.
  *
- * Search order, first hit wins:
+ * Search order, first file that loads wins (prebuildify's layout, resolved here rather than through
+ * node-gyp-build so the package needs no loader dependency):
  *   1. `NUMKERN_NATIVE_PATH` (absolute, or relative to the working directory) when set; nothing else is tried
- *   2. `<root>/prebuilds/<platform>-<arch>/numkern.napi.node` (shipped in the package)
- *   3. `<root>/build/Release/numkern.node` (built by `npm run build:native` or the install script)
+ *   2. `<root>/prebuilds/<platform>-<arch>/numkern.cuda.napi.node`, only when an NVIDIA device node
+ *      exists: the CUDA build (`npm run prebuilds` where nvcc exists) is loaded only where it can be used
+ *   3. `<root>/prebuilds/<platform>-<arch>/numkern.napi.node` (the CPU build shipped in the package)
+ *   4. `<root>/build/Release/numkern.node` (built by `npm run build:native` or the install script)
+ * except that a local build newer than the prebuild comes first: in a checkout where both exist, the
+ * developer's last build is the one meant (an installed package has a build/ only when no prebuild loaded).
  * `<root>` is the package root: this file runs from `src/backends/addon/` (vitest, tsx) or
  * `dist/backends/addon/` (after tsc), three levels below it either way.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,7 +114,11 @@ export interface NativeLoadResult {
   readonly reason: string | null;
   /** The file that loaded (or that was tried last). */
   readonly path: string | null;
+  /** Where the loaded file came from, for `numkern info`; null when nothing loaded. */
+  readonly source: AddonSource | null;
 }
+
+export type AddonSource = 'NUMKERN_NATIVE_PATH' | 'prebuild (CUDA)' | 'prebuild' | 'local build';
 
 /**
  * Functions whose absence means the file is a stale or foreign build. A family's own entry points are
@@ -139,11 +148,33 @@ function hasExports<T extends object>(addon: NativeAddon, names: readonly (keyof
 
 export const packageRoot: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-function candidates(root: string): string[] {
-  return [
-    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'numkern.napi.node'),
-    path.join(root, 'build', 'Release', 'numkern.node'),
+/** The prebuild folder for this platform (prebuildify naming); scripts/prebuilds.mjs writes it. */
+export function prebuildDir(root: string = packageRoot): string {
+  return path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+}
+
+/** An NVIDIA driver is installed and has created a device node: only then is the CUDA build worth loading. */
+function nvidiaDevicePresent(): boolean {
+  return process.platform === 'linux' && (existsSync('/dev/nvidia0') || existsSync('/dev/dxg'));
+}
+
+function mtime(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+function candidates(root: string): { file: string; source: AddonSource }[] {
+  const pre = prebuildDir(root);
+  const prebuilds: { file: string; source: AddonSource }[] = [
+    ...(nvidiaDevicePresent() ? [{ file: path.join(pre, 'numkern.cuda.napi.node'), source: 'prebuild (CUDA)' as const }] : []),
+    { file: path.join(pre, 'numkern.napi.node'), source: 'prebuild' },
   ];
+  const local = { file: path.join(root, 'build', 'Release', 'numkern.node'), source: 'local build' as const };
+  const newestPrebuild = Math.max(...prebuilds.map((p) => mtime(p.file)));
+  return mtime(local.file) > newestPrebuild && newestPrebuild >= 0 ? [local, ...prebuilds] : [...prebuilds, local];
 }
 
 function tryLoad(file: string): { addon: NativeAddon | null; reason: string | null } {
@@ -166,20 +197,22 @@ export function loadNativeUncached(env: NodeJS.ProcessEnv = process.env, root: s
   const override = env.NUMKERN_NATIVE_PATH;
   if (override) {
     const file = path.resolve(override);
-    if (!existsSync(file)) return { addon: null, reason: `NUMKERN_NATIVE_PATH=${override}: no such file`, path: file };
-    return { ...tryLoad(file), path: file };
+    if (!existsSync(file)) return { addon: null, reason: `NUMKERN_NATIVE_PATH=${override}: no such file`, path: file, source: null };
+    const r = tryLoad(file);
+    return { ...r, path: file, source: r.addon ? 'NUMKERN_NATIVE_PATH' : null };
   }
   let lastFailure: NativeLoadResult | null = null;
-  for (const file of candidates(root)) {
+  for (const { file, source } of candidates(root)) {
     if (!existsSync(file)) continue;
     const r = tryLoad(file);
-    if (r.addon) return { ...r, path: file };
-    lastFailure = { ...r, path: file };
+    if (r.addon) return { ...r, path: file, source };
+    lastFailure = { ...r, path: file, source: null };
   }
   return lastFailure ?? {
     addon: null,
     reason: 'addon not built: build/Release/numkern.node missing (run npm run build:native)',
     path: null,
+    source: null,
   };
 }
 

@@ -3,8 +3,9 @@
  * whether it is hardware or a CPU rasterizer (which ranks below native), and, when Dawn finds none,
  * why (device.ts opens the device).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { findLavapipe, useLavapipe } from '../../setup/lavapipe.js';
 
 /** The limits the kernels size their chunks and dispatches by. */
 export interface GpuLimits {
@@ -87,19 +88,96 @@ function vulkanLoaderPresent(): boolean | null {
   }
 }
 
+/**
+ * Whether any Vulkan driver manifest (ICD json) is where the loader looks for one (the Vulkan loader's
+ * LoaderInterfaceArchitecture.md: $XDG_CONFIG_DIRS, /etc, $XDG_DATA_HOME, $XDG_DATA_DIRS, each with
+ * vulkan/icd.d). A loader with none finds no device, and Dawn would only print that on stderr. The
+ * usual system folders are always looked at too: a false "yes" only means Dawn is started as before.
+ */
+export function vulkanDriverManifests(env: NodeJS.ProcessEnv = process.env): string[] {
+  const home = env.HOME ?? '';
+  const dirs = [
+    ...(env.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':'), '/etc',
+    env.XDG_DATA_HOME ?? (home ? join(home, '.local', 'share') : ''),
+    ...(env.XDG_DATA_DIRS ?? '').split(':'), '/usr/local/share', '/usr/share', '/usr/local/etc',
+  ].filter(Boolean);
+  return dirs.flatMap((d) => {
+    try {
+      return readdirSync(join(d, 'vulkan', 'icd.d')).filter((f) => f.endsWith('.json')).map((f) => join(d, 'vulkan', 'icd.d', f));
+    } catch {
+      return [];
+    }
+  });
+}
+
+const SETUP_HINT =
+  'On a machine without a GPU, run `npx numkern setup webgpu` once: it fetches lavapipe (Mesa >= 23) into a ' +
+  'per-user cache without root, and numkern finds it from then on.';
+
 export function noAdapterReason(): string {
-  const hint =
-    'On a machine without a GPU, install lavapipe from Mesa >= 23 (test/support/setup-lavapipe.sh needs no root) ' +
-    'and start Node with VK_DRIVER_FILES=<dir>/lvp_icd.json and LD_LIBRARY_PATH=<dir>/usr/lib/<multiarch>.';
   const loader = vulkanLoaderPresent();
   const cause =
     loader === false
       ? "Couldn't load Vulkan: libvulkan.so.1 is not installed"
       : loader === true
         ? `the Vulkan loader found no driver Dawn accepts (VK_DRIVER_FILES=${process.env.VK_DRIVER_FILES ?? 'unset'}; ` +
-          'Mesa < 23 lavapipe is rejected); Dawn printed the details on stderr'
-        : 'Dawn printed the cause on stderr';
-  return `webgpu: requestAdapter() returned no adapter: ${cause}. ${hint}`;
+          'Mesa < 23 lavapipe is rejected)'
+        : 'Dawn found no adapter';
+  return `webgpu: requestAdapter() returned no adapter: ${cause}${setupNote ? ` (${setupNote})` : ''}. ${SETUP_HINT}`;
+}
+
+let prepared = false;
+let setupNote: string | null = null;
+
+/**
+ * Runs once, before the `webgpu` package loads. A driver the user configured (VK_DRIVER_FILES,
+ * VK_ICD_FILENAMES) is left alone, unless it is the lavapipe found here. Otherwise, on Linux, a lavapipe that `numkern setup webgpu` put in
+ * the per-user cache is wired in (src/setup/lavapipe.ts). With no Vulkan loader at all Dawn would only
+ * print "Couldn't load Vulkan" on the user's stderr and find nothing, so this throws the reason
+ * instead and Dawn is never touched. NUMKERN_NO_LAVAPIPE=1 skips the cache.
+ */
+export function prepareVulkan(dawnOptions: readonly string[]): void {
+  if (!prepared) {
+    prepared = true;
+    const configured = process.env.VK_DRIVER_FILES || process.env.VK_ICD_FILENAMES;
+    const l = process.platform === 'linux' && !process.env.NUMKERN_NO_LAVAPIPE ? findLavapipe() : null;
+    // A child of a process that wired lavapipe in inherits its VK_DRIVER_FILES but not its preloaded
+    // loader: a driver file that is this very lavapipe is wired in again rather than taken as the user's.
+    if (l && (!configured || configured === l.icd)) setupNote = useLavapipe(l, !configured && vulkanLoaderPresent() === true);
+  }
+  // A caller who picked a Dawn backend (opengles, say) does not need Vulkan.
+  const other = dawnOptions.some((o) => /^backend\s*=\s*(?!vulkan)/i.test(o));
+  if (process.platform === 'linux' && !other && setupNote === null) {
+    const loader = vulkanLoaderPresent();
+    if (loader === false) {
+      throw new Error(`webgpu: no Vulkan loader (libvulkan.so.1 is not installed), so there is no adapter; Dawn was not started. ${SETUP_HINT}`);
+    }
+    const configured = process.env.VK_DRIVER_FILES || process.env.VK_ICD_FILENAMES || process.env.VK_ADD_DRIVER_FILES;
+    if (loader === true && !configured && vulkanDriverManifests().length === 0) {
+      throw new Error(`webgpu: the Vulkan loader is installed but no driver is (no vulkan/icd.d/*.json manifest), so there is no adapter; Dawn was not started. ${SETUP_HINT}`);
+    }
+  }
+}
+
+/**
+ * Every Vulkan driver this process could reach is a CPU rasterizer: the driver files named by the
+ * user, or else the system's manifests, are all lavapipe's; or there is no system loader (so only a
+ * numkern-fetched lavapipe, or nothing). Decided without starting Dawn, so a caller can leave WebGPU
+ * out where a software adapter would rank below a backend it already has (the CLI does, for native).
+ */
+export function onlySoftwareVulkan(): boolean {
+  if (process.platform !== 'linux') return false;
+  const lavapipe = (f: string) => /lvp_icd[^/]*\.json$/.test(f);
+  const files = process.env.VK_DRIVER_FILES || process.env.VK_ICD_FILENAMES;
+  if (files) return files.split(':').filter(Boolean).every(lavapipe);
+  if (vulkanLoaderPresent() === false) return true;
+  const added = (process.env.VK_ADD_DRIVER_FILES ?? '').split(':').filter(Boolean);
+  return [...vulkanDriverManifests(), ...added].every(lavapipe);
+}
+
+/** How the Vulkan driver was found when numkern wired it in itself, for status(); null otherwise. */
+export function vulkanSetupNote(): string | null {
+  return setupNote;
 }
 
 export function errorText(e: unknown): string {

@@ -22,7 +22,7 @@
  */
 import { throwIfAborted } from '../../core/errors.js';
 import {
-  describeAdapter, errorText, LIMIT_NAMES, noAdapterReason, summarizeAdapter, type AdapterSummary, type GpuLimits,
+  describeAdapter, errorText, LIMIT_NAMES, noAdapterReason, prepareVulkan, summarizeAdapter, type AdapterSummary, type GpuLimits,
 } from './adapter.js';
 import { PipelineCache } from './pipelines.js';
 
@@ -224,6 +224,7 @@ const sharedDevices = new Map<string, Promise<DeviceEntry>>();
 
 /** Loads `webgpu`, picks an adapter and opens (or joins) a device; throws Error with the precise reason otherwise. */
 export async function openGpuDevice(options: OpenOptions): Promise<GpuDevice> {
+  prepareVulkan(options.dawnOptions ?? []);
   let mod: typeof import('webgpu');
   try {
     mod = await import('webgpu');

@@ -7,6 +7,7 @@
  * the exception: they take f32 and f64 by mixed-precision refinement.
  */
 import { PRIORITY, type BackendFactory, type BackendInitOptions, type BackendInstance } from '../../core/backend.js';
+import { vulkanSetupNote } from './adapter.js';
 import { describeAdapter, openGpuDevice, type GpuLimits } from './device.js';
 import { GpuRuntime } from './dispatch.js';
 
@@ -103,7 +104,7 @@ function makeInstance(rt: GpuRuntime): WebGpuBackendInstance {
     runtime: rt,
     handle: rt,
     info: {
-      description: `webgpu: ${describeAdapter(a)}`,
+      description: `webgpu: ${describeAdapter(a)}${vulkanSetupNote() ? `; ${vulkanSetupNote()}` : ''}`,
       software: a.software,
       fallbackAdapter: a.fallback,
       vendor: a.vendor,

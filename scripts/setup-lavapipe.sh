@@ -1,5 +1,6 @@
 #!/bin/sh
-# Usage: sh test/support/setup-lavapipe.sh [DEST]      (default DEST: ./.lavapipe)
+# Usage: sh scripts/setup-lavapipe.sh [DEST]      (default DEST: ./.lavapipe)
+# Users run it through `npx numkern setup webgpu` (DEST: the per-user cache, src/setup/lavapipe.ts).
 #
 # Installs a Vulkan software driver that Dawn accepts (lavapipe from Mesa >= 23, taken from
 # <codename>-backports) plus the Vulkan loader into DEST, so WebGPU runs on a machine with no GPU.
@@ -10,7 +11,8 @@
 # machine already uses for its release, so the script works behind whatever mirror is configured.
 #
 # Idempotent: does nothing when DEST/lvp_icd.json exists (written last, so a failed run is retried).
-# Silent on success; on failure prints apt's output and exits non-zero.
+# Silent on success unless NUMKERN_SETUP_PROGRESS=1, which prints one line per step on stderr (the
+# fetch takes seconds to a minute); on failure prints apt's output and exits non-zero.
 # Afterwards:  VK_DRIVER_FILES=DEST/lvp_icd.json  LD_LIBRARY_PATH=DEST/usr/lib/<multiarch>
 set -eu
 
@@ -70,12 +72,16 @@ CONF
 [ "$(id -u)" = 0 ] && echo 'APT::Sandbox::User "root";' >> "$W/apt.conf"
 export APT_CONFIG="$W/apt.conf"
 
+step() { [ "${NUMKERN_SETUP_PROGRESS:-}" = 1 ] && echo "setup-lavapipe: $*" >&2 || true; }
 run() {
   "$@" > "$W/log" 2>&1 || { cat "$W/log" >&2; echo "setup-lavapipe: failed: $*" >&2; exit 1; }
 }
+step "1/3 reading the package lists for $CODENAME and $CODENAME-backports from $URI"
 run apt-get -q update
 cd "$W/debs"
+step "2/3 downloading mesa-vulkan-drivers ($CODENAME-backports) and libvulkan1 (about 12 MB)"
 run apt-get -q download "mesa-vulkan-drivers/$CODENAME-backports" "libvulkan1/$CODENAME"
+step "3/3 unpacking into $DEST"
 for d in ./*.deb; do run dpkg -x "$d" "$DEST"; done
 
 # The packaged ICD json names a bare library; point it at the extracted copy.
