@@ -1,11 +1,13 @@
 // Bindings of the core family (native/include/numkern/core.hpp): info() about the build and the
-// machine, the Philox stream, and the machine-ceiling probes of the bench.
+// machine, the Philox stream, the machine-ceiling probes of the bench, and the stderr capture the webgpu
+// backend puts around Dawn's adapter request.
 #include <string>
 
 #include "args.hpp"
 #include "cuda.hpp"
 #include "numkern/core.hpp"
 #include "numkern/philox.hpp"
+#include "stderr_capture.hpp"
 
 #ifndef NUMKERN_VERSION
 #define NUMKERN_VERSION "0.0.0"
@@ -103,6 +105,8 @@ void register_core(Napi::Env env, Napi::Object exports) {
   export_pair<prepare_philox_fill>(env, exports, "philoxFill");
   export_pair<prepare_triad>(env, exports, "triad");
   export_pair<prepare_gemm_gflops>(env, exports, "gemmGflops");
+  exports.Set("stderrCaptureBegin", Napi::Function::New(env, stderr_capture_begin, "stderrCaptureBegin"));
+  exports.Set("stderrCaptureEnd", Napi::Function::New(env, stderr_capture_end, "stderrCaptureEnd"));
   cuda_exports(env, exports);
 }
 

@@ -139,4 +139,16 @@ describe('a native-only run writes nothing to stderr', () => {
       expect(row[2]).toMatch(/numkern setup webgpu/);
     }
   });
+
+  it('where WebGPU opens an adapter, what Dawn prints goes into status(), not onto stderr', () => {
+    const r = run(['info', '--json']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    const webgpu = (JSON.parse(r.stdout) as { backends: { name: string; available: boolean; info?: { dawnMessages?: string[] } }[] })
+      .backends.find((b) => b.name === 'webgpu')!;
+    // lavapipe prints its reduced dynamic-buffer limits while the adapter is requested; a GPU may print nothing.
+    if (webgpu.available && webgpu.info?.dawnMessages) {
+      for (const m of webgpu.info.dawnMessages) expect(m).not.toMatch(/^at /);
+    }
+  });
 });

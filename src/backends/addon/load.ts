@@ -106,6 +106,13 @@ export interface NativeAddon extends NativeKernels {
   gemmGflops(n: number, threads?: number, reps?: number): number;
   gemmGflopsAsync(n: number, threads?: number, reps?: number): Promise<number>;
   readonly cuda: NativeCudaKernels;
+  /**
+   * Points file descriptor 2 at a temporary file (bindings/stderr_capture.hpp); false when it could not
+   * or a capture is open. Optional: a build older than it lacks both.
+   */
+  stderrCaptureBegin?(): boolean;
+  /** Restores file descriptor 2 and returns what was written to it meanwhile; null when none was open. */
+  stderrCaptureEnd?(): string | null;
 }
 
 export interface NativeLoadResult {

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findLavapipe, useLavapipe } from '../../setup/lavapipe.js';
+import { loadNative } from '../addon/load.js';
 
 /** The limits the kernels size their chunks and dispatches by. */
 export interface GpuLimits {
@@ -123,7 +124,9 @@ export function noAdapterReason(): string {
         ? `the Vulkan loader found no driver Dawn accepts (VK_DRIVER_FILES=${process.env.VK_DRIVER_FILES ?? 'unset'}; ` +
           'Mesa < 23 lavapipe is rejected)'
         : 'Dawn found no adapter';
-  return `webgpu: requestAdapter() returned no adapter: ${cause}${setupNote ? ` (${setupNote})` : ''}. ${SETUP_HINT}`;
+  const said = dawnMessages();
+  const dawn = said.length > 0 ? ` Dawn said: ${said.join(' ')}` : '';
+  return `webgpu: requestAdapter() returned no adapter: ${cause}${setupNote ? ` (${setupNote})` : ''}.${dawn} ${SETUP_HINT}`;
 }
 
 let prepared = false;
@@ -182,4 +185,26 @@ export function vulkanSetupNote(): string | null {
 
 export function errorText(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+let dawnText = '';
+
+/**
+ * Runs a synchronous Dawn call with what it prints on stderr (C++ fprintf, out of reach of
+ * process.stderr) captured instead, when the addon is there to capture it: Dawn prints its adapter
+ * warnings inside create() and requestAdapter(). The text is kept for status() (dawnMessages).
+ */
+export function quietDawn<T>(call: () => T): T {
+  const addon = loadNative().addon;
+  const capturing = addon?.stderrCaptureBegin?.() ?? false;
+  try {
+    return call();
+  } finally {
+    if (capturing) dawnText += addon!.stderrCaptureEnd!() ?? '';
+  }
+}
+
+/** What Dawn printed during the calls quietDawn captured, one entry per message line (its source-location lines dropped). */
+export function dawnMessages(): string[] {
+  return dawnText.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('at '));
 }

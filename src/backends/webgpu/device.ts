@@ -22,7 +22,7 @@
  */
 import { throwIfAborted } from '../../core/errors.js';
 import {
-  describeAdapter, errorText, LIMIT_NAMES, noAdapterReason, prepareVulkan, summarizeAdapter, type AdapterSummary, type GpuLimits,
+  describeAdapter, errorText, LIMIT_NAMES, noAdapterReason, prepareVulkan, quietDawn, summarizeAdapter, type AdapterSummary, type GpuLimits,
 } from './adapter.js';
 import { PipelineCache } from './pipelines.js';
 
@@ -239,7 +239,7 @@ export async function openGpuDevice(options: OpenOptions): Promise<GpuDevice> {
   let gpu = instances.get(key) ?? null;
   if (!gpu) {
     try {
-      gpu = mod.create([...(options.dawnOptions ?? [])]);
+      gpu = quietDawn(() => mod.create([...(options.dawnOptions ?? [])]));
     } catch (e) {
       throw new Error(`webgpu: create() failed: ${errorText(e)}`);
     }
@@ -280,7 +280,7 @@ async function openEntry(gpu: GPU, key: string | null, allowSoftwareAdapter: boo
   let adapter: GPUAdapter | null;
   try {
     // Never forceFallbackAdapter: Dawn answers null for it even when lavapipe is the only adapter.
-    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    adapter = await quietDawn(() => gpu.requestAdapter({ powerPreference: 'high-performance' }));
   } catch (e) {
     throw new Error(`webgpu: requestAdapter() failed: ${errorText(e)}`);
   }

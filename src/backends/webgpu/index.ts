@@ -7,7 +7,7 @@
  * the exception: they take f32 and f64 by mixed-precision refinement.
  */
 import { PRIORITY, type BackendFactory, type BackendInitOptions, type BackendInstance } from '../../core/backend.js';
-import { vulkanSetupNote } from './adapter.js';
+import { dawnMessages, vulkanSetupNote } from './adapter.js';
 import { describeAdapter, openGpuDevice, type GpuLimits } from './device.js';
 import { GpuRuntime } from './dispatch.js';
 
@@ -114,6 +114,8 @@ function makeInstance(rt: GpuRuntime): WebGpuBackendInstance {
       limits: { ...gpu.limits },
       workgroupSize: rt.workgroupSize,
       bindingBytes: rt.bindingBytes,
+      // Dawn's own warnings (lavapipe's reduced limits, say), kept here instead of on the user's stderr.
+      ...(dawnMessages().length > 0 ? { dawnMessages: dawnMessages() } : {}),
     },
     lostReason: () => (disposed ? null : gpu.lostReason()),
     dispose(): void {
