@@ -96,8 +96,12 @@ export function checkCsr(A: unknown, name: string, options: { checkFinite?: bool
   if (values.length !== nnz) fail('E_CSR_INVALID', `${name}.values`, `length ${values.length} differs from colIdx length ${nnz}`);
   if (rowPtr[0] !== 0) fail('E_CSR_INVALID', `${name}.rowPtr`, `rowPtr[0] must be 0, got ${rowPtr[0]}`);
   if (rowPtr[nrows] !== nnz) fail('E_CSR_INVALID', `${name}.rowPtr`, `rowPtr[nrows] must equal nnz = ${nnz}, got ${rowPtr[nrows]}`);
+  const finite = options.checkFinite !== false;
+  // The whole check at native speed, every call: nothing cached can go stale after an in-place edit.
+  // Only a pass is final; on a failure the scan below names the first violation.
+  if (fastScan !== null && nnz >= FAST_SCAN_MIN && fastVerdict(rowPtr, colIdx, values, ncols, finite)) return A as CsrMatrix;
   if (structureSeen(rowPtr, colIdx, ncols)) {
-    if (options.checkFinite !== false) checkFinite(values, `${name}.values`);
+    if (finite) checkFinite(values, `${name}.values`);
     return A as CsrMatrix;
   }
   // Row pointers first, in O(nrows): the entry scan below then runs over exactly nnz entries, however
@@ -120,12 +124,35 @@ export function checkCsr(A: unknown, name: string, options: { checkFinite?: bool
     }
   }
   rememberStructure(rowPtr, colIdx, ncols);
-  if (options.checkFinite !== false) checkFinite(values, `${name}.values`);
+  if (finite) checkFinite(values, `${name}.values`);
   return A as CsrMatrix;
 }
 
 /**
- * The O(nnz) structure scan dominates a single SpMV, so a structure that passed is remembered by the
+ * A native scan of checkCsr's checks (structure, and values finite when asked): true only when A passes
+ * them all. The native backend lends it when it loads (src/backends/native/linalg.ts); without it
+ * (js only) checkCsr scans in JS. It must never pass what the JS scan refuses.
+ */
+export type CsrScan = (rowPtr: Int32Array, colIdx: Int32Array, values: FloatArray, ncols: number, finite: boolean) => boolean;
+
+let fastScan: CsrScan | null = null;
+/** Below this many entries the JS scan is as fast as a call into the addon. */
+const FAST_SCAN_MIN = 512;
+
+export function registerCsrScan(scan: CsrScan | null): void {
+  fastScan = scan;
+}
+
+function fastVerdict(rowPtr: Int32Array, colIdx: Int32Array, values: FloatArray, ncols: number, finite: boolean): boolean {
+  try {
+    return fastScan!(rowPtr, colIdx, values, ncols, finite) === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Without the native scan: the O(nnz) structure scan dominates a single SpMV, so a structure that passed is remembered by the
  * identity of its index arrays (shared by A, A + cI, ... built on the same pattern) together with a
  * content fingerprint of both: an in-place edit of either array changes the fingerprint, and the
  * structure is scanned again. The fingerprint reads memory about three times faster than the scan.
