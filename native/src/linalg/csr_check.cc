@@ -1,7 +1,10 @@
-// Whether CSR arrays are canonical: the checks of checkCsr (src/core/validate.ts), in one pass over
-// memory at native speed, so that a façade call validates the whole matrix every time (no cache to
-// go stale after an in-place edit) for a fraction of the product's own cost. Only the verdict is
-// computed here; on `false` the façade reruns its own scan, which names the first violation.
+// Whether CSR arrays are canonical: the checks of checkCsr (src/core/validate.ts) and, on request, the
+// relax family's (|values| bounded, every row's stored diagonal positive: src/relax/validate.ts), in one
+// pass over memory at native speed. A façade call thus validates the whole matrix every time (no cache
+// to go stale after an in-place edit) for a fraction of the cost of the product or solve it guards.
+// Only the verdict is computed here; on `false` the façade reruns its own scan, which names the first
+// violation.
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -11,58 +14,80 @@
 namespace numkern {
 namespace {
 
-// Rows: columns in [0, ncols) and strictly increasing. Branch-free per entry (the verdict is folded
-// into one flag), so the loop runs at the speed of reading colIdx.
-NK_CLONES bool columns_ok(int32_t nrows, const int32_t* rowPtr, const int32_t* colIdx, int64_t ncols) {
+// Finite means the exponent field is not all ones (IEEE 754 §3.4); read as integers so that no
+// floating-point flag or fast-math assumption can change the verdict.
+NK_FORCEINLINE bool finite_bits(double v) {
+  uint64_t u;
+  std::memcpy(&u, &v, 8);
+  return (u & 0x7ff0000000000000ull) != 0x7ff0000000000000ull;
+}
+NK_FORCEINLINE bool finite_bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return (u & 0x7f800000u) != 0x7f800000u;
+}
+
+// Every row: columns strictly increasing from >= 0 to < ncols, and per entry the requested value checks.
+// Branch-free per entry (the verdict is folded into one flag), so the loop runs at the speed of reading
+// colIdx and values once.
+template <class T, bool kFinite, bool kBound, bool kDiag>
+bool rows_ok(int32_t nrows, const int32_t* rowPtr, const int32_t* colIdx, const T* values, int64_t ncols,
+             double bound) {
   bool bad = false;
   for (int32_t r = 0; r < nrows; ++r) {
     const int32_t b = rowPtr[r], e = rowPtr[r + 1];
-    if (b == e) continue;
-    bad |= colIdx[b] < 0;
-    for (int32_t k = b + 1; k < e; ++k) bad |= colIdx[k] <= colIdx[k - 1];
-    bad |= static_cast<int64_t>(colIdx[e - 1]) >= ncols;
+    int64_t prev = -1;
+    bool diag = false;
+    for (int32_t k = b; k < e; ++k) {
+      const int64_t c = colIdx[k];
+      bad |= c <= prev;
+      prev = c;
+      const T v = values[k];
+      if constexpr (kFinite) bad |= !finite_bits(v);
+      // As the JS check: |v| > bound fails, and NaN is left to the finite check.
+      if constexpr (kBound) bad |= std::fabs(static_cast<double>(v)) > bound;
+      if constexpr (kDiag) diag |= (c == r) & (v > T(0));
+    }
+    bad |= prev >= ncols;
+    if constexpr (kDiag) bad |= !diag;
   }
   return !bad;
 }
 
-// Finite means the exponent field is not all ones (IEEE 754 §3.4); read as integers so that no
-// floating-point flag or fast-math assumption can change the verdict.
-NK_CLONES bool finite_f64(size_t n, const double* v) {
-  uint64_t hit = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t u;
-    std::memcpy(&u, v + i, 8);
-    hit |= static_cast<uint64_t>((u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull);
+template <class T>
+bool rows_ok(int32_t nrows, const int32_t* rowPtr, const int32_t* colIdx, const T* values, int64_t ncols, int flags,
+             double bound) {
+  switch (flags & (kCsrFinite | kCsrBounded | kCsrPositiveDiagonal)) {
+    case 0: return rows_ok<T, false, false, false>(nrows, rowPtr, colIdx, values, ncols, bound);
+    case kCsrFinite: return rows_ok<T, true, false, false>(nrows, rowPtr, colIdx, values, ncols, bound);
+    case kCsrFinite | kCsrBounded | kCsrPositiveDiagonal:
+      return rows_ok<T, true, true, true>(nrows, rowPtr, colIdx, values, ncols, bound);
+    default: {
+      // The other combinations no caller uses today: checked one request at a time.
+      bool ok = rows_ok<T, false, false, false>(nrows, rowPtr, colIdx, values, ncols, bound);
+      if (flags & kCsrFinite) ok = ok && rows_ok<T, true, false, false>(nrows, rowPtr, colIdx, values, ncols, bound);
+      if (flags & kCsrBounded) ok = ok && rows_ok<T, false, true, false>(nrows, rowPtr, colIdx, values, ncols, bound);
+      if (flags & kCsrPositiveDiagonal)
+        ok = ok && rows_ok<T, false, false, true>(nrows, rowPtr, colIdx, values, ncols, bound);
+      return ok;
+    }
   }
-  return hit == 0;
-}
-
-NK_CLONES bool finite_f32(size_t n, const float* v) {
-  uint32_t hit = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, v + i, 4);
-    hit |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-  }
-  return hit == 0;
 }
 
 }  // namespace
 
 template <class T>
 bool csr_canonical(int32_t nrows, const int32_t* rowPtr, int32_t nnz, const int32_t* colIdx, const T* values,
-                   int64_t ncols, bool finite) {
+                   int64_t ncols, int flags, double bound) {
   if (nrows < 0 || nnz < 0 || rowPtr[0] != 0 || rowPtr[nrows] != nnz) return false;
-  // Row pointers first, so the column pass below stays inside [0, nnz).
+  // Row pointers first, so the pass over the entries stays inside [0, nnz).
   bool bad = false;
   for (int32_t r = 0; r < nrows; ++r) bad |= rowPtr[r + 1] < rowPtr[r];
-  if (bad || !columns_ok(nrows, rowPtr, colIdx, ncols)) return false;
-  if (!finite) return true;
-  if constexpr (sizeof(T) == 8) return finite_f64(static_cast<size_t>(nnz), reinterpret_cast<const double*>(values));
-  else return finite_f32(static_cast<size_t>(nnz), reinterpret_cast<const float*>(values));
+  return !bad && rows_ok<T>(nrows, rowPtr, colIdx, values, ncols, flags, bound);
 }
 
-template bool csr_canonical<float>(int32_t, const int32_t*, int32_t, const int32_t*, const float*, int64_t, bool);
-template bool csr_canonical<double>(int32_t, const int32_t*, int32_t, const int32_t*, const double*, int64_t, bool);
+template bool csr_canonical<float>(int32_t, const int32_t*, int32_t, const int32_t*, const float*, int64_t, int, double);
+template bool csr_canonical<double>(int32_t, const int32_t*, int32_t, const int32_t*, const double*, int64_t, int,
+                                    double);
 
 }  // namespace numkern
