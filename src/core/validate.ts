@@ -219,6 +219,28 @@ function rememberStructure(rowPtr: Int32Array, colIdx: Int32Array, ncols: number
   inner.set(colIdx, structureKey(rowPtr, colIdx, ncols));
 }
 
+/**
+ * CSR snapshots a prepare() made and keeps private (src/relax/prepared.ts), by the handle the caller
+ * holds: validated once, never handed out for editing, so an op given the handle (ctx.linalg.spmv(P, x))
+ * skips re-validation. A disposed handle is forgotten.
+ */
+const preparedCsr = new WeakMap<object, CsrMatrix>();
+
+/** A prepared handle in the type of an op's matrix argument. */
+export interface PreparedHandle {
+  readonly kind: 'prepared';
+}
+
+export function registerPreparedCsr(handle: object, A: CsrMatrix | null): void {
+  if (A === null) preparedCsr.delete(handle);
+  else preparedCsr.set(handle, A);
+}
+
+/** The validated snapshot behind a live prepared handle, or undefined. */
+export function preparedCsrOf(handle: unknown): CsrMatrix | undefined {
+  return typeof handle === 'object' && handle !== null ? preparedCsr.get(handle) : undefined;
+}
+
 /** Row-major dense matrix: integer dimensions and data.length = rows·cols. */
 export function checkDense(M: unknown, name: string, options: { checkFinite?: boolean } = {}): DenseMatrix {
   if (typeof M !== 'object' || M === null) fail('E_SHAPE', name, `expected a dense matrix {rows, cols, data}, got ${describe(M)}`);

@@ -111,3 +111,22 @@ describe.skipIf(!scan)('native CSR scan', () => {
     expect(outcome(A)).toMatch(/^E_CSR_INVALID|^E_NONFINITE/);
   });
 });
+
+describe('ctx.linalg.spmv on a prepared operator', async () => {
+  const { createContext } = await import('../../src/index.js');
+  const ctx = await createContext({ backends: ['js', 'native'] });
+  afterAll(() => ctx.dispose());
+
+  it('gives the product of the snapshot, ignores later edits of the caller\'s matrix, and refuses a disposed handle', async () => {
+    const A = femPoisson2d(12);
+    const x = Float64Array.from({ length: A.ncols }, (_, i) => Math.sin(i));
+    const P = ctx.relax.prepare(A, { recognizeStencil: false });
+    const want = await ctx.spmv(A, x);
+    A.values[3] = NaN;
+    A.colIdx[0] = -1;
+    expect(await ctx.spmv(P, x)).toEqual(want);
+    await expect(ctx.spmv(A, x)).rejects.toMatchObject({ code: 'E_CSR_INVALID' });
+    P.dispose();
+    await expect(ctx.spmv(P, x)).rejects.toMatchObject({ code: 'E_RANGE', message: expect.stringMatching(/disposed/) });
+  });
+});
