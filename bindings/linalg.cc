@@ -2,6 +2,7 @@
 // checks, then one call into the CPU kernel or its CUDA twin. Each kernel's arguments are read by one
 // function shared by its CPU and CUDA entry points.
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <string>
 
@@ -233,6 +234,35 @@ void prepare_moments(const Napi::CallbackInfo& info, Job& job) {
   };
 }
 
+// ---- CSR check ----
+
+/// csrCheck(rowPtr, colIdx, values, ncols, flags, bound): whether the arrays form a canonical CSR matrix
+/// passing the CsrCheck flags (numkern::csr_canonical). Synchronous, on the caller's memory; a shape it
+/// cannot read is `false` too, and the façade's own scan then names what is wrong.
+Napi::Value csr_check(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const ArrayArg rowPtr = int32_array(info, 0, "rowPtr");
+  const ArrayArg colIdx = int32_array(info, 1, "colIdx");
+  const ArrayArg values = float_array(info, 2, "values");
+  const double ncols = number_arg(info, 3, "ncols");
+  const double flags = number_arg(info, 4, "flags");
+  const double bound = number_arg(info, 5, "bound");
+  const size_t max32 = static_cast<size_t>(std::numeric_limits<int32_t>::max());
+  if (rowPtr.length == 0 || rowPtr.length - 1 > max32 || colIdx.length > max32 || values.length != colIdx.length ||
+      !(ncols >= 0 && ncols <= static_cast<double>(max32)) || !(flags >= 0 && flags < 8) || std::isnan(bound))
+    return Napi::Boolean::New(env, false);
+  const auto nrows = static_cast<int32_t>(rowPtr.length - 1);
+  const auto nnz = static_cast<int32_t>(colIdx.length);
+  const auto* rp = static_cast<const int32_t*>(rowPtr.data);
+  const auto* ci = static_cast<const int32_t*>(colIdx.data);
+  const auto nc = static_cast<int64_t>(ncols);
+  const int f = static_cast<int>(flags);
+  const bool ok = values.type == napi_float32_array
+                      ? numkern::csr_canonical<float>(nrows, rp, nnz, ci, static_cast<const float*>(values.data), nc, f, bound)
+                      : numkern::csr_canonical<double>(nrows, rp, nnz, ci, static_cast<const double*>(values.data), nc, f, bound);
+  return Napi::Boolean::New(env, ok);
+}
+
 template <Target tgt>
 void export_linalg(Napi::Env env, Napi::Object target) {
   export_pair<prepare_spmv<tgt>>(env, target, "spmv");
@@ -245,6 +275,7 @@ void export_linalg(Napi::Env env, Napi::Object target) {
 }  // namespace
 
 void register_linalg(Napi::Env env, Napi::Object exports) {
+  exports.Set("csrCheck", Napi::Function::New(env, csr_check, "csrCheck"));
   export_linalg<Target::Cpu>(env, exports);
   export_linalg<Target::Cuda>(env, cuda_exports(env, exports));
 }

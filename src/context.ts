@@ -6,7 +6,7 @@
 import { Engine, type ContextOptions, type Slot } from './core/engine.js';
 import { fail } from './core/errors.js';
 import type { OpOptions } from './core/options.js';
-import { BACKEND_NAMES, type CsrMatrix, type FloatArray, type Ragged } from './core/types.js';
+import { BACKEND_NAMES, type FloatArray, type Ragged } from './core/types.js';
 import { checkOptions, describe } from './core/validate.js';
 import { FAMILIES, type FamilyNamespaces } from './families.js';
 import type * as linalg from './linalg/primitives.js';
@@ -39,8 +39,8 @@ export class Context extends Engine {
     await super.dispose();
   }
 
-  /** y = A x for a CSR matrix. */
-  spmv(A: CsrMatrix, x: FloatArray, options?: linalg.SpmvOptions): Promise<FloatArray> {
+  /** y = A x for a CSR matrix or a prepared one (ctx.relax.prepare). */
+  spmv(A: Parameters<typeof linalg.spmv>[1], x: FloatArray, options?: linalg.SpmvOptions): Promise<FloatArray> {
     return this.linalg.spmv(A, x, options);
   }
 

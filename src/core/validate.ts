@@ -84,10 +84,51 @@ export function checkDimension(v: unknown, name: string): number {
  * and column indices strictly increasing within each row (so the diagonal, if stored, is found once).
  */
 export function checkCsr(A: unknown, name: string, options: { checkFinite?: boolean } = {}): CsrMatrix {
+  const M = checkCsrHeader(A, name);
+  const { ncols, rowPtr, colIdx, values } = M;
+  const nnz = colIdx.length;
+  const finite = options.checkFinite !== false;
+  // The whole check at native speed, every call: nothing cached can go stale after an in-place edit.
+  // Only a pass is final; on a failure the scan below names the first violation.
+  if (fastScan !== null && nnz >= FAST_SCAN_MIN && fastVerdict(rowPtr, colIdx, values, ncols, finite ? CSR_FINITE : 0, 0)) return M;
+  return scanCsr(M, name, finite);
+}
+
+/** Checks a caller may add to checkCsr's, verified in the same native pass when there is one. */
+export interface CsrExtraChecks {
+  /** Every |value| ≤ maxMagnitude. */
+  readonly maxMagnitude: number;
+  /** Every row stores its diagonal entry, and it is > 0. */
+  readonly positiveDiagonal: boolean;
+}
+
+const CSR_FINITE = 1;
+const CSR_BOUNDED = 2;
+const CSR_POSITIVE_DIAGONAL = 4;
+
+/**
+ * checkCsr (values finite), plus `extra` when the native scan can verify it in the same pass:
+ * `extraVerified` false means the extra checks were not made (the caller makes them), never that they failed.
+ */
+export function checkCsrWith(A: unknown, name: string, extra: CsrExtraChecks): { matrix: CsrMatrix; extraVerified: boolean } {
+  if (fastScan !== null && typeof A === 'object' && A !== null) {
+    const m = A as Partial<CsrMatrix>;
+    const nnz = m.colIdx instanceof Int32Array ? m.colIdx.length : 0;
+    if (nnz >= FAST_SCAN_MIN) {
+      // The header (types, lengths, end pointers) as checkCsr checks it, then one native pass for the rest.
+      const header = checkCsrHeader(A, name);
+      const flags = CSR_FINITE | CSR_BOUNDED | (extra.positiveDiagonal ? CSR_POSITIVE_DIAGONAL : 0);
+      if (fastVerdict(header.rowPtr, header.colIdx, header.values, header.ncols, flags, extra.maxMagnitude)) return { matrix: header, extraVerified: true };
+    }
+  }
+  return { matrix: checkCsr(A, name), extraVerified: false };
+}
+
+function checkCsrHeader(A: unknown, name: string): CsrMatrix {
   if (typeof A !== 'object' || A === null) fail('E_CSR_INVALID', name, `expected a CSR matrix {nrows, ncols, rowPtr, colIdx, values}, got ${describe(A)}`);
   const m = A as Partial<CsrMatrix>;
   const nrows = checkDimension(m.nrows, `${name}.nrows`);
-  const ncols = checkDimension(m.ncols, `${name}.ncols`);
+  checkDimension(m.ncols, `${name}.ncols`);
   const rowPtr = checkInt32Array(m.rowPtr, `${name}.rowPtr`);
   const colIdx = checkInt32Array(m.colIdx, `${name}.colIdx`);
   const values = checkFloatArray(m.values, `${name}.values`);
@@ -96,9 +137,16 @@ export function checkCsr(A: unknown, name: string, options: { checkFinite?: bool
   if (values.length !== nnz) fail('E_CSR_INVALID', `${name}.values`, `length ${values.length} differs from colIdx length ${nnz}`);
   if (rowPtr[0] !== 0) fail('E_CSR_INVALID', `${name}.rowPtr`, `rowPtr[0] must be 0, got ${rowPtr[0]}`);
   if (rowPtr[nrows] !== nnz) fail('E_CSR_INVALID', `${name}.rowPtr`, `rowPtr[nrows] must equal nnz = ${nnz}, got ${rowPtr[nrows]}`);
+  return A as CsrMatrix;
+}
+
+/** checkCsr's JS scan of the rows and values (the header already checked). */
+function scanCsr(A: CsrMatrix, name: string, finite: boolean): CsrMatrix {
+  const { nrows, ncols, rowPtr, colIdx, values } = A;
+  const nnz = colIdx.length;
   if (structureSeen(rowPtr, colIdx, ncols)) {
-    if (options.checkFinite !== false) checkFinite(values, `${name}.values`);
-    return A as CsrMatrix;
+    if (finite) checkFinite(values, `${name}.values`);
+    return A;
   }
   // Row pointers first, in O(nrows): the entry scan below then runs over exactly nnz entries, however
   // large a bad pointer is (a pointer of 2^31 − 1 must not become a 2^31-step loop).
@@ -120,12 +168,36 @@ export function checkCsr(A: unknown, name: string, options: { checkFinite?: bool
     }
   }
   rememberStructure(rowPtr, colIdx, ncols);
-  if (options.checkFinite !== false) checkFinite(values, `${name}.values`);
-  return A as CsrMatrix;
+  if (finite) checkFinite(values, `${name}.values`);
+  return A;
 }
 
 /**
- * The O(nnz) structure scan dominates a single SpMV, so a structure that passed is remembered by the
+ * A native scan of checkCsr's checks (structure, and values finite when asked): true only when A passes
+ * them all. The native backend lends it when it loads (src/backends/native/linalg.ts); without it
+ * (js only) checkCsr scans in JS. It must never pass what the JS scan refuses.
+ */
+export type CsrScan = (rowPtr: Int32Array, colIdx: Int32Array, values: FloatArray, ncols: number, flags: number, bound: number) => boolean;
+
+let fastScan: CsrScan | null = null;
+/** Below this many entries the JS scan is as fast as a call into the addon. */
+const FAST_SCAN_MIN = 512;
+
+export function registerCsrScan(scan: CsrScan | null): void {
+  fastScan = scan;
+}
+
+/** flags: CSR_FINITE | CSR_BOUNDED | CSR_POSITIVE_DIAGONAL (numkern::CsrCheck); bound for CSR_BOUNDED. */
+function fastVerdict(rowPtr: Int32Array, colIdx: Int32Array, values: FloatArray, ncols: number, flags: number, bound: number): boolean {
+  try {
+    return fastScan!(rowPtr, colIdx, values, ncols, flags, bound) === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Without the native scan: the O(nnz) structure scan dominates a single SpMV, so a structure that passed is remembered by the
  * identity of its index arrays (shared by A, A + cI, ... built on the same pattern) together with a
  * content fingerprint of both: an in-place edit of either array changes the fingerprint, and the
  * structure is scanned again. The fingerprint reads memory about three times faster than the scan.
@@ -145,6 +217,28 @@ function rememberStructure(rowPtr: Int32Array, colIdx: Int32Array, ncols: number
   let inner = validatedStructures.get(rowPtr);
   if (!inner) validatedStructures.set(rowPtr, (inner = new WeakMap()));
   inner.set(colIdx, structureKey(rowPtr, colIdx, ncols));
+}
+
+/**
+ * CSR snapshots a prepare() made and keeps private (src/relax/prepared.ts), by the handle the caller
+ * holds: validated once, never handed out for editing, so an op given the handle (ctx.linalg.spmv(P, x))
+ * skips re-validation. A disposed handle is forgotten.
+ */
+const preparedCsr = new WeakMap<object, CsrMatrix>();
+
+/** A prepared handle in the type of an op's matrix argument. */
+export interface PreparedHandle {
+  readonly kind: 'prepared';
+}
+
+export function registerPreparedCsr(handle: object, A: CsrMatrix | null): void {
+  if (A === null) preparedCsr.delete(handle);
+  else preparedCsr.set(handle, A);
+}
+
+/** The validated snapshot behind a live prepared handle, or undefined. */
+export function preparedCsrOf(handle: unknown): CsrMatrix | undefined {
+  return typeof handle === 'object' && handle !== null ? preparedCsr.get(handle) : undefined;
 }
 
 /** Row-major dense matrix: integer dimensions and data.length = rows·cols. */

@@ -2,13 +2,14 @@
 import type { Engine } from '../core/engine.js';
 import type { OpOptions } from '../core/options.js';
 import type { CsrMatrix, FloatArray, Ragged } from '../core/types.js';
+import type { PreparedHandle } from '../core/validate.js';
 import * as p from './primitives.js';
 import './ops.js';
 
 export function linalgApi(engine: Engine) {
   return {
-    /** y = A x for a CSR matrix. */
-    spmv: (A: CsrMatrix, x: FloatArray, options?: p.SpmvOptions): Promise<FloatArray> => p.spmv(engine, A, x, options),
+    /** y = A x for a CSR matrix, or for a prepared one (ctx.relax.prepare(A): validated once, not per call). */
+    spmv: (A: CsrMatrix | PreparedHandle, x: FloatArray, options?: p.SpmvOptions): Promise<FloatArray> => p.spmv(engine, A, x, options),
     /** Σ x_i y_i. */
     dot: (x: FloatArray, y: FloatArray, options?: OpOptions): Promise<number> => p.dot(engine, x, y, options),
     /** α x + y (a new array unless options.inPlace). */

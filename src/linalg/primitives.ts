@@ -7,6 +7,7 @@ import { fail } from '../core/errors.js';
 import { allocLike, dtypeOf, type CsrMatrix, type FloatArray, type Ragged } from '../core/types.js';
 import {
   checkCsr, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkRagged, checkSameDtype, describe,
+  preparedCsrOf, type PreparedHandle,
 } from '../core/validate.js';
 import { checkOpOptions, type OpOptions } from '../core/options.js';
 
@@ -15,10 +16,17 @@ export interface SpmvOptions extends OpOptions {
   out?: FloatArray;
 }
 
-export async function spmv(engine: Engine, A: CsrMatrix, x: FloatArray, options?: SpmvOptions): Promise<FloatArray> {
+/**
+ * y = A x. A is a CSR matrix, validated whole on every call (one native pass when the addon is loaded),
+ * or a prepared handle (ctx.relax.prepare(A)) whose private snapshot was validated once: the
+ * per-call cost is then the product alone.
+ */
+export async function spmv(engine: Engine, Ain: CsrMatrix | PreparedHandle, x: FloatArray, options?: SpmvOptions): Promise<FloatArray> {
   const o = checkOpOptions<SpmvOptions>(options);
   const finite = o.checkFinite !== false;
-  checkCsr(A, 'A', { checkFinite: finite });
+  const prepared = preparedCsrOf(Ain);
+  if (!prepared && (Ain as { kind?: unknown } | null)?.kind === 'prepared') fail('E_RANGE', 'A', 'this prepared operator was disposed; prepare the matrix again');
+  const A = prepared ?? checkCsr(Ain, 'A', { checkFinite: finite });
   checkFloatArray(x, 'x');
   const dtype = dtypeOf(A.values);
   checkSameDtype(dtype, x, 'x');

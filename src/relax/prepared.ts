@@ -6,7 +6,7 @@
  * prepare). `dispose()` releases everything backends cached for it (device memory included).
  */
 import { fail } from '../core/errors.js';
-import { describe } from '../core/validate.js';
+import { describe, registerPreparedCsr } from '../core/validate.js';
 import { recognizeStencil } from '../core/stencil.js';
 import { isStencil, type LinearOperator } from '../core/types.js';
 import type { PreparedToken } from './ops.js';
@@ -89,6 +89,8 @@ export class PreparedOperator implements PreparedToken {
     this.work = work;
     // The matrix's own dtype, even when it runs as a (dtype-free) constant stencil: the right-hand sides it accepts do not change.
     this.dtype = operatorDtype(src);
+    // Other ops on the same matrix (ctx.linalg.spmv(P, x)) may use the validated snapshot too.
+    if (!isStencil(src)) registerPreparedCsr(this, src);
   }
 
   get disposed(): boolean {
@@ -107,6 +109,7 @@ export class PreparedOperator implements PreparedToken {
   dispose(): void {
     if (this.isDisposed) return;
     this.isDisposed = true;
+    registerPreparedCsr(this, null);
     const rs = this.releases;
     this.releases = [];
     for (const r of rs) r();

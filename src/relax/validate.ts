@@ -7,7 +7,7 @@ import { fail } from '../core/errors.js';
 import { stencilSize } from '../core/stencil.js';
 import { dtypeOf, isStencil, type FloatArray, type LinearOperator } from '../core/types.js';
 import {
-  checkCsr, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, describe,
+  checkCsrWith, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, describe,
 } from '../core/validate.js';
 
 export interface OperatorCheckOptions {
@@ -34,8 +34,10 @@ export function checkMagnitude(v: FloatArray, name: string): void {
 export function checkOperator(A: unknown, name = 'A', options: OperatorCheckOptions = {}): LinearOperator {
   if (typeof A === 'object' && A !== null && (A as { kind?: unknown }).kind === 'stencil') return checkStencil(A, name);
   const base = options.indexBase ?? 0;
-  const M = checkCsr(A, name);
+  // One native pass checks the magnitudes and diagonals with the structure when the addon is there.
+  const { matrix: M, extraVerified } = checkCsrWith(A, name, { maxMagnitude: MAX_MAGNITUDE, positiveDiagonal: true });
   if (M.nrows !== M.ncols) fail('E_SHAPE', name, `must be square, got ${M.nrows}×${M.ncols}`);
+  if (extraVerified) return M;
   checkMagnitude(M.values, `${name}.values`);
   for (let i = 0; i < M.nrows; i++) {
     let d = 0;

@@ -40,4 +40,19 @@ template <class T>
 bool segmented_moments(int32_t nseg, const int32_t* offsets, size_t nvalues, const T* values, double ddof, T* sum,
                        T* mean, T* variance, int threads);
 
+/// Checks csr_canonical adds on request (bit flags).
+enum CsrCheck : int {
+  kCsrFinite = 1,            // every value finite
+  kCsrBounded = 2,           // every |value| <= bound
+  kCsrPositiveDiagonal = 4,  // every row stores its diagonal, and it is > 0
+};
+
+/// Whether rowPtr (nrows + 1 entries), colIdx and values (nnz each) form a canonical CSR matrix with
+/// ncols columns, as checkCsr (src/core/validate.ts) defines it: rowPtr[0] = 0, non-decreasing,
+/// rowPtr[nrows] = nnz, columns in [0, ncols) strictly increasing per row; plus the CsrCheck `flags`.
+/// A verdict only: the caller names the violation.
+template <class T>
+bool csr_canonical(int32_t nrows, const int32_t* rowPtr, int32_t nnz, const int32_t* colIdx, const T* values,
+                   int64_t ncols, int flags, double bound);
+
 }  // namespace numkern

@@ -124,6 +124,12 @@ const YIELD_MS = 20;
 const UNITS_PER_MS = 7e5;
 /** Below this many units per update, chunks run synchronously (a worker round trip would dominate). */
 const SYNC_UNITS = 100_000;
+/**
+ * Below this many units per update (a few ms), the first chunk runs synchronously too, so a short solve
+ * finishes without a trip to the libuv pool, whose thread (and its thread team) may start cold and is
+ * only scheduled when the machine lets it; a longer solve moves there after this first chunk.
+ */
+const FIRST_SYNC_UNITS = 4_000_000;
 
 interface PreparedOp {
   readonly op: NativeRelaxOp;
@@ -227,17 +233,24 @@ function outcome(st: Float64Array): RelaxOutcome {
  * Runs a session to the end. `costs[k]` is system k's work per update; each call gives every system
  * the same share of a chunk's work budget, which is re-aimed at the target chunk time from the last
  * chunk's measured speed (never more than 4× bigger). Small chunks run synchronously and yield to the
- * event loop every YIELD_MS; large ones run on the libuv pool.
+ * event loop every YIELD_MS; large ones run on the libuv pool, after a first synchronous chunk when an
+ * update is cheap enough (FIRST_SYNC_UNITS).
  */
 async function drive(relax: NativeRelaxKernels, session: NativeRelaxSession, costs: readonly number[], threads: number, ctl: KernelControl, progress: (running: number) => void): Promise<void> {
   const total = costs.reduce((a, b) => a + b, 0);
-  const sync = total < SYNC_UNITS;
-  const target = sync ? SYNC_CHUNK_MS : CHUNK_MS;
+  let sync = total < FIRST_SYNC_UNITS;
+  let target = sync ? SYNC_CHUNK_MS : CHUNK_MS;
   const budget = new Float64Array(costs.length);
   let running = costs.length;
   let units = (target * UNITS_PER_MS) / running;
   let lastYield = performance.now();
-  for (;;) {
+  for (let chunk = 0; ; chunk++) {
+    if (chunk === 1 && sync && total >= SYNC_UNITS) {
+      // Past the first chunk a long solve of a large operator runs on the pool, in longer chunks.
+      sync = false;
+      units *= CHUNK_MS / SYNC_CHUNK_MS;
+      target = CHUNK_MS;
+    }
     throwIfAborted(ctl.signal);
     for (let k = 0; k < costs.length; k++) budget[k] = Math.max(1, Math.floor(units / costs[k]!));
     const t0 = performance.now();
