@@ -236,30 +236,36 @@ void prepare_moments(const Napi::CallbackInfo& info, Job& job) {
 
 // ---- CSR check ----
 
-/// csrCheck(rowPtr, colIdx, values, ncols, flags, bound): whether the arrays form a canonical CSR matrix
-/// passing the CsrCheck flags (numkern::csr_canonical). Synchronous, on the caller's memory; a shape it
-/// cannot read is `false` too, and the façade's own scan then names what is wrong.
+/// csrCheck(rowPtr, colIdx, values, ncols, {finite, bound, positiveDiagonal}): whether the arrays form a
+/// canonical CSR matrix passing those checks (numkern::csr_canonical; CsrScanChecks in
+/// src/core/validate.ts). Synchronous, on the caller's memory; a shape it cannot read is `false` too,
+/// and the façade's own scan then names what is wrong.
 Napi::Value csr_check(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const ArrayArg rowPtr = int32_array(info, 0, "rowPtr");
   const ArrayArg colIdx = int32_array(info, 1, "colIdx");
   const ArrayArg values = float_array(info, 2, "values");
   const double ncols = number_arg(info, 3, "ncols");
-  const double flags = number_arg(info, 4, "flags");
-  const double bound = number_arg(info, 5, "bound");
+  if (info.Length() < 5 || !info[4].IsObject()) return Napi::Boolean::New(env, false);
+  const Napi::Object checks = info[4].As<Napi::Object>();
+  const Napi::Value finiteArg = checks.Get("finite"), boundArg = checks.Get("bound"), diagArg = checks.Get("positiveDiagonal");
+  if (!finiteArg.IsBoolean() || !boundArg.IsNumber() || !diagArg.IsBoolean()) return Napi::Boolean::New(env, false);
+  const double bound = boundArg.As<Napi::Number>().DoubleValue();
+  const int flags = (finiteArg.As<Napi::Boolean>().Value() ? numkern::kCsrFinite : 0) |
+                    (std::isfinite(bound) ? numkern::kCsrBounded : 0) |
+                    (diagArg.As<Napi::Boolean>().Value() ? numkern::kCsrPositiveDiagonal : 0);
   const size_t max32 = static_cast<size_t>(std::numeric_limits<int32_t>::max());
   if (rowPtr.length == 0 || rowPtr.length - 1 > max32 || colIdx.length > max32 || values.length != colIdx.length ||
-      !(ncols >= 0 && ncols <= static_cast<double>(max32)) || !(flags >= 0 && flags < 8) || std::isnan(bound))
+      !(ncols >= 0 && ncols <= static_cast<double>(max32)) || std::isnan(bound))
     return Napi::Boolean::New(env, false);
   const auto nrows = static_cast<int32_t>(rowPtr.length - 1);
   const auto nnz = static_cast<int32_t>(colIdx.length);
   const auto* rp = static_cast<const int32_t*>(rowPtr.data);
   const auto* ci = static_cast<const int32_t*>(colIdx.data);
   const auto nc = static_cast<int64_t>(ncols);
-  const int f = static_cast<int>(flags);
   const bool ok = values.type == napi_float32_array
-                      ? numkern::csr_canonical<float>(nrows, rp, nnz, ci, static_cast<const float*>(values.data), nc, f, bound)
-                      : numkern::csr_canonical<double>(nrows, rp, nnz, ci, static_cast<const double*>(values.data), nc, f, bound);
+                      ? numkern::csr_canonical<float>(nrows, rp, nnz, ci, static_cast<const float*>(values.data), nc, flags, bound)
+                      : numkern::csr_canonical<double>(nrows, rp, nnz, ci, static_cast<const double*>(values.data), nc, flags, bound);
   return Napi::Boolean::New(env, ok);
 }
 

@@ -90,7 +90,7 @@ export function checkCsr(A: unknown, name: string, options: { checkFinite?: bool
   const finite = options.checkFinite !== false;
   // The whole check at native speed, every call: nothing cached can go stale after an in-place edit.
   // Only a pass is final; on a failure the scan below names the first violation.
-  if (fastScan !== null && nnz >= FAST_SCAN_MIN && fastVerdict(rowPtr, colIdx, values, ncols, finite ? CSR_FINITE : 0, 0)) return M;
+  if (fastScan !== null && nnz >= FAST_SCAN_MIN && fastVerdict(rowPtr, colIdx, values, ncols, { finite, bound: Infinity, positiveDiagonal: false })) return M;
   return scanCsr(M, name, finite);
 }
 
@@ -101,10 +101,6 @@ export interface CsrExtraChecks {
   /** Every row stores its diagonal entry, and it is > 0. */
   readonly positiveDiagonal: boolean;
 }
-
-const CSR_FINITE = 1;
-const CSR_BOUNDED = 2;
-const CSR_POSITIVE_DIAGONAL = 4;
 
 /**
  * checkCsr (values finite), plus `extra` when the native scan can verify it in the same pass:
@@ -117,8 +113,8 @@ export function checkCsrWith(A: unknown, name: string, extra: CsrExtraChecks): {
     if (nnz >= FAST_SCAN_MIN) {
       // The header (types, lengths, end pointers) as checkCsr checks it, then one native pass for the rest.
       const header = checkCsrHeader(A, name);
-      const flags = CSR_FINITE | CSR_BOUNDED | (extra.positiveDiagonal ? CSR_POSITIVE_DIAGONAL : 0);
-      if (fastVerdict(header.rowPtr, header.colIdx, header.values, header.ncols, flags, extra.maxMagnitude)) return { matrix: header, extraVerified: true };
+      const checks = { finite: true, bound: extra.maxMagnitude, positiveDiagonal: extra.positiveDiagonal };
+      if (fastVerdict(header.rowPtr, header.colIdx, header.values, header.ncols, checks)) return { matrix: header, extraVerified: true };
     }
   }
   return { matrix: checkCsr(A, name), extraVerified: false };
@@ -177,7 +173,17 @@ function scanCsr(A: CsrMatrix, name: string, finite: boolean): CsrMatrix {
  * them all. The native backend lends it when it loads (src/backends/native/linalg.ts); without it
  * (js only) checkCsr scans in JS. It must never pass what the JS scan refuses.
  */
-export type CsrScan = (rowPtr: Int32Array, colIdx: Int32Array, values: FloatArray, ncols: number, flags: number, bound: number) => boolean;
+export type CsrScan = (rowPtr: Int32Array, colIdx: Int32Array, values: FloatArray, ncols: number, checks: CsrScanChecks) => boolean;
+
+/** What a CsrScan checks besides the structure, by name (no code table shared with C++). */
+export interface CsrScanChecks {
+  /** Every value finite. */
+  readonly finite: boolean;
+  /** Every |value| ≤ bound (Infinity: no bound; a finite bound implies finite values). */
+  readonly bound: number;
+  /** Every row stores its diagonal entry, and it is > 0. */
+  readonly positiveDiagonal: boolean;
+}
 
 let fastScan: CsrScan | null = null;
 /** Below this many entries the JS scan is as fast as a call into the addon. */
@@ -187,10 +193,9 @@ export function registerCsrScan(scan: CsrScan | null): void {
   fastScan = scan;
 }
 
-/** flags: CSR_FINITE | CSR_BOUNDED | CSR_POSITIVE_DIAGONAL (numkern::CsrCheck); bound for CSR_BOUNDED. */
-function fastVerdict(rowPtr: Int32Array, colIdx: Int32Array, values: FloatArray, ncols: number, flags: number, bound: number): boolean {
+function fastVerdict(rowPtr: Int32Array, colIdx: Int32Array, values: FloatArray, ncols: number, checks: CsrScanChecks): boolean {
   try {
-    return fastScan!(rowPtr, colIdx, values, ncols, flags, bound) === true;
+    return fastScan!(rowPtr, colIdx, values, ncols, checks) === true;
   } catch {
     return false;
   }

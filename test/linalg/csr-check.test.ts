@@ -6,14 +6,14 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../../src/backends/addon/load.js';
-import { registerCsrScan, checkCsr, type CsrScan } from '../../src/core/validate.js';
+import { registerCsrScan, checkCsr } from '../../src/core/validate.js';
 import type { CsrMatrix } from '../../src/index.js';
 import { femAnisotropic3d, femPoisson2d } from '../../src/relax/fem.js';
 import { checkOperator } from '../../src/relax/validate.js';
 import { rng } from '../support/backends.js';
 
 const { addon } = loadNative();
-const scan = (addon as { csrCheck?: CsrScan } | null)?.csrCheck;
+const scan = addon?.csrCheck;
 afterAll(() => registerCsrScan(scan ?? null));
 
 function outcome(A: CsrMatrix, checkFinite: boolean | 'relax' = true): string {

@@ -19,6 +19,7 @@ import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CsrScan } from '../../core/validate.js';
 
 type Float = Float32Array | Float64Array;
 
@@ -51,6 +52,11 @@ export interface NativeInfo {
  * return a Promise, and report every failure (argument errors included) as a rejection.
  */
 export interface NativeKernels {
+  /**
+   * Whether the arrays form a canonical CSR matrix passing `checks` (bindings/linalg.cc); core's checkCsr
+   * uses it for its pass (src/core/validate.ts). Optional: a build older than it lacks it.
+   */
+  csrCheck?: CsrScan;
   /** y := A x for CSR A (nrows = rowPtr.length − 1, ncols = x.length); f32 accumulates in float, f64 in double. */
   spmv<T extends Float>(rowPtr: Int32Array, colIdx: Int32Array, values: T, x: T, y: T, threads?: number): void;
   spmvAsync<T extends Float>(rowPtr: Int32Array, colIdx: Int32Array, values: T, x: T, y: T, threads?: number): Promise<void>;

@@ -12,7 +12,7 @@
  */
 import { kernel, type AnyKernel } from '../../core/backend.js';
 import type { FloatArray } from '../../core/types.js';
-import { registerCsrScan, type CsrScan } from '../../core/validate.js';
+import { registerCsrScan } from '../../core/validate.js';
 import { guarded } from '../addon/errors.js';
 import type { NativeHandle } from './index.js';
 import { inSlices } from './slices.js';
@@ -32,8 +32,7 @@ export function linalgKernels({ addon, threads }: NativeHandle, slice: number = 
   const dtypes = ['f32', 'f64'] as const;
   // Lends core the native CSR check (bindings/linalg.cc csrCheck): every public op that takes a CSR
   // matrix then validates all of it per call in one native pass instead of a fingerprint and a JS scan.
-  const scan = (addon as { csrCheck?: CsrScan }).csrCheck;
-  if (typeof scan === 'function') registerCsrScan(scan);
+  if (typeof addon.csrCheck === 'function') registerCsrScan(addon.csrCheck.bind(addon));
   return [
     kernel({
       op: 'spmv',
