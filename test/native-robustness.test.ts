@@ -171,7 +171,7 @@ console.log(JSON.stringify(out));
       expect(o.lost).toMatchObject({ code: 'E_DTYPE', message: expect.stringMatching(/^x: its ArrayBuffer is detached/) });
       expect(o.batch).toMatchObject({ code: 'E_DTYPE', message: expect.stringMatching(/^x: its ArrayBuffer is detached/) });
     }
-  });
+  }, 180_000); // a hang guard, not a time bound: under ASan on a loaded 2-core machine this test alone took 41 s
 });
 
 describe.runIf(addon)('native relax with indices scribbled over mid-solve', () => {
