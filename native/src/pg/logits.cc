@@ -106,10 +106,10 @@ NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
 #if NK_HAVE_CLONES
 /// block_sums for f32 written with AVX-512 intrinsics: the same operations in the same order, lane for
 /// lane, as the portable loop (so the same bits), with fewer instructions than GCC's vectorization of it:
-/// 2^n by vscalefps and n = round(u) by vrndscaleps (the portable's magic-number rounding and exponent
-/// bits take 4 more per vector), the maximal elements masked out of the sum and counted by masked
+/// 2^n by vscalefps and n by vrndscaleps (the portable's magic number and exponent bits take 4 more per
+/// vector), the maximal elements masked out of the sum and counted by masked
 /// arithmetic (the portable's pick is 3 bit operations), and both lanes' sums in registers. exp2_f32's
-/// exponent clamp to 0 below u = −126.5 is a mask on vscalefps (which would give subnormals there);
+/// exponent clamp to 0 for n ≤ −127 is a mask on vscalefps (which would give subnormals there);
 /// u ≤ 0 here, so the upper clamp never acts. Measured in L1 on the development machine (Zen 5):
 /// 0.17 ns per element against 0.21 for GCC's clone of the portable loop.
 /// Not inlined: a call per block of kLogitsBlock elements costs nothing, and a function compiled for
@@ -145,15 +145,18 @@ __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const fl
     for (size_t b = 0; b < 16 * sizeof(float); b += 64)
       __builtin_prefetch(reinterpret_cast<const char*>(x + j + kLogitsBlock) + b, 0, 3);
     const __m512 u = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm), vc);
-    // exp2_f32 (pg_logits.hpp), operation for operation.
+    // exp2_f32 (pg_logits.hpp), n = round(u) by vrndscaleps. At a tie u = k + ½ it takes the even n where
+    // the portable magic number (odd) takes the other; the two reductions f = ∓½ give the same bits, as
+    // (1 + f·q(f)) at f = ½ is exactly twice its value at f = −½ in f32 (native/test/pg_test.hpp).
     const __m512 nn = _mm512_roundscale_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 f = _mm512_sub_ps(u, nn);
     const __m512 f2 = _mm512_mul_ps(f, f);
     const __m512 q = _mm512_add_ps(_mm512_add_ps(c1, _mm512_mul_ps(f, c2)),
                                    _mm512_mul_ps(f2, _mm512_add_ps(_mm512_add_ps(c3, _mm512_mul_ps(f, c4)),
                                                                    _mm512_mul_ps(f2, c5))));
-    // "Not u < −126.5" holds for NaN too, which must reach S.
-    const __mmask16 normal = _mm512_cmp_ps_mask(u, lowest, _CMP_NLT_UQ);
+    // exp2_f32 gives 0 for n ≤ −127, i.e. u ≤ −126.5 (with its tie rule); "not u ≤ −126.5" holds for NaN
+    // too, which must reach S.
+    const __mmask16 normal = _mm512_cmp_ps_mask(u, lowest, _CMP_NLE_UQ);
     const __m512 e = _mm512_maskz_scalef_ps(normal, _mm512_add_ps(one, _mm512_mul_ps(f, q)), nn);
     const __mmask16 at_max = _mm512_cmp_ps_mask(u, zero, _CMP_EQ_OQ);
     s = _mm512_mask_add_ps(s, static_cast<__mmask16>(~at_max), s, e);
