@@ -21,7 +21,13 @@
 #include "numkern/pg_logits.hpp"
 
 #if NK_HAVE_CLONES
+// GCC 12 warns, wrongly, that the _mm512_undefined_ps() in the unmasked forms of vmaxps, vminps and
+// vrndscaleps may be uninitialized (GCC bug 105593, fixed in 13); the warning points into the header.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 namespace numkern {
@@ -125,9 +131,11 @@ __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const fl
     mxv = _mm512_max_ps(v, mxv);  // v > mx ? v : mx, as the portable loop
     mnv = _mm512_min_ps(v, mnv);
   }
-  const bool no_minus_inf = _mm512_reduce_min_ps(mnv) > -std::numeric_limits<float>::infinity();
-  alignas(64) float mx[16];
+  alignas(64) float mx[16], mn[16];
   _mm512_store_ps(mx, mxv);
+  _mm512_store_ps(mn, mnv);
+  bool no_minus_inf = true;
+  for (int k = 0; k < 16; ++k) no_minus_inf = no_minus_inf && mn[k] > -std::numeric_limits<float>::infinity();
   float m = mx[0];
   for (int k = 1; k < 16; ++k) m = mx[k] > m ? mx[k] : m;
   for (; j < n; ++j) m = x[j] > m ? x[j] : m;
