@@ -27,16 +27,6 @@
 #include "numkern/parallel.hpp"
 #include "numkern/pg_loss.hpp"
 
-#if NK_HAVE_CLONES
-// GCC 12 warns, wrongly, that the _mm512_undefined_ps() in the unmasked forms of vmaxps, vminps and
-// vrndscaleps may be uninitialized (GCC bug 105593, fixed in 13); the warning points into the header.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#endif
-
 namespace numkern {
 namespace pg {
 namespace {
@@ -307,210 +297,6 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
   return ChunkFlags{nh, nl, ndu, nfix, bad};
 }
 
-#if NK_HAVE_CLONES
-// ---------------------------------------------------------------------------------------------------
-// The f32 pass in AVX-512 intrinsics (x86-64-v4 CPUs, avx512_kernels() in pg_logits.hpp)
-//
-// Phase 1 and the lane sums of one chunk in a single loop over 16-position groups, every value in
-// registers: the operations of chunk_f32 and lane_sum in the same order, lane for lane (exp_parts_f32,
-// policy_from_ratio, kl_token<Kl, true>, needs_f64, the 16 f32 lanes per chunk added in f64 in lane
-// order, a partial last group added in f64 position by position), so the gradient, the counts and the
-// sums are the bits the portable pass gives. What it saves is instructions (measured ~200 vector
-// instructions per 16 positions in GCC's x86-64-v4 clone of the portable pass): no scratch round
-// trips, selects as masks (one blend, or none: masked arithmetic) where the portable pick takes three
-// bit operations, 2^n by vscalefps, the activity by one vptestmb.
-#define NK_V4 __attribute__((target("arch=x86-64-v4")))
-
-struct ChunkSums {
-  double ell, r, nd, kv, h;
-};
-
-/// exp_parts_f32 in 16 lanes, operation for operation (2^n by vscalefps: the same value wherever
-/// exp_parts_f32 is valid, −87.33 ≤ x ≤ 88.37; outside, both are garbage the guard sends to f64).
-struct Exp16 {
-  __m512 e, h, n;
-};
-NK_V4 NK_FORCEINLINE Exp16 exp16(__m512 x) {
-  const __m512 magic = _mm512_set1_ps(kMagicF);
-  const __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), magic);
-  const __m512 n = _mm512_sub_ps(t, magic);
-  const __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f))),
-                                 _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
-  __m512 p = _mm512_add_ps(_mm512_set1_ps(0.008363140746951103f), _mm512_mul_ps(r, _mm512_set1_ps(0.001390127930790186f)));
-  p = _mm512_add_ps(_mm512_set1_ps(0.04166685417294502f), _mm512_mul_ps(r, p));
-  p = _mm512_add_ps(_mm512_set1_ps(0.16666577756404877f), _mm512_mul_ps(r, p));
-  p = _mm512_add_ps(_mm512_set1_ps(0.5f), _mm512_mul_ps(r, p));
-  const __m512 h = _mm512_mul_ps(_mm512_mul_ps(r, r), p);
-  return Exp16{_mm512_scalef_ps(_mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(r, h)), n), h, n};
-}
-
-/// low_of(s, x) (pg_loss.hpp): x < s ? x : s, which is vminps(x, s).
-NK_V4 NK_FORCEINLINE __m512 low16(__m512 s, __m512 x) { return _mm512_min_ps(x, s); }
-NK_V4 NK_FORCEINLINE __m512 abs16(__m512 x) { return _mm512_abs_ps(x); }
-NK_V4 NK_FORCEINLINE __m512 neg16(__m512 x) {
-  return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN)));
-}
-
-/// The lanes' f64 sum in lane order, as lane_sum.
-NK_V4 NK_FORCEINLINE double lanes16(__m512 v) {
-  alignas(64) float l[16];
-  _mm512_store_ps(l, v);
-  double s = 0;
-  for (int k = 0; k < 16; ++k) s += static_cast<double>(l[k]);
-  return s;
-}
-
-template <int Kl, bool Ent>
-NK_V4 __attribute__((noinline)) ChunkFlags chunk_v4(int32_t n, int32_t lim, const uint8_t* m, const float* x,
-                                                    const float* o, const float* rf, const float* A, const float* H,
-                                                    float* grad, float* gent, const Call& c, float w, float klc,
-                                                    float gE, Scratch& scratch, ChunkSums& out) {
-  const RatioConsts<float> rk = c.rk32;
-  const Guard gd = c.guard;
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-  const __m512 lo = _mm512_set1_ps(rk.lo), hi = _mm512_set1_ps(rk.hi), cc = _mm512_set1_ps(rk.c);
-  const __m512 cap = _mm512_set1_ps(rk.cap), lc = _mm512_set1_ps(rk.lc), nlc = _mm512_set1_ps(-rk.lc);
-  const __m512 kmax = _mm512_set1_ps(rk.kmax), nkmax = _mm512_set1_ps(-rk.kmax), vmax = _mm512_set1_ps(rk.vmax);
-  const __m512 wv = _mm512_set1_ps(w), klcv = _mm512_set1_ps(klc), gEv = _mm512_set1_ps(gE);
-  const bool all_positions = !c.p.ignore_inactive_nonfinite;
-  const bool adv_tok = c.p.advantage_per_token;
-  __m512 s_ell = zero, s_r = zero, s_nd = zero, s_kv = zero, s_h = zero;
-  double t_ell = 0, t_r = 0, t_nd = 0, t_kv = 0, t_h = 0;  // a partial last group, as lane_sum's tail
-  // The counts in 16 lanes (a masked subtract of −1 each: a popcount per group is 4 scalar instructions).
-  const __m512i minus_one = _mm512_set1_epi32(-1);
-  __m512i c_high = _mm512_setzero_si512(), c_low = c_high, c_dual = c_high;
-  int32_t nfix = 0, bad = 0;
-  for (int32_t j = 0; j < n; j += 16) {
-    const int32_t rem = n - j, to_lim = lim - j;
-    const __mmask16 inr = rem >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1u);
-    const __mmask16 below = to_lim >= 16 ? __mmask16(0xFFFF)
-                                         : static_cast<__mmask16>(to_lim <= 0 ? 0u : (1u << to_lim) - 1u);
-    const __m128i mb = _mm_maskz_loadu_epi8(inr, m + j);
-    const __mmask16 act = _mm_test_epi8_mask(mb, mb) & below & inr;
-    const __m512 xv = _mm512_maskz_loadu_ps(inr, x + j), ov = _mm512_maskz_loadu_ps(inr, o + j);
-    const __m512 av = _mm512_maskz_loadu_ps(inr, A + j);
-    const __m512 draw = _mm512_sub_ps(xv, ov);
-    const __m512 d = _mm512_min_ps(_mm512_max_ps(draw, nlc), lc);  // clamped_log_ratio
-    const __m512 r = exp16(d).e;
-
-    // kl_token<Kl, true>
-    __m512 kk = zero, kv = zero, kg = zero;
-    if constexpr (Kl == KlK3) {
-      const __m512 rv = _mm512_maskz_loadu_ps(inr, rf + j);
-      kk = _mm512_sub_ps(rv, xv);
-      const __m512 kc = _mm512_min_ps(_mm512_max_ps(kk, nkmax), kmax);
-      const Exp16 X = exp16(kc);
-      const __mmask16 small = _mm512_cmp_ps_mask(X.n, zero, _CMP_EQ_OQ);
-      const __m512 raw = _mm512_mask_mov_ps(_mm512_sub_ps(_mm512_sub_ps(X.e, kc), one), small, X.h);
-      const __m512 g = _mm512_mask_mov_ps(_mm512_sub_ps(one, X.e), small, neg16(_mm512_add_ps(kc, X.h)));
-      kv = _mm512_min_ps(vmax, raw);  // raw > vmax ? vmax : raw
-      const __mmask16 no_g = _mm512_cmp_ps_mask(raw, vmax, _CMP_GT_OQ) | _mm512_cmp_ps_mask(kk, kmax, _CMP_GT_OQ) |
-                             _mm512_cmp_ps_mask(kk, nkmax, _CMP_LT_OQ);
-      kg = _mm512_maskz_mov_ps(static_cast<__mmask16>(~no_g), g);
-    } else if constexpr (Kl != KlNone) {
-      const __m512 rv = _mm512_maskz_loadu_ps(inr, rf + j);
-      kk = _mm512_sub_ps(xv, rv);
-      if constexpr (Kl == KlK1) {
-        kv = kk;
-        kg = one;
-      } else if constexpr (Kl == KlAbs) {
-        kv = abs16(kk);
-        const __m512 sgn = _mm512_or_ps(_mm512_and_ps(kk, neg16(zero)), one);  // copysign(1, k)
-        kg = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(kk, zero, _CMP_NEQ_UQ), sgn);
-      } else {
-        kv = _mm512_mul_ps(_mm512_mul_ps(kk, kk), _mm512_set1_ps(0.5f));  // k·k/2, exactly
-        kg = kk;
-      }
-    }
-
-    // policy_from_ratio
-    const __m512 rc = _mm512_min_ps(r, cap);
-    const __m512 rcl = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
-    const __m512 nA = neg16(av);
-    const __m512 l1 = _mm512_mul_ps(nA, rc), l2 = _mm512_mul_ps(nA, rcl);
-    const __m512 lcv = _mm512_max_ps(l2, l1);
-    const __m512 l3 = _mm512_mul_ps(nA, cc);
-    const __mmask16 a_neg = _mm512_cmp_ps_mask(av, zero, _CMP_LT_OQ);
-    const __mmask16 dual = a_neg & _mm512_cmp_ps_mask(l3, lcv, _CMP_LT_OQ);
-    const __m512 ell = _mm512_mask_mov_ps(lcv, dual, l3);
-    const __mmask16 coef_on = _mm512_cmp_ps_mask(l1, l2, _CMP_GE_OQ) & static_cast<__mmask16>(~dual) &
-                              _mm512_cmp_ps_mask(abs16(draw), lc, _CMP_LE_OQ) & _mm512_cmp_ps_mask(r, cap, _CMP_LE_OQ);
-    const __m512 dl = _mm512_mul_ps(_mm512_maskz_mov_ps(coef_on, nA), r);
-    const __mmask16 clipped = _mm512_cmp_ps_mask(l2, l1, _CMP_GT_OQ);
-    const __mmask16 high = _mm512_cmp_ps_mask(av, zero, _CMP_GT_OQ) & clipped, low = a_neg & clipped;
-    const __m512 nd = neg16(d);
-
-    // needs_f64<Kl>, the same tree of minima
-    const __m512 near = low16(low16(abs16(_mm512_sub_ps(d, _mm512_set1_ps(gd.b_lo))), abs16(_mm512_sub_ps(d, _mm512_set1_ps(gd.b_hi)))),
-                              low16(abs16(_mm512_sub_ps(d, _mm512_set1_ps(gd.b_cap))), abs16(_mm512_sub_ps(d, _mm512_set1_ps(gd.b_c)))));
-    __m512 sl = low16(low16(_mm512_sub_ps(near, _mm512_set1_ps(gd.m_ratio)),
-                            _mm512_sub_ps(abs16(_mm512_sub_ps(abs16(draw), _mm512_set1_ps(gd.lc))), _mm512_set1_ps(gd.m_lc))),
-                      low16(_mm512_sub_ps(_mm512_set1_ps(80.0f), abs16(d)), _mm512_sub_ps(_mm512_set1_ps(1e30f), abs16(ell))));
-    if constexpr (Kl == KlK1 || Kl == KlAbs) sl = low16(sl, _mm512_sub_ps(_mm512_set1_ps(1e30f), abs16(kk)));
-    if constexpr (Kl == KlK2) sl = low16(sl, _mm512_sub_ps(_mm512_set1_ps(1e15f), abs16(kk)));
-    if constexpr (Kl == KlK3) {
-      const __m512 ak = abs16(kk);
-      __m512 nk = abs16(_mm512_sub_ps(ak, _mm512_set1_ps(gd.k20)));
-      nk = low16(nk, abs16(_mm512_sub_ps(kk, _mm512_set1_ps(gd.k_root_hi))));
-      nk = low16(nk, abs16(_mm512_sub_ps(kk, _mm512_set1_ps(gd.k_root_lo))));
-      sl = low16(sl, _mm512_sub_ps(nk, _mm512_set1_ps(gd.m_k)));
-      sl = low16(sl, _mm512_sub_ps(_mm512_set1_ps(gd.kbig), ak));
-    }
-    const __mmask16 fix = _mm512_movepi32_mask(_mm512_castps_si512(sl)) & act;
-    const __mmask16 ok = act & static_cast<__mmask16>(~fix);
-
-    const __m512 gsum = Kl != KlNone ? _mm512_add_ps(dl, _mm512_mul_ps(klcv, kg)) : dl;
-    _mm512_mask_storeu_ps(grad + j, inr, _mm512_maskz_mul_ps(act, wv, gsum));
-    _mm512_mask_storeu_epi32(scratch.fix + j, inr, _mm512_maskz_mov_epi32(fix, _mm512_set1_epi32(1)));
-    if (rem >= 16) {
-      s_ell = _mm512_mask_add_ps(s_ell, ok, s_ell, ell);
-      s_r = _mm512_mask_add_ps(s_r, ok, s_r, r);
-      s_nd = _mm512_mask_add_ps(s_nd, ok, s_nd, nd);
-      if constexpr (Kl != KlNone) s_kv = _mm512_mask_add_ps(s_kv, ok, s_kv, kv);
-    } else {
-      alignas(64) float te[16], tr[16], tn[16], tk[16];
-      _mm512_store_ps(te, _mm512_maskz_mov_ps(ok, ell));
-      _mm512_store_ps(tr, _mm512_maskz_mov_ps(ok, r));
-      _mm512_store_ps(tn, _mm512_maskz_mov_ps(ok, nd));
-      _mm512_store_ps(tk, _mm512_maskz_mov_ps(ok, kv));
-      for (int32_t i = 0; i < rem; ++i) {
-        t_ell += static_cast<double>(te[i]);
-        t_r += static_cast<double>(tr[i]);
-        t_nd += static_cast<double>(tn[i]);
-        if constexpr (Kl != KlNone) t_kv += static_cast<double>(tk[i]);
-      }
-    }
-    __m512 z = _mm512_sub_ps(draw, draw);
-    if constexpr (Kl != KlNone) z = _mm512_add_ps(z, _mm512_sub_ps(kk, kk));
-    if constexpr (Ent) {
-      const __m512 hv = _mm512_maskz_loadu_ps(inr, H + j);
-      _mm512_mask_storeu_ps(gent + j, inr, _mm512_maskz_mov_ps(act, gEv));
-      if (rem >= 16) {
-        s_h = _mm512_mask_add_ps(s_h, act, s_h, hv);
-      } else {
-        alignas(64) float th[16];
-        _mm512_store_ps(th, _mm512_maskz_mov_ps(act, hv));
-        for (int32_t i = 0; i < rem; ++i) t_h += static_cast<double>(th[i]);
-      }
-      z = _mm512_add_ps(z, _mm512_sub_ps(hv, hv));
-    }
-    __mmask16 badm = _mm512_cmp_ps_mask(z, zero, _CMP_NEQ_UQ);
-    if (adv_tok) badm |= _mm512_cmp_ps_mask(abs16(av), _mm512_set1_ps(std::numeric_limits<float>::max()), _CMP_NLE_UQ);
-    const __mmask16 chk = all_positions ? inr : act;
-    bad |= (badm & chk) != 0;
-    c_high = _mm512_mask_sub_epi32(c_high, ok & high, c_high, minus_one);
-    c_low = _mm512_mask_sub_epi32(c_low, ok & low, c_low, minus_one);
-    c_dual = _mm512_mask_sub_epi32(c_dual, ok & dual, c_dual, minus_one);
-    nfix |= fix != 0;
-  }
-  const int32_t nh = _mm512_reduce_add_epi32(c_high), nl = _mm512_reduce_add_epi32(c_low);
-  const int32_t ndu = _mm512_reduce_add_epi32(c_dual);
-  out = ChunkSums{lanes16(s_ell) + t_ell, lanes16(s_r) + t_r, lanes16(s_nd) + t_nd, lanes16(s_kv) + t_kv,
-                  lanes16(s_h) + t_h};
-  return ChunkFlags{nh, nl, ndu, nfix, bad};
-}
-#endif
-
 /// Asks for the next chunk's lines (of this sequence or the next) while this one computes: the passes
 /// over a chunk alternate between memory and arithmetic, and the hardware prefetcher, seeing short
 /// streams interleaved with scratch traffic, does not run far enough ahead on its own. A prefetch never
@@ -568,7 +354,7 @@ NK_FORCEINLINE int32_t inactive_tail(int32_t j0, int32_t n, const float* __restr
   return bad;
 }
 
-template <int Kl, bool Ent, bool V4>
+template <int Kl, bool Ent>
 NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c, const Seq<float>& q, SeqAcc& acc,
                                       Partial& P, Scratch& s) {
   const LossParams& p = c.p;
@@ -598,25 +384,12 @@ NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c,
     const int32_t ne = std::min(n, (live + 15) & ~15);
     ChunkFlags f{0, 0, 0, 0, 0};
     if (ne > 0) {
-#if NK_HAVE_CLONES
-      if constexpr (V4) {
-        ChunkSums cs;
-        f = chunk_v4<Kl, Ent>(ne, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s, cs);
-        acc.ell += cs.ell;
-        acc.r += cs.r;
-        acc.nd += cs.nd;
-        if constexpr (Kl != KlNone) acc.v += cs.kv;
-        if constexpr (Ent) acc.h += cs.h;
-      }
-#endif
-      if constexpr (!V4) {
-        f = chunk_f32<Kl, Ent>(ne, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s);
-        acc.ell += lane_sum(s.ell, ne);
-        acc.r += lane_sum(s.r, ne);
-        acc.nd += lane_sum(s.nd, ne);
-        if constexpr (Kl != KlNone) acc.v += lane_sum(s.kv, ne);
-        if constexpr (Ent) acc.h += lane_sum(s.h, ne);
-      }
+      f = chunk_f32<Kl, Ent>(ne, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s);
+      acc.ell += lane_sum(s.ell, ne);
+      acc.r += lane_sum(s.r, ne);
+      acc.nd += lane_sum(s.nd, ne);
+      if constexpr (Kl != KlNone) acc.v += lane_sum(s.kv, ne);
+      if constexpr (Ent) acc.h += lane_sum(s.h, ne);
     }
     if (ne < n)
       f.bad |= inactive_tail<Kl, Ent>(ne, n, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent,
@@ -650,24 +423,13 @@ NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c,
   }
 }
 
-// One clone set per (estimator, entropy) pair: target_clones does not apply to templates. The AVX-512
-// set is compiled for x86-64-v4 as a whole (its mask scans and inactive tails vectorize to 16 lanes too).
+// One clone set per (estimator, entropy) pair: target_clones does not apply to templates.
 using SequenceF32 = void (*)(const LossArrays<float>&, const Call&, const Seq<float>&, SeqAcc&, Partial&, Scratch&);
 #define NK_PG_SEQ(name, KL, ENT)                                                                             \
   NK_CLONES void name(const LossArrays<float>& a, const Call& c, const Seq<float>& q, SeqAcc& acc, Partial& P, \
                       Scratch& s) {                                                                          \
-    sequence_f32_body<KL, ENT, false>(a, c, q, acc, P, s);                                                   \
-  }                                                                                                          \
-  NK_PG_SEQ_V4(name##_v4, KL, ENT)
-#if NK_HAVE_CLONES
-#define NK_PG_SEQ_V4(name, KL, ENT)                                                                          \
-  NK_V4 void name(const LossArrays<float>& a, const Call& c, const Seq<float>& q, SeqAcc& acc, Partial& P,     \
-                  Scratch& s) {                                                                              \
-    sequence_f32_body<KL, ENT, true>(a, c, q, acc, P, s);                                                    \
+    sequence_f32_body<KL, ENT>(a, c, q, acc, P, s);                                                          \
   }
-#else
-#define NK_PG_SEQ_V4(name, KL, ENT)
-#endif
 NK_PG_SEQ(seq_none, KlNone, false)
 NK_PG_SEQ(seq_none_h, KlNone, true)
 NK_PG_SEQ(seq_k1, KlK1, false)
@@ -679,20 +441,8 @@ NK_PG_SEQ(seq_k2_h, KlK2, true)
 NK_PG_SEQ(seq_k3, KlK3, false)
 NK_PG_SEQ(seq_k3_h, KlK3, true)
 #undef NK_PG_SEQ
-#undef NK_PG_SEQ_V4
 
 SequenceF32 pick_f32(int kl, bool ent) {
-#if NK_HAVE_CLONES
-  if (avx512_kernels()) {
-    switch (kl) {
-      case KlK1: return ent ? seq_k1_h_v4 : seq_k1_v4;
-      case KlAbs: return ent ? seq_abs_h_v4 : seq_abs_v4;
-      case KlK2: return ent ? seq_k2_h_v4 : seq_k2_v4;
-      case KlK3: return ent ? seq_k3_h_v4 : seq_k3_v4;
-      default: return ent ? seq_none_h_v4 : seq_none_v4;
-    }
-  }
-#endif
   switch (kl) {
     case KlK1: return ent ? seq_k1_h : seq_k1;
     case KlAbs: return ent ? seq_abs_h : seq_abs;
