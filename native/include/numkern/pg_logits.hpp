@@ -294,6 +294,14 @@ NK_HD NK_FORCEINLINE double backward_target(double x, double lse, double H, doub
 // CPU kernels (native/src/pg/logits.cc). `threads` is a request (parallel.hpp); rows are split in
 // contiguous equal ranges and never share a sum, so no result depends on the thread count.
 
+/// Whether the f32 forward (token_logprobs) runs its AVX-512 block loop (written with intrinsics; the
+/// CPU supports x86-64-v4 and use_portable_kernels has not turned it off). It computes the portable
+/// loop's operations in the same order, so the results are the same bits either way.
+bool avx512_kernels();
+/// Test hook (native/test/pg_test.hpp): true runs the portable loop (GCC's clones) even where the
+/// AVX-512 one could run. Process-wide; not for concurrent use with running kernels.
+void use_portable_kernels(bool on);
+
 /// Fills logp[n], lse[n] and, when entropy is not null, entropy[n] for rows n < nrows of the row-major
 /// [nrows × vocab] logits. Returns −1, or the smallest flat index of a non-finite logit (outputs are then
 /// unspecified), or −2 when a target is outside [0, vocab) (checked again here, never followed).

@@ -314,6 +314,46 @@ NK_FORCEINLINE void prefetch_chunk(const LossArrays<float>& a, int64_t k, int64_
     for (int64_t j = 0; j < n; j += 64) __builtin_prefetch(a.mask + k + j, 0, 3);
 }
 
+/// Positions [0, live) of a chunk hold every active one: live = 0 when none is, else one past the last
+/// active position (mask bytes below lim, read 8 at a time from the end).
+NK_FORCEINLINE int32_t live_prefix(const uint8_t* m, int32_t lim, bool has_mask) {
+  if (!has_mask || lim <= 0) return lim > 0 ? lim : 0;
+  int32_t j = lim;
+  for (; j >= 8; j -= 8) {
+    uint64_t w;
+    std::memcpy(&w, m + j - 8, sizeof w);
+    if (w != 0) break;
+  }
+  while (j > 0 && m[j - 1] == 0) --j;
+  return j;
+}
+
+/// Positions [j0, n) of a chunk that are all inactive: grad (and gradEntropy) 0, and the chunk's
+/// non-finite flag as chunk_f32 would raise it there (only when inactive positions are checked).
+template <int Kl, bool Ent>
+NK_FORCEINLINE int32_t inactive_tail(int32_t j0, int32_t n, const float* __restrict x, const float* __restrict o,
+                                     const float* __restrict rf, const float* __restrict A,
+                                     const float* __restrict H, float* __restrict grad, float* __restrict gent,
+                                     bool check, bool adv_tok) {
+  for (int32_t j = j0; j < n; ++j) grad[j] = 0.0f;
+  if constexpr (Ent)
+    for (int32_t j = j0; j < n; ++j) gent[j] = 0.0f;
+  if (!check) return 0;
+  const int adv_bit = adv_tok ? 1 : 0;
+  int32_t bad = 0;
+  for (int32_t j = j0; j < n; ++j) {
+    const float draw = x[j] - o[j];
+    float z = draw - draw;
+    if constexpr (Kl != KlNone) {
+      const float k = Kl == KlK3 ? rf[j] - x[j] : x[j] - rf[j];
+      z += k - k;
+    }
+    if constexpr (Ent) z += H[j] - H[j];
+    bad |= static_cast<int>(!(z == 0.0f)) | (static_cast<int>(!finite_value(A[j])) & adv_bit);
+  }
+  return bad;
+}
+
 template <int Kl, bool Ent>
 NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c, const Seq<float>& q, SeqAcc& acc,
                                       Partial& P, Scratch& s) {
@@ -337,18 +377,28 @@ NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c,
     const float* H = Ent ? a.entropy + k0 : nullptr;
     float* gent = Ent ? a.grad_entropy + k0 : nullptr;
     prefetch_chunk<Kl, Ent>(a, k0 + kChunk, std::min<int64_t>(kChunk, a.ntok - (k0 + kChunk)));
-    const ChunkFlags f =
-        chunk_f32<Kl, Ent>(n, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s);
-    acc.ell += lane_sum(s.ell, n);
-    acc.r += lane_sum(s.r, n);
-    acc.nd += lane_sum(s.nd, n);
-    if constexpr (Kl != KlNone) acc.v += lane_sum(s.kv, n);
-    if constexpr (Ent) acc.h += lane_sum(s.h, n);
+    // Only the positions up to the last active one, rounded up to whole 16-lane groups, go through the
+    // token arithmetic: the padding after it adds exactly 0 to every lane, so the sums are the same bits
+    // as a pass over the whole chunk (lanes start at +0 and never hold −0), at the cost of a mask scan.
+    const int32_t live = live_prefix(m, lim, q.mask != nullptr);
+    const int32_t ne = std::min(n, (live + 15) & ~15);
+    ChunkFlags f{0, 0, 0, 0, 0};
+    if (ne > 0) {
+      f = chunk_f32<Kl, Ent>(ne, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s);
+      acc.ell += lane_sum(s.ell, ne);
+      acc.r += lane_sum(s.r, ne);
+      acc.nd += lane_sum(s.nd, ne);
+      if constexpr (Kl != KlNone) acc.v += lane_sum(s.kv, ne);
+      if constexpr (Ent) acc.h += lane_sum(s.h, ne);
+    }
+    if (ne < n)
+      f.bad |= inactive_tail<Kl, Ent>(ne, n, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent,
+                                      !p.ignore_inactive_nonfinite, adv_tok);
     P.high += f.high;
     P.low += f.low;
     P.dual += f.dual;
     if (f.fix > 0) {
-      for (int32_t j = 0; j < n; ++j) {
+      for (int32_t j = 0; j < ne; ++j) {
         if (!s.fix[j]) continue;
         const int64_t k = k0 + j;
         const double ref = Kl != KlNone ? static_cast<double>(a.ref[k]) : 0.0;
