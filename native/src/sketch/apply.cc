@@ -129,10 +129,11 @@ int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_
       sketch_sparse_column(S.key, off + i, S.m, S.s, rows.data() + i * s, signs.data() + i * s);
   });
   std::vector<int64_t> found(static_cast<size_t>(std::max(nt, 1)), -1);
-  if (!A.csr) {
-    // Dense A: each thread owns a range of columns (whole cache lines) of SA and walks the rows in order,
-    // reading its part of each row of A once: A is read once in all, every entry still sums its rows in
-    // increasing order, and Sb rides with the first range.
+  if (!A.csr && s > 1) {
+    // Sparse-sign on dense A: each thread owns a range of columns (whole cache lines) of SA and walks
+    // the rows in order, reading its part of each row of A once: A is read once in all (split by rows,
+    // with s nonzeros per column every thread would read nearly every row), every entry still sums its
+    // rows in increasing order, and Sb rides with the first range.
     const size_t lines = (d + 7) / 8;
     parallel_run(std::min<int>(nt, static_cast<int>(std::max<size_t>(lines, 1))), [&](int tid, int nth) {
       size_t l0, l1;
@@ -158,22 +159,30 @@ int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_
     });
     return min_found(found);
   }
-  // CSR: each thread owns a range of SA rows and walks every row of A in order, adding only into its own.
+  // Each thread owns a range of SA rows and walks every row of A in order, adding only into its own (for
+  // countsketch it reads just the rows that land in its range: A is read once in all). A dense row is
+  // screened by the thread that owns its first nonzero's row, so every row is screened exactly once.
   parallel_run(nt, [&](int tid, int nth) {
     size_t k0, k1;
     even_split(m, tid, nth, k0, k1);
     if (k0 >= k1) return;
+    int64_t bad = -1;
     for (size_t i = 0; i < n; ++i) {
       for (size_t t = 0; t < s; ++t) {
         const size_t k = static_cast<size_t>(rows[i * s + t]);
         if (k < k0 || k >= k1) continue;
+        if (t == 0 && limit > 0 && bad < 0 && !A.csr) {
+          const int64_t c = first_bad(A.data + i * d, 0, d, limit);
+          if (c >= 0) bad = static_cast<int64_t>(i * d) + c;
+        }
         const double w = signs[i * s + t];
         add_row(A, i, w, SA + k * d);
         if (b && Sb) Sb[k] += w * static_cast<double>(b[i]);
       }
     }
+    found[static_cast<size_t>(tid)] = bad;
   });
-  return -1;
+  return min_found(found);
 }
 
 /// Y (B × kPanel) := H_B·Y in the oracle's butterfly order per element (stage h uses stage h/2's outputs
