@@ -304,14 +304,16 @@ void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off
 /// Rows of a local Hadamard group of the one-pass SRHT: 2¹² rows, so every permutation block of up to
 /// 4096 rows (every A of up to 4096 rows) is transformed whole, in the oracle's order: its bits.
 constexpr unsigned kSrhtLocalBits = 12;
-/// Rows of a group whose first butterfly stages run together: 512 rows of an 8-column panel are 32 KiB (L1).
-constexpr size_t kSrhtL1Rows = 512;
+/// Rows of a group whose first butterfly stages run together: 256 rows of an 8-column panel are 16 KiB (L1).
+constexpr size_t kSrhtL1Rows = 256;
+/// Panels a thread transforms per sweep over the groups.
+constexpr size_t kSrhtChunk = 32;
 
-NK_FORCEINLINE void butterfly_rows(double* Y, size_t W, size_t col, size_t lo, size_t hi, size_t h) {
+NK_FORCEINLINE void butterfly_rows(double* Y, size_t lo, size_t hi, size_t h) {
   for (size_t i = lo; i < hi; i += 2 * h)
     for (size_t j = i; j < i + h; ++j) {
-      double* a = Y + j * W + col;
-      double* c = Y + (j + h) * W + col;
+      double* a = Y + j * kPanel;
+      double* c = Y + (j + h) * kPanel;
       for (size_t t = 0; t < kPanel; ++t) {
         const double x = a[t], y = c[t];
         a[t] = x + y;
@@ -320,15 +322,15 @@ NK_FORCEINLINE void butterfly_rows(double* Y, size_t W, size_t col, size_t lo, s
     }
 }
 
-/// Y (L rows with stride W, 8 columns from col) := H_L·Y, in the oracle's butterfly order per element:
+/// Y (one panel: L rows × 8 columns, contiguous) := H_L·Y, in the oracle's butterfly order per element:
 /// these are exactly the oracle's first log₂L stages on this group of rows (docs/sketch.md §2.3). The
 /// stages below kSrhtL1Rows run tile by tile in L1 (stage h reads only stage h/2's outputs, so the
 /// operations are the same), the rest over the group.
-NK_CLONES void fwht_group(double* Y, size_t L, size_t W, size_t col) {
+NK_CLONES void fwht_group(double* Y, size_t L) {
   const size_t tile = std::min(L, kSrhtL1Rows);
   for (size_t base = 0; base < L; base += tile)
-    for (size_t h = 1; h < tile; h *= 2) butterfly_rows(Y, W, col, base, base + tile, h);
-  for (size_t h = tile; h < L; h *= 2) butterfly_rows(Y, W, col, 0, L, h);
+    for (size_t h = 1; h < tile; h *= 2) butterfly_rows(Y, base, base + tile, h);
+  for (size_t h = tile; h < L; h *= 2) butterfly_rows(Y, 0, L, h);
 }
 
 NK_CLONES void add_scaled(double* dst, const double* src, size_t len, double s) {
@@ -397,46 +399,67 @@ int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uin
     parallel_run(workers, [&](int tid, int nth) {
       size_t q0, q1;
       even_split(npanels, tid, nth, q0, q1);
-      if (q0 >= q1) return;
-      const size_t c0 = q0 * kPanel, c1 = std::min(total, q1 * kPanel);
-      const size_t W = (q1 - q0) * kPanel;  // row stride of the group buffer (whole panels)
+      int64_t bad = found[static_cast<size_t>(tid)];
+      // Up to kSrhtChunk panels at a time (a group's rows then take ≤ 8 MiB; A is re-read per chunk only
+      // past 8·kSrhtChunk columns per thread).
+      for (size_t qa = q0; qa < q1; qa += kSrhtChunk) {
+      const size_t qb = std::min(q1, qa + kSrhtChunk);
+      const size_t c0 = qa * kPanel, c1 = std::min(total, qb * kPanel);
+      const size_t np = qb - qa;
       const size_t cEnd = std::min(c1, d);
       const bool hasB = b && c1 > d;
+      // The group's rows, panel-major (panel q holds L rows × 8 columns, contiguous: 32 KiB per 512 rows).
       std::vector<double>& Y = Ys[static_cast<size_t>(tid)];
-      if (Y.size() != L * W) Y.assign(L * W, 0.0);
-      int64_t bad = found[static_cast<size_t>(tid)];
+      if (Y.size() < np * L * kPanel) Y.assign(np * L * kPanel, 0.0);
+      double row[kPanel * kSrhtChunk];  // one source row's columns [c0, c1), signed
       for (size_t g = 0; g < groups; ++g) {
         const int32_t* ig = inv.data() + g * L;
         bool any = false;
         for (size_t x = 0; x < L; ++x) {
-          double* dst = Y.data() + x * W;
           const int32_t t = ig[x];
           if (t < 0) {
-            std::fill(dst, dst + W, 0.0);
+            for (size_t q = 0; q < np; ++q) std::fill_n(Y.data() + (q * L + x) * kPanel, kPanel, 0.0);
             continue;
           }
           any = true;
           const size_t i = i0 + static_cast<size_t>(t);
           const T* a = A.data + i * d;
-          if (x + 4 < L && ig[x + 4] >= 0) __builtin_prefetch(A.data + (i0 + static_cast<size_t>(ig[x + 4])) * d + c0);
+          // The rows come in permuted order: prefetch all of a row's part a few rows ahead (the hardware
+          // prefetcher sees no stream), so many lines are in flight at once.
+          if (x + 8 < L && ig[x + 8] >= 0) {
+            const char* p = reinterpret_cast<const char*>(A.data + (i0 + static_cast<size_t>(ig[x + 8])) * d + c0);
+            for (size_t off = 0; off < (cEnd - c0) * sizeof(T); off += 64) __builtin_prefetch(p + off);
+          }
           if (limit > 0 && c0 < cEnd) {
             const int64_t c = first_bad(a, c0, cEnd, limit);
             if (c >= 0 && (bad < 0 || static_cast<int64_t>(i * d) + c < bad)) bad = static_cast<int64_t>(i * d) + c;
           }
           const double sg = sgn[static_cast<size_t>(t)];
-          for (size_t c = c0; c < cEnd; ++c) dst[c - c0] = sg * static_cast<double>(a[c]);
-          if (hasB) dst[d - c0] = sg * static_cast<double>(b[i]);
-          for (size_t c = c1; c < c0 + W; ++c) dst[c - c0] = 0.0;
+          for (size_t c = c0; c < cEnd; ++c) row[c - c0] = sg * static_cast<double>(a[c]);
+          if (hasB) row[d - c0] = sg * static_cast<double>(b[i]);
+          for (size_t c = c1; c < c0 + np * kPanel; ++c) row[c - c0] = 0.0;
+          for (size_t q = 0; q < np; ++q) std::copy_n(row + q * kPanel, kPanel, Y.data() + (q * L + x) * kPanel);
         }
         if (!any) continue;
-        for (size_t q = 0; q < q1 - q0; ++q) fwht_group(Y.data(), L, W, q * kPanel);
-        const size_t wa = cEnd > c0 ? cEnd - c0 : 0;
+        for (size_t q = 0; q < np; ++q) fwht_group(Y.data() + q * L * kPanel, L);
         for (size_t k = 0; k < m; ++k) {
           const double sk = sketch_parity(pA[k] & static_cast<uint32_t>(g)) ? -blockSign[k] : blockSign[k];
-          const double* src = Y.data() + static_cast<size_t>(pC[k]) * W;
-          add_scaled(SA + k * d + c0, src, wa, sk);
-          if (hasB) Sb[k] += sk * src[d - c0];
+          const double* src = Y.data() + static_cast<size_t>(pC[k]) * kPanel;
+          double* dst = SA + k * d + c0;
+          for (size_t q = 0; q < np; ++q) {
+            const size_t c = c0 + q * kPanel;
+            const double* sq = src + q * L * kPanel;
+            if (c + kPanel <= d) {
+              add_scaled(dst + q * kPanel, sq, kPanel, sk);
+            } else {
+              for (size_t t2 = 0; t2 < kPanel && c + t2 < total; ++t2) {
+                if (c + t2 < d) dst[q * kPanel + t2] += sk * sq[t2];
+                else Sb[k] += sk * sq[t2];
+              }
+            }
+          }
         }
+      }
       }
       found[static_cast<size_t>(tid)] = bad;
     });
