@@ -18,6 +18,7 @@ namespace {
 constexpr size_t kDenseChunk = 32;  // rows of A whose S columns are generated at once
 constexpr size_t kPanel = 8;        // SRHT columns per FWHT panel: one cache line per row
 constexpr size_t kFwhtTile = 2048;  // rows of a panel whose first butterfly stages run in cache
+constexpr size_t kSparseRowBlock = 2048;  // rows of A a sparse sketch scatters panel by panel (3.2 MB at d = 200)
 
 /// SA[k, :] += w·(row i of A) over dense or CSR storage.
 template <class T>
@@ -115,6 +116,53 @@ int64_t min_found(const std::vector<int64_t>& found) {
   return best;
 }
 
+/// Rows [r0, r1) of a dense A, columns [c0, c1) (≤ 8): SA[row_t, c] += sign_t·a[i, c] in row order, and
+/// the first flat index in the panel with !(|a| ≤ limit) when limit > 0 (else −1).
+template <class T>
+NK_FORCEINLINE int64_t sparse_panel_body(const T* data, size_t d, size_t c0, size_t c1, size_t r0, size_t r1,
+                                         const int32_t* rows, const double* signs, size_t s, double* SA, double limit) {
+  int64_t bad = -1;
+  const size_t w = c1 - c0;
+  for (size_t i = r0; i < r1; ++i) {
+    const T* a = data + i * d + c0;
+    if (limit > 0) {
+      unsigned any = 0;
+      for (size_t j = 0; j < w; ++j) any |= !(std::fabs(static_cast<double>(a[j])) <= limit);
+      if (any && bad < 0)
+        for (size_t j = 0; j < w; ++j)
+          if (!(std::fabs(static_cast<double>(a[j])) <= limit)) { bad = static_cast<int64_t>(i * d + c0 + j); break; }
+    }
+    double v[kPanel];
+    for (size_t j = 0; j < kPanel; ++j) v[j] = j < w ? static_cast<double>(a[j]) : 0.0;
+    for (size_t t = 0; t < s; ++t) {
+      const double sg = signs[i * s + t];
+      double* dst = SA + static_cast<size_t>(rows[i * s + t]) * d + c0;
+      if (w == kPanel) {
+        for (size_t j = 0; j < kPanel; ++j) dst[j] += sg * v[j];
+      } else {
+        for (size_t j = 0; j < w; ++j) dst[j] += sg * v[j];
+      }
+    }
+  }
+  return bad;
+}
+NK_CLONES int64_t sparse_panel_f64(const double* data, size_t d, size_t c0, size_t c1, size_t r0, size_t r1,
+                                   const int32_t* rows, const double* signs, size_t s, double* SA, double limit) {
+  return sparse_panel_body<double>(data, d, c0, c1, r0, r1, rows, signs, s, SA, limit);
+}
+NK_CLONES int64_t sparse_panel_f32(const float* data, size_t d, size_t c0, size_t c1, size_t r0, size_t r1,
+                                   const int32_t* rows, const double* signs, size_t s, double* SA, double limit) {
+  return sparse_panel_body<float>(data, d, c0, c1, r0, r1, rows, signs, s, SA, limit);
+}
+inline int64_t sparse_panel_block(const double* data, size_t d, size_t c0, size_t c1, size_t r0, size_t r1,
+                                  const int32_t* rows, const double* signs, size_t s, double* SA, double limit) {
+  return sparse_panel_f64(data, d, c0, c1, r0, r1, rows, signs, s, SA, limit);
+}
+inline int64_t sparse_panel_block(const float* data, size_t d, size_t c0, size_t c1, size_t r0, size_t r1,
+                                  const int32_t* rows, const double* signs, size_t s, double* SA, double limit) {
+  return sparse_panel_f32(data, d, c0, c1, r0, r1, rows, signs, s, SA, limit);
+}
+
 template <class T>
 int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
                      double* Sb, double limit, int threads) {
@@ -129,60 +177,48 @@ int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_
       sketch_sparse_column(S.key, off + i, S.m, S.s, rows.data() + i * s, signs.data() + i * s);
   });
   std::vector<int64_t> found(static_cast<size_t>(std::max(nt, 1)), -1);
-  if (!A.csr && s > 1) {
-    // Sparse-sign on dense A: each thread owns a range of columns (whole cache lines) of SA and walks
-    // the rows in order, reading its part of each row of A once: A is read once in all (split by rows,
-    // with s nonzeros per column every thread would read nearly every row), every entry still sums its
-    // rows in increasing order, and Sb rides with the first range.
-    const size_t lines = (d + 7) / 8;
-    parallel_run(std::min<int>(nt, static_cast<int>(std::max<size_t>(lines, 1))), [&](int tid, int nth) {
-      size_t l0, l1;
-      even_split(lines, tid, nth, l0, l1);
-      const size_t j0 = std::min(d, l0 * 8), j1 = std::min(d, l1 * 8);
-      const bool withB = tid == 0 && b && Sb;
-      if (j0 >= j1 && !withB) return;
+  if (!A.csr) {
+    // Dense A: threads own 8-column panels of SA. A panel of SA (m × 64 B) stays in L2 while a block of
+    // kSparseRowBlock rows scatters into it, where a whole-row scatter would miss into an SA of m·d·8
+    // bytes (10 MB at m = 32d, d = 200) s times per row. The row block's part of A and of the column
+    // table stay in cache across the thread's panels, so A is still read from memory once. Every entry
+    // sums its rows in increasing order: the oracle's bits on any thread count.
+    const size_t npan = (d + kPanel - 1) / kPanel;
+    parallel_run(std::min<int>(nt, static_cast<int>(std::max<size_t>(npan, 1))), [&](int tid, int nth) {
+      size_t p0, p1;
+      even_split(npan, tid, nth, p0, p1);
       int64_t bad = -1;
-      for (size_t i = 0; i < n; ++i) {
-        const T* a = A.data + i * d;
-        if (limit > 0 && bad < 0) {
-          const int64_t c = first_bad(a, j0, j1, limit);
-          if (c >= 0) bad = static_cast<int64_t>(i * d) + c;
-        }
-        for (size_t t = 0; t < s; ++t) {
-          const double w = signs[i * s + t];
-          double* dst = SA + static_cast<size_t>(rows[i * s + t]) * d;
-          for (size_t j = j0; j < j1; ++j) dst[j] += w * static_cast<double>(a[j]);
-          if (withB) Sb[rows[i * s + t]] += w * static_cast<double>(b[i]);
+      for (size_t r0 = 0; r0 < n; r0 += kSparseRowBlock) {
+        const size_t r1 = std::min(n, r0 + kSparseRowBlock);
+        for (size_t p = p0; p < p1; ++p) {
+          const size_t c0 = p * kPanel, c1 = std::min(d, c0 + kPanel);
+          const int64_t f = sparse_panel_block(A.data, d, c0, c1, r0, r1, rows.data(), signs.data(), s, SA, limit);
+          if (f >= 0 && (bad < 0 || f < bad)) bad = f;
         }
       }
       found[static_cast<size_t>(tid)] = bad;
     });
+    if (b && Sb)
+      for (size_t i = 0; i < n; ++i)
+        for (size_t t = 0; t < s; ++t) Sb[rows[i * s + t]] += signs[i * s + t] * static_cast<double>(b[i]);
     return min_found(found);
   }
-  // Each thread owns a range of SA rows and walks every row of A in order, adding only into its own (for
-  // countsketch it reads just the rows that land in its range: A is read once in all). A dense row is
-  // screened by the thread that owns its first nonzero's row, so every row is screened exactly once.
+  // CSR: each thread owns a range of SA rows and walks every row of A in order, adding only into its own.
   parallel_run(nt, [&](int tid, int nth) {
     size_t k0, k1;
     even_split(m, tid, nth, k0, k1);
     if (k0 >= k1) return;
-    int64_t bad = -1;
     for (size_t i = 0; i < n; ++i) {
       for (size_t t = 0; t < s; ++t) {
         const size_t k = static_cast<size_t>(rows[i * s + t]);
         if (k < k0 || k >= k1) continue;
-        if (t == 0 && limit > 0 && bad < 0 && !A.csr) {
-          const int64_t c = first_bad(A.data + i * d, 0, d, limit);
-          if (c >= 0) bad = static_cast<int64_t>(i * d) + c;
-        }
         const double w = signs[i * s + t];
         add_row(A, i, w, SA + k * d);
         if (b && Sb) Sb[k] += w * static_cast<double>(b[i]);
       }
     }
-    found[static_cast<size_t>(tid)] = bad;
   });
-  return min_found(found);
+  return -1;
 }
 
 /// Y (B × kPanel) := H_B·Y in the oracle's butterfly order per element (stage h uses stage h/2's outputs
@@ -403,63 +439,63 @@ int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uin
       // Up to kSrhtChunk panels at a time (a group's rows then take ≤ 8 MiB; A is re-read per chunk only
       // past 8·kSrhtChunk columns per thread).
       for (size_t qa = q0; qa < q1; qa += kSrhtChunk) {
-      const size_t qb = std::min(q1, qa + kSrhtChunk);
-      const size_t c0 = qa * kPanel, c1 = std::min(total, qb * kPanel);
-      const size_t np = qb - qa;
-      const size_t cEnd = std::min(c1, d);
-      const bool hasB = b && c1 > d;
-      // The group's rows, panel-major (panel q holds L rows × 8 columns, contiguous: 32 KiB per 512 rows).
-      std::vector<double>& Y = Ys[static_cast<size_t>(tid)];
-      if (Y.size() < np * L * kPanel) Y.assign(np * L * kPanel, 0.0);
-      double row[kPanel * kSrhtChunk];  // one source row's columns [c0, c1), signed
-      for (size_t g = 0; g < groups; ++g) {
-        const int32_t* ig = inv.data() + g * L;
-        bool any = false;
-        for (size_t x = 0; x < L; ++x) {
-          const int32_t t = ig[x];
-          if (t < 0) {
-            for (size_t q = 0; q < np; ++q) std::fill_n(Y.data() + (q * L + x) * kPanel, kPanel, 0.0);
-            continue;
+        const size_t qb = std::min(q1, qa + kSrhtChunk);
+        const size_t c0 = qa * kPanel, c1 = std::min(total, qb * kPanel);
+        const size_t np = qb - qa;
+        const size_t cEnd = std::min(c1, d);
+        const bool hasB = b && c1 > d;
+        // The group's rows, panel-major (panel q holds L rows × 8 columns, contiguous: 32 KiB per 512 rows).
+        std::vector<double>& Y = Ys[static_cast<size_t>(tid)];
+        if (Y.size() < np * L * kPanel) Y.assign(np * L * kPanel, 0.0);
+        double row[kPanel * kSrhtChunk];  // one source row's columns [c0, c1), signed
+        for (size_t g = 0; g < groups; ++g) {
+          const int32_t* ig = inv.data() + g * L;
+          bool any = false;
+          for (size_t x = 0; x < L; ++x) {
+            const int32_t t = ig[x];
+            if (t < 0) {
+              for (size_t q = 0; q < np; ++q) std::fill_n(Y.data() + (q * L + x) * kPanel, kPanel, 0.0);
+              continue;
+            }
+            any = true;
+            const size_t i = i0 + static_cast<size_t>(t);
+            const T* a = A.data + i * d;
+            // The rows come in permuted order: prefetch all of a row's part a few rows ahead (the hardware
+            // prefetcher sees no stream), so many lines are in flight at once.
+            if (x + 8 < L && ig[x + 8] >= 0) {
+              const char* p = reinterpret_cast<const char*>(A.data + (i0 + static_cast<size_t>(ig[x + 8])) * d + c0);
+              for (size_t off = 0; off < (cEnd - c0) * sizeof(T); off += 64) __builtin_prefetch(p + off);
+            }
+            if (limit > 0 && c0 < cEnd) {
+              const int64_t c = first_bad(a, c0, cEnd, limit);
+              if (c >= 0 && (bad < 0 || static_cast<int64_t>(i * d) + c < bad)) bad = static_cast<int64_t>(i * d) + c;
+            }
+            const double sg = sgn[static_cast<size_t>(t)];
+            for (size_t c = c0; c < cEnd; ++c) row[c - c0] = sg * static_cast<double>(a[c]);
+            if (hasB) row[d - c0] = sg * static_cast<double>(b[i]);
+            for (size_t c = c1; c < c0 + np * kPanel; ++c) row[c - c0] = 0.0;
+            for (size_t q = 0; q < np; ++q) std::copy_n(row + q * kPanel, kPanel, Y.data() + (q * L + x) * kPanel);
           }
-          any = true;
-          const size_t i = i0 + static_cast<size_t>(t);
-          const T* a = A.data + i * d;
-          // The rows come in permuted order: prefetch all of a row's part a few rows ahead (the hardware
-          // prefetcher sees no stream), so many lines are in flight at once.
-          if (x + 8 < L && ig[x + 8] >= 0) {
-            const char* p = reinterpret_cast<const char*>(A.data + (i0 + static_cast<size_t>(ig[x + 8])) * d + c0);
-            for (size_t off = 0; off < (cEnd - c0) * sizeof(T); off += 64) __builtin_prefetch(p + off);
-          }
-          if (limit > 0 && c0 < cEnd) {
-            const int64_t c = first_bad(a, c0, cEnd, limit);
-            if (c >= 0 && (bad < 0 || static_cast<int64_t>(i * d) + c < bad)) bad = static_cast<int64_t>(i * d) + c;
-          }
-          const double sg = sgn[static_cast<size_t>(t)];
-          for (size_t c = c0; c < cEnd; ++c) row[c - c0] = sg * static_cast<double>(a[c]);
-          if (hasB) row[d - c0] = sg * static_cast<double>(b[i]);
-          for (size_t c = c1; c < c0 + np * kPanel; ++c) row[c - c0] = 0.0;
-          for (size_t q = 0; q < np; ++q) std::copy_n(row + q * kPanel, kPanel, Y.data() + (q * L + x) * kPanel);
-        }
-        if (!any) continue;
-        for (size_t q = 0; q < np; ++q) fwht_group(Y.data() + q * L * kPanel, L);
-        for (size_t k = 0; k < m; ++k) {
-          const double sk = sketch_parity(pA[k] & static_cast<uint32_t>(g)) ? -blockSign[k] : blockSign[k];
-          const double* src = Y.data() + static_cast<size_t>(pC[k]) * kPanel;
-          double* dst = SA + k * d + c0;
-          for (size_t q = 0; q < np; ++q) {
-            const size_t c = c0 + q * kPanel;
-            const double* sq = src + q * L * kPanel;
-            if (c + kPanel <= d) {
-              add_scaled(dst + q * kPanel, sq, kPanel, sk);
-            } else {
-              for (size_t t2 = 0; t2 < kPanel && c + t2 < total; ++t2) {
-                if (c + t2 < d) dst[q * kPanel + t2] += sk * sq[t2];
-                else Sb[k] += sk * sq[t2];
+          if (!any) continue;
+          for (size_t q = 0; q < np; ++q) fwht_group(Y.data() + q * L * kPanel, L);
+          for (size_t k = 0; k < m; ++k) {
+            const double sk = sketch_parity(pA[k] & static_cast<uint32_t>(g)) ? -blockSign[k] : blockSign[k];
+            const double* src = Y.data() + static_cast<size_t>(pC[k]) * kPanel;
+            double* dst = SA + k * d + c0;
+            for (size_t q = 0; q < np; ++q) {
+              const size_t c = c0 + q * kPanel;
+              const double* sq = src + q * L * kPanel;
+              if (c + kPanel <= d) {
+                add_scaled(dst + q * kPanel, sq, kPanel, sk);
+              } else {
+                for (size_t t2 = 0; t2 < kPanel && c + t2 < total; ++t2) {
+                  if (c + t2 < d) dst[q * kPanel + t2] += sk * sq[t2];
+                  else Sb[k] += sk * sq[t2];
+                }
               }
             }
           }
         }
-      }
       }
       found[static_cast<size_t>(tid)] = bad;
     });
