@@ -1,7 +1,7 @@
 // sketchApply on the CPU (docs/sketch.md §2–§3): S generated from Philox on the fly, every SA entry a sum
 // over the block's rows in increasing global order — the oracle's order (src/backends/js/sketch/apply.ts),
-// so the threads split the OUTPUT (rows of SA for the dense kinds and CSR data, column ranges for the
-// sparse kinds and the SRHT on dense data) and never re-associate a sum across threads: the result is bit
+// so the threads split the OUTPUT (rows of SA for the dense and sparse kinds, column ranges for the
+// SRHT on dense data) and never re-associate a sum across threads: the result is bit
 // for bit the same on any thread count. Dense inputs are screened in the same pass (docs/sketch.md §1):
 // the kernel reports the first element with !(|a| ≤ limit), so the façade needs no scan of its own.
 #include <algorithm>
@@ -18,7 +18,6 @@ namespace {
 constexpr size_t kDenseChunk = 32;  // rows of A whose S columns are generated at once
 constexpr size_t kPanel = 8;        // SRHT columns per FWHT panel: one cache line per row
 constexpr size_t kFwhtTile = 2048;  // rows of a panel whose first butterfly stages run in cache
-constexpr size_t kSparseRowBlock = 2048;  // rows of A a sparse sketch scatters panel by panel (3.2 MB at d = 200)
 
 /// SA[k, :] += w·(row i of A) over dense or CSR storage.
 template <class T>
@@ -78,12 +77,26 @@ void dense_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t of
   });
 }
 
+/// Whether any of a[0, n) is NaN or has |a| > limit: bitwise ORs of compares, so the loop vectorizes
+/// (a per-element branch or a short-circuit && made the screen cost more than the sketch it rides on).
+template <class T>
+NK_FORCEINLINE bool any_bad_body(const T* a, size_t n, double limit) {
+  unsigned acc = 0;
+  for (size_t c = 0; c < n; ++c) {
+    const double v = static_cast<double>(a[c]);
+    acc |= static_cast<unsigned>(v > limit) | static_cast<unsigned>(v < -limit) | static_cast<unsigned>(v != v);
+  }
+  return acc != 0;
+}
+NK_CLONES bool any_bad_f64(const double* a, size_t n, double limit) { return any_bad_body<double>(a, n, limit); }
+NK_CLONES bool any_bad_f32(const float* a, size_t n, double limit) { return any_bad_body<float>(a, n, limit); }
+inline bool any_bad(const double* a, size_t n, double limit) { return any_bad_f64(a, n, limit); }
+inline bool any_bad(const float* a, size_t n, double limit) { return any_bad_f32(a, n, limit); }
+
 /// Index of the first element of a[c0, c1) with !(|a_c| ≤ limit) (NaN, ±Inf, or past the limit), else −1.
 template <class T>
 NK_FORCEINLINE int64_t first_bad(const T* a, size_t c0, size_t c1, double limit) {
-  unsigned bad = 0;
-  for (size_t c = c0; c < c1; ++c) bad |= !(std::fabs(static_cast<double>(a[c])) <= limit);
-  if (!bad) return -1;
+  if (c1 <= c0 || !any_bad(a + c0, c1 - c0, limit)) return -1;
   for (size_t c = c0; c < c1; ++c)
     if (!(std::fabs(static_cast<double>(a[c])) <= limit)) return static_cast<int64_t>(c);
   return -1;
@@ -116,53 +129,6 @@ int64_t min_found(const std::vector<int64_t>& found) {
   return best;
 }
 
-/// Rows [r0, r1) of a dense A, columns [c0, c1) (≤ 8): SA[row_t, c] += sign_t·a[i, c] in row order, and
-/// the first flat index in the panel with !(|a| ≤ limit) when limit > 0 (else −1).
-template <class T>
-NK_FORCEINLINE int64_t sparse_panel_body(const T* data, size_t d, size_t c0, size_t c1, size_t r0, size_t r1,
-                                         const int32_t* rows, const double* signs, size_t s, double* SA, double limit) {
-  int64_t bad = -1;
-  const size_t w = c1 - c0;
-  for (size_t i = r0; i < r1; ++i) {
-    const T* a = data + i * d + c0;
-    if (limit > 0) {
-      unsigned any = 0;
-      for (size_t j = 0; j < w; ++j) any |= !(std::fabs(static_cast<double>(a[j])) <= limit);
-      if (any && bad < 0)
-        for (size_t j = 0; j < w; ++j)
-          if (!(std::fabs(static_cast<double>(a[j])) <= limit)) { bad = static_cast<int64_t>(i * d + c0 + j); break; }
-    }
-    double v[kPanel];
-    for (size_t j = 0; j < kPanel; ++j) v[j] = j < w ? static_cast<double>(a[j]) : 0.0;
-    for (size_t t = 0; t < s; ++t) {
-      const double sg = signs[i * s + t];
-      double* dst = SA + static_cast<size_t>(rows[i * s + t]) * d + c0;
-      if (w == kPanel) {
-        for (size_t j = 0; j < kPanel; ++j) dst[j] += sg * v[j];
-      } else {
-        for (size_t j = 0; j < w; ++j) dst[j] += sg * v[j];
-      }
-    }
-  }
-  return bad;
-}
-NK_CLONES int64_t sparse_panel_f64(const double* data, size_t d, size_t c0, size_t c1, size_t r0, size_t r1,
-                                   const int32_t* rows, const double* signs, size_t s, double* SA, double limit) {
-  return sparse_panel_body<double>(data, d, c0, c1, r0, r1, rows, signs, s, SA, limit);
-}
-NK_CLONES int64_t sparse_panel_f32(const float* data, size_t d, size_t c0, size_t c1, size_t r0, size_t r1,
-                                   const int32_t* rows, const double* signs, size_t s, double* SA, double limit) {
-  return sparse_panel_body<float>(data, d, c0, c1, r0, r1, rows, signs, s, SA, limit);
-}
-inline int64_t sparse_panel_block(const double* data, size_t d, size_t c0, size_t c1, size_t r0, size_t r1,
-                                  const int32_t* rows, const double* signs, size_t s, double* SA, double limit) {
-  return sparse_panel_f64(data, d, c0, c1, r0, r1, rows, signs, s, SA, limit);
-}
-inline int64_t sparse_panel_block(const float* data, size_t d, size_t c0, size_t c1, size_t r0, size_t r1,
-                                  const int32_t* rows, const double* signs, size_t s, double* SA, double limit) {
-  return sparse_panel_f32(data, d, c0, c1, r0, r1, rows, signs, s, SA, limit);
-}
-
 template <class T>
 int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
                      double* Sb, double limit, int threads) {
@@ -177,48 +143,32 @@ int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_
       sketch_sparse_column(S.key, off + i, S.m, S.s, rows.data() + i * s, signs.data() + i * s);
   });
   std::vector<int64_t> found(static_cast<size_t>(std::max(nt, 1)), -1);
-  if (!A.csr) {
-    // Dense A: threads own 8-column panels of SA. A panel of SA (m × 64 B) stays in L2 while a block of
-    // kSparseRowBlock rows scatters into it, where a whole-row scatter would miss into an SA of m·d·8
-    // bytes (10 MB at m = 32d, d = 200) s times per row. The row block's part of A and of the column
-    // table stay in cache across the thread's panels, so A is still read from memory once. Every entry
-    // sums its rows in increasing order: the oracle's bits on any thread count.
-    const size_t npan = (d + kPanel - 1) / kPanel;
-    parallel_run(std::min<int>(nt, static_cast<int>(std::max<size_t>(npan, 1))), [&](int tid, int nth) {
-      size_t p0, p1;
-      even_split(npan, tid, nth, p0, p1);
-      int64_t bad = -1;
-      for (size_t r0 = 0; r0 < n; r0 += kSparseRowBlock) {
-        const size_t r1 = std::min(n, r0 + kSparseRowBlock);
-        for (size_t p = p0; p < p1; ++p) {
-          const size_t c0 = p * kPanel, c1 = std::min(d, c0 + kPanel);
-          const int64_t f = sparse_panel_block(A.data, d, c0, c1, r0, r1, rows.data(), signs.data(), s, SA, limit);
-          if (f >= 0 && (bad < 0 || f < bad)) bad = f;
-        }
-      }
-      found[static_cast<size_t>(tid)] = bad;
-    });
-    if (b && Sb)
-      for (size_t i = 0; i < n; ++i)
-        for (size_t t = 0; t < s; ++t) Sb[rows[i * s + t]] += signs[i * s + t] * static_cast<double>(b[i]);
-    return min_found(found);
-  }
-  // CSR: each thread owns a range of SA rows and walks every row of A in order, adding only into its own.
+  // Each thread owns a range of SA rows and walks every row of A in order, adding only into its own
+  // (countsketch: each thread reads just the rows that land in its range, so A is read once in all).
+  // A dense row is screened by the thread that owns its first nonzero's row: every row exactly once.
+  // (Measured on the 2-core machine under load: splitting SA by columns, or scattering 8-column panels
+  // of a cache-resident SA, was not faster, and 2-3× slower for countsketch.)
   parallel_run(nt, [&](int tid, int nth) {
     size_t k0, k1;
     even_split(m, tid, nth, k0, k1);
     if (k0 >= k1) return;
+    int64_t bad = -1;
     for (size_t i = 0; i < n; ++i) {
       for (size_t t = 0; t < s; ++t) {
         const size_t k = static_cast<size_t>(rows[i * s + t]);
         if (k < k0 || k >= k1) continue;
+        if (t == 0 && limit > 0 && bad < 0 && !A.csr) {
+          const int64_t c = first_bad(A.data + i * d, 0, d, limit);
+          if (c >= 0) bad = static_cast<int64_t>(i * d) + c;
+        }
         const double w = signs[i * s + t];
         add_row(A, i, w, SA + k * d);
         if (b && Sb) Sb[k] += w * static_cast<double>(b[i]);
       }
     }
+    found[static_cast<size_t>(tid)] = bad;
   });
-  return -1;
+  return min_found(found);
 }
 
 /// Y (B × kPanel) := H_B·Y in the oracle's butterfly order per element (stage h uses stage h/2's outputs
