@@ -120,7 +120,8 @@ SketchSpec read_spec(const Napi::CallbackInfo& info, size_t i) {
 }
 
 // sketchApply(kind, m, s, key0, key1, scale, N, B, sample|null, A, rowOffset, b|null, SA, Sb|null,
-//             accumulate, applyScale, threads)
+//             accumulate, applyScale, threads, limit) → the first flat index of a dense A with
+//             !(|a| ≤ limit), or −1 (limit 0: no screening; CSR is never screened)
 void prepare_apply(const Napi::CallbackInfo& info, Job& job) {
   const Napi::Env env = info.Env();
   SketchSpec S = read_spec(info, 0);
@@ -155,12 +156,16 @@ void prepare_apply(const Napi::CallbackInfo& info, Job& job) {
   const bool accumulate = info[14].ToBoolean();
   const bool applyScale = info[15].ToBoolean();
   const int threads = threads_arg(info, 16);
+  const double limit = number_arg(info, 17, "limit");
+  if (!(limit >= 0)) throw_range(env, "limit: must be >= 0 (0: no screening), got " + str(limit));
   double* sa = accumulate ? job.inout<double>(SA) : job.out<double>(SA);
   const uint64_t off = static_cast<uint64_t>(rowOffset);
+  job.returns_number = true;
   job.run = [=]() -> double {
-    if (A.f32) numkern::sketch_apply<float>(S, A.a32, off, static_cast<const float*>(b), sa, Sb, accumulate, applyScale, threads);
-    else numkern::sketch_apply<double>(S, A.a64, off, static_cast<const double*>(b), sa, Sb, accumulate, applyScale, threads);
-    return 0;
+    const int64_t bad =
+        A.f32 ? numkern::sketch_apply<float>(S, A.a32, off, static_cast<const float*>(b), sa, Sb, accumulate, applyScale, limit, threads)
+              : numkern::sketch_apply<double>(S, A.a64, off, static_cast<const double*>(b), sa, Sb, accumulate, applyScale, limit, threads);
+    return static_cast<double>(bad);
   };
 }
 

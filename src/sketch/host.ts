@@ -85,25 +85,18 @@ export function triangularEstimates(R: Float64Array, d: number, r: number): { no
   return { normEst: big, condEst: Math.max(1, big * small) };
 }
 
-/** Principal branch of Lambert's W for x ≥ 0 (Halley's iteration). */
-export function lambertW(x: number): number {
-  let w = x < 1 ? x : Math.log(x) - Math.log(Math.log(x) + 1);
-  for (let i = 0; i < 50; i++) {
-    const e = Math.exp(w);
-    const f = w * e - x;
-    const step = f / (e * (w + 1) - ((w + 2) * f) / (2 * w + 2));
-    w -= step;
-    if (Math.abs(step) <= 1e-15 * Math.max(1, Math.abs(w))) break;
-  }
-  return w;
-}
-
 /**
- * Epperly's default sketch size for the full-precision methods (code/iterative_sketching.m, momentum
- * variant: C = 1, at least 4d): m = max(⌈d·exp(W(4n·ln(1/ε)/d²))⌉, 4d), here capped at n — it balances
- * the QR of the m × d sketch against the iterations a smaller sketch would need.
+ * Sketch rows per column of the full-precision methods (docs/sketch.md §4.3). With S a subspace
+ * embedding of distortion δ ≈ √(d/m), κ(A·R⁻¹) ≤ (1 + √(d/m))/(1 − √(d/m)) (the reference, §4.1), and
+ * LSQR, or the momentum iteration, gains a factor ≈ √(d/m) per pass over A: at m = 32d, κ ≤ 1.43 and a
+ * factor 0.18 per pass, ≈ 20 passes from a sketch-and-solve start to the 1e-14 tests. Halving m to 16d
+ * adds ≈ 4 passes and saves half of a QR that costs ≈ 2 passes at 32d (d ≈ 100–200, a blocked QR
+ * against a memory-bound pass); doubling it to 64d saves ≈ 3 and costs ≈ 2 more, and doubles the
+ * sketch's scatter target. The optimum is flat between ≈ 20d and 60d; 32d sits in it.
  */
+export const FULL_PRECISION_RATIO = 32;
+
+/** The default m of sketch-and-precondition and iterative sketching: 32d, capped at n. */
 export function fullPrecisionSketchSize(n: number, d: number): number {
-  const m = Math.ceil(d * Math.exp(lambertW((4 * n * Math.log(1 / EPS)) / (d * d))));
-  return Math.max(d, Math.min(n, Math.max(m, 4 * d)));
+  return Math.max(d, Math.min(n, FULL_PRECISION_RATIO * d));
 }

@@ -12,7 +12,7 @@ import { checkFiniteNumber, checkIntegerInRange, describe } from '../core/valida
 import { isCsr, SPARSE_KINDS, type SketchKind, type SketchLoopOutcome, type SketchOperand } from './ops.js';
 import { basicSolution, EPS, fullPrecisionSketchSize, triangularEstimates } from './host.js';
 import { checkKind, checkSeed, resolveSketch, type SketchDescription } from './spec.js';
-import { checkMaxIter, checkOperand, checkTol, checkVector, given, type CheckedOperand } from './validate.js';
+import { checkMaxIter, checkOperandShape, checkOperandValues, checkTol, checkVector, given, MAX_MAGNITUDE, type CheckedOperand } from './validate.js';
 
 export type LstsqMethod = 'sketch-and-solve' | 'sketch-and-precondition' | 'iterative-sketching' | 'qr';
 export const LSTSQ_METHODS: readonly LstsqMethod[] = ['sketch-and-solve', 'sketch-and-precondition', 'iterative-sketching', 'qr'];
@@ -138,7 +138,10 @@ export async function lstsq(engine: Engine, Ain: SketchOperand, bin: unknown, op
   const t0 = performance.now();
   const o = checkOpOptions<LstsqOptions>(options);
   const finite = o.checkFinite !== false;
-  const op = checkOperand(Ain, 'A', { checkFinite: finite, magnitude: true });
+  // A's values (finite, |a| ≤ MAX_MAGNITUDE) are checked in the sketch's own pass where the backend can
+  // (a JS scan of a 320 MB A costs more than the native sketch-and-solve itself); see `screened` below.
+  const op = checkOperandShape(Ain, 'A');
+  const valueChecks = { checkFinite: finite, magnitude: true };
   const { A, rows: n, cols: d, dtype } = op;
   const b = checkVector(bin, n, dtype, 'b', { checkFinite: finite, magnitude: true });
   if (d < 1) fail('E_RANGE', 'A', 'has no columns');
@@ -155,6 +158,7 @@ export async function lstsq(engine: Engine, Ain: SketchOperand, bin: unknown, op
   let loop: SketchLoopOutcome | null = null;
 
   if (cfg.method === 'qr') {
+    checkOperandValues(op, 'A', valueChecks);
     const M = denseCopy(op);
     const rhs = Float64Array.from(b);
     const q = await engine.run('sketchQr', { M, rows: n, cols: d, rhs, R, perm, rcond: cfg.rcond, allowF32: false }, { ...o, dtype: 'f64', size: n * d });
@@ -169,8 +173,16 @@ export async function lstsq(engine: Engine, Ain: SketchOperand, bin: unknown, op
     const Sb = new Float64Array(cfg.m);
     // Only sketch-and-precondition may take an f32 sketch: LSQR refines x in f64 whatever R is (docs/sketch.md §6).
     const allowF32 = cfg.method === 'sketch-and-precondition';
-    const ap = await engine.run('sketchApply', { S, A, rowOffset: 0, b, SA, Sb, allowF32 }, req);
+    const ap = await engine.run('sketchApply', { S, A, rowOffset: 0, b, SA, Sb, allowF32, screen: MAX_MAGNITUDE }, req);
     backends.apply = ap.backend;
+    // Nothing computed from A is used before its values pass: a backend that screened in its pass and
+    // found a bad element (or one that did not screen) leaves the verdict to the scan, which throws the
+    // E_NONFINITE / E_RANGE naming the first bad index, as it would have before the apply.
+    if (!ap.value || !ap.value.screened || ap.value.badIndex >= 0) {
+      checkOperandValues(op, 'A', valueChecks);
+      // It passed: a NaN under checkFinite: false. The screening call stopped early, so sketch again.
+      if (ap.value?.badIndex !== undefined && ap.value.badIndex >= 0) await engine.run('sketchApply', { S, A, rowOffset: 0, b, SA, Sb, allowF32 }, req);
+    }
     const q = await engine.run('sketchQr', { M: SA, rows: cfg.m, cols: d, rhs: Sb, R, perm, rcond: cfg.rcond, allowF32 }, { ...o, dtype: 'f64', size: cfg.m * d });
     backends.qr = q.backend;
     rank = q.value.rank;

@@ -113,6 +113,19 @@ export interface SketchApplyArgs {
    * sketch in f32 and widen. False for ctx.sketch.apply and sketch-and-solve, whose SA is the answer.
    */
   readonly allowF32: boolean;
+  /**
+   * Optional screening of a dense A in the same pass (docs/sketch.md §1): a backend that does it reports
+   * the first element with !(|a| ≤ screen) — NaN, ±Inf or past the limit — so the façade needs no scan
+   * of its own. A backend may ignore it (returning nothing); the façade then scans A itself.
+   */
+  readonly screen?: number;
+}
+
+/** What a screening sketchApply reports: `screened` false (or no result) means A was not looked at. */
+export interface SketchApplyOutcome {
+  readonly screened: boolean;
+  /** First flat index of A.data with !(|a| ≤ screen), −1 for none. SA is unspecified when ≥ 0. */
+  readonly badIndex: number;
 }
 
 export interface SketchQrArgs {
@@ -240,7 +253,7 @@ export interface SketchSolveOutcome {
 declare module '../core/ops.js' {
   interface OpTable {
     /** SA := S·A_block (and Sb := S·b_block) for one row block at a global row offset; dtype = A's. */
-    sketchApply: { args: SketchApplyArgs; result: void };
+    sketchApply: { args: SketchApplyArgs; result: SketchApplyOutcome | void };
     /** Pivoted Householder QR of a dense f64 matrix, Qᵀ applied to rhs; dtype 'f64'. */
     sketchQr: { args: SketchQrArgs; result: { rank: number } };
     /** ‖b − A x‖₂ in f64: row sums in column order, squares summed in blocks of SUM_BLOCK (src/core/operator.ts). */

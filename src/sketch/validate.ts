@@ -26,17 +26,35 @@ export interface CheckedOperand {
 }
 
 export function checkOperand(A: unknown, name: string, options: { checkFinite: boolean; magnitude?: boolean }): CheckedOperand {
+  const op = checkOperandShape(A, name);
+  checkOperandValues(op, name, options);
+  return op;
+}
+
+/** The operand's structure (dims, dtype, CSR indices), without looking at its values. */
+export function checkOperandShape(A: unknown, name: string): CheckedOperand {
   if (typeof A !== 'object' || A === null) fail('E_SHAPE', name, `expected a dense matrix {rows, cols, data} or a CSR matrix {nrows, ncols, rowPtr, colIdx, values}, got ${describe(A)}`);
   const M = (A as { rowPtr?: unknown }).rowPtr !== undefined
-    ? checkCsr(A, name, { checkFinite: options.checkFinite })
-    : checkDense(A, name, { checkFinite: options.checkFinite });
+    ? checkCsr(A, name, { checkFinite: false })
+    : checkDense(A, name, { checkFinite: false });
   const data = operandData(M);
+  return { A: M, rows: operandRows(M), cols: operandCols(M), dtype: dtypeOf(data), size: Math.max(data.length, operandRows(M)) };
+}
+
+/**
+ * The value checks of checkOperand: E_NONFINITE (when checkFinite) for the first NaN/±Inf, then E_RANGE
+ * for the first |entry| > MAX_MAGNITUDE (when magnitude). Also the façade's fallback when a kernel that
+ * screens in its pass reports a bad element: rerun here, it throws exactly the error the scan would.
+ */
+export function checkOperandValues(op: CheckedOperand, name: string, options: { checkFinite: boolean; magnitude?: boolean }): void {
+  const data = operandData(op.A);
+  const field = `${name}.${isCsr(op.A) ? 'values' : 'data'}`;
+  if (options.checkFinite) checkFinite(data, field);
   if (options.magnitude) {
     for (let i = 0; i < data.length; i++) {
-      if (Math.abs(data[i]!) > MAX_MAGNITUDE) fail('E_RANGE', `${name}.${isCsr(M) ? 'values' : 'data'}`, `entry ${i} is ${data[i]}; |entries| must stay below ${MAX_MAGNITUDE} (rescale the problem)`);
+      if (Math.abs(data[i]!) > MAX_MAGNITUDE) fail('E_RANGE', field, `entry ${i} is ${data[i]}; |entries| must stay below ${MAX_MAGNITUDE} (rescale the problem)`);
     }
   }
-  return { A: M, rows: operandRows(M), cols: operandCols(M), dtype: dtypeOf(data), size: Math.max(data.length, operandRows(M)) };
 }
 
 /** A vector of the operand's dtype and length n. */

@@ -165,12 +165,12 @@ describe('rank deficiency is detected from R and reported, never a silent garbag
 describe('defaults and results', () => {
   const P = lsProblem(3000, 10, 10, 1, 8);
 
-  it('sketch-and-precondition with a sparse-sign sketch sized by Epperly\'s rule is the default', async () => {
+  it('sketch-and-precondition with a sparse-sign sketch of 32d rows is the default', async () => {
     const r = await ctx.sketch.lstsq(P.A, P.b);
     expect(r.method).toBe('sketch-and-precondition');
     expect(r.sketch).toMatchObject({ kind: 'sparse-sign', nnzPerCol: 8, seed: '0' });
-    // d·exp(W(4n·ln(2⁵²)/d²)) for n = 3000, d = 10: W(4319) ≈ 6.4, so m ≈ 10·675 > n, capped at n.
-    expect(r.sketch!.m).toBe(3000);
+    // m = 32d (docs/sketch.md §4.3), capped at n.
+    expect(r.sketch!.m).toBe(320);
     expect(r.backend).toBe('js');
     expect(r.backends).toEqual({ apply: 'js', qr: 'js', solve: 'js' });
     // A duration is reported (its size is the bench's business, not a test's).

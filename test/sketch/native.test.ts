@@ -65,6 +65,73 @@ describe.skipIf(!addon)('native sketch', async () => {
     }
   });
 
+  it.skipIf(!has)('srht past one Hadamard group (N = 32768): the same bits on 1 and 2 threads, the oracle within re-association', async () => {
+    // The one-pass SRHT sums the levels above its 4096-row groups sequentially, the oracle by the FWHT's
+    // tree: the same signed terms re-associated, so |Δ| ≤ 2·γ_n·scale·Σ_i|a_ij| per entry (Higham §4.2).
+    const n = 20000, d = 9, m = 50;
+    const A = randomDense(n, d, 41);
+    const b = randomDense(n, 1, 42).data;
+    const opts = { kind: 'srht' as const, m, seed: 8, b, backend: 'native' as const, strict: true };
+    const r1 = await one.sketch.apply(A, opts);
+    const r2 = await two.sketch.apply(A, opts);
+    expect(r2.data).toEqual(r1.data);
+    expect(r2.Sb).toEqual(r1.Sb);
+    const ref = await two.sketch.apply(A, { ...opts, backend: 'js' });
+    const u = 2 ** -53;
+    const gamma = (n * u) / (1 - n * u);
+    for (let j = 0; j <= d; j++) {
+      let abs = 0;
+      for (let i = 0; i < n; i++) abs += Math.abs(j < d ? A.data[i * d + j]! : b[i]!);
+      for (let k = 0; k < m; k++) {
+        const g = j < d ? r2.data[k * d + j]! : r2.Sb![k]!;
+        const w = j < d ? ref.data[k * d + j]! : ref.Sb![k]!;
+        expect(Math.abs(g - w)).toBeLessThanOrEqual((2 * gamma * abs) / Math.sqrt(m));
+      }
+    }
+  });
+
+  it.skipIf(!has)('the sketch pass screens a dense A: the kernel reports the first bad element, lstsq throws before anything else runs', async () => {
+    // Bad entries in both threads' column ranges and in several slices; the first in row-major order wins.
+    const n = 5000, d = 24;
+    const A = randomDense(n, d, 31);
+    const a = addon as unknown as Record<string, (...args: unknown[]) => number>;
+    const run = (kind: number, s: number, m: number, limit: number, data: Float64Array) => {
+      const N = 8192;
+      const sample = kind === 2 ? Uint32Array.from({ length: m }, (_, k) => (k * 37) % N) : null;
+      return a.sketchApply!(kind, m, s, 1, 2, 1, kind === 2 ? N : 0, kind === 2 ? N : 0, sample, { rows: n, cols: d, data }, 0, null,
+        new Float64Array(m * d), null, false, true, 0, limit);
+    };
+    const data = A.data.slice();
+    data[4500 * d + 1] = Infinity;
+    data[4200 * d + 3] = 1e200;
+    data[4000 * d + 20] = NaN;
+    for (const [kind, s] of [[1, 0], [2, 0], [3, 1], [4, 8]] as const) {
+      expect(run(kind, s, 64, 1e150, data)).toBe(4000 * d + 20);
+      expect(run(kind, s, 64, 1e150, A.data)).toBe(-1);
+      expect(run(kind, s, 64, 0, data)).toBe(-1); // limit 0: no screening
+    }
+    const calls: string[] = [];
+    const spy = two as unknown as { run: (op: string, ...rest: unknown[]) => unknown };
+    const original = spy.run.bind(two);
+    spy.run = (op: string, ...rest: unknown[]) => {
+      calls.push(op);
+      return original(op, ...rest);
+    };
+    try {
+      const b = randomDense(n, 1, 32).data;
+      for (const sketch of ['countsketch', 'sparse-sign', 'srht'] as const) {
+        calls.length = 0;
+        await expect(two.sketch.lstsq({ rows: n, cols: d, data }, b, { sketch, backend: 'native' })).rejects.toThrow(/A\.data.*element 96020 is NaN/);
+        expect(calls).toEqual(['sketchApply']);
+        const big = A.data.slice();
+        big[4200 * d + 3] = 1e200;
+        await expect(two.sketch.lstsq({ rows: n, cols: d, data: big }, b, { sketch, backend: 'native' })).rejects.toThrow(/entry 100803 is 1e\+200/);
+      }
+    } finally {
+      spy.run = original;
+    }
+  });
+
   it.skipIf(!has)('the addon re-checks sizes and indices', () => {
     const a = addon as unknown as Record<string, (...args: unknown[]) => unknown>;
     const SA = new Float64Array(4 * 2);

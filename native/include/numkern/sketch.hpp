@@ -121,10 +121,13 @@ struct SketchSpec {
 };
 
 /// SA (m × cols) := [accumulate ? SA : 0] + S₀·A_blk, Sb likewise; then ×scale when apply_scale.
-/// Per entry, rows are summed in increasing global order (the oracle's order).
+/// Per entry, rows are summed in increasing global order (the oracle's order; the dense SRHT sums its
+/// upper Hadamard levels sequentially, docs/sketch.md §2.3). With limit > 0 a dense A is screened on the
+/// way: returns the first flat index of A with !(|a| ≤ limit) (NaN, ±Inf, or too large), else −1 (also
+/// for CSR, which is not screened). SA is then unspecified.
 template <class T>
-void sketch_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t rowOffset, const T* b, double* SA,
-                  double* Sb, bool accumulate, bool apply_scale, int threads);
+int64_t sketch_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t rowOffset, const T* b, double* SA,
+                     double* Sb, bool accumulate, bool apply_scale, double limit, int threads);
 
 /// Pivoted Householder QR of M (rows × cols row-major, destroyed), Qᵀ rhs, R (cols × cols), perm, rank.
 /// LAPACK dgeqp3 where linked (use_lapack), else the oracle's unblocked algorithm.

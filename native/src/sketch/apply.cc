@@ -1,8 +1,11 @@
 // sketchApply on the CPU (docs/sketch.md §2–§3): S generated from Philox on the fly, every SA entry a sum
 // over the block's rows in increasing global order — the oracle's order (src/backends/js/sketch/apply.ts),
-// so the threads split the OUTPUT (rows of SA for the dense and sparse kinds, column panels for the
-// SRHT) and never re-associate a sum: the result is bit for bit the same on any thread count.
+// so the threads split the OUTPUT (rows of SA for the dense and sparse kinds, column ranges for the
+// SRHT on dense data) and never re-associate a sum across threads: the result is bit
+// for bit the same on any thread count. Dense inputs are screened in the same pass (docs/sketch.md §1):
+// the kernel reports the first element with !(|a| ≤ limit), so the façade needs no scan of its own.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -74,9 +77,61 @@ void dense_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t of
   });
 }
 
+/// Whether any of a[0, n) is NaN or has |a| > limit: bitwise ORs of compares, so the loop vectorizes
+/// (a per-element branch or a short-circuit && made the screen cost more than the sketch it rides on).
 template <class T>
-void sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
-                  int threads) {
+NK_FORCEINLINE bool any_bad_body(const T* a, size_t n, double limit) {
+  unsigned acc = 0;
+  for (size_t c = 0; c < n; ++c) {
+    const double v = static_cast<double>(a[c]);
+    acc |= static_cast<unsigned>(v > limit) | static_cast<unsigned>(v < -limit) | static_cast<unsigned>(v != v);
+  }
+  return acc != 0;
+}
+NK_CLONES bool any_bad_f64(const double* a, size_t n, double limit) { return any_bad_body<double>(a, n, limit); }
+NK_CLONES bool any_bad_f32(const float* a, size_t n, double limit) { return any_bad_body<float>(a, n, limit); }
+inline bool any_bad(const double* a, size_t n, double limit) { return any_bad_f64(a, n, limit); }
+inline bool any_bad(const float* a, size_t n, double limit) { return any_bad_f32(a, n, limit); }
+
+/// Index of the first element of a[c0, c1) with !(|a_c| ≤ limit) (NaN, ±Inf, or past the limit), else −1.
+template <class T>
+NK_FORCEINLINE int64_t first_bad(const T* a, size_t c0, size_t c1, double limit) {
+  if (c1 <= c0 || !any_bad(a + c0, c1 - c0, limit)) return -1;
+  for (size_t c = c0; c < c1; ++c)
+    if (!(std::fabs(static_cast<double>(a[c])) <= limit)) return static_cast<int64_t>(c);
+  return -1;
+}
+
+/// Screens a dense block in parallel (the kinds whose pass is compute-bound: one more read is noise).
+template <class T>
+int64_t screen_dense(const SketchOperandView<T>& A, double limit, int threads) {
+  const size_t n = A.rows, d = A.cols;
+  const int nt = plan_threads(threads, n * std::max<size_t>(d, 1), 1 << 16);
+  std::vector<int64_t> found(static_cast<size_t>(std::max(nt, 1)), -1);
+  parallel_run(nt, [&](int tid, int nth) {
+    size_t i0, i1;
+    even_split(n, tid, nth, i0, i1);
+    for (size_t i = i0; i < i1; ++i) {
+      const int64_t c = first_bad(A.data + i * d, 0, d, limit);
+      if (c >= 0) { found[static_cast<size_t>(tid)] = static_cast<int64_t>(i * d) + c; return; }
+    }
+  });
+  for (const int64_t f : found)
+    if (f >= 0) return f;  // threads own increasing row ranges
+  return -1;
+}
+
+/// The smallest non-negative entry, else −1.
+int64_t min_found(const std::vector<int64_t>& found) {
+  int64_t best = -1;
+  for (const int64_t f : found)
+    if (f >= 0 && (best < 0 || f < best)) best = f;
+  return best;
+}
+
+template <class T>
+int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
+                     double* Sb, double limit, int threads) {
   const size_t m = S.m, d = A.cols, n = A.rows, s = S.s;
   std::vector<int32_t> rows(n * s);
   std::vector<double> signs(n * s);
@@ -87,21 +142,33 @@ void sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t o
     for (size_t i = i0; i < i1; ++i)
       sketch_sparse_column(S.key, off + i, S.m, S.s, rows.data() + i * s, signs.data() + i * s);
   });
-  // Each thread owns a range of SA rows and walks every row of A in order, adding only into its own.
+  std::vector<int64_t> found(static_cast<size_t>(std::max(nt, 1)), -1);
+  // Each thread owns a range of SA rows and walks every row of A in order, adding only into its own
+  // (countsketch: each thread reads just the rows that land in its range, so A is read once in all).
+  // A dense row is screened by the thread that owns its first nonzero's row: every row exactly once.
+  // (Measured on the 2-core machine under load: splitting SA by columns, or scattering 8-column panels
+  // of a cache-resident SA, was not faster, and 2-3× slower for countsketch.)
   parallel_run(nt, [&](int tid, int nth) {
     size_t k0, k1;
     even_split(m, tid, nth, k0, k1);
     if (k0 >= k1) return;
+    int64_t bad = -1;
     for (size_t i = 0; i < n; ++i) {
       for (size_t t = 0; t < s; ++t) {
         const size_t k = static_cast<size_t>(rows[i * s + t]);
         if (k < k0 || k >= k1) continue;
+        if (t == 0 && limit > 0 && bad < 0 && !A.csr) {
+          const int64_t c = first_bad(A.data + i * d, 0, d, limit);
+          if (c >= 0) bad = static_cast<int64_t>(i * d) + c;
+        }
         const double w = signs[i * s + t];
         add_row(A, i, w, SA + k * d);
         if (b && Sb) Sb[k] += w * static_cast<double>(b[i]);
       }
     }
+    found[static_cast<size_t>(tid)] = bad;
   });
+  return min_found(found);
 }
 
 /// Y (B × kPanel) := H_B·Y in the oracle's butterfly order per element (stage h uses stage h/2's outputs
@@ -220,32 +287,207 @@ void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off
   }
 }
 
+/// Rows of a local Hadamard group of the one-pass SRHT: 2¹² rows, so every permutation block of up to
+/// 4096 rows (every A of up to 4096 rows) is transformed whole, in the oracle's order: its bits.
+constexpr unsigned kSrhtLocalBits = 12;
+/// Rows of a group whose first butterfly stages run together: 256 rows of an 8-column panel are 16 KiB (L1).
+constexpr size_t kSrhtL1Rows = 256;
+/// Panels a thread transforms per sweep over the groups.
+constexpr size_t kSrhtChunk = 32;
+
+NK_FORCEINLINE void butterfly_rows(double* Y, size_t lo, size_t hi, size_t h) {
+  for (size_t i = lo; i < hi; i += 2 * h)
+    for (size_t j = i; j < i + h; ++j) {
+      double* a = Y + j * kPanel;
+      double* c = Y + (j + h) * kPanel;
+      for (size_t t = 0; t < kPanel; ++t) {
+        const double x = a[t], y = c[t];
+        a[t] = x + y;
+        c[t] = x - y;
+      }
+    }
+}
+
+/// Y (one panel: L rows × 8 columns, contiguous) := H_L·Y, in the oracle's butterfly order per element:
+/// these are exactly the oracle's first log₂L stages on this group of rows (docs/sketch.md §2.3). The
+/// stages below kSrhtL1Rows run tile by tile in L1 (stage h reads only stage h/2's outputs, so the
+/// operations are the same), the rest over the group.
+NK_CLONES void fwht_group(double* Y, size_t L) {
+  const size_t tile = std::min(L, kSrhtL1Rows);
+  for (size_t base = 0; base < L; base += tile)
+    for (size_t h = 1; h < tile; h *= 2) butterfly_rows(Y, base, base + tile, h);
+  for (size_t h = tile; h < L; h *= 2) butterfly_rows(Y, 0, L, h);
+}
+
+NK_CLONES void add_scaled(double* dst, const double* src, size_t len, double s) {
+  for (size_t t = 0; t < len; ++t) dst[t] += s * src[t];
+}
+
+/// The SRHT of a dense block in one pass over A (docs/sketch.md §2.3). With B = 2^bits and L = 2^lb,
+/// H_B = H_{B/L} ⊗ H_L: a sampled row p_lo = (a, c) (high bits a, low lb bits c) receives from the group
+/// g of L permuted positions (−1)^popcount(a & g)·(H_L·Y_g)[c]. So each group's L rows are gathered
+/// once (signed, at their permuted places), transformed in cache, and added into the m sampled rows;
+/// the top level over blocks h is the same. Threads own column ranges of SA, so every SA entry sums its
+/// terms in one fixed order (groups, then blocks, increasing) on any thread count. The low lb levels are
+/// the oracle's own operations; the levels above are summed sequentially instead of by the FWHT's tree,
+/// which re-associates the same terms (a difference within γ_{B/L}·Σ|terms|, Higham §4.2).
+template <class T>
+int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
+                         double* Sb, double limit, int threads) {
+  const size_t m = S.m, d = A.cols, n = A.rows;
+  const uint64_t B = S.srhtB;
+  if (n == 0) return -1;
+  unsigned bits = 0;
+  while ((1ull << bits) < B) ++bits;
+  const unsigned lb = std::min(bits, kSrhtLocalBits);
+  const size_t L = size_t{1} << lb;
+  const size_t groups = static_cast<size_t>(B >> lb);
+  const unsigned half = (bits + 1) / 2;
+  const size_t tsize = size_t{1} << half;
+  const size_t total = d + (b ? 1 : 0);
+  const size_t npanels = (total + kPanel - 1) / kPanel;
+  std::vector<uint64_t> pHi(m);
+  std::vector<uint32_t> pA(m), pC(m);
+  for (size_t k = 0; k < m; ++k) {
+    pHi[k] = S.sample[k] / B;
+    const uint32_t lo = static_cast<uint32_t>(S.sample[k] % B);
+    pA[k] = lo >> lb;
+    pC[k] = lo & static_cast<uint32_t>(L - 1);
+  }
+  const uint64_t first = off / B, last = (off + n - 1) / B;
+  const int nt = plan_threads(threads, n * std::max<size_t>(total, 1) * lb, 1 << 16);
+  const int workers = std::min<int>(nt, static_cast<int>(npanels));
+  std::vector<uint32_t> tables(kSrhtFeistelRounds * tsize);
+  std::vector<int32_t> inv(static_cast<size_t>(B));
+  std::vector<double> sgn, blockSign(m);
+  std::vector<int64_t> found(static_cast<size_t>(std::max(workers, 1)), -1);
+  std::vector<std::vector<double>> Ys(static_cast<size_t>(std::max(workers, 1)));
+  for (uint64_t h = first; h <= last; ++h) {
+    const uint64_t g0 = std::max<uint64_t>(off, h * B), g1 = std::min<uint64_t>(off + n, (h + 1) * B);
+    const size_t count = static_cast<size_t>(g1 - g0);
+    for (int r = 0; r < kSrhtFeistelRounds; ++r) {
+      const uint64_t base = (h * kSrhtFeistelRounds + static_cast<uint64_t>(r)) * tsize;
+      for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = philox_word(S.key, kSketchStreamSrhtPermutation, base + x);
+    }
+    std::fill(inv.begin(), inv.end(), -1);
+    sgn.resize(count);
+    parallel_run(nt, [&](int tid, int nth) {
+      size_t t0, t1;
+      even_split(count, tid, nth, t0, t1);
+      for (size_t t = t0; t < t1; ++t) {
+        const uint64_t g = g0 + t;
+        inv[sketch_feistel(tables.data(), bits, static_cast<uint32_t>(g - h * B))] = static_cast<int32_t>(t);
+        sgn[t] = sketch_srht_sign(S.key, g);
+      }
+    });
+    for (size_t k = 0; k < m; ++k) blockSign[k] = sketch_parity(static_cast<uint32_t>(pHi[k] & h)) ? -1.0 : 1.0;
+    const size_t i0 = static_cast<size_t>(g0 - off);
+    parallel_run(workers, [&](int tid, int nth) {
+      size_t q0, q1;
+      even_split(npanels, tid, nth, q0, q1);
+      int64_t bad = found[static_cast<size_t>(tid)];
+      // Up to kSrhtChunk panels at a time (a group's rows then take ≤ 8 MiB; A is re-read per chunk only
+      // past 8·kSrhtChunk columns per thread).
+      for (size_t qa = q0; qa < q1; qa += kSrhtChunk) {
+        const size_t qb = std::min(q1, qa + kSrhtChunk);
+        const size_t c0 = qa * kPanel, c1 = std::min(total, qb * kPanel);
+        const size_t np = qb - qa;
+        const size_t cEnd = std::min(c1, d);
+        const bool hasB = b && c1 > d;
+        // The group's rows, panel-major (panel q holds L rows × 8 columns, contiguous: 32 KiB per 512 rows).
+        std::vector<double>& Y = Ys[static_cast<size_t>(tid)];
+        if (Y.size() < np * L * kPanel) Y.assign(np * L * kPanel, 0.0);
+        double row[kPanel * kSrhtChunk];  // one source row's columns [c0, c1), signed
+        for (size_t g = 0; g < groups; ++g) {
+          const int32_t* ig = inv.data() + g * L;
+          bool any = false;
+          for (size_t x = 0; x < L; ++x) {
+            const int32_t t = ig[x];
+            if (t < 0) {
+              for (size_t q = 0; q < np; ++q) std::fill_n(Y.data() + (q * L + x) * kPanel, kPanel, 0.0);
+              continue;
+            }
+            any = true;
+            const size_t i = i0 + static_cast<size_t>(t);
+            const T* a = A.data + i * d;
+            // The rows come in permuted order: prefetch all of a row's part a few rows ahead (the hardware
+            // prefetcher sees no stream), so many lines are in flight at once.
+            if (x + 8 < L && ig[x + 8] >= 0) {
+              const char* p = reinterpret_cast<const char*>(A.data + (i0 + static_cast<size_t>(ig[x + 8])) * d + c0);
+              for (size_t off = 0; off < (cEnd - c0) * sizeof(T); off += 64) __builtin_prefetch(p + off);
+            }
+            if (limit > 0 && c0 < cEnd) {
+              const int64_t c = first_bad(a, c0, cEnd, limit);
+              if (c >= 0 && (bad < 0 || static_cast<int64_t>(i * d) + c < bad)) bad = static_cast<int64_t>(i * d) + c;
+            }
+            const double sg = sgn[static_cast<size_t>(t)];
+            for (size_t c = c0; c < cEnd; ++c) row[c - c0] = sg * static_cast<double>(a[c]);
+            if (hasB) row[d - c0] = sg * static_cast<double>(b[i]);
+            for (size_t c = c1; c < c0 + np * kPanel; ++c) row[c - c0] = 0.0;
+            for (size_t q = 0; q < np; ++q) std::copy_n(row + q * kPanel, kPanel, Y.data() + (q * L + x) * kPanel);
+          }
+          if (!any) continue;
+          for (size_t q = 0; q < np; ++q) fwht_group(Y.data() + q * L * kPanel, L);
+          for (size_t k = 0; k < m; ++k) {
+            const double sk = sketch_parity(pA[k] & static_cast<uint32_t>(g)) ? -blockSign[k] : blockSign[k];
+            const double* src = Y.data() + static_cast<size_t>(pC[k]) * kPanel;
+            double* dst = SA + k * d + c0;
+            for (size_t q = 0; q < np; ++q) {
+              const size_t c = c0 + q * kPanel;
+              const double* sq = src + q * L * kPanel;
+              if (c + kPanel <= d) {
+                add_scaled(dst + q * kPanel, sq, kPanel, sk);
+              } else {
+                for (size_t t2 = 0; t2 < kPanel && c + t2 < total; ++t2) {
+                  if (c + t2 < d) dst[q * kPanel + t2] += sk * sq[t2];
+                  else Sb[k] += sk * sq[t2];
+                }
+              }
+            }
+          }
+        }
+      }
+      found[static_cast<size_t>(tid)] = bad;
+    });
+  }
+  return min_found(found);
+}
+
 }  // namespace
 
 template <class T>
-void sketch_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t rowOffset, const T* b, double* SA,
-                  double* Sb, bool accumulate, bool apply_scale, int threads) {
+int64_t sketch_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t rowOffset, const T* b, double* SA,
+                     double* Sb, bool accumulate, bool apply_scale, double limit, int threads) {
   const size_t md = static_cast<size_t>(S.m) * A.cols;
   if (!accumulate) {
     // An empty output may be a null pointer (a zero-length typed array): memset must not see it.
     if (md > 0) std::memset(SA, 0, md * sizeof(double));
     if (Sb && S.m > 0) std::memset(Sb, 0, S.m * sizeof(double));
   }
+  int64_t bad = -1;
+  if (!A.csr && limit > 0 && S.kind != kSkSrht && S.kind != kSkCountSketch && S.kind != kSkSparseSign)
+    bad = screen_dense(A, limit, threads);
   if (A.rows > 0) {
-    if (S.kind == kSkSrht) srht_apply(S, A, rowOffset, b, SA, Sb, threads);
-    else if (S.kind == kSkGaussian || S.kind == kSkRademacher) dense_apply(S, A, rowOffset, b, SA, Sb, threads);
-    else sparse_apply(S, A, rowOffset, b, SA, Sb, threads);
+    if (S.kind == kSkSrht) {
+      if (A.csr) srht_apply(S, A, rowOffset, b, SA, Sb, threads);
+      else bad = srht_apply_dense(S, A, rowOffset, b, SA, Sb, limit, threads);
+    } else if (S.kind == kSkGaussian || S.kind == kSkRademacher) {
+      dense_apply(S, A, rowOffset, b, SA, Sb, threads);
+    } else {
+      bad = sparse_apply(S, A, rowOffset, b, SA, Sb, limit, threads);
+    }
   }
   if (apply_scale && S.scale != 1.0) {
     for (size_t k = 0; k < md; ++k) SA[k] *= S.scale;
     if (Sb)
       for (size_t k = 0; k < S.m; ++k) Sb[k] *= S.scale;
   }
+  return bad;
 }
 
-template void sketch_apply<float>(const SketchSpec&, const SketchOperandView<float>&, uint64_t, const float*, double*,
-                                  double*, bool, bool, int);
-template void sketch_apply<double>(const SketchSpec&, const SketchOperandView<double>&, uint64_t, const double*,
-                                   double*, double*, bool, bool, int);
+template int64_t sketch_apply<float>(const SketchSpec&, const SketchOperandView<float>&, uint64_t, const float*,
+                                     double*, double*, bool, bool, double, int);
+template int64_t sketch_apply<double>(const SketchSpec&, const SketchOperandView<double>&, uint64_t, const double*,
+                                      double*, double*, bool, bool, double, int);
 
 }  // namespace numkern

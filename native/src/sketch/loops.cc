@@ -516,12 +516,12 @@ int sketch_project(const SketchOperandView<T>& A, const T* b, double* x, const S
     St.key[1] = kw[lane + 1];
     // The oracle sketches the f64 residual r as its b.
     if constexpr (sizeof(T) == 8) {
-      sketch_apply<double>(St, A, 0, r.data(), SA.data(), Sr.data(), false, true, threads);
+      sketch_apply<double>(St, A, 0, r.data(), SA.data(), Sr.data(), false, true, 0.0, threads);
     } else {
       // f32 A with an f64 residual: sketch A and r separately (r through a one-column f64 view).
-      sketch_apply<float>(St, A, 0, nullptr, SA.data(), nullptr, false, true, threads);
+      sketch_apply<float>(St, A, 0, nullptr, SA.data(), nullptr, false, true, 0.0, threads);
       SketchOperandView<double> rv{false, n, 1, r.data(), nullptr, nullptr, nullptr};
-      sketch_apply<double>(St, rv, 0, nullptr, Sr.data(), nullptr, false, true, threads);
+      sketch_apply<double>(St, rv, 0, nullptr, Sr.data(), nullptr, false, true, 0.0, threads);
     }
     sketch_min_norm_solve(SA.data(), q, d, Sr.data(), 2.220446049250313e-16 * static_cast<double>(std::max(q, d)),
                           delta.data());

@@ -24,7 +24,7 @@ import {
   isCsr, SKETCH_STREAMS, SRHT_FEISTEL_ROUNDS, operandCols, operandRows,
   type SketchApplyArgs, type SketchIterateArgs, type SketchKaczmarzArgs, type SketchKind, type SketchLoopOutcome,
   type SketchLoopStop, type SketchLsqrArgs, type SketchOperand, type SketchOperator, type SketchProjectArgs,
-  type SketchQrArgs, type SketchSolveOutcome,
+  type SketchApplyOutcome, type SketchQrArgs, type SketchSolveOutcome,
 } from '../../sketch/ops.js';
 import { guarded } from '../addon/errors.js';
 import { familyExports, type NativeAddon } from '../addon/load.js';
@@ -69,7 +69,8 @@ interface NativeSketchLayout {
 type Obj = SketchOperand;
 interface NativeSketchKernels {
   sketchApply(kind: number, m: number, s: number, key0: number, key1: number, scale: number, N: number, B: number, sample: Uint32Array | null,
-    A: Obj, rowOffset: number, b: FloatArray | null, SA: Float64Array, Sb: Float64Array | null, accumulate: boolean, applyScale: boolean, threads: number): void;
+    A: Obj, rowOffset: number, b: FloatArray | null, SA: Float64Array, Sb: Float64Array | null, accumulate: boolean, applyScale: boolean, threads: number,
+    limit: number): number;
   sketchQr(M: Float64Array, rows: number, cols: number, rhs: Float64Array | null, R: Float64Array, perm: Int32Array, rcond: number, lapack: boolean, threads: number): number;
   sketchQrAsync(M: Float64Array, rows: number, cols: number, rhs: Float64Array | null, R: Float64Array, perm: Int32Array, rcond: number, lapack: boolean, threads: number): Promise<number>;
   sketchResidualSq(A: Obj, b: FloatArray, x: Float64Array, acc: number, threads: number): number;
@@ -118,12 +119,19 @@ const vecSlice = (b: FloatArray, lo: number, hi: number, n: number): FloatArray 
 function rowCost(S: SketchOperator): number {
   if (S.kind === 'gaussian') return 8 * S.m;
   if (S.kind === 'rademacher') return S.m;
-  if (S.kind === 'srht') return Math.log2(S.srht!.B) + 2;
+  // The one-pass SRHT (native/src/sketch/apply.cc): log₂L butterflies per row, then m adds per L rows.
+  if (S.kind === 'srht') { const L = Math.min(S.srht!.B, 4096); return Math.log2(L) + S.m / L + 1; }
   return S.nnzPerCol;
 }
 
-async function apply(sk: SketchAddon, threads: number, args: SketchApplyArgs): Promise<void> {
+/**
+ * S·A in slices; with args.screen a dense A is screened in the same pass (CSR is not: `screened` false),
+ * and the first slice that finds a bad element ends the call.
+ */
+async function apply(sk: SketchAddon, threads: number, args: SketchApplyArgs): Promise<SketchApplyOutcome> {
   const { S, A, rowOffset, b, SA, Sb } = args;
+  const limit = args.screen ?? 0;
+  const screened = limit > 0 && !isCsr(A);
   const n = operandRows(A);
   const d = operandCols(A);
   const code = SKETCH_KIND_CODES[S.kind];
@@ -145,10 +153,12 @@ async function apply(sk: SketchAddon, threads: number, args: SketchApplyArgs): P
     const lo = cuts[c]!;
     const hi = cuts[c + 1]!;
     const last = c + 2 === cuts.length;
-    sk.sketchApply(code, S.m, S.nnzPerCol, S.key0, S.key1, S.scale, N, B, sample, rowSlice(A, lo, hi), rowOffset + lo,
-      b ? vecSlice(b, lo, hi, n) : null, SA, Sb, c > 0, last, threads);
+    const bad = sk.sketchApply(code, S.m, S.nnzPerCol, S.key0, S.key1, S.scale, N, B, sample, rowSlice(A, lo, hi), rowOffset + lo,
+      b ? vecSlice(b, lo, hi, n) : null, SA, Sb, c > 0, last, threads, screened ? limit : 0);
+    if (bad >= 0) return { screened, badIndex: lo * d + bad };
     if (!last) await yieldToLoop();
   }
+  return { screened, badIndex: -1 };
 }
 
 /** ‖b − A x‖₂ in the oracle's order, in SUM_BLOCK-aligned slices. */
