@@ -187,9 +187,12 @@ export async function frechetSuite(targets: Target[], c: Ceilings, quick: boolea
   for (const N of sizes) {
     const flops = 2 * B * K * N;
     const reps = N >= 100_000 ? 3 : 5;
+    // numpy's matrix path by thread count, for the same-run ratio in native's rows.
+    const numpy = new Map<number | string, { median: number; best: number }>();
     for (const threads of [...new Set([1, c.threads])]) {
       const peer = numpyPeer(N, threads, reps);
       const t = { label: 'numpy', threads };
+      if (typeof peer !== 'string') numpy.set(threads, peer.matrix);
       if (typeof peer === 'string') {
         rows.push({ suite: 'frechet', case: `numpy anchor N=${N}`, backend: 'numpy', dtype: 'f32', threads, seconds: NaN, unit: 'GFLOP/s', rate: NaN, ofCeiling1: null, ofCeilingAll: null, note: peer });
         break;
@@ -205,7 +208,10 @@ export async function frechetSuite(targets: Target[], c: Ceilings, quick: boolea
       if (skip || !t.ctx.supports(t.backend, 'frechetTopk', 'f32')) continue;
       const opts = { backend: t.backend, strict: true, checkFinite: false } as const;
       const m = await timeIt(() => t.ctx.frechet.predict(p.P, matrix, opts));
-      rows.push(row(`matrix N=${N}`, t, m.median, flops, c));
+      const np = t.backend === 'native' ? numpy.get(t.threads) : undefined;
+      // numpy's time over numkern's, medians (best in parentheses): above 1 is faster than numpy.
+      const vsNumpy = np ? `${(np.median / m.median).toFixed(2)}× numpy's speed in this run (best ${(np.best / m.best).toFixed(2)}×)` : '';
+      rows.push(row(`matrix N=${N}`, t, m.median, flops, c, vsNumpy));
       const e = await timeIt(() => t.ctx.frechet.predict(p.P, embedding, opts));
       const a = await t.ctx.frechet.predict(p.P, matrix, opts);
       const b = await t.ctx.frechet.predict(p.P, embedding, opts);

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -340,16 +341,20 @@ void topk(const Problem<T>& p, Engine engine, int threads) {
   BlasSingleThread single(pl.blas);
   for (int64_t b0 = 0; b0 < p.B && ntiles > 0; b0 += pl.rows) {
     const int64_t nb = std::min(pl.rows, p.B - b0);
-    if (!pl.blas) {
-      const int64_t panels = rows_panels<T>(nb);
-      parallel_run(plan_threads(threads, static_cast<size_t>(panels * p.K), 1 << 16), [&](int t, int k) {
-        size_t q0, q1;
-        even_split(static_cast<size_t>(panels), t, k, q0, q1);
-        pack_rows(p.W, p.K, b0, nb, static_cast<int64_t>(q0), static_cast<int64_t>(q1), wpack.data());
-      });
-    }
+    // The builtin engine packs the block's rows of W first, in the same team as the tiles: the threads
+    // take panels from a counter, then wait until every panel is packed. A team run one part after
+    // another (parallel_run) cannot deadlock here: its first part claims and packs every panel. A pack
+    // of its own (1024 × 1000 f32: ~0.5 ms on one core, too little work to fork a team for) would
+    // leave the other cores idle for that long in every slice of a large call.
+    const int64_t panels = pl.blas ? 0 : rows_panels<T>(nb);
+    std::atomic<int64_t> next_panel{0}, packed{0};
     std::atomic<int64_t> next{0};
     parallel_run(nt, [&](int tid, int) {
+      for (int64_t q; (q = next_panel.fetch_add(1, std::memory_order_relaxed)) < panels;) {
+        pack_rows(p.W, p.K, b0, nb, q, q + 1, wpack.data());
+        packed.fetch_add(1, std::memory_order_release);
+      }
+      while (packed.load(std::memory_order_acquire) < panels) std::this_thread::yield();
       T* C = scratch[static_cast<size_t>(tid)].data();
       RowHeaps<T>& h = heaps[static_cast<size_t>(tid)];
       for (;;) {
