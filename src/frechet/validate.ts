@@ -42,6 +42,8 @@ export function checkWeights(P: unknown, K: number, dtype: DType, observedName: 
   if (M.rows * Math.max(K, 1) > MAX_INDEX) fail('E_RANGE', 'P', `${M.rows}×${K} exceeds the 2^31 − 1 elements a kernel can index`);
   const d = M.data;
   const rowSums = new Float64Array(M.rows);
+  // The common case in one tight pass (P is as large as D when N ≈ K); the loop below only names the fault.
+  if (sumRows(d, M.rows, K, rowSums)) return { P: M, rowSums };
   for (let b = 0; b < M.rows; b++) {
     let s = 0;
     for (let k = 0; k < K; k++) {
@@ -74,6 +76,26 @@ export function checkTies(v: unknown, name = 'options.ties'): 'first' {
 export function checkTopk(v: unknown, max: number, name = 'options.topk'): number {
   if (v === undefined) return 1;
   return checkIntegerInRange(v, 1, Math.max(1, max), name);
+}
+
+/**
+ * Row sums of a rows×K matrix into `sums`; true when every entry is ≥ 0 and finite and every sum is
+ * positive and finite (NaN and ±∞ entries make the sum or the minimum fail the test, never pass it).
+ */
+function sumRows(d: FloatArray, rows: number, K: number, sums: Float64Array): boolean {
+  let ok = true;
+  for (let b = 0, o = 0; b < rows; b++, o += K) {
+    let s = 0;
+    let lo = 0;
+    for (let i = o; i < o + K; i++) {
+      const v = d[i]!;
+      s += v;
+      if (v < lo) lo = v;
+    }
+    sums[b] = s;
+    ok = ok && lo >= 0 && s > 0 && s < Infinity;
+  }
+  return ok;
 }
 
 /** Finite, ≥ 0, and (when `square`) still finite once squared in the dtype: one compare pair per entry. */
