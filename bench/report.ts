@@ -31,12 +31,14 @@ export interface Row {
   note?: string;
 }
 
-const fmt = (v: number | null, d = 2) => (v === null ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(d));
+// '-' where a row has no such figure: no time (a memory row), no rate, or a ratio with no peer to divide by.
+const fmt = (v: number | null, d = 2) => (v === null || !Number.isFinite(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(d));
+const rateCell = (r: Row) => (r.unit === 'x' && r.rate === 0 ? '-' : fmt(r.rate));
 
 export function printTable(title: string, rows: Row[]): void {
   const head = ['case', 'backend', 'dtype', 'thr', 'ms', 'rate', 'unit', 'of 1T ceil', 'of all-T ceil', 'note'];
   const cells = rows.map((r) => [
-    r.case, r.backend, r.dtype, String(r.threads), (r.seconds * 1e3).toFixed(3), fmt(r.rate), r.unit,
+    r.case, r.backend, r.dtype, String(r.threads), Number.isFinite(r.seconds) ? (r.seconds * 1e3).toFixed(3) : '-', rateCell(r), r.unit,
     r.ofCeiling1 === null ? '-' : `${(100 * r.ofCeiling1).toFixed(0)}%`,
     r.ofCeilingAll === null ? '-' : `${(100 * r.ofCeilingAll).toFixed(0)}%`,
     r.note ?? '',
