@@ -44,6 +44,8 @@ const open = async (o: Parameters<typeof createContext>[0]) => {
 const all = await open({});
 const one = await open({ threads: 1 });
 const wanted = values.backends ? new Set(values.backends.split(',')) : null;
+// A default context starts WebGPU at first use; the bench measures it when asked, so it starts it now.
+if (!wanted || wanted.has('webgpu')) await all.start();
 const targets: Target[] = [];
 for (const s of all.status()) {
   if (!s.available || (wanted && !wanted.has(s.name))) continue;

@@ -104,6 +104,7 @@ async function withContext(backends: BackendName[] | undefined, body: (ctx: Cont
 
 async function infoCommand(ctx: Context, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: INFO_OPTIONS });
+  await ctx.start(); // info reports every backend, including those a default context starts at first use
   process.stdout.write(values.json ? `${JSON.stringify(infoJson(version(), ctx), null, 2)}\n` : formatInfo(version(), ctx));
   return 0;
 }

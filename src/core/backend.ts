@@ -68,6 +68,13 @@ export interface BackendInitOptions {
 export interface BackendFactory<H = unknown> {
   readonly name: BackendName;
   init(options: BackendInitOptions): Promise<BackendInstance<H>>;
+  /**
+   * The highest priority init() could give, known without starting anything. A factory that has it
+   * is started at first use in a context that did not name it in options.backends (src/core/engine.ts:
+   * a call pinned to it, an auto call it could outrank every started backend for, or ctx.start()), so
+   * a run that never needs it never starts it (WebGPU: never opens Vulkan).
+   */
+  maxPriority?(options: BackendInitOptions): number;
 }
 
 /** docs/ARCHITECTURE.md §5: cuda > webgpu(hardware) > native > webgpu(software) > js. */

@@ -3,7 +3,7 @@
  * and kernel dispatch (tfjs style: kernels keyed by (op, dtype, backend), per-kernel fallback).
  * Core never imports a backend: backends register factories here (src/backends/register.ts).
  */
-import type { AnyKernel, BackendFactory, BackendInfo, BackendInstance, KernelControl, KernelList, KernelSpec } from './backend.js';
+import type { AnyKernel, BackendFactory, BackendInfo, BackendInitOptions, BackendInstance, KernelControl, KernelList, KernelSpec } from './backend.js';
 import { NumkernError, throwIfAborted } from './errors.js';
 import type { OpArgs, OpName, OpResult } from './ops.js';
 import { BACKEND_NAMES, type BackendName, type DType } from './types.js';
@@ -47,6 +47,8 @@ export interface ContextOptions {
 export interface BackendStatus {
   readonly name: BackendName;
   readonly available: boolean;
+  /** Not started yet: it starts at the first call that may use it, or with ctx.start(). */
+  readonly deferred?: boolean;
   /** Why the backend is not available (or was lost); absent when available. */
   readonly reason?: string;
   readonly priority?: number;
@@ -85,7 +87,19 @@ export interface Slot {
   reason: string | null;
   readonly kernels: Map<string, AnyKernel>;
   readonly familyReasons: Record<string, string>;
+  /** A backend started at first use (BackendFactory.maxPriority); null once started, or when started with the context. */
+  deferred: Deferred | null;
 }
+
+interface Deferred {
+  /** The factory's maxPriority: auto dispatch starts the backend only where it could outrank the started ones. */
+  readonly bound: number;
+  readonly factory: BackendFactory;
+  readonly options: BackendInitOptions;
+  starting: Promise<void> | null;
+}
+
+const DEFERRED_REASON = 'not started: starts at the first call that may use it, or with ctx.start()';
 
 const MAX_FALLBACK_RECORDS = 256;
 
@@ -126,33 +140,63 @@ export class Engine {
     }
     const env = envBackends();
     const initOptions = { allowSoftwareAdapter: options.allowSoftwareAdapter ?? true, threads: options.threads ?? 0 };
+    // A backend the caller named is started now; one it merely did not exclude may wait for first use.
+    const named = options.backends !== undefined;
     return Promise.all(
       BACKEND_NAMES.map(async (name): Promise<Slot> => {
-        const slot: Slot = { name, instance: null, reason: null, kernels: new Map(), familyReasons: {} };
+        const slot: Slot = { name, instance: null, reason: null, kernels: new Map(), familyReasons: {}, deferred: null };
         const factory = factories.get(name);
+        const bound = named ? undefined : factory?.maxPriority?.(initOptions);
         if (!wanted.has(name)) slot.reason = 'not in options.backends';
         else if (env && !env.has(name)) slot.reason = `excluded by NUMKERN_BACKENDS=${process.env.NUMKERN_BACKENDS}`;
         else if (!factory) slot.reason = 'no factory registered';
-        else {
-          try {
-            const instance = await factory.init(initOptions);
-            slot.instance = instance;
-            for (const [family, lists] of families) {
-              const list = lists[name];
-              if (!list) continue;
-              try {
-                for (const k of list(instance.handle as never)) for (const d of k.dtypes) slot.kernels.set(`${k.op}:${d}`, k);
-              } catch (e) {
-                slot.familyReasons[family] = e instanceof Error ? e.message : String(e);
-              }
-            }
-          } catch (e) {
-            slot.reason = e instanceof Error ? e.message : String(e);
-          }
-        }
+        else if (bound !== undefined) {
+          slot.reason = DEFERRED_REASON;
+          slot.deferred = { bound, factory, options: initOptions, starting: null };
+        } else await Engine.startSlot(slot, factory, initOptions);
         return slot;
       }),
     );
+  }
+
+  /** Initializes a slot's backend and collects every family's kernels on it; a failure becomes the slot's reason. */
+  private static async startSlot(slot: Slot, factory: BackendFactory, options: BackendInitOptions): Promise<void> {
+    try {
+      const instance = await factory.init(options);
+      slot.instance = instance;
+      slot.reason = null;
+      for (const [family, lists] of families) {
+        const list = lists[slot.name];
+        if (!list) continue;
+        try {
+          for (const k of list(instance.handle as never)) for (const d of k.dtypes) slot.kernels.set(`${k.op}:${d}`, k);
+        } catch (e) {
+          slot.familyReasons[family] = e instanceof Error ? e.message : String(e);
+        }
+      }
+    } catch (e) {
+      slot.reason = e instanceof Error ? e.message : String(e);
+    }
+  }
+
+  /** Starts a deferred backend once (concurrent callers share the start); a context disposed meanwhile releases it at once. */
+  private startDeferred(slot: Slot): Promise<void> {
+    const d = slot.deferred!;
+    d.starting ??= Engine.startSlot(slot, d.factory, d.options).then(async () => {
+      slot.deferred = null;
+      if (!this.disposed) return;
+      const inst = slot.instance;
+      slot.instance = null;
+      slot.kernels.clear();
+      slot.reason = 'context disposed';
+      if (inst) await inst.dispose();
+    });
+    return d.starting;
+  }
+
+  /** Starts every backend still waiting for first use (`numkern info` does, to report them all). */
+  async start(): Promise<void> {
+    await Promise.all(this.slots.filter((s) => s.deferred).map((s) => this.startDeferred(s)));
   }
 
   /** For every backend: available or why not, its priority, what it reported about itself and the kernels it registered. */
@@ -164,7 +208,7 @@ export class Engine {
           name: s.name, available: true, priority: s.instance.priority, info: s.instance.info, kernels: [...s.kernels.keys()],
           ...(Object.keys(s.familyReasons).length > 0 ? { families: { ...s.familyReasons } } : {}),
         }
-        : { name: s.name, available: false, reason: s.reason ?? 'unknown' };
+        : { name: s.name, available: false, reason: s.reason ?? 'unknown', ...(s.deferred ? { deferred: true } : {}) };
     });
   }
 
@@ -196,6 +240,15 @@ export class Engine {
 
     const refusal = (s: Slot): string | null => (s.kernels.get(key) as KernelSpec<K> | undefined)?.accepts?.(args) ?? null;
     const runnable = (s: Slot) => s.kernels.has(key) && refusal(s) === null;
+    // Deferred backends this call may use: the pinned one, or under auto each that could outrank every
+    // started backend able to run it. Their kernels are known only once started.
+    const waiting = this.slots.filter((s) => s.deferred && (requested === 'auto' || s.name === requested));
+    if (waiting.length > 0) {
+      const best = requested === 'auto' ? this.ordered().find((s) => runnable(s) && req.size >= this.minSize(op, s, key)) : undefined;
+      const floor = best ? best.instance!.priority : -Infinity;
+      await Promise.all(waiting.filter((s) => requested !== 'auto' || s.deferred!.bound > floor).map((s) => this.startDeferred(s)));
+      throwIfAborted(req.signal);
+    }
     if (requested === 'auto') {
       candidates = this.ordered().filter((s) => runnable(s) && req.size >= this.minSize(op, s, key));
     } else {
@@ -244,6 +297,15 @@ export class Engine {
     if (this.disposed) return;
     this.disposed = true;
     await Promise.all(this.slots.map(async (s) => {
+      // One still starting releases itself when its start ends (start()); one never started has nothing to release.
+      if (s.deferred) {
+        const starting = s.deferred.starting;
+        if (!starting) {
+          s.deferred = null;
+          s.reason = 'context disposed';
+        }
+        return starting ?? undefined;
+      }
       const inst = s.instance;
       s.instance = null;
       s.reason = 'context disposed';

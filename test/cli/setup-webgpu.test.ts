@@ -37,7 +37,9 @@ describe.skipIf(!haveLavapipe)('after setup webgpu, WebGPU is found with nothing
     const prog = join(mkdtempSync(join(tmpdir(), 'numkern-user-')), 'main.mjs');
     writeFileSync(prog, [
       `const { createContext } = await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)});`,
+      // A default context starts WebGPU at first use; start() starts it now, as a program checking status() would.
       'const ctx = await createContext();',
+      'await ctx.start();',
       "try { console.log(JSON.stringify(ctx.status().find((s) => s.name === 'webgpu'))); } finally { await ctx.dispose(); }",
     ].join('\n'));
     const r = spawnSync(process.execPath, [prog], { encoding: 'utf8', env: userEnv(cache), timeout: 60_000 });

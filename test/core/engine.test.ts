@@ -191,6 +191,82 @@ describe('backend resolution', () => {
   });
 });
 
+describe('backends started at first use (BackendFactory.maxPriority)', () => {
+  /** A mock that counts its starts and may say beforehand how high it could rank. */
+  function deferrable(name: BackendName, priority: number, bound: number, starts: { n: number; disposed: number }): BackendFactory<AnyKernel[]> {
+    const base = mock(name, priority);
+    return {
+      name,
+      maxPriority: () => bound,
+      async init(o) {
+        starts.n++;
+        const inst = await base.init(o);
+        return { ...inst, dispose: () => void starts.disposed++ };
+      },
+    };
+  }
+
+  it('a default context leaves it unstarted while a started backend outranks it, and says so', async () => {
+    const starts = { n: 0, disposed: 0 };
+    registerBackend(mock('native', PRIORITY.native));
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'none' }));
+    registerBackend(deferrable('webgpu', PRIORITY.webgpuSoftware, PRIORITY.webgpuSoftware, starts));
+    const ctx = await createContext();
+    const gpu = () => ctx.status().find((s) => s.name === 'webgpu')!;
+    expect(gpu()).toMatchObject({ available: false, deferred: true, reason: expect.stringMatching(/^not started/) });
+    expect(await ctx.dot(x64, x64)).toBe(14);
+    expect(await ctx.dot(x32, x32, { backend: 'native' })).toBe(14);
+    expect(calls).toEqual(['native', 'native']);
+    expect(starts.n).toBe(0);
+    // Pinned, it starts (once) and runs.
+    await ctx.dot(x32, x32, { backend: 'webgpu' });
+    await ctx.dot(x32, x32, { backend: 'webgpu' });
+    expect(starts.n).toBe(1);
+    expect(calls.slice(2)).toEqual(['webgpu', 'webgpu']);
+    expect(gpu()).toMatchObject({ available: true, priority: PRIORITY.webgpuSoftware });
+    expect(gpu().deferred).toBeUndefined();
+    await ctx.dispose();
+    expect(starts.disposed).toBe(1);
+  });
+
+  it('auto starts it when it could outrank every started backend able to run the call, or when none can', async () => {
+    const starts = { n: 0, disposed: 0 };
+    registerBackend(mock('native', PRIORITY.native, { minSize: 10 }));
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'none' }));
+    registerBackend(deferrable('webgpu', PRIORITY.webgpuHardware, PRIORITY.webgpuHardware, starts));
+    const ctx = await createContext();
+    expect(starts.n).toBe(0);
+    expect(await ctx.dot(x64, x64)).toBe(14);
+    expect(starts.n).toBe(1);
+    expect(calls).toEqual(['webgpu']);
+    await ctx.dispose();
+  });
+
+  it('ctx.start() starts them all; a backend named in options.backends starts with the context', async () => {
+    const starts = { n: 0, disposed: 0 };
+    registerBackend(mock('native', PRIORITY.native));
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'none' }));
+    registerBackend(deferrable('webgpu', PRIORITY.webgpuSoftware, PRIORITY.webgpuSoftware, starts));
+    const ctx = await createContext();
+    await Promise.all([ctx.start(), ctx.start()]);
+    expect(starts.n).toBe(1);
+    expect(ctx.available()).toEqual(['native', 'webgpu', 'js']);
+    await ctx.dispose();
+    const named = await createContext({ backends: ['webgpu', 'native', 'js'] });
+    expect(starts.n).toBe(2);
+    expect(named.status().find((s) => s.name === 'webgpu')).toMatchObject({ available: true });
+    await named.dispose();
+    // Disposed while it starts: the started instance is released, not leaked.
+    const racing = await createContext();
+    const pending = racing.start();
+    await racing.dispose();
+    await pending;
+    expect(starts.n).toBe(3);
+    expect(starts.disposed).toBe(3);
+    expect(racing.status().find((s) => s.name === 'webgpu')).toMatchObject({ available: false, reason: 'context disposed' });
+  });
+});
+
 describe('families as plug-ins', () => {
   it("a family whose kernel list fails on a backend is recorded there, and its ops fall back", async () => {
     registerBackend(mock('native', PRIORITY.native));

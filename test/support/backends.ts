@@ -19,6 +19,7 @@ export function required(): BackendName[] {
 export async function openForConformance(): Promise<{ ctx: Context; backends: BackendName[] }> {
   const { createContext } = await import('../../src/index.js');
   const ctx = await createContext();
+  await ctx.start(); // every backend that can start here is under test, including those a default context defers
   const status = ctx.status();
   for (const name of required()) {
     const s = status.find((x) => x.name === name);

@@ -7,7 +7,7 @@
  * the exception: they take f32 and f64 by mixed-precision refinement.
  */
 import { PRIORITY, type BackendFactory, type BackendInitOptions, type BackendInstance } from '../../core/backend.js';
-import { dawnMessages, vulkanSetupNote } from './adapter.js';
+import { dawnMessages, onlySoftwareVulkan, vulkanSetupNote } from './adapter.js';
 import { describeAdapter, openGpuDevice, type GpuLimits } from './device.js';
 import { GpuRuntime } from './dispatch.js';
 
@@ -47,6 +47,9 @@ const MIN_BINDING_BYTES = 64;
 export function createWebgpuBackend(options: WebGpuBackendOptions = {}): WebGpuBackendFactory {
   return {
     name: 'webgpu',
+    // Known without opening Vulkan: where every reachable driver is lavapipe, the adapter can only be a
+    // software one, ranked below native, so a default context starts WebGPU only for a call native can't run.
+    maxPriority: () => (onlySoftwareVulkan() ? PRIORITY.webgpuSoftware : PRIORITY.webgpuHardware),
     async init(init: BackendInitOptions): Promise<WebGpuBackendInstance> {
       const requestedBinding = options.maxBindingBytes ?? envBindingBytes();
       if (requestedBinding !== undefined && !(Number.isInteger(requestedBinding) && requestedBinding >= MIN_BINDING_BYTES)) {
