@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { closest, editDistance } from '../../src/cli/suggest.js';
 import { plural, toleranceFraction } from '../../src/cli/progress.js';
@@ -138,6 +139,26 @@ describe('a native-only run writes nothing to stderr', () => {
       expect(r.stderr).toBe('');
       expect(row[2]).toMatch(/numkern setup webgpu/);
     }
+  });
+
+  it("a library program's default context never starts WebGPU for calls native runs, where only lavapipe is reachable", () => {
+    const prog = join(dir, 'native-only.mjs');
+    writeFileSync(prog, [
+      `const { createContext } = await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'index.js')).href)});`,
+      `const { onlySoftwareVulkan } = await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'backends', 'webgpu', 'adapter.js')).href)});`,
+      'const ctx = await createContext();',
+      'try {',
+      '  const x = new Float64Array(1000).fill(1);',
+      '  const dot = await ctx.dot(x, x);',
+      "  console.log(JSON.stringify({ dot, software: onlySoftwareVulkan(), native: ctx.available().includes('native'), webgpu: ctx.status().find((s) => s.name === 'webgpu') }));",
+      '} finally { await ctx.dispose(); }',
+    ].join('\n'));
+    const r = spawnSync(process.execPath, [prog], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const o = JSON.parse(r.stdout) as { dot: number; software: boolean; native: boolean; webgpu: { available: boolean; deferred?: boolean } };
+    expect(o.dot).toBe(1000);
+    if (o.software && o.native) expect(o.webgpu).toMatchObject({ available: false, deferred: true });
   });
 
   it('where WebGPU opens an adapter, what Dawn prints goes into status(), not onto stderr', () => {
