@@ -22,6 +22,7 @@ import { femAnisotropic3d, femPoisson2d } from '../../src/relax/fem.js';
 import { poisson2d } from '../../src/relax/generators.js';
 import type { RelaxMethod } from '../../src/relax/ops.js';
 import { peerEnv } from '../peers/env.js';
+import { bestOf } from '../measure.js';
 import type { Ceilings, Row } from '../report.js';
 import type { Target } from './linalg.js';
 
@@ -120,16 +121,6 @@ async function bestOmega(solve: Solver, method: RelaxMethod, grid: number[], fin
   return best;
 }
 
-async function bestTime(fn: () => Promise<unknown>, reps: number): Promise<number> {
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await fn();
-    best = Math.min(best, (performance.now() - t0) / 1e3);
-  }
-  return best;
-}
-
 export async function realSuite(targets: Target[], _c: Ceilings, quick: boolean): Promise<Row[]> {
   const rows: Row[] = [];
   const base = { suite: 'relax-real', dtype: 'f64', ofCeiling1: null, ofCeilingAll: null } as const;
@@ -185,7 +176,7 @@ export async function realSuite(targets: Target[], _c: Ceilings, quick: boolean)
         const petsc = pm?.[method as 'cg' | 'ssor-cg' | 'sor'];
         for (const [form, operand] of [['prepared', P], ['plain CSR', m.A]] as const) {
           let last = { iterations: 0, converged: false };
-          const s = await bestTime(async () => {
+          const s = await bestOf(async () => {
             last = await t.ctx.solve(operand, plan.b, { method, omega, tol: 1e-8, maxIter: 100000, backend: t.backend as BackendName, strict: true });
           }, quick || n > SOR_MAX_N ? 2 : 5);
           const ref = petsc && !petsc.error ? petsc.best : null;
@@ -205,7 +196,7 @@ export async function realSuite(targets: Target[], _c: Ceilings, quick: boolean)
         await t.ctx.spmv(m.A, x, { out: y, backend: t.backend as BackendName });
         const Q = t.ctx.relax.prepare(m.A, { recognizeStencil: false });
         for (const [form, operand] of [['', m.A], [' (prepared)', Q]] as const) {
-          const s = await bestTime(() => t.ctx.spmv(operand, x, { out: y, backend: t.backend as BackendName }), 300);
+          const s = await bestOf(() => t.ctx.spmv(operand, x, { out: y, backend: t.backend as BackendName }), 300);
           rows.push({ ...base, case: `${label} ctx.spmv per call${form}`, backend: t.label, threads: t.threads, seconds: s, unit: 'x', rate: pm.spmv / s,
             note: `SciPy A @ x ${(pm.spmv * 1e6).toFixed(1)} µs → ${(pm.spmv / s).toFixed(2)}×` });
         }

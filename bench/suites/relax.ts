@@ -8,6 +8,7 @@ import type { RelaxMethod } from '../../src/relax/ops.js';
 import { poisson2d } from '../../src/relax/generators.js';
 import { FixedOmega } from '../../src/relax/tuners/fixed.js';
 import { solveSequence } from '../../src/relax/sequence.js';
+import { bestOf } from '../measure.js';
 import type { Ceilings, Row } from '../report.js';
 import type { Target } from './linalg.js';
 
@@ -17,16 +18,6 @@ export const PETSC_SSOR_CG_512_SECONDS = 0.535;
 function sweepBytes(A: LinearOperator, n: number): number {
   const vectors = 3 * 8 * n;
   return 'kind' in A ? vectors : A.colIdx.length * 12 + (n + 1) * 4 + vectors;
-}
-
-async function seconds(fn: () => Promise<unknown>, reps: number): Promise<number> {
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await fn();
-    best = Math.min(best, (performance.now() - t0) / 1e3);
-  }
-  return best;
 }
 
 function forms(m: number): [string, LinearOperator][] {
@@ -53,14 +44,14 @@ export async function sweepSuite(targets: Target[], c: Ceilings, quick: boolean)
           const reps = quick ? 2 : 5;
           // The first solve on an operator builds its colouring and uploads; keep that out of the probe.
           await run(1)();
-          const probe = (await seconds(run(4), 1)) / 4;
+          const probe = (await bestOf(run(4), 1)) / 4;
           const K = Math.min(2000, Math.max(4, Math.ceil(0.15 / probe)));
           // K and 2K alternate, so a burst of load on the shared machine hits both minima alike.
           let tK = Infinity;
           let t2K = Infinity;
           for (let r = 0; r < reps; r++) {
-            tK = Math.min(tK, await seconds(run(K), 1));
-            t2K = Math.min(t2K, await seconds(run(2 * K), 1));
+            tK = Math.min(tK, await bestOf(run(K), 1));
+            t2K = Math.min(t2K, await bestOf(run(2 * K), 1));
           }
           // Noise can make the difference meaningless; then fall back to the bound that includes the checks.
           const sweep = t2K - tK > 0.25 * tK ? (t2K - tK) / K : t2K / (2 * K);
@@ -104,7 +95,7 @@ export async function solveSuite(targets: Target[], _c: Ceilings, quick: boolean
           if (R.recognized) operands.push([' prepared (recognized: stencil kernels)', R]);
           for (const [label, operand] of operands) {
             let last = { iterations: 0, converged: false };
-            const s = await seconds(async () => {
+            const s = await bestOf(async () => {
               last = await t.ctx.solve(operand, b, { method, omega, tol: 1e-8, maxIter: 100000, backend: t.backend as BackendName, strict: true, checkFinite: false });
             }, quick ? 1 : 2);
             const anchor = method === 'ssor-cg' && m === 512 ? PETSC_SSOR_CG_512_SECONDS / s : null;

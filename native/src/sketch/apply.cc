@@ -171,36 +171,31 @@ int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_
   return min_found(found);
 }
 
-/// Y (B × kPanel) := H_B·Y in the oracle's butterfly order per element (stage h uses stage h/2's outputs
-/// only, so running the first stages tile by tile computes the very same operations).
-NK_CLONES void fwht_panel(double* Y, size_t B) {
-  const size_t w = kPanel;
-  const size_t tile = std::min(B, kFwhtTile);
-  for (size_t base = 0; base < B; base += tile) {
-    for (size_t h = 1; h < tile; h *= 2)
-      for (size_t i = base; i < base + tile; i += 2 * h)
-        for (size_t j = i; j < i + h; ++j) {
-          double* a = Y + j * w;
-          double* c = Y + (j + h) * w;
-          for (size_t t = 0; t < kPanel; ++t) {
-            const double x = a[t], y = c[t];
-            a[t] = x + y;
-            c[t] = x - y;
-          }
-        }
-  }
-  for (size_t h = tile; h < B; h *= 2)
-    for (size_t i = 0; i < B; i += 2 * h)
-      for (size_t j = i; j < i + h; ++j) {
-        double* a = Y + j * w;
-        double* c = Y + (j + h) * w;
-        for (size_t t = 0; t < kPanel; ++t) {
-          const double x = a[t], y = c[t];
-          a[t] = x + y;
-          c[t] = x - y;
-        }
+/// One butterfly stage h over rows [lo, hi) of a panel (rows of kPanel doubles).
+NK_FORCEINLINE void butterfly_rows(double* Y, size_t lo, size_t hi, size_t h) {
+  for (size_t i = lo; i < hi; i += 2 * h)
+    for (size_t j = i; j < i + h; ++j) {
+      double* a = Y + j * kPanel;
+      double* c = Y + (j + h) * kPanel;
+      for (size_t t = 0; t < kPanel; ++t) {
+        const double x = a[t], y = c[t];
+        a[t] = x + y;
+        c[t] = x - y;
       }
+    }
 }
+
+/// Y (B × kPanel) := H_B·Y in the oracle's butterfly order per element. Stage h uses stage h/2's
+/// outputs only, so the stages below `tile` rows can run tile by tile in cache and still compute the
+/// very same operations; the rest run over all B rows.
+NK_FORCEINLINE void fwht_tiled(double* Y, size_t B, size_t tile) {
+  tile = std::min(B, tile);
+  for (size_t base = 0; base < B; base += tile)
+    for (size_t h = 1; h < tile; h *= 2) butterfly_rows(Y, base, base + tile, h);
+  for (size_t h = tile; h < B; h *= 2) butterfly_rows(Y, 0, B, h);
+}
+
+NK_CLONES void fwht_panel(double* Y, size_t B) { fwht_tiled(Y, B, kFwhtTile); }
 
 template <class T>
 void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
@@ -295,29 +290,11 @@ constexpr size_t kSrhtL1Rows = 256;
 /// Panels a thread transforms per sweep over the groups.
 constexpr size_t kSrhtChunk = 32;
 
-NK_FORCEINLINE void butterfly_rows(double* Y, size_t lo, size_t hi, size_t h) {
-  for (size_t i = lo; i < hi; i += 2 * h)
-    for (size_t j = i; j < i + h; ++j) {
-      double* a = Y + j * kPanel;
-      double* c = Y + (j + h) * kPanel;
-      for (size_t t = 0; t < kPanel; ++t) {
-        const double x = a[t], y = c[t];
-        a[t] = x + y;
-        c[t] = x - y;
-      }
-    }
-}
-
 /// Y (one panel: L rows × 8 columns, contiguous) := H_L·Y, in the oracle's butterfly order per element:
 /// these are exactly the oracle's first log₂L stages on this group of rows (docs/sketch.md §2.3). The
 /// stages below kSrhtL1Rows run tile by tile in L1 (stage h reads only stage h/2's outputs, so the
 /// operations are the same), the rest over the group.
-NK_CLONES void fwht_group(double* Y, size_t L) {
-  const size_t tile = std::min(L, kSrhtL1Rows);
-  for (size_t base = 0; base < L; base += tile)
-    for (size_t h = 1; h < tile; h *= 2) butterfly_rows(Y, base, base + tile, h);
-  for (size_t h = tile; h < L; h *= 2) butterfly_rows(Y, 0, L, h);
-}
+NK_CLONES void fwht_group(double* Y, size_t L) { fwht_tiled(Y, L, kSrhtL1Rows); }
 
 NK_CLONES void add_scaled(double* dst, const double* src, size_t len, double s) {
   for (size_t t = 0; t < len; ++t) dst[t] += s * src[t];
