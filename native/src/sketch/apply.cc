@@ -171,6 +171,14 @@ int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_
   return min_found(found);
 }
 
+/// The Feistel round tables of Hadamard block h's row permutation (docs/sketch.md §2.3), from Philox.
+void feistel_tables(const SketchSpec& S, uint64_t h, size_t tsize, std::vector<uint32_t>& tables) {
+  for (int r = 0; r < kSrhtFeistelRounds; ++r) {
+    const uint64_t base = (h * kSrhtFeistelRounds + static_cast<uint64_t>(r)) * tsize;
+    for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = philox_word(S.key, kSketchStreamSrhtPermutation, base + x);
+  }
+}
+
 /// One butterfly stage h over rows [lo, hi) of a panel (rows of kPanel doubles).
 NK_FORCEINLINE void butterfly_rows(double* Y, size_t lo, size_t hi, size_t h) {
   for (size_t i = lo; i < hi; i += 2 * h)
@@ -224,10 +232,7 @@ void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off
   for (uint64_t h = first; h <= last; ++h) {
     const uint64_t g0 = std::max<uint64_t>(off, h * B), g1 = std::min<uint64_t>(off + n, (h + 1) * B);
     const size_t count = static_cast<size_t>(g1 - g0);
-    for (int r = 0; r < kSrhtFeistelRounds; ++r) {
-      const uint64_t base = (h * kSrhtFeistelRounds + static_cast<uint64_t>(r)) * tsize;
-      for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = philox_word(S.key, kSketchStreamSrhtPermutation, base + x);
-    }
+    feistel_tables(S, h, tsize, tables);
     pos.resize(count);
     sgn.resize(count);
     parallel_run(nt, [&](int tid, int nth) {
@@ -342,10 +347,7 @@ int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uin
   for (uint64_t h = first; h <= last; ++h) {
     const uint64_t g0 = std::max<uint64_t>(off, h * B), g1 = std::min<uint64_t>(off + n, (h + 1) * B);
     const size_t count = static_cast<size_t>(g1 - g0);
-    for (int r = 0; r < kSrhtFeistelRounds; ++r) {
-      const uint64_t base = (h * kSrhtFeistelRounds + static_cast<uint64_t>(r)) * tsize;
-      for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = philox_word(S.key, kSketchStreamSrhtPermutation, base + x);
-    }
+    feistel_tables(S, h, tsize, tables);
     std::fill(inv.begin(), inv.end(), -1);
     sgn.resize(count);
     parallel_run(nt, [&](int tid, int nth) {
