@@ -167,7 +167,7 @@ export function prebuildDir(root: string = packageRoot): string {
 }
 
 /** An NVIDIA driver is installed and has created a device node: only then is the CUDA build worth loading. */
-function nvidiaDevicePresent(): boolean {
+export function nvidiaDevicePresent(): boolean {
   return process.platform === 'linux' && (existsSync('/dev/nvidia0') || existsSync('/dev/dxg'));
 }
 

@@ -7,7 +7,7 @@
 import { PRIORITY, type BackendFactory, type BackendInstance } from '../../core/backend.js';
 import { NumkernError } from '../../core/errors.js';
 import { mapNativeError } from '../addon/errors.js';
-import { loadNative, type NativeCudaError, type NativeCudaKernels } from '../addon/load.js';
+import { loadNative, nvidiaDevicePresent, type NativeCudaError, type NativeCudaKernels } from '../addon/load.js';
 
 /**
  * Auto dispatch sends smaller problems elsewhere: below this a host-to-device round trip costs more than
@@ -30,7 +30,12 @@ export const cudaBackend: BackendFactory<CudaHandle> = {
     const { cuda } = addon.info();
     // The addon's own words: "built without CUDA (nvcc not found at build time)" or "(NUMKERN_WITH_CUDA=OFF)".
     if (!cuda.compiled) throw new Error(cuda.error ?? 'built without CUDA');
-    if (cuda.devices === 0) throw new Error(`no CUDA device: ${cuda.error ?? 'cudaGetDeviceCount reports 0 devices'}`);
+    if (cuda.devices === 0) {
+      // Without a driver the runtime answers "CUDA driver version is insufficient": true, but the plain
+      // fact for a user on a GPU-less machine is that there is no device. Its words stay where a driver is.
+      if (!nvidiaDevicePresent()) throw new Error('no CUDA device: no NVIDIA driver or device on this machine');
+      throw new Error(`no CUDA device: ${cuda.error ?? 'cudaGetDeviceCount reports 0 devices'}`);
+    }
     let lost: string | null = null;
     const guarded = async <R>(call: () => Promise<R>): Promise<R> => {
       try {
