@@ -113,29 +113,24 @@ void scan(const double* C, int64_t ldc, int64_t rows, int64_t cols, const double
 // ---- score blocks through BLAS ----
 
 #if defined(NUMKERN_HAVE_BLAS)
+inline void gemm(CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k, const float* A, blasint lda, const float* B,
+                 blasint ldb, float* C, blasint ldc) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, m, n, k, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+}
+inline void gemm(CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k, const double* A, blasint lda, const double* B,
+                 blasint ldb, double* C, blasint ldc) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, tb, m, n, k, 1.0, A, lda, B, ldb, 0.0, C, ldc);
+}
+
 // C (rows × cols, ld cols) = W[row0 .. row0 + rows) · M(:, col0 .. col0 + cols). kn: the tile is columns
 // of the K×N matrix (ld N); nk: rows of the N×K one, hence the transpose.
-void blas_block(const float* W, int64_t K, int64_t row0, int64_t rows, const float* M, Layout layout, int64_t N,
-                int64_t col0, int64_t cols, float* C) {
-  if (layout == Layout::KN)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows), static_cast<blasint>(cols),
-                static_cast<blasint>(K), 1.0f, W + row0 * K, static_cast<blasint>(K), M + col0,
-                static_cast<blasint>(N), 0.0f, C, static_cast<blasint>(cols));
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(cols),
-                static_cast<blasint>(K), 1.0f, W + row0 * K, static_cast<blasint>(K), M + col0 * K,
-                static_cast<blasint>(K), 0.0f, C, static_cast<blasint>(cols));
-}
-void blas_block(const double* W, int64_t K, int64_t row0, int64_t rows, const double* M, Layout layout, int64_t N,
-                int64_t col0, int64_t cols, double* C) {
-  if (layout == Layout::KN)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows), static_cast<blasint>(cols),
-                static_cast<blasint>(K), 1.0, W + row0 * K, static_cast<blasint>(K), M + col0,
-                static_cast<blasint>(N), 0.0, C, static_cast<blasint>(cols));
-  else
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(cols),
-                static_cast<blasint>(K), 1.0, W + row0 * K, static_cast<blasint>(K), M + col0 * K,
-                static_cast<blasint>(K), 0.0, C, static_cast<blasint>(cols));
+template <class T>
+void blas_block(const T* W, int64_t K, int64_t row0, int64_t rows, const T* M, Layout layout, int64_t N, int64_t col0,
+                int64_t cols, T* C) {
+  const bool kn = layout == Layout::KN;
+  gemm(kn ? CblasNoTrans : CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(cols), static_cast<blasint>(K),
+       W + row0 * K, static_cast<blasint>(K), kn ? M + col0 : M + col0 * K, static_cast<blasint>(kn ? N : K), C,
+       static_cast<blasint>(cols));
 }
 
 /// OpenBLAS on one thread for the length of a call: each of our threads runs its own single-threaded
