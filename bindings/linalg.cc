@@ -269,6 +269,15 @@ Napi::Value csr_check(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, ok);
 }
 
+/// firstNonFinite(a): the index of a's first NaN or ±Inf, or -1 (numkern::first_nonfinite). Synchronous, on
+/// the caller's memory; checkFinite (src/core/validate.ts) names the element from the index.
+Napi::Value first_non_finite(const Napi::CallbackInfo& info) {
+  const ArrayArg a = float_array(info, 0, "a");
+  const int64_t i = a.type == napi_float32_array ? numkern::first_nonfinite(a.length, static_cast<const float*>(a.data))
+                                                 : numkern::first_nonfinite(a.length, static_cast<const double*>(a.data));
+  return Napi::Number::New(info.Env(), static_cast<double>(i));
+}
+
 template <Target tgt>
 void export_linalg(Napi::Env env, Napi::Object target) {
   export_pair<prepare_spmv<tgt>>(env, target, "spmv");
@@ -282,6 +291,7 @@ void export_linalg(Napi::Env env, Napi::Object target) {
 
 void register_linalg(Napi::Env env, Napi::Object exports) {
   exports.Set("csrCheck", Napi::Function::New(env, csr_check, "csrCheck"));
+  exports.Set("firstNonFinite", Napi::Function::New(env, first_non_finite, "firstNonFinite"));
   export_linalg<Target::Cpu>(env, exports);
   export_linalg<Target::Cuda>(env, cuda_exports(env, exports));
 }

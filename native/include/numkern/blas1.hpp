@@ -3,10 +3,25 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 #include "numkern/common.hpp"
 
 namespace numkern {
+
+/// Finite means the exponent field is not all ones (IEEE 754 §3.4); read as integers so that no
+/// floating-point flag or fast-math assumption can change the verdict, and so the test vectorizes.
+NK_HD NK_FORCEINLINE bool finite_bits(double v) {
+  uint64_t u;
+  std::memcpy(&u, &v, 8);
+  return (u & 0x7ff0000000000000ull) != 0x7ff0000000000000ull;
+}
+NK_HD NK_FORCEINLINE bool finite_bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return (u & 0x7f800000u) != 0x7f800000u;
+}
 
 /// y := α x + y, one element (BLAS axpy). α is rounded to T first, as in saxpy/daxpy.
 template <class T>

@@ -40,6 +40,10 @@ template <class T>
 bool segmented_moments(int32_t nseg, const int32_t* offsets, size_t nvalues, const T* values, double ddof, T* sum,
                        T* mean, T* variance, int threads);
 
+/// The index of the first NaN or ±Inf among a[0 .. n), or -1: checkFinite's scan (src/core/validate.ts).
+template <class T>
+int64_t first_nonfinite(size_t n, const T* a);
+
 /// Checks csr_canonical adds on request (bit flags).
 enum CsrCheck : int {
   kCsrFinite = 1,            // every value finite

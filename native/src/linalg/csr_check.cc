@@ -8,24 +8,12 @@
 #include <cstdint>
 #include <cstring>
 
+#include "numkern/blas1.hpp"
 #include "numkern/common.hpp"
 #include "numkern/linalg.hpp"
 
 namespace numkern {
 namespace {
-
-// Finite means the exponent field is not all ones (IEEE 754 §3.4); read as integers so that no
-// floating-point flag or fast-math assumption can change the verdict.
-NK_FORCEINLINE bool finite_bits(double v) {
-  uint64_t u;
-  std::memcpy(&u, &v, 8);
-  return (u & 0x7ff0000000000000ull) != 0x7ff0000000000000ull;
-}
-NK_FORCEINLINE bool finite_bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  return (u & 0x7f800000u) != 0x7f800000u;
-}
 
 // Every row: columns strictly increasing from >= 0 to < ncols and, with kDiag, a stored diagonal entry
 // that is > 0. Branch-free within a row (the verdict is folded into one flag).

@@ -12,7 +12,7 @@
  */
 import { kernel, type AnyKernel } from '../../core/backend.js';
 import type { FloatArray } from '../../core/types.js';
-import { registerCsrScan } from '../../core/validate.js';
+import { registerCsrScan, registerFiniteScan } from '../../core/validate.js';
 import { guarded } from '../addon/errors.js';
 import type { NativeHandle } from './index.js';
 import { inSlices } from './slices.js';
@@ -33,6 +33,8 @@ export function linalgKernels({ addon, threads }: NativeHandle, slice: number = 
   // Lends core the native CSR check (bindings/linalg.cc csrCheck): every public op that takes a CSR
   // matrix then validates all of it per call in one native pass instead of a fingerprint and a JS scan.
   if (typeof addon.csrCheck === 'function') registerCsrScan(addon.csrCheck.bind(addon));
+  // And its finite scan: every op's vector arguments are checked at memory speed (core/validate.ts checkFinite).
+  if (typeof addon.firstNonFinite === 'function') registerFiniteScan(addon.firstNonFinite.bind(addon));
   return [
     kernel({
       op: 'spmv',
