@@ -168,6 +168,10 @@ struct Session {
   int64_t bytes = 0;
   bool released = false;
   bool cuda = false;  // systems on the device (cuda.relaxCreate)
+  // A CUDA session of several small systems: every advance is one launch, a block per system
+  // (nk_cuda_relax_step_batch), rather than each system's own launches in turn. Fixed at creation: a
+  // system is advanced by one path only.
+  bool batched = false;
   // An async advance owns the systems until its Promise settles; every other call refuses meanwhile.
   // Set and cleared on the JS thread only (prepare_advance, Job::after).
   bool busy = false;
@@ -394,6 +398,9 @@ void to_device(Napi::Env env, Session& session) {
       sys.dev = std::shared_ptr<NkCudaRelax>(h, nk_cuda_relax_free);
     }
     session.cuda = true;
+    session.batched = session.systems.size() > 1 &&
+                      std::all_of(session.systems.begin(), session.systems.end(),
+                                  [](const std::unique_ptr<System>& sys) { return sys->n() <= rx::kCudaBatchRows; });
   } else {
     (void)env;
     (void)session;
@@ -466,16 +473,34 @@ int advance(System& sys, int64_t max_updates, int threads) {
   return rx::relax_step(*A, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads, split.get());
 }
 
-/// Advances one system of a CUDA session on the device.
+/// Advances the running systems `live` of a CUDA session on the device: in one launch when the session
+/// is batched, else one system after another (one stream; each launch already covers the device).
 template <Target tgt>
-void advance_device(System& sys, int64_t max_updates) {
+void advance_device(Session& session, const std::vector<size_t>& live, const std::vector<int64_t>& updates) {
   if constexpr (tgt == Target::Cuda && kCudaBuilt) {
     const char* err = nullptr;
-    const int rc = nk_cuda_relax_step(sys.dev.get(), sys.state, max_updates, &err);
-    if (rc != 0) cuda_fail(rc, err, "relaxAdvance");
+    if (session.batched) {
+      std::vector<NkCudaRelax*> hs;
+      std::vector<double*> states;
+      std::vector<int64_t> budget;
+      for (const size_t k : live) {
+        hs.push_back(session.systems[k]->dev.get());
+        states.push_back(session.systems[k]->state);
+        budget.push_back(updates[k]);
+      }
+      const int rc = nk_cuda_relax_step_batch(hs.data(), static_cast<int32_t>(hs.size()), states.data(), budget.data(), &err);
+      if (rc != 0) cuda_fail(rc, err, "relaxAdvance");
+      return;
+    }
+    for (const size_t k : live) {
+      System& sys = *session.systems[k];
+      const int rc = nk_cuda_relax_step(sys.dev.get(), sys.state, updates[k], &err);
+      if (rc != 0) cuda_fail(rc, err, "relaxAdvance");
+    }
   } else {
-    (void)sys;
-    (void)max_updates;
+    (void)session;
+    (void)live;
+    (void)updates;
   }
 }
 
@@ -509,8 +534,7 @@ void prepare_advance(const Napi::CallbackInfo& info, Job& job) {
         rows += static_cast<size_t>(session->systems[k]->n());
       }
     if constexpr (tgt == Target::Cuda) {
-      // One stream, one system after another: each launch already covers the device.
-      for (const size_t k : live) advance_device<tgt>(*session->systems[k], (*updates)[k]);
+      advance_device<tgt>(*session, live, *updates);
     } else if (live.size() == 1) {
       advance(*session->systems[live[0]], (*updates)[live[0]], threads);
     } else if (live.size() > 1) {

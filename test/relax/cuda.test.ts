@@ -173,14 +173,21 @@ describe.skipIf(!cudaAvailable)('cuda relax against the js oracle', () => {
     expect(bd.stop).toBe(bdRef.stop);
   });
 
-  it('solveMany on the device matches single solves', async () => {
+  it('solveMany on the device (one launch, a block per system) matches single solves', async () => {
     const systems = [16, 20, 24].map((m, k) => ({ A: shifted(poisson2d(m, { stencil: k % 2 === 0 }), 0.4), b: randomArray(m * m, 20 + k) }));
     for (const method of CUDA_RELAX_METHODS) {
       const many = await ctx.solveMany(systems, { method, omega: omegaOf(method), backend: 'cuda', strict: true });
       for (let k = 0; k < systems.length; k++) {
         const one = await ctx.solve(systems[k]!.A, systems[k]!.b, { method, omega: omegaOf(method), backend: 'cuda', strict: true });
-        expect(many[k]!.iterations).toBe(one.iterations);
-        expect(Array.from(many[k]!.x)).toEqual(Array.from(one.x));
+        // One block per system: stationary rows as a single solve's; CG's sums are block-wide instead.
+        if (!isCg(method)) {
+          expect(many[k]!.iterations).toBe(one.iterations);
+          expect(Array.from(many[k]!.x)).toEqual(Array.from(one.x));
+        } else {
+          expect(many[k]!.converged).toBe(true);
+          expect(Math.abs(many[k]!.iterations - one.iterations)).toBeLessThanOrEqual(3);
+          for (let i = 0; i < one.x.length; i++) expect(many[k]!.x[i]).toBeCloseTo(one.x[i]!, 6);
+        }
       }
     }
   });

@@ -22,6 +22,9 @@ namespace numkern {
 namespace relax {
 /// Whether the device has a kernel for `method` (the list above).
 constexpr bool cuda_method(int method) { return method == Jacobi || method == SorRedBlack || method == Cg || method == JacobiCg; }
+/// Largest system of a batch solved in one launch (nk_cuda_relax_step_batch): one block of threads per
+/// system loops over its rows, so a batch is many systems of at most a few sweeps' worth of a block's work.
+constexpr int64_t kCudaBatchRows = 1 << 16;
 }  // namespace relax
 }  // namespace numkern
 
@@ -36,6 +39,11 @@ int nk_cuda_relax_create(const numkern::relax::CsrOp* csr, const numkern::relax:
 /// relax_step on the device: advances by at most max_updates updates, reading back only the scalars of
 /// a residual test (every checkEvery updates) or of the chunk's end. state as relax.hpp's StateSlot.
 int nk_cuda_relax_step(NkCudaRelax* h, double* state, int64_t max_updates, const char** err);
+/// Advances m systems (each created alone, never advanced by nk_cuda_relax_step, n <= kCudaBatchRows)
+/// in one launch, one block each: system k by at most max_updates[k] updates, states[k] as in
+/// nk_cuda_relax_step. Updates, tests and statuses are nk_cuda_relax_step's; the sums are block-wide.
+int nk_cuda_relax_step_batch(NkCudaRelax* const* hs, int32_t m, double* const* states, const int64_t* max_updates,
+                             const char** err);
 /// Copies the current iterate (n doubles) to x.
 int nk_cuda_relax_read(NkCudaRelax* h, double* x, const char** err);
 void nk_cuda_relax_free(NkCudaRelax* h);

@@ -4,7 +4,7 @@
  * native backend's (../addon/relax.ts). The device iterates in f64 for f32 and f64 operands alike (the
  * addon widens f32 when it copies the system in), with the row updates of the CPU kernels
  * (numkern/relax_rows.hpp); the whole loop between two residual tests runs there, and only a test's
- * scalars come back.
+ * scalars come back. A batch of small systems advances in one launch, a block per system.
  *
  * Methods: the row-parallel ones. Natural-ordering sweeps ('gauss-seidel', 'sor', 'ssor') and the SSOR
  * preconditioner of 'ssor-cg' are sequential: refused here (accepts), so dispatch moves on.
