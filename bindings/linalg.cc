@@ -278,6 +278,26 @@ Napi::Value first_non_finite(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(i));
 }
 
+// ---- copyBandwidth (device only): the ceiling bench/gpu rates kernels against ----
+
+/// cuda.copyBandwidth(bytes, reps) -> GB/s of a device-to-device cudaMemcpy (each byte read and written).
+template <Target tgt>
+void prepare_copy_bandwidth(const Napi::CallbackInfo& info, Job& job) {
+  const double bytes = integer_arg(info, 0, "bytes", 1, 1099511627776.0);
+  const double reps = integer_arg(info, 1, "reps", 1, 1 << 20);
+  job.returns_number = true;
+  job.run = [bytes, reps]() -> double {
+    require_cuda_device();
+    double gbps = 0;
+    if constexpr (tgt == Target::Cuda && kCudaBuilt) {
+      const char* err = nullptr;
+      const int rc = nk_cuda_copy_gbps(static_cast<size_t>(bytes), static_cast<int>(reps), &gbps, &err);
+      if (rc != 0) cuda_fail(rc, err, "copyBandwidth");
+    }
+    return gbps;
+  };
+}
+
 template <Target tgt>
 void export_linalg(Napi::Env env, Napi::Object target) {
   export_pair<prepare_spmv<tgt>>(env, target, "spmv");
@@ -294,6 +314,7 @@ void register_linalg(Napi::Env env, Napi::Object exports) {
   exports.Set("firstNonFinite", Napi::Function::New(env, first_non_finite, "firstNonFinite"));
   export_linalg<Target::Cpu>(env, exports);
   export_linalg<Target::Cuda>(env, cuda_exports(env, exports));
+  export_pair<prepare_copy_bandwidth<Target::Cuda>>(env, cuda_exports(env, exports), "copyBandwidth");
 }
 
 }  // namespace nkb

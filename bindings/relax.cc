@@ -15,6 +15,11 @@
 // is widened to f64 once, here, and the solve iterates in f64 as the js oracle does. settings is
 // [method, omega, tol, relative, maxIter, checkEvery] (omega is taken from each system).
 //
+// cuda.relaxCreate / cuda.relaxAdvance[Async] are the same calls for a session whose systems live on the
+// device (native/cuda/relax.cu, methods numkern::relax::cuda_method): relaxCreate checks everything the
+// CPU one does, before it asks for a device; relaxRead copies x back from the device; relaxRelease frees
+// the device copies too. A session is advanced only by the advance of its own kind.
+//
 // Why a session: a solve runs as many chunks (relax_step keeps everything it needs between chunks in the
 // state vector and the work vectors), and each chunk of a large solve runs on the libuv pool while JS
 // runs. Copying the operator into native memory once per solve, rather than staging it for every chunk
@@ -32,8 +37,10 @@
 #include <vector>
 
 #include "args.hpp"
+#include "cuda.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/relax.hpp"
+#include "numkern/relax_cuda.hpp"
 
 namespace nkb {
 namespace {
@@ -143,6 +150,9 @@ struct System {
   std::vector<int32_t> order, offsets;
   std::vector<double> b, x, work;
   double state[rx::kStateLen] = {};
+  /// The device copy (a CUDA session): x and the work vectors live there, and `x` above is refreshed
+  /// from it by relaxRead.
+  std::shared_ptr<NkCudaRelax> dev;
 
   int32_t n() const { return op->n; }
   size_t bytes() const {
@@ -157,6 +167,11 @@ struct Session {
   std::vector<std::unique_ptr<System>> systems;
   int64_t bytes = 0;
   bool released = false;
+  bool cuda = false;  // systems on the device (cuda.relaxCreate)
+  // A CUDA session of several small systems: every advance is one launch, a block per system
+  // (nk_cuda_relax_step_batch), rather than each system's own launches in turn. Fixed at creation: a
+  // system is advanced by one path only.
+  bool batched = false;
   // An async advance owns the systems until its Promise settles; every other call refuses meanwhile.
   // Set and cleared on the JS thread only (prepare_advance, Job::after).
   bool busy = false;
@@ -365,18 +380,59 @@ std::unique_ptr<System> read_system(Napi::Env env, const Napi::Value& v, const s
   return sys;
 }
 
+/// The systems' device copies (a CUDA build with a device; the caller checked both).
+template <Target tgt>
+void to_device(Napi::Env env, Session& session) {
+  if constexpr (tgt == Target::Cuda && kCudaBuilt) {
+    for (size_t k = 0; k < session.systems.size(); ++k) {
+      System& sys = *session.systems[k];
+      Operator& op = *sys.op;
+      const rx::CsrOp* csr = op.stencil ? nullptr : op.csr_ready();
+      if (!op.stencil && csr == nullptr)
+        throw_range(env, "systems[" + std::to_string(k) + "].op: a row stores no diagonal entry");
+      NkCudaRelax* h = nullptr;
+      const char* err = nullptr;
+      const int rc = nk_cuda_relax_create(csr, op.stencil ? &op.sten : nullptr, sys.colored ? &sys.coloring : nullptr,
+                                          &sys.s, sys.b.data(), sys.x.data(), &h, &err);
+      if (rc != 0) cuda_fail(rc, err, "relaxCreate");
+      sys.dev = std::shared_ptr<NkCudaRelax>(h, nk_cuda_relax_free);
+    }
+    session.cuda = true;
+    session.batched = session.systems.size() > 1 &&
+                      std::all_of(session.systems.begin(), session.systems.end(),
+                                  [](const std::unique_ptr<System>& sys) { return sys->n() <= rx::kCudaBatchRows; });
+  } else {
+    (void)env;
+    (void)session;
+  }
+}
+
+template <Target tgt>
 Napi::Value relax_create(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   if (!info[0].IsArray()) throw_type(env, "systems: expected an Array, got " + describe(info[0]));
   const Napi::Array arr = info[0].As<Napi::Array>();
   const ArrayArg settings = typed_array(info, 1, "settings", {napi_float64_array}, "Float64Array");
   const rx::Settings base = read_settings(env, settings);
+  if (tgt == Target::Cuda && !rx::cuda_method(base.method))
+    throw_range(env, std::string("settings: method '") + kMethods[base.method].name +
+                         "' has no CUDA kernel (natural-ordering sweeps are sequential; the device runs jacobi, "
+                         "sor-redblack, cg and jacobi-cg)");
   auto session = std::make_shared<Session>();
   const uint32_t count = arr.Length();
   session->systems.reserve(count);
   for (uint32_t k = 0; k < count; ++k) {
     session->systems.push_back(read_system(env, arr.Get(k), "systems[" + std::to_string(k) + "]", base));
     session->bytes += static_cast<int64_t>(session->systems.back()->bytes());
+  }
+  if constexpr (tgt == Target::Cuda) {
+    // Every argument is checked: only now does a missing device matter.
+    try {
+      require_cuda_device();
+      to_device<tgt>(env, *session);
+    } catch (const KernelError& e) {
+      throw make_error(env, e);
+    }
   }
   // The GC does not see native memory; without this a loop of large solves would collect too late.
   Napi::MemoryManagement::AdjustExternalMemory(env, session->bytes);
@@ -417,9 +473,44 @@ int advance(System& sys, int64_t max_updates, int threads) {
   return rx::relax_step(*A, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads, split.get());
 }
 
+/// Advances the running systems `live` of a CUDA session on the device: in one launch when the session
+/// is batched, else one system after another (one stream; each launch already covers the device).
+template <Target tgt>
+void advance_device(Session& session, const std::vector<size_t>& live, const std::vector<int64_t>& updates) {
+  if constexpr (tgt == Target::Cuda && kCudaBuilt) {
+    const char* err = nullptr;
+    if (session.batched) {
+      std::vector<NkCudaRelax*> hs;
+      std::vector<double*> states;
+      std::vector<int64_t> budget;
+      for (const size_t k : live) {
+        hs.push_back(session.systems[k]->dev.get());
+        states.push_back(session.systems[k]->state);
+        budget.push_back(updates[k]);
+      }
+      const int rc = nk_cuda_relax_step_batch(hs.data(), static_cast<int32_t>(hs.size()), states.data(), budget.data(), &err);
+      if (rc != 0) cuda_fail(rc, err, "relaxAdvance");
+      return;
+    }
+    for (const size_t k : live) {
+      System& sys = *session.systems[k];
+      const int rc = nk_cuda_relax_step(sys.dev.get(), sys.state, updates[k], &err);
+      if (rc != 0) cuda_fail(rc, err, "relaxAdvance");
+    }
+  } else {
+    (void)session;
+    (void)live;
+    (void)updates;
+  }
+}
+
+template <Target tgt>
 void prepare_advance(const Napi::CallbackInfo& info, Job& job) {
   const Napi::Env env = info.Env();
   SessionRef session = session_arg(info, 0);
+  if (session->cuda != (tgt == Target::Cuda))
+    throw_type(env, session->cuda ? "session: its systems are on the device; advance it with cuda.relaxAdvance"
+                                  : "session: its systems are on the host; advance it with relaxAdvance");
   const size_t m = session->systems.size();
   const ArrayArg budget = typed_array(info, 1, "maxUpdates", {napi_float64_array}, "Float64Array");
   require_length(env, budget, "maxUpdates", m, "one budget per system");
@@ -430,7 +521,7 @@ void prepare_advance(const Napi::CallbackInfo& info, Job& job) {
       throw_range(env, "maxUpdates: maxUpdates[" + std::to_string(k) + "] should be an integer >= 1");
     (*updates)[k] = static_cast<int64_t>(u);
   }
-  const int threads = threads_arg(info, 2);
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 2) : 0;
   job.returns_number = true;
   session->busy = true;
   job.after = [session]() { session->busy = false; };
@@ -442,7 +533,9 @@ void prepare_advance(const Napi::CallbackInfo& info, Job& job) {
         live.push_back(k);
         rows += static_cast<size_t>(session->systems[k]->n());
       }
-    if (live.size() == 1) {
+    if constexpr (tgt == Target::Cuda) {
+      advance_device<tgt>(*session, live, *updates);
+    } else if (live.size() == 1) {
       advance(*session->systems[live[0]], (*updates)[live[0]], threads);
     } else if (live.size() > 1) {
       // Threads across systems, each system on one thread: a system's iterates never depend on the
@@ -477,18 +570,38 @@ void prepare_advance(const Napi::CallbackInfo& info, Job& job) {
   };
 }
 
+/// sys.x := the device's iterate.
+template <Target tgt>
+void read_device_x(Napi::Env env, System& sys) {
+  if constexpr (tgt == Target::Cuda && kCudaBuilt) {
+    const char* err = nullptr;
+    const int rc = nk_cuda_relax_read(sys.dev.get(), sys.x.data(), &err);
+    if (rc != 0) {
+      try {
+        cuda_fail(rc, err, "relaxRead");
+      } catch (const KernelError& e) {
+        throw make_error(env, e);
+      }
+    }
+  } else {
+    (void)env;
+    (void)sys;
+  }
+}
+
 Napi::Value relax_read(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const SessionRef session = session_arg(info, 0);
   const double k = integer_arg(info, 1, "k", 0, std::max<double>(0, static_cast<double>(session->systems.size()) - 1));
   if (session->systems.empty()) throw_range(env, "k: the session has no systems");
-  const System& sys = *session->systems[static_cast<size_t>(k)];
+  System& sys = *session->systems[static_cast<size_t>(k)];
   const ArrayArg state = typed_array(info, 2, "state", {napi_float64_array}, "Float64Array");
   require_length(env, state, "state", rx::kStateLen, "numkern::relax::StateSlot");
   std::copy_n(sys.state, rx::kStateLen, static_cast<double*>(state.data));
   if (!info[3].IsUndefined()) {
     const ArrayArg x = float_value(env, info[3], "x");
     require_length(env, x, "x", static_cast<size_t>(sys.n()), "one entry per row");
+    if (session->cuda) read_device_x<Target::Cuda>(env, sys);
     // Rounded to nearest as Float32Array.prototype.set rounds.
     if (x.type == napi_float32_array) std::transform(sys.x.begin(), sys.x.end(), static_cast<float*>(x.data),
                                                      [](double v) { return static_cast<float>(v); });
@@ -540,12 +653,22 @@ Napi::Value relax_operator_release(const Napi::CallbackInfo& info) {
 
 void register_relax(Napi::Env env, Napi::Object exports) {
   exports.Set("relaxLayout", Napi::Function::New(env, relax_layout, "relaxLayout"));
-  exports.Set("relaxCreate", Napi::Function::New(env, relax_create, "relaxCreate"));
-  export_pair<prepare_advance>(env, exports, "relaxAdvance");
+  exports.Set("relaxCreate", Napi::Function::New(env, relax_create<Target::Cpu>, "relaxCreate"));
+  export_pair<prepare_advance<Target::Cpu>>(env, exports, "relaxAdvance");
   exports.Set("relaxRead", Napi::Function::New(env, relax_read, "relaxRead"));
   exports.Set("relaxRelease", Napi::Function::New(env, relax_release, "relaxRelease"));
   exports.Set("relaxOperator", Napi::Function::New(env, relax_operator, "relaxOperator"));
   exports.Set("relaxOperatorRelease", Napi::Function::New(env, relax_operator_release, "relaxOperatorRelease"));
+  // The device's: create and advance of their own; the others are the same calls (a session's operator
+  // copy is shared by host and device sessions alike).
+  Napi::Object cuda = cuda_exports(env, exports);
+  cuda.Set("relaxLayout", Napi::Function::New(env, relax_layout, "relaxLayout"));
+  cuda.Set("relaxCreate", Napi::Function::New(env, relax_create<Target::Cuda>, "relaxCreate"));
+  export_pair<prepare_advance<Target::Cuda>>(env, cuda, "relaxAdvance");
+  cuda.Set("relaxRead", Napi::Function::New(env, relax_read, "relaxRead"));
+  cuda.Set("relaxRelease", Napi::Function::New(env, relax_release, "relaxRelease"));
+  cuda.Set("relaxOperator", Napi::Function::New(env, relax_operator, "relaxOperator"));
+  cuda.Set("relaxOperatorRelease", Napi::Function::New(env, relax_operator_release, "relaxOperatorRelease"));
 }
 
 }  // namespace nkb

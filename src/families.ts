@@ -8,6 +8,7 @@
  */
 import { registerFamilyKernels, type Engine, type FamilyKernelLists } from './core/engine.js';
 import * as cudaLinalg from './backends/cuda/linalg.js';
+import * as cudaRelax from './backends/cuda/relax.js';
 import * as jsFrechet from './backends/js/frechet.js';
 import * as jsLinalg from './backends/js/linalg.js';
 import * as jsPg from './backends/js/pg.js';
@@ -44,7 +45,7 @@ export const FAMILIES = {
   }),
   relax: family({
     api: relaxApi,
-    kernels: { js: jsRelax.relaxKernels, native: nativeRelax.relaxKernels, webgpu: webgpuRelax.relaxKernels },
+    kernels: { js: jsRelax.relaxKernels, native: nativeRelax.relaxKernels, webgpu: webgpuRelax.relaxKernels, cuda: cudaRelax.relaxKernels },
   }),
   pg: family({
     api: pgApi,

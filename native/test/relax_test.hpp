@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "numkern/relax.hpp"
+#include "numkern/relax_rows.hpp"
 
 namespace relax_test {
 
@@ -387,7 +388,79 @@ inline void test_scribble_during_solve() {
   }
 }
 
+/// The row inlines the CUDA kernels share (relax_rows.hpp), on the host: a stencil's rows and its CSR
+/// twin's give the same bits (row sums, SOR rows of a red-black sweep, Jacobi), and one Jacobi-type
+/// sweep by the inlines reproduces relax_step's first Jacobi iterate bit for bit.
+inline void test_row_inlines() {
+  for (const bool variable : {false, true}) {
+    for (const int dim : {2, 3}) {
+      const Problem P = make_problem(dim, 7, 5, 4, variable);
+      const int n = P.n;
+      std::vector<int32_t> diag_pos(n);
+      std::vector<double> diag(n);
+      assert(csr_find_diagonal(n, P.row_ptr.data(), P.col_idx.data(), P.values.data(), diag_pos.data(), diag.data(),
+                               static_cast<int64_t>(P.values.size())));
+      std::vector<double> b(n), x(n);
+      for (int i = 0; i < n; ++i) {
+        b[i] = std::cos(0.3 * i);
+        x[i] = 0.01 * (i % 13) - 0.05;
+      }
+      const int32_t nnz = static_cast<int32_t>(P.values.size());
+      bool bad = false;
+      const auto check_rows = [&](auto R) {
+        // Row sums and the Jacobi update, as the device's residual and Jacobi kernels compute them.
+        std::vector<double> xj(n);
+        for (int i = 0; i < n; ++i) {
+          const double s_csr = csr_row_sum(P.row_ptr.data(), P.col_idx.data(), P.values.data(), nnz, n, i, x.data(), bad);
+          const double s_st = R.full(i, x.data(), R.at(i));
+          assert(std::memcmp(&s_csr, &s_st, sizeof(double)) == 0);
+          assert(R.diag(i) == diag[i]);
+          xj[i] = jacobi_update(x[i], 0.8, b[i] - s_csr, diag[i]);
+        }
+        // relax_step's first Jacobi update from the same x0: the same bits.
+        std::vector<double> xs = x, work(n);
+        Settings st{Jacobi, 0.8, 0, true, 1, 1};
+        double state[kStateLen] = {};
+        Work w = work_layout(Jacobi, work.data(), n);
+        relax_step(P.csr(), st, nullptr, b.data(), xs.data(), w, state, 1, 1);
+        assert(state[kIter] == 1);
+        assert(std::memcmp(xs.data(), xj.data(), sizeof(double) * n) == 0);
+        // One red-black sweep, colour by colour, by the CSR and the stencil row updates.
+        std::vector<double> xc = x, xt = x;
+        const Coloring col = P.coloring();
+        for (int c = 0; c < col.colors; ++c)
+          for (int q = col.offsets[c]; q < col.offsets[c + 1]; ++q) {
+            const int32_t i = col.order[q];
+            csr_relax_row<true>(P.row_ptr.data(), P.col_idx.data(), P.values.data(), nnz, n, i, diag_pos[i], diag[i],
+                                b.data(), xc.data(), 1.3, 1 - 1.3, bad);
+            R.template relax_at<true>(i, R.at(i), b.data(), xt.data(), 1.3);
+          }
+        assert(std::memcmp(xc.data(), xt.data(), sizeof(double) * n) == 0);
+        // ... and relax_step's sor-redblack sweep.
+        std::vector<double> xr = x;
+        Settings sr{SorRedBlack, 1.3, 0, true, 1, 1};
+        double state2[kStateLen] = {};
+        Work w2 = work_layout(SorRedBlack, work.data(), n);
+        relax_step(P.sten, sr, &col, b.data(), xr.data(), w2, state2, 1, 1);
+        assert(state2[kIter] == 1);
+        assert(std::memcmp(xr.data(), xc.data(), sizeof(double) * n) == 0);
+      };
+      if (dim == 2 && !variable) check_rows(StencilRows<false, false>(P.sten));
+      if (dim == 2 && variable) check_rows(StencilRows<true, false>(P.sten));
+      if (dim == 3 && !variable) check_rows(StencilRows<false, true>(P.sten));
+      if (dim == 3 && variable) check_rows(StencilRows<true, true>(P.sten));
+      assert(!bad);
+    }
+  }
+  // The CG updates are the oracle's expressions.
+  assert(cg_step_x(1.0, 0.5, 3.0) == 1.0 + 0.5 * 3.0);
+  assert(cg_step_r(1.0, 0.5, 3.0) == 1.0 - 0.5 * 3.0);
+  assert(cg_direction(2.0, 0.25, 3.0) == 2.0 + 0.25 * 3.0);
+  assert(jacobi_precondition(3.0, 4.0) == 0.75);
+}
+
 inline void run_all() {
+  test_row_inlines();
   test_methods_converge();
   test_threads_and_chunks();
   test_ssor_split_reuse();

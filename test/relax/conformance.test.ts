@@ -1,7 +1,8 @@
 /**
  * Relaxation solvers on every backend against the js oracle. In f64 a CPU backend must reproduce the
- * oracle's iteration count exactly (same operations in the same order, src/backends/js/relax.ts);
- * a GPU backend (f32 sweeps with f64 refinement) must reach the same tolerance.
+ * oracle's iteration count exactly (same operations in the same order, src/backends/js/relax.ts), and so
+ * must cuda's stationary methods (the CPU's row updates on the device); webgpu (f32 sweeps with f64
+ * refinement) and cuda's CG (device-ordered dot products) must reach the same tolerance.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { openForConformance, randomArray } from '../support/backends.js';
@@ -45,8 +46,15 @@ describe.each(backends.filter((b) => b !== 'js'))('%s backend', (backend) => {
       expect(ref.converged).toBe(true);
       expect(got.converged).toBe(true);
       expect(got.backend).toBe(backend);
-      expect(got.residualNorm).toBeLessThanOrEqual(1e-8 * ref.initialResidualNorm * (backend === 'webgpu' ? 1 : 1 + 1e-9));
-      if (backend !== 'webgpu') {
+      // cuda's CG sums its dot products in device trees, not the oracle's row blocks (native/cuda/relax.cu):
+      // its recurrence, and so its count, may differ where a test lands within rounding of the tolerance,
+      // and its true residual may exceed the recurrence's by rounding. Its row updates are the oracle's.
+      const cudaCg = backend === 'cuda' && method === 'cg';
+      expect(got.residualNorm).toBeLessThanOrEqual(1e-8 * ref.initialResidualNorm * (backend === 'webgpu' ? 1 : cudaCg ? 10 : 1 + 1e-9));
+      if (cudaCg) {
+        expect(Math.abs(got.iterations - ref.iterations)).toBeLessThanOrEqual(3);
+        for (let i = 0; i < ref.x.length; i++) expect(got.x[i]).toBeCloseTo(ref.x[i]!, 6);
+      } else if (backend !== 'webgpu') {
         expect(got.iterations).toBe(ref.iterations);
         for (let i = 0; i < ref.x.length; i++) expect(got.x[i]).toBeCloseTo(ref.x[i]!, 12);
       }

@@ -23,5 +23,8 @@ int nk_cuda_segmented_moments_f32(int32_t nseg, const int32_t* offsets, size_t n
                                   double ddof, float* sum, float* mean, float* variance, const char** err);
 int nk_cuda_segmented_moments_f64(int32_t nseg, const int32_t* offsets, size_t nvalues, const double* values,
                                   double ddof, double* sum, double* mean, double* variance, const char** err);
+/// Device-to-device cudaMemcpy of `bytes`, `reps` times, timed by events: GB/s counting each byte read
+/// and written (2·bytes per copy). The ceiling bench/gpu rates kernels against.
+int nk_cuda_copy_gbps(size_t bytes, int reps, double* gbps, const char** err);
 
 }  // extern "C"

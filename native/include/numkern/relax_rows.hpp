@@ -1,5 +1,6 @@
 // Per-row arithmetic of the relaxation solvers (relax.hpp), written once for the CPU kernels
-// (native/src/relax/) and a future CUDA launcher: no allocation, no threads, nothing host-only.
+// (native/src/relax/) and the CUDA launchers (native/cuda/relax.cu): no allocation, no threads,
+// nothing host-only. The .cu is built with --fmad=false, so a row gives the device the CPU's bits.
 //
 // Every expression here is the oracle's (src/backends/js/relax.ts) with its rounding: the operands and
 // the order of the additions decide iteration counts, so none may be reordered, and numkern_core is
@@ -9,6 +10,7 @@
 #include <cstdint>
 
 #include "numkern/common.hpp"
+#include "numkern/csr.hpp"
 #include "numkern/relax.hpp"
 
 namespace numkern {
@@ -19,6 +21,18 @@ namespace relax {
 NK_HD NK_FORCEINLINE double sor_update(double xi, double bi, double sigma, double omw, double wd) {
   return omw * xi + (bi - sigma) * wd;
 }
+
+/// The damped Jacobi update of the oracle: x_i + ω·(r_i / a_ii), r_i = b_i − (A x)_i of the old x.
+NK_HD NK_FORCEINLINE double jacobi_update(double xi, double omega, double ri, double aii) {
+  return xi + omega * (ri / aii);
+}
+
+// CG's vector updates (cg of the oracle): x ← x + α p, r ← r − α q, p ← z + β p, and the diagonal
+// preconditioner z = r / a_ii (jacobi-cg).
+NK_HD NK_FORCEINLINE double cg_step_x(double xi, double alpha, double pi) { return xi + alpha * pi; }
+NK_HD NK_FORCEINLINE double cg_step_r(double ri, double alpha, double qi) { return ri - alpha * qi; }
+NK_HD NK_FORCEINLINE double cg_direction(double zi, double beta, double pi) { return zi + beta * pi; }
+NK_HD NK_FORCEINLINE double jacobi_precondition(double ri, double aii) { return ri / aii; }
 
 // ---- CSR rows read from the caller's live arrays: every index re-checked (numkern/csr.hpp says why) ----
 
@@ -33,6 +47,17 @@ NK_HD NK_FORCEINLINE double csr_term(const int32_t* col_idx, const double* value
     c = 0;
   }
   return values[p] * x[c];
+}
+
+/// (A x)_i of CSR row i in ascending stored order from 0, as the oracle's residual sums a row. A row
+/// range outside [0, nnz] reads as empty and sets `bad`.
+NK_HD NK_FORCEINLINE double csr_row_sum(const int32_t* row_ptr, const int32_t* col_idx, const double* values,
+                                        int32_t nnz, uint32_t n, int32_t i, const double* x, bool& bad) {
+  int32_t p0, p1;
+  bad |= !csr_row_range(row_ptr, i, nnz, p0, p1);
+  double s = 0;
+  for (int32_t p = p0; p < p1; ++p) s += csr_term(col_idx, values, x, n, p, bad);
+  return s;
 }
 
 // The row checks below run once per row of sweeps whose rows may be independent (red-black), where
@@ -79,6 +104,16 @@ NK_HD NK_FORCEINLINE double csr_sor_sigma(const int32_t* row_ptr, const int32_t*
     for (int32_t p = p1 - 1; p >= right; --p) sigma += csr_term(col_idx, values, x, n, p, bad);
   }
   return sigma;
+}
+
+/// relaxForward (FWD) / relaxBackward of the oracle on CSR row i with its diagonal a_ii at d:
+/// x_i ← (1 − ω)·x_i + (b_i − σ_i)·(ω/a_ii), omw = 1 − ω as the caller computed it.
+template <bool FWD>
+NK_HD NK_FORCEINLINE void csr_relax_row(const int32_t* row_ptr, const int32_t* col_idx, const double* values,
+                                        int32_t nnz, uint32_t n, int32_t i, int32_t d, double aii, const double* b,
+                                        double* x, double w, double omw, bool& bad) {
+  const double sigma = csr_sor_sigma<FWD>(row_ptr, col_idx, values, nnz, n, i, d, x, bad);
+  x[i] = sor_update(x[i], b[i], sigma, omw, w / aii);
 }
 
 /// SSOR-CG's copy of a CSR matrix split at the diagonal (src/relax/csr_pipeline.hpp builds it, checking

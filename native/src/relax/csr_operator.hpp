@@ -36,11 +36,7 @@ struct Csr {
 
   /// (A x)_i in ascending stored order from 0, as the oracle's residual sums a row.
   NK_FORCEINLINE double row_sum(int64_t i, const double* x, bool& bad) const {
-    int32_t p0, p1;
-    bad |= !csr_row_range(A.row_ptr, static_cast<int32_t>(i), nnz, p0, p1);
-    double s = 0;
-    for (int32_t p = p0; p < p1; ++p) s += csr_term(A.col_idx, A.values, x, cols, p, bad);
-    return s;
+    return csr_row_sum(A.row_ptr, A.col_idx, A.values, nnz, cols, static_cast<int32_t>(i), x, bad);
   }
   /// f(i, (A x)_i) for rows [i0, i1); false when an index was bad.
   template <class F>
@@ -53,8 +49,7 @@ struct Csr {
   /// relaxForward (FWD) / relaxBackward of the oracle on row i.
   template <bool FWD>
   NK_FORCEINLINE void relax(int32_t i, const double* b, double* x, double w, double omw, bool& bad) const {
-    const double sigma = csr_sor_sigma<FWD>(A.row_ptr, A.col_idx, A.values, nnz, cols, i, A.diag_pos[i], x, bad);
-    x[i] = sor_update(x[i], b[i], sigma, omw, w / A.diag[i]);
+    csr_relax_row<FWD>(A.row_ptr, A.col_idx, A.values, nnz, cols, i, A.diag_pos[i], A.diag[i], b, x, w, omw, bad);
   }
   NK_FORCEINLINE void relax_row(int64_t i, const double* b, double* x, double w, bool& bad) const {
     relax<true>(static_cast<int32_t>(i), b, x, w, 1 - w, bad);

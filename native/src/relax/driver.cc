@@ -11,6 +11,7 @@
 #include "internal.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/relax.hpp"
+#include "numkern/relax_rows.hpp"
 #include "redblack.hpp"
 #include "stencil_operator.hpp"
 
@@ -134,7 +135,7 @@ struct Driver {
         case Jacobi:
           // x ← x + ω D⁻¹ (b − A x): after a check r already holds the residual of this x.
           if (k % s.check_every != 0) residual(r);
-          elementwise([&](int64_t i) { x[i] = x[i] + omega * (r[i] / A.diag(i)); });
+          elementwise([&](int64_t i) { x[i] = jacobi_update(x[i], omega, r[i], A.diag(i)); });
           break;
         case Ssor:
           ok = A.sweep_forward(b, x, omega) && A.sweep_backward(b, x, omega);
@@ -179,7 +180,7 @@ struct Driver {
     double* q = w.q;
     const int64_t N = n();
     const auto precondition = [&] {
-      if (jacobi) elementwise([&](int64_t i) { z[i] = r[i] / A.diag(i); });
+      if (jacobi) elementwise([&](int64_t i) { z[i] = jacobi_precondition(r[i], A.diag(i)); });
     };
     if (st[kStarted] == 0) {
       if (const int status = start(st, r, q); status != Running) return status;
@@ -212,11 +213,11 @@ struct Driver {
       over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
         double srr = 0, srz = 0;
         for (int64_t i = i0; i < i1; ++i) {
-          x[i] = x[i] + alpha * p[i];
-          r[i] = r[i] - alpha * q[i];
+          x[i] = cg_step_x(x[i], alpha, p[i]);
+          r[i] = cg_step_r(r[i], alpha, q[i]);
           srr += r[i] * r[i];
           if (jacobi) {
-            z[i] = r[i] / A.diag(i);
+            z[i] = jacobi_precondition(r[i], A.diag(i));
             srz += r[i] * z[i];
           }
         }
@@ -233,7 +234,7 @@ struct Driver {
       const double beta = rz_new / rz;
       rz = rz_new;
       st[kRz] = rz;
-      elementwise([&](int64_t i) { p[i] = z[i] + beta * p[i]; });
+      elementwise([&](int64_t i) { p[i] = cg_direction(z[i], beta, p[i]); });
     }
     return k >= s.max_iter ? finish(st, MaxIter, q) : Running;
   }
@@ -271,9 +272,9 @@ struct Driver {
       over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
         double sr = 0, srr = 0;
         for (int64_t i = i0; i < i1; ++i) {
-          x[i] = x[i] + alpha * t[i];
+          x[i] = cg_step_x(x[i], alpha, t[i]);
           rh[i] = rh[i] - alpha * (t[i] + v[i]);
-          r[i] = r[i] - alpha * at[i];
+          r[i] = cg_step_r(r[i], alpha, at[i]);
           sr += rho_term(i);
           srr += r[i] * r[i];
         }
