@@ -8,6 +8,7 @@
  */
 import { registerFamilyKernels, type Engine, type FamilyKernelLists } from './core/engine.js';
 import * as cudaLinalg from './backends/cuda/linalg.js';
+import * as cudaSketch from './backends/cuda/sketch.js';
 import * as jsFrechet from './backends/js/frechet.js';
 import * as jsLinalg from './backends/js/linalg.js';
 import * as jsPg from './backends/js/pg.js';
@@ -56,7 +57,7 @@ export const FAMILIES = {
   }),
   sketch: family({
     api: sketchApi,
-    kernels: { js: jsSketch.sketchKernels, native: nativeSketch.sketchKernels, webgpu: webgpuSketch.sketchKernels },
+    kernels: { js: jsSketch.sketchKernels, native: nativeSketch.sketchKernels, webgpu: webgpuSketch.sketchKernels, cuda: cudaSketch.sketchKernels },
   }),
 };
 
