@@ -7,6 +7,7 @@
  * the family's own places.
  */
 import { registerFamilyKernels, type Engine, type FamilyKernelLists } from './core/engine.js';
+import * as cudaFrechet from './backends/cuda/frechet.js';
 import * as cudaLinalg from './backends/cuda/linalg.js';
 import * as cudaSketch from './backends/cuda/sketch.js';
 import * as jsFrechet from './backends/js/frechet.js';
@@ -53,7 +54,7 @@ export const FAMILIES = {
   }),
   frechet: family({
     api: frechetApi,
-    kernels: { js: jsFrechet.frechetKernels, native: nativeFrechet.frechetKernels, webgpu: webgpuFrechet.frechetKernels },
+    kernels: { js: jsFrechet.frechetKernels, native: nativeFrechet.frechetKernels, webgpu: webgpuFrechet.frechetKernels, cuda: cudaFrechet.frechetKernels },
   }),
   sketch: family({
     api: sketchApi,
