@@ -30,7 +30,7 @@ const MIN_WORK = 1 << 24;
 export interface CudaFrechetKernels {
   frechetTopk<T extends FloatArray>(W: T, B: number, K: number, M: T, N: number, layout: number, bias: T | null, labelOffset: number,
     topk: number, labels: Int32Array, scores: T): void;
-  frechetTopkAsync<T extends FloatArray>(...args: Parameters<CudaFrechetKernels['frechetTopk']>): Promise<void>;
+  frechetTopkAsync(...args: Parameters<CudaFrechetKernels['frechetTopk']>): Promise<void>;
   /** null when cuBLAS opened with every symbol the kernel needs; else why not. */
   frechetCublas(): string | null;
 }
