@@ -22,6 +22,7 @@ import { frechetKernels as jsFrechetKernels } from '../../src/backends/js/freche
 import { FRECHET_LAYOUT_CODES, type FrechetTopkArgs } from '../../src/frechet/ops.js';
 import { createContext } from '../../src/index.js';
 import { eps, openForFile, rng } from '../support/backends.js';
+import { thrown } from '../support/errors.js';
 
 const { addon } = loadNative();
 const { main: device, initError } = await openForFile(() => cudaBackend.init({ allowSoftwareAdapter: false, threads: 0 }));
@@ -105,15 +106,6 @@ function viaCpu(cublas: string | null = null): CudaHandle {
     frechetCublas: () => cublas,
   } as unknown as CudaFrechetKernels;
   return { cuda: fr as unknown as NativeCudaKernels, guarded: (call) => call() };
-}
-
-function thrown(call: () => unknown): string | null {
-  try {
-    call();
-    return null;
-  } catch (e) {
-    return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  }
 }
 
 describe.skipIf(!addon)('frechet on cuda: the glue and the entry point without a device', () => {

@@ -27,6 +27,7 @@ import { createContext, type SketchKind } from '../../src/index.js';
 import { BIT_EXACT_KINDS, SKETCH_KIND_CODES, type SketchOperand } from '../../src/sketch/ops.js';
 import { resolveSketch } from '../../src/sketch/spec.js';
 import { openForFile, randomArray } from '../support/backends.js';
+import { thrown } from '../support/errors.js';
 import { identity, randomDense, toCsr } from './problems.js';
 
 const u = 2 ** -53;
@@ -91,16 +92,6 @@ function cpuCall(kind: SketchKind): unknown[] {
   const { S } = resolveSketch({ kind, m: 8, seed: 9 }, 40);
   return [SKETCH_KIND_CODES[kind], S.m, S.nnzPerCol, S.key0, S.key1, S.scale, S.srht?.N ?? 0, S.srht?.B ?? 0, S.srht?.sample ?? null,
     A, 0, randomArray(40, 6), new Float64Array(S.m * 3), new Float64Array(S.m), false, true, 1, 0];
-}
-
-/** The error a call throws, or null. */
-function thrown(call: () => unknown): string | null {
-  try {
-    call();
-    return null;
-  } catch (e) {
-    return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  }
 }
 
 describe.skipIf(!addon)('sketch on cuda: the glue and the entry point without a device', () => {
