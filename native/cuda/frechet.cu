@@ -24,7 +24,7 @@
 #include "common.cuh"
 #include "numkern/frechet.hpp"
 #include "numkern/frechet_cuda.hpp"
-#include "numkern/frechet_topk.hpp"
+#include "numkern/frechet_lanes.hpp"
 
 namespace {
 
@@ -117,12 +117,7 @@ __global__ void scan_block(int64_t rows, int64_t cols, int lanes, const T* C, co
     const int64_t b = static_cast<int64_t>(e / lanes);
     const int l = static_cast<int>(e % lanes);
     fr::TopkRow<T> r{hs + e * cap, hid + e * cap, hcount[e], cap};
-    T thr = fr::screen(r, nan);
-    const T* c = C + b * cols;
-    for (int64_t j = l; j < cols; j += lanes) {
-      const T v = bias ? c[j] + bias[j] : c[j];
-      if (!(v > thr) && fr::offer(r, v, label0 + static_cast<int32_t>(j))) thr = fr::screen(r, nan);
-    }
+    fr::offer_lane(C + b * cols, bias, cols, lanes, l, label0, r, nan);
     hcount[e] = r.count;
   }
 }
@@ -133,12 +128,7 @@ __global__ void merge_rows(int64_t rows, int lanes, T* hs, int32_t* hid, const i
                            int32_t* out_id) {
   for (size_t b = global_index(); b < static_cast<size_t>(rows); b += global_stride()) {
     const size_t e0 = b * lanes;
-    fr::TopkRow<T> r{hs + e0 * cap, hid + e0 * cap, hcount[e0], cap};
-    for (int l = 1; l < lanes; ++l) {
-      const size_t e = e0 + l;
-      for (int32_t q = 0; q < hcount[e]; ++q) fr::offer(r, hs[e * cap + q], hid[e * cap + q]);
-    }
-    fr::sort_ranked(r);
+    const fr::TopkRow<T> r = fr::merge_lanes(hs + e0 * cap, hid + e0 * cap, hcount + e0, lanes, cap);
     for (int32_t q = 0; q < cap; ++q) {
       // count < cap is unreachable for a checked problem (N ≥ topk); never garbage all the same.
       out_s[b * cap + q] = q < r.count ? r.s[q] : quiet_nan<T>();

@@ -16,6 +16,7 @@
 #include "numkern/moments.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/philox.hpp"
+#include "frechet_lanes_test.hpp"
 #include "frechet_test.hpp"
 #include "pg_test.hpp"
 #include "relax_test.hpp"
@@ -224,6 +225,7 @@ int main() {
   test_probes();
   relax_test::run_all();
   frechet_test::run_all();
+  frechet_lanes_test::run_all();
   pg_test::run_all();
   sketch_hd_test::run_all();
   assert(hardware_threads() >= 1);
