@@ -140,8 +140,8 @@ describe.skipIf(!addon)('frechet on cuda: the glue and the entry point without a
       await expect(cpu.cuda.frechetTopkAsync(...bad)).rejects.toThrow(want!.replace(/^\w+: /, ''));
     }
     if (addon!.info().cuda.devices === 0) {
-      expect(() => cpu.cuda.frechetTopk(...good())).toThrow(/^CUDA: /);
-      await expect(cpu.cuda.frechetTopkAsync(...good())).rejects.toThrow(/^CUDA: /);
+      expect(() => cpu.cuda.frechetTopk(...good())).toThrow(/^CUDA: (no CUDA device|built without CUDA)/);
+      await expect(cpu.cuda.frechetTopkAsync(...good())).rejects.toThrow(/^CUDA: (no CUDA device|built without CUDA)/);
     }
   });
 });

@@ -147,8 +147,8 @@ describe.skipIf(!addon)('sketch on cuda: the glue and the entry point without a 
     expect(thrown(() => cpu.cuda.sketchApply(...toCuda(srht)))).toBe(thrown(() => cpu.sketchApply(...srht)));
     if (addon!.info().cuda.devices === 0) {
       for (const kind of KINDS) {
-        expect(() => cpu.cuda.sketchApply(...toCuda(cpuCall(kind)))).toThrow(/^CUDA: /);
-        await expect(cpu.cuda.sketchApplyAsync(...toCuda(cpuCall(kind)))).rejects.toThrow(/^CUDA: /);
+        expect(() => cpu.cuda.sketchApply(...toCuda(cpuCall(kind)))).toThrow(/^CUDA: (no CUDA device|built without CUDA)/);
+        await expect(cpu.cuda.sketchApplyAsync(...toCuda(cpuCall(kind)))).rejects.toThrow(/^CUDA: (no CUDA device|built without CUDA)/);
       }
     }
   });
