@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "common.cuh"
 #include "numkern/blas1.hpp"
 #include "numkern/csr.hpp"
 #include "numkern/linalg_cuda.hpp"
@@ -19,13 +18,76 @@
 
 namespace {
 
-using nkcu::block_max;
-using nkcu::block_sum;
-using nkcu::blocks_for;
-using nkcu::DeviceArray;
-using nkcu::global_index;
-using nkcu::global_stride;
-using nkcu::kThreads;
+constexpr int kThreads = 256;
+// Enough resident blocks to saturate any current GPU's memory system with a grid-stride loop, and a
+// partials array small enough to combine on the host.
+constexpr unsigned kMaxBlocks = 2048;
+
+unsigned blocks_for(size_t n) {
+  const size_t b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(std::max<size_t>(1, std::min<size_t>(b, kMaxBlocks)));
+}
+
+int fail(cudaError_t e, const char** err) {
+  if (err) *err = cudaGetErrorString(e);
+  cudaGetLastError();  // clears the error unless it is sticky (nk_cuda_context_ok tells which)
+  return static_cast<int>(e);
+}
+
+#define NK_CUDA_TRY(expr)                      \
+  do {                                         \
+    const cudaError_t nk_e_ = (expr);          \
+    if (nk_e_ != cudaSuccess) return fail(nk_e_, err); \
+  } while (0)
+
+/// Device memory owned for the length of one call.
+template <class T>
+struct DeviceArray {
+  T* p = nullptr;
+  DeviceArray() = default;
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  ~DeviceArray() {
+    if (p) cudaFree(p);
+  }
+  cudaError_t alloc(size_t n) { return cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(n, 1) * sizeof(T)); }
+  cudaError_t upload(const T* h, size_t n) {
+    const cudaError_t e = alloc(n);
+    if (e != cudaSuccess || n == 0) return e;
+    return cudaMemcpy(p, h, n * sizeof(T), cudaMemcpyHostToDevice);
+  }
+  cudaError_t download(T* h, size_t n) const {
+    return n == 0 ? cudaSuccess : cudaMemcpy(h, p, n * sizeof(T), cudaMemcpyDeviceToHost);
+  }
+};
+
+/// Sum of v over the block (warp shuffles, then one value per warp through shared memory).
+__device__ double block_sum(double v) {
+  __shared__ double warp_sums[kThreads / 32];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) warp_sums[warp] = v;
+  __syncthreads();
+  v = threadIdx.x < kThreads / 32 ? warp_sums[threadIdx.x] : 0.0;
+  if (warp == 0)
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ double block_max(double v) {
+  __shared__ double warp_max[kThreads / 32];
+  for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_down_sync(0xffffffffu, v, o));
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) warp_max[warp] = v;
+  __syncthreads();
+  v = threadIdx.x < kThreads / 32 ? warp_max[threadIdx.x] : 0.0;
+  if (warp == 0)
+    for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_down_sync(0xffffffffu, v, o));
+  return v;
+}
+
+__device__ size_t global_index() { return static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ size_t global_stride() { return static_cast<size_t>(gridDim.x) * blockDim.x; }
 
 template <class T>
 __global__ void spmv_kernel(int32_t nrows, const int32_t* rowPtr, const int32_t* colIdx, const T* values, int32_t nnz,
