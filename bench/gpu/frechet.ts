@@ -2,9 +2,9 @@
  * GPU bench cases of the frechet family (bench/gpu/case.ts): ctx.frechet.predict with a matrix metric
  * (the fused score GEMM + running top-k over D², K×N), pinned (strict) to the GPU backend under test,
  * checked against the CPU result first. B = 1024 rows, K = 1000 observed classes (docs/frechet.md §10's
- * shape), N = 2^16 labels; bytes = P and D read once plus the B×topk labels and scores written once: a
- * GEMM is compute-bound, so the fraction of the copy bandwidth understates a good kernel, and says how far
- * it is from streaming D at copy speed.
+ * shape), N = 2^16 labels (--quick: 64 × 100 × 2^12); bytes = P and D read once plus the B×topk labels and
+ * scores written once: a GEMM is compute-bound, so the fraction of the copy bandwidth understates a good
+ * kernel, and says how far it is from streaming D at copy speed.
  *
  * Check: a score is Σ_k P[b,k]·D²[k,j] in the dtype in any order (BLAS, FMA), within γ_{K+2}(u)·Σ_k|P·D²|
  * of the exact one for either backend (Higham §3.1), so rank r's scores agree within 2·tol and its labels
@@ -14,9 +14,11 @@ import { philoxFill, type Context } from '../../src/index.js';
 import type { BackendName } from '../../src/core/types.js';
 import type { GpuCase, PreparedCase } from './case.js';
 
-const B = 1024;
-const K = 1000;
-const N = 1 << 16;
+/** bench/gpu/run.ts --quick sets this before it imports the case lists: sizes that a software adapter takes. */
+const QUICK = process.env.NUMKERN_GPU_BENCH_QUICK === '1';
+const B = QUICK ? 64 : 1024;
+const K = QUICK ? 100 : 1000;
+const N = QUICK ? 1 << 12 : 1 << 16;
 const TOPK = 5;
 
 /** Deterministic values in [0, 1) from the package's own Philox (stream 0x62656e63, 'benc'). */

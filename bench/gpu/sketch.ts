@@ -1,7 +1,7 @@
 /**
  * GPU bench cases of the sketch family (bench/gpu/case.ts): ctx.sketch.apply of a dense A and b for
  * every kind, pinned (strict) to the GPU backend under test, each checked against the CPU result first.
- * A is n × d with n = 2^17 rows (the SRHT then has two permutation blocks of 2^16 rows); bytes = A and b
+ * A is n × d with n = 2^17 rows (the SRHT then has two permutation blocks of 2^16 rows; --quick: 2^12); bytes = A and b
  * read once plus S·A and S·b written once, the traffic of a bandwidth-bound sketch.
  *
  * Check: SA entry (k, j) sums n terms S₀[k, i]·a_ij; two backends summing them in any order, each term
@@ -13,9 +13,11 @@ import { philoxFill, type Context, type SketchKind } from '../../src/index.js';
 import type { BackendName } from '../../src/core/types.js';
 import type { GpuCase, PreparedCase } from './case.js';
 
-const N = 1 << 17;
-const D = 64;
-const M = 256;
+/** bench/gpu/run.ts --quick sets this before it imports the case lists: sizes that a software adapter takes. */
+const QUICK = process.env.NUMKERN_GPU_BENCH_QUICK === '1';
+const N = QUICK ? 1 << 12 : 1 << 17;
+const D = QUICK ? 16 : 64;
+const M = QUICK ? 64 : 256;
 
 /** Deterministic values in [−1, 1) from the package's own Philox (stream 0x62656e63, 'benc'). */
 function values(n: number, seed: number): Float64Array {
