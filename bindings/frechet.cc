@@ -3,6 +3,8 @@
 //   frechetPlan(B, K, N, dtype, engine?, threads?) -> {tile, rows, blas, threads, variant}
 //   frechetTopk(W, B, K, M, N, layout, bias, labelOffset, topk, labels, scores, begin?, end?, merge?,
 //               threads?, engine?)
+//   cuda.frechetTopk(W, B, K, M, N, layout, bias, labelOffset, topk, labels, scores) and its Async twin:
+//               native/cuda/frechet.cu over all N labels; cuda.frechetCublas() -> null, or why cuBLAS is missing
 //
 // frechetTopk runs on the calling thread, on the caller's arrays, and has no ...Async twin. An async
 // job would have to copy M first (args.hpp: JS may detach it while the pool runs), and M is the big
@@ -16,7 +18,9 @@
 #include <string>
 
 #include "args.hpp"
+#include "cuda.hpp"
 #include "numkern/frechet.hpp"
+#include "numkern/frechet_cuda.hpp"
 
 namespace nkb {
 namespace {
@@ -81,6 +85,7 @@ void run_topk(const fr::Problem<T>& p, fr::Engine engine, int threads) {
   fr::topk<T>(p, engine, threads);
 }
 
+template <Target tgt>
 void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
   const Napi::Env env = info.Env();
   const ArrayArg W = float_array(info, 0, "W");
@@ -94,16 +99,19 @@ void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
   const int64_t topk = static_cast<int64_t>(integer_arg(info, 8, "topk", 1, static_cast<double>(N)));
   const ArrayArg labels = int32_array(info, 9, "labels");
   const ArrayArg scores = float_array_like(info, 10, "scores", W, "W");
-  const int64_t begin = static_cast<int64_t>(integer_arg(info, 11, "begin", 0, static_cast<double>(N), 0));
+  // The CUDA twin takes the first eleven arguments only: one call over all N labels.
+  constexpr bool cpu = tgt == Target::Cpu;
+  const int64_t begin = cpu ? static_cast<int64_t>(integer_arg(info, 11, "begin", 0, static_cast<double>(N), 0)) : 0;
   const int64_t end =
-      static_cast<int64_t>(integer_arg(info, 12, "end", static_cast<double>(begin), static_cast<double>(N),
-                                       static_cast<double>(N)));
+      cpu ? static_cast<int64_t>(integer_arg(info, 12, "end", static_cast<double>(begin), static_cast<double>(N),
+                                             static_cast<double>(N)))
+          : N;
   const Napi::Value merge_v = info[13];
-  if (!merge_v.IsUndefined() && !merge_v.IsBoolean())
+  if (cpu && !merge_v.IsUndefined() && !merge_v.IsBoolean())
     throw_type(env, "merge: expected a boolean, got " + describe(merge_v));
-  const bool merge = merge_v.IsBoolean() && merge_v.As<Napi::Boolean>().Value();
-  const int threads = threads_arg(info, 14);
-  const fr::Engine engine = engine_arg(info, 15);
+  const bool merge = cpu && merge_v.IsBoolean() && merge_v.As<Napi::Boolean>().Value();
+  const int threads = cpu ? threads_arg(info, 14) : 0;
+  const fr::Engine engine = cpu ? engine_arg(info, 15) : fr::Engine::Auto;
 
   // Lengths in 64 bits: each factor is below 2^31, so no product overflows.
   const size_t b = static_cast<size_t>(B), k = static_cast<size_t>(K), n = static_cast<size_t>(N),
@@ -129,6 +137,21 @@ void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
   int32_t* pl = merge ? job.inout<int32_t>(labels) : job.out<int32_t>(labels);
   void* ps = merge ? job.inout<unsigned char>(scores) : job.out<unsigned char>(scores);
   job.run = [=]() -> double {
+    if constexpr (tgt == Target::Cuda) {
+      require_cuda_device();
+      if constexpr (kCudaBuilt) {
+        const char* err = nullptr;
+        const int rc =
+            f32 ? nk_cuda_frechet_topk_f32(static_cast<const float*>(pw), B, K, static_cast<const float*>(pm), N, layout,
+                                           static_cast<const float*>(pb), static_cast<int32_t>(offset),
+                                           static_cast<int32_t>(topk), pl, static_cast<float*>(ps), &err)
+                : nk_cuda_frechet_topk_f64(static_cast<const double*>(pw), B, K, static_cast<const double*>(pm), N,
+                                           layout, static_cast<const double*>(pb), static_cast<int32_t>(offset),
+                                           static_cast<int32_t>(topk), pl, static_cast<double*>(ps), &err);
+        if (rc != 0) cuda_fail(rc, err, "frechetTopk");
+      }
+      return 0;
+    }
     if (f32)
       run_topk<float>(fr::Problem<float>{static_cast<const float*>(pw), B, K, static_cast<const float*>(pm), N,
                                          static_cast<fr::Layout>(layout), static_cast<const float*>(pb),
@@ -145,13 +168,30 @@ void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
   };
 }
 
+/// cuda.frechetCublas() → null when cuBLAS opened with every symbol the kernel needs, else why not.
+Napi::Value cublas_status(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if constexpr (kCudaBuilt) {
+    const char* why = nullptr;
+    if (nk_cuda_cublas_status(&why)) return env.Null();
+    return Napi::String::New(env, why ? why : "cuBLAS unavailable");
+  } else {
+    return Napi::String::New(env, "built without CUDA");
+  }
+}
+
 }  // namespace
 
 void register_frechet(Napi::Env env, Napi::Object exports) {
   exports.Set("frechetLayout", Napi::Function::New(env, frechet_layout, "frechetLayout"));
   exports.Set("frechetPlan", Napi::Function::New(env, frechet_plan, "frechetPlan"));
   // Synchronous only (see the top of this file).
-  exports.Set("frechetTopk", Napi::Function::New(env, run_sync<prepare_topk>, "frechetTopk"));
+  exports.Set("frechetTopk", Napi::Function::New(env, run_sync<prepare_topk<Target::Cpu>>, "frechetTopk"));
+
+  // ---- CUDA (native/cuda/frechet.cu): one call over all labels, on copies (the Async form on the pool) ----
+  Napi::Object cuda = cuda_exports(env, exports);
+  export_pair<prepare_topk<Target::Cuda>>(env, cuda, "frechetTopk");
+  cuda.Set("frechetCublas", Napi::Function::New(env, cublas_status, "frechetCublas"));
 }
 
 }  // namespace nkb

@@ -9,7 +9,9 @@
 #include <string>
 
 #include "args.hpp"
+#include "cuda.hpp"
 #include "numkern/sketch.hpp"
+#include "numkern/sketch_cuda.hpp"
 #include "numkern/sketch_loops.hpp"
 
 namespace nkb {
@@ -122,6 +124,8 @@ SketchSpec read_spec(const Napi::CallbackInfo& info, size_t i) {
 // sketchApply(kind, m, s, key0, key1, scale, N, B, sample|null, A, rowOffset, b|null, SA, Sb|null,
 //             accumulate, applyScale, threads, limit) → the first flat index of a dense A with
 //             !(|a| ≤ limit), or −1 (limit 0: no screening; CSR is never screened)
+// cuda.sketchApply(Async): the same arguments without threads (native/cuda/sketch.cu).
+template <Target tgt>
 void prepare_apply(const Napi::CallbackInfo& info, Job& job) {
   const Napi::Env env = info.Env();
   SketchSpec S = read_spec(info, 0);
@@ -155,16 +159,26 @@ void prepare_apply(const Napi::CallbackInfo& info, Job& job) {
   }
   const bool accumulate = info[14].ToBoolean();
   const bool applyScale = info[15].ToBoolean();
-  const int threads = threads_arg(info, 16);
-  const double limit = number_arg(info, 17, "limit");
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 16) : 0;
+  const double limit = number_arg(info, tgt == Target::Cpu ? 17 : 16, "limit");
   if (!(limit >= 0)) throw_range(env, "limit: must be >= 0 (0: no screening), got " + str(limit));
   double* sa = accumulate ? job.inout<double>(SA) : job.out<double>(SA);
   const uint64_t off = static_cast<uint64_t>(rowOffset);
   job.returns_number = true;
   job.run = [=]() -> double {
-    const int64_t bad =
-        A.f32 ? numkern::sketch_apply<float>(S, A.a32, off, static_cast<const float*>(b), sa, Sb, accumulate, applyScale, limit, threads)
-              : numkern::sketch_apply<double>(S, A.a64, off, static_cast<const double*>(b), sa, Sb, accumulate, applyScale, limit, threads);
+    int64_t bad = -1;
+    if constexpr (tgt == Target::Cpu) {
+      bad = A.f32 ? numkern::sketch_apply<float>(S, A.a32, off, static_cast<const float*>(b), sa, Sb, accumulate, applyScale, limit, threads)
+                  : numkern::sketch_apply<double>(S, A.a64, off, static_cast<const double*>(b), sa, Sb, accumulate, applyScale, limit, threads);
+    } else {
+      require_cuda_device();
+      if constexpr (kCudaBuilt) {
+        const char* err = nullptr;
+        const int rc = A.f32 ? nk_cuda_sketch_apply_f32(&S, &A.a32, off, static_cast<const float*>(b), sa, Sb, accumulate, applyScale, limit, &bad, &err)
+                             : nk_cuda_sketch_apply_f64(&S, &A.a64, off, static_cast<const double*>(b), sa, Sb, accumulate, applyScale, limit, &bad, &err);
+        if (rc != 0) cuda_fail(rc, err, "sketchApply");
+      }
+    }
     return static_cast<double>(bad);
   };
 }
@@ -371,7 +385,7 @@ Napi::Value sketch_layout(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_sketch(Napi::Env env, Napi::Object exports) {
-  exports.Set("sketchApply", Napi::Function::New(env, run_sync<prepare_apply>, "sketchApply"));
+  exports.Set("sketchApply", Napi::Function::New(env, run_sync<prepare_apply<Target::Cpu>>, "sketchApply"));
   export_pair<prepare_qr>(env, exports, "sketchQr");
   exports.Set("sketchResidualSq", Napi::Function::New(env, run_sync<prepare_residual>, "sketchResidualSq"));
   exports.Set("sketchLsqrRun", Napi::Function::New(env, run_sync<prepare_lsqr>, "sketchLsqrRun"));
@@ -379,6 +393,9 @@ void register_sketch(Napi::Env env, Napi::Object exports) {
   export_pair<prepare_kaczmarz>(env, exports, "sketchKaczmarz");
   export_pair<prepare_project>(env, exports, "sketchProject");
   exports.Set("sketchLayout", Napi::Function::New(env, sketch_layout, "sketchLayout"));
+
+  // ---- CUDA (native/cuda/sketch.cu): sketchApply only; the QR, residual and loops stay on the CPU ----
+  export_pair<prepare_apply<Target::Cuda>>(env, cuda_exports(env, exports), "sketchApply");
 }
 
 }  // namespace nkb

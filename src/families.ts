@@ -7,8 +7,10 @@
  * the family's own places.
  */
 import { registerFamilyKernels, type Engine, type FamilyKernelLists } from './core/engine.js';
+import * as cudaFrechet from './backends/cuda/frechet.js';
 import * as cudaLinalg from './backends/cuda/linalg.js';
 import * as cudaRelax from './backends/cuda/relax.js';
+import * as cudaSketch from './backends/cuda/sketch.js';
 import * as jsFrechet from './backends/js/frechet.js';
 import * as jsLinalg from './backends/js/linalg.js';
 import * as jsPg from './backends/js/pg.js';
@@ -53,11 +55,11 @@ export const FAMILIES = {
   }),
   frechet: family({
     api: frechetApi,
-    kernels: { js: jsFrechet.frechetKernels, native: nativeFrechet.frechetKernels, webgpu: webgpuFrechet.frechetKernels },
+    kernels: { js: jsFrechet.frechetKernels, native: nativeFrechet.frechetKernels, webgpu: webgpuFrechet.frechetKernels, cuda: cudaFrechet.frechetKernels },
   }),
   sketch: family({
     api: sketchApi,
-    kernels: { js: jsSketch.sketchKernels, native: nativeSketch.sketchKernels, webgpu: webgpuSketch.sketchKernels },
+    kernels: { js: jsSketch.sketchKernels, native: nativeSketch.sketchKernels, webgpu: webgpuSketch.sketchKernels, cuda: cudaSketch.sketchKernels },
   }),
 };
 

@@ -16,9 +16,11 @@
 #include "numkern/moments.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/philox.hpp"
+#include "frechet_lanes_test.hpp"
 #include "frechet_test.hpp"
 #include "pg_test.hpp"
 #include "relax_test.hpp"
+#include "sketch_hd_test.hpp"
 
 using namespace numkern;
 
@@ -223,7 +225,9 @@ int main() {
   test_probes();
   relax_test::run_all();
   frechet_test::run_all();
+  frechet_lanes_test::run_all();
   pg_test::run_all();
+  sketch_hd_test::run_all();
   assert(hardware_threads() >= 1);
   assert(plan_threads(0, 10, 1 << 15) == 1);
   std::printf("numkern_native_test: all checks passed (%d hardware threads, %s, simd %s, blas %s)\n",

@@ -21,6 +21,8 @@ import type { CsrMatrix, DenseMatrix, FloatArray } from '../core/types.js';
 
 export type SketchKind = 'gaussian' | 'rademacher' | 'srht' | 'countsketch' | 'sparse-sign';
 export const SKETCH_KINDS: readonly SketchKind[] = ['gaussian', 'rademacher', 'srht', 'countsketch', 'sparse-sign'];
+/** Kind codes of native/include/numkern/sketch.hpp (SketchKindCode), shared by the addon's CPU and CUDA entry points. */
+export const SKETCH_KIND_CODES: Readonly<Record<SketchKind, number>> = { gaussian: 0, rademacher: 1, srht: 2, countsketch: 3, 'sparse-sign': 4 };
 /** Kinds whose entries are derived from Philox words alone, without libm: the same bits on every backend. */
 export const BIT_EXACT_KINDS: readonly SketchKind[] = ['rademacher', 'srht', 'countsketch', 'sparse-sign'];
 /** Kinds with few nonzeros per column: no ℓ∞ guarantee (SYYZ23; docs/sketch.md §5). */

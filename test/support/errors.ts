@@ -10,3 +10,13 @@ export function codeOf(f: () => unknown): string {
   }
   return 'ok';
 }
+
+/** `${name}: ${message}` of whatever f throws (an addon's TypeError or RangeError, say), or null when it returns. */
+export function thrown(f: () => unknown): string | null {
+  try {
+    f();
+    return null;
+  } catch (e) {
+    return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  }
+}

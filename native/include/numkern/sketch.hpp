@@ -90,6 +90,13 @@ NK_HD inline uint32_t sketch_feistel(const uint32_t* tables, unsigned bits, uint
   return x;
 }
 
+/// Word x of round r's table of Hadamard block h's Feistel permutation: word (h·4 + r)·tsize + x of the
+/// permutation stream, tsize = 2^⌈bits/2⌉ (docs/sketch.md §2.3).
+NK_HD inline uint32_t sketch_feistel_word(const uint32_t key[2], uint64_t h, int r, uint64_t tsize, uint64_t x) {
+  const uint64_t base = (h * kSrhtFeistelRounds + static_cast<uint64_t>(r)) * tsize;
+  return philox_word(key, kSketchStreamSrhtPermutation, base + x);
+}
+
 NK_HD inline int sketch_parity(uint32_t x) {
   x ^= x >> 16; x ^= x >> 8; x ^= x >> 4; x ^= x >> 2; x ^= x >> 1;
   return static_cast<int>(x & 1u);

@@ -173,10 +173,8 @@ int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_
 
 /// The Feistel round tables of Hadamard block h's row permutation (docs/sketch.md §2.3), from Philox.
 void feistel_tables(const SketchSpec& S, uint64_t h, size_t tsize, std::vector<uint32_t>& tables) {
-  for (int r = 0; r < kSrhtFeistelRounds; ++r) {
-    const uint64_t base = (h * kSrhtFeistelRounds + static_cast<uint64_t>(r)) * tsize;
-    for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = philox_word(S.key, kSketchStreamSrhtPermutation, base + x);
-  }
+  for (int r = 0; r < kSrhtFeistelRounds; ++r)
+    for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = sketch_feistel_word(S.key, h, r, tsize, x);
 }
 
 /// One butterfly stage h over rows [lo, hi) of a panel (rows of kPanel doubles).

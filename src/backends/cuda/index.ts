@@ -62,3 +62,14 @@ export const cudaBackend: BackendFactory<CudaHandle> = {
     };
   },
 };
+
+/**
+ * A family's CUDA entry points on addon.cuda, typed; throws (the family's reason in `status()`) when the
+ * addon lacks one, as a build older than the family's .cu does.
+ */
+export function cudaExports<T extends object>(cuda: NativeCudaKernels, family: string, names: readonly (keyof T & string)[]): T {
+  const have = cuda as unknown as Record<string, unknown>;
+  const missing = names.filter((n) => typeof have[n] !== 'function');
+  if (missing.length > 0) throw new Error(`addon lacks the CUDA ${family} entry points ${missing.join(', ')} (stale build? run npm run rebuild:native)`);
+  return cuda as unknown as T;
+}

@@ -21,8 +21,8 @@ import { throwIfAborted } from '../../core/errors.js';
 import { SUM_BLOCK } from '../../core/operator.js';
 import type { FloatArray } from '../../core/types.js';
 import {
-  isCsr, SKETCH_STREAMS, SRHT_FEISTEL_ROUNDS, operandCols, operandRows,
-  type SketchApplyArgs, type SketchIterateArgs, type SketchKaczmarzArgs, type SketchKind, type SketchLoopOutcome,
+  isCsr, SKETCH_KIND_CODES, SKETCH_STREAMS, SRHT_FEISTEL_ROUNDS, operandCols, operandRows,
+  type SketchApplyArgs, type SketchIterateArgs, type SketchKaczmarzArgs, type SketchLoopOutcome,
   type SketchLoopStop, type SketchLsqrArgs, type SketchOperand, type SketchOperator, type SketchProjectArgs,
   type SketchApplyOutcome, type SketchQrArgs, type SketchSolveOutcome,
 } from '../../sketch/ops.js';
@@ -31,8 +31,6 @@ import { familyExports, type NativeAddon } from '../addon/load.js';
 import type { NativeHandle } from './index.js';
 import { yieldToLoop } from './slices.js';
 
-/** Kind codes of native/include/numkern/sketch.hpp (SketchKindCode). */
-export const SKETCH_KIND_CODES: Record<SketchKind, number> = { gaussian: 0, rademacher: 1, srht: 2, countsketch: 3, 'sparse-sign': 4 };
 /** Stop codes of native/include/numkern/sketch_loops.hpp (SketchStop); 0 = running. */
 export const SKETCH_STOP_CODES: readonly (SketchLoopStop | null)[] = [null, 'compatible', 'least-squares', 'converged', 'max-iterations', 'breakdown'];
 const LSQR_SCALARS = 12;
