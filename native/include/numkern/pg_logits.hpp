@@ -142,22 +142,39 @@ NK_HD NK_FORCEINLINE float exp2_f32_fma(float u) {
 /// split so n·C1 is exact; r = x exactly when n = 0), h = r²·p(r) ≈ e^r − 1 − r with p a relative minimax
 /// fit of degree 4 (1.3e-7). e is within 2 ulp; for n = 0, h is e^x − 1 − x within ~3 ulp of itself (no
 /// cancellation, which the k3 KL value needs near x = 0). Valid for −87.33 ≤ x ≤ 88.37, garbage outside.
+/// Fma: n, r and p by fused multiply-adds (the f32 loss kernels on x86-64-v4 CPUs, native/src/pg/loss.cc:
+/// 6 operations fewer; each rounds once where the plain form rounds twice, so within the same bounds,
+/// which native/test/pg_test.hpp checks for both). Results may then differ from the plain form's in
+/// the last ulps, and n may differ by one at a tie of x/ln2 (either n is a valid reduction).
 struct ExpParts {
   float e, h, n;
 };
 
+template <bool Fma = false>
 NK_HD NK_FORCEINLINE ExpParts exp_parts_f32(float x) {
-  const float t = x * 1.44269504088896341f + kMagicF;
-  const float n = t - kMagicF;
-  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-  const float p =
-      0.5f + r * (0.16666577756404877f + r * (0.04166685417294502f + r * (0.008363140746951103f + r * 0.001390127930790186f)));
+  float t, n, r, p;
+  if constexpr (Fma) {
+    t = fmaf(x, 1.44269504088896341f, kMagicF);
+    n = t - kMagicF;
+    r = fmaf(n, 2.12194440e-4f, fmaf(-n, 0.693359375f, x));
+    p = fmaf(r, fmaf(r, fmaf(r, fmaf(r, 0.001390127930790186f, 0.008363140746951103f), 0.04166685417294502f),
+                     0.16666577756404877f),
+             0.5f);
+  } else {
+    t = x * 1.44269504088896341f + kMagicF;
+    n = t - kMagicF;
+    r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    p = 0.5f + r * (0.16666577756404877f + r * (0.04166685417294502f + r * (0.008363140746951103f + r * 0.001390127930790186f)));
+  }
   const float h = (r * r) * p;
   return ExpParts{(1.0f + (r + h)) * float_of(bits_of(t) << 23), h, n};
 }
 
 /// e^x in f32 for −87.33 ≤ x ≤ 88.37 (exp_parts_f32), unguarded.
-NK_HD NK_FORCEINLINE float exp_f32_core(float x) { return exp_parts_f32(x).e; }
+template <bool Fma = false>
+NK_HD NK_FORCEINLINE float exp_f32_core(float x) {
+  return exp_parts_f32<Fma>(x).e;
+}
 
 /// e^x in f32 for any x: exp_parts_f32 with the exponent n + 127 clamped to [0, 254] as an integer (as
 /// exp2_f32, and for the same reason): 0 below −87.7 (no subnormals), at most 2^127·e^r, NaN for NaN.
@@ -321,6 +338,9 @@ NK_HD NK_FORCEINLINE double backward_target(double x, double lse, double H, doub
 /// the portable kernels run on such a CPU, so the results are the same bits either way. (CPUs without
 /// x86-64-v4 run exp2_f32, unfused: their bits may differ in the last ulps, docs/pg.md §5.)
 bool avx512_kernels();
+/// Whether the CPU runs x86-64-v4 (AVX-512 and FMA): the f32 kernels of the pg family then fuse their
+/// multiply-adds (exp2_f32_fma, exp_parts_f32<true>), whatever use_portable_kernels says.
+bool cpu_x86_64_v4();
 /// Test hook (native/test/pg_test.hpp): true runs the portable loop (GCC's clones) even where the
 /// AVX-512 one could run. Process-wide; not for concurrent use with running kernels.
 void use_portable_kernels(bool on);

@@ -38,20 +38,6 @@ namespace {
 constexpr size_t kGrain = 1 << 16;
 
 std::atomic<bool> force_portable{false};
-
-/// Whether the CPU runs x86-64-v4 (AVX-512 and FMA): the f32 forward's arithmetic then fuses its
-/// multiply-adds, in the explicit loop or (use_portable_kernels) the portable one compiled for it.
-bool has_avx512() {
-#if NK_HAVE_CLONES
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("x86-64-v4") != 0;
-  }();
-  return has;
-#else
-  return false;
-#endif
-}
 constexpr double kLn2 = 0.69314718055994531;
 
 template <class T>
@@ -329,7 +315,7 @@ __attribute__((target("arch=x86-64-v4"))) int64_t rows_f32_h_v4p(const float* x,
 #endif
 inline int64_t rows(const float* x, const RowsArgs& r, float* lp, float* ls, float* h) {
 #if NK_HAVE_CLONES
-  if (has_avx512()) {
+  if (cpu_x86_64_v4()) {
     if (avx512_kernels()) return h ? rows_f32_h_v4(x, r, lp, ls, h) : rows_f32_v4(x, r, lp, ls, h);
     return h ? rows_f32_h_v4p(x, r, lp, ls, h) : rows_f32_v4p(x, r, lp, ls, h);
   }
@@ -373,7 +359,19 @@ inline void grad_any(const double* x, double* g, int64_t V, const BackwardRow<do
 
 }  // namespace
 
-bool avx512_kernels() { return has_avx512() && !force_portable.load(std::memory_order_relaxed); }
+bool cpu_x86_64_v4() {
+#if NK_HAVE_CLONES
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("x86-64-v4") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+bool avx512_kernels() { return cpu_x86_64_v4() && !force_portable.load(std::memory_order_relaxed); }
 
 void use_portable_kernels(bool on) { force_portable.store(on, std::memory_order_relaxed); }
 
