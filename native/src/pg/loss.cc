@@ -227,7 +227,8 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
   for (int32_t j = 0; j < n; ++j) s_act[j] = j < lim ? (m[j] != 0 ? 1 : 0) : 0;
   // The exponentials (the ratio's and the KL term's) in a short loop of their own. One loop for all of a
   // token's work would be ~150 instructions per vector around a ~200-cycle dependency chain: the
-  // out-of-order window holds too few iterations to hide it (measured 2× slower).
+  // out-of-order window holds too few iterations to hide it (measured 2× slower; with the fused-multiply-
+  // add exponentials and the sums in lanes, 1.03 against 0.85 ns per position, one core, in cache).
   // ivdep: no position's writes reach another position's reads. Without it GCC wants more runtime alias
   // checks than it allows (10) even with __restrict, and leaves the loop scalar.
 #pragma GCC ivdep
