@@ -40,15 +40,17 @@ inline bool near_rel(double a, double b, double rtol, double atol) {
 // ---- exponentials ----
 
 inline void test_exp() {
-  double worst32 = 0, worst2 = 0, worst64 = 0, worst2_64 = 0, worst_h = 0;
+  double worst32 = 0, worst2 = 0, worst2_fma = 0, worst64 = 0, worst2_64 = 0, worst_h = 0;
   for (int i = 0; i <= 200000; ++i) {
     const double x = -87.0 + 175.0 * i / 200000.0;
     const float xf = static_cast<float>(x);
     const double ref = std::exp(static_cast<double>(xf));
-    worst32 = std::max({worst32, std::fabs(exp_f32_core(xf) - ref) / ref, std::fabs(exp_f32(xf) - ref) / ref});
+    worst32 = std::max({worst32, std::fabs(exp_f32_core(xf) - ref) / ref, std::fabs(exp_f32(xf) - ref) / ref,
+                        std::fabs(exp_f32_core<true>(xf) - ref) / ref});
     const float uf = static_cast<float>(-126.0 + 253.0 * i / 200000.0);
     const double ref2 = std::exp2(static_cast<double>(uf));
     worst2 = std::max(worst2, std::fabs(exp2_f32(uf) - ref2) / ref2);
+    worst2_fma = std::max(worst2_fma, std::fabs(exp2_f32_fma(uf) - ref2) / ref2);
     const double xd = -700.0 + 1400.0 * i / 200000.0 + 1e-7 * i;
     worst64 = std::max(worst64, std::fabs(exp_f64(xd) - std::exp(xd)) / std::exp(xd));
     const double ud = -1000.0 + 2000.0 * i / 200000.0 + 1e-7 * i;
@@ -57,20 +59,25 @@ inline void test_exp() {
     const float hx = static_cast<float>(-0.34 + 0.68 * i / 200000.0);
     if (hx != 0.0f) {
       const double href = std::expm1(static_cast<double>(hx)) - static_cast<double>(hx);
-      const ExpParts p = exp_parts_f32(hx);
-      assert(p.n == 0.0f);
-      worst_h = std::max(worst_h, std::fabs(p.h - href) / href);
+      const ExpParts p = exp_parts_f32(hx), pf = exp_parts_f32<true>(hx);  // unfused and fused (x86-64-v4)
+      assert(p.n == 0.0f && pf.n == 0.0f);
+      worst_h = std::max({worst_h, std::fabs(p.h - href) / href, std::fabs(pf.h - href) / href});
     }
   }
   assert(worst32 < 2.5e-7);    // ≤ ~2 ulp
   assert(worst2 < 3.0e-7);
+  assert(worst2_fma < 3.0e-7);  // the AVX-512 forward's (pg_logits.hpp): within the same bound
+  // Ties f = ±½: the value at ½ is exactly twice the one at −½, so the AVX-512 path's even rounding of n
+  // and the portable's odd one give the same bits (logits.cc, block_sums_v4).
+  assert(exp2_f32_fma(0.5f) == 2.0f * exp2_f32_fma(-0.5f) && exp2_f32(0.5f) == 2.0f * exp2_f32(-0.5f));
+  assert(exp2_f32_fma(0.0f) == 1.0f && exp2_f32_fma(-200.0f) == 0.0f);
   assert(worst64 < 4.5e-16);   // ≤ 2 ulp
   assert(worst2_64 < 4.5e-16);
   assert(worst_h < 4.0e-7);
   assert(exp_f32(-100.0f) == 0.0f && exp2_f32(-200.0f) == 0.0f && exp_f64(-800.0) == 0.0);
   assert(exp2_f32(0.0f) == 1.0f && exp_f32_core(0.0f) == 1.0f && exp_f64(0.0) == 1.0);
-  std::printf("pg exp: f32 %.2g, exp2 f32 %.2g, f64 %.2g, exp2 f64 %.2g, k3 h %.2g (max relative error)\n", worst32,
-              worst2, worst64, worst2_64, worst_h);
+  std::printf("pg exp: f32 %.2g, exp2 f32 %.2g (fused %.2g), f64 %.2g, exp2 f64 %.2g, k3 h %.2g (max relative error)\n",
+              worst32, worst2, worst2_fma, worst64, worst2_64, worst_h);
 }
 
 // ---- policy loss ----

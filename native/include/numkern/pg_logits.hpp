@@ -14,7 +14,8 @@
 // its relative accuracy instead of cancelling lse against Σ p·z.
 //
 // Error bound of the f32 kernel (inputs f32; reference: the oracle's f64 on the same inputs). Each term
-// 2^u is within 2.5 ulp (2^-24 units) of its value at the u it is given, and u = (x − m_b)·c carries
+// 2^u is within 2.5 ulp (2^-24 units) of its value at the u it is given (exp2_f32, or exp2_f32_fma on
+// x86-64-v4 CPUs, whose T also adds e·u in one rounding instead of two: the bound holds for both), and u = (x − m_b)·c carries
 // 1.5 ulp of relative error, which moves 2^u by |u|·ln2·1.5 ulp. A lane adds kLogitsBlock/16 = 128 terms
 // in f32 (the block's maximal elements, exactly 1 each, are counted apart), then blocks fold in f64. So S
 // and T are within (4 + E_p|u| + 128)·2^-24 relative — the 128 a worst case, ~√128 in practice, i.e.
@@ -117,26 +118,63 @@ NK_HD NK_FORCEINLINE float exp2_f32(float u) {
   return (1.0f + f * q) * float_of(static_cast<uint32_t>(e) << 23);
 }
 
+/// exp2_f32 with the polynomial in fused multiply-adds (the same coefficients, the same Estrin grouping:
+/// q = (c1 + f·c2) + f²·((c3 + f·c4) + f²·c5), each a·b + c one fma, and 1 + f·q one more): 6 operations
+/// instead of 10, and each rounds once instead of twice, so within the same 2.5 ulp. The f32 forward's
+/// AVX-512 path (native/src/pg/logits.cc) uses it on machines with x86-64-v4, where the fma is one
+/// instruction; elsewhere the plain exp2_f32 runs, so f32 log-probs may differ in the last ulps between an
+/// AVX-512 machine and one without (docs/pg.md §5). Ties f = ±½ keep exp2_f32's property (the value at ½
+/// is exactly twice the one at −½), which the AVX-512 path's other rounding of n relies on.
+NK_HD NK_FORCEINLINE float exp2_f32_fma(float u) {
+  const float t = u + kMagicF;
+  const float n = t - kMagicF;
+  const float f = u - n;
+  const float f2 = f * f;
+  const float q = fmaf(f2, fmaf(f2, 0.00132647145073861f, fmaf(f, 0.00967151392251253f, 0.0555073395371437f)),
+                       fmaf(f, 0.240222424268723f, 0.693147003650665f));
+  int32_t e = static_cast<int32_t>(bits_of(t)) - 0x4B400000;
+  e = e > 0 ? e : 0;
+  e = e < 254 ? e : 254;
+  return fmaf(f, q, 1.0f) * float_of(static_cast<uint32_t>(e) << 23);
+}
+
 /// e^x = 2^n·(1 + r + h) in f32, with the parts: n = round(x/ln2) and r = x − n·ln2 (Cody–Waite, ln2
 /// split so n·C1 is exact; r = x exactly when n = 0), h = r²·p(r) ≈ e^r − 1 − r with p a relative minimax
 /// fit of degree 4 (1.3e-7). e is within 2 ulp; for n = 0, h is e^x − 1 − x within ~3 ulp of itself (no
 /// cancellation, which the k3 KL value needs near x = 0). Valid for −87.33 ≤ x ≤ 88.37, garbage outside.
+/// Fma: n, r and p by fused multiply-adds (the f32 loss kernels on x86-64-v4 CPUs, native/src/pg/loss.cc:
+/// 6 operations fewer; each rounds once where the plain form rounds twice, so within the same bounds,
+/// which native/test/pg_test.hpp checks for both). Results may then differ from the plain form's in
+/// the last ulps, and n may differ by one at a tie of x/ln2 (either n is a valid reduction).
 struct ExpParts {
   float e, h, n;
 };
 
+template <bool Fma = false>
 NK_HD NK_FORCEINLINE ExpParts exp_parts_f32(float x) {
-  const float t = x * 1.44269504088896341f + kMagicF;
-  const float n = t - kMagicF;
-  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-  const float p =
-      0.5f + r * (0.16666577756404877f + r * (0.04166685417294502f + r * (0.008363140746951103f + r * 0.001390127930790186f)));
+  float t, n, r, p;
+  if constexpr (Fma) {
+    t = fmaf(x, 1.44269504088896341f, kMagicF);
+    n = t - kMagicF;
+    r = fmaf(n, 2.12194440e-4f, fmaf(-n, 0.693359375f, x));
+    p = fmaf(r, fmaf(r, fmaf(r, fmaf(r, 0.001390127930790186f, 0.008363140746951103f), 0.04166685417294502f),
+                     0.16666577756404877f),
+             0.5f);
+  } else {
+    t = x * 1.44269504088896341f + kMagicF;
+    n = t - kMagicF;
+    r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    p = 0.5f + r * (0.16666577756404877f + r * (0.04166685417294502f + r * (0.008363140746951103f + r * 0.001390127930790186f)));
+  }
   const float h = (r * r) * p;
   return ExpParts{(1.0f + (r + h)) * float_of(bits_of(t) << 23), h, n};
 }
 
 /// e^x in f32 for −87.33 ≤ x ≤ 88.37 (exp_parts_f32), unguarded.
-NK_HD NK_FORCEINLINE float exp_f32_core(float x) { return exp_parts_f32(x).e; }
+template <bool Fma = false>
+NK_HD NK_FORCEINLINE float exp_f32_core(float x) {
+  return exp_parts_f32<Fma>(x).e;
+}
 
 /// e^x in f32 for any x: exp_parts_f32 with the exponent n + 127 clamped to [0, 254] as an integer (as
 /// exp2_f32, and for the same reason): 0 below −87.7 (no subnormals), at most 2^127·e^r, NaN for NaN.
@@ -295,9 +333,14 @@ NK_HD NK_FORCEINLINE double backward_target(double x, double lse, double H, doub
 // contiguous equal ranges and never share a sum, so no result depends on the thread count.
 
 /// Whether the f32 forward (token_logprobs) runs its AVX-512 block loop (written with intrinsics; the
-/// CPU supports x86-64-v4 and use_portable_kernels has not turned it off). It computes the portable
-/// loop's operations in the same order, so the results are the same bits either way.
+/// CPU supports x86-64-v4 and use_portable_kernels has not turned it off). It computes the operations of
+/// the portable loop with exp2_f32_fma in the same order, and that loop compiled for x86-64-v4 is what
+/// the portable kernels run on such a CPU, so the results are the same bits either way. (CPUs without
+/// x86-64-v4 run exp2_f32, unfused: their bits may differ in the last ulps, docs/pg.md §5.)
 bool avx512_kernels();
+/// Whether the CPU runs x86-64-v4 (AVX-512 and FMA): the f32 kernels of the pg family then fuse their
+/// multiply-adds (exp2_f32_fma, exp_parts_f32<true>), whatever use_portable_kernels says.
+bool cpu_x86_64_v4();
 /// Test hook (native/test/pg_test.hpp): true runs the portable loop (GCC's clones) even where the
 /// AVX-512 one could run. Process-wide; not for concurrent use with running kernels.
 void use_portable_kernels(bool on);

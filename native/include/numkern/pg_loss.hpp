@@ -164,8 +164,8 @@ struct KlToken {
 /// The KL estimator Kl of one token (common.md; verl kl_penalty, with its k3 clamps when klClamp).
 /// Series (f32): near k' = 0 the k3 value and gradient come from the exponential's parts (below), where
 /// e − k' − 1 and 1 − e would cancel down to the f32 exp's absolute error. f64 (Series false) uses the
-/// oracle's expressions.
-template <int Kl, bool Series, class F>
+/// oracle's expressions. Fma: the f32 exponential by exp_parts_f32<true> (x86-64-v4 CPUs).
+template <int Kl, bool Series, bool Fma = false, class F>
 NK_HD NK_FORCEINLINE KlToken<F> kl_token(F logp, F ref, const RatioConsts<F>& c) {
   KlToken<F> o;
   if constexpr (Kl == KlK3) {
@@ -176,7 +176,7 @@ NK_HD NK_FORCEINLINE KlToken<F> kl_token(F logp, F ref, const RatioConsts<F>& c)
     if constexpr (Series) {
       // For |k'| ≤ ½ln2 (n = 0) the exponential's own h is e^k' − 1 − k' without the cancellation of
       // (e − k') − 1; g = 1 − e = −(k' + h). Beyond, (e − k') − 1 ≥ 0.06 loses at most 3e-6 relative.
-      const ExpParts x = exp_parts_f32(kc);
+      const ExpParts x = exp_parts_f32<Fma>(kc);
       e = x.e;
       const bool small = x.n == F(0);
       raw = pick(small, x.h, (e - kc) - F(1));

@@ -36,6 +36,8 @@ namespace {
 
 // Elements per thread below which waking another thread costs more than it saves.
 constexpr size_t kGrain = 1 << 16;
+
+std::atomic<bool> force_portable{false};
 constexpr double kLn2 = 0.69314718055994531;
 
 template <class T>
@@ -49,8 +51,16 @@ struct Block {
   bool ok;
 };
 
-/// The two passes over x[0 .. n), n ≥ 1, with u = (x − mx)·c, c = log2(e)/τ.
-template <bool Ent, class T>
+/// 2^u by exp2_f32_fma (Fma, f32 only) or exp2_any.
+template <bool Fma, class T>
+NK_FORCEINLINE T block_exp2(T u) {
+  if constexpr (Fma) return exp2_f32_fma(u);
+  else return exp2_any(u);
+}
+
+/// The two passes over x[0 .. n), n ≥ 1, with u = (x − mx)·c, c = log2(e)/τ. Fma (f32 on x86-64-v4 only):
+/// 2^u by exp2_f32_fma and T's lanes by t + e·u in one fma, the operations of block_sums_v4.
+template <bool Ent, bool Fma, class T>
 NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
   T mx[16];
   for (int k = 0; k < 16; ++k) mx[k] = x[0];
@@ -84,11 +94,14 @@ NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
 #pragma GCC unroll 1
     for (int k = 0; k < 16; ++k) {
       const T u = (x[j + k] - m) * c;
-      const T e = exp2_any(u);
+      const T e = block_exp2<Fma>(u);
       const bool at_max = u == T(0);
       s[k] += pick(at_max, T(0), e);
       top[k] += static_cast<int32_t>(at_max);
-      if constexpr (Ent) t[k] += e * u;
+      if constexpr (Ent) {
+        if constexpr (Fma) t[k] = fmaf(e, u, t[k]);
+        else t[k] += e * u;
+      }
     }
   }
   double S = 0, Tt = 0;
@@ -100,7 +113,7 @@ NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
   }
   for (; j < n; ++j) {
     const T u = (x[j] - m) * c;
-    const T e = exp2_any(u);
+    const T e = block_exp2<Fma>(u);
     if (u == T(0)) ++tops;
     else S += static_cast<double>(e);
     if constexpr (Ent) Tt += static_cast<double>(e * u);
@@ -110,15 +123,16 @@ NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
 }
 
 #if NK_HAVE_CLONES
-/// block_sums for f32 written with AVX-512 intrinsics: the same operations in the same order, lane for
-/// lane, as the portable loop (so the same bits; native/test/pg_test.hpp checks), in fewer instructions
-/// than GCC's x86-64-v4 clone of it (22 against 28 per 16 elements): n = round(u) by vrndscaleps and
+/// block_sums<Ent, Fma = true> for f32 written with AVX-512 intrinsics: the same operations in the same
+/// order, lane for lane, as that portable loop compiled for x86-64-v4 (rows_f32_v4p; so the same bits,
+/// native/test/pg_test.hpp checks), in fewer instructions than GCC makes of it: n = round(u) by vrndscaleps and
 /// 2^n by vscalefps (the portable's magic number and exponent bits take 4 more), the elements off the
 /// maximum summed and counted by masked arithmetic (the portable's pick is 3 bit operations), and the
 /// maximal elements' count taken as the rest. exp2_f32's exponent clamp to 0 for n ≤ −127 is a mask on
-/// vscalefps (which would give subnormals there); u ≤ 0 here, so the upper clamp never acts. Measured
-/// on the development machine (Zen 5), one thread, logits in L2: 0.227 ns per logit against 0.261 for
-/// the portable clone (best of 5 alternating runs).
+/// vscalefps (which would give subnormals there); u ≤ 0 here, so the upper clamp never acts. The
+/// polynomial and T's accumulation are fused multiply-adds (exp2_f32_fma): 17 vector operations per 16
+/// elements in the sum pass, against 23 without. The machines without AVX-512 run the unfused
+/// exp2_f32, so their results may differ in the last ulps (docs/pg.md §5).
 /// Not inlined: a call per block of kLogitsBlock elements costs nothing, and a function compiled for
 /// another target cannot be inlined into the portable row loop.
 template <bool Ent>
@@ -161,18 +175,17 @@ __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const fl
     const __m512 nn = _mm512_roundscale_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 f = _mm512_sub_ps(u, nn);
     const __m512 f2 = _mm512_mul_ps(f, f);
-    const __m512 q = _mm512_add_ps(_mm512_add_ps(c1, _mm512_mul_ps(f, c2)),
-                                   _mm512_mul_ps(f2, _mm512_add_ps(_mm512_add_ps(c3, _mm512_mul_ps(f, c4)),
-                                                                   _mm512_mul_ps(f2, c5))));
+    const __m512 q =
+        _mm512_fmadd_ps(f2, _mm512_fmadd_ps(f2, c5, _mm512_fmadd_ps(f, c4, c3)), _mm512_fmadd_ps(f, c2, c1));
     // exp2_f32 gives 0 for n ≤ −127, i.e. u ≤ −126.5 (with its tie rule); "not u ≤ −126.5" holds for NaN
     // too, which must reach S.
     const __mmask16 normal = _mm512_cmp_ps_mask(u, lowest, _CMP_NLE_UQ);
-    const __m512 e = _mm512_maskz_scalef_ps(normal, _mm512_add_ps(one, _mm512_mul_ps(f, q)), nn);
+    const __m512 e = _mm512_maskz_scalef_ps(normal, _mm512_fmadd_ps(f, q, one), nn);
     // The elements off the maximum (u ≠ 0, or NaN) are summed and counted; the rest count as 1 each.
     const __mmask16 off_max = _mm512_cmp_ps_mask(u, zero, _CMP_NEQ_UQ);
     s = _mm512_mask_add_ps(s, off_max, s, e);
     rest = _mm512_mask_sub_epi32(rest, off_max, rest, minus_one);
-    if constexpr (Ent) t = _mm512_add_ps(t, _mm512_mul_ps(e, u));
+    if constexpr (Ent) t = _mm512_fmadd_ps(e, u, t);
   }
   alignas(64) float sl[16], tl[16];
   alignas(64) int32_t tp[16];
@@ -188,7 +201,7 @@ __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const fl
   }
   for (; j < n; ++j) {
     const float u = (x[j] - m) * c;
-    const float e = exp2_f32(u);
+    const float e = exp2_f32_fma(u);
     if (u == 0.0f) ++tops;
     else S += static_cast<double>(e);
     if constexpr (Ent) Tt += static_cast<double>(e * u);
@@ -219,8 +232,8 @@ int32_t block_exact(const T* x, int32_t n, double tau, LseState& out) {
 }
 
 /// One row: its lse state, or the offset of its first non-finite logit (>= 0). V4: the blocks by
-/// block_sums_v4 (f32 only).
-template <bool Ent, bool V4, class T>
+/// block_sums_v4 (f32 only); Fma: by block_sums<Ent, true> (f32 compiled for x86-64-v4 only).
+template <bool Ent, bool V4, bool Fma, class T>
 NK_FORCEINLINE int64_t row_forward(const T* x, int64_t V, double tau, LseState& st) {
   const T c = static_cast<T>(1.4426950408889634 / tau);
   st = lse_empty();
@@ -229,9 +242,9 @@ NK_FORCEINLINE int64_t row_forward(const T* x, int64_t V, double tau, LseState& 
     Block b;
 #if NK_HAVE_CLONES
     if constexpr (V4) b = block_sums_v4<Ent>(x + b0, n, c);
-    else b = block_sums<Ent>(x + b0, n, c);
+    else b = block_sums<Ent, Fma>(x + b0, n, c);
 #else
-    b = block_sums<Ent>(x + b0, n, c);
+    b = block_sums<Ent, Fma>(x + b0, n, c);
 #endif
     if (b.ok) {
       st = lse_fold(st, b.mx / tau, b.S, b.T * kLn2);
@@ -252,14 +265,14 @@ struct RowsArgs {
 };
 
 /// Rows [r0, r1): −1, or the smallest flat index of a non-finite logit among them, or −2 for a bad target.
-template <bool Ent, bool V4 = false, class T>
+template <bool Ent, bool V4 = false, bool Fma = false, class T>
 NK_FORCEINLINE int64_t rows_forward(const T* logits, const RowsArgs& r, T* logp, T* lse, T* entropy) {
   for (int64_t n = r.r0; n < r.r1; ++n) {
     const int32_t tgt = r.targets[n];
     if (tgt < 0 || tgt >= r.V) return -2;
     const T* x = logits + n * r.V;
     LseState st;
-    const int64_t bad = row_forward<Ent, V4>(x, r.V, r.tau, st);
+    const int64_t bad = row_forward<Ent, V4, Fma>(x, r.V, r.tau, st);
     if (bad >= 0) return n * r.V + bad;
     const RowResult res = lse_finish(st, static_cast<double>(x[tgt]) / r.tau);
     logp[n] = static_cast<T>(res.logp);
@@ -284,15 +297,28 @@ NK_CLONES int64_t rows_f64_h(const double* x, const RowsArgs& r, double* lp, dou
 }
 #if NK_HAVE_CLONES
 int64_t rows_f32_v4(const float* x, const RowsArgs& r, float* lp, float* ls, float*) {
-  return rows_forward<false, true>(x, r, lp, ls, static_cast<float*>(nullptr));
+  return rows_forward<false, true, true>(x, r, lp, ls, static_cast<float*>(nullptr));
 }
 int64_t rows_f32_h_v4(const float* x, const RowsArgs& r, float* lp, float* ls, float* h) {
-  return rows_forward<true, true>(x, r, lp, ls, h);
+  return rows_forward<true, true, true>(x, r, lp, ls, h);
+}
+// The portable loop with the AVX-512 path's arithmetic (fma), compiled for x86-64-v4: what the test
+// hook (use_portable_kernels) compares block_sums_v4 with, bit for bit.
+__attribute__((target("arch=x86-64-v4"))) int64_t rows_f32_v4p(const float* x, const RowsArgs& r, float* lp,
+                                                               float* ls, float*) {
+  return rows_forward<false, false, true>(x, r, lp, ls, static_cast<float*>(nullptr));
+}
+__attribute__((target("arch=x86-64-v4"))) int64_t rows_f32_h_v4p(const float* x, const RowsArgs& r, float* lp,
+                                                                 float* ls, float* h) {
+  return rows_forward<true, false, true>(x, r, lp, ls, h);
 }
 #endif
 inline int64_t rows(const float* x, const RowsArgs& r, float* lp, float* ls, float* h) {
 #if NK_HAVE_CLONES
-  if (avx512_kernels()) return h ? rows_f32_h_v4(x, r, lp, ls, h) : rows_f32_v4(x, r, lp, ls, h);
+  if (cpu_x86_64_v4()) {
+    if (avx512_kernels()) return h ? rows_f32_h_v4(x, r, lp, ls, h) : rows_f32_v4(x, r, lp, ls, h);
+    return h ? rows_f32_h_v4p(x, r, lp, ls, h) : rows_f32_v4p(x, r, lp, ls, h);
+  }
 #endif
   return h ? rows_f32_h(x, r, lp, ls, h) : rows_f32(x, r, lp, ls, h);
 }
@@ -333,21 +359,19 @@ inline void grad_any(const double* x, double* g, int64_t V, const BackwardRow<do
 
 }  // namespace
 
-namespace {
-std::atomic<bool> force_portable{false};
-}  // namespace
-
-bool avx512_kernels() {
+bool cpu_x86_64_v4() {
 #if NK_HAVE_CLONES
   static const bool has = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("x86-64-v4") != 0;
   }();
-  return has && !force_portable.load(std::memory_order_relaxed);
+  return has;
 #else
   return false;
 #endif
 }
+
+bool avx512_kernels() { return cpu_x86_64_v4() && !force_portable.load(std::memory_order_relaxed); }
 
 void use_portable_kernels(bool on) { force_portable.store(on, std::memory_order_relaxed); }
 

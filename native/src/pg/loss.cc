@@ -8,11 +8,11 @@
 // fixes its aggregation weights, then makes one pass over its positions writing grad as it goes.
 //
 // The f32 pass works on chunks of kChunk positions (the chunk's inputs and scratch stay in L1), with the
-// next chunk prefetched. Phase 1 is three branch-free loops that GCC vectorizes in every clone (16 f32
-// lanes on AVX-512): the positions' activity, the exponentials, then the loss terms, the guard and grad,
-// with the per-token terms left in scratch. Phase 2 adds the scratch in 16 explicit lanes (the order is
-// in the source, so every clone rounds alike). Then the rare tokens the guard flagged are redone in f64,
-// and a chunk whose non-finite flag is up is scanned for the first bad index of each array.
+// next chunk prefetched as it goes. Three branch-free loops that GCC vectorizes in every clone (16 f32
+// lanes on AVX-512): the positions' activity, the exponentials (left in scratch), then the loss terms,
+// the guard and grad, whose sums are added in 16 explicit lanes as they are formed (the order is in the
+// source, so every clone rounds alike). Then the rare tokens the guard flagged are redone in f64, and a
+// chunk whose non-finite flag is up is scanned for the first bad index of each array.
 //
 // The loops are shaped for GCC's vectorizer (checked with -fopt-info-vec on GCC 12 for every clone):
 // selects between computed values, never && / || or a ?: with arithmetic in an arm (see pick in
@@ -184,46 +184,41 @@ void sequence_scalar(const LossArrays<T>& a, const Call& c, const Seq<T>& q, Seq
 // ---------------------------------------------------------------------------------------------------
 // The f32 pass
 
+#if defined(__GNUC__)
+#define NK_LAMBDA_INLINE __attribute__((always_inline))
+#else
+#define NK_LAMBDA_INLINE
+#endif
+
 struct alignas(64) Scratch {
-  float draw[kChunk], r[kChunk], kv[kChunk], kg[kChunk], kk[kChunk], ell[kChunk], nd[kChunk], h[kChunk], A[kChunk];
+  float draw[kChunk], r[kChunk], kv[kChunk], kg[kChunk], kk[kChunk], A[kChunk];
   int32_t fix[kChunk], act[kChunk];
   uint8_t ones[kChunk];
 };
 
-/// Σ x[0 .. n) in 16 lanes (the order is spelled out, so every clone rounds alike), lanes added in f64.
-NK_FORCEINLINE double lane_sum(const float* x, int32_t n) {
-  float s[16] = {};
-  int32_t j = 0;
-  for (; j + 16 <= n; j += 16) {
-#pragma GCC unroll 1  // keeps the lanes a loop GCC vectorizes (fully unrolled, they stay scalar)
-    for (int k = 0; k < 16; ++k) s[k] += x[j + k];
-  }
-  double tail = 0;
-  for (; j < n; ++j) tail += static_cast<double>(x[j]);
-  double lanes = 0;
-  for (int k = 0; k < 16; ++k) lanes += static_cast<double>(s[k]);
-  return lanes + tail;
+/// Prefetches the line kChunk elements after p (Write: for writing).
+template <int Write, class E>
+NK_FORCEINLINE void prefetch_ahead(const E* p) {
+  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) + kChunk * sizeof(E)), Write, 3);
 }
 
 struct ChunkFlags {
   int32_t high, low, dual, fix, bad;
 };
 
-/// Phase 1 over n positions starting at sequence position t0 (pointers at that position).
-template <int Kl, bool Ent>
+/// Phase 1 over n positions starting at sequence position t0 (pointers at that position). Fma: the
+/// exponentials in fused multiply-adds (exp_parts_f32<true>; x86-64-v4 only).
+template <int Kl, bool Ent, bool Fma>
 NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __restrict m, const float* __restrict x,
                                     const float* __restrict o, const float* __restrict rf, const float* __restrict A,
                                     const float* __restrict H, float* __restrict grad, float* __restrict gent,
-                                    const Call& c, float w, float klc, float gE, Scratch& scratch) {
+                                    const Call& c, float w, float klc, float gE, Scratch& scratch, SeqAcc& acc) {
   // grad and the scratch overlap nothing the loops read (the binding refuses overlaps).
   float* __restrict s_draw = scratch.draw;
   float* __restrict s_r = scratch.r;
   float* __restrict s_kv = scratch.kv;
   float* __restrict s_kg = scratch.kg;
   float* __restrict s_kk = scratch.kk;
-  float* __restrict s_ell = scratch.ell;
-  float* __restrict s_nd = scratch.nd;
-  float* __restrict s_h = scratch.h;
   int32_t* __restrict s_fix = scratch.fix;
   int32_t* __restrict s_act = scratch.act;
   const RatioConsts<float> rk = c.rk32;
@@ -232,16 +227,17 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
   for (int32_t j = 0; j < n; ++j) s_act[j] = j < lim ? (m[j] != 0 ? 1 : 0) : 0;
   // The exponentials (the ratio's and the KL term's) in a short loop of their own. One loop for all of a
   // token's work would be ~150 instructions per vector around a ~200-cycle dependency chain: the
-  // out-of-order window holds too few iterations to hide it (measured 2× slower).
+  // out-of-order window holds too few iterations to hide it (measured 2× slower; with the fused-multiply-
+  // add exponentials and the sums in lanes, 1.03 against 0.85 ns per position, one core, in cache).
   // ivdep: no position's writes reach another position's reads. Without it GCC wants more runtime alias
   // checks than it allows (10) even with __restrict, and leaves the loop scalar.
 #pragma GCC ivdep
   for (int32_t j = 0; j < n; ++j) {
     const float draw = x[j] - o[j];
     s_draw[j] = draw;
-    s_r[j] = ratio_exp(clamped_log_ratio(draw, rk));
+    s_r[j] = exp_f32_core<Fma>(clamped_log_ratio(draw, rk));  // ratio_exp (pg_loss.hpp), maybe fused
     if constexpr (Kl != KlNone) {
-      const KlToken<float> kt = kl_token<Kl, true>(x[j], rf[j], rk);
+      const KlToken<float> kt = kl_token<Kl, true, Fma>(x[j], rf[j], rk);
       s_kv[j] = kt.v;
       s_kg[j] = kt.g;
       s_kk[j] = kt.k;
@@ -254,9 +250,12 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
   // `if`) keeps GCC from vectorizing the loop.
   const int adv_bit = adv_tok ? 1 : 0;
   const int all_bit = ign ? 0 : 1;
-  int32_t nh = 0, nl = 0, ndu = 0, bad = 0;
-#pragma GCC ivdep
-  for (int32_t j = 0; j < n; ++j) {
+  // One position's terms: grad (and gradEntropy) written, the summands returned (0 where not summed).
+  struct Terms {
+    float ell, r, nd, kv, h;
+    int32_t high, low, dual, bad;
+  };
+  const auto token = [&](int32_t j) NK_LAMBDA_INLINE {
     const int act = s_act[j];
     const float draw = s_draw[j], av = A[j];
     const PolicyToken<float> pt = policy_from_ratio(draw, clamped_log_ratio(draw, rk), s_r[j], av, rk);
@@ -269,14 +268,15 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
     const float gsum = Kl != KlNone ? pt.dl + klc * kt.g : pt.dl;
     // pick, not ?: (pg_logits.hpp): inactive positions get exactly 0 whatever their inputs hold.
     grad[j] = pick(act != 0, w * gsum, 0.0f);
-    s_ell[j] = pick(ok != 0, pt.ell, 0.0f);
-    s_r[j] = pick(ok != 0, pt.r, 0.0f);
-    s_nd[j] = pick(ok != 0, pt.neg_delta, 0.0f);
-    if constexpr (Kl != KlNone) s_kv[j] = pick(ok != 0, kt.v, 0.0f);
     s_fix[j] = fix;  // not also counted here: a second use of fix keeps the loop scalar
-    nh += ok & pt.high;
-    nl += ok & pt.low;
-    ndu += ok & pt.dual;
+    Terms o;
+    o.ell = pick(ok != 0, pt.ell, 0.0f);
+    o.r = pick(ok != 0, pt.r, 0.0f);
+    o.nd = pick(ok != 0, pt.neg_delta, 0.0f);
+    o.kv = Kl != KlNone ? pick(ok != 0, kt.v, 0.0f) : 0.0f;
+    o.high = ok & pt.high;
+    o.low = ok & pt.low;
+    o.dual = ok & pt.dual;
     // Non-finite input, at every position or only at active ones (ignoreInactiveNonFinite), shows as a
     // NaN in x − x of a difference it enters (logp − old, the KL argument, H): one flag for the chunk,
     // which the scan after it resolves (a finite pair whose difference overflows is flagged too, and
@@ -284,34 +284,86 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
     const int chk = act | all_bit;
     float z = draw - draw;
     if constexpr (Kl != KlNone) z += kt.k - kt.k;
+    o.h = 0.0f;
     if constexpr (Ent) {
       const float hv = H[j];
-      s_h[j] = pick(act != 0, hv, 0.0f);
+      o.h = pick(act != 0, hv, 0.0f);
       gent[j] = pick(act != 0, gE, 0.0f);
       z += hv - hv;
     }
-    bad |= (static_cast<int>(!(z == 0.0f)) | (static_cast<int>(!finite_value(av)) & adv_bit)) & chk;
+    o.bad = (static_cast<int>(!(z == 0.0f)) | (static_cast<int>(!finite_value(av)) & adv_bit)) & chk;
+    return o;
+  };
+  // The sums in 16 lanes, added as they are formed (the order is spelled out, so every clone rounds
+  // alike), then the lanes in f64 in lane order, then a tail of n mod 16 positions in f64.
+  float l_ell[16] = {}, l_r[16] = {}, l_nd[16] = {}, l_kv[16] = {}, l_h[16] = {};
+  int32_t l_high[16] = {}, l_low[16] = {}, l_dual[16] = {}, l_bad[16] = {};
+  int32_t j0 = 0;
+  for (; j0 + 16 <= n; j0 += 16) {
+    // One line of every stream kChunk positions ahead (this sequence's next chunk, or the next
+    // sequence's first), spread over the loop: the chunk's passes alternate between memory and
+    // arithmetic, and the hardware prefetcher, seeing short streams interleaved with scratch traffic,
+    // does not run far enough ahead on its own. A burst of the whole next chunk's lines at the start of
+    // each chunk measured ~15% slower from memory (the core waits on its miss buffers). A prefetch
+    // never faults, so running past an array's end is harmless (the address is formed as an integer).
+    prefetch_ahead<0>(x + j0);
+    prefetch_ahead<0>(o + j0);
+    if constexpr (Kl != KlNone) prefetch_ahead<0>(rf + j0);
+    if constexpr (Ent) {
+      prefetch_ahead<0>(H + j0);
+      prefetch_ahead<1>(gent + j0);
+    }
+    prefetch_ahead<1>(grad + j0);
+    prefetch_ahead<0>(m + j0);
+#pragma GCC unroll 1  // keeps the lanes a loop GCC vectorizes (fully unrolled, they stay scalar)
+#pragma GCC ivdep
+    for (int k = 0; k < 16; ++k) {
+      const Terms o = token(j0 + k);
+      l_ell[k] += o.ell;
+      l_r[k] += o.r;
+      l_nd[k] += o.nd;
+      if constexpr (Kl != KlNone) l_kv[k] += o.kv;
+      if constexpr (Ent) l_h[k] += o.h;
+      l_high[k] += o.high;
+      l_low[k] += o.low;
+      l_dual[k] += o.dual;
+      l_bad[k] |= o.bad;
+    }
   }
+  double t_ell = 0, t_r = 0, t_nd = 0, t_kv = 0, t_h = 0;
+  int32_t nh = 0, nl = 0, ndu = 0, bad = 0;
+  for (; j0 < n; ++j0) {
+    const Terms o = token(j0);
+    t_ell += static_cast<double>(o.ell);
+    t_r += static_cast<double>(o.r);
+    t_nd += static_cast<double>(o.nd);
+    t_kv += static_cast<double>(o.kv);
+    t_h += static_cast<double>(o.h);
+    nh += o.high;
+    nl += o.low;
+    ndu += o.dual;
+    bad |= o.bad;
+  }
+  double d_ell = 0, d_r = 0, d_nd = 0, d_kv = 0, d_h = 0;
+  for (int k = 0; k < 16; ++k) {
+    d_ell += static_cast<double>(l_ell[k]);
+    d_r += static_cast<double>(l_r[k]);
+    d_nd += static_cast<double>(l_nd[k]);
+    d_kv += static_cast<double>(l_kv[k]);
+    d_h += static_cast<double>(l_h[k]);
+    nh += l_high[k];
+    nl += l_low[k];
+    ndu += l_dual[k];
+    bad |= l_bad[k];
+  }
+  acc.ell += d_ell + t_ell;
+  acc.r += d_r + t_r;
+  acc.nd += d_nd + t_nd;
+  if constexpr (Kl != KlNone) acc.v += d_kv + t_kv;
+  if constexpr (Ent) acc.h += d_h + t_h;
   int32_t nfix = 0;
   for (int32_t j = 0; j < n; ++j) nfix |= s_fix[j];
   return ChunkFlags{nh, nl, ndu, nfix, bad};
-}
-
-/// Asks for the next chunk's lines (of this sequence or the next) while this one computes: the passes
-/// over a chunk alternate between memory and arithmetic, and the hardware prefetcher, seeing short
-/// streams interleaved with scratch traffic, does not run far enough ahead on its own. A prefetch never
-/// faults.
-template <int Kl, bool Ent>
-NK_FORCEINLINE void prefetch_chunk(const LossArrays<float>& a, int64_t k, int64_t n) {
-  for (int64_t j = 0; j < n; j += 16) {
-    __builtin_prefetch(a.logp + k + j, 0, 3);
-    __builtin_prefetch(a.old + k + j, 0, 3);
-    if constexpr (Kl != KlNone) __builtin_prefetch(a.ref + k + j, 0, 3);
-    if constexpr (Ent) __builtin_prefetch(a.entropy + k + j, 0, 3);
-    __builtin_prefetch(a.grad + k + j, 1, 3);
-  }
-  if (a.mask)
-    for (int64_t j = 0; j < n; j += 64) __builtin_prefetch(a.mask + k + j, 0, 3);
 }
 
 /// Positions [0, live) of a chunk hold every active one: live = 0 when none is, else one past the last
@@ -354,7 +406,7 @@ NK_FORCEINLINE int32_t inactive_tail(int32_t j0, int32_t n, const float* __restr
   return bad;
 }
 
-template <int Kl, bool Ent>
+template <int Kl, bool Ent, bool Fma>
 NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c, const Seq<float>& q, SeqAcc& acc,
                                       Partial& P, Scratch& s) {
   const LossParams& p = c.p;
@@ -376,7 +428,6 @@ NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c,
     const float* rf = Kl != KlNone ? a.ref + k0 : nullptr;
     const float* H = Ent ? a.entropy + k0 : nullptr;
     float* gent = Ent ? a.grad_entropy + k0 : nullptr;
-    prefetch_chunk<Kl, Ent>(a, k0 + kChunk, std::min<int64_t>(kChunk, a.ntok - (k0 + kChunk)));
     // Only the positions up to the last active one, rounded up to whole 16-lane groups, go through the
     // token arithmetic: the padding after it adds exactly 0 to every lane, so the sums are the same bits
     // as a pass over the whole chunk (lanes start at +0 and never hold −0), at the cost of a mask scan.
@@ -384,12 +435,8 @@ NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c,
     const int32_t ne = std::min(n, (live + 15) & ~15);
     ChunkFlags f{0, 0, 0, 0, 0};
     if (ne > 0) {
-      f = chunk_f32<Kl, Ent>(ne, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s);
-      acc.ell += lane_sum(s.ell, ne);
-      acc.r += lane_sum(s.r, ne);
-      acc.nd += lane_sum(s.nd, ne);
-      if constexpr (Kl != KlNone) acc.v += lane_sum(s.kv, ne);
-      if constexpr (Ent) acc.h += lane_sum(s.h, ne);
+      f = chunk_f32<Kl, Ent, Fma>(ne, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s,
+                                  acc);
     }
     if (ne < n)
       f.bad |= inactive_tail<Kl, Ent>(ne, n, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent,
@@ -423,13 +470,30 @@ NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c,
   }
 }
 
-// One clone set per (estimator, entropy) pair: target_clones does not apply to templates.
+// One clone set per (estimator, entropy) pair: target_clones does not apply to templates. On an
+// x86-64-v4 CPU the exponentials fuse their multiply-adds (cpu_x86_64_v4, pg_logits.hpp): a function of
+// its own compiled for that target (the clones' x86-64-v4 member is then never called); elsewhere the
+// clones run the unfused exponentials. So f32 results may differ in the last ulps between the two kinds
+// of CPU (docs/pg.md §2), never between runs or thread counts on one.
 using SequenceF32 = void (*)(const LossArrays<float>&, const Call&, const Seq<float>&, SeqAcc&, Partial&, Scratch&);
+#if NK_HAVE_CLONES
+#define NK_PG_SEQ_V4(name, KL, ENT)                                                                          \
+  __attribute__((target("arch=x86-64-v4"))) void name##_v4(const LossArrays<float>& a, const Call& c,         \
+                                                           const Seq<float>& q, SeqAcc& acc, Partial& P,     \
+                                                           Scratch& s) {                                     \
+    sequence_f32_body<KL, ENT, true>(a, c, q, acc, P, s);                                                    \
+  }
+#define NK_PG_PICK(name) (cpu_x86_64_v4() ? name##_v4 : name)
+#else
+#define NK_PG_SEQ_V4(name, KL, ENT)
+#define NK_PG_PICK(name) name
+#endif
 #define NK_PG_SEQ(name, KL, ENT)                                                                             \
   NK_CLONES void name(const LossArrays<float>& a, const Call& c, const Seq<float>& q, SeqAcc& acc, Partial& P, \
                       Scratch& s) {                                                                          \
-    sequence_f32_body<KL, ENT>(a, c, q, acc, P, s);                                                          \
-  }
+    sequence_f32_body<KL, ENT, false>(a, c, q, acc, P, s);                                                   \
+  }                                                                                                          \
+  NK_PG_SEQ_V4(name, KL, ENT)
 NK_PG_SEQ(seq_none, KlNone, false)
 NK_PG_SEQ(seq_none_h, KlNone, true)
 NK_PG_SEQ(seq_k1, KlK1, false)
@@ -441,16 +505,18 @@ NK_PG_SEQ(seq_k2_h, KlK2, true)
 NK_PG_SEQ(seq_k3, KlK3, false)
 NK_PG_SEQ(seq_k3_h, KlK3, true)
 #undef NK_PG_SEQ
+#undef NK_PG_SEQ_V4
 
 SequenceF32 pick_f32(int kl, bool ent) {
   switch (kl) {
-    case KlK1: return ent ? seq_k1_h : seq_k1;
-    case KlAbs: return ent ? seq_abs_h : seq_abs;
-    case KlK2: return ent ? seq_k2_h : seq_k2;
-    case KlK3: return ent ? seq_k3_h : seq_k3;
-    default: return ent ? seq_none_h : seq_none;
+    case KlK1: return ent ? NK_PG_PICK(seq_k1_h) : NK_PG_PICK(seq_k1);
+    case KlAbs: return ent ? NK_PG_PICK(seq_abs_h) : NK_PG_PICK(seq_abs);
+    case KlK2: return ent ? NK_PG_PICK(seq_k2_h) : NK_PG_PICK(seq_k2);
+    case KlK3: return ent ? NK_PG_PICK(seq_k3_h) : NK_PG_PICK(seq_k3);
+    default: return ent ? NK_PG_PICK(seq_none_h) : NK_PG_PICK(seq_none);
   }
 }
+#undef NK_PG_PICK
 
 template <class T>
 struct SequenceRunner {
