@@ -8,6 +8,7 @@
  */
 import { registerFamilyKernels, type Engine, type FamilyKernelLists } from './core/engine.js';
 import * as cudaLinalg from './backends/cuda/linalg.js';
+import * as cudaPg from './backends/cuda/pg.js';
 import * as jsFrechet from './backends/js/frechet.js';
 import * as jsLinalg from './backends/js/linalg.js';
 import * as jsPg from './backends/js/pg.js';
@@ -48,7 +49,7 @@ export const FAMILIES = {
   }),
   pg: family({
     api: pgApi,
-    kernels: { js: jsPg.pgKernels, native: nativePg.pgKernels, webgpu: webgpuPg.pgKernels },
+    kernels: { js: jsPg.pgKernels, native: nativePg.pgKernels, webgpu: webgpuPg.pgKernels, cuda: cudaPg.pgKernels },
   }),
   frechet: family({
     api: frechetApi,

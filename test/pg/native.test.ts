@@ -5,7 +5,7 @@
  * the streaming log-softmax forward and backward (in place too); results independent of the thread
  * count; slicing (the event loop turns, an abort lands between slices); non-finite reports; the table
  * check at load; and bad arguments rejected by the addon itself, naming the argument (the façade would
- * stop them first). Skipped when the addon is not built, unless NUMKERN_REQUIRE names 'native'.
+ * stop them first; the cases are shared with cuda.test.ts in addon-cases.ts). Skipped when the addon is not built, unless NUMKERN_REQUIRE names 'native'.
  */
 import { describe, expect, it } from 'vitest';
 import type { KernelSpec } from '../../src/core/backend.js';
@@ -15,8 +15,9 @@ import { loadNative, type NativeAddon } from '../../src/backends/addon/load.js';
 import { tokenLogprobs, tokenLogprobsBackward } from '../../src/backends/js/pg/logprobs.js';
 import { policyLoss } from '../../src/backends/js/pg/loss.js';
 import { PARAM, SUM, checkPgLayout, pgAddon, pgKernels, type NativePgKernels, type NativePgLayout } from '../../src/backends/native/pg.js';
-import type { KlEstimator, PgAggregation, PgLogprobsArgs, PgLogprobsBackwardArgs, PgLossArgs, PgLossOutcome } from '../../src/pg/ops.js';
+import type { PgLogprobsArgs, PgLogprobsBackwardArgs } from '../../src/pg/ops.js';
 import { required, rng } from '../support/backends.js';
+import { argumentChecks, close, expectLossClose, fresh, lossArgs, logitsCase, make, TOL, type F, type LossOptions } from './addon-cases.js';
 
 const { addon: loaded, reason } = loadNative();
 
@@ -25,94 +26,6 @@ describe.runIf(required().includes('native'))('native addon required by NUMKERN_
     expect(reason).toBeNull();
   });
 });
-
-type F = Float32Array | Float64Array;
-type Dtype = 'f32' | 'f64';
-const make = (dtype: Dtype, n: number): F => (dtype === 'f32' ? new Float32Array(n) : new Float64Array(n));
-const TOL = { f64: 1e-12, f32: 2e-5 } as const;
-
-interface LossOptions {
-  dtype: Dtype;
-  nSeq: number;
-  T: number;
-  seed: number;
-  mask?: boolean;
-  perToken?: boolean;
-  kl?: KlEstimator | null;
-  klClamp?: boolean;
-  entropy?: boolean;
-  trl?: boolean;
-  aggregation?: PgAggregation;
-  ragged?: boolean;
-}
-
-/** A batch of nSeq sequences, padded to T (or ragged), with the usual verl (or TRL) settings. */
-function lossArgs(o: LossOptions): PgLossArgs {
-  const r = rng(o.seed);
-  const widths = Array.from({ length: o.nSeq }, () => (o.ragged ? 1 + Math.floor(r() * o.T) : o.T));
-  const offsets = new Int32Array(o.nSeq + 1);
-  for (let i = 0; i < o.nSeq; i++) offsets[i + 1] = offsets[i]! + widths[i]!;
-  const n = offsets[o.nSeq]!;
-  const lengths = Int32Array.from(widths, (w, i) => (o.ragged ? w : i % 7 === 3 ? 0 : Math.floor(w * (0.4 + 0.6 * r()))));
-  const logp = make(o.dtype, n);
-  const oldLogp = make(o.dtype, n);
-  const refLogp = make(o.dtype, n);
-  const entropy = make(o.dtype, n);
-  const mask = o.mask === false ? null : Uint8Array.from({ length: n }, () => (r() < 0.9 ? 1 : 0));
-  for (let k = 0; k < n; k++) {
-    logp[k] = -3 * r();
-    oldLogp[k] = logp[k]! + 0.6 * (r() - 0.5);
-    refLogp[k] = logp[k]! + 0.4 * (r() - 0.5);
-    entropy[k] = 5 * r();
-  }
-  const advantages = make(o.dtype, o.perToken ? n : o.nSeq);
-  for (let k = 0; k < advantages.length; k++) advantages[k] = 2 * r() - 1;
-  const kl = o.kl === undefined ? 'k3' : o.kl;
-  return {
-    offsets, lengths, mask, logp, oldLogp, refLogp: kl ? refLogp : null, advantages, advantagePerToken: o.perToken ?? false,
-    clipLow: 0.2, clipHigh: 0.28, dualClip: o.trl ? Infinity : 3, ratioCap: o.trl ? 1.5 : Infinity, logRatioClamp: o.trl ? Infinity : 20,
-    klEstimator: kl, klCoef: 0.04, klClamp: o.klClamp ?? !o.trl,
-    entropy: o.entropy === false ? null : entropy, entropyCoef: 0.01,
-    aggregation: o.aggregation ?? { perSequenceMean: false, lengthFloor: 'eps', denominator: 'tokens', scale: 1 },
-    entropyAggregation: { perSequenceMean: false, lengthFloor: 'eps', denominator: 'tokens', scale: 1 },
-    ignoreInactiveNonFinite: false,
-    grad: make(o.dtype, n).fill(-7),
-    gradEntropy: o.entropy === false ? null : make(o.dtype, n).fill(-7),
-  };
-}
-
-/** The same arguments with fresh output arrays (for the oracle, or a second run). */
-const fresh = (a: PgLossArgs): PgLossArgs => ({
-  ...a,
-  grad: make(a.logp instanceof Float32Array ? 'f32' : 'f64', a.logp.length),
-  gradEntropy: a.gradEntropy && make(a.logp instanceof Float32Array ? 'f32' : 'f64', a.logp.length),
-});
-
-const close = (got: number, want: number, rtol: number, atol: number): boolean => Math.abs(got - want) <= atol + rtol * Math.abs(want);
-
-function expectLossClose(got: PgLossOutcome, want: PgLossOutcome, gotArgs: PgLossArgs, wantArgs: PgLossArgs, rtol: number): void {
-  expect(got.nonFinite).toEqual(want.nonFinite);
-  const g = got.stats;
-  const w = want.stats;
-  // Counts and the clip decisions behind them are exact (the f32 kernel redoes boundary tokens in f64).
-  for (const key of ['tokens', 'sequences', 'clipFracHigh', 'clipFracLow', 'clipFracDual'] as const) expect(g[key], key).toBe(w[key]);
-  const scale = Math.abs(w.policyLoss) + Math.abs(w.klLoss) + Math.abs(w.entropyLoss) + 1e-300;
-  for (const key of ['ratioMean', 'approxKl', 'klMean', 'entropyMean', 'policyLoss', 'klLoss', 'entropyLoss'] as const) {
-    expect(close(g[key], w[key], rtol, rtol * (key.endsWith('Loss') ? scale : 1)), `${key}: ${g[key]} vs ${w[key]}`).toBe(true);
-  }
-  expect(close(got.loss, want.loss, rtol, rtol * scale), `loss ${got.loss} vs ${want.loss}`).toBe(true);
-  let gmax = 0;
-  for (const v of wantArgs.grad) gmax = Math.max(gmax, Math.abs(v));
-  for (let k = 0; k < wantArgs.grad.length; k++) {
-    const ok = close(gotArgs.grad[k]!, wantArgs.grad[k]!, rtol, 1e-3 * rtol * gmax) && (gotArgs.grad[k] === 0) === (wantArgs.grad[k] === 0);
-    if (!ok) expect(`grad[${k}] = ${gotArgs.grad[k]}`).toBe(`${wantArgs.grad[k]}`);
-  }
-  if (wantArgs.gradEntropy) {
-    for (let k = 0; k < wantArgs.gradEntropy.length; k++) {
-      if (!close(gotArgs.gradEntropy![k]!, wantArgs.gradEntropy[k]!, rtol, 0)) expect(`gradEntropy[${k}] = ${gotArgs.gradEntropy![k]}`).toBe(`${wantArgs.gradEntropy[k]}`);
-    }
-  }
-}
 
 function spec<K extends OpName>(list: ReturnType<typeof pgKernels>, op: K): KernelSpec<K> {
   return list.find((k) => k.op === op) as unknown as KernelSpec<K>;
@@ -189,13 +102,6 @@ describe.skipIf(!loaded)('native pg kernels against the js oracle', () => {
       expect((await loss.run(b, {})).nonFinite).toEqual({ array: 'advantages', index: 3 });
     }
   });
-
-  const logitsCase = (dtype: Dtype, N: number, V: number, seed: number): { logits: F; targets: Int32Array } => {
-    const r = rng(seed);
-    const logits = make(dtype, N * V);
-    for (let k = 0; k < logits.length; k++) logits[k] = 8 * (r() - 0.5);
-    return { logits, targets: Int32Array.from({ length: N }, () => Math.floor(r() * V)) };
-  };
 
   for (const dtype of ['f64', 'f32'] as const) {
     for (const [N, V] of [[7, 1], [11, 2049], [3, 32000]] as const) {
@@ -326,88 +232,7 @@ describe.skipIf(!loaded)('native pg layout check', () => {
 });
 
 describe.skipIf(!loaded)('native pg argument checks (the addon, without the façade)', () => {
-  const pg = pgAddon(loaded as NativeAddon);
-  const nSeq = 3;
-  const T = 4;
-  const n = nSeq * T;
-  const base = (): { offsets: Int32Array; lengths: Int32Array; mask: Uint8Array | null; x: Float32Array; params: Float64Array; sums: Float64Array; grad: Float32Array; adv: Float32Array } => {
-    const params = new Float64Array(PARAM.length);
-    params.set([0.2, 0.28, 3, Infinity, 20, 2, 0.1, 0, 0, 0, 0, 12, 1, 0, 0, 12, 1, 0, 0, 0, nSeq]);
-    return {
-      offsets: Int32Array.of(0, 4, 8, 12), lengths: Int32Array.of(4, 2, 0), mask: new Uint8Array(n).fill(1),
-      x: new Float32Array(n).fill(-1), params, sums: new Float64Array(SUM.length), grad: new Float32Array(n), adv: Float32Array.of(1, -1, 0.5),
-    };
-  };
-  type Base = ReturnType<typeof base>;
-  const call = (b: Base, patch: Partial<{ ref: Float32Array | null; ent: Float32Array | null; gent: Float32Array | null; old: F; logp: F }> = {}): void =>
-    pg.pgPolicyLoss(b.offsets, b.lengths, b.mask, (patch.logp ?? b.x) as Float32Array, (patch.old ?? b.x.slice()) as Float32Array,
-      patch.ref === undefined ? b.x.slice() : patch.ref, b.adv, patch.ent ?? null, b.grad, patch.gent ?? null, b.params, b.sums);
-
-  it('accepts a well-formed call', () => {
-    const b = base();
-    call(b);
-    expect(b.sums[SUM.tokens]).toBe(6);
-    expect(b.sums[SUM.sequences]).toBe(2);
-    const counts = new Float64Array(2);
-    pg.pgLossCounts(b.offsets, b.lengths, b.mask, counts);
-    expect([...counts]).toEqual([6, 2]);
-  });
-
-  const cases: [string, (b: Base) => void, RegExp][] = [
-    ['offsets not monotone', (b) => b.offsets.set([0, 8, 4, 12]), /^offsets: not monotone/],
-    ['offsets not from 0', (b) => b.offsets.set([1, 4, 8, 12]), /^offsets: offsets\[0\] = 1 should be 0/],
-    ['offsets past the arrays', (b) => b.offsets.set([0, 4, 8, 13]), /^offsets: offsets\[3\] = 13 should be the per-token length 12/],
-    ['negative offsets', (b) => b.offsets.set([-1, 4, 8, 12]), /^offsets: offsets\[0\] = -1 is negative/],
-    ['a length beyond its row', (b) => b.lengths.set([4, 5, 0]), /^lengths: lengths\[1\] = 5 is outside \[0, 4\]/],
-    ['a negative length', (b) => b.lengths.set([4, -1, 0]), /^lengths: lengths\[1\] = -1/],
-    ['a short mask', (b) => (b.mask = new Uint8Array(n - 1)), /^mask: length 11 should be 12/],
-    ['advantages per sequence of the wrong length', (b) => (b.adv = new Float32Array(4)), /^advantages: length 4 should be 3/],
-    ['params of the wrong length', (b) => (b.params = new Float64Array(5)), /^params: length 5 should be 21/],
-    ['an unknown estimator', (b) => (b.params[PARAM.kl] = 7), /^params: kl = 7/],
-    ['a range past the sequences', (b) => (b.params[PARAM.seqEnd] = 4), /^params: \[seqBegin, seqEnd\)/],
-    ['a zero denominator', (b) => (b.params[PARAM.aggDenominator] = 0), /^params: aggDenominator must be > 0/],
-    ['a NaN clip', (b) => (b.params[PARAM.clipLow] = NaN), /^params: clipLow = nan is not a finite number/],
-    ['a flag that is not 0 or 1', (b) => (b.params[PARAM.klClamp] = 2), /^params: klClamp must be 0 or 1/],
-    ['grad sharing memory with logp', (b) => (b.grad = new Float32Array(b.x.buffer)), /^grad: shares memory with logp/],
-    ['sums sharing memory with params', (b) => (b.sums = new Float64Array(b.params.buffer, 0, SUM.length)), /^sums: shares memory with params/],
-  ];
-  for (const [name, patch, message] of cases) {
-    it(`rejects ${name}`, () => {
-      const b = base();
-      patch(b);
-      expect(() => call(b)).toThrow(message);
-    });
-  }
-
-  it('rejects missing and mismatched arrays, naming them', () => {
-    expect(() => call(base(), { ref: null })).toThrow(/^refLogp: required when params\.kl names an estimator/);
-    expect(() => call(base(), { ent: new Float32Array(n) })).toThrow(/^gradEntropy: entropy and gradEntropy come together/);
-    expect(() => call(base(), { old: new Float64Array(n) })).toThrow(TypeError);
-    expect(() => call(base(), { old: new Float64Array(n) })).toThrow(/^oldLogp: expected Float32Array to match logp, got Float64Array/);
-    expect(() => call(base(), { logp: new Float32Array(n + 1) })).toThrow(/^oldLogp: length 12 should be 13/);
-  });
-
-  it('rejects bad targets and shapes of the log-prob kernels', () => {
-    const x = new Float32Array(3 * 5);
-    const out = (): [Float32Array, Float32Array] => [new Float32Array(3), new Float32Array(3)];
-    expect(() => pg.pgTokenLogprobs(x, Int32Array.of(0, 5, 1), 5, 1, ...out(), null)).toThrow(/^targets: targets\[1\] = 5 is outside \[0, 5\)/);
-    expect(() => pg.pgTokenLogprobs(x, Int32Array.of(0, -1, 1), 5, 1, ...out(), null)).toThrow(/^targets: targets\[1\] = -1/);
-    expect(() => pg.pgTokenLogprobs(x, Int32Array.of(0, 1, 1), 4, 1, ...out(), null)).toThrow(/^logits: length 15 is not a multiple of vocab 4/);
-    expect(() => pg.pgTokenLogprobs(x, Int32Array.of(0, 1), 5, 1, ...out(), null)).toThrow(/^targets: length 2 should be 3/);
-    expect(() => pg.pgTokenLogprobs(x, Int32Array.of(0, 1, 1), 5, 0, ...out(), null)).toThrow(/^temperature: expected a finite number > 0/);
-    expect(() => pg.pgTokenLogprobs(x, Int32Array.of(0, 1, 1), 0, 1, ...out(), null)).toThrow(/^vocab: expected an integer in \[1/);
-    const lse = new Float32Array(3);
-    expect(() => pg.pgTokenLogprobs(x, Int32Array.of(0, 1, 1), 5, 1, x.subarray(0, 3), lse, null)).toThrow(/^logp: shares memory with logits/);
-    const t = Int32Array.of(0, 1, 2);
-    const g = new Float32Array(3);
-    expect(() => pg.pgTokenLogprobsBackward(x, t, 5, 1, lse, null, null, null, new Float32Array(15))).toThrow(/^gradLogp: gradLogp and gradEntropy are both null/);
-    expect(() => pg.pgTokenLogprobsBackward(x, t, 5, 1, lse, null, g, g, new Float32Array(15))).toThrow(/^entropy: required with gradEntropy/);
-    const big = new Float32Array(16);
-    expect(() => pg.pgTokenLogprobsBackward(big.subarray(0, 15), t, 5, 1, lse, null, g, null, big.subarray(1))).toThrow(/^gradLogits: shares memory with logits/);
-    expect(() => pg.pgTokenLogprobsBackward(x, Int32Array.of(0, 7, 1), 5, 1, lse, null, g, null, x)).toThrow(/^targets: targets\[1\] = 7/);
-    // The same errors as rejections from the async twins.
-    return expect(pg.pgTokenLogprobsAsync(x, Int32Array.of(0, 5, 1), 5, 1, ...out(), null)).rejects.toThrow(/^targets: targets\[1\] = 5/);
-  });
+  argumentChecks(pgAddon(loaded as NativeAddon));
 
   it('maps addon errors to NumkernError through the kernel list', async () => {
     const forward = spec(pgKernels({ addon: loaded as NativeAddon, threads: 0 }), 'pgTokenLogprobs');

@@ -1,0 +1,201 @@
+/**
+ * The pg family on the CUDA backend (src/backends/cuda/pg.ts, exports.cuda of bindings/pg.cc,
+ * native/cuda/pg.cu).
+ *
+ * Without a device (the build machines): the backend registers no pg kernel and says why, a call pinned
+ * to it falls back with that reason (E_BACKEND_UNAVAILABLE under strict), and the addon's CUDA entry
+ * points reject bad arguments with the CPU entry points' errors before they ask for a device (the cases
+ * of addon-cases.ts), then throw "CUDA: ...".
+ *
+ * With a device (skipped elsewhere, run unchanged on a GPU machine): every op against the js oracle in
+ * f64 and f32 at the native kernels' tolerances (addon-cases.ts TOL: the device runs the same NK_HD token
+ * and element arithmetic, its f32 sums are at least as accurate: f32 groups of 8 or single tokens, then
+ * f64), across estimators, aggregations, masks and layouts; more than 65,535 rows; V = 151,936; the
+ * in-place backward; the first non-finite index; results repeating bit for bit.
+ */
+import { describe, expect, it } from 'vitest';
+import type { AnyKernel, KernelSpec } from '../../src/core/backend.js';
+import type { OpName } from '../../src/core/ops.js';
+import { loadNative, type NativeAddon } from '../../src/backends/addon/load.js';
+import { cudaBackend } from '../../src/backends/cuda/index.js';
+import { cudaPg, pgKernels } from '../../src/backends/cuda/pg.js';
+import { tokenLogprobs, tokenLogprobsBackward } from '../../src/backends/js/pg/logprobs.js';
+import { policyLoss } from '../../src/backends/js/pg/loss.js';
+import { createContext } from '../../src/index.js';
+import type { PgLogprobsArgs, PgLogprobsBackwardArgs } from '../../src/pg/ops.js';
+import { rng } from '../support/backends.js';
+import { argumentChecks, close, expectLossClose, fresh, lossArgs, logitsCase, make, TOL, type Dtype, type F, type LossOptions } from './addon-cases.js';
+
+const { addon: loaded } = loadNative();
+const info = loaded?.info();
+const cudaAvailable = !!info && info.cuda.compiled && info.cuda.devices > 0;
+const noDevice = !!info && info.cuda.compiled && info.cuda.devices === 0;
+
+const spec = <K extends OpName>(list: AnyKernel[], op: K): KernelSpec<K> => list.find((k) => k.op === op) as unknown as KernelSpec<K>;
+
+describe.skipIf(cudaAvailable)('pg on the cuda backend without a device', () => {
+  it('registers no pg kernel, and a pinned call falls back with the reason (strict: E_BACKEND_UNAVAILABLE)', async () => {
+    const ctx = await createContext();
+    try {
+      const st = ctx.status().find((s) => s.name === 'cuda')!;
+      expect(st.available).toBe(false);
+      expect(st.reason).toMatch(/^(no CUDA device|built without CUDA|addon|NUMKERN_)/);
+      expect((st.kernels ?? []).filter((k) => k.startsWith('pg'))).toEqual([]);
+      const V = 7;
+      const logits = Float32Array.from({ length: 3 * V }, (_, k) => Math.sin(k));
+      const targets = Int32Array.of(0, 3, 6);
+      const got = await ctx.pg.tokenLogprobs(logits, targets, { vocab: V, backend: 'cuda' });
+      expect(got.backend).not.toBe('cuda');
+      const fb = ctx.fallbacks().at(-1)!;
+      expect(fb).toMatchObject({ op: 'pgTokenLogprobs', dtype: 'f32', requested: 'cuda' });
+      expect(fb.reason).toContain(st.reason!);
+      await expect(ctx.pg.tokenLogprobs(logits, targets, { vocab: V, backend: 'cuda', strict: true })).rejects.toMatchObject({
+        code: 'E_BACKEND_UNAVAILABLE',
+      });
+    } finally {
+      await ctx.dispose();
+    }
+  });
+});
+
+describe.runIf(noDevice)('pg CUDA entry points without a device (the addon, without the façade)', () => {
+  const pg = cudaPg((loaded as NativeAddon).cuda);
+  argumentChecks(pg, true);
+
+  it('the log-prob entry points and the async twins throw "CUDA: ..." once the arguments pass', async () => {
+    const x = new Float64Array(2 * 5);
+    const t = Int32Array.of(0, 4);
+    const o = (): Float64Array => new Float64Array(2);
+    expect(() => pg.pgTokenLogprobs(x, t, 5, 1, o(), o(), null)).toThrow(/^CUDA: /);
+    expect(() => pg.pgTokenLogprobsBackward(x, t, 5, 1, o(), null, o(), null, x)).toThrow(/^CUDA: /);
+    await expect(pg.pgTokenLogprobsAsync(x, t, 5, 1, o(), o(), o())).rejects.toThrow(/^CUDA: /);
+    await expect(pg.pgTokenLogprobsBackwardAsync(x, t, 5, 1, o(), null, o(), null, new Float64Array(10))).rejects.toThrow(/^CUDA: /);
+    await expect(pg.pgLossCountsAsync(Int32Array.of(0, 2), Int32Array.of(2), null, new Float64Array(2))).rejects.toThrow(/^CUDA: /);
+  });
+
+  it('a stale addon without them loses the family on cuda, naming what is missing', () => {
+    const stale = { ...(loaded as NativeAddon).cuda, pgPolicyLossAsync: undefined } as unknown as NativeAddon['cuda'];
+    expect(() => cudaPg(stale)).toThrow(/^addon lacks the pg CUDA entry points pgPolicyLossAsync \(stale build/);
+  });
+});
+
+describe.runIf(cudaAvailable)('pg CUDA kernels against the js oracle', async () => {
+  const inst = cudaAvailable ? await cudaBackend.init({ allowSoftwareAdapter: false, threads: 0 }) : null;
+  const kernels = inst ? pgKernels(inst.handle) : [];
+  const loss = spec(kernels, 'pgPolicyLoss');
+  const forward = spec(kernels, 'pgTokenLogprobs');
+  const backward = spec(kernels, 'pgTokenLogprobsBackward');
+
+  const cases: [string, Omit<LossOptions, 'dtype'>][] = [
+    ['verl k3, sequence means, mask', { nSeq: 24, T: 400, seed: 1, aggregation: { perSequenceMean: true, lengthFloor: 'eps', denominator: 'sequences', scale: 1 } }],
+    ['TRL k3 unclamped, ratio cap, no dual clip', { nSeq: 20, T: 300, seed: 2, trl: true, aggregation: { perSequenceMean: true, lengthFloor: 'one', denominator: 'all-sequences', scale: 0.5 } }],
+    ['k1, per-token advantages, no mask', { nSeq: 16, T: 257, seed: 3, kl: 'k1', perToken: true, mask: false }],
+    ['abs, no entropy, fixed denominator', { nSeq: 9, T: 500, seed: 4, kl: 'abs', entropy: false, aggregation: { perSequenceMean: false, lengthFloor: 'eps', denominator: 4096, scale: 2 } }],
+    ['k2, ragged', { nSeq: 31, T: 200, seed: 5, kl: 'k2', ragged: true }],
+    ['no KL', { nSeq: 12, T: 333, seed: 6, kl: null }],
+    ['many short sequences, k3 clamped', { nSeq: 5000, T: 9, seed: 7 }],
+    ['long sequences', { nSeq: 3, T: 70_000, seed: 8, kl: 'k2' }],
+  ];
+  for (const dtype of ['f64', 'f32'] as const) {
+    for (const [name, o] of cases) {
+      it(`pgPolicyLoss ${dtype}: ${name}`, async () => {
+        const args = lossArgs({ ...o, dtype });
+        const oracleArgs = fresh(args);
+        const want = policyLoss(oracleArgs);
+        const got = await loss.run(args, {});
+        expectLossClose(got, want, args, oracleArgs, TOL[dtype]);
+        // Deterministic: a second run gives the same bits.
+        const again = fresh(args);
+        expect(await loss.run(again, {})).toEqual(got);
+        expect(again.grad).toEqual(args.grad);
+      });
+    }
+  }
+
+  it('pgPolicyLoss reports the first non-finite array and index, as the oracle', async () => {
+    for (const dtype of ['f32', 'f64'] as const) {
+      for (const ignore of [false, true]) {
+        const a = { ...lossArgs({ dtype, nSeq: 10, T: 128, seed: 12, perToken: true }), ignoreInactiveNonFinite: ignore };
+        a.oldLogp[3 * 128 + 5] = NaN;
+        const active = Array.from({ length: 128 }, (_, t) => 6 * 128 + t).find((k) => k - 6 * 128 < a.lengths[6]! && a.mask![k] !== 0)!;
+        a.refLogp![active] = -Infinity;
+        a.entropy![9 * 128 + 1] = NaN;
+        const want = policyLoss(fresh(a));
+        expect((await loss.run(a, {})).nonFinite).toEqual(want.nonFinite);
+      }
+      const b = lossArgs({ dtype, nSeq: 10, T: 64, seed: 13, kl: null });
+      b.advantages[3] = Infinity;
+      expect((await loss.run(b, {})).nonFinite).toEqual({ array: 'advantages', index: 3 });
+    }
+  });
+
+  const logprobsAgainstOracle = async (dtype: Dtype, N: number, V: number, temperature: number): Promise<void> => {
+    const { logits, targets } = logitsCase(dtype, N, V, N + V);
+    const mk = (): PgLogprobsArgs => ({ logits, targets, vocab: V, temperature, logp: make(dtype, N), lse: make(dtype, N), entropy: make(dtype, N) });
+    const want = mk();
+    const got = mk();
+    expect(tokenLogprobs(want)).toBe(-1);
+    expect(await forward.run(got, {})).toBe(-1);
+    const tol = TOL[dtype];
+    for (let n = 0; n < N; n++) {
+      const scale = 1 + Math.abs(want.lse[n]!);
+      if (!close(got.logp[n]!, want.logp[n]!, 0, tol * scale)) expect(`logp[${n}] = ${got.logp[n]}`).toBe(`${want.logp[n]}`);
+      if (!close(got.lse[n]!, want.lse[n]!, 0, tol * scale)) expect(`lse[${n}] = ${got.lse[n]}`).toBe(`${want.lse[n]}`);
+      if (!close(got.entropy![n]!, want.entropy![n]!, tol, 1e-13 * scale)) expect(`entropy[${n}] = ${got.entropy![n]}`).toBe(`${want.entropy![n]}`);
+    }
+    const again = mk();
+    await forward.run(again, {});
+    expect([again.logp, again.lse, again.entropy]).toEqual([got.logp, got.lse, got.entropy]);
+    const r = rng(7);
+    const cast = (x: Float64Array): F => (dtype === 'f32' ? Float32Array.from(x) : x);
+    const gradLogp = cast(Float64Array.from({ length: N }, () => r() - 0.5));
+    const gradEntropy = cast(Float64Array.from({ length: N }, () => r() - 0.5));
+    for (const [gL, gH] of [[gradLogp, gradEntropy], [gradLogp, null], [null, gradEntropy]] as const) {
+      const bw = (gradLogits: F, x: F = logits): PgLogprobsBackwardArgs => ({
+        logits: x, targets, vocab: V, temperature, lse: want.lse, entropy: want.entropy, gradLogp: gL, gradEntropy: gH, gradLogits,
+      });
+      const ref = make(dtype, N * V);
+      tokenLogprobsBackward(bw(ref));
+      const out = make(dtype, N * V);
+      await backward.run(bw(out), {});
+      const inPlace = logits.slice();
+      await backward.run(bw(inPlace, inPlace), {});
+      expect(inPlace).toEqual(out);
+      for (let n = 0; n < N; n++) {
+        let mag = 0;
+        for (let j = 0; j < V; j++) mag = Math.max(mag, Math.abs(ref[n * V + j]!));
+        for (let j = 0; j < V; j++) {
+          const k = n * V + j;
+          if (!close(out[k]!, ref[k]!, tol, tol * mag + 1e-15 * (1 + Math.abs(want.lse[n]!)))) expect(`gradLogits[${k}] = ${out[k]}`).toBe(`${ref[k]}`);
+        }
+      }
+    }
+  };
+
+  for (const dtype of ['f64', 'f32'] as const) {
+    for (const [N, V, tau] of [[7, 1, 1], [11, 2049, 0.6], [3, 32000, 1], [2, 151_936, 0.8], [70_000, 3, 1.3]] as const) {
+      it(`pgTokenLogprobs and backward ${dtype}, N=${N}, V=${V}, τ=${tau}`, () => logprobsAgainstOracle(dtype, N, V, tau));
+    }
+  }
+
+  it('pgTokenLogprobs: the smallest non-finite index; rows far apart in range are summed exactly', async () => {
+    for (const dtype of ['f32', 'f64'] as const) {
+      const N = 9;
+      const V = 1500;
+      const { logits, targets } = logitsCase(dtype, N, V, 5);
+      logits[6 * V + 1000] = -Infinity;
+      logits[7 * V + 3] = NaN;
+      const args: PgLogprobsArgs = { logits, targets, vocab: V, temperature: 1, logp: make(dtype, N), lse: make(dtype, N), entropy: null };
+      expect(await forward.run(args, {})).toBe(tokenLogprobs({ ...args, logp: make(dtype, N), lse: make(dtype, N) }));
+      expect(await forward.run(args, {})).toBe(6 * V + 1000);
+    }
+    const x = new Float32Array(600);
+    x[5] = 3e38;
+    x[300] = -3e38;
+    const a: PgLogprobsArgs = { logits: x, targets: Int32Array.of(5), vocab: 600, temperature: 1, logp: make('f32', 1), lse: make('f32', 1), entropy: make('f32', 1) };
+    const w: PgLogprobsArgs = { ...a, logp: make('f32', 1), lse: make('f32', 1), entropy: make('f32', 1) };
+    expect(await forward.run(a, {})).toBe(-1);
+    expect(tokenLogprobs(w)).toBe(-1);
+    expect([a.logp[0], a.lse[0]]).toEqual([w.logp[0], w.lse[0]]);
+  });
+});
