@@ -1,15 +1,16 @@
 /**
  * GPU bench cases of the pg family (bench/gpu/case.ts), each pinned (strict) to the GPU backend under
  * test and checked against the CPU result first:
- *  - ctx.pg.policyLoss over 4096 padded sequences of 2048 positions (8.4 M tokens; verl defaults, k3 KL
- *    with its clamps, entropy bonus, a mask): bytes = logp, oldLogp, refLogp, entropy and the mask read
- *    once, grad and gradEntropy written once (the advantages, one per sequence, are negligible);
- *  - ctx.pg.tokenLogprobs with entropy over 128 rows of V = 151,936 (Qwen's vocabulary): the logits read
- *    once (the per-row outputs are negligible);
+ *  - ctx.pg.policyLoss over 4096 padded sequences of 2048 positions (8.4 M tokens; --quick: 64 × 256;
+ *    verl defaults, k3 KL with its clamps, entropy bonus, a mask): bytes = logp, oldLogp, refLogp,
+ *    entropy and the mask read once, grad and gradEntropy written once (the advantages, one per
+ *    sequence, are negligible);
+ *  - ctx.pg.tokenLogprobs with entropy over 128 rows (--quick: 4) of V = 151,936 (Qwen's vocabulary):
+ *    the logits read once (the per-row outputs are negligible);
  *  - ctx.pg.tokenLogprobsBackward in place on the same logits: read once and written once.
  *
  * Checks (the device arithmetic is the CPU kernels' NK_HD code; the bounds are those of the native
- * tests, test/pg/addon-cases.ts TOL, with u the dtype's unit roundoff): clip fractions and token counts
+ * tests, test/pg/addon-cases.ts TOL): clip fractions and token counts
  * exact; loss parts and means within 2e-5 (f32) or 1e-12 (f64) relative to the loss scale; per position
  * grad within the same of max|grad|; per row lse and logp within it times 1 + |lse|, H relatively; the
  * backward per element within it of the row's largest gradient.
@@ -22,9 +23,11 @@ type Dtype = 'f32' | 'f64';
 type F = Float32Array | Float64Array;
 
 const TOL: Readonly<Record<Dtype, number>> = { f32: 2e-5, f64: 1e-12 };
-const SEQS = 4096;
-const WIDTH = 2048;
-const ROWS = 128;
+/** bench/gpu/run.ts --quick sets this before it imports the case lists: sizes that a software adapter takes. */
+const QUICK = process.env.NUMKERN_GPU_BENCH_QUICK === '1';
+const SEQS = QUICK ? 64 : 4096;
+const WIDTH = QUICK ? 256 : 2048;
+const ROWS = QUICK ? 4 : 128;
 const VOCAB = 151_936;
 
 /** Deterministic uniforms in [0, 1) (mulberry32, as test/support/backends.ts). */
