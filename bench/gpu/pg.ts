@@ -15,7 +15,8 @@
  * grad within the same of max|grad|; per row lse and logp within it times 1 + |lse|, H relatively; the
  * backward per element within it of the row's largest gradient.
  */
-import type { Context } from '../../src/index.js';
+import { philoxFill, type Context } from '../../src/index.js';
+import { uniform01 } from '../../src/core/philox.js';
 import type { BackendName } from '../../src/core/types.js';
 import type { GpuCase, PreparedCase } from './case.js';
 
@@ -30,16 +31,9 @@ const WIDTH = QUICK ? 256 : 2048;
 const ROWS = QUICK ? 4 : 128;
 const VOCAB = 151_936;
 
-/** Deterministic uniforms in [0, 1) (mulberry32, as test/support/backends.ts). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** `n` deterministic uniforms in (0, 1) from the package's own Philox (seed 7, stream `stream`). */
+function uniforms(n: number, stream: number): Float64Array {
+  return Float64Array.from(philoxFill(7, stream, 0, new Uint32Array(n)), uniform01);
 }
 
 const alloc = (dtype: Dtype, n: number): F => (dtype === 'f32' ? new Float32Array(n) : new Float64Array(n));
@@ -69,25 +63,27 @@ function lossCase(dtype: Dtype): GpuCase {
     dtype,
     bytes: n * (4 * el + 1) + n * 2 * el,
     async prepare(ctx: Context): Promise<PreparedCase> {
-      const r = rng(11);
+      const u = uniforms(4 * n, 1);
       const logp = alloc(dtype, n);
       const oldLogp = alloc(dtype, n);
       const refLogp = alloc(dtype, n);
       const entropy = alloc(dtype, n);
-      // Each row: its first 40–100 % of positions are the response, 10 % of them masked out.
-      const mask = new Uint8Array(n);
-      for (let i = 0; i < SEQS; i++) {
-        const len = Math.floor(WIDTH * (0.4 + 0.6 * r()));
-        for (let t = 0; t < len; t++) mask[i * WIDTH + t] = r() < 0.9 ? 1 : 0;
-      }
       for (let k = 0; k < n; k++) {
-        logp[k] = -3 * r();
-        oldLogp[k] = logp[k]! + 0.6 * (r() - 0.5);
-        refLogp[k] = logp[k]! + 0.4 * (r() - 0.5);
-        entropy[k] = 5 * r();
+        logp[k] = -3 * u[4 * k]!;
+        oldLogp[k] = logp[k]! + 0.6 * (u[4 * k + 1]! - 0.5);
+        refLogp[k] = logp[k]! + 0.4 * (u[4 * k + 2]! - 0.5);
+        entropy[k] = 5 * u[4 * k + 3]!;
       }
+      // Each row: its first 40–100 % of positions are the response, 10 % of them masked out.
+      const m = uniforms(n, 2);
+      const s = uniforms(2 * SEQS, 3);
+      const mask = new Uint8Array(n);
       const advantages = alloc(dtype, SEQS);
-      for (let i = 0; i < SEQS; i++) advantages[i] = 2 * r() - 1;
+      for (let i = 0; i < SEQS; i++) {
+        const len = Math.floor(WIDTH * (0.4 + 0.6 * s[2 * i]!));
+        for (let t = 0; t < len; t++) mask[i * WIDTH + t] = m[i * WIDTH + t]! < 0.9 ? 1 : 0;
+        advantages[i] = 2 * s[2 * i + 1]! - 1;
+      }
       const tol = TOL[dtype];
       return {
         async run(backend: BackendName): Promise<LossRun> {
@@ -119,10 +115,9 @@ function lossCase(dtype: Dtype): GpuCase {
 }
 
 function makeLogits(dtype: Dtype): { logits: F; targets: Int32Array } {
-  const r = rng(5);
   const logits = alloc(dtype, ROWS * VOCAB);
-  for (let k = 0; k < logits.length; k++) logits[k] = 8 * (r() - 0.5);
-  return { logits, targets: Int32Array.from({ length: ROWS }, () => Math.floor(r() * VOCAB)) };
+  logits.set(uniforms(ROWS * VOCAB, 4).map((v) => 8 * (v - 0.5)));
+  return { logits, targets: Int32Array.from(uniforms(ROWS, 5), (v) => Math.floor(v * VOCAB)) };
 }
 
 interface Rows {
@@ -167,12 +162,12 @@ function backwardCase(dtype: Dtype): GpuCase {
       const { logits, targets } = makeLogits(dtype);
       // The forward's outputs (from whichever backend runs it) are the inputs every backend gets.
       const fw = await ctx.pg.tokenLogprobs(logits, targets, { vocab: VOCAB });
-      const r = rng(9);
+      const g = uniforms(2 * ROWS, 6);
       const gradLogp = alloc(dtype, ROWS);
       const gradEntropy = alloc(dtype, ROWS);
       for (let n = 0; n < ROWS; n++) {
-        gradLogp[n] = r() - 0.5;
-        gradEntropy[n] = r() - 0.5;
+        gradLogp[n] = g[2 * n]! - 0.5;
+        gradEntropy[n] = g[2 * n + 1]! - 0.5;
       }
       const work = logits.slice();
       return {

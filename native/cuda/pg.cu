@@ -11,7 +11,7 @@
 // N·V past 2^31 need nothing special.
 //
 // Determinism: a block reduces its threads' values in a fixed tree (warp shuffles, then the warps in
-// order, block_fold); the loss's per-sequence sums go back to the host, which adds them in sequence
+// order, block_fold.cuh); the loss's per-sequence sums go back to the host, which adds them in sequence
 // order as the CPU kernel does. Only integer minima (first non-finite index) use atomics. So every
 // result repeats bit for bit.
 #include <cuda_runtime.h>
@@ -22,11 +22,21 @@
 #include <type_traits>
 #include <vector>
 
+#include "block_fold.cuh"
 #include "common.cuh"
 #include "numkern/pg_cuda.hpp"
 #include "numkern/pg_element.hpp"
 #include "numkern/pg_logits.hpp"
 #include "numkern/pg_loss.hpp"
+
+namespace numkern {
+namespace pg {
+/// A row state across a warp (block_fold finds it by argument-dependent lookup).
+__device__ LseState shfl_down(LseState v, int o) {
+  return LseState{nkcu::shfl_down(v.M, o), nkcu::shfl_down(v.S, o), nkcu::shfl_down(v.T, o)};
+}
+}  // namespace pg
+}  // namespace numkern
 
 namespace {
 
@@ -34,7 +44,6 @@ namespace pg = numkern::pg;
 using nkcu::DeviceArray;
 using nkcu::kThreads;
 
-constexpr int kWarps = kThreads / 32;
 // Blocks per launch: rows or sequences beyond are taken by the grid stride.
 constexpr int64_t kMaxBlocks = 16384;
 // Elements a forward thread loads before summing them (pg_element.hpp: a group).
@@ -51,14 +60,14 @@ int bad_index(const char* what, const char** err) {
   return kNkBadIndex;
 }
 
-// ---- block reductions in a fixed order ----
+// ---- block reductions (block_fold.cuh) of the pg types ----
 
-__device__ double shfl_down(double v, int o) { return __shfl_down_sync(0xffffffffu, v, o); }
-__device__ int shfl_down(int v, int o) { return __shfl_down_sync(0xffffffffu, v, o); }
-__device__ unsigned long long shfl_down(unsigned long long v, int o) { return __shfl_down_sync(0xffffffffu, v, o); }
-__device__ pg::LseState shfl_down(pg::LseState v, int o) {
-  return pg::LseState{shfl_down(v.M, o), shfl_down(v.S, o), shfl_down(v.T, o)};
-}
+using nkcu::Add;
+using nkcu::block_fold;
+using nkcu::broadcast;
+using nkcu::Max;
+using nkcu::Min;
+using nkcu::shfl_down;
 
 /// A sequence's sums: Σℓ, Σv, ΣH, Σr, Σ−Δ and the high, low and dual clip counts.
 struct SeqAcc {
@@ -70,29 +79,6 @@ __device__ SeqAcc shfl_down(SeqAcc a, int o) {
                 shfl_down(a.nd, o),   shfl_down(a.high, o), shfl_down(a.low, o), shfl_down(a.dual, o)};
 }
 
-/// op over the block's values, in a fixed tree; the result is thread 0's. Every thread must call it.
-template <class V, class Op>
-__device__ V block_fold(V v, Op op) {
-  __shared__ V part[kWarps];
-  for (int o = 16; o > 0; o >>= 1) v = op(v, shfl_down(v, o));
-  __syncthreads();  // a previous call's part[] has been read
-  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
-  __syncthreads();
-  if (threadIdx.x == 0)
-    for (int w = 1; w < kWarps; ++w) v = op(v, part[w]);
-  return v;
-}
-
-struct Add {
-  template <class V>
-  __device__ V operator()(V a, V b) const { return a + b; }
-};
-struct Min {
-  __device__ unsigned long long operator()(unsigned long long a, unsigned long long b) const { return a < b ? a : b; }
-};
-struct Max {
-  __device__ double operator()(double a, double b) const { return fmax(a, b); }
-};
 struct AddAcc {
   __device__ SeqAcc operator()(SeqAcc a, SeqAcc b) const {
     return SeqAcc{a.ell + b.ell, a.v + b.v, a.h + b.h, a.r + b.r, a.nd + b.nd, a.high + b.high, a.low + b.low, a.dual + b.dual};
@@ -101,17 +87,6 @@ struct AddAcc {
 struct Merge {
   __device__ pg::LseState operator()(pg::LseState a, pg::LseState b) const { return pg::lse_merge(a, b); }
 };
-
-/// thread 0's value to the whole block.
-template <class V>
-__device__ V broadcast(V v) {
-  __shared__ V slot;
-  if (threadIdx.x == 0) slot = v;
-  __syncthreads();
-  const V out = slot;
-  __syncthreads();
-  return out;
-}
 
 template <class T>
 __device__ bool finite_value(T x) {
@@ -187,6 +162,18 @@ __device__ void token_f64(double x, double o, double A, double ref, const LossCo
   if constexpr (Kl != pg::KlNone) k = pg::kl_token<Kl, false>(x, ref, c.rk64);
 }
 
+/// A token's terms added to its sequence's (the sums in f64, whatever the token's precision).
+template <class F>
+__device__ void add_token(SeqAcc& s, const pg::PolicyToken<F>& pt, const pg::KlToken<F>& kt) {
+  s.ell += pt.ell;
+  s.v += kt.v;
+  s.r += pt.r;
+  s.nd += pt.neg_delta;
+  s.high += pt.high;
+  s.low += pt.low;
+  s.dual += pt.dual;
+}
+
 template <int Kl, class T>
 __global__ void loss_kernel(Layout l, LossDev<T> a, LossConsts c, const int32_t* L, double* slots, int* clips,
                             unsigned long long* bad) {
@@ -236,13 +223,7 @@ __global__ void loss_kernel(Layout l, LossDev<T> a, LossConsts c, const int32_t*
             // As the CPU's f32 pass: the weight and KL coefficient rounded to f32, then one product.
             const float gsum = Kl != pg::KlNone ? pt.dl + static_cast<float>(p.kl_coef) * kt.g : pt.dl;
             a.grad[k] = static_cast<float>(w) * gsum;
-            s.ell += pt.ell;
-            s.v += kt.v;
-            s.r += pt.r;
-            s.nd += pt.neg_delta;
-            s.high += pt.high;
-            s.low += pt.low;
-            s.dual += pt.dual;
+            add_token(s, pt, kt);
             continue;
           }
         }
@@ -252,13 +233,7 @@ __global__ void loss_kernel(Layout l, LossDev<T> a, LossConsts c, const int32_t*
       token_f64<Kl>(static_cast<double>(xv), static_cast<double>(ov), static_cast<double>(av), static_cast<double>(rv),
                     c, pt, kt);
       a.grad[k] = static_cast<T>(w * (Kl != pg::KlNone ? pt.dl + p.kl_coef * kt.g : pt.dl));
-      s.ell += pt.ell;
-      s.v += kt.v;
-      s.r += pt.r;
-      s.nd += pt.neg_delta;
-      s.high += pt.high;
-      s.low += pt.low;
-      s.dual += pt.dual;
+      add_token(s, pt, kt);
     }
     s = block_fold(s, AddAcc{});
     if (threadIdx.x == 0) {

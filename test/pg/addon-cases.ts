@@ -6,7 +6,10 @@
 import { expect, it } from 'vitest';
 import { PARAM, SUM } from '../../src/backends/addon/pg.js';
 import type { CudaPgKernels } from '../../src/backends/cuda/pg.js';
-import type { KlEstimator, PgAggregation, PgLossArgs, PgLossOutcome } from '../../src/pg/ops.js';
+import type { KernelSpec } from '../../src/core/backend.js';
+import { tokenLogprobs, tokenLogprobsBackward } from '../../src/backends/js/pg/logprobs.js';
+import { policyLoss } from '../../src/backends/js/pg/loss.js';
+import type { KlEstimator, PgAggregation, PgLogprobsArgs, PgLogprobsBackwardArgs, PgLossArgs, PgLossOutcome } from '../../src/pg/ops.js';
 import { rng } from '../support/backends.js';
 
 export type F = Float32Array | Float64Array;
@@ -103,6 +106,87 @@ export const logitsCase = (dtype: Dtype, N: number, V: number, seed: number): { 
   for (let k = 0; k < logits.length; k++) logits[k] = 8 * (r() - 0.5);
   return { logits, targets: Int32Array.from({ length: N }, () => Math.floor(r() * V)) };
 };
+
+/** Batches every backend's loss is compared on: estimators, aggregations, masks, advantage layouts. */
+export const LOSS_CASES: [string, Omit<LossOptions, 'dtype'>][] = [
+  ['verl k3, sequence means, mask', { nSeq: 24, T: 400, seed: 1, aggregation: { perSequenceMean: true, lengthFloor: 'eps', denominator: 'sequences', scale: 1 } }],
+  ['TRL k3 unclamped, ratio cap, no dual clip', { nSeq: 20, T: 300, seed: 2, trl: true, aggregation: { perSequenceMean: true, lengthFloor: 'one', denominator: 'all-sequences', scale: 0.5 } }],
+  ['k1, per-token advantages, no mask', { nSeq: 16, T: 257, seed: 3, kl: 'k1', perToken: true, mask: false }],
+  ['abs, no entropy, fixed denominator', { nSeq: 9, T: 500, seed: 4, kl: 'abs', entropy: false, aggregation: { perSequenceMean: false, lengthFloor: 'eps', denominator: 4096, scale: 2 } }],
+  ['k2, ragged', { nSeq: 31, T: 200, seed: 5, kl: 'k2', ragged: true }],
+  ['no KL', { nSeq: 12, T: 333, seed: 6, kl: null }],
+];
+
+/**
+ * pgTokenLogprobs and its backward (out of place and in place, with gradLogp, gradEntropy or both) of a
+ * backend's kernels against the oracle on N rows of V logits, at TOL; the forward run twice gives the
+ * same bits.
+ */
+export async function logprobsAgainstOracle(
+  forward: KernelSpec<'pgTokenLogprobs'>, backward: KernelSpec<'pgTokenLogprobsBackward'>, dtype: Dtype, N: number, V: number, temperature: number,
+): Promise<void> {
+  const { logits, targets } = logitsCase(dtype, N, V, N * V);
+  const mk = (): PgLogprobsArgs => ({ logits, targets, vocab: V, temperature, logp: make(dtype, N), lse: make(dtype, N), entropy: make(dtype, N) });
+  const want = mk();
+  const got = mk();
+  expect(tokenLogprobs(want)).toBe(-1);
+  expect(await forward.run(got, {})).toBe(-1);
+  const tol = TOL[dtype];
+  for (let n = 0; n < N; n++) {
+    const scale = 1 + Math.abs(want.lse[n]!);
+    if (!close(got.logp[n]!, want.logp[n]!, 0, tol * scale)) expect(`logp[${n}] = ${got.logp[n]}`).toBe(`${want.logp[n]}`);
+    if (!close(got.lse[n]!, want.lse[n]!, 0, tol * scale)) expect(`lse[${n}] = ${got.lse[n]}`).toBe(`${want.lse[n]}`);
+    if (!close(got.entropy![n]!, want.entropy![n]!, tol, 1e-13 * scale)) expect(`entropy[${n}] = ${got.entropy![n]}`).toBe(`${want.entropy![n]}`);
+  }
+  const again = mk();
+  await forward.run(again, {});
+  expect([again.logp, again.lse, again.entropy]).toEqual([got.logp, got.lse, got.entropy]);
+  const r = rng(7);
+  const gradLogp = Float64Array.from({ length: N }, () => r() - 0.5);
+  const gradEntropy = Float64Array.from({ length: N }, () => r() - 0.5);
+  for (const [gL, gH] of [[gradLogp, gradEntropy], [gradLogp, null], [null, gradEntropy]] as const) {
+    const cast = (x: Float64Array | null): F | null => x && (dtype === 'f32' ? Float32Array.from(x) : x);
+    const bw = (gradLogits: F, x: F = logits): PgLogprobsBackwardArgs => ({
+      logits: x, targets, vocab: V, temperature, lse: want.lse, entropy: want.entropy, gradLogp: cast(gL), gradEntropy: cast(gH), gradLogits,
+    });
+    const ref = make(dtype, N * V);
+    tokenLogprobsBackward(bw(ref));
+    const out = make(dtype, N * V);
+    await backward.run(bw(out), {});
+    const inPlace = logits.slice();
+    await backward.run(bw(inPlace, inPlace), {});
+    expect(inPlace).toEqual(out);
+    for (let n = 0; n < N; n++) {
+      let mag = 0;
+      for (let j = 0; j < V; j++) mag = Math.max(mag, Math.abs(ref[n * V + j]!));
+      for (let j = 0; j < V; j++) {
+        const k = n * V + j;
+        if (!close(out[k]!, ref[k]!, tol, tol * mag + 1e-15 * (1 + Math.abs(want.lse[n]!)))) expect(`gradLogits[${k}] = ${out[k]}`).toBe(`${ref[k]}`);
+      }
+    }
+  }
+}
+
+/** A backend's pgPolicyLoss reports the first non-finite array and index as the oracle does, at inactive positions too unless told not to. */
+export async function nonFiniteReports(loss: KernelSpec<'pgPolicyLoss'>): Promise<void> {
+  for (const dtype of ['f32', 'f64'] as const) {
+    for (const ignore of [false, true]) {
+      const a = { ...lossArgs({ dtype, nSeq: 10, T: 128, seed: 12, perToken: true }), ignoreInactiveNonFinite: ignore };
+      // An inactive NaN in oldLogp (sequence 3 has length 0), an active −Inf in refLogp, NaN entropy late.
+      a.oldLogp[3 * 128 + 5] = NaN;
+      const active = Array.from({ length: 128 }, (_, t) => 6 * 128 + t).find((k) => k - 6 * 128 < a.lengths[6]! && a.mask![k] !== 0)!;
+      a.refLogp![active] = -Infinity;
+      a.entropy![9 * 128 + 1] = NaN;
+      const want = policyLoss(fresh(a));
+      const got = await loss.run(a, {});
+      expect(got.nonFinite).toEqual(want.nonFinite);
+      expect(got.nonFinite).toEqual(ignore ? { array: 'refLogp', index: active } : { array: 'oldLogp', index: 3 * 128 + 5 });
+    }
+    const b = lossArgs({ dtype, nSeq: 10, T: 64, seed: 13, kl: null });
+    b.advantages[3] = Infinity; // sequence 3 is empty: per-sequence advantages are all checked
+    expect((await loss.run(b, {})).nonFinite).toEqual({ array: 'advantages', index: 3 });
+  }
+}
 
 /**
  * The argument checks of pgPolicyLoss, pgLossCounts and the log-prob kernels, each naming the argument;

@@ -19,12 +19,11 @@ import type { OpName } from '../../src/core/ops.js';
 import { loadNative, type NativeAddon } from '../../src/backends/addon/load.js';
 import { cudaBackend } from '../../src/backends/cuda/index.js';
 import { cudaPg, pgKernels } from '../../src/backends/cuda/pg.js';
-import { tokenLogprobs, tokenLogprobsBackward } from '../../src/backends/js/pg/logprobs.js';
+import { tokenLogprobs } from '../../src/backends/js/pg/logprobs.js';
 import { policyLoss } from '../../src/backends/js/pg/loss.js';
 import { createContext } from '../../src/index.js';
-import type { PgLogprobsArgs, PgLogprobsBackwardArgs } from '../../src/pg/ops.js';
-import { rng } from '../support/backends.js';
-import { argumentChecks, close, expectLossClose, fresh, lossArgs, logitsCase, make, TOL, type Dtype, type F, type LossOptions } from './addon-cases.js';
+import type { PgLogprobsArgs } from '../../src/pg/ops.js';
+import { argumentChecks, expectLossClose, fresh, logprobsAgainstOracle, nonFiniteReports, lossArgs, LOSS_CASES, logitsCase, make, TOL, type LossOptions } from './addon-cases.js';
 
 const { addon: loaded } = loadNative();
 const info = loaded?.info();
@@ -87,12 +86,7 @@ describe.runIf(cudaAvailable)('pg CUDA kernels against the js oracle', async () 
   const backward = spec(kernels, 'pgTokenLogprobsBackward');
 
   const cases: [string, Omit<LossOptions, 'dtype'>][] = [
-    ['verl k3, sequence means, mask', { nSeq: 24, T: 400, seed: 1, aggregation: { perSequenceMean: true, lengthFloor: 'eps', denominator: 'sequences', scale: 1 } }],
-    ['TRL k3 unclamped, ratio cap, no dual clip', { nSeq: 20, T: 300, seed: 2, trl: true, aggregation: { perSequenceMean: true, lengthFloor: 'one', denominator: 'all-sequences', scale: 0.5 } }],
-    ['k1, per-token advantages, no mask', { nSeq: 16, T: 257, seed: 3, kl: 'k1', perToken: true, mask: false }],
-    ['abs, no entropy, fixed denominator', { nSeq: 9, T: 500, seed: 4, kl: 'abs', entropy: false, aggregation: { perSequenceMean: false, lengthFloor: 'eps', denominator: 4096, scale: 2 } }],
-    ['k2, ragged', { nSeq: 31, T: 200, seed: 5, kl: 'k2', ragged: true }],
-    ['no KL', { nSeq: 12, T: 333, seed: 6, kl: null }],
+    ...LOSS_CASES,
     ['many short sequences, k3 clamped', { nSeq: 5000, T: 9, seed: 7 }],
     ['long sequences', { nSeq: 3, T: 70_000, seed: 8, kl: 'k2' }],
   ];
@@ -112,69 +106,11 @@ describe.runIf(cudaAvailable)('pg CUDA kernels against the js oracle', async () 
     }
   }
 
-  it('pgPolicyLoss reports the first non-finite array and index, as the oracle', async () => {
-    for (const dtype of ['f32', 'f64'] as const) {
-      for (const ignore of [false, true]) {
-        const a = { ...lossArgs({ dtype, nSeq: 10, T: 128, seed: 12, perToken: true }), ignoreInactiveNonFinite: ignore };
-        a.oldLogp[3 * 128 + 5] = NaN;
-        const active = Array.from({ length: 128 }, (_, t) => 6 * 128 + t).find((k) => k - 6 * 128 < a.lengths[6]! && a.mask![k] !== 0)!;
-        a.refLogp![active] = -Infinity;
-        a.entropy![9 * 128 + 1] = NaN;
-        const want = policyLoss(fresh(a));
-        expect((await loss.run(a, {})).nonFinite).toEqual(want.nonFinite);
-      }
-      const b = lossArgs({ dtype, nSeq: 10, T: 64, seed: 13, kl: null });
-      b.advantages[3] = Infinity;
-      expect((await loss.run(b, {})).nonFinite).toEqual({ array: 'advantages', index: 3 });
-    }
-  });
-
-  const logprobsAgainstOracle = async (dtype: Dtype, N: number, V: number, temperature: number): Promise<void> => {
-    const { logits, targets } = logitsCase(dtype, N, V, N + V);
-    const mk = (): PgLogprobsArgs => ({ logits, targets, vocab: V, temperature, logp: make(dtype, N), lse: make(dtype, N), entropy: make(dtype, N) });
-    const want = mk();
-    const got = mk();
-    expect(tokenLogprobs(want)).toBe(-1);
-    expect(await forward.run(got, {})).toBe(-1);
-    const tol = TOL[dtype];
-    for (let n = 0; n < N; n++) {
-      const scale = 1 + Math.abs(want.lse[n]!);
-      if (!close(got.logp[n]!, want.logp[n]!, 0, tol * scale)) expect(`logp[${n}] = ${got.logp[n]}`).toBe(`${want.logp[n]}`);
-      if (!close(got.lse[n]!, want.lse[n]!, 0, tol * scale)) expect(`lse[${n}] = ${got.lse[n]}`).toBe(`${want.lse[n]}`);
-      if (!close(got.entropy![n]!, want.entropy![n]!, tol, 1e-13 * scale)) expect(`entropy[${n}] = ${got.entropy![n]}`).toBe(`${want.entropy![n]}`);
-    }
-    const again = mk();
-    await forward.run(again, {});
-    expect([again.logp, again.lse, again.entropy]).toEqual([got.logp, got.lse, got.entropy]);
-    const r = rng(7);
-    const cast = (x: Float64Array): F => (dtype === 'f32' ? Float32Array.from(x) : x);
-    const gradLogp = cast(Float64Array.from({ length: N }, () => r() - 0.5));
-    const gradEntropy = cast(Float64Array.from({ length: N }, () => r() - 0.5));
-    for (const [gL, gH] of [[gradLogp, gradEntropy], [gradLogp, null], [null, gradEntropy]] as const) {
-      const bw = (gradLogits: F, x: F = logits): PgLogprobsBackwardArgs => ({
-        logits: x, targets, vocab: V, temperature, lse: want.lse, entropy: want.entropy, gradLogp: gL, gradEntropy: gH, gradLogits,
-      });
-      const ref = make(dtype, N * V);
-      tokenLogprobsBackward(bw(ref));
-      const out = make(dtype, N * V);
-      await backward.run(bw(out), {});
-      const inPlace = logits.slice();
-      await backward.run(bw(inPlace, inPlace), {});
-      expect(inPlace).toEqual(out);
-      for (let n = 0; n < N; n++) {
-        let mag = 0;
-        for (let j = 0; j < V; j++) mag = Math.max(mag, Math.abs(ref[n * V + j]!));
-        for (let j = 0; j < V; j++) {
-          const k = n * V + j;
-          if (!close(out[k]!, ref[k]!, tol, tol * mag + 1e-15 * (1 + Math.abs(want.lse[n]!)))) expect(`gradLogits[${k}] = ${out[k]}`).toBe(`${ref[k]}`);
-        }
-      }
-    }
-  };
+  it('pgPolicyLoss reports the first non-finite array and index, as the oracle', () => nonFiniteReports(loss));
 
   for (const dtype of ['f64', 'f32'] as const) {
     for (const [N, V, tau] of [[7, 1, 1], [11, 2049, 0.6], [3, 32000, 1], [2, 151_936, 0.8], [70_000, 3, 1.3]] as const) {
-      it(`pgTokenLogprobs and backward ${dtype}, N=${N}, V=${V}, τ=${tau}`, () => logprobsAgainstOracle(dtype, N, V, tau));
+      it(`pgTokenLogprobs and backward ${dtype}, N=${N}, V=${V}, τ=${tau}`, () => logprobsAgainstOracle(forward, backward, dtype, N, V, tau));
     }
   }
 

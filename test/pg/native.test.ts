@@ -12,12 +12,12 @@ import type { KernelSpec } from '../../src/core/backend.js';
 import type { OpName } from '../../src/core/ops.js';
 import { NumkernError } from '../../src/core/errors.js';
 import { loadNative, type NativeAddon } from '../../src/backends/addon/load.js';
-import { tokenLogprobs, tokenLogprobsBackward } from '../../src/backends/js/pg/logprobs.js';
+import { tokenLogprobs } from '../../src/backends/js/pg/logprobs.js';
 import { policyLoss } from '../../src/backends/js/pg/loss.js';
 import { PARAM, SUM, checkPgLayout, pgAddon, pgKernels, type NativePgKernels, type NativePgLayout } from '../../src/backends/native/pg.js';
-import type { PgLogprobsArgs, PgLogprobsBackwardArgs } from '../../src/pg/ops.js';
-import { required, rng } from '../support/backends.js';
-import { argumentChecks, close, expectLossClose, fresh, lossArgs, logitsCase, make, TOL, type F, type LossOptions } from './addon-cases.js';
+import type { PgLogprobsArgs } from '../../src/pg/ops.js';
+import { required } from '../support/backends.js';
+import { argumentChecks, expectLossClose, fresh, logprobsAgainstOracle, nonFiniteReports, lossArgs, LOSS_CASES, logitsCase, make, TOL, type F } from './addon-cases.js';
 
 const { addon: loaded, reason } = loadNative();
 
@@ -39,16 +39,8 @@ describe.skipIf(!loaded)('native pg kernels against the js oracle', () => {
   const forward = spec(kernels, 'pgTokenLogprobs');
   const backward = spec(kernels, 'pgTokenLogprobsBackward');
 
-  const cases: [string, Omit<LossOptions, 'dtype'>][] = [
-    ['verl k3, sequence means, mask', { nSeq: 24, T: 400, seed: 1, aggregation: { perSequenceMean: true, lengthFloor: 'eps', denominator: 'sequences', scale: 1 } }],
-    ['TRL k3 unclamped, ratio cap, no dual clip', { nSeq: 20, T: 300, seed: 2, trl: true, aggregation: { perSequenceMean: true, lengthFloor: 'one', denominator: 'all-sequences', scale: 0.5 } }],
-    ['k1, per-token advantages, no mask', { nSeq: 16, T: 257, seed: 3, kl: 'k1', perToken: true, mask: false }],
-    ['abs, no entropy, fixed denominator', { nSeq: 9, T: 500, seed: 4, kl: 'abs', entropy: false, aggregation: { perSequenceMean: false, lengthFloor: 'eps', denominator: 4096, scale: 2 } }],
-    ['k2, ragged', { nSeq: 31, T: 200, seed: 5, kl: 'k2', ragged: true }],
-    ['no KL', { nSeq: 12, T: 333, seed: 6, kl: null }],
-  ];
   for (const dtype of ['f64', 'f32'] as const) {
-    for (const [name, o] of cases) {
+    for (const [name, o] of LOSS_CASES) {
       it(`pgPolicyLoss ${dtype}: ${name}`, async () => {
         const args = lossArgs({ ...o, dtype });
         const oracleArgs = fresh(args);
@@ -83,68 +75,12 @@ describe.skipIf(!loaded)('native pg kernels against the js oracle', () => {
     }
   });
 
-  it('pgPolicyLoss reports the first non-finite array and index, as the oracle', async () => {
-    for (const dtype of ['f32', 'f64'] as const) {
-      for (const ignore of [false, true]) {
-        const a = { ...lossArgs({ dtype, nSeq: 10, T: 128, seed: 12, perToken: true }), ignoreInactiveNonFinite: ignore };
-        // An inactive NaN in oldLogp (sequence 3 has length 0), an active −Inf in refLogp, NaN entropy late.
-        a.oldLogp[3 * 128 + 5] = NaN;
-        const active = Array.from({ length: 128 }, (_, t) => 6 * 128 + t).find((k) => k - 6 * 128 < a.lengths[6]! && a.mask![k] !== 0)!;
-        a.refLogp![active] = -Infinity;
-        a.entropy![9 * 128 + 1] = NaN;
-        const want = policyLoss(fresh(a));
-        const got = await loss.run(a, {});
-        expect(got.nonFinite).toEqual(want.nonFinite);
-        expect(got.nonFinite).toEqual(ignore ? { array: 'refLogp', index: active } : { array: 'oldLogp', index: 3 * 128 + 5 });
-      }
-      const b = lossArgs({ dtype, nSeq: 10, T: 64, seed: 13, kl: null });
-      b.advantages[3] = Infinity; // sequence 3 is empty: per-sequence advantages are all checked
-      expect((await loss.run(b, {})).nonFinite).toEqual({ array: 'advantages', index: 3 });
-    }
-  });
+  it('pgPolicyLoss reports the first non-finite array and index, as the oracle', () => nonFiniteReports(loss));
 
   for (const dtype of ['f64', 'f32'] as const) {
     for (const [N, V] of [[7, 1], [11, 2049], [3, 32000]] as const) {
       it(`pgTokenLogprobs and backward ${dtype}, N=${N}, V=${V}`, async () => {
-        const { logits, targets } = logitsCase(dtype, N, V, N * V);
-        for (const temperature of [1, 0.6]) {
-          const mk = (): PgLogprobsArgs => ({ logits, targets, vocab: V, temperature, logp: make(dtype, N), lse: make(dtype, N), entropy: make(dtype, N) });
-          const want = mk();
-          const got = mk();
-          expect(tokenLogprobs(want)).toBe(-1);
-          expect(await forward.run(got, {})).toBe(-1);
-          const tol = TOL[dtype];
-          for (let n = 0; n < N; n++) {
-            const scale = 1 + Math.abs(want.lse[n]!);
-            expect(close(got.logp[n]!, want.logp[n]!, 0, tol * scale), `logp[${n}]`).toBe(true);
-            expect(close(got.lse[n]!, want.lse[n]!, 0, tol * scale), `lse[${n}]`).toBe(true);
-            expect(close(got.entropy![n]!, want.entropy![n]!, tol, 1e-13 * scale), `entropy[${n}] ${got.entropy![n]} vs ${want.entropy![n]}`).toBe(true);
-          }
-          const r = rng(7);
-          const gradLogp = Float64Array.from({ length: N }, () => r() - 0.5);
-          const gradEntropy = Float64Array.from({ length: N }, () => r() - 0.5);
-          for (const [gL, gH] of [[gradLogp, gradEntropy], [gradLogp, null], [null, gradEntropy]] as const) {
-            const cast = (x: Float64Array | null): F | null => x && (dtype === 'f32' ? Float32Array.from(x) : x);
-            const bw = (gradLogits: F, x: F = logits): PgLogprobsBackwardArgs => ({
-              logits: x, targets, vocab: V, temperature, lse: want.lse, entropy: want.entropy, gradLogp: cast(gL), gradEntropy: cast(gH), gradLogits,
-            });
-            const ref = make(dtype, N * V);
-            tokenLogprobsBackward(bw(ref));
-            const out = make(dtype, N * V);
-            await backward.run(bw(out), {});
-            const inPlace = logits.slice();
-            await backward.run(bw(inPlace, inPlace), {});
-            expect(inPlace).toEqual(out);
-            for (let n = 0; n < N; n++) {
-              let mag = 0;
-              for (let j = 0; j < V; j++) mag = Math.max(mag, Math.abs(ref[n * V + j]!));
-              for (let j = 0; j < V; j++) {
-                const k = n * V + j;
-                if (!close(out[k]!, ref[k]!, tol, tol * mag + 1e-15 * (1 + Math.abs(want.lse[n]!)))) expect(`gradLogits[${k}] = ${out[k]}`).toBe(`${ref[k]}`);
-              }
-            }
-          }
-        }
+        for (const temperature of [1, 0.6]) await logprobsAgainstOracle(forward, backward, dtype, N, V, temperature);
       });
     }
   }
