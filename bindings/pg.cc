@@ -13,6 +13,9 @@
 // laid out by kParams / kSums below (the TS side checks the names and slots). All float arrays of a call
 // share one dtype. Outputs may not overlap any other argument, except gradLogits, which may be logits
 // itself (in place): a partial overlap would make the kernel read what it already wrote.
+//
+// exports.cuda holds the same four (and their Async twins) without the threads argument, on the device
+// (native/cuda/pg.cu, numkern/pg_cuda.hpp): checked alike, then "CUDA: ..." without a device.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -21,6 +24,8 @@
 #include <vector>
 
 #include "args.hpp"
+#include "cuda.hpp"
+#include "numkern/pg_cuda.hpp"
 #include "numkern/pg_logits.hpp"
 #include "numkern/pg_loss.hpp"
 
@@ -156,12 +161,22 @@ const uint8_t* read_mask(const Napi::CallbackInfo& info, size_t i, Job& job, int
 
 // ---- pgLossCounts ----
 
-void prepare_counts(const Napi::CallbackInfo& info, Job& job) {
+/// A checked call: what the CPU kernel and the device entry point both take (threads: CPU only).
+struct CountsCall {
+  int32_t nseq;
+  const int32_t *off, *len;
+  const uint8_t* m;
+  int64_t ntok;
+  double* out;
+  int threads;
+};
+
+CountsCall read_counts(const Napi::CallbackInfo& info, Job& job, Target tgt) {
   const Napi::Env env = info.Env();
   const ArrayArg offsets = int32_array(info, 0, "offsets");
   const ArrayArg lengths = int32_array(info, 1, "lengths");
   const ArrayArg out = typed_array(info, 3, "out", {napi_float64_array}, "Float64Array");
-  const int threads = threads_arg(info, 4);
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 4) : 0;
   require_length(env, out, "out", 2, "[tokens, sequences]");
   int64_t ntok = -1;
   const int32_t *off, *len;
@@ -169,13 +184,19 @@ void prepare_counts(const Napi::CallbackInfo& info, Job& job) {
   ArrayArg mask{};
   const uint8_t* m = read_mask(info, 2, job, ntok, mask);
   require_disjoint(env, out, {&offsets, &lengths, m ? &mask : nullptr});
-  double* o = job.out<double>(out);
-  job.run = [=]() -> double {
+  return CountsCall{nseq, off, len, m, ntok, job.out<double>(out), threads};
+}
+
+const char* const kCountsChanged = "offsets, lengths: changed while pgLossCounts ran";
+
+void prepare_counts(const Napi::CallbackInfo& info, Job& job) {
+  const CountsCall c = read_counts(info, job, Target::Cpu);
+  job.run = [c]() -> double {
     int64_t tokens = 0, sequences = 0;
-    if (!pg::loss_counts(nseq, off, len, m, ntok, 0, nseq, tokens, sequences, threads))
-      throw KernelError(ErrorKind::Range, "offsets, lengths: changed while pgLossCounts ran");
-    o[0] = static_cast<double>(tokens);
-    o[1] = static_cast<double>(sequences);
+    if (!pg::loss_counts(c.nseq, c.off, c.len, c.m, c.ntok, 0, c.nseq, tokens, sequences, c.threads))
+      throw KernelError(ErrorKind::Range, kCountsChanged);
+    c.out[0] = static_cast<double>(tokens);
+    c.out[1] = static_cast<double>(sequences);
     return 0;
   };
 }
@@ -191,7 +212,25 @@ pg::LossArrays<T> loss_arrays(int32_t nseq, const int32_t* off, const int32_t* l
                            static_cast<T*>(grad), static_cast<T*>(gent)};
 }
 
-void prepare_loss(const Napi::CallbackInfo& info, Job& job) {
+struct LossCall {
+  bool f32;
+  int32_t nseq, s0, s1;
+  const int32_t *off, *len;
+  const uint8_t* m;
+  int64_t ntok;
+  const void *logp, *old, *ref, *adv, *ent;
+  void *grad, *gent;
+  pg::LossParams lp;
+  double* sums;
+  int threads;
+
+  template <class T>
+  pg::LossArrays<T> arrays() const {
+    return loss_arrays<T>(nseq, off, len, m, ntok, logp, old, ref, adv, ent, grad, gent);
+  }
+};
+
+LossCall read_loss(const Napi::CallbackInfo& info, Job& job, Target tgt) {
   const Napi::Env env = info.Env();
   const ArrayArg offsets = int32_array(info, 0, "offsets");
   const ArrayArg lengths = int32_array(info, 1, "lengths");
@@ -205,7 +244,7 @@ void prepare_loss(const Napi::CallbackInfo& info, Job& job) {
   const bool has_gent = optional_float(info, 9, "gradEntropy", logp, "logp", gent);
   const ArrayArg params = typed_array(info, 10, "params", {napi_float64_array}, "Float64Array");
   const ArrayArg sums = typed_array(info, 11, "sums", {napi_float64_array}, "Float64Array");
-  const int threads = threads_arg(info, 12);
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 12) : 0;
 
   const int64_t ntok = static_cast<int64_t>(logp.length);
   if (logp.length > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
@@ -275,19 +314,28 @@ void prepare_loss(const Napi::CallbackInfo& info, Job& job) {
   void* pgrad = job.inout<unsigned char>(grad);
   void* pgent = has_gent ? job.inout<unsigned char>(gent) : nullptr;
   double* psums = job.out<double>(sums);
-  job.run = [=]() -> double {
+  return LossCall{f32, nseq, s0, s1, off, len, m, ntok, plogp, pold, pref, padv, pent, pgrad, pgent, lp, psums, threads};
+}
+
+const char* const kLossChanged = "offsets, lengths: changed while pgPolicyLoss ran; outputs are unspecified";
+
+/// The sums vector (kSums) from a kernel's LossSums.
+void write_sums(const pg::LossSums& s, double* psums) {
+  const double vals[kNonfinite] = {s.policy, s.kl,   s.entropy, s.ratio, s.neg_log_ratio, s.kl_value, s.entropy_value,
+                                   static_cast<double>(s.high), static_cast<double>(s.low), static_cast<double>(s.dual),
+                                   static_cast<double>(s.tokens), static_cast<double>(s.sequences)};
+  std::memcpy(psums, vals, sizeof vals);
+  for (int k = 0; k < pg::kNumLossArrays; ++k) psums[kNonfinite + k] = static_cast<double>(s.nonfinite[k]);
+}
+
+void prepare_loss(const Napi::CallbackInfo& info, Job& job) {
+  const LossCall c = read_loss(info, job, Target::Cpu);
+  job.run = [c]() -> double {
     pg::LossSums s;
-    const bool ok =
-        f32 ? pg::policy_loss<float>(loss_arrays<float>(nseq, off, len, m, ntok, plogp, pold, pref, padv, pent, pgrad, pgent),
-                                     lp, s0, s1, s, threads)
-            : pg::policy_loss<double>(loss_arrays<double>(nseq, off, len, m, ntok, plogp, pold, pref, padv, pent, pgrad, pgent),
-                                      lp, s0, s1, s, threads);
-    if (!ok) throw KernelError(ErrorKind::Range, "offsets, lengths: changed while pgPolicyLoss ran; outputs are unspecified");
-    const double vals[kNonfinite] = {s.policy, s.kl,   s.entropy, s.ratio, s.neg_log_ratio, s.kl_value, s.entropy_value,
-                                     static_cast<double>(s.high), static_cast<double>(s.low), static_cast<double>(s.dual),
-                                     static_cast<double>(s.tokens), static_cast<double>(s.sequences)};
-    std::memcpy(psums, vals, sizeof vals);
-    for (int k = 0; k < pg::kNumLossArrays; ++k) psums[kNonfinite + k] = static_cast<double>(s.nonfinite[k]);
+    const bool ok = c.f32 ? pg::policy_loss<float>(c.arrays<float>(), c.lp, c.s0, c.s1, s, c.threads)
+                          : pg::policy_loss<double>(c.arrays<double>(), c.lp, c.s0, c.s1, s, c.threads);
+    if (!ok) throw KernelError(ErrorKind::Range, kLossChanged);
+    write_sums(s, c.sums);
     return 0;
   };
 }
@@ -322,7 +370,26 @@ double temperature_arg(const Napi::CallbackInfo& info) {
   return t;
 }
 
-void prepare_logprobs(const Napi::CallbackInfo& info, Job& job) {
+struct LogprobsCall {
+  bool f32;
+  RowsShape s;
+  const int32_t* tg;
+  double tau;
+  const void* x;
+  void *lp, *ls, *ent;
+  int threads;
+
+  template <class T>
+  const T* in() const {
+    return static_cast<const T*>(x);
+  }
+  template <class T>
+  T* out(void* p) const {
+    return static_cast<T*>(p);
+  }
+};
+
+LogprobsCall read_logprobs(const Napi::CallbackInfo& info, Job& job, Target tgt) {
   const Napi::Env env = info.Env();
   const ArrayArg logits = float_array(info, 0, "logits");
   const ArrayArg targets = int32_array(info, 1, "targets");
@@ -331,7 +398,7 @@ void prepare_logprobs(const Napi::CallbackInfo& info, Job& job) {
   const ArrayArg lse = float_array_like(info, 5, "lse", logits, "logits");
   ArrayArg ent{};
   const bool has_ent = optional_float(info, 6, "entropy", logits, "logits", ent);
-  const int threads = threads_arg(info, 7);
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 7) : 0;
   const int32_t* tg;
   const RowsShape s = read_rows(info, job, logits, targets, tg);
   require_length(env, logp, "logp", static_cast<size_t>(s.nrows), "one per row: logits.length / vocab");
@@ -347,19 +414,40 @@ void prepare_logprobs(const Napi::CallbackInfo& info, Job& job) {
   void* pls = job.out<unsigned char>(lse);
   void* pen = has_ent ? job.out<unsigned char>(ent) : nullptr;
   job.returns_number = true;
-  job.run = [=]() -> double {
+  return LogprobsCall{f32, s, tg, tau, x, plp, pls, pen, threads};
+}
+
+const char* const kTargetsChanged = "targets: changed while pgTokenLogprobs ran; outputs are unspecified";
+
+void prepare_logprobs(const Napi::CallbackInfo& info, Job& job) {
+  const LogprobsCall c = read_logprobs(info, job, Target::Cpu);
+  job.run = [c]() -> double {
     const int64_t r =
-        f32 ? pg::token_logprobs<float>(static_cast<const float*>(x), s.nrows, s.vocab, tg, tau, static_cast<float*>(plp),
-                                        static_cast<float*>(pls), static_cast<float*>(pen), threads)
-            : pg::token_logprobs<double>(static_cast<const double*>(x), s.nrows, s.vocab, tg, tau,
-                                         static_cast<double*>(plp), static_cast<double*>(pls), static_cast<double*>(pen),
-                                         threads);
-    if (r == -2) throw KernelError(ErrorKind::Range, "targets: changed while pgTokenLogprobs ran; outputs are unspecified");
+        c.f32 ? pg::token_logprobs<float>(c.in<float>(), c.s.nrows, c.s.vocab, c.tg, c.tau, c.out<float>(c.lp),
+                                          c.out<float>(c.ls), c.out<float>(c.ent), c.threads)
+              : pg::token_logprobs<double>(c.in<double>(), c.s.nrows, c.s.vocab, c.tg, c.tau, c.out<double>(c.lp),
+                                           c.out<double>(c.ls), c.out<double>(c.ent), c.threads);
+    if (r == -2) throw KernelError(ErrorKind::Range, kTargetsChanged);
     return static_cast<double>(r);
   };
 }
 
-void prepare_backward(const Napi::CallbackInfo& info, Job& job) {
+struct BackwardCall {
+  bool f32;
+  RowsShape s;
+  const int32_t* tg;
+  double tau;
+  const void *x, *lse, *ent, *gl, *gh;
+  void* grad;
+  int threads;
+
+  template <class T>
+  const T* in(const void* p) const {
+    return static_cast<const T*>(p);
+  }
+};
+
+BackwardCall read_backward(const Napi::CallbackInfo& info, Job& job, Target tgt) {
   const Napi::Env env = info.Env();
   const ArrayArg logits = float_array(info, 0, "logits");
   const ArrayArg targets = int32_array(info, 1, "targets");
@@ -370,7 +458,7 @@ void prepare_backward(const Napi::CallbackInfo& info, Job& job) {
   const bool has_gl = optional_float(info, 6, "gradLogp", logits, "logits", gl);
   const bool has_gh = optional_float(info, 7, "gradEntropy", logits, "logits", gh);
   const ArrayArg grad = float_array_like(info, 8, "gradLogits", logits, "logits");
-  const int threads = threads_arg(info, 9);
+  const int threads = tgt == Target::Cpu ? threads_arg(info, 9) : 0;
   if (!has_gl && !has_gh) throw_type(env, "gradLogp: gradLogp and gradEntropy are both null (nothing to propagate)");
   if (has_gh && !has_ent) throw_type(env, "entropy: required with gradEntropy (∂H needs H)");
   const int32_t* tg;
@@ -393,17 +481,106 @@ void prepare_backward(const Napi::CallbackInfo& info, Job& job) {
   const void* pe = has_ent ? job.in<unsigned char>(ent) : nullptr;
   const void* pgl = has_gl ? job.in<unsigned char>(gl) : nullptr;
   const void* pgh = has_gh ? job.in<unsigned char>(gh) : nullptr;
-  job.run = [=]() -> double {
+  return BackwardCall{f32, s, tg, tau, x, pl, pe, pgl, pgh, pg_out, threads};
+}
+
+const char* const kBackwardChanged = "targets: changed while pgTokenLogprobsBackward ran; gradLogits is unspecified";
+
+void prepare_backward(const Napi::CallbackInfo& info, Job& job) {
+  const BackwardCall c = read_backward(info, job, Target::Cpu);
+  job.run = [c]() -> double {
     const bool ok =
-        f32 ? pg::token_logprobs_backward<float>(static_cast<const float*>(x), s.nrows, s.vocab, tg, tau,
-                                                 static_cast<const float*>(pl), static_cast<const float*>(pe),
-                                                 static_cast<const float*>(pgl), static_cast<const float*>(pgh),
-                                                 static_cast<float*>(pg_out), threads)
-            : pg::token_logprobs_backward<double>(static_cast<const double*>(x), s.nrows, s.vocab, tg, tau,
-                                                  static_cast<const double*>(pl), static_cast<const double*>(pe),
-                                                  static_cast<const double*>(pgl), static_cast<const double*>(pgh),
-                                                  static_cast<double*>(pg_out), threads);
-    if (!ok) throw KernelError(ErrorKind::Range, "targets: changed while pgTokenLogprobsBackward ran; gradLogits is unspecified");
+        c.f32 ? pg::token_logprobs_backward<float>(c.in<float>(c.x), c.s.nrows, c.s.vocab, c.tg, c.tau, c.in<float>(c.lse),
+                                                   c.in<float>(c.ent), c.in<float>(c.gl), c.in<float>(c.gh),
+                                                   static_cast<float*>(c.grad), c.threads)
+              : pg::token_logprobs_backward<double>(c.in<double>(c.x), c.s.nrows, c.s.vocab, c.tg, c.tau,
+                                                    c.in<double>(c.lse), c.in<double>(c.ent), c.in<double>(c.gl),
+                                                    c.in<double>(c.gh), static_cast<double*>(c.grad), c.threads);
+    if (!ok) throw KernelError(ErrorKind::Range, kBackwardChanged);
+    return 0;
+  };
+}
+
+// ---- the CUDA entry points (exports.cuda: native/cuda/pg.cu) ----
+//
+// The same arguments, less the thread count, checked by the same read_* functions before the device is
+// asked for; then the device entry point, whose kNkBadIndex is the CPU kernel's "changed while it ran".
+
+void prepare_counts_cuda(const Napi::CallbackInfo& info, Job& job) {
+  const CountsCall c = read_counts(info, job, Target::Cuda);
+  job.run = [c]() -> double {
+    require_cuda_device();
+    if constexpr (kCudaBuilt) {
+      const char* err = nullptr;
+      int64_t tokens = 0, sequences = 0;
+      const int rc = nk_cuda_pg_loss_counts(c.nseq, c.off, c.len, c.m, c.ntok, 0, c.nseq, &tokens, &sequences, &err);
+      if (rc == kNkBadIndex) throw KernelError(ErrorKind::Range, kCountsChanged);
+      if (rc != 0) cuda_fail(rc, err, "pgLossCounts");
+      c.out[0] = static_cast<double>(tokens);
+      c.out[1] = static_cast<double>(sequences);
+    }
+    return 0;
+  };
+}
+
+void prepare_loss_cuda(const Napi::CallbackInfo& info, Job& job) {
+  const LossCall c = read_loss(info, job, Target::Cuda);
+  job.run = [c]() -> double {
+    require_cuda_device();
+    if constexpr (kCudaBuilt) {
+      const char* err = nullptr;
+      pg::LossSums s;
+      int rc;
+      if (c.f32) {
+        const pg::LossArrays<float> a = c.arrays<float>();
+        rc = nk_cuda_pg_policy_loss_f32(&a, &c.lp, c.s0, c.s1, &s, &err);
+      } else {
+        const pg::LossArrays<double> a = c.arrays<double>();
+        rc = nk_cuda_pg_policy_loss_f64(&a, &c.lp, c.s0, c.s1, &s, &err);
+      }
+      if (rc == kNkBadIndex) throw KernelError(ErrorKind::Range, kLossChanged);
+      if (rc != 0) cuda_fail(rc, err, "pgPolicyLoss");
+      write_sums(s, c.sums);
+    }
+    return 0;
+  };
+}
+
+void prepare_logprobs_cuda(const Napi::CallbackInfo& info, Job& job) {
+  const LogprobsCall c = read_logprobs(info, job, Target::Cuda);
+  job.run = [c]() -> double {
+    require_cuda_device();
+    int64_t first = -1;
+    if constexpr (kCudaBuilt) {
+      const char* err = nullptr;
+      const int rc =
+          c.f32 ? nk_cuda_pg_token_logprobs_f32(c.in<float>(), c.s.nrows, c.s.vocab, c.tg, c.tau, c.out<float>(c.lp),
+                                                c.out<float>(c.ls), c.out<float>(c.ent), &first, &err)
+                : nk_cuda_pg_token_logprobs_f64(c.in<double>(), c.s.nrows, c.s.vocab, c.tg, c.tau, c.out<double>(c.lp),
+                                                c.out<double>(c.ls), c.out<double>(c.ent), &first, &err);
+      if (rc == kNkBadIndex) throw KernelError(ErrorKind::Range, kTargetsChanged);
+      if (rc != 0) cuda_fail(rc, err, "pgTokenLogprobs");
+    }
+    return static_cast<double>(first);
+  };
+}
+
+void prepare_backward_cuda(const Napi::CallbackInfo& info, Job& job) {
+  const BackwardCall c = read_backward(info, job, Target::Cuda);
+  job.run = [c]() -> double {
+    require_cuda_device();
+    if constexpr (kCudaBuilt) {
+      const char* err = nullptr;
+      const int rc =
+          c.f32 ? nk_cuda_pg_token_logprobs_backward_f32(c.in<float>(c.x), c.s.nrows, c.s.vocab, c.tg, c.tau,
+                                                         c.in<float>(c.lse), c.in<float>(c.ent), c.in<float>(c.gl),
+                                                         c.in<float>(c.gh), static_cast<float*>(c.grad), &err)
+                : nk_cuda_pg_token_logprobs_backward_f64(c.in<double>(c.x), c.s.nrows, c.s.vocab, c.tg, c.tau,
+                                                         c.in<double>(c.lse), c.in<double>(c.ent), c.in<double>(c.gl),
+                                                         c.in<double>(c.gh), static_cast<double*>(c.grad), &err);
+      if (rc == kNkBadIndex) throw KernelError(ErrorKind::Range, kBackwardChanged);
+      if (rc != 0) cuda_fail(rc, err, "pgTokenLogprobsBackward");
+    }
     return 0;
   };
 }
@@ -416,6 +593,11 @@ void register_pg(Napi::Env env, Napi::Object exports) {
   export_pair<prepare_loss>(env, exports, "pgPolicyLoss");
   export_pair<prepare_logprobs>(env, exports, "pgTokenLogprobs");
   export_pair<prepare_backward>(env, exports, "pgTokenLogprobsBackward");
+  const Napi::Object cuda = cuda_exports(env, exports);
+  export_pair<prepare_counts_cuda>(env, cuda, "pgLossCounts");
+  export_pair<prepare_loss_cuda>(env, cuda, "pgPolicyLoss");
+  export_pair<prepare_logprobs_cuda>(env, cuda, "pgTokenLogprobs");
+  export_pair<prepare_backward_cuda>(env, cuda, "pgTokenLogprobsBackward");
 }
 
 }  // namespace nkb

@@ -9,6 +9,7 @@
 import { registerFamilyKernels, type Engine, type FamilyKernelLists } from './core/engine.js';
 import * as cudaFrechet from './backends/cuda/frechet.js';
 import * as cudaLinalg from './backends/cuda/linalg.js';
+import * as cudaPg from './backends/cuda/pg.js';
 import * as cudaRelax from './backends/cuda/relax.js';
 import * as cudaSketch from './backends/cuda/sketch.js';
 import * as jsFrechet from './backends/js/frechet.js';
@@ -51,7 +52,7 @@ export const FAMILIES = {
   }),
   pg: family({
     api: pgApi,
-    kernels: { js: jsPg.pgKernels, native: nativePg.pgKernels, webgpu: webgpuPg.pgKernels },
+    kernels: { js: jsPg.pgKernels, native: nativePg.pgKernels, webgpu: webgpuPg.pgKernels, cuda: cudaPg.pgKernels },
   }),
   frechet: family({
     api: frechetApi,

@@ -1,6 +1,7 @@
 // Standalone check of the CPU kernels and the shared element logic, without Node
 // (cmake -DNUMKERN_BUILD_TESTS=ON, then run numkern_native_test or ctest). The relax family's checks
-// are in relax_test.hpp, the frechet family's in frechet_test.hpp, the pg family's in pg_test.hpp.
+// are in relax_test.hpp, the frechet family's in frechet_test.hpp, the pg family's in pg_test.hpp (and
+// pg_element_test.hpp for the CUDA forward's lanes).
 #undef NDEBUG  // the checks below are plain asserts and must survive Release builds
 #include <cassert>
 #include <cmath>
@@ -18,6 +19,7 @@
 #include "numkern/philox.hpp"
 #include "frechet_lanes_test.hpp"
 #include "frechet_test.hpp"
+#include "pg_element_test.hpp"
 #include "pg_test.hpp"
 #include "relax_test.hpp"
 #include "sketch_hd_test.hpp"
@@ -228,6 +230,7 @@ int main() {
   frechet_lanes_test::run_all();
   pg_test::run_all();
   sketch_hd_test::run_all();
+  pg_element_test::run_all();
   assert(hardware_threads() >= 1);
   assert(plan_threads(0, 10, 1 << 15) == 1);
   std::printf("numkern_native_test: all checks passed (%d hardware threads, %s, simd %s, blas %s)\n",
