@@ -2,7 +2,8 @@
 //   frechetLayout() -> {layouts: {kn, nk}, engines: {auto, builtin, blas}}   the codes the TS side checks
 //   frechetPlan(B, K, N, dtype, engine?, threads?) -> {tile, rows, blas, threads, variant}
 //   frechetTopk(W, B, K, M, N, layout, bias, labelOffset, topk, labels, scores, begin?, end?, merge?,
-//               threads?, engine?)
+//               threads?, engine?, screenW?, screenM?) -> −1, or 0 / 1 when screening W / M found a bad
+//               value (numkern::frechet::topk; labels and scores are then unspecified)
 //
 // frechetTopk runs on the calling thread, on the caller's arrays, and has no ...Async twin. An async
 // job would have to copy M first (args.hpp: JS may detach it while the pool runs), and M is the big
@@ -77,8 +78,16 @@ Napi::Value frechet_plan(const Napi::CallbackInfo& info) {
 }
 
 template <class T>
-void run_topk(const fr::Problem<T>& p, fr::Engine engine, int threads) {
-  fr::topk<T>(p, engine, threads);
+double run_topk(fr::Problem<T> p, bool screen_w, bool screen_m, fr::Engine engine, int threads) {
+  p.screen_w = screen_w;
+  p.screen_m = screen_m;
+  return fr::topk<T>(p, engine, threads);
+}
+
+bool flag_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  const Napi::Value v = info[i];
+  if (!v.IsUndefined() && !v.IsBoolean()) throw_type(info.Env(), std::string(name) + ": expected a boolean, got " + describe(v));
+  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
 }
 
 void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
@@ -98,12 +107,11 @@ void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
   const int64_t end =
       static_cast<int64_t>(integer_arg(info, 12, "end", static_cast<double>(begin), static_cast<double>(N),
                                        static_cast<double>(N)));
-  const Napi::Value merge_v = info[13];
-  if (!merge_v.IsUndefined() && !merge_v.IsBoolean())
-    throw_type(env, "merge: expected a boolean, got " + describe(merge_v));
-  const bool merge = merge_v.IsBoolean() && merge_v.As<Napi::Boolean>().Value();
+  const bool merge = flag_arg(info, 13, "merge");
   const int threads = threads_arg(info, 14);
   const fr::Engine engine = engine_arg(info, 15);
+  const bool screen_w = flag_arg(info, 16, "screenW");
+  const bool screen_m = flag_arg(info, 17, "screenM");
 
   // Lengths in 64 bits: each factor is below 2^31, so no product overflows.
   const size_t b = static_cast<size_t>(B), k = static_cast<size_t>(K), n = static_cast<size_t>(N),
@@ -128,20 +136,19 @@ void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
   // Read as well when merging: the running top-k of the earlier ranges.
   int32_t* pl = merge ? job.inout<int32_t>(labels) : job.out<int32_t>(labels);
   void* ps = merge ? job.inout<unsigned char>(scores) : job.out<unsigned char>(scores);
+  job.returns_number = true;
   job.run = [=]() -> double {
     if (f32)
-      run_topk<float>(fr::Problem<float>{static_cast<const float*>(pw), B, K, static_cast<const float*>(pm), N,
+      return run_topk<float>(fr::Problem<float>{static_cast<const float*>(pw), B, K, static_cast<const float*>(pm), N,
                                          static_cast<fr::Layout>(layout), static_cast<const float*>(pb),
                                          static_cast<int32_t>(offset), static_cast<int32_t>(topk), begin, end, merge,
                                          pl, static_cast<float*>(ps)},
-                      engine, threads);
-    else
-      run_topk<double>(fr::Problem<double>{static_cast<const double*>(pw), B, K, static_cast<const double*>(pm), N,
+                             screen_w, screen_m, engine, threads);
+    return run_topk<double>(fr::Problem<double>{static_cast<const double*>(pw), B, K, static_cast<const double*>(pm), N,
                                            static_cast<fr::Layout>(layout), static_cast<const double*>(pb),
                                            static_cast<int32_t>(offset), static_cast<int32_t>(topk), begin, end,
                                            merge, pl, static_cast<double*>(ps)},
-                       engine, threads);
-    return 0;
+                            screen_w, screen_m, engine, threads);
   };
 }
 

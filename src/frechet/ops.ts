@@ -38,11 +38,27 @@ export interface FrechetTopkArgs {
    */
   readonly labels: Int32Array;
   readonly scores: FloatArray;
+  /**
+   * Optional screening in the kernel's own pass (docs/frechet.md §9), asked by the façade for values it
+   * has not checked: W's rows as weights (every entry finite and ≥ 0, some entry > 0) and M's entries
+   * as squared distances (finite and ≥ 0). A backend that screens returns a FrechetScreenReport; one that
+   * does not returns nothing, and the façade scans before using the result.
+   */
+  readonly screenW?: boolean;
+  readonly screenM?: boolean;
+}
+
+/** What a screening frechetTopk reports. */
+export interface FrechetScreenReport {
+  /** Every screen asked for was made. */
+  readonly screened: true;
+  /** A screen found a value that fails it (or might: the façade's scan decides); labels/scores are then unspecified. */
+  readonly bad: boolean;
 }
 
 declare module '../core/ops.js' {
   interface OpTable {
     /** Fused "GEMM + running top-k": the B×N score matrix is never materialized. */
-    frechetTopk: { args: FrechetTopkArgs; result: void };
+    frechetTopk: { args: FrechetTopkArgs; result: FrechetScreenReport | void };
   }
 }

@@ -101,7 +101,7 @@ describe.skipIf(!loaded)('native frechetTopk', () => {
   const run = async (a: FrechetTopkArgs, engine: FrechetEngine, threads: number, sliceMs = 1e9) =>
     nativeFrechetTopk(fr, a, {}, { threads, engine, sliceMs, minSliceLabels: sliceMs === 0 ? 0 : Infinity });
 
-  it('reports the code tables src/frechet/ops.ts declares, and a plan that does not depend on N', () => {
+  it('reports the code tables src/frechet/ops.ts declares, and a plan', () => {
     expect(fr.frechetLayout()).toEqual({ layouts: { kn: 0, nk: 1 }, engines: { auto: 0, builtin: 1, blas: 2 } });
     const info = loaded!.info();
     const plan = fr.frechetPlan(1024, 1000, 100_000, 'f32', 0, 2);
@@ -109,7 +109,16 @@ describe.skipIf(!loaded)('native frechetTopk', () => {
     const narrower = info.simd === 'x86-64-v4' && !/skylakex|cooperlake|sapphirerapids/i.test(info.blas?.split('(kernels:')[1] ?? '');
     expect(plan.blas).toBe(info.blas !== null && !narrower);
     expect(plan.variant).toBe(plan.blas ? 'blas' : info.simd);
-    expect(fr.frechetPlan(1024, 1000, 7, 'f32', 0, 2)).toMatchObject({ tile: plan.tile, rows: plan.rows });
+    if (plan.blas) expect(fr.frechetPlan(1024, 1000, 7, 'f32', 0, 2)).toMatchObject({ tile: plan.tile, rows: plan.rows });
+    // The builtin engine's tile narrows with N: four threads' scratch, (K + rows)·tile values each, stays
+    // within 1/8 of the B×N scores, or the tile is the narrowest (32 labels).
+    for (const N of [7, 1000, 10_000, 100_000]) {
+      const b = fr.frechetPlan(1024, 1000, N, 'f32', 1, 2);
+      expect(b.tile % 32).toBe(0);
+      expect(b.tile === 32 || 4 * (1000 + b.rows) * b.tile <= (1024 * N) / 8).toBe(true);
+    }
+    expect(fr.frechetPlan(1024, 1000, 1000, 'f32', 1, 2).tile).toBe(32);
+    expect(fr.frechetPlan(1024, 1000, 100_000, 'f32', 1, 2).tile).toBe(128);
     expect(fr.frechetPlan(1024, 1000, 7, 'f32', 1, 2)).toMatchObject({ blas: false, variant: info.simd });
     if (info.blas) expect(fr.frechetPlan(1024, 1000, 7, 'f32', 2, 2)).toMatchObject({ blas: true, variant: 'blas' });
     else expect(() => fr.frechetPlan(1024, 1000, 7, 'f32', 2, 2)).toThrow(/^engine: 2 \(blas\) needs an addon built with OpenBLAS/);
@@ -241,6 +250,48 @@ describe.skipIf(!loaded)('native frechetTopk', () => {
       expect(Array.from(a.labels)).toEqual([1, 2, 4, 5, 7, 8, 0, 3, 6]);
       expect(Array.from(a.scores.subarray(0, 6))).toEqual(new Array(6).fill(Infinity));
       expect(Array.from(a.scores.subarray(6)).every(Number.isNaN)).toBe(true);
+    }
+  });
+
+  it('screens W as weights and M as squared distances when asked, in every slice, and gives the same bits', async () => {
+    for (const dtype of ['f32', 'f64'] as const) {
+      const p = randomProblem(dtype, 30, 20, 700, 'kn', 21);
+      for (const engine of ENGINES) {
+        const plain = args(p, 3);
+        expect(await run(plain, engine, 2)).toBeUndefined();
+        for (const sliceMs of [1e9, 0]) {
+          const screened = args(p, 3);
+          expect(await run({ ...screened, screenW: true, screenM: true }, engine, 2, sliceMs)).toEqual({ screened: true, bad: false });
+          expect(screened.labels).toEqual(plain.labels);
+          expect(screened.scores).toEqual(plain.scores);
+        }
+        const flagged = async (W: F, M: F, screenW: boolean, screenM: boolean, sliceMs = 0) =>
+          ((await run({ ...args({ ...p, W, M }, 3), screenW, screenM }, engine, 2, sliceMs)) as { bad: boolean } | undefined)?.bad;
+        const bad = (a: F, i: number, v: number) => {
+          const c = a.slice() as F;
+          c[i] = v;
+          return c;
+        };
+        for (const v of [-1, NaN, Infinity, -Infinity]) {
+          expect(await flagged(bad(p.W, 17 * 20 + 3, v), p.M, true, false)).toBe(true);
+          expect(await flagged(bad(p.W, 17 * 20 + 3, v), p.M, false, true)).toBe(false); // not asked
+          expect(await flagged(p.W, bad(p.M, 19 * 700 + 650, v), false, true)).toBe(true); // the last slices
+          expect(await flagged(p.W, bad(p.M, 19 * 700 + 650, v), false, true, 1e9)).toBe(true);
+        }
+        const zeroRow = p.W.slice() as F;
+        zeroRow.fill(0, 29 * 20, 30 * 20);
+        expect(await flagged(zeroRow, p.M, true, false)).toBe(true);
+        // -0 is a weight of 0 and a distance of 0.
+        expect(await flagged(bad(p.W, 5, -0), bad(p.M, 5, -0), true, true)).toBe(false);
+        if (dtype === 'f64') {
+          // Conservative: an entry above DBL_MAX / 2K is flagged though the row sums to a finite value.
+          expect(await flagged(bad(p.W, 3, 1e307), p.M, true, false)).toBe(true);
+          expect(await flagged(bad(p.W, 3, 1e306), p.M, true, false)).toBe(false);
+        }
+        // An empty batch still screens M.
+        const empty = { ...args({ ...p, W: p.W.subarray(0, 0) as F, B: 0, M: bad(p.M, 3, NaN) }, 3), screenM: true };
+        expect(await run(empty, engine, 2)).toEqual({ screened: true, bad: true });
+      }
     }
   });
 
