@@ -4,6 +4,9 @@
 //   frechetTopk(W, B, K, M, N, layout, bias, labelOffset, topk, labels, scores, begin?, end?, merge?,
 //               threads?, engine?, screenW?, screenM?) -> −1, or 0 / 1 when screening W / M found a bad
 //               value (numkern::frechet::topk; labels and scores are then unspecified)
+//   frechetBarycenters(P, B, K, E, dim, norms, rowSums, W, shift, threads?)   the embedding reduction's
+//               W (B×dim, P's dtype) and shift (B, f64) from P (B×K) and E (K×dim), norms (K), rowSums
+//               (B), all f64 but P and W (numkern::frechet::barycenters)
 //
 // frechetTopk runs on the calling thread, on the caller's arrays, and has no ...Async twin. An async
 // job would have to copy M first (args.hpp: JS may detach it while the pool runs), and M is the big
@@ -152,6 +155,42 @@ void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
   };
 }
 
+void prepare_barycenters(const Napi::CallbackInfo& info, Job& job) {
+  const Napi::Env env = info.Env();
+  const ArrayArg P = float_array(info, 0, "P");
+  const int64_t B = static_cast<int64_t>(integer_arg(info, 1, "B", 0, kMaxInt32));
+  const int64_t K = static_cast<int64_t>(integer_arg(info, 2, "K", 0, kMaxInt32));
+  const ArrayArg E = typed_array(info, 3, "E", {napi_float64_array}, "Float64Array");
+  const int64_t dim = static_cast<int64_t>(integer_arg(info, 4, "dim", 0, kMaxInt32));
+  const ArrayArg norms = typed_array(info, 5, "norms", {napi_float64_array}, "Float64Array");
+  const ArrayArg sums = typed_array(info, 6, "rowSums", {napi_float64_array}, "Float64Array");
+  const ArrayArg W = float_array_like(info, 7, "W", P, "P");
+  const ArrayArg shift = typed_array(info, 8, "shift", {napi_float64_array}, "Float64Array");
+  const int threads = threads_arg(info, 9);
+  const size_t b = static_cast<size_t>(B), k = static_cast<size_t>(K), d = static_cast<size_t>(dim);
+  require_length(env, P, "P", b * k, "B·K = " + str(b) + "·" + str(k));
+  require_length(env, E, "E", k * d, "K·dim = " + str(k) + "·" + str(d));
+  require_length(env, norms, "norms", k, "K");
+  require_length(env, sums, "rowSums", b, "B");
+  require_length(env, W, "W", b * d, "B·dim = " + str(b) + "·" + str(d));
+  require_length(env, shift, "shift", b, "B");
+  const bool f32 = P.type == napi_float32_array;
+  const void* pp = job.in<unsigned char>(P);
+  const double* pe = job.in<double>(E);
+  const double* pn = job.in<double>(norms);
+  const double* ps = job.in<double>(sums);
+  void* pw = job.out<unsigned char>(W);
+  double* psh = job.out<double>(shift);
+  job.run = [=]() -> double {
+    if (f32)
+      fr::barycenters<float>(static_cast<const float*>(pp), B, K, pe, dim, pn, ps, static_cast<float*>(pw), psh, threads);
+    else
+      fr::barycenters<double>(static_cast<const double*>(pp), B, K, pe, dim, pn, ps, static_cast<double*>(pw), psh,
+                              threads);
+    return 0;
+  };
+}
+
 }  // namespace
 
 void register_frechet(Napi::Env env, Napi::Object exports) {
@@ -159,6 +198,8 @@ void register_frechet(Napi::Env env, Napi::Object exports) {
   exports.Set("frechetPlan", Napi::Function::New(env, frechet_plan, "frechetPlan"));
   // Synchronous only (see the top of this file).
   exports.Set("frechetTopk", Napi::Function::New(env, run_sync<prepare_topk>, "frechetTopk"));
+  // Synchronous too: B·K·dim work, small next to the sliced frechetTopk call it precedes.
+  exports.Set("frechetBarycenters", Napi::Function::New(env, run_sync<prepare_barycenters>, "frechetBarycenters"));
 }
 
 }  // namespace nkb

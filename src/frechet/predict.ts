@@ -139,7 +139,7 @@ async function execute(engine: Engine, prep: Prepared, o: Partial<FrechetPredict
   switch (m.kind) {
     case 'matrix': return runGroups(engine, [matrixGroup(m, P, range, deferred)], P.rows, topk, m.dtype, o, deferred);
     case 'embedding': {
-      const { group, shift } = embeddingGroup(m, P, rowSums!, range);
+      const { group, shift } = await embeddingGroup(engine, m, P, rowSums!, range, o);
       return { ...(await runGroups(engine, [group], P.rows, topk, m.dtype, o, deferred)), shift };
     }
     case 'graph': return runGroups(engine, graphGroups(m, P, range), P.rows, topk, m.dtype, o, deferred);
@@ -180,7 +180,9 @@ function matrixGroup(m: ResolvedMatrix, P: DenseMatrix, [start, end]: [number, n
  * ranks r (W = −2m, M = E, bias = ‖e_y‖²): every shard of the same P ranks the same numbers, so
  * partials merge exactly; predict maps the kept scores back to the objective.
  */
-function embeddingGroup(m: ResolvedEmbedding, P: DenseMatrix, rowSums: Float64Array, [start, end]: [number, number]): { group: Group; shift: Float64Array } {
+async function embeddingGroup(
+  engine: Engine, m: ResolvedEmbedding, P: DenseMatrix, rowSums: Float64Array, [start, end]: [number, number], o: Partial<FrechetPredictOptions>,
+): Promise<{ group: Group; shift: Float64Array }> {
   const { K, dim, observedE, E } = m;
   const B = P.rows;
   const W = alloc(m.dtype, B * dim);
@@ -191,7 +193,9 @@ function embeddingGroup(m: ResolvedEmbedding, P: DenseMatrix, rowSums: Float64Ar
     for (let i = 0; i < dim; i++) s += observedE[k * dim + i]! ** 2;
     norms[k] = s;
   }
-  barycenters(P.data, B, K, observedE, dim, norms, rowSums, W, shift);
+  // Every backend gives the same bits (ops.ts): the one asked for when it has the op, else the fastest.
+  const pinned = o.backend !== undefined && o.backend !== 'auto' && engine.supports(o.backend, 'frechetBarycenters', m.dtype) ? o.backend : undefined;
+  await engine.run('frechetBarycenters', { P: P.data, B, K, E: observedE, dim, norms, rowSums, W, shift }, { backend: pinned, signal: o.signal, dtype: m.dtype, size: B * K * dim });
   const j0 = start - m.offset;
   const n = end - start;
   const bias = alloc(m.dtype, n);
@@ -250,48 +254,6 @@ function graphGroups(m: ResolvedGraph, P: DenseMatrix, [start, end]: [number, nu
     groups.push({ rows: Int32Array.from(rows), W, Kw: K, segments: segs(winners) });
   }
   return groups;
-}
-
-/**
- * W[b] = −2·Σ_k p_bk·e_k / S_b and shift[b] = Σ_k p_bk·‖e_k‖² / S_b, f64 sums in k order. Four rows share
- * each pass over E_Λ (about twice as fast in V8 as one row at a time); this host GEMM is B·K·dim work
- * against the kernel's B·N·dim.
- */
-function barycenters(
-  P: FloatArray, B: number, K: number, E: Float64Array, dim: number, norms: Float64Array, rowSums: Float64Array, W: FloatArray, shift: Float64Array,
-): void {
-  const R = 4;
-  const acc = new Float64Array(R * dim);
-  const c = new Float64Array(R);
-  const p = new Float64Array(R);
-  for (let b0 = 0; b0 < B; b0 += R) {
-    const r = Math.min(R, B - b0);
-    acc.fill(0);
-    c.fill(0);
-    p.fill(0);
-    for (let k = 0; k < K; k++) {
-      for (let q = 0; q < r; q++) p[q] = P[(b0 + q) * K + k]!;
-      const p0 = p[0]!, p1 = p[1]!, p2 = p[2]!, p3 = p[3]!;
-      const e0 = k * dim;
-      for (let i = 0; i < dim; i++) {
-        const e = E[e0 + i]!;
-        acc[i] += p0 * e;
-        acc[dim + i] += p1 * e;
-        acc[2 * dim + i] += p2 * e;
-        acc[3 * dim + i] += p3 * e;
-      }
-      const nk = norms[k]!;
-      c[0] += p0 * nk;
-      c[1] += p1 * nk;
-      c[2] += p2 * nk;
-      c[3] += p3 * nk;
-    }
-    for (let q = 0; q < r; q++) {
-      const S = rowSums[b0 + q]!;
-      for (let i = 0; i < dim; i++) W[(b0 + q) * dim + i] = (-2 * acc[q * dim + i]!) / S;
-      shift[b0 + q] = c[q]! / S;
-    }
-  }
 }
 
 function lowerBound(a: Int32Array, x: number): number {

@@ -14,6 +14,7 @@ import { NumkernError } from '../../src/core/errors.js';
 import { loadNative, type NativeAddon } from '../../src/backends/addon/load.js';
 import { FRECHET_ENGINE_CODES, frechetAddon, frechetKernels, nativeFrechetTopk, type FrechetEngine } from '../../src/backends/native/frechet.js';
 import type { FrechetLayout, FrechetTopkArgs } from '../../src/frechet/ops.js';
+import { frechetBarycenters as jsBarycenters } from '../../src/backends/js/frechet.js';
 import { required, rng } from '../support/backends.js';
 
 const { addon: loaded, reason } = loadNative();
@@ -295,6 +296,34 @@ describe.skipIf(!loaded)('native frechetTopk', () => {
     }
   });
 
+  it('frechetBarycenters gives the bits of the js oracle, f32 and f64, on 1 to 3 threads', async () => {
+    const k = frechetKernels({ addon: loaded!, threads: 2 }).find((x) => x.op === 'frechetBarycenters') as KernelSpec<'frechetBarycenters'>;
+    for (const dtype of ['f32', 'f64'] as const) {
+      for (const [B, K, dim] of [[1, 1, 1], [13, 37, 5], [67, 200, 64], [0, 3, 2]] as const) {
+        const r = rng(B * 7 + K + dim);
+        const P = make(dtype, B * K).map(() => r() ** 3);
+        const E = Float64Array.from({ length: K * dim }, () => Math.fround(4 * r() - 2));
+        const norms = Float64Array.from({ length: K }, (_, q) => E.subarray(q * dim, q * dim + dim).reduce((s, v) => s + v * v, 0));
+        const rowSums = Float64Array.from({ length: B }, (_, b) => P.subarray(b * K, b * K + K).reduce((s, v) => s + v, 0) || 1);
+        const want = { W: make(dtype, B * dim), shift: new Float64Array(B) };
+        jsBarycenters({ P, B, K, E, dim, norms, rowSums, ...want });
+        for (const threads of [1, 2, 3]) {
+          const got = { W: make(dtype, B * dim), shift: new Float64Array(B) };
+          fr.frechetBarycenters(P, B, K, E, dim, norms, rowSums, got.W, got.shift, threads);
+          expect(got.W).toEqual(want.W);
+          expect(got.shift).toEqual(want.shift);
+        }
+        const viaKernel = { W: make(dtype, B * dim), shift: new Float64Array(B) };
+        await k.run({ P, B, K, E, dim, norms, rowSums, ...viaKernel }, {});
+        expect(viaKernel.W).toEqual(want.W);
+      }
+    }
+    const P = new Float32Array(6);
+    expect(() => fr.frechetBarycenters(P, 2, 3, new Float64Array(5), 2, new Float64Array(3), new Float64Array(2), new Float32Array(4), new Float64Array(2))).toThrow(/^E: length 5 should be 6/);
+    expect(() => fr.frechetBarycenters(P, 2, 3, new Float64Array(6), 2, new Float64Array(3), new Float64Array(2), new Float64Array(4), new Float64Array(2))).toThrow(/^W: expected Float32Array to match P/);
+    expect(() => fr.frechetBarycenters(P, 2, 3, new Float32Array(6) as never, 2, new Float64Array(3), new Float64Array(2), new Float32Array(4), new Float64Array(2))).toThrow(/^E: expected Float64Array/);
+  });
+
   it('lets the event loop turn between slices, and stops between them on abort', async () => {
     const p = randomProblem('f32', 64, 16, 6 * fr.frechetPlan(64, 16, 1, 'f32', 0, 2).tile, 'kn', 9);
     const kernels = frechetKernels({ addon: loaded!, threads: 2 }, { sliceMs: 0, minSliceLabels: 0 });
@@ -376,6 +405,6 @@ describe.skipIf(!loaded)('native frechetTopk', () => {
     expect(() => frechetKernels({ addon: renamed, threads: 1 })).toThrow(/engines\.builtin is missing in the addon, 1 here; engines\.blis is 1 in the addon, missing here/);
     const stale = Object.create(real, { frechetTopk: { value: undefined } }) as NativeAddon;
     expect(() => frechetKernels({ addon: stale, threads: 1 })).toThrow(/^addon lacks the frechet entry points frechetTopk \(stale build/);
-    expect(frechetKernels({ addon: real, threads: 1 }).map((x) => x.op)).toEqual(['frechetTopk']);
+    expect(frechetKernels({ addon: real, threads: 1 }).map((x) => x.op)).toEqual(['frechetTopk', 'frechetBarycenters']);
   });
 });

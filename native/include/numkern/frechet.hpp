@@ -75,6 +75,14 @@ struct Problem {
 template <class T>
 int topk(const Problem<T>& p, Engine engine, int threads);
 
+/// The barycenters of the embedding reduction (barycenter.cc, docs/frechet.md §3.2): for b < B,
+/// W[b·dim + i] = T((−2·Σ_k P[b,k]·E[k·dim + i]) / row_sums[b]) and shift[b] = Σ_k P[b,k]·norms[k] /
+/// row_sums[b], every sum in f64 in ascending k, unfused: the bits of the js oracle. E is K×dim (the
+/// observed classes' embeddings), norms their squared norms; `threads` as in plan_threads.
+template <class T>
+void barycenters(const T* P, int64_t B, int64_t K, const double* E, int64_t dim, const double* norms,
+                 const double* row_sums, T* W, double* shift, int threads);
+
 // ---- the builtin engine's blocks (block.cc) ----
 // Its panels are MR rows of W (read in place) and NR labels of a packed tile of M, with MR and NR fixed
 // by the CPU's vector width.

@@ -90,9 +90,22 @@ export interface NativeFrechetKernels {
     screenW?: boolean,
     screenM?: boolean,
   ): number;
+  /** frechetBarycenters (src/frechet/ops.ts) on the calling thread; every array but P and W is f64. */
+  frechetBarycenters<T extends FloatArray>(
+    P: T,
+    B: number,
+    K: number,
+    E: Float64Array,
+    dim: number,
+    norms: Float64Array,
+    rowSums: Float64Array,
+    W: T,
+    shift: Float64Array,
+    threads?: number,
+  ): void;
 }
 
-const FRECHET_EXPORTS = ['frechetLayout', 'frechetPlan', 'frechetTopk'] as const;
+const FRECHET_EXPORTS = ['frechetLayout', 'frechetPlan', 'frechetTopk', 'frechetBarycenters'] as const;
 
 const EXPECTED = { layouts: FRECHET_LAYOUT_CODES, engines: FRECHET_ENGINE_CODES } as const;
 
@@ -182,6 +195,11 @@ export function frechetKernels({ addon, threads }: NativeHandle, slicing: Pick<F
       op: 'frechetTopk',
       dtypes: ['f32', 'f64'],
       run: (args, ctl) => guarded(() => nativeFrechetTopk(fr, args, ctl, { ...slicing, threads })),
+    }),
+    kernel({
+      op: 'frechetBarycenters',
+      dtypes: ['f32', 'f64'],
+      run: (a) => guarded(() => fr.frechetBarycenters(a.P, a.B, a.K, a.E, a.dim, a.norms, a.rowSums, a.W, a.shift, threads)),
     }),
   ];
 }
