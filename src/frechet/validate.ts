@@ -91,11 +91,19 @@ export class Deferred {
     return this.pending.some((c) => c.what === what);
   }
 
-  /** Runs the pending checks in order (only `what`'s, when given; the others stay pending) and drops them. */
+  /**
+   * Runs the pending checks in order (only `what`'s, when given; the others stay pending) and drops them.
+   * One that throws drops every check still pending: they come after it, and must not replace its error.
+   */
   flush(what?: DeferredCheck): void {
     const now = what === undefined ? this.pending : this.pending.filter((c) => c.what === what);
     this.pending = what === undefined ? [] : this.pending.filter((c) => c.what !== what);
-    for (const c of now) c.run();
+    try {
+      for (const c of now) c.run();
+    } catch (e) {
+      this.pending = [];
+      throw e;
+    }
   }
 
   /** The kernel passed every pending check in its own pass. */

@@ -51,36 +51,40 @@ function problem(dtype: Dt, seed: number) {
 
 type Mutate = (p: ReturnType<typeof problem>) => { P?: unknown; metric?: FrechetMetric; opts?: Record<string, unknown>; shard?: boolean };
 
-const CASES: [string, Mutate][] = [
-  ['a negative weight', (p) => ((p.P.data[3 * K + 2] = -1), {})],
-  ['a NaN weight', (p) => ((p.P.data[4 * K + 1] = NaN), {})],
-  ['an infinite weight', (p) => ((p.P.data[1] = Infinity), {})],
-  ['an all-zero row', (p) => (p.P.data.fill(0, 2 * K, 3 * K), {})],
-  ['a negative squared distance', (p) => ((p.D.data[2 * N + 250] = -0.5), {})],
-  ['a NaN squared distance in the last tile', (p) => ((p.D.data[3 * N + 299] = NaN), {})],
-  ['an infinite squared distance', (p) => ((p.D.data[N + 40] = Infinity), {})],
-  ['a bad D and a bad P: D is checked first', (p) => ((p.D.data[K * N - 1] = NaN), (p.P.data[0] = -1), {})],
-  ['a bad D and P of the wrong shape: D first', (p) => ((p.D.data[7] = -1), { P: { rows: 1, cols: 3, data: p.P.data.subarray(0, 3) } })],
-  ['a bad P and a bad topk: P first', (p) => ((p.P.data[5] = NaN), { opts: { topk: 0 } })],
-  ['a bad P and an unknown backend: P first', (p) => ((p.P.data[5] = -2), { opts: { backend: 'tpu' } })],
-  ['a bad P and an aborted signal: P first', (p) => {
+/** [name, the argument the error names (null: no error), the fault]. */
+const CASES: [string, string | null, Mutate][] = [
+  ['a negative weight', 'P', (p) => ((p.P.data[3 * K + 2] = -1), {})],
+  ['a NaN weight', 'P', (p) => ((p.P.data[4 * K + 1] = NaN), {})],
+  ['an infinite weight', 'P', (p) => ((p.P.data[1] = Infinity), {})],
+  ['an all-zero row', 'P', (p) => (p.P.data.fill(0, 2 * K, 3 * K), {})],
+  ['a negative squared distance', 'metric.D.data', (p) => ((p.D.data[2 * N + 250] = -0.5), {})],
+  ['a NaN squared distance in the last tile', 'metric.D.data', (p) => ((p.D.data[3 * N + 299] = NaN), {})],
+  ['an infinite squared distance', 'metric.D.data', (p) => ((p.D.data[N + 40] = Infinity), {})],
+  ['a bad D and a bad P: D is checked first', 'metric.D.data', (p) => ((p.D.data[K * N - 1] = NaN), (p.P.data[0] = -1), {})],
+  ['a bad D and P of the wrong shape: D first', 'metric.D.data', (p) => ((p.D.data[7] = -1), { P: { rows: 1, cols: 3, data: p.P.data.subarray(0, 3) } })],
+  ['a bad P and a bad topk: P first', 'P', (p) => ((p.P.data[5] = NaN), { opts: { topk: 0 } })],
+  ['a bad P and an unknown backend: the options are checked first', 'options.backend', (p) => ((p.P.data[5] = -2), { opts: { backend: 'tpu' } })],
+  ['a bad P and a pinned backend that is not there (strict): P first', 'P', (p) => ((p.P.data[5] = -2), { opts: { backend: 'cuda', strict: true } })],
+  ['a bad P and an aborted signal: P first', 'P', (p) => {
     p.P.data[6] = NaN;
     const c = new AbortController();
     c.abort('stop');
     return { opts: { signal: c.signal } };
   }],
-  ['a bad D under checkFinite: false is not an error', (p) => ((p.D.data[10] = -3), { opts: { checkFinite: false } })],
-  ['a bad P under checkFinite: false still is', (p) => ((p.P.data[10] = -3), { opts: { checkFinite: false } })],
-  ['a bad D outside a shard range', (p) => ((p.D.data[5] = NaN), { opts: { range: [100, 200] }, shard: true })],
-  ['a bad P in a shard', (p) => ((p.P.data[5] = NaN), { opts: { range: [100, 200] }, shard: true })],
-  ['a bad D of plain (unsquared) distances', (p) => ((p.D.data[N + 1] = -1), { metric: { kind: 'matrix', D: p.D, observed: p.observed } })],
-  ['no fault at all', () => ({})],
+  ['a bad D under checkFinite: false is not an error', null, (p) => ((p.D.data[10] = -3), { opts: { checkFinite: false } })],
+  ['a bad P under checkFinite: false still is', 'P', (p) => ((p.P.data[10] = -3), { opts: { checkFinite: false } })],
+  ['a bad D outside a shard range', 'metric.D.data', (p) => ((p.D.data[5] = NaN), { opts: { range: [100, 200] }, shard: true })],
+  ['a bad P in a shard', 'P', (p) => ((p.P.data[5] = NaN), { opts: { range: [100, 200] }, shard: true })],
+  ['a bad D outside a shard range and a bad P: D first', 'metric.D.data', (p) => ((p.D.data[5] = NaN), (p.P.data[5] = -1), { opts: { range: [100, 200] }, shard: true })],
+  ['a bad D inside a shard range and a bad P: D first', 'metric.D.data', (p) => ((p.D.data[150] = -1), (p.P.data[0] = NaN), { opts: { range: [100, 200] }, shard: true })],
+  ['a bad D of plain (unsquared) distances', 'metric.D.data', (p) => ((p.D.data[N + 1] = -1), { metric: { kind: 'matrix', D: p.D, observed: p.observed } })],
+  ['no fault at all', null, () => ({})],
 ];
 
 describe.skipIf(!haveNative)('the native screen gives the errors of the JS checks', () => {
   for (const dtype of ['f32', 'f64'] as const) {
-    it.each(CASES)(`%s (${dtype})`, async (name, mutate) => {
-      const base = problem(dtype, name.length);
+    it.each(CASES)(`%s (${dtype})`, async (_name, argument, mutate) => {
+      const base = problem(dtype, 1);
       const m = mutate(base);
       const metric = m.metric ?? { kind: 'matrix', D: base.D, squared: true, observed: base.observed };
       const P = (m.P ?? base.P) as typeof base.P;
@@ -89,8 +93,8 @@ describe.skipIf(!haveNative)('the native screen gives the errors of the JS check
       const want = await outcome(call(js));
       const got = await outcome(call(native));
       expect(got).toEqual(want);
-      if (name === 'no fault at all' || name.includes('not an error')) expect(want[0]).toBe('ok');
-      else expect(want[0]).not.toBe('ok');
+      expect(want[1]).toBe(argument ?? undefined);
+      expect(want[0] === 'ok').toBe(argument === null);
     });
   }
 
