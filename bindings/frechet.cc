@@ -2,9 +2,14 @@
 //   frechetLayout() -> {layouts: {kn, nk}, engines: {auto, builtin, blas}}   the codes the TS side checks
 //   frechetPlan(B, K, N, dtype, engine?, threads?) -> {tile, rows, blas, threads, variant}
 //   frechetTopk(W, B, K, M, N, layout, bias, labelOffset, topk, labels, scores, begin?, end?, merge?,
-//               threads?, engine?)
+//               threads?, engine?, screenW?, screenM?) -> −1, or 0 / 1 when screening W / M found a bad
+//               value (numkern::frechet::topk; labels and scores are then unspecified)
+//   frechetBarycenters(P, B, K, E, dim, norms, rowSums, W, shift, threads?)   the embedding reduction's
+//               W (B×dim, P's dtype) and shift (B, f64) from P (B×K) and E (K×dim), norms (K), rowSums
+//               (B), all f64 but P and W (numkern::frechet::barycenters)
 //   cuda.frechetTopk(W, B, K, M, N, layout, bias, labelOffset, topk, labels, scores) and its Async twin:
-//               native/cuda/frechet.cu over all N labels; cuda.frechetCublas() -> null, or why cuBLAS is missing
+//               native/cuda/frechet.cu over all N labels, no screening (→ −1); cuda.frechetCublas() -> null,
+//               or why cuBLAS is missing
 //
 // frechetTopk runs on the calling thread, on the caller's arrays, and has no ...Async twin. An async
 // job would have to copy M first (args.hpp: JS may detach it while the pool runs), and M is the big
@@ -81,8 +86,16 @@ Napi::Value frechet_plan(const Napi::CallbackInfo& info) {
 }
 
 template <class T>
-void run_topk(const fr::Problem<T>& p, fr::Engine engine, int threads) {
-  fr::topk<T>(p, engine, threads);
+double run_topk(fr::Problem<T> p, bool screen_w, bool screen_m, fr::Engine engine, int threads) {
+  p.screen_w = screen_w;
+  p.screen_m = screen_m;
+  return fr::topk<T>(p, engine, threads);
+}
+
+bool flag_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  const Napi::Value v = info[i];
+  if (!v.IsUndefined() && !v.IsBoolean()) throw_type(info.Env(), std::string(name) + ": expected a boolean, got " + describe(v));
+  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
 }
 
 template <Target tgt>
@@ -106,12 +119,11 @@ void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
       cpu ? static_cast<int64_t>(integer_arg(info, 12, "end", static_cast<double>(begin), static_cast<double>(N),
                                              static_cast<double>(N)))
           : N;
-  const Napi::Value merge_v = info[13];
-  if (cpu && !merge_v.IsUndefined() && !merge_v.IsBoolean())
-    throw_type(env, "merge: expected a boolean, got " + describe(merge_v));
-  const bool merge = cpu && merge_v.IsBoolean() && merge_v.As<Napi::Boolean>().Value();
+  const bool merge = cpu && flag_arg(info, 13, "merge");
   const int threads = cpu ? threads_arg(info, 14) : 0;
   const fr::Engine engine = cpu ? engine_arg(info, 15) : fr::Engine::Auto;
+  const bool screen_w = cpu && flag_arg(info, 16, "screenW");
+  const bool screen_m = cpu && flag_arg(info, 17, "screenM");
 
   // Lengths in 64 bits: each factor is below 2^31, so no product overflows.
   const size_t b = static_cast<size_t>(B), k = static_cast<size_t>(K), n = static_cast<size_t>(N),
@@ -136,6 +148,7 @@ void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
   // Read as well when merging: the running top-k of the earlier ranges.
   int32_t* pl = merge ? job.inout<int32_t>(labels) : job.out<int32_t>(labels);
   void* ps = merge ? job.inout<unsigned char>(scores) : job.out<unsigned char>(scores);
+  job.returns_number = true;
   job.run = [=]() -> double {
     if constexpr (tgt == Target::Cuda) {
       require_cuda_device();
@@ -150,20 +163,54 @@ void prepare_topk(const Napi::CallbackInfo& info, Job& job) {
                                            static_cast<int32_t>(topk), pl, static_cast<double*>(ps), &err);
         if (rc != 0) cuda_fail(rc, err, "frechetTopk");
       }
-      return 0;
+      return -1;  // nothing screened: the façade scans what it deferred
     }
     if (f32)
-      run_topk<float>(fr::Problem<float>{static_cast<const float*>(pw), B, K, static_cast<const float*>(pm), N,
+      return run_topk<float>(fr::Problem<float>{static_cast<const float*>(pw), B, K, static_cast<const float*>(pm), N,
                                          static_cast<fr::Layout>(layout), static_cast<const float*>(pb),
                                          static_cast<int32_t>(offset), static_cast<int32_t>(topk), begin, end, merge,
                                          pl, static_cast<float*>(ps)},
-                      engine, threads);
-    else
-      run_topk<double>(fr::Problem<double>{static_cast<const double*>(pw), B, K, static_cast<const double*>(pm), N,
+                             screen_w, screen_m, engine, threads);
+    return run_topk<double>(fr::Problem<double>{static_cast<const double*>(pw), B, K, static_cast<const double*>(pm), N,
                                            static_cast<fr::Layout>(layout), static_cast<const double*>(pb),
                                            static_cast<int32_t>(offset), static_cast<int32_t>(topk), begin, end,
                                            merge, pl, static_cast<double*>(ps)},
-                       engine, threads);
+                            screen_w, screen_m, engine, threads);
+  };
+}
+
+void prepare_barycenters(const Napi::CallbackInfo& info, Job& job) {
+  const Napi::Env env = info.Env();
+  const ArrayArg P = float_array(info, 0, "P");
+  const int64_t B = static_cast<int64_t>(integer_arg(info, 1, "B", 0, kMaxInt32));
+  const int64_t K = static_cast<int64_t>(integer_arg(info, 2, "K", 0, kMaxInt32));
+  const ArrayArg E = typed_array(info, 3, "E", {napi_float64_array}, "Float64Array");
+  const int64_t dim = static_cast<int64_t>(integer_arg(info, 4, "dim", 0, kMaxInt32));
+  const ArrayArg norms = typed_array(info, 5, "norms", {napi_float64_array}, "Float64Array");
+  const ArrayArg sums = typed_array(info, 6, "rowSums", {napi_float64_array}, "Float64Array");
+  const ArrayArg W = float_array_like(info, 7, "W", P, "P");
+  const ArrayArg shift = typed_array(info, 8, "shift", {napi_float64_array}, "Float64Array");
+  const int threads = threads_arg(info, 9);
+  const size_t b = static_cast<size_t>(B), k = static_cast<size_t>(K), d = static_cast<size_t>(dim);
+  require_length(env, P, "P", b * k, "B·K = " + str(b) + "·" + str(k));
+  require_length(env, E, "E", k * d, "K·dim = " + str(k) + "·" + str(d));
+  require_length(env, norms, "norms", k, "K");
+  require_length(env, sums, "rowSums", b, "B");
+  require_length(env, W, "W", b * d, "B·dim = " + str(b) + "·" + str(d));
+  require_length(env, shift, "shift", b, "B");
+  const bool f32 = P.type == napi_float32_array;
+  const void* pp = job.in<unsigned char>(P);
+  const double* pe = job.in<double>(E);
+  const double* pn = job.in<double>(norms);
+  const double* ps = job.in<double>(sums);
+  void* pw = job.out<unsigned char>(W);
+  double* psh = job.out<double>(shift);
+  job.run = [=]() -> double {
+    if (f32)
+      fr::barycenters<float>(static_cast<const float*>(pp), B, K, pe, dim, pn, ps, static_cast<float*>(pw), psh, threads);
+    else
+      fr::barycenters<double>(static_cast<const double*>(pp), B, K, pe, dim, pn, ps, static_cast<double*>(pw), psh,
+                              threads);
     return 0;
   };
 }
@@ -187,6 +234,8 @@ void register_frechet(Napi::Env env, Napi::Object exports) {
   exports.Set("frechetPlan", Napi::Function::New(env, frechet_plan, "frechetPlan"));
   // Synchronous only (see the top of this file).
   exports.Set("frechetTopk", Napi::Function::New(env, run_sync<prepare_topk<Target::Cpu>>, "frechetTopk"));
+  // Synchronous too: B·K·dim work, small next to the sliced frechetTopk call it precedes.
+  exports.Set("frechetBarycenters", Napi::Function::New(env, run_sync<prepare_barycenters>, "frechetBarycenters"));
 
   // ---- CUDA (native/cuda/frechet.cu): one call over all labels, on copies (the Async form on the pool) ----
   Napi::Object cuda = cuda_exports(env, exports);

@@ -142,8 +142,11 @@ async function rssProbe(N: number): Promise<void> {
   const D2 = new Float32Array(K * N);
   for (let i = 0; i < D2.length; i++) D2[i] = r();
   const metric = { kind: 'matrix' as const, D: { rows: K, cols: N, data: D2 }, squared: true, observed: Int32Array.from({ length: K }, (_, k) => k) };
-  const small = { rows: 1, cols: K, data: P.subarray(0, K) };
-  await ctx.frechet.predict(small, metric, { checkFinite: false }); // loads the addon, warms the pools
+  // The warm-up loads the addon and starts the thread team on a problem with one observed class, so the
+  // kernel's buffer pool (native/src/frechet/topk.cc) holds nothing the measured call can reuse: its
+  // scratch (a packed tile of M per thread, K·tile values) is counted.
+  const tiny = { kind: 'matrix' as const, D: { rows: 1, cols: N, data: D2.subarray(0, N) }, squared: true, observed: Int32Array.of(0) };
+  await ctx.frechet.predict({ rows: 1, cols: 1, data: P.subarray(0, 1) }, tiny, { checkFinite: false });
   // Linux: writing 5 to clear_refs resets the peak (VmHWM) to the current RSS, so an earlier spike
   // (module compilation, addon load) cannot hide or inflate the call's own peak.
   const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) * 1024;

@@ -13,7 +13,7 @@ import type { CsrMatrix, DenseMatrix, DType, FloatArray } from '../core/types.js
 import { dtypeOf } from '../core/types.js';
 import { checkDense, checkIntegerInRange, describe } from '../core/validate.js';
 import { GraphMetric, graphMetric } from './graph-metric.js';
-import { checkBoolean, checkDistances, checkObserved, DTYPE_MAX, MAX_INDEX, maxAbsFinite } from './validate.js';
+import { checkBoolean, checkDistances, checkObserved, type Deferred, DTYPE_MAX, MAX_INDEX, maxAbsFinite } from './validate.js';
 
 /** Distances from the K observed classes (rows) to the labels (columns). */
 export interface FrechetMatrixMetric<T extends FloatArray = FloatArray> {
@@ -88,12 +88,16 @@ export type ResolvedMetric = ResolvedMatrix | ResolvedEmbedding | ResolvedGraph;
  */
 const graphCache = new WeakMap<object, { key: string; metric: GraphMetric }>();
 
-export function resolveMetric(metric: unknown, options: { checkFinite?: boolean } = {}, name = 'metric'): ResolvedMetric {
+/**
+ * options.defer: the predictor's Deferred. The value check of a matrix metric's D that already holds
+ * squared distances (the kernel's operand as it is) is then left to it (validate.ts, Deferred).
+ */
+export function resolveMetric(metric: unknown, options: { checkFinite?: boolean; defer?: Deferred } = {}, name = 'metric'): ResolvedMetric {
   if (metric instanceof GraphMetric) return fromGraph(metric);
   if (typeof metric !== 'object' || metric === null) fail('E_DTYPE', name, `expected a metric {kind: 'matrix' | 'embedding' | 'graph', ...}, got ${describe(metric)}`);
   const m = metric as { kind?: unknown };
   switch (m.kind) {
-    case 'matrix': return resolveMatrix(metric as FrechetMatrixMetric, options.checkFinite !== false, name);
+    case 'matrix': return resolveMatrix(metric as FrechetMatrixMetric, options.checkFinite !== false, name, options.defer);
     case 'embedding': return resolveEmbedding(metric as FrechetEmbeddingMetric, options.checkFinite !== false, name);
     case 'graph': return fromGraph(cachedGraph(metric as FrechetGraphSpec, name));
     default: return fail('E_RANGE', `${name}.kind`, `expected 'matrix', 'embedding' or 'graph', got ${describe(m.kind)}`);
@@ -119,7 +123,7 @@ function placement(m: { labelOffset?: unknown; labelCount?: unknown }, n: number
   return { offset, count };
 }
 
-function resolveMatrix(m: FrechetMatrixMetric, finite: boolean, name: string): ResolvedMatrix {
+function resolveMatrix(m: FrechetMatrixMetric, finite: boolean, name: string, defer?: Deferred): ResolvedMatrix {
   const D = checkDense(m.D, `${name}.D`, { checkFinite: false });
   const squared = checkBoolean(m.squared, `${name}.squared`, false);
   const dtype = dtypeOf(D.data);
@@ -127,7 +131,8 @@ function resolveMatrix(m: FrechetMatrixMetric, finite: boolean, name: string): R
   const { offset, count } = placement(m, D.cols, name);
   const observed = checkObserved(m.observed, count, `${name}.observed`);
   if (D.rows !== observed.length) fail('E_SHAPE', `${name}.D.rows`, `D has ${D.rows} rows but ${name}.observed names ${observed.length} classes; row k is the distances of observed[k]`);
-  if (finite) checkDistances(D.data, dtype, !squared, `${name}.D.data`);
+  if (finite && defer && squared) defer.add('D', () => checkDistances(D.data, dtype, false, `${name}.D.data`));
+  else if (finite) checkDistances(D.data, dtype, !squared, `${name}.D.data`);
   return { kind: 'matrix', dtype, observed, K: observed.length, offset, n: D.cols, count, D: D.data, squared };
 }
 

@@ -38,11 +38,53 @@ export interface FrechetTopkArgs {
    */
   readonly labels: Int32Array;
   readonly scores: FloatArray;
+  /**
+   * Optional screening in the kernel's own pass (docs/frechet.md §9), asked by the façade for values it
+   * has not checked: W's rows as weights (every entry finite and ≥ 0, some entry > 0) and M's entries
+   * as squared distances (finite and ≥ 0). A backend that screens returns a FrechetScreenReport; one that
+   * does not returns nothing, and the façade scans before using the result.
+   */
+  readonly screenW?: boolean;
+  readonly screenM?: boolean;
+}
+
+/** What a screening frechetTopk reports. */
+export interface FrechetScreenReport {
+  /** Every screen asked for was made. */
+  readonly screened: true;
+  /** A screen found a value that fails it (or might: the façade's scan decides); labels/scores are then unspecified. */
+  readonly bad: boolean;
+}
+
+/**
+ * The barycenters of the embedding reduction (docs/frechet.md §3.2), a small GEMM: for each row b,
+ * W[b·dim + i] = (−2·Σ_k P[b,k]·E[k·dim + i]) / rowSums[b] rounded to P's dtype, and shift[b] =
+ * Σ_k P[b,k]·norms[k] / rowSums[b]. Every sum in f64 in ascending k, each product and sum rounded (no
+ * fused multiply-add): every backend gives the same bits.
+ */
+export interface FrechetBarycentersArgs {
+  /** B×K weights, row-major (checked by the façade; rowSums positive). */
+  readonly P: FloatArray;
+  readonly B: number;
+  readonly K: number;
+  /** K×dim embeddings of the observed classes, row-major. */
+  readonly E: Float64Array;
+  readonly dim: number;
+  /** ‖E[k]‖², K values. */
+  readonly norms: Float64Array;
+  /** Σ_k P[b,k] (f64, k ascending), B values. */
+  readonly rowSums: Float64Array;
+  /** Out: B×dim, P's dtype. */
+  readonly W: FloatArray;
+  /** Out: B values. */
+  readonly shift: Float64Array;
 }
 
 declare module '../core/ops.js' {
   interface OpTable {
     /** Fused "GEMM + running top-k": the B×N score matrix is never materialized. */
-    frechetTopk: { args: FrechetTopkArgs; result: void };
+    frechetTopk: { args: FrechetTopkArgs; result: FrechetScreenReport | void };
+    /** The embedding reduction's W and shift from P (B·K·dim multiply-adds). */
+    frechetBarycenters: { args: FrechetBarycentersArgs; result: void };
   }
 }

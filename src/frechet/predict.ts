@@ -12,7 +12,7 @@ import { allocLike } from '../core/types.js';
 import { resolveMetric, type FrechetMetric, type ResolvedEmbedding, type ResolvedGraph, type ResolvedMatrix, type ResolvedMetric } from './metric.js';
 import type { FrechetLayout } from './ops.js';
 import { mergeLists, type FrechetPartial, type Lists } from './shards.js';
-import { checkBoolean, checkRange, checkTies, checkTopk, checkWeights, MAX_INDEX } from './validate.js';
+import { checkBoolean, checkRange, checkTies, checkTopk, checkWeightsShape, checkWeightValues, Deferred, MAX_INDEX } from './validate.js';
 import './ops.js';
 
 export interface FrechetPredictOptions extends OpOptions {
@@ -60,6 +60,8 @@ interface Group {
   readonly W: FloatArray;
   readonly Kw: number;
   readonly segments: readonly Segment[];
+  /** W is P itself and M is D itself: the deferred checks of P and D (if pending) ride on the kernel. */
+  readonly screens?: boolean;
 }
 
 interface Run {
@@ -74,16 +76,25 @@ interface Run {
 interface Prepared {
   readonly metric: ResolvedMetric;
   readonly P: DenseMatrix;
-  readonly rowSums: Float64Array;
+  /** P's row sums; null while P's value check is deferred (the metrics whose kernel takes W = P). */
+  readonly rowSums: Float64Array | null;
   readonly topk: number;
   readonly range: [number, number];
 }
 
-function prepare(P: unknown, metric: unknown, o: Partial<FrechetShardOptions>, shard: boolean): Prepared {
+/**
+ * Every check, in the order of docs/frechet.md §9. The value checks of P, and of a D of squared
+ * distances, go to `deferred` where the kernel can make them in its own pass: for a matrix metric and a
+ * connected graph (W = P); an embedding metric needs P's row sums first.
+ */
+function prepare(P: unknown, metric: unknown, o: Partial<FrechetShardOptions>, shard: boolean, deferred: Deferred): Prepared {
   checkTies(o.ties);
-  const m = resolveMetric(metric, { checkFinite: o.checkFinite });
+  const m = resolveMetric(metric, { checkFinite: o.checkFinite, defer: deferred });
   const range = shard ? checkRange(o.range, m.offset, m.offset + m.n) : [m.offset, m.offset + m.n] as [number, number];
-  const { P: Pm, rowSums } = checkWeights(P, m.K, m.dtype, 'metric.observed');
+  const Pm = checkWeightsShape(P, m.K, m.dtype, 'metric.observed');
+  let rowSums: Float64Array | null = null;
+  if (m.kind === 'matrix' || (m.kind === 'graph' && m.graph.blocks.length === 1)) deferred.add('P', () => checkWeightValues(Pm));
+  else rowSums = checkWeightValues(Pm);
   // A shard's list may run past its own labels (padding) but not past the whole label space.
   const topk = checkTopk(o.topk, shard ? m.count : range[1] - range[0]);
   if (Pm.rows * topk > MAX_INDEX) fail('E_RANGE', 'options.topk', `${Pm.rows} rows × topk ${topk} exceed the 2^31 − 1 outputs a kernel can write`);
@@ -94,8 +105,11 @@ function prepare(P: unknown, metric: unknown, o: Partial<FrechetShardOptions>, s
 export async function predict(engine: Engine, P: DenseMatrix, metric: FrechetMetric, options?: FrechetPredictOptions): Promise<FrechetPrediction> {
   const o = checkOpOptions<FrechetPredictOptions>(options);
   const wantScores = checkBoolean(o.scores, 'options.scores', false);
-  const prep = prepare(P, metric, o, false);
-  const run = await execute(engine, prep, o);
+  const deferred = new Deferred();
+  const { prep, run } = await deferred.guard(async () => {
+    const prep = prepare(P, metric, o, false, deferred);
+    return { prep, run: await execute(engine, prep, o, deferred) };
+  });
   if (wantScores && prep.metric.kind === 'embedding') {
     // Back from the reduced score to the Loki objective S·(r + c). The labels keep the kernel's order:
     // two reduced scores a rounding apart may map to equal objectives, still ranked by the reduced one.
@@ -103,7 +117,7 @@ export async function predict(engine: Engine, P: DenseMatrix, metric: FrechetMet
     for (let i = 0; i < run.labels.length; i++) {
       if (run.labels[i] === -1) continue;
       const b = (i / topk) | 0;
-      run.scores[i] = rowSums[b]! * (run.scores[i]! + run.shift![b]!);
+      run.scores[i] = rowSums![b]! * (run.scores[i]! + run.shift![b]!);
     }
   }
   return wantScores ? { labels: run.labels, scores: run.scores, topk: prep.topk, backend: run.backend } : { labels: run.labels, topk: prep.topk, backend: run.backend };
@@ -112,20 +126,23 @@ export async function predict(engine: Engine, P: DenseMatrix, metric: FrechetMet
 /** ctx.frechet.predictShard: the partial over labels [start, end) (padded when the shard has fewer than topk). */
 export async function predictShard(engine: Engine, P: DenseMatrix, metric: FrechetMetric, options?: FrechetShardOptions): Promise<FrechetPartial & { backend: BackendName }> {
   const o = checkOpOptions<FrechetShardOptions>(options);
-  const prep = prepare(P, metric, o, true);
-  const run = await execute(engine, prep, o);
+  const deferred = new Deferred();
+  const { prep, run } = await deferred.guard(async () => {
+    const prep = prepare(P, metric, o, true, deferred);
+    return { prep, run: await execute(engine, prep, o, deferred) };
+  });
   return { kind: 'frechet-partial', rows: prep.P.rows, topk: prep.topk, labels: run.labels, scores: run.scores, backend: run.backend };
 }
 
-async function execute(engine: Engine, prep: Prepared, o: Partial<FrechetPredictOptions>): Promise<Run> {
+async function execute(engine: Engine, prep: Prepared, o: Partial<FrechetPredictOptions>, deferred: Deferred): Promise<Run> {
   const { metric: m, P, rowSums, topk, range } = prep;
   switch (m.kind) {
-    case 'matrix': return runGroups(engine, [matrixGroup(m, P, range)], P.rows, topk, m.dtype, o);
+    case 'matrix': return runGroups(engine, [matrixGroup(m, P, range, deferred)], P.rows, topk, m.dtype, o, deferred);
     case 'embedding': {
-      const { group, shift } = embeddingGroup(m, P, rowSums, range);
-      return { ...(await runGroups(engine, [group], P.rows, topk, m.dtype, o)), shift };
+      const { group, shift } = await embeddingGroup(engine, m, P, rowSums!, range, o);
+      return { ...(await runGroups(engine, [group], P.rows, topk, m.dtype, o, deferred)), shift };
     }
-    case 'graph': return runGroups(engine, graphGroups(m, P, range), P.rows, topk, m.dtype, o);
+    case 'graph': return runGroups(engine, graphGroups(m, P, range), P.rows, topk, m.dtype, o, deferred);
   }
 }
 
@@ -133,8 +150,11 @@ function alloc(dtype: DType, n: number): FloatArray {
   return dtype === 'f32' ? new Float32Array(n) : new Float64Array(n);
 }
 
-/** W = P, M = D² ('kn'), no bias. D is used in place when it already holds squares of the whole range. */
-function matrixGroup(m: ResolvedMatrix, P: DenseMatrix, [start, end]: [number, number]): Group {
+/**
+ * W = P, M = D² ('kn'), no bias. D is used in place when it already holds squares of the whole range, and
+ * the kernel then screens it; a copy is made of checked values (D's check runs first, P's stays deferred).
+ */
+function matrixGroup(m: ResolvedMatrix, P: DenseMatrix, [start, end]: [number, number], deferred: Deferred): Group {
   const { K, n: N, D } = m;
   const j0 = start - m.offset;
   const n = end - start;
@@ -142,6 +162,7 @@ function matrixGroup(m: ResolvedMatrix, P: DenseMatrix, [start, end]: [number, n
   if (m.squared && n === N) {
     M = D;
   } else {
+    deferred.flush('D');
     M = alloc(m.dtype, K * n);
     for (let k = 0; k < K; k++) {
       const src = k * N + j0;
@@ -150,7 +171,7 @@ function matrixGroup(m: ResolvedMatrix, P: DenseMatrix, [start, end]: [number, n
       else for (let t = 0; t < n; t++) M[dst + t] = D[src + t]! * D[src + t]!;
     }
   }
-  return { rows: null, W: P.data, Kw: K, segments: [{ M, layout: 'kn', n, bias: null, labelOffset: start, ids: null }] };
+  return { rows: null, W: P.data, Kw: K, segments: [{ M, layout: 'kn', n, bias: null, labelOffset: start, ids: null }], screens: true };
 }
 
 /**
@@ -159,7 +180,9 @@ function matrixGroup(m: ResolvedMatrix, P: DenseMatrix, [start, end]: [number, n
  * ranks r (W = −2m, M = E, bias = ‖e_y‖²): every shard of the same P ranks the same numbers, so
  * partials merge exactly; predict maps the kept scores back to the objective.
  */
-function embeddingGroup(m: ResolvedEmbedding, P: DenseMatrix, rowSums: Float64Array, [start, end]: [number, number]): { group: Group; shift: Float64Array } {
+async function embeddingGroup(
+  engine: Engine, m: ResolvedEmbedding, P: DenseMatrix, rowSums: Float64Array, [start, end]: [number, number], o: Partial<FrechetPredictOptions>,
+): Promise<{ group: Group; shift: Float64Array }> {
   const { K, dim, observedE, E } = m;
   const B = P.rows;
   const W = alloc(m.dtype, B * dim);
@@ -170,7 +193,9 @@ function embeddingGroup(m: ResolvedEmbedding, P: DenseMatrix, rowSums: Float64Ar
     for (let i = 0; i < dim; i++) s += observedE[k * dim + i]! ** 2;
     norms[k] = s;
   }
-  barycenters(P.data, B, K, observedE, dim, norms, rowSums, W, shift);
+  // Every backend gives the same bits (ops.ts): the one asked for when it has the op, else the fastest.
+  const pinned = o.backend !== undefined && o.backend !== 'auto' && engine.supports(o.backend, 'frechetBarycenters', m.dtype) ? o.backend : undefined;
+  await engine.run('frechetBarycenters', { P: P.data, B, K, E: observedE, dim, norms, rowSums, W, shift }, { backend: pinned, signal: o.signal, dtype: m.dtype, size: B * K * dim });
   const j0 = start - m.offset;
   const n = end - start;
   const bias = alloc(m.dtype, n);
@@ -204,7 +229,7 @@ function graphGroups(m: ResolvedGraph, P: DenseMatrix, [start, end]: [number, nu
     return { M: blk.M.subarray(lo * K, hi * K), layout: 'nk', n: hi - lo, bias: null, labelOffset: 0, ids: blk.ids.subarray(lo, hi) };
   };
   const segs = (list: readonly number[]) => list.map(segmentOf).filter((s): s is Segment => s !== null);
-  if (g.blocks.length === 1 || B === 0) return [{ rows: null, W: P.data, Kw: K, segments: segs([0]) }];
+  if (g.blocks.length === 1 || B === 0) return [{ rows: null, W: P.data, Kw: K, segments: segs([0]), screens: true }];
   const nb = g.blocks.length;
   const blockOf = new Int32Array(K);
   for (let k = 0; k < K; k++) blockOf[k] = g.blockOfComponent[g.components.comp[m.observed[k]!]!]!;
@@ -231,48 +256,6 @@ function graphGroups(m: ResolvedGraph, P: DenseMatrix, [start, end]: [number, nu
   return groups;
 }
 
-/**
- * W[b] = −2·Σ_k p_bk·e_k / S_b and shift[b] = Σ_k p_bk·‖e_k‖² / S_b, f64 sums in k order. Four rows share
- * each pass over E_Λ (about twice as fast in V8 as one row at a time); this host GEMM is B·K·dim work
- * against the kernel's B·N·dim.
- */
-function barycenters(
-  P: FloatArray, B: number, K: number, E: Float64Array, dim: number, norms: Float64Array, rowSums: Float64Array, W: FloatArray, shift: Float64Array,
-): void {
-  const R = 4;
-  const acc = new Float64Array(R * dim);
-  const c = new Float64Array(R);
-  const p = new Float64Array(R);
-  for (let b0 = 0; b0 < B; b0 += R) {
-    const r = Math.min(R, B - b0);
-    acc.fill(0);
-    c.fill(0);
-    p.fill(0);
-    for (let k = 0; k < K; k++) {
-      for (let q = 0; q < r; q++) p[q] = P[(b0 + q) * K + k]!;
-      const p0 = p[0]!, p1 = p[1]!, p2 = p[2]!, p3 = p[3]!;
-      const e0 = k * dim;
-      for (let i = 0; i < dim; i++) {
-        const e = E[e0 + i]!;
-        acc[i] += p0 * e;
-        acc[dim + i] += p1 * e;
-        acc[2 * dim + i] += p2 * e;
-        acc[3 * dim + i] += p3 * e;
-      }
-      const nk = norms[k]!;
-      c[0] += p0 * nk;
-      c[1] += p1 * nk;
-      c[2] += p2 * nk;
-      c[3] += p3 * nk;
-    }
-    for (let q = 0; q < r; q++) {
-      const S = rowSums[b0 + q]!;
-      for (let i = 0; i < dim; i++) W[(b0 + q) * dim + i] = (-2 * acc[q * dim + i]!) / S;
-      shift[b0 + q] = c[q]! / S;
-    }
-  }
-}
-
 function lowerBound(a: Int32Array, x: number): number {
   let lo = 0;
   let hi = a.length;
@@ -284,13 +267,20 @@ function lowerBound(a: Int32Array, x: number): number {
   return lo;
 }
 
-/** Runs every group's segments through the kernel, merges segments by (score, id) and scatters rows into the output. */
-async function runGroups(engine: Engine, groups: readonly Group[], B: number, topk: number, dtype: DType, o: Partial<FrechetPredictOptions>): Promise<Run> {
+/**
+ * Runs every group's segments through the kernel, merges segments by (score, id) and scatters rows into
+ * the output. The deferred checks ride on the first call when its group screens (a single call, W = P
+ * and M = D or cached BFS rows); otherwise they run before it. A call that flags a value, or whose backend
+ * does not screen, has them run before its result is used; one they pass after a flag (the native f64
+ * sum test is conservative) is made again unscreened.
+ */
+async function runGroups(engine: Engine, groups: readonly Group[], B: number, topk: number, dtype: DType, o: Partial<FrechetPredictOptions>, deferred: Deferred): Promise<Run> {
   const labels = new Int32Array(B * topk).fill(-1);
   const scores = alloc(dtype, B * topk).fill(Infinity);
   let backend: BackendName | null = null;
   let biggest = -1;
   const req = { backend: o.backend, strict: o.strict, signal: o.signal, onProgress: o.onProgress, dtype };
+  if (groups.length !== 1 || groups[0]!.segments.length !== 1 || groups[0]!.screens !== true) deferred.flush();
   for (const grp of groups) {
     const Bg = grp.rows === null ? B : grp.rows.length;
     const lists: Lists[] = [];
@@ -299,9 +289,13 @@ async function runGroups(engine: Engine, groups: readonly Group[], B: number, to
       const t = Math.min(topk, seg.n);
       const out = { labels: new Int32Array(Bg * t), scores: alloc(dtype, Bg * t) };
       const size = Bg * grp.Kw * seg.n;
-      const r = await engine.run('frechetTopk', {
-        W: grp.W, B: Bg, K: grp.Kw, M: seg.M, N: seg.n, layout: seg.layout, bias: seg.bias, labelOffset: seg.labelOffset, topk: t, ...out,
-      }, { ...req, size });
+      const args = { W: grp.W, B: Bg, K: grp.Kw, M: seg.M, N: seg.n, layout: seg.layout, bias: seg.bias, labelOffset: seg.labelOffset, topk: t, ...out };
+      let r = await engine.run('frechetTopk', { ...args, screenW: deferred.has('P'), screenM: deferred.has('D') }, { ...req, size });
+      if (r.value?.screened && !r.value.bad) deferred.clear();
+      else {
+        deferred.flush();
+        if (r.value?.bad) r = await engine.run('frechetTopk', args, { ...req, size });
+      }
       if (size > biggest) {
         biggest = size;
         backend = r.backend;

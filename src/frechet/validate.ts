@@ -31,19 +31,28 @@ export function checkObserved(observed: unknown, labelCount: number, name: strin
 }
 
 /**
- * P: a dense B×K matrix of nonnegative finite weights in the metric's dtype, K = observed.length, and
- * no all-zero row (docs/frechet.md §2.4: the Fréchet mean of zero weight is undefined). Returns the
- * row sums (f64, k ascending), which the embedding reduction and the disconnected-graph rule use.
+ * P: a dense B×K matrix in the metric's dtype, K = observed.length (its shape; checkWeightValues checks
+ * the values).
  */
-export function checkWeights(P: unknown, K: number, dtype: DType, observedName: string): { P: DenseMatrix; rowSums: Float64Array } {
+export function checkWeightsShape(P: unknown, K: number, dtype: DType, observedName: string): DenseMatrix {
   const M = checkDense(P, 'P', { checkFinite: false });
   if (dtypeOf(M.data) !== dtype) fail('E_DTYPE', 'P.data', `dtype ${dtypeOf(M.data)} does not match the metric's ${dtype}`);
   if (M.cols !== K) fail('E_SHAPE', 'P.cols', `P has ${M.cols} columns but ${observedName} names ${K} observed classes; column k of P is the weight of ${observedName}[k]`);
   if (M.rows * Math.max(K, 1) > MAX_INDEX) fail('E_RANGE', 'P', `${M.rows}×${K} exceeds the 2^31 − 1 elements a kernel can index`);
+  return M;
+}
+
+/**
+ * P's values: nonnegative and finite, and no all-zero row (docs/frechet.md §2.4: the Fréchet mean of
+ * zero weight is undefined). Returns the row sums (f64, k ascending), which the embedding reduction uses.
+ * The native kernel makes the same test in its own pass (native/src/frechet/topk.cc, weights_bad).
+ */
+export function checkWeightValues(M: DenseMatrix): Float64Array {
   const d = M.data;
+  const K = M.cols;
   const rowSums = new Float64Array(M.rows);
   // The common case in one tight pass (P is as large as D when N ≈ K); the loop below only names the fault.
-  if (sumRows(d, M.rows, K, rowSums)) return { P: M, rowSums };
+  if (sumRows(d, M.rows, K, rowSums)) return rowSums;
   for (let b = 0; b < M.rows; b++) {
     let s = 0;
     for (let k = 0; k < K; k++) {
@@ -57,7 +66,60 @@ export function checkWeights(P: unknown, K: number, dtype: DType, observedName: 
     if (s === Infinity) fail('E_RANGE', 'P', `row ${b} sums past the f64 range; rescale the row (the prediction is scale-invariant)`);
     rowSums[b] = s;
   }
-  return { P: M, rowSums };
+  return rowSums;
+}
+
+/** Names of the value checks a screening kernel may make in its own pass (see Deferred). */
+export type DeferredCheck = 'D' | 'P';
+
+/**
+ * Value checks left to the kernel's own pass (docs/frechet.md §9): the native kernel screens P (its W)
+ * and a D of squared distances (its M) as it reads them, where a JS scan costs as much as a small
+ * prediction. A check keeps its place in the order of checks: whatever is thrown after it was deferred
+ * (a later check, the dispatch, an abort) first runs the pending checks in the order they were
+ * deferred, and a kernel that flags a value, or does not screen, has them run before its result is
+ * used. So every input, however many faults it has, gets the error it got when every check ran first.
+ */
+export class Deferred {
+  private pending: { what: DeferredCheck; run: () => void }[] = [];
+
+  add(what: DeferredCheck, run: () => void): void {
+    this.pending.push({ what, run });
+  }
+
+  has(what: DeferredCheck): boolean {
+    return this.pending.some((c) => c.what === what);
+  }
+
+  /**
+   * Runs the pending checks in order (only `what`'s, when given; the others stay pending) and drops them.
+   * One that throws drops every check still pending: they come after it, and must not replace its error.
+   */
+  flush(what?: DeferredCheck): void {
+    const now = what === undefined ? this.pending : this.pending.filter((c) => c.what === what);
+    this.pending = what === undefined ? [] : this.pending.filter((c) => c.what !== what);
+    try {
+      for (const c of now) c.run();
+    } catch (e) {
+      this.pending = [];
+      throw e;
+    }
+  }
+
+  /** The kernel passed every pending check in its own pass. */
+  clear(): void {
+    this.pending = [];
+  }
+
+  /** fn's result; if fn throws, the pending checks run first (one of them may throw instead). */
+  async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      this.flush();
+      throw e;
+    }
+  }
 }
 
 export function checkBoolean(v: unknown, name: string, fallback: boolean): boolean {

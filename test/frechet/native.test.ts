@@ -14,6 +14,7 @@ import { NumkernError } from '../../src/core/errors.js';
 import { loadNative, type NativeAddon } from '../../src/backends/addon/load.js';
 import { FRECHET_ENGINE_CODES, frechetAddon, frechetKernels, nativeFrechetTopk, type FrechetEngine } from '../../src/backends/native/frechet.js';
 import type { FrechetLayout, FrechetTopkArgs } from '../../src/frechet/ops.js';
+import { frechetBarycenters as jsBarycenters } from '../../src/backends/js/frechet.js';
 import { required, rng } from '../support/backends.js';
 
 const { addon: loaded, reason } = loadNative();
@@ -101,7 +102,7 @@ describe.skipIf(!loaded)('native frechetTopk', () => {
   const run = async (a: FrechetTopkArgs, engine: FrechetEngine, threads: number, sliceMs = 1e9) =>
     nativeFrechetTopk(fr, a, {}, { threads, engine, sliceMs, minSliceLabels: sliceMs === 0 ? 0 : Infinity });
 
-  it('reports the code tables src/frechet/ops.ts declares, and a plan that does not depend on N', () => {
+  it('reports the code tables src/frechet/ops.ts declares, and a plan', () => {
     expect(fr.frechetLayout()).toEqual({ layouts: { kn: 0, nk: 1 }, engines: { auto: 0, builtin: 1, blas: 2 } });
     const info = loaded!.info();
     const plan = fr.frechetPlan(1024, 1000, 100_000, 'f32', 0, 2);
@@ -109,7 +110,16 @@ describe.skipIf(!loaded)('native frechetTopk', () => {
     const narrower = info.simd === 'x86-64-v4' && !/skylakex|cooperlake|sapphirerapids/i.test(info.blas?.split('(kernels:')[1] ?? '');
     expect(plan.blas).toBe(info.blas !== null && !narrower);
     expect(plan.variant).toBe(plan.blas ? 'blas' : info.simd);
-    expect(fr.frechetPlan(1024, 1000, 7, 'f32', 0, 2)).toMatchObject({ tile: plan.tile, rows: plan.rows });
+    if (plan.blas) expect(fr.frechetPlan(1024, 1000, 7, 'f32', 0, 2)).toMatchObject({ tile: plan.tile, rows: plan.rows });
+    // The builtin engine's tile narrows with N: four threads' scratch, (K + rows)·tile values each, stays
+    // within 1/8 of the B×N scores, or the tile is the narrowest (32 labels).
+    for (const N of [7, 1000, 10_000, 100_000]) {
+      const b = fr.frechetPlan(1024, 1000, N, 'f32', 1, 2);
+      expect(b.tile % 32).toBe(0);
+      expect(b.tile === 32 || 4 * (1000 + b.rows) * b.tile <= (1024 * N) / 8).toBe(true);
+    }
+    expect(fr.frechetPlan(1024, 1000, 1000, 'f32', 1, 2).tile).toBe(32);
+    expect(fr.frechetPlan(1024, 1000, 100_000, 'f32', 1, 2).tile).toBe(128);
     expect(fr.frechetPlan(1024, 1000, 7, 'f32', 1, 2)).toMatchObject({ blas: false, variant: info.simd });
     if (info.blas) expect(fr.frechetPlan(1024, 1000, 7, 'f32', 2, 2)).toMatchObject({ blas: true, variant: 'blas' });
     else expect(() => fr.frechetPlan(1024, 1000, 7, 'f32', 2, 2)).toThrow(/^engine: 2 \(blas\) needs an addon built with OpenBLAS/);
@@ -244,6 +254,76 @@ describe.skipIf(!loaded)('native frechetTopk', () => {
     }
   });
 
+  it('screens W as weights and M as squared distances when asked, in every slice, and gives the same bits', async () => {
+    for (const dtype of ['f32', 'f64'] as const) {
+      const p = randomProblem(dtype, 30, 20, 700, 'kn', 21);
+      for (const engine of ENGINES) {
+        const plain = args(p, 3);
+        expect(await run(plain, engine, 2)).toBeUndefined();
+        for (const sliceMs of [1e9, 0]) {
+          const screened = args(p, 3);
+          expect(await run({ ...screened, screenW: true, screenM: true }, engine, 2, sliceMs)).toEqual({ screened: true, bad: false });
+          expect(screened.labels).toEqual(plain.labels);
+          expect(screened.scores).toEqual(plain.scores);
+        }
+        const flagged = async (W: F, M: F, screenW: boolean, screenM: boolean, sliceMs = 0) =>
+          ((await run({ ...args({ ...p, W, M }, 3), screenW, screenM }, engine, 2, sliceMs)) as { bad: boolean } | undefined)?.bad;
+        const bad = (a: F, i: number, v: number) => {
+          const c = a.slice() as F;
+          c[i] = v;
+          return c;
+        };
+        for (const v of [-1, NaN, Infinity, -Infinity]) {
+          expect(await flagged(bad(p.W, 17 * 20 + 3, v), p.M, true, false)).toBe(true);
+          expect(await flagged(bad(p.W, 17 * 20 + 3, v), p.M, false, true)).toBe(false); // not asked
+          expect(await flagged(p.W, bad(p.M, 19 * 700 + 650, v), false, true)).toBe(true); // the last slices
+          expect(await flagged(p.W, bad(p.M, 19 * 700 + 650, v), false, true, 1e9)).toBe(true);
+        }
+        const zeroRow = p.W.slice() as F;
+        zeroRow.fill(0, 29 * 20, 30 * 20);
+        expect(await flagged(zeroRow, p.M, true, false)).toBe(true);
+        // -0 is a weight of 0 and a distance of 0.
+        expect(await flagged(bad(p.W, 5, -0), bad(p.M, 5, -0), true, true)).toBe(false);
+        if (dtype === 'f64') {
+          // Conservative: an entry above DBL_MAX / 2K is flagged though the row sums to a finite value.
+          expect(await flagged(bad(p.W, 3, 1e307), p.M, true, false)).toBe(true);
+          expect(await flagged(bad(p.W, 3, 1e306), p.M, true, false)).toBe(false);
+        }
+        // An empty batch still screens M.
+        const empty = { ...args({ ...p, W: p.W.subarray(0, 0) as F, B: 0, M: bad(p.M, 3, NaN) }, 3), screenM: true };
+        expect(await run(empty, engine, 2)).toEqual({ screened: true, bad: true });
+      }
+    }
+  });
+
+  it('frechetBarycenters gives the bits of the js oracle, f32 and f64, on 1 to 3 threads', async () => {
+    const k = frechetKernels({ addon: loaded!, threads: 2 }).find((x) => x.op === 'frechetBarycenters') as KernelSpec<'frechetBarycenters'>;
+    for (const dtype of ['f32', 'f64'] as const) {
+      for (const [B, K, dim] of [[1, 1, 1], [13, 37, 5], [67, 200, 64], [0, 3, 2]] as const) {
+        const r = rng(B * 7 + K + dim);
+        const P = make(dtype, B * K).map(() => r() ** 3);
+        const E = Float64Array.from({ length: K * dim }, () => Math.fround(4 * r() - 2));
+        const norms = Float64Array.from({ length: K }, (_, q) => E.subarray(q * dim, q * dim + dim).reduce((s, v) => s + v * v, 0));
+        const rowSums = Float64Array.from({ length: B }, (_, b) => P.subarray(b * K, b * K + K).reduce((s, v) => s + v, 0) || 1);
+        const want = { W: make(dtype, B * dim), shift: new Float64Array(B) };
+        jsBarycenters({ P, B, K, E, dim, norms, rowSums, ...want });
+        for (const threads of [1, 2, 3]) {
+          const got = { W: make(dtype, B * dim), shift: new Float64Array(B) };
+          fr.frechetBarycenters(P, B, K, E, dim, norms, rowSums, got.W, got.shift, threads);
+          expect(got.W).toEqual(want.W);
+          expect(got.shift).toEqual(want.shift);
+        }
+        const viaKernel = { W: make(dtype, B * dim), shift: new Float64Array(B) };
+        await k.run({ P, B, K, E, dim, norms, rowSums, ...viaKernel }, {});
+        expect(viaKernel.W).toEqual(want.W);
+      }
+    }
+    const P = new Float32Array(6);
+    expect(() => fr.frechetBarycenters(P, 2, 3, new Float64Array(5), 2, new Float64Array(3), new Float64Array(2), new Float32Array(4), new Float64Array(2))).toThrow(/^E: length 5 should be 6/);
+    expect(() => fr.frechetBarycenters(P, 2, 3, new Float64Array(6), 2, new Float64Array(3), new Float64Array(2), new Float64Array(4), new Float64Array(2))).toThrow(/^W: expected Float32Array to match P/);
+    expect(() => fr.frechetBarycenters(P, 2, 3, new Float32Array(6) as never, 2, new Float64Array(3), new Float64Array(2), new Float32Array(4), new Float64Array(2))).toThrow(/^E: expected Float64Array/);
+  });
+
   it('lets the event loop turn between slices, and stops between them on abort', async () => {
     const p = randomProblem('f32', 64, 16, 6 * fr.frechetPlan(64, 16, 1, 'f32', 0, 2).tile, 'kn', 9);
     const kernels = frechetKernels({ addon: loaded!, threads: 2 }, { sliceMs: 0, minSliceLabels: 0 });
@@ -325,6 +405,6 @@ describe.skipIf(!loaded)('native frechetTopk', () => {
     expect(() => frechetKernels({ addon: renamed, threads: 1 })).toThrow(/engines\.builtin is missing in the addon, 1 here; engines\.blis is 1 in the addon, missing here/);
     const stale = Object.create(real, { frechetTopk: { value: undefined } }) as NativeAddon;
     expect(() => frechetKernels({ addon: stale, threads: 1 })).toThrow(/^addon lacks the frechet entry points frechetTopk \(stale build/);
-    expect(frechetKernels({ addon: real, threads: 1 }).map((x) => x.op)).toEqual(['frechetTopk']);
+    expect(frechetKernels({ addon: real, threads: 1 }).map((x) => x.op)).toEqual(['frechetTopk', 'frechetBarycenters']);
   });
 });

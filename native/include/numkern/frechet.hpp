@@ -35,7 +35,7 @@ bool blas_narrower();
 /// How a call is cut up; a function of the shapes and the engine only, never of the thread count.
 struct Plan {
   int64_t tile;    // labels per tile; tile t covers operand labels [t·tile, (t+1)·tile) ∩ [0, N)
-  int64_t rows;    // rows of W per row block; a task is one tile of one row block
+  int64_t rows;    // rows of W per score block; a task is one tile, scored against every row block
   bool blas;       // OpenBLAS computes the blocks
 };
 
@@ -62,15 +62,30 @@ struct Problem {
   bool merge;
   int32_t* labels;     // out (in too when merge): B×topk, each row in rank order
   T* scores;           // same shape; the scores of those labels
+  // Screening (topk.cc): whether to check W's rows as weights (entries finite and >= 0, some entry
+  // > 0; f64: no row sum near overflow) and the entries of M in [begin, end) as squared distances
+  // (finite and >= 0) before using them.
+  bool screen_w = false;
+  bool screen_m = false;
 };
 
 /// Runs the kernel. The binding has checked every size and range; `threads` as in plan_threads (0 =
-/// all). Never throws for a valid problem other than std::bad_alloc.
+/// all). Returns −1, or, when a screen finds a bad value, 0 (W) or 1 (M) with labels/scores unspecified.
+/// Never throws for a valid problem other than std::bad_alloc.
 template <class T>
-void topk(const Problem<T>& p, Engine engine, int threads);
+int topk(const Problem<T>& p, Engine engine, int threads);
+
+/// The barycenters of the embedding reduction (barycenter.cc, docs/frechet.md §3.2): for b < B,
+/// W[b·dim + i] = T((−2·Σ_k P[b,k]·E[k·dim + i]) / row_sums[b]) and shift[b] = Σ_k P[b,k]·norms[k] /
+/// row_sums[b], every sum in f64 in ascending k, unfused: the bits of the js oracle. E is K×dim (the
+/// observed classes' embeddings), norms their squared norms; `threads` as in plan_threads.
+template <class T>
+void barycenters(const T* P, int64_t B, int64_t K, const double* E, int64_t dim, const double* norms,
+                 const double* row_sums, T* W, double* shift, int threads);
 
 // ---- the builtin engine's blocks (block.cc) ----
-// Its panels are MR rows of W and NR labels wide, with MR and NR fixed by the CPU's vector width.
+// Its panels are MR rows of W (read in place) and NR labels of a packed tile of M, with MR and NR fixed
+// by the CPU's vector width.
 
 /// The vector width the builtin engine runs on this CPU: "x86-64-v4", "avx2" or "default".
 const char* builtin_variant();
@@ -78,22 +93,22 @@ const char* builtin_variant();
 /// back to the widest): the standalone test checks that every variant gives the same bits. Returns
 /// false, changing nothing, for a variant the CPU lacks. Not for use while kernels run.
 bool use_builtin_variant(const char* name);
-/// Values in the packed copy of `rows` rows of W, and the MR-row panels it has.
-template <class T>
-size_t rows_pack_size(int64_t rows, int64_t K);
-template <class T>
-int64_t rows_panels(int64_t rows);
-/// Packs panels [panel0, panel1) of rows row0 .. row0 + rows of W (B×K) into MR-row panels, k-major.
-template <class T>
-void pack_rows(const T* W, int64_t K, int64_t row0, int64_t rows, int64_t panel0, int64_t panel1, T* wpack);
 /// Values in the packed copy of a tile of `cols` labels.
 template <class T>
 size_t tile_pack_size(int64_t cols, int64_t K);
-/// C[i·ldc + c] = Σ_k W[row0 + i, k]·M(k, col0 + c) for i < rows, c < cols (wpack from pack_rows of those
-/// rows), the products added in ascending k in T. `mpack` holds tile_pack_size(cols, K) values.
+/// Packs labels col0 .. col0 + cols of M (K·N values in `layout`) into NR-label panels, k-major.
 template <class T>
-void block_builtin(const T* wpack, int64_t K, int64_t rows, const T* M, Layout layout, int64_t N, int64_t col0,
-                   int64_t cols, T* C, int64_t ldc, T* mpack);
+void pack_tile(const T* M, Layout layout, int64_t K, int64_t N, int64_t col0, int64_t cols, T* mpack);
+/// Scratch values block_builtin needs for a W of B rows: 0 unless B is below one panel of rows.
+template <class T>
+size_t pad_size(int64_t B, int64_t K);
+/// C[i·ldc + c] = Σ_k W[row0 + i, k]·M(k, col0 + c) for i < rows, c < cols, with W the B×K row-major
+/// weights and mpack the tile packed from col0; the products added in ascending k in T. Either the rows
+/// end W (row0 + rows = B) or rows is a multiple of every variant's MR (12, 6 and 4). `apad` holds
+/// pad_size(B, K) values.
+template <class T>
+void block_builtin(const T* W, int64_t B, int64_t K, int64_t row0, int64_t rows, const T* mpack, int64_t cols, T* C,
+                   int64_t ldc, T* apad);
 
 }  // namespace frechet
 }  // namespace numkern

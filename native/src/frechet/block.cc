@@ -1,17 +1,25 @@
 // The builtin score blocks of the frechet kernel (frechet.hpp), for builds without BLAS and wherever
 // the plan prefers them: C = W[rows] · M[:, cols] in the Goto/BLIS shape (Goto, van de Geijn, ACM TOMS
-// 34(3), 2008). The rows of W are packed once per row block into MR-row panels, each tile of M into
-// NR-label panels, both k-major; an MR×NR tile of C accumulates in registers over KC values of k at a
-// time, starting from the partial sums already in C, so every score is its K products added in
-// ascending k, each product and each sum rounded (numkern_core is built with -ffp-contract=off): the
-// same bits on every CPU and in every tile, task and thread.
+// 34(3), 2008), with one difference: W is read in place, row-major, never packed. Each tile of M is
+// packed into NR-label panels, k-major (pack_tile); an MR×NR tile of C accumulates in registers over KC
+// values of k at a time, broadcasting W[r, k] from MR rows of W as they lie, starting from the partial
+// sums already in C, so every score is its K products added in ascending k, each product and each sum
+// rounded (numkern_core is built with -ffp-contract=off): the same bits on every CPU and in every tile,
+// task, thread and row chunk.
+//
+// Why W is not packed: a packed copy of W is as large as W itself (4 MiB for 1024 × 1000 f32), more
+// than the 1/8 of a materialized B×N score matrix the family allows at N = 1e3 (docs/frechet.md §8),
+// and its pass cost ~0.5 ms per call. Measured on the development machine (Zen 5, AVX-512, f32, B =
+// 1024, K = 1000, N = 1000, one thread, CPU time, best of 15, interleaved under load): MR rows of W
+// read in place ran as fast as the packed panel (≈ 190-210 GFLOP/s both; the MR row streams need no
+// software prefetch, which gained nothing), while reading M in place (stride N) instead of packing its
+// tile lost ≈ 20 % (≈ 155-170 GFLOP/s), so M's tile stays packed.
 //
 // The register tile depends on the vector width, so unlike NK_CLONES (one source, one shape) each width
 // gets its own instantiation under a target attribute, chosen once at run time by the test GCC's clone
 // resolver uses (sysinfo.cc): x86-64-v4 12 rows × 2 zmm (24 accumulators), AVX2 6 × 2 ymm, baseline
-// 4 × 2 xmm, written with GCC vector types of exactly that width. Measured on the development machine
-// (Zen 5, AVX-512): ~200 GFLOP/s per core for the f32 tile in L1, as fast as the fused multiply-adds of
-// an intrinsics tile, because the CPU issues the multiplies and the adds on separate pipes.
+// 4 × 2 xmm, written with GCC vector types of exactly that width. The multiplies and the adds run on
+// separate pipes, so the tile is as fast as the fused multiply-adds of an intrinsics tile.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -97,22 +105,13 @@ struct VecOf {
 };
 #endif
 
-/// How far ahead micro() prefetches the packed panel of W. That panel (MR rows × K, 48 KiB for f32 on
-/// AVX-512) is the stream that comes from L3: the packed rows of a block (4 MiB for 1024 × 1000 f32)
-/// outgrow L2, which holds the tile of M. Its 48 bytes per k step are too thin a stream for the
-/// hardware prefetchers to run ahead of; measured on Zen 5 (B = 1024, K = 1000, f32, one thread, CPU
-/// time, best of 30 interleaved runs under load): ~170 GFLOP/s without, ~180-190 with 3 KiB (64 k
-/// steps) ahead, as fast as OpenBLAS's own AVX-512 sgemm in the same runs; 768 bytes ahead gained half
-/// as much, 6 KiB the same. Prefetching the tile of M as well gained nothing (it is already in L2).
-constexpr int64_t kAheadBytes = 3072;
-
-/// c (MR×NR, row stride ldc) = (first ? 0 : c) + Σ_{k < kc} a[k·MR + r]·b[k·NR + j], k ascending, in
+/// c (MR×NR, row stride ldc) = (first ? 0 : c) + Σ_{k < kc} a[r·lda + k]·b[k·NR + j], k ascending, in
 /// GCC vector types of the variant's width (a plain loop nest here is vectorized along the wrong axis for
 /// f64, ~7 GFLOP/s). Always a full tile: the edges go through a scratch tile, so the accumulators never
 /// depend on a run-time bound, which would keep them out of registers.
 template <class T, int64_t MR, int64_t NR, int64_t Bytes>
-NK_FORCEINLINE void micro(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, int64_t ldc,
-                          bool first) {
+NK_FORCEINLINE void micro(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b, T* __restrict c,
+                          int64_t ldc, bool first) {
 #if defined(__GNUC__)
   typedef typename VecOf<T, Bytes>::type V;
   constexpr int64_t L = Bytes / sizeof(T), NV = NR / L;
@@ -127,18 +126,11 @@ NK_FORCEINLINE void micro(int64_t kc, const T* __restrict a, const T* __restrict
     V bv[NV];
     for (int64_t v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * NR + v * L, Bytes);
     for (int64_t r = 0; r < MR; ++r) {
-      const T av = a[k * MR + r];
+      const T av = a[r * lda + k];
       for (int64_t v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
     }
   };
-  // The panel of W is prefetched kAheadBytes ahead (see kAheadBytes); the last steps need none.
-  constexpr int64_t ahead = kAheadBytes / static_cast<int64_t>(MR * sizeof(T));
-  int64_t k = 0;
-  for (; k + ahead < kc; ++k) {
-    __builtin_prefetch(a + (k + ahead) * MR, 0, 3);
-    step(k);
-  }
-  for (; k < kc; ++k) step(k);
+  for (int64_t k = 0; k < kc; ++k) step(k);
   for (int64_t r = 0; r < MR; ++r)
     for (int64_t v = 0; v < NV; ++v) std::memcpy(c + r * ldc + v * L, &acc[r][v], Bytes);
 #else
@@ -147,7 +139,7 @@ NK_FORCEINLINE void micro(int64_t kc, const T* __restrict a, const T* __restrict
     for (int64_t j = 0; j < NR; ++j) acc[r][j] = first ? T(0) : c[r * ldc + j];
   for (int64_t k = 0; k < kc; ++k)
     for (int64_t r = 0; r < MR; ++r) {
-      const T av = a[k * MR + r];
+      const T av = a[r * lda + k];
       for (int64_t j = 0; j < NR; ++j) acc[r][j] += av * b[k * NR + j];
     }
   for (int64_t r = 0; r < MR; ++r)
@@ -155,40 +147,46 @@ NK_FORCEINLINE void micro(int64_t kc, const T* __restrict a, const T* __restrict
 #endif
 }
 
-/// C (rows × cols, stride ldc) from the packed panels, KC values of k per pass.
+/// C (rows × cols, stride ldc) = rows row0 .. row0 + rows of W (B×K, read in place) times the packed
+/// tile, KC values of k per pass. A full panel reads its MR rows of W. A short one (rows past the last
+/// multiple of MR, only at the end of W) reads the MR rows that end at row B and keeps its last mr
+/// results: the rows before are computed again and dropped, so no row past W is read; with fewer than MR
+/// rows in all, it reads apad, those rows zero-padded to MR.
 template <class T, Width W>
-NK_FORCEINLINE void multiply(int64_t K, int64_t rows, int64_t cols, const T* wpack, const T* mpack, T* C,
-                             int64_t ldc) {
+NK_FORCEINLINE void multiply(const T* Wm, int64_t B, int64_t K, int64_t row0, int64_t rows, const T* mpack,
+                             int64_t cols, T* C, int64_t ldc, const T* apad) {
   constexpr int64_t MR = Shape<T, W>::MR, NR = Shape<T, W>::NR, Bytes = Shape<T, W>::Bytes;
-  T edge[MR * NR];
+  T edge[MR * NR] = {};
   for (int64_t pc = 0; pc < K; pc += KC<T>) {
     const int64_t kc = std::min(KC<T>, K - pc);
     const bool first = pc == 0;
     for (int64_t i = 0; i < rows; i += MR) {
-      const T* a = wpack + i * K + pc * MR;
       const int64_t mr = std::min(MR, rows - i);
+      const int64_t skip = mr == MR || B < MR ? 0 : MR - mr;  // leading rows of the edge tile to drop
+      const T* a = (B < MR ? apad : Wm + (row0 + i - skip) * K) + pc;
       for (int64_t j = 0; j < cols; j += NR) {
         const T* b = mpack + j * K + pc * NR;
         T* c = C + i * ldc + j;
         const int64_t nr = std::min(NR, cols - j);
         if (mr == MR && nr == NR) {
-          micro<T, MR, NR, Bytes>(kc, a, b, c, ldc, first);
+          micro<T, MR, NR, Bytes>(kc, a, K, b, c, ldc, first);
           continue;
         }
+        T* e = edge + skip * NR;
         if (!first)
-          for (int64_t r = 0; r < mr; ++r) std::memcpy(edge + r * NR, c + r * ldc, sizeof(T) * static_cast<size_t>(nr));
-        micro<T, MR, NR, Bytes>(kc, a, b, edge, NR, first);
-        for (int64_t r = 0; r < mr; ++r) std::memcpy(c + r * ldc, edge + r * NR, sizeof(T) * static_cast<size_t>(nr));
+          for (int64_t r = 0; r < mr; ++r) std::memcpy(e + r * NR, c + r * ldc, sizeof(T) * static_cast<size_t>(nr));
+        micro<T, MR, NR, Bytes>(kc, a, K, b, edge, NR, first);
+        for (int64_t r = 0; r < mr; ++r) std::memcpy(c + r * ldc, e + r * NR, sizeof(T) * static_cast<size_t>(nr));
       }
     }
   }
 }
 
 #if NK_HAVE_CLONES
-#define NK_FRECHET_MULTIPLY(name, T, W, isa)                                                                \
-  __attribute__((target(isa))) void name(int64_t K, int64_t rows, int64_t cols, const T* wpack,              \
-                                         const T* mpack, T* C, int64_t ldc) {                                \
-    multiply<T, W>(K, rows, cols, wpack, mpack, C, ldc);                                                      \
+#define NK_FRECHET_MULTIPLY(name, T, W, isa)                                                                  \
+  __attribute__((target(isa))) void name(const T* Wm, int64_t B, int64_t K, int64_t row0, int64_t rows,        \
+                                         const T* mpack, int64_t cols, T* C, int64_t ldc, const T* apad) {     \
+    multiply<T, W>(Wm, B, K, row0, rows, mpack, cols, C, ldc, apad);                                            \
   }
 NK_FRECHET_MULTIPLY(multiply_f32_v4, float, Width::V4, "arch=x86-64-v4")
 NK_FRECHET_MULTIPLY(multiply_f32_avx2, float, Width::Avx2, "avx2")
@@ -198,20 +196,21 @@ NK_FRECHET_MULTIPLY(multiply_f64_avx2, double, Width::Avx2, "avx2")
 #endif
 
 template <class T>
-void multiply_any(int64_t K, int64_t rows, int64_t cols, const T* wpack, const T* mpack, T* C, int64_t ldc) {
+void multiply_any(const T* Wm, int64_t B, int64_t K, int64_t row0, int64_t rows, const T* mpack, int64_t cols, T* C,
+                  int64_t ldc, const T* apad) {
 #if NK_HAVE_CLONES
   if (width() == Width::V4) {
-    if constexpr (sizeof(T) == 4) multiply_f32_v4(K, rows, cols, wpack, mpack, C, ldc);
-    else multiply_f64_v4(K, rows, cols, wpack, mpack, C, ldc);
+    if constexpr (sizeof(T) == 4) multiply_f32_v4(Wm, B, K, row0, rows, mpack, cols, C, ldc, apad);
+    else multiply_f64_v4(Wm, B, K, row0, rows, mpack, cols, C, ldc, apad);
     return;
   }
   if (width() == Width::Avx2) {
-    if constexpr (sizeof(T) == 4) multiply_f32_avx2(K, rows, cols, wpack, mpack, C, ldc);
-    else multiply_f64_avx2(K, rows, cols, wpack, mpack, C, ldc);
+    if constexpr (sizeof(T) == 4) multiply_f32_avx2(Wm, B, K, row0, rows, mpack, cols, C, ldc, apad);
+    else multiply_f64_avx2(Wm, B, K, row0, rows, mpack, cols, C, ldc, apad);
     return;
   }
 #endif
-  multiply<T, Width::Base>(K, rows, cols, wpack, mpack, C, ldc);
+  multiply<T, Width::Base>(Wm, B, K, row0, rows, mpack, cols, C, ldc, apad);
 }
 
 }  // namespace
@@ -238,22 +237,9 @@ const char* builtin_variant() {
 }
 
 template <class T>
-size_t rows_pack_size(int64_t rows, int64_t K) {
-  return static_cast<size_t>(round_up(rows, rows_per_panel<T>()) * K);
-}
-
-template <class T>
-int64_t rows_panels(int64_t rows) {
-  return (rows + rows_per_panel<T>() - 1) / rows_per_panel<T>();
-}
-
-template <class T>
-void pack_rows(const T* W, int64_t K, int64_t row0, int64_t rows, int64_t panel0, int64_t panel1, T* wpack) {
+size_t pad_size(int64_t B, int64_t K) {
   const int64_t MR = rows_per_panel<T>();
-  for (int64_t i = panel0 * MR; i < std::min(rows, panel1 * MR); i += MR)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t r = 0; r < MR; ++r)
-        wpack[i * K + k * MR + r] = i + r < rows ? W[(row0 + i + r) * K + k] : T(0);
+  return B < MR ? static_cast<size_t>(MR * K) : 0;
 }
 
 template <class T>
@@ -262,13 +248,7 @@ size_t tile_pack_size(int64_t cols, int64_t K) {
 }
 
 template <class T>
-void block_builtin(const T* wpack, int64_t K, int64_t rows, const T* M, Layout layout, int64_t N, int64_t col0,
-                   int64_t cols, T* C, int64_t ldc, T* mpack) {
-  if (rows <= 0 || cols <= 0) return;
-  if (K == 0) {
-    for (int64_t i = 0; i < rows; ++i) std::fill(C + i * ldc, C + i * ldc + cols, T(0));
-    return;
-  }
+void pack_tile(const T* M, Layout layout, int64_t K, int64_t N, int64_t col0, int64_t cols, T* mpack) {
   const int64_t NR = labels_per_panel<T>();
   // The labels in NR-label panels, k-major, zero-padded past the last label.
   for (int64_t j = 0; j < cols; j += NR) {
@@ -289,21 +269,33 @@ void block_builtin(const T* wpack, int64_t K, int64_t rows, const T* M, Layout l
         for (int64_t k = 0; k < K; ++k) dst[k * NR + q] = T(0);
     }
   }
-  multiply_any<T>(K, rows, cols, wpack, mpack, C, ldc);
 }
 
-template size_t rows_pack_size<float>(int64_t, int64_t);
-template size_t rows_pack_size<double>(int64_t, int64_t);
-template int64_t rows_panels<float>(int64_t);
-template int64_t rows_panels<double>(int64_t);
-template void pack_rows<float>(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, float*);
-template void pack_rows<double>(const double*, int64_t, int64_t, int64_t, int64_t, int64_t, double*);
+template <class T>
+void block_builtin(const T* W, int64_t B, int64_t K, int64_t row0, int64_t rows, const T* mpack, int64_t cols, T* C,
+                   int64_t ldc, T* apad) {
+  if (rows <= 0 || cols <= 0) return;
+  if (K == 0) {
+    for (int64_t i = 0; i < rows; ++i) std::fill(C + i * ldc, C + i * ldc + cols, T(0));
+    return;
+  }
+  if (B < rows_per_panel<T>()) {
+    std::fill(apad, apad + pad_size<T>(B, K), T(0));
+    std::copy(W, W + B * K, apad);
+  }
+  multiply_any<T>(W, B, K, row0, rows, mpack, cols, C, ldc, apad);
+}
+
+template size_t pad_size<float>(int64_t, int64_t);
+template size_t pad_size<double>(int64_t, int64_t);
 template size_t tile_pack_size<float>(int64_t, int64_t);
 template size_t tile_pack_size<double>(int64_t, int64_t);
-template void block_builtin<float>(const float*, int64_t, int64_t, const float*, Layout, int64_t, int64_t, int64_t,
-                                   float*, int64_t, float*);
-template void block_builtin<double>(const double*, int64_t, int64_t, const double*, Layout, int64_t, int64_t, int64_t,
-                                    double*, int64_t, double*);
+template void pack_tile<float>(const float*, Layout, int64_t, int64_t, int64_t, int64_t, float*);
+template void pack_tile<double>(const double*, Layout, int64_t, int64_t, int64_t, int64_t, double*);
+template void block_builtin<float>(const float*, int64_t, int64_t, int64_t, int64_t, const float*, int64_t, float*,
+                                   int64_t, float*);
+template void block_builtin<double>(const double*, int64_t, int64_t, int64_t, int64_t, const double*, int64_t, double*,
+                                    int64_t, double*);
 
 }  // namespace frechet
 }  // namespace numkern

@@ -1,15 +1,21 @@
 // The fused "GEMM + running top-k" of the frechet family (frechet.hpp, src/frechet/ops.ts).
 //
-// Work is cut into tiles of labels on a grid fixed by plan() (a function of the shapes alone), for one
-// block of rows of W after another (one block for a batch of up to 1024 rows). The threads take tiles in
-// order from a shared counter, so a busy core costs the others nothing. Each thread computes a tile's
-// score block into its own buffer, then folds it at once into its own running top-k of every row; at the
+// Work is cut into tiles of labels on a grid fixed by plan() (a function of the shapes alone). The
+// threads take tiles in order from a shared counter, so a busy core costs the others nothing. A thread
+// scores a tile against one block of rows of W after another, each score block into its own buffer,
+// folded at once into its own running top-k of every row; at the
 // end the threads' top-k are merged row by row. A label's score is computed by one deterministic call
 // whichever thread runs it, and the top-k of a set is unique under the total order of frechet_topk.hpp,
 // so the result does not depend on the thread count nor on which thread took which tile.
 //
-// Memory: per thread one score block and one packed tile (at most a few MiB, plan()) and a top-k of B
-// rows, plus one packed block of rows of W for the builtin engine; the B×N score matrix never exists.
+// Memory: per thread one score block, one packed tile (builtin engine; plan() keeps the two within 1/32
+// of the B×N score matrix, or one 32-label tile) and a top-k of B rows; W is read in place and the B×N
+// score matrix never exists.
+//
+// Screening (Problem::screen_w / screen_m): the façade's value checks of P and of a D of squared
+// distances ride on this pass (docs/frechet.md §9), as the sketch family screens A: the team screens the
+// rows of W and each tile of M before scoring it, and a call that finds a bad value stops taking tiles
+// and reports it instead of a result; the façade then runs its own scan, which names the argument.
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -64,17 +70,20 @@ NK_FORCEINLINE void scan_row(const T* __restrict c, const T* __restrict bias, in
   const T nan = std::numeric_limits<T>::quiet_NaN();
   T thr = screen(r, nan);
   int64_t j = 0;
-  for (; j + L <= cols; j += L) {
-    if (__builtin_expect(!any_passes<T, HasBias, L>(c + j, HasBias ? bias + j : bias, thr), 1)) continue;
-    for (int64_t q = j; q < j + L; ++q) {
+  const auto look = [&](int64_t q0, int64_t q1) __attribute__((always_inline)) {
+    for (int64_t q = q0; q < q1; ++q) {
       const T v = HasBias ? c[q] + bias[q] : c[q];
       if (!(v > thr) && offer(r, v, label0 + static_cast<int32_t>(q))) thr = screen(r, nan);
     }
+  };
+  for (; j + L <= cols; j += L)
+    if (__builtin_expect(any_passes<T, HasBias, L>(c + j, HasBias ? bias + j : bias, thr), 0)) look(j, j + L);
+  // Narrow tiles (32 labels: plan()) have half a run left.
+  if (j + L / 2 <= cols) {
+    if (__builtin_expect(any_passes<T, HasBias, L / 2>(c + j, HasBias ? bias + j : bias, thr), 0)) look(j, j + L / 2);
+    j += L / 2;
   }
-  for (; j < cols; ++j) {
-    const T v = HasBias ? c[j] + bias[j] : c[j];
-    if (!(v > thr) && offer(r, v, label0 + static_cast<int32_t>(j))) thr = screen(r, nan);
-  }
+  look(j, cols);
 }
 
 /// Block rows i < rows (row i at C + i·ldc) offered to the heaps s, id, count of those rows.
@@ -257,6 +266,59 @@ struct RowHeaps {
   }
 };
 
+// ---- screening the operands (the façade's value checks, src/frechet/validate.ts) ----
+
+/// Rows of W per builtin score block (a multiple of every variant's MR, so only the last chunk of W has
+/// a short panel; block.cc).
+constexpr int64_t kChunkRows = 192;
+/// Rows of W per screening part taken from the team's counter.
+constexpr int64_t kScreenRows = 64;
+
+/// Bit 0: some entry of a[0, n) is NaN, negative or above the dtype's largest finite value (±∞); bit 1:
+/// some entry is > 0; bit 2: some entry is > big. Bitwise ORs of compares, no branch, so it vectorizes
+/// (docs: the sketch family's screen, native/src/sketch/apply.cc).
+template <class T>
+NK_FORCEINLINE unsigned flags_body(const T* __restrict a, int64_t n, T big) {
+  const T top = std::numeric_limits<T>::max();
+  unsigned bad = 0, pos = 0, over = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = a[i];
+    bad |= static_cast<unsigned>(!(v >= T(0))) | static_cast<unsigned>(v > top);
+    pos |= static_cast<unsigned>(v > T(0));
+    over |= static_cast<unsigned>(v > big);
+  }
+  return (bad != 0 ? 1u : 0u) | (pos != 0 ? 2u : 0u) | (over != 0 ? 4u : 0u);
+}
+NK_CLONES unsigned flags_f32(const float* a, int64_t n, float big) { return flags_body<float>(a, n, big); }
+NK_CLONES unsigned flags_f64(const double* a, int64_t n, double big) { return flags_body<double>(a, n, big); }
+inline unsigned flags(const float* a, int64_t n, float big) { return flags_f32(a, n, big); }
+inline unsigned flags(const double* a, int64_t n, double big) { return flags_f64(a, n, big); }
+
+/// Whether some row of W in [b0, b1) fails checkWeights: an entry NaN, negative or infinite, no
+/// positive entry (a zero row), or, for f64, a row whose f64 sum might overflow. That last test is
+/// conservative (an entry above DBL_MAX / 2K; a sum of K entries below it is below DBL_MAX / 2 in any
+/// order): the façade's scan decides, and a row it passes is scored after all. An f32 row's sum never
+/// overflows f64 (K < 2^31 entries below 2^128).
+template <class T>
+bool weights_bad(const T* W, int64_t b0, int64_t b1, int64_t K) {
+  const T big = std::is_same<T, float>::value ? std::numeric_limits<T>::max()
+                                              : static_cast<T>(std::numeric_limits<double>::max() / (2.0 * std::max<int64_t>(K, 1)));
+  for (int64_t b = b0; b < b1; ++b)
+    if (flags(W + b * K, K, big) != 2u) return true;
+  return false;
+}
+
+/// Whether some entry of labels [j0, j1) of M is NaN, negative or infinite (checkDistances of a D that
+/// holds squared distances).
+template <class T>
+bool labels_bad(const T* M, Layout layout, int64_t K, int64_t N, int64_t j0, int64_t j1) {
+  const T top = std::numeric_limits<T>::max();
+  if (layout == Layout::NK) return (flags(M + j0 * K, (j1 - j0) * K, top) & 1u) != 0;
+  for (int64_t k = 0; k < K; ++k)
+    if ((flags(M + k * N + j0, j1 - j0, top) & 1u) != 0) return true;
+  return false;
+}
+
 }  // namespace
 
 bool have_blas() { return kHaveBlas; }
@@ -277,26 +339,32 @@ bool blas_narrower() {
 #endif
 }
 
-Plan plan(int64_t B, int64_t K, int64_t /*N*/, bool f32, Engine engine) {
+Plan plan(int64_t B, int64_t K, int64_t N, bool f32, Engine engine) {
   // OpenBLAS is preferred, except where it runs narrower vectors than the builtin kernel: OpenBLAS 0.3.21
   // does not know Zen 5 and runs its Haswell (AVX2) kernels there, and the builtin kernel's AVX-512 tile
   // outran it by about 1.5× (f32, K = 1000 and K = 64: ~145 against ~95 GFLOP/s per core), while
   // adding each product on its own (no fused multiply-add, so the same bits on every CPU).
   const bool blas = kHaveBlas && (engine == Engine::Blas || (engine == Engine::Auto && !blas_narrower()));
   const int64_t esize = f32 ? 4 : 8;
-  // OpenBLAS packs the rows of W again for every tile, so its tiles are wide (4 MiB score blocks for a
-  // deep K) and take all of a typical batch; fewer rows for a shallow K, whose product is cheap next to
-  // a block's traffic. The builtin engine packs W once per block of rows and keeps its score blocks to
-  // 512 KiB, which the scan then reads from L2, and its packed tile of M to 4 MiB.
-  const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(B, blas && K < 256 ? 256 : 1024));
-  int64_t tile;
   if (blas) {
-    tile = (K >= 256 ? int64_t{4} << 20 : int64_t{1} << 20) / esize / rows;
-  } else {
-    tile = std::min((int64_t{512} << 10) / esize / rows, (int64_t{4} << 20) / esize / std::max<int64_t>(K, 1));
+    // OpenBLAS packs the rows of W again for every tile, so its tiles are wide (4 MiB score blocks for a
+    // deep K) and take all of a typical batch; fewer rows for a shallow K, whose product is cheap next to
+    // a block's traffic.
+    const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(B, K < 256 ? 256 : 1024));
+    const int64_t tile = (K >= 256 ? int64_t{4} << 20 : int64_t{1} << 20) / esize / rows;
+    return Plan{std::max<int64_t>(256, std::min<int64_t>(tile / 64 * 64, 16384)), rows, true};
   }
-  tile = std::max<int64_t>(blas ? 256 : 64, std::min<int64_t>(tile / 64 * 64, 16384));
-  return Plan{tile, rows, blas};
+  // The builtin engine: a thread packs a tile of M (K × tile values) and scores it against W in chunks
+  // of kChunkRows rows (a chunk × tile score block, read back by the scan from L1/L2). A thread's
+  // scratch is (K + kChunkRows)·tile values; the tile is the widest multiple of 32 labels (every
+  // variant's NR divides 32) up to 128 that keeps it within 1/32 of the B×N score matrix, so that four
+  // threads stay within the 1/8 of it the family allows (docs/frechet.md §8), and never narrower than
+  // 32. Measured (f32, B = 1024, K = 1000, one thread): tiles of 32, 64 and 128 labels all run at
+  // ≈ 190-210 GFLOP/s, 256 at ≈ 160 (its packed tile outgrows L2).
+  const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(B, kChunkRows));
+  const int64_t budget = B * std::max<int64_t>(N, 0) / 32;  // values
+  const int64_t fit = budget / std::max<int64_t>(1, K + rows);
+  return Plan{std::max<int64_t>(32, std::min<int64_t>(128, fit / 32 * 32)), rows, false};
 }
 
 int planned_threads(const Plan& p, int64_t B, int64_t begin, int64_t end, int threads) {
@@ -306,8 +374,8 @@ int planned_threads(const Plan& p, int64_t B, int64_t begin, int64_t end, int th
 }
 
 template <class T>
-void topk(const Problem<T>& p, Engine engine, int threads) {
-  if (p.B <= 0) return;
+int topk(const Problem<T>& p, Engine engine, int threads) {
+  if (p.B <= 0 && !p.screen_m) return -1;
   const Plan pl = plan(p.B, p.K, p.N, std::is_same<T, float>::value, engine);
   const int32_t cap = p.topk;
   const int64_t first_tile = p.begin / pl.tile;
@@ -321,10 +389,10 @@ void topk(const Problem<T>& p, Engine engine, int threads) {
   const int64_t widest = std::min(pl.tile, p.end - p.begin);
   const size_t block = static_cast<size_t>(pl.rows * widest);
   const size_t pack = pl.blas ? 0 : tile_pack_size<T>(widest, p.K);
+  const size_t pad = pl.blas ? 0 : pad_size<T>(p.B, p.K);
   std::vector<Buffer<T>> scratch;
   scratch.reserve(static_cast<size_t>(nt));
-  for (int t = 0; t < nt; ++t) scratch.emplace_back(ntiles > 0 ? block + pack : 0);
-  Buffer<T> wpack(pl.blas || ntiles == 0 ? 0 : rows_pack_size<T>(pl.rows, p.K));
+  for (int t = 0; t < nt; ++t) scratch.emplace_back(ntiles > 0 ? block + pack + pad : 0);
 
   if (p.merge)
     for (int64_t b = 0; b < p.B; ++b) {
@@ -333,37 +401,44 @@ void topk(const Problem<T>& p, Engine engine, int threads) {
       heaps[0].count[static_cast<size_t>(b)] = r.count;
     }
 
+  // One team for the whole call. The threads first take chunks of rows of W to screen (when asked),
+  // then tiles from a counter. A tile is screened (when asked), packed once (builtin) and scored against
+  // every chunk of rows of W, each score block folded into the thread's top-k at once. Screening needs
+  // no barrier: a flagged call's results are never used (the binding reports it, the façade throws), so
+  // the threads only stop taking tiles once one is flagged.
+  const int64_t screen_parts = p.screen_w ? (p.B + kScreenRows - 1) / kScreenRows : 0;
+  std::atomic<int64_t> next_part{0}, next{0};
+  std::atomic<int> flagged{-1};
   BlasSingleThread single(pl.blas);
-  for (int64_t b0 = 0; b0 < p.B && ntiles > 0; b0 += pl.rows) {
-    const int64_t nb = std::min(pl.rows, p.B - b0);
-    // The builtin engine packs the block's rows of W first, in the same team as the tiles: the threads
-    // take panels from a counter, then wait until every panel is packed. A team run one part after
-    // another (parallel_run) cannot deadlock here: its first part claims and packs every panel. A pack
-    // of its own (1024 × 1000 f32: ~0.5 ms on one core, too little work to fork a team for) would
-    // leave the other cores idle for that long in every slice of a large call.
-    const int64_t panels = pl.blas ? 0 : rows_panels<T>(nb);
-    std::atomic<int64_t> next_panel{0}, packed{0};
-    std::atomic<int64_t> next{0};
-    parallel_run(nt, [&](int tid, int) {
-      for (int64_t q; (q = next_panel.fetch_add(1, std::memory_order_relaxed)) < panels;) {
-        pack_rows(p.W, p.K, b0, nb, q, q + 1, wpack.data());
-        packed.fetch_add(1, std::memory_order_release);
+  parallel_run(nt, [&](int tid, int) {
+    for (int64_t q; (q = next_part.fetch_add(1, std::memory_order_relaxed)) < screen_parts;) {
+      const int64_t b1 = std::min(p.B, (q + 1) * kScreenRows);
+      if (weights_bad(p.W, q * kScreenRows, b1, p.K)) flagged.store(0, std::memory_order_relaxed);
+    }
+    T* C = scratch[static_cast<size_t>(tid)].data();
+    RowHeaps<T>& h = heaps[static_cast<size_t>(tid)];
+    while (flagged.load(std::memory_order_relaxed) < 0) {
+      const int64_t tile = first_tile + next.fetch_add(1, std::memory_order_relaxed);
+      if (tile >= first_tile + ntiles) break;
+      const int64_t j0 = std::max(tile * pl.tile, p.begin), j1 = std::min((tile + 1) * pl.tile, p.end);
+      const int64_t cols = j1 - j0;
+      if (p.screen_m && labels_bad(p.M, p.layout, p.K, p.N, j0, j1)) {
+        flagged.store(1, std::memory_order_relaxed);
+        break;
       }
-      while (packed.load(std::memory_order_acquire) < panels) std::this_thread::yield();
-      T* C = scratch[static_cast<size_t>(tid)].data();
-      RowHeaps<T>& h = heaps[static_cast<size_t>(tid)];
-      for (;;) {
-        const int64_t tile = first_tile + next.fetch_add(1, std::memory_order_relaxed);
-        if (tile >= first_tile + ntiles) break;
-        const int64_t j0 = std::max(tile * pl.tile, p.begin), j1 = std::min((tile + 1) * pl.tile, p.end);
-        const int64_t cols = j1 - j0;
+      if (p.B <= 0) continue;  // called to screen M only
+      if (!pl.blas) pack_tile(p.M, p.layout, p.K, p.N, j0, cols, C + block);
+      for (int64_t b0 = 0; b0 < p.B; b0 += pl.rows) {
+        const int64_t nb = std::min(pl.rows, p.B - b0);
         if (pl.blas && p.K > 0) blas_block(p.W, p.K, b0, nb, p.M, p.layout, p.N, j0, cols, C);
-        else block_builtin(wpack.data(), p.K, nb, p.M, p.layout, p.N, j0, cols, C, cols, C + block);
+        else block_builtin(p.W, p.B, p.K, b0, nb, C + block, cols, C, cols, C + block + pack);
         scan(C, cols, nb, cols, p.bias ? p.bias + j0 : nullptr, p.label_offset + static_cast<int32_t>(j0),
              h.s.data() + b0 * cap, h.id.data() + b0 * cap, h.count.data() + b0, cap);
       }
-    });
-  }
+    }
+  });
+  const int verdict = flagged.load();
+  if (verdict >= 0) return verdict;
 
   // Merge the threads' top-k row by row (rows are independent) and write them in rank order.
   const int mt = plan_threads(threads, static_cast<size_t>(p.B) * static_cast<size_t>(nt) * cap, 1 << 14);
@@ -390,10 +465,11 @@ void topk(const Problem<T>& p, Engine engine, int threads) {
       }
     }
   });
+  return -1;
 }
 
-template void topk<float>(const Problem<float>&, Engine, int);
-template void topk<double>(const Problem<double>&, Engine, int);
+template int topk<float>(const Problem<float>&, Engine, int);
+template int topk<double>(const Problem<double>&, Engine, int);
 
 }  // namespace frechet
 }  // namespace numkern

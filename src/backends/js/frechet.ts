@@ -10,7 +10,7 @@
  */
 import { kernel, type AnyKernel, type KernelControl } from '../../core/backend.js';
 import { throwIfAborted } from '../../core/errors.js';
-import type { FrechetTopkArgs } from '../../frechet/ops.js';
+import type { FrechetBarycentersArgs, FrechetTopkArgs } from '../../frechet/ops.js';
 
 const BOTH = ['f32', 'f64'] as const;
 
@@ -71,6 +71,49 @@ export function frechetTopk(a: FrechetTopkArgs, ctl: KernelControl = {}): void {
   }
 }
 
+/**
+ * frechetBarycenters (src/frechet/ops.ts): f64 sums in k order. Rows go R at a time through each E[k]
+ * (about twice as fast in V8 as one row at a time); each (b, i) sum is still its own, in k order.
+ */
+export function frechetBarycenters(a: FrechetBarycentersArgs): void {
+  const { P, B, K, E, dim, norms, rowSums, W, shift } = a;
+  const R = 4;
+  const acc = new Float64Array(R * dim);
+  const c = new Float64Array(R);
+  const p = new Float64Array(R);
+  for (let b0 = 0; b0 < B; b0 += R) {
+    const r = Math.min(R, B - b0);
+    acc.fill(0);
+    c.fill(0);
+    p.fill(0);
+    for (let k = 0; k < K; k++) {
+      for (let q = 0; q < r; q++) p[q] = P[(b0 + q) * K + k]!;
+      const p0 = p[0]!, p1 = p[1]!, p2 = p[2]!, p3 = p[3]!;
+      const e0 = k * dim;
+      for (let i = 0; i < dim; i++) {
+        const e = E[e0 + i]!;
+        acc[i] += p0 * e;
+        acc[dim + i] += p1 * e;
+        acc[2 * dim + i] += p2 * e;
+        acc[3 * dim + i] += p3 * e;
+      }
+      const nk = norms[k]!;
+      c[0] += p0 * nk;
+      c[1] += p1 * nk;
+      c[2] += p2 * nk;
+      c[3] += p3 * nk;
+    }
+    for (let q = 0; q < r; q++) {
+      const S = rowSums[b0 + q]!;
+      for (let i = 0; i < dim; i++) W[(b0 + q) * dim + i] = (-2 * acc[q * dim + i]!) / S;
+      shift[b0 + q] = c[q]! / S;
+    }
+  }
+}
+
 export function frechetKernels(): AnyKernel[] {
-  return [kernel({ op: 'frechetTopk', dtypes: BOTH, run: (args, ctl) => frechetTopk(args, ctl) })];
+  return [
+    kernel({ op: 'frechetTopk', dtypes: BOTH, run: (args, ctl) => frechetTopk(args, ctl) }),
+    kernel({ op: 'frechetBarycenters', dtypes: BOTH, run: (args) => frechetBarycenters(args) }),
+  ];
 }

@@ -25,7 +25,7 @@
 import { kernel, type AnyKernel, type KernelControl } from '../../core/backend.js';
 import { throwIfAborted } from '../../core/errors.js';
 import type { FloatArray } from '../../core/types.js';
-import { FRECHET_LAYOUT_CODES, type FrechetTopkArgs } from '../../frechet/ops.js';
+import { FRECHET_LAYOUT_CODES, type FrechetScreenReport, type FrechetTopkArgs } from '../../frechet/ops.js';
 import { guarded } from '../addon/errors.js';
 import { familyExports, type NativeAddon } from '../addon/load.js';
 import type { NativeHandle } from './index.js';
@@ -66,7 +66,9 @@ export interface NativeFrechetKernels {
   /**
    * The top-k of each row of W over the operand labels [begin, end) (default [0, N)), merged with the
    * ranked top-k already in labels/scores when `merge`; `layout` is a FRECHET_LAYOUT_CODES value. Runs on
-   * the calling thread; throws TypeError/RangeError naming the argument.
+   * the calling thread; throws TypeError/RangeError naming the argument. screenW / screenM: screen W's
+   * rows / M's labels [begin, end) first (FrechetTopkArgs); returns −1, or 0 / 1 when W / M has a bad
+   * value (labels and scores are then unspecified).
    */
   frechetTopk<T extends FloatArray>(
     W: T,
@@ -85,10 +87,25 @@ export interface NativeFrechetKernels {
     merge?: boolean,
     threads?: number,
     engine?: number,
+    screenW?: boolean,
+    screenM?: boolean,
+  ): number;
+  /** frechetBarycenters (src/frechet/ops.ts) on the calling thread; every array but P and W is f64. */
+  frechetBarycenters<T extends FloatArray>(
+    P: T,
+    B: number,
+    K: number,
+    E: Float64Array,
+    dim: number,
+    norms: Float64Array,
+    rowSums: Float64Array,
+    W: T,
+    shift: Float64Array,
+    threads?: number,
   ): void;
 }
 
-const FRECHET_EXPORTS = ['frechetLayout', 'frechetPlan', 'frechetTopk'] as const;
+const FRECHET_EXPORTS = ['frechetLayout', 'frechetPlan', 'frechetTopk', 'frechetBarycenters'] as const;
 
 const EXPECTED = { layouts: FRECHET_LAYOUT_CODES, engines: FRECHET_ENGINE_CODES } as const;
 
@@ -120,8 +137,8 @@ export function frechetAddon(addon: NativeAddon): NativeAddon & NativeFrechetKer
 export const SLICE_MS = 40;
 
 /**
- * At least this many labels per slice: each slice packs the rows of W again (B·K values, ~0.5 ms for
- * 1024 × 1000 f32 on one core), which then stays under 0.5 % of the slice's 2·B·K flops per label.
+ * At least this many labels per slice: each slice starts a thread team, sets up a top-k per thread and
+ * merges them (B·threads·topk pairs), which then stays small next to the slice's 2·B·K flops per label.
  */
 export const MIN_SLICE_LABELS = 2048;
 
@@ -133,9 +150,14 @@ export interface FrechetRunOptions {
   readonly minSliceLabels?: number;
 }
 
-/** Runs one frechetTopk in slices of whole tiles (see the top of this file). */
-export async function nativeFrechetTopk(fr: NativeFrechetKernels, a: FrechetTopkArgs, ctl: KernelControl, opts: FrechetRunOptions): Promise<void> {
+/**
+ * Runs one frechetTopk in slices of whole tiles (see the top of this file). W is screened by the first
+ * slice, M's labels by the slice that scores them; the first slice that flags a value ends the call.
+ */
+export async function nativeFrechetTopk(fr: NativeFrechetKernels, a: FrechetTopkArgs, ctl: KernelControl, opts: FrechetRunOptions): Promise<FrechetScreenReport | void> {
   const { W, B, K, M, N, layout, bias, labelOffset, topk, labels, scores } = a;
+  const screenW = a.screenW === true;
+  const screenM = a.screenM === true;
   const engine = FRECHET_ENGINE_CODES[opts.engine ?? 'auto'];
   const code = FRECHET_LAYOUT_CODES[layout];
   const sliceMs = opts.sliceMs ?? SLICE_MS;
@@ -152,12 +174,13 @@ export async function nativeFrechetTopk(fr: NativeFrechetKernels, a: FrechetTopk
     let hi = Math.min(N, lo + perSlice * plan.tile);
     if (lo === 0) hi = Math.min(N, Math.max(hi, Math.ceil(topk / plan.tile) * plan.tile));
     const t0 = performance.now();
-    fr.frechetTopk(W, B, K, M, N, code, bias, labelOffset, topk, labels, scores, lo, hi, lo > 0, opts.threads, engine);
+    const bad = fr.frechetTopk(W, B, K, M, N, code, bias, labelOffset, topk, labels, scores, lo, hi, lo > 0, opts.threads, engine, screenW && lo === 0, screenM);
+    if (bad >= 0) return { screened: true, bad: true };
     const ms = (performance.now() - t0) / tilesOf(lo, hi);
     msPerTile = msPerTile === 0 ? ms : 0.5 * (msPerTile + ms);
     perSlice = Math.max(fewest, Math.floor(sliceMs / Math.max(msPerTile, 1e-3) / team) * team);
     lo = hi;
-    if (lo >= N) return;
+    if (lo >= N) return screenW || screenM ? { screened: true, bad: false } : undefined;
     throwIfAborted(ctl.signal);
     await yieldToLoop();
     throwIfAborted(ctl.signal);
@@ -172,6 +195,11 @@ export function frechetKernels({ addon, threads }: NativeHandle, slicing: Pick<F
       op: 'frechetTopk',
       dtypes: ['f32', 'f64'],
       run: (args, ctl) => guarded(() => nativeFrechetTopk(fr, args, ctl, { ...slicing, threads })),
+    }),
+    kernel({
+      op: 'frechetBarycenters',
+      dtypes: ['f32', 'f64'],
+      run: (a) => guarded(() => fr.frechetBarycenters(a.P, a.B, a.K, a.E, a.dim, a.norms, a.rowSums, a.W, a.shift, threads)),
     }),
   ];
 }
