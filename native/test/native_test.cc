@@ -1,6 +1,7 @@
 // Standalone check of the CPU kernels and the shared element logic, without Node
 // (cmake -DNUMKERN_BUILD_TESTS=ON, then run numkern_native_test or ctest). The relax family's checks
-// are in relax_test.hpp, the frechet family's in frechet_test.hpp, the pg family's in pg_test.hpp.
+// are in relax_test.hpp, the frechet family's in frechet_test.hpp, the pg family's in pg_test.hpp, the
+// sketch family's passes in sketch_test.hpp.
 #undef NDEBUG  // the checks below are plain asserts and must survive Release builds
 #include <cassert>
 #include <cmath>
@@ -19,6 +20,7 @@
 #include "frechet_test.hpp"
 #include "pg_test.hpp"
 #include "relax_test.hpp"
+#include "sketch_test.hpp"
 
 using namespace numkern;
 
@@ -224,6 +226,7 @@ int main() {
   relax_test::run_all();
   frechet_test::run_all();
   pg_test::run_all();
+  sketch_test::run_all();
   assert(hardware_threads() >= 1);
   assert(plan_threads(0, 10, 1 << 15) == 1);
   std::printf("numkern_native_test: all checks passed (%d hardware threads, %s, simd %s, blas %s)\n",
