@@ -69,6 +69,12 @@ NK_FORCEINLINE void load8(v8d& v, const float* p) {
   v = __builtin_convertvector(f, v8d);
 }
 
+/// x[r] := columns [j, j + 8) of row as[r], r < 4.
+template <class T>
+NK_FORCEINLINE void load_rows(v8d x[4], const T* const as[4], size_t j) {
+  for (size_t r = 0; r < 4; ++r) load8(x[r], as[r] + j);
+}
+
 /// Row i's dot a_i·z in the fast form's order: 8 partial sums over column groups of 8, combined in a fixed
 /// tree, then the tail columns.
 template <class T>
@@ -103,10 +109,7 @@ NK_FORCEINLINE void fast_chunk_body(const T* data, size_t d, size_t i0, size_t i
   };
   size_t i = i0;
   for (; i + 4 <= i1; i += 4) {
-    const T* a0 = data + i * d;
-    const T* a1 = a0 + d;
-    const T* a2 = a1 + d;
-    const T* a3 = a2 + d;
+    const T* as[4] = {data + i * d, data + (i + 1) * d, data + (i + 2) * d, data + (i + 3) * d};
     // Prefetch the rows two blocks ahead, line by line: the four-row stream alone left the loop waiting
     // on A (cpu-clock samples in this loop: −25 % with it, measured under load).
     if (i + 12 <= i1) {
@@ -114,21 +117,13 @@ NK_FORCEINLINE void fast_chunk_body(const T* data, size_t d, size_t i0, size_t i
       for (size_t o = 0; o < 4 * d * sizeof(T); o += 64) __builtin_prefetch(nx + o);
     }
     // Lane u of p_r is row r's partial sum u (dot8's acc[u]): the same multiplies and adds, lane-wise.
-    v8d p0 = {0, 0, 0, 0, 0, 0, 0, 0}, p1 = p0, p2 = p0, p3 = p0;
+    v8d ps[4] = {{0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}};
     for (size_t j = 0; j < d8; j += 8) {
-      v8d zj, x0, x1, x2, x3;
+      v8d zj, x[4];
       load8(zj, z + j);
-      load8(x0, a0 + j);
-      load8(x1, a1 + j);
-      load8(x2, a2 + j);
-      load8(x3, a3 + j);
-      p0 += x0 * zj;
-      p1 += x1 * zj;
-      p2 += x2 * zj;
-      p3 += x3 * zj;
+      load_rows(x, as, j);
+      for (size_t r = 0; r < 4; ++r) ps[r] += x[r] * zj;
     }
-    const v8d ps[4] = {p0, p1, p2, p3};
-    const T* as[4] = {a0, a1, a2, a3};
     double ts[4];
     for (size_t r = 0; r < 4; ++r) {
       const v8d& p = ps[r];
@@ -141,24 +136,15 @@ NK_FORCEINLINE void fast_chunk_body(const T* data, size_t d, size_t i0, size_t i
     if (ts[0] != 0 && ts[1] != 0 && ts[2] != 0 && ts[3] != 0) {
       size_t j = 0;
       for (; j < d8; j += 8) {
-        v8d gj, x0, x1, x2, x3;
+        v8d gj, x[4];
         load8(gj, g + j);
-        load8(x0, a0 + j);
-        load8(x1, a1 + j);
-        load8(x2, a2 + j);
-        load8(x3, a3 + j);
-        gj += x0 * ts[0];
-        gj += x1 * ts[1];
-        gj += x2 * ts[2];
-        gj += x3 * ts[3];
+        load_rows(x, as, j);
+        for (size_t r = 0; r < 4; ++r) gj += x[r] * ts[r];
         __builtin_memcpy(g + j, &gj, sizeof gj);
       }
       for (; j < d; ++j) {
         double gj = g[j];
-        gj += static_cast<double>(a0[j]) * ts[0];
-        gj += static_cast<double>(a1[j]) * ts[1];
-        gj += static_cast<double>(a2[j]) * ts[2];
-        gj += static_cast<double>(a3[j]) * ts[3];
+        for (size_t r = 0; r < 4; ++r) gj += static_cast<double>(as[r][j]) * ts[r];
         g[j] = gj;
       }
     } else {
