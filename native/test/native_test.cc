@@ -1,7 +1,8 @@
 // Standalone check of the CPU kernels and the shared element logic, without Node
 // (cmake -DNUMKERN_BUILD_TESTS=ON, then run numkern_native_test or ctest). The relax family's checks
-// are in relax_test.hpp, the frechet family's in frechet_test.hpp, the pg family's in pg_test.hpp (and
-// pg_element_test.hpp for the CUDA forward's lanes).
+// are in relax_test.hpp, the frechet family's in frechet_test.hpp (and frechet_lanes_test.hpp for the CUDA
+// top-k's lanes), the pg family's in pg_test.hpp (and pg_element_test.hpp for the CUDA forward's lanes), the
+// sketch family's passes in sketch_test.hpp (and sketch_hd_test.hpp for the element logic CUDA shares).
 #undef NDEBUG  // the checks below are plain asserts and must survive Release builds
 #include <cassert>
 #include <cmath>
@@ -23,6 +24,7 @@
 #include "pg_test.hpp"
 #include "relax_test.hpp"
 #include "sketch_hd_test.hpp"
+#include "sketch_test.hpp"
 
 using namespace numkern;
 
@@ -231,6 +233,7 @@ int main() {
   pg_test::run_all();
   sketch_hd_test::run_all();
   pg_element_test::run_all();
+  sketch_test::run_all();
   assert(hardware_threads() >= 1);
   assert(plan_threads(0, 10, 1 << 15) == 1);
   std::printf("numkern_native_test: all checks passed (%d hardware threads, %s, simd %s, blas %s)\n",
