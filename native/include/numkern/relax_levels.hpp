@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "numkern/common.hpp"
+
 namespace numkern {
 namespace relax {
 
@@ -58,13 +60,24 @@ inline LevelSchedule csr_level_schedule(const int32_t* row_ptr, const int32_t* c
   });
 }
 
+/// The neighbours a stencil row visits (at most 3 on a side), gathered by a functor that the NK_HD
+/// visitors of StencilRows may call under nvcc too (a host lambda may not be).
+struct StencilNeighbours {
+  int64_t* j;
+  int* count;
+  NK_HD void operator()(double, int64_t col) const { j[(*count)++] = col; }
+};
+
 /// level_schedule of a stencil (StencilRows of relax_rows.hpp): its lower and upper neighbours.
 template <class Rows>
 LevelSchedule stencil_level_schedule(const Rows& rows, int64_t n, bool fwd) {
   return level_schedule(n, fwd, [&](int64_t i, auto&& emit) {
+    int64_t j[6];
+    int count = 0;
     const auto a = rows.at(i);
-    rows.lower_ascending(i, a, [&](double, int64_t j) { emit(j); });
-    rows.upper_descending(i, a, [&](double, int64_t j) { emit(j); });
+    rows.lower_ascending(i, a, StencilNeighbours{j, &count});
+    rows.upper_descending(i, a, StencilNeighbours{j, &count});
+    for (int k = 0; k < count; ++k) emit(j[k]);
   });
 }
 

@@ -269,6 +269,11 @@ struct StencilRows {
 // its neighbours one at a time, the one solved last entering last, so the row-to-row chain is one
 // multiply, one subtract and the scaling.
 
+/// SSOR-CG's r̂ update after a step α along t: r̂_i − α (t_i + v_i) (Â p̂ = t + v).
+NK_HD NK_FORCEINLINE double eisenstat_step_rh(double rhi, double alpha, double ti, double vi) {
+  return rhi - alpha * (ti + vi);
+}
+
 /// Row i of (D̃ + L) y = u: y_i = (u_i − Σ_{j<i} a_ij y_j)·(ω/a_ii).
 template <class Rows, class At>
 NK_HD NK_FORCEINLINE void lower_solve_row(const Rows& A, int64_t i, const At& a, double wd, const double* u,
