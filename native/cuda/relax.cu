@@ -76,19 +76,19 @@ struct DevCsr {
     rx::csr_relax_row_split<FWD>(row_ptr, col_idx, values, nnz, static_cast<uint32_t>(n), r, diag_pos[r], dg[r], b, x,
                                  xo, w, 1 - w, bad);
   }
-  // SSOR-CG's view (the CPU's CsrSplit, read in place: the device copy was checked when it was made,
-  // and its columns increase in every row, nk_cuda_relax_create): the entries left of the diagonal
-  // ascending, those right of it descending.
+  // SSOR-CG's view (relax_rows.hpp CsrInPlaceSplit; nk_cuda_relax_create checked that the columns
+  // increase in every row).
   using At = rx::CsrSplit::At;
   __device__ At at(int64_t) const { return At{}; }
   template <class F>
-  __device__ void lower_ascending(int64_t i, At, F&& f) const {
-    for (int32_t p = row_ptr[i]; p < diag_pos[i]; ++p) f(values[p], col_idx[p]);
+  __device__ void lower_ascending(int64_t i, At a, F&& f) const {
+    split().lower_ascending(i, a, f);
   }
   template <class F>
-  __device__ void upper_descending(int64_t i, At, F&& f) const {
-    for (int32_t p = row_ptr[i + 1] - 1; p > diag_pos[i]; --p) f(values[p], col_idx[p]);
+  __device__ void upper_descending(int64_t i, At a, F&& f) const {
+    split().upper_descending(i, a, f);
   }
+  __device__ rx::CsrInPlaceSplit split() const { return rx::CsrInPlaceSplit{row_ptr, col_idx, values, diag_pos}; }
 };
 
 template <bool VAR, bool D3>

@@ -1,11 +1,13 @@
 // Standalone checks of the level schedules of the natural-ordering sweeps (numkern/relax_levels.hpp),
 // which the CUDA launchers run level by level: every dependency of a row lies in an earlier level, and
 // the sweep run level by level on the host with the device's row functions (csr_relax_row_split,
-// StencilRows::relax_split) gives the sequential sweep's bits, forward and backward. Included by
+// StencilRows::relax_split) gives the sequential sweep's bits, forward and backward; and SSOR-CG's three
+// passes over CsrInPlaceSplit / StencilRows, level by level, give the sequential passes' bits. Included by
 // native_test.cc after relax_test.hpp (make_problem).
 #pragma once
 
 #undef NDEBUG
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
@@ -195,6 +197,76 @@ void check_stencil(const relax_test::Problem& P) {
   }
 }
 
+/// A with the entries of every row sorted by column (SSOR-CG's passes need it: CsrInPlaceSplit).
+inline Csr sorted(const Csr& A) {
+  Csr S;
+  for (int32_t i = 0; i < A.n; ++i) {
+    std::vector<std::pair<int32_t, double>> row;
+    for (int32_t p = A.row_ptr[i]; p < A.row_ptr[i + 1]; ++p) row.push_back({A.col_idx[p], A.values[p]});
+    std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& e : row) S.add(e.first, e.second);
+    S.end_row();
+  }
+  S.find_diagonals();
+  return S;
+}
+
+/// f(i) for every row, level by level (rows of a level in reverse), or in sequence (levels null).
+template <class F>
+void each_row(const LevelSchedule* L, int64_t n, bool fwd, F&& f) {
+  if (L == nullptr) {
+    for (int64_t k = 0; k < n; ++k) f(fwd ? k : n - 1 - k);
+    return;
+  }
+  for (int64_t l = 0; l < L->levels(); ++l)
+    for (int64_t q = L->offsets[l + 1] - 1; q >= L->offsets[l]; --q) f(static_cast<int64_t>(L->order[q]));
+}
+
+/// SSOR-CG's three passes (relax_rows.hpp: lower_solve_row, eisenstat_backward_row / _forward_row) over
+/// Rows (CsrInPlaceSplit or StencilRows, as the device runs them) level by level equal the sequential
+/// passes bit for bit: they read only rows already passed.
+template <class Rows, class Diag>
+void check_eisenstat(const Rows& R, int64_t n, Diag&& diag, const LevelSchedule& F, const LevelSchedule& B) {
+  const double w = 1.3, beta = 0.7;
+  std::vector<double> u(n), rh(n), ph0(n);
+  for (int64_t i = 0; i < n; ++i) {
+    u[i] = std::sin(0.9 * i) + 0.25;
+    rh[i] = std::cos(0.4 * i);
+    ph0[i] = std::sin(2.1 * i);
+  }
+  const auto run = [&](const LevelSchedule* f, const LevelSchedule* b, std::vector<double>* out) {
+    std::vector<double> y(n, 0.0), ph = ph0, t(n, 0.0), v(n, 0.0), at(n, 0.0);
+    each_row(f, n, true, [&](int64_t i) { lower_solve_row(R, i, R.at(i), w / diag(i), u.data(), y.data()); });
+    each_row(b, n, false, [&](int64_t i) {
+      eisenstat_backward_row(R, i, R.at(i), diag(i) / w, w / diag(i), beta, rh.data(), ph.data(), t.data());
+    });
+    each_row(f, n, true, [&](int64_t i) {
+      eisenstat_forward_row(R, i, R.at(i), diag(i), diag(i) / w, w / diag(i), ph.data(), t.data(), v.data(), at.data());
+    });
+    for (auto* vec : {&y, &ph, &t, &v, &at}) out->insert(out->end(), vec->begin(), vec->end());
+  };
+  std::vector<double> seq, lev;
+  run(nullptr, nullptr, &seq);
+  run(&F, &B, &lev);
+  assert(seq.size() == lev.size() && std::memcmp(seq.data(), lev.data(), seq.size() * sizeof(double)) == 0);
+}
+
+inline void check_eisenstat_csr(const Csr& A0) {
+  const Csr A = sorted(A0);
+  const CsrInPlaceSplit R{A.row_ptr.data(), A.col_idx.data(), A.values.data(), A.diag_pos.data()};
+  const int64_t nnz = static_cast<int64_t>(A.values.size());
+  check_eisenstat(R, A.n, [&](int64_t i) { return A.diag[i]; },
+                  csr_level_schedule(A.row_ptr.data(), A.col_idx.data(), A.n, nnz, true),
+                  csr_level_schedule(A.row_ptr.data(), A.col_idx.data(), A.n, nnz, false));
+}
+
+template <bool VAR, bool D3>
+void check_eisenstat_stencil(const relax_test::Problem& P) {
+  const StencilRows<VAR, D3> R(P.sten);
+  check_eisenstat(R, P.n, [&](int64_t i) { return R.diag(i); }, stencil_level_schedule(R, P.n, true),
+                  stencil_level_schedule(R, P.n, false));
+}
+
 inline void run_all() {
   // Poisson 2-D (5-point) as CSR: levels are the anti-diagonals ix + iy.
   const relax_test::Problem p2 = relax_test::make_problem(2, 13, 9, 1, false);
@@ -214,6 +286,14 @@ inline void run_all() {
   check_stencil<true, false>(relax_test::make_problem(2, 7, 11, 1, true));
   check_stencil<false, true>(relax_test::make_problem(3, 5, 4, 6, false));
   check_stencil<true, true>(relax_test::make_problem(3, 4, 6, 5, true));
+  check_eisenstat_csr(A);
+  check_eisenstat_csr(random_spd(300, 3, 7));
+  check_eisenstat_csr(random_spd(64, 12, 11));
+  check_eisenstat_csr(sparse_and_dense(97));
+  check_eisenstat_stencil<false, false>(p2);
+  check_eisenstat_stencil<true, false>(relax_test::make_problem(2, 7, 11, 1, true));
+  check_eisenstat_stencil<false, true>(relax_test::make_problem(3, 5, 4, 6, false));
+  check_eisenstat_stencil<true, true>(relax_test::make_problem(3, 4, 6, 5, true));
 }
 
 }  // namespace relax_levels_test

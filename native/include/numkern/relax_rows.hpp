@@ -174,6 +174,26 @@ struct CsrSplit {
   }
 };
 
+/// CsrSplit's view read in place from a CSR matrix whose columns increase in every row (the device's
+/// SSOR-CG, native/cuda/relax.cu: its private copy was checked when it was made): the entries left of
+/// the diagonal position ascending, those right of it descending, as the oracle's passes take them.
+struct CsrInPlaceSplit {
+  using At = CsrSplit::At;
+  const int32_t* row_ptr;
+  const int32_t* col_idx;
+  const double* values;
+  const int32_t* diag_pos;
+  NK_HD NK_FORCEINLINE At at(int64_t) const { return At{}; }
+  template <class F>
+  NK_HD NK_FORCEINLINE void lower_ascending(int64_t i, At, F&& f) const {
+    for (int32_t p = row_ptr[i]; p < diag_pos[i]; ++p) f(values[p], col_idx[p]);
+  }
+  template <class F>
+  NK_HD NK_FORCEINLINE void upper_descending(int64_t i, At, F&& f) const {
+    for (int32_t p = row_ptr[i + 1] - 1; p > diag_pos[i]; --p) f(values[p], col_idx[p]);
+  }
+};
+
 // ---- stencil points (natural ordering, x fastest; Dirichlet) ----
 
 /// Which neighbours of a point exist: −x, +x, −y, +y, −z, +z.
