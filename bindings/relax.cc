@@ -398,7 +398,7 @@ void to_device(Napi::Env env, Session& session) {
       sys.dev = std::shared_ptr<NkCudaRelax>(h, nk_cuda_relax_free);
     }
     session.cuda = true;
-    session.batched = session.systems.size() > 1 &&
+    session.batched = session.systems.size() > 1 && rx::cuda_batch_method(session.systems.front()->s.method) &&
                       std::all_of(session.systems.begin(), session.systems.end(),
                                   [](const std::unique_ptr<System>& sys) { return sys->n() <= rx::kCudaBatchRows; });
   } else {
@@ -416,8 +416,7 @@ Napi::Value relax_create(const Napi::CallbackInfo& info) {
   const rx::Settings base = read_settings(env, settings);
   if (tgt == Target::Cuda && !rx::cuda_method(base.method))
     throw_range(env, std::string("settings: method '") + kMethods[base.method].name +
-                         "' has no CUDA kernel (natural-ordering sweeps are sequential; the device runs jacobi, "
-                         "sor-redblack, cg and jacobi-cg)");
+                         "' has no CUDA kernel");
   auto session = std::make_shared<Session>();
   const uint32_t count = arr.Length();
   session->systems.reserve(count);

@@ -5,7 +5,12 @@
  *  - jacobi, sor-redblack on a constant 5-point stencil: x read, b read, x written (3n words);
  *  - cg on the 5-point CSR matrix: A once (values, colIdx, rowPtr) with p read and q written, then x, r,
  *    p, q read and x, r written, then r, p read and p written (11n words + the matrix);
- *  - jacobi-cg adds D⁻¹ (read once) and z (written once, read once): 14n words + the matrix.
+ *  - jacobi-cg adds D⁻¹ (read once) and z (written once, read once): 14n words + the matrix;
+ *  - sor (natural order, level by level: 2M − 1 launches a sweep on the M² grid) on the 5-point stencil:
+ *    x copied to xo (2n), then x, xo, b read and x written (6n words);
+ *  - ssor-cg on the 5-point CSR matrix (its two triangular passes level by level): the backward pass
+ *    reads r̂, p̂ and writes p̂, t, the forward one reads p̂, t and writes v, A t, the dot reads p̂, t, v,
+ *    the update reads x, t, v, r̂, r, A t and writes x, r̂, r (20n words + the matrix, half per pass).
  * Words are f64: the cuda backend iterates in f64 whatever the operands (webgpu in f32 with f64
  * refinement moves fewer bytes, and its rate is reported on the same count).
  *
@@ -60,6 +65,8 @@ function solveCase(method: RelaxMethod, stencil: boolean, wordsPerRow: number): 
 export const cases: GpuCase[] = [
   solveCase('jacobi', true, 3),
   solveCase('sor-redblack', true, 3),
+  solveCase('sor', true, 6),
   solveCase('cg', false, 11),
   solveCase('jacobi-cg', false, 14),
+  solveCase('ssor-cg', false, 20),
 ];

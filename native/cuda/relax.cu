@@ -1,10 +1,17 @@
-// CUDA launchers of the relax family (numkern/relax_cuda.hpp): jacobi, sor-redblack, cg and jacobi-cg
-// with the whole solve loop on the device.
+// CUDA launchers of the relax family (numkern/relax_cuda.hpp): jacobi, sor-redblack, gauss-seidel, sor,
+// ssor, cg, jacobi-cg and ssor-cg with the whole solve loop on the device.
 //
 // Row arithmetic is the CPU kernels' (numkern/relax_rows.hpp: csr_row_sum, csr_relax_row,
 // StencilRows::full / relax_at, jacobi_update, the CG updates), compiled with --fmad=false, so every
 // row update gives the CPU's bits. Jacobi and red-black iterates are therefore the CPU's exactly (red-
-// black: rows of one colour are independent, so their order does not matter); what differs is the
+// black: rows of one colour are independent, so their order does not matter). The natural-ordering
+// sweeps run level by level (numkern/relax_levels.hpp: the schedule is built on the host when the system
+// is created): each sweep first copies x to xo, then every level's rows update x with the split-source
+// row functions (csr_relax_row_split, StencilRows::relax_split), which read the rows not yet passed from
+// xo, so a sweep gives the sequential sweep's bits too. SSOR-CG's passes (Eisenstat's form, as the
+// oracle's ssorCg and the CPU's eisenstat.cc) read only the side they have passed, so they run level
+// by level with the CPU's row functions (lower_solve_row, eisenstat_backward_row / _forward_row) as
+// they are. What differs is the
 // order of the reductions (nkcu::block_sum trees instead of the oracle's SUM_BLOCK row blocks), which
 // moves only the residual norms and CG's scalars in their last bits. The trees depend on n alone, so a
 // solve gives the same counts and bits run to run.
@@ -24,6 +31,7 @@
 
 #include "common.cuh"
 #include "numkern/relax_cuda.hpp"
+#include "numkern/relax_levels.hpp"
 #include "numkern/relax_rows.hpp"
 
 namespace rx = numkern::relax;
@@ -61,6 +69,26 @@ struct DevCsr {
     rx::csr_relax_row<true>(row_ptr, col_idx, values, nnz, static_cast<uint32_t>(n), r, diag_pos[r], dg[r], b, x, w,
                             1 - w, bad);
   }
+  /// Row i of a level-scheduled forward (FWD) or backward sweep; xo: the iterate before the sweep.
+  template <bool FWD>
+  __device__ void sweep_row(int64_t i, const double* b, double* x, const double* xo, double w, bool& bad) const {
+    const int32_t r = static_cast<int32_t>(i);
+    rx::csr_relax_row_split<FWD>(row_ptr, col_idx, values, nnz, static_cast<uint32_t>(n), r, diag_pos[r], dg[r], b, x,
+                                 xo, w, 1 - w, bad);
+  }
+  // SSOR-CG's view (relax_rows.hpp CsrInPlaceSplit; nk_cuda_relax_create checked that the columns
+  // increase in every row).
+  using At = rx::CsrSplit::At;
+  __device__ At at(int64_t) const { return At{}; }
+  template <class F>
+  __device__ void lower_ascending(int64_t i, At a, F&& f) const {
+    split().lower_ascending(i, a, f);
+  }
+  template <class F>
+  __device__ void upper_descending(int64_t i, At a, F&& f) const {
+    split().upper_descending(i, a, f);
+  }
+  __device__ rx::CsrInPlaceSplit split() const { return rx::CsrInPlaceSplit{row_ptr, col_idx, values, diag_pos}; }
 };
 
 template <bool VAR, bool D3>
@@ -70,6 +98,20 @@ struct DevSten {
   __device__ double diag(int64_t i) const { return rows.diag(i); }
   __device__ void relax_row(int64_t i, const double* b, double* x, double w, bool&) const {
     rows.template relax_at<true>(i, rows.at(i), b, x, w);
+  }
+  template <bool FWD>
+  __device__ void sweep_row(int64_t i, const double* b, double* x, const double* xo, double w, bool&) const {
+    rows.template relax_split<FWD>(i, rows.at(i), b, x, xo, w);
+  }
+  using At = rx::StencilAt;
+  __device__ At at(int64_t i) const { return rows.at(i); }
+  template <class F>
+  __device__ void lower_ascending(int64_t i, const At& a, F&& f) const {
+    rows.lower_ascending(i, a, f);
+  }
+  template <class F>
+  __device__ void upper_descending(int64_t i, const At& a, F&& f) const {
+    rows.upper_descending(i, a, f);
   }
 };
 
@@ -127,6 +169,99 @@ __global__ void colour_kernel(Op A, int64_t n, const int32_t* order, int64_t q0,
     else bad = true;
   }
   if (bad) sc->bad = 1;
+}
+
+/// One level of a forward (FWD) or backward sweep: rows order[q0 .. q1), none reading another.
+template <bool FWD, class Op>
+__global__ void level_kernel(Op A, const int32_t* order, int64_t q0, int64_t q1, const double* b, double* x,
+                             const double* xo, double omega, Scalars* sc) {
+  bool bad = false;
+  for (size_t q = q0 + nkcu::global_index(); q < static_cast<size_t>(q1); q += nkcu::global_stride())
+    A.template sweep_row<FWD>(order[q], b, x, xo, omega, bad);
+  if (bad) sc->bad = 1;
+}
+
+// ---- SSOR-CG (Eisenstat's form; ssorCg of the oracle, ssor_cg of driver.cc) ----
+// d̃_i = a_ii/ω and ω/a_ii are divided per row, the same roundings as the CPU's DiagScale.
+
+/// One level of (D̃ + L) y = u.
+template <class Op>
+__global__ void eis_lower_kernel(Op A, const int32_t* order, int64_t q0, int64_t q1, double omega, const double* u,
+                                 double* y) {
+  for (size_t q = q0 + nkcu::global_index(); q < static_cast<size_t>(q1); q += nkcu::global_stride()) {
+    const int64_t i = order[q];
+    rx::lower_solve_row(A, i, A.at(i), omega / A.diag(i), u, y);
+  }
+}
+
+/// One level of the backward pass: p̂_i ← d̃_i r̂_i + β p̂_i, then (D̃ + U) t = p̂.
+template <class Op>
+__global__ void eis_backward_kernel(Op A, const int32_t* order, int64_t q0, int64_t q1, double omega,
+                                    const double* rh, double* ph, double* t, const Scalars* sc) {
+  if (sc->broke) return;
+  const double beta = sc->beta;
+  for (size_t q = q0 + nkcu::global_index(); q < static_cast<size_t>(q1); q += nkcu::global_stride()) {
+    const int64_t i = order[q];
+    const double aii = A.diag(i);
+    rx::eisenstat_backward_row(A, i, A.at(i), aii / omega, omega / aii, beta, rh, ph, t);
+  }
+}
+
+/// One level of the forward pass: (D̃ + L) v = p̂ + (D − 2D̃) t and A t.
+template <class Op>
+__global__ void eis_forward_kernel(Op A, const int32_t* order, int64_t q0, int64_t q1, double omega,
+                                   const double* ph, const double* t, double* v, double* at, const Scalars* sc) {
+  if (sc->broke) return;
+  for (size_t q = q0 + nkcu::global_index(); q < static_cast<size_t>(q1); q += nkcu::global_stride()) {
+    const int64_t i = order[q];
+    const double aii = A.diag(i);
+    rx::eisenstat_forward_row(A, i, A.at(i), aii, aii / omega, omega / aii, ph, t, v, at);
+  }
+}
+
+/// Partials of ρ = Σ r̂_i d̃_i r̂_i (the start's; later ones come with the update).
+template <class Op>
+__global__ void eis_rho_kernel(Op A, int64_t n, double omega, const double* rh, double* partial) {
+  double s = 0;
+  for (size_t i = nkcu::global_index(); i < static_cast<size_t>(n); i += nkcu::global_stride())
+    s += rh[i] * ((A.diag(static_cast<int64_t>(i)) / omega) * rh[i]);
+  s = nkcu::block_sum(s);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+/// Partials of p̂ᵀÂp̂ = Σ p̂_i (t_i + v_i).
+__global__ void eis_pq_kernel(int64_t n, const double* ph, const double* t, const double* v, double* partial,
+                              const Scalars* sc) {
+  if (sc->broke) return;
+  double s = 0;
+  for (size_t i = nkcu::global_index(); i < static_cast<size_t>(n); i += nkcu::global_stride()) s += ph[i] * (t[i] + v[i]);
+  s = nkcu::block_sum(s);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+/// x += α t, r̂ −= α (t + v), r −= α A t, and partials of rᵀr and of the new ρ.
+template <class Op>
+__global__ void eis_update_kernel(Op A, int64_t n, double omega, double* x, double* rh, double* r, const double* t,
+                                  const double* v, const double* at, double* part_rr, double* part_rho,
+                                  const Scalars* sc) {
+  if (sc->broke) return;
+  const double alpha = sc->alpha;
+  double srr = 0, srho = 0;
+  for (size_t i = nkcu::global_index(); i < static_cast<size_t>(n); i += nkcu::global_stride()) {
+    x[i] = rx::cg_step_x(x[i], alpha, t[i]);
+    const double rhi = rx::eisenstat_step_rh(rh[i], alpha, t[i], v[i]);
+    rh[i] = rhi;
+    const double ri = rx::cg_step_r(r[i], alpha, at[i]);
+    r[i] = ri;
+    srho += rhi * ((A.diag(static_cast<int64_t>(i)) / omega) * rhi);
+    srr += ri * ri;
+  }
+  srr = nkcu::block_sum(srr);
+  srho = nkcu::block_sum(srho);
+  if (threadIdx.x == 0) {
+    part_rr[blockIdx.x] = srr;
+    part_rho[blockIdx.x] = srho;
+  }
 }
 
 /// CG start: z = D⁻¹ r (jacobi) or r, p = z, and partials of rᵀz.
@@ -229,8 +364,10 @@ struct NkCudaRelax {
   DevCsr csr{};
   rx::StencilOp sten{};
   std::vector<int32_t> offsets;  // colour classes (sor-redblack), on the host: launch bounds
-  DeviceArray<int32_t> row_ptr, col_idx, diag_pos, order, offsets_d;
-  DeviceArray<double> values, diag, vdiag, voff, b, x0, x1, r, z, p, q, part_a, part_b;
+  std::vector<int64_t> lev_f, lev_b;  // level offsets of the forward / backward sweep, on the host
+  DeviceArray<int32_t> row_ptr, col_idx, diag_pos, order, offsets_d, ord_f, ord_b;
+  DeviceArray<int64_t> lev_f_d, lev_b_d;
+  DeviceArray<double> values, diag, vdiag, voff, b, x0, x1, xo, r, z, p, q, t, v, part_a, part_b;
   DeviceArray<Scalars> sc;
   int cur = 0;     // Jacobi ping-pongs between x0 and x1: the iterate is in x0 (0) or x1 (1)
   unsigned nb = 1; // blocks of every launch over the rows (reductions: partials per sum)
@@ -318,8 +455,28 @@ struct DeviceDriver {
     return c < stop ? c : stop;
   }
 
+  /// One forward (FWD) or backward sweep, level by level, from a copy xo of the iterate.
+  template <bool FWD>
+  void level_sweep(double omega) {
+    const std::vector<int64_t>& lev = FWD ? h.lev_f : h.lev_b;
+    const int32_t* order = FWD ? h.ord_f.p : h.ord_b.p;
+    cudaMemcpyAsync(h.xo.p, h.x(), static_cast<size_t>(h.n) * sizeof(double), cudaMemcpyDeviceToDevice);
+    for (size_t l = 0; l + 1 < lev.size(); ++l) {
+      const int64_t q0 = lev[l], q1 = lev[l + 1];
+      const unsigned blocks = nkcu::blocks_for(static_cast<size_t>(q1 - q0));
+      h.visit([&](auto A) {
+        level_kernel<FWD><<<blocks, kThreads>>>(A, order, q0, q1, h.b.p, h.x(), h.xo.p, omega, h.sc.p);
+      });
+    }
+  }
+
   void sweep() {
-    const double omega = h.s.omega;
+    const double omega = h.s.method == rx::GaussSeidel ? 1 : h.s.omega;
+    if (rx::cuda_level_method(h.s.method)) {
+      level_sweep<true>(omega);
+      if (h.s.method == rx::Ssor) level_sweep<false>(omega);
+      return;
+    }
     if (h.s.method == rx::Jacobi) {
       double* in = h.x();
       double* out = h.cur ? h.x0.p : h.x1.p;
@@ -356,6 +513,74 @@ struct DeviceDriver {
         if ((*rc = read(sc)) != 0) return rx::Running;
         if (sc.bad) return finish(rx::BadIndex, rc);
       }
+    }
+    return k >= h.s.max_iter ? finish(rx::MaxIter, rc) : rx::Running;
+  }
+
+  /// f(blocks, q0, q1) for every level of the forward (FWD) or backward schedule, in order.
+  template <bool FWD, class F>
+  void each_level(F&& f) {
+    const std::vector<int64_t>& lev = FWD ? h.lev_f : h.lev_b;
+    for (size_t l = 0; l + 1 < lev.size(); ++l)
+      f(nkcu::blocks_for(static_cast<size_t>(lev[l + 1] - lev[l])), lev[l], lev[l + 1]);
+  }
+
+  /// SSOR-CG's start: r̂ and p̂ = 0 (p̂ as the CPU's; r̂ is written whole by the lower solve) and β = 0.
+  int zero_start(double* rh, double* ph) {
+    NK_CUDA_TRY(cudaMemset(rh, 0, static_cast<size_t>(h.n) * sizeof(double)));
+    NK_CUDA_TRY(cudaMemset(ph, 0, static_cast<size_t>(h.n) * sizeof(double)));
+    NK_CUDA_TRY(cudaMemset(&h.sc.p->beta, 0, sizeof(double)));
+    return 0;
+  }
+
+  /// ssor_cg of driver.cc: r̂ in z, p̂ in p, A t in q; ρ in sc->rz, β in sc->beta (kRz, kBeta read back).
+  int ssor_cg(int64_t max_updates, int* rc) {
+    const double omega = h.s.omega;
+    double *rh = h.z.p, *ph = h.p.p, *at = h.q.p, *t = h.t.p, *v = h.v.p;
+    if (st[rx::kStarted] == 0) {
+      if (const int status = start(rc); status != rx::Running || *rc) return status;
+      if ((*rc = zero_start(rh, ph)) != 0) return rx::Running;
+      each_level<true>([&](unsigned blocks, int64_t q0, int64_t q1) {
+        h.visit([&](auto A) { eis_lower_kernel<<<blocks, kThreads>>>(A, h.ord_f.p, q0, q1, omega, h.r.p, rh); });
+      });
+      h.visit([&](auto A) { eis_rho_kernel<<<h.nb, kThreads>>>(A, h.n, omega, rh, h.part_a.p); });
+      rz_kernel<<<1, kThreads>>>(h.part_a.p, h.nb, h.sc.p);
+    }
+    int64_t k = static_cast<int64_t>(st[rx::kIter]);
+    const int64_t stop = last_update(k, max_updates);
+    while (k < stop) {
+      const int64_t until = next_stop(k, stop);
+      for (; k < until; ++k) {
+        each_level<false>([&](unsigned blocks, int64_t q0, int64_t q1) {
+          h.visit([&](auto A) {
+            eis_backward_kernel<<<blocks, kThreads>>>(A, h.ord_b.p, q0, q1, omega, rh, ph, t, h.sc.p);
+          });
+        });
+        each_level<true>([&](unsigned blocks, int64_t q0, int64_t q1) {
+          h.visit([&](auto A) {
+            eis_forward_kernel<<<blocks, kThreads>>>(A, h.ord_f.p, q0, q1, omega, ph, t, v, at, h.sc.p);
+          });
+        });
+        eis_pq_kernel<<<h.nb, kThreads>>>(h.n, ph, t, v, h.part_a.p, h.sc.p);
+        cg_alpha_kernel<<<1, kThreads>>>(h.part_a.p, h.nb, k, h.sc.p);
+        h.visit([&](auto A) {
+          eis_update_kernel<<<h.nb, kThreads>>>(A, h.n, omega, h.x0.p, rh, h.r.p, t, v, at, h.part_a.p, h.part_b.p,
+                                                h.sc.p);
+        });
+        cg_beta_kernel<<<1, kThreads>>>(h.part_a.p, h.part_b.p, h.nb, h.sc.p);
+      }
+      Scalars sc{};
+      if ((*rc = read(sc)) != 0) return rx::Running;
+      if (sc.broke) {
+        st[rx::kIter] = static_cast<double>(sc.broke_at);
+        return finish(sc.bad ? rx::BadIndex : rx::Breakdown, rc);
+      }
+      st[rx::kIter] = static_cast<double>(k);
+      st[rx::kRz] = sc.rz;
+      st[rx::kBeta] = sc.beta;
+      if (sc.bad) return finish(rx::BadIndex, rc);
+      const int status = test(k, sc.nrm, rc);
+      if (status != rx::Running || *rc) return status;
     }
     return k >= h.s.max_iter ? finish(rx::MaxIter, rc) : rx::Running;
   }
@@ -425,6 +650,12 @@ struct BatchSys {
   const int32_t* order;
   const int32_t* offsets;
   int32_t colors;
+  const int32_t* ord_f;  // level schedules (gauss-seidel, sor, ssor)
+  const int32_t* ord_b;
+  const int64_t* lev_f;
+  const int64_t* lev_b;
+  int64_t levels_f, levels_b;
+  double* xo;
   double omega, tol;
   int relative;
   int64_t max_iter, check_every, max_updates;
@@ -440,6 +671,21 @@ __device__ double block_allsum(double v) {
   const double t = total;
   __syncthreads();
   return t;
+}
+
+/// One forward (FWD) or backward sweep of system S by the block, level by level (DeviceDriver::level_sweep).
+template <bool FWD, class Op>
+__device__ void block_level_sweep(const Op& A, const BatchSys& S, double w, bool& bad) {
+  const int32_t* order = FWD ? S.ord_f : S.ord_b;
+  const int64_t* lev = FWD ? S.lev_f : S.lev_b;
+  const int64_t levels = FWD ? S.levels_f : S.levels_b;
+  for (int64_t i = threadIdx.x; i < S.n; i += blockDim.x) S.xo[i] = S.x[i];
+  __syncthreads();
+  for (int64_t l = 0; l < levels; ++l) {
+    for (int64_t q = lev[l] + threadIdx.x; q < lev[l + 1]; q += blockDim.x)
+      A.template sweep_row<FWD>(order[q], S.b, S.x, S.xo, w, bad);
+    __syncthreads();
+  }
 }
 
 template <class Op>
@@ -526,6 +772,10 @@ __device__ void block_solve(const Op& A, const BatchSys& S) {
         residual(S.r);  // r of the old x, every row, before any row changes
         for (int64_t i = t0; i < n; i += dt) S.x[i] = rx::jacobi_update(S.x[i], S.omega, S.r[i], A.diag(i));
         __syncthreads();
+      } else if (rx::cuda_level_method(S.method)) {
+        const double w = S.method == rx::GaussSeidel ? 1 : S.omega;
+        block_level_sweep<true>(A, S, w, b);
+        if (S.method == rx::Ssor) block_level_sweep<false>(A, S, w, b);
       } else {
         for (int32_t c = 0; c < S.colors; ++c) {
           for (int64_t q = S.offsets[c] + t0; q < S.offsets[c + 1]; q += dt) {
@@ -632,6 +882,31 @@ int nk_cuda_relax_create(const rx::CsrOp* csr, const rx::StencilOp* sten, const 
     }
     h->kind = 1 + (sten->variable ? 1 : 0) + (sten->dim == 3 ? 2 : 0);
   }
+  if (csr && s->method == rx::SsorCg) {
+    // SSOR-CG's passes take the entries left (right) of the diagonal as the lower (upper) part, as the
+    // oracle does; its schedules are by column, so the two agree only when columns increase in a row
+    // (what the façade's validation requires).
+    for (int32_t i = 0; i < csr->n; ++i)
+      for (int32_t p = csr->row_ptr[i]; p < csr->row_ptr[i + 1]; ++p)
+        if ((p < csr->diag_pos[i]) != (csr->col_idx[p] < i) || (p > csr->diag_pos[i]) != (csr->col_idx[p] > i)) {
+          if (err) *err = "nk_cuda_relax_create: ssor-cg needs the columns of every row increasing";
+          return cudaErrorInvalidValue;
+        }
+  }
+  if (rx::cuda_level_method(s->method) || s->method == rx::SsorCg) {
+    // The schedules, from the host's copy of the operator (csr: checked by the caller).
+    for (const bool fwd : {true, false}) {
+      if (!fwd && s->method != rx::Ssor && s->method != rx::SsorCg) break;
+      rx::LevelSchedule L;
+      if (csr) L = rx::csr_level_schedule(csr->row_ptr, csr->col_idx, csr->n, csr->nnz, fwd);
+      else if (sten->dim == 3) L = rx::stencil_level_schedule(rx::StencilRows<false, true>(*sten), sten->n, fwd);
+      else L = rx::stencil_level_schedule(rx::StencilRows<false, false>(*sten), sten->n, fwd);
+      NK_CUDA_TRY((fwd ? h->ord_f : h->ord_b).upload(L.order.data(), n));
+      NK_CUDA_TRY((fwd ? h->lev_f_d : h->lev_b_d).upload(L.offsets.data(), L.offsets.size()));
+      (fwd ? h->lev_f : h->lev_b) = std::move(L.offsets);
+    }
+    if (s->method != rx::SsorCg) NK_CUDA_TRY(h->xo.alloc(n));
+  }
   if (s->method == rx::SorRedBlack) {
     NK_CUDA_TRY(h->order.upload(coloring->order, n));
     h->offsets.assign(coloring->offsets, coloring->offsets + coloring->colors + 1);
@@ -641,8 +916,12 @@ int nk_cuda_relax_create(const rx::CsrOp* csr, const rx::StencilOp* sten, const 
   NK_CUDA_TRY(h->x0.upload(x, n));
   if (s->method == rx::Jacobi) NK_CUDA_TRY(h->x1.alloc(n));
   NK_CUDA_TRY(h->r.alloc(n));
-  if (s->method == rx::JacobiCg) NK_CUDA_TRY(h->z.alloc(n));
-  if (s->method == rx::Cg || s->method == rx::JacobiCg) {
+  if (s->method == rx::JacobiCg || s->method == rx::SsorCg) NK_CUDA_TRY(h->z.alloc(n));
+  if (s->method == rx::SsorCg) {
+    NK_CUDA_TRY(h->t.alloc(n));
+    NK_CUDA_TRY(h->v.alloc(n));
+  }
+  if (s->method == rx::Cg || s->method == rx::JacobiCg || s->method == rx::SsorCg) {
     NK_CUDA_TRY(h->p.alloc(n));
     NK_CUDA_TRY(h->q.alloc(n));
   }
@@ -658,7 +937,8 @@ int nk_cuda_relax_step(NkCudaRelax* h, double* state, int64_t max_updates, const
   if (state[rx::kStatus] != rx::Running) return 0;
   DeviceDriver d{*h, state, err};
   int rc = 0;
-  if (h->s.method == rx::Cg || h->s.method == rx::JacobiCg) d.cg(max_updates, &rc);
+  if (h->s.method == rx::SsorCg) d.ssor_cg(max_updates, &rc);
+  else if (h->s.method == rx::Cg || h->s.method == rx::JacobiCg) d.cg(max_updates, &rc);
   else d.stationary(max_updates, &rc);
   return rc;
 }
@@ -672,8 +952,8 @@ int nk_cuda_relax_step_batch(NkCudaRelax* const* hs, int32_t m, double* const* s
   NK_CUDA_TRY(d_st.alloc(st.size()));
   for (int32_t k = 0; k < m; ++k) {
     NkCudaRelax& h = *hs[k];
-    if (h.cur != 0 || h.n > rx::kCudaBatchRows) {
-      if (err) *err = "nk_cuda_relax_step_batch: a system too large for a batch, or advanced alone before";
+    if (h.cur != 0 || h.n > rx::kCudaBatchRows || !rx::cuda_batch_method(h.s.method)) {
+      if (err) *err = "nk_cuda_relax_step_batch: a system too large for a batch, advanced alone before, or ssor-cg";
       return cudaErrorInvalidValue;
     }
     std::copy_n(states[k], rx::kStateLen, st.data() + static_cast<size_t>(k) * rx::kStateLen);
@@ -693,6 +973,13 @@ int nk_cuda_relax_step_batch(NkCudaRelax* const* hs, int32_t m, double* const* s
     S.order = h.order.p;
     S.offsets = h.offsets_d.p;
     S.colors = h.offsets.empty() ? 0 : static_cast<int32_t>(h.offsets.size()) - 1;
+    S.ord_f = h.ord_f.p;
+    S.ord_b = h.ord_b.p;
+    S.lev_f = h.lev_f_d.p;
+    S.lev_b = h.lev_b_d.p;
+    S.levels_f = h.lev_f.empty() ? 0 : static_cast<int64_t>(h.lev_f.size()) - 1;
+    S.levels_b = h.lev_b.empty() ? 0 : static_cast<int64_t>(h.lev_b.size()) - 1;
+    S.xo = h.xo.p;
     S.omega = h.s.omega;
     S.tol = h.s.tol;
     S.relative = h.s.relative ? 1 : 0;

@@ -23,6 +23,7 @@
 #include "pg_element_test.hpp"
 #include "pg_test.hpp"
 #include "relax_test.hpp"
+#include "relax_levels_test.hpp"
 #include "sketch_hd_test.hpp"
 #include "sketch_test.hpp"
 
@@ -228,6 +229,7 @@ int main() {
   test_gemm();
   test_probes();
   relax_test::run_all();
+  relax_levels_test::run_all();
   frechet_test::run_all();
   frechet_lanes_test::run_all();
   pg_test::run_all();

@@ -7,7 +7,11 @@
  *
  * With a device (skipped elsewhere; written to run unchanged on a GPU machine): every device method
  * against the js oracle. The row updates are the CPU's NK_HD code compiled without FMA contraction, so
- * Jacobi and red-black iterates are the oracle's bit for bit and their counts equal; only the order of
+ * Jacobi and red-black iterates are the oracle's bit for bit and their counts equal, and so are those of
+ * the natural-ordering sweeps (gauss-seidel, sor, ssor), run level by level with the rows not yet passed
+ * read from a copy of the iterate (numkern/relax_levels.hpp; native/test/relax_levels_test.hpp checks the
+ * schedules and bits on the host). SSOR-CG's triangular passes run level by level too, with the CPU's
+ * row functions; its sums are reductions like CG's. Only the order of
  * the device reductions (block trees, not the oracle's 4096-row blocks) differs, which moves residual
  * norms and CG's α, β in their last bits: CG's count may then differ by one where a test lands within
  * rounding of the tolerance, and its x agrees to the accuracy the tolerance gives.
@@ -17,6 +21,7 @@ import { createContext, diffusion2d, poisson2d, poisson3d, shifted, type LinearO
 import { loadNative } from '../../src/backends/addon/load.js';
 import { CUDA_RELAX_METHODS, cudaMethodTrouble } from '../../src/backends/cuda/relax.js';
 import { relaxAddon } from '../../src/backends/native/relax.js';
+import { RELAX_METHODS } from '../../src/relax/ops.js';
 import { randomArray } from '../support/backends.js';
 
 const { addon } = loadNative();
@@ -27,14 +32,13 @@ afterAll(() => ctx.dispose());
 const cudaStatus = ctx.status().find((s) => s.name === 'cuda');
 const cudaAvailable = cudaStatus?.available === true;
 
-const SEQUENTIAL: RelaxMethod[] = ['gauss-seidel', 'sor', 'ssor', 'ssor-cg'];
 const omegaOf = (m: RelaxMethod) => (m === 'jacobi' ? 0.8 : 1.3);
 const sizeOf = (A: LinearOperator) => ('kind' in A ? A.shape.reduce((a, b) => a * b, 1) : A.nrows);
 
 describe('cuda relax: what it runs', () => {
-  it('refuses the sequential methods with the reason, accepts the row-parallel ones', () => {
-    for (const m of SEQUENTIAL) expect(cudaMethodTrouble(m)).toMatch(/natural-ordering sweeps are sequential/);
-    for (const m of CUDA_RELAX_METHODS) expect(cudaMethodTrouble(m)).toBeNull();
+  it('accepts every method: the row-parallel ones, the level-scheduled sweeps and ssor-cg', () => {
+    expect([...CUDA_RELAX_METHODS].sort()).toEqual([...RELAX_METHODS].sort());
+    for (const m of RELAX_METHODS) expect(cudaMethodTrouble(m)).toBeNull();
   });
 });
 
@@ -75,6 +79,14 @@ describe.skipIf(!addon || (info?.cuda.devices ?? 0) > 0)('addon cuda relax entry
       ['stencil zero coupling', [[{ ...good, op: { shape: Int32Array.of(2, 1), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, 0, -1, -1) } }], settings(5)], RangeError],
       ['sor-redblack without a colouring', [[good], settings(4)], TypeError],
       ['omega not finite', [[{ ...good, omega: NaN }], settings(0)], RangeError],
+      // The level-scheduled sweeps check the same arguments before the device.
+      ['gauss-seidel: b too short', [[{ ...good, b: Float64Array.of(1) }], settings(1)], RangeError],
+      ['sor: column out of range', [[{ ...good, op: { ...csr, colIdx: Int32Array.of(0, 1, 0, 2) } }], settings(2)], RangeError],
+      ['sor: omega not finite', [[{ ...good, omega: NaN }], settings(2)], RangeError],
+      ['ssor: rowPtr not monotone', [[{ ...good, op: { ...csr, rowPtr: Int32Array.of(0, 3, 2) } }], settings(3)], RangeError],
+      ['ssor: x too short', [[{ ...good, x: new Float64Array(1) }], settings(3)], RangeError],
+      ['ssor-cg: values too short', [[{ ...good, op: { ...csr, values: Float64Array.of(4, -1, -1) } }], settings(6)], RangeError],
+      ['ssor-cg: omega not finite', [[{ ...good, omega: Infinity }], settings(6)], RangeError],
     ];
     for (const [what, args, kind] of bad) {
       let want: Error | null = null;
@@ -88,10 +100,8 @@ describe.skipIf(!addon || (info?.cuda.devices ?? 0) > 0)('addon cuda relax entry
     }
   });
 
-  it('refuse a sequential method by name, then report the missing device', () => {
-    expect(() => dev.relaxCreate([good], settings(1))).toThrow(/method 'gauss-seidel' has no CUDA kernel/);
-    expect(() => dev.relaxCreate([good], settings(6))).toThrow(/method 'ssor-cg' has no CUDA kernel/);
-    for (const method of [0, 5, 7]) expect(() => dev.relaxCreate([good], settings(method))).toThrow(/^CUDA: (no CUDA device|built without CUDA)/);
+  it('report the missing device once the arguments are good, for every method', () => {
+    for (const method of [0, 1, 2, 3, 5, 6, 7]) expect(() => dev.relaxCreate([good], settings(method))).toThrow(/^CUDA: (no CUDA device|built without CUDA)/);
     const coloring = { order: Int32Array.of(0, 1), offsets: Int32Array.of(0, 1, 2) };
     expect(() => dev.relaxCreate([{ ...good, coloring }], settings(4))).toThrow(/^CUDA: /);
   });
@@ -117,7 +127,7 @@ const PROBLEMS: [string, () => LinearOperator][] = [
   ['diffusion2d 30 stencil (variable)', () => diffusion2d(30, (x, y) => 1 + 0.5 * Math.sin(3 * x) * y, { stencil: true })],
   ['diffusion2d 30 CSR', () => diffusion2d(30, (x, y) => 1 + 0.5 * Math.sin(3 * x) * y)],
 ];
-const isCg = (m: RelaxMethod) => m === 'cg' || m === 'jacobi-cg';
+const isCg = (m: RelaxMethod) => m === 'cg' || m === 'jacobi-cg' || m === 'ssor-cg';
 
 describe.skipIf(!cudaAvailable)('cuda relax against the js oracle', () => {
   describe.each(PROBLEMS)('%s', (_name, make) => {

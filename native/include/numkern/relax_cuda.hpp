@@ -3,15 +3,18 @@
 // system there, step advances it as relax_step does (relax.hpp: same state vector, same statuses,
 // chunked by max_updates), read copies x back. Defined only in a CUDA build.
 //
-// Methods: those whose updates are row-parallel, so the device runs them as the CPU does, row for
-// row with the same NK_HD arithmetic (relax_rows.hpp): 'jacobi', 'sor-redblack', 'cg' and 'jacobi-cg'.
-// The natural-ordering sweeps ('gauss-seidel', 'sor', 'ssor') and SSOR-CG's triangular solves are
-// sequential and have no device kernel.
+// Methods: those the device runs as the CPU does, row for row with the same NK_HD arithmetic
+// (relax_rows.hpp): the row-parallel 'jacobi', 'sor-redblack', 'cg' and 'jacobi-cg', and the
+// natural-ordering sweeps 'gauss-seidel', 'sor' and 'ssor' level by level (relax_levels.hpp: rows of one
+// level are independent; the same bits as the sequential sweep), and 'ssor-cg', whose triangular passes
+// run level by level too (a CSR matrix's columns must increase in every row). SSOR-CG is not batched
+// (nk_cuda_relax_step_batch): each system runs its own launches.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "numkern/common.hpp"
 #include "numkern/cuda_api.hpp"
 #include "numkern/relax.hpp"
 
@@ -21,7 +24,14 @@ struct NkCudaRelax;
 namespace numkern {
 namespace relax {
 /// Whether the device has a kernel for `method` (the list above).
-constexpr bool cuda_method(int method) { return method == Jacobi || method == SorRedBlack || method == Cg || method == JacobiCg; }
+constexpr bool cuda_method(int method) {
+  return method == Jacobi || method == SorRedBlack || method == Cg || method == JacobiCg || method == GaussSeidel ||
+         method == Sor || method == Ssor || method == SsorCg;
+}
+/// Whether nk_cuda_relax_step_batch runs `method` (all device methods but ssor-cg).
+constexpr bool cuda_batch_method(int method) { return cuda_method(method) && method != SsorCg; }
+/// Whether `method` is a natural-ordering sweep, run on the device level by level.
+NK_HD constexpr bool cuda_level_method(int method) { return method == GaussSeidel || method == Sor || method == Ssor; }
 /// Largest system of a batch solved in one launch (nk_cuda_relax_step_batch): one block of threads per
 /// system loops over its rows, so a batch is many systems of at most a few sweeps' worth of a block's work.
 constexpr int64_t kCudaBatchRows = 1 << 16;

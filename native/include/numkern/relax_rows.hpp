@@ -79,15 +79,35 @@ NK_HD NK_FORCEINLINE bool csr_diag_in_row(int32_t d, int32_t p0, int32_t p1) {
   return static_cast<uint32_t>(d) - u0 < static_cast<uint32_t>(p1) - u0;
 }
 
+/// a_ip · x_{col(p)} of a sweep over row i. SPLIT (a level-scheduled sweep, relax_levels.hpp) reads the
+/// columns the sweep has passed (j < i forward, j > i backward) from x and the others from xo, the iterate
+/// before the sweep: rows of earlier levels may lie past i and be updated already, and a sequential sweep
+/// reads those old. Not SPLIT (the sequential sweep): x alone. The same product either way, so the bits match.
+template <bool FWD, bool SPLIT>
+NK_HD NK_FORCEINLINE double csr_sweep_term(const int32_t* col_idx, const double* values, const double* x,
+                                           const double* xo, uint32_t n, int32_t i, int32_t p, bool& bad) {
+  if constexpr (!SPLIT) {
+    return csr_term(col_idx, values, x, n, p, bad);
+  } else {
+    uint32_t c = static_cast<uint32_t>(col_idx[p]);
+    if (__builtin_expect(c >= n, 0)) {
+      bad = true;
+      c = 0;
+    }
+    const bool passed = FWD ? c < static_cast<uint32_t>(i) : c > static_cast<uint32_t>(i);
+    return values[p] * (passed ? x : xo)[c];
+  }
+}
+
 /// σ_i of the SOR update on CSR row i, whose diagonal sits at d. Forward (FWD, relaxForward):
 /// the entries right of the diagonal, then those left of it, each ascending, so x_{i−1}, updated last,
 /// enters last and the row-to-row chain crosses one add. Backward (relaxBackward): the mirror, left
 /// part ascending then right part descending. A row range outside [0, nnz], or a d outside the range
-/// as read now (−1 included), makes the row empty and sets `bad`.
-template <bool FWD>
+/// as read now (−1 included), makes the row empty and sets `bad`. SPLIT and xo: csr_sweep_term.
+template <bool FWD, bool SPLIT = false>
 NK_HD NK_FORCEINLINE double csr_sor_sigma(const int32_t* row_ptr, const int32_t* col_idx, const double* values,
                                           int32_t nnz, uint32_t n, int32_t i, int32_t d, const double* x,
-                                          bool& bad) {
+                                          const double* xo, bool& bad) {
   int32_t p0 = row_ptr[i], p1 = row_ptr[i + 1];
   if (__builtin_expect(!(csr_range_ok(p0, p1, nnz) && csr_diag_in_row(d, p0, p1)), 0)) {
     bad = true;
@@ -97,11 +117,11 @@ NK_HD NK_FORCEINLINE double csr_sor_sigma(const int32_t* row_ptr, const int32_t*
   const int32_t right = d + 1 > p0 ? d + 1 : p0;
   double sigma = 0;
   if constexpr (FWD) {
-    for (int32_t p = right; p < p1; ++p) sigma += csr_term(col_idx, values, x, n, p, bad);
-    for (int32_t p = p0; p < d; ++p) sigma += csr_term(col_idx, values, x, n, p, bad);
+    for (int32_t p = right; p < p1; ++p) sigma += csr_sweep_term<FWD, SPLIT>(col_idx, values, x, xo, n, i, p, bad);
+    for (int32_t p = p0; p < d; ++p) sigma += csr_sweep_term<FWD, SPLIT>(col_idx, values, x, xo, n, i, p, bad);
   } else {
-    for (int32_t p = p0; p < d; ++p) sigma += csr_term(col_idx, values, x, n, p, bad);
-    for (int32_t p = p1 - 1; p >= right; --p) sigma += csr_term(col_idx, values, x, n, p, bad);
+    for (int32_t p = p0; p < d; ++p) sigma += csr_sweep_term<FWD, SPLIT>(col_idx, values, x, xo, n, i, p, bad);
+    for (int32_t p = p1 - 1; p >= right; --p) sigma += csr_sweep_term<FWD, SPLIT>(col_idx, values, x, xo, n, i, p, bad);
   }
   return sigma;
 }
@@ -112,7 +132,18 @@ template <bool FWD>
 NK_HD NK_FORCEINLINE void csr_relax_row(const int32_t* row_ptr, const int32_t* col_idx, const double* values,
                                         int32_t nnz, uint32_t n, int32_t i, int32_t d, double aii, const double* b,
                                         double* x, double w, double omw, bool& bad) {
-  const double sigma = csr_sor_sigma<FWD>(row_ptr, col_idx, values, nnz, n, i, d, x, bad);
+  const double sigma = csr_sor_sigma<FWD>(row_ptr, col_idx, values, nnz, n, i, d, x, x, bad);
+  x[i] = sor_update(x[i], b[i], sigma, omw, w / aii);
+}
+
+/// csr_relax_row of a level-scheduled sweep: the passed rows read from x, the others from xo (the
+/// iterate before the sweep; x_i is still its old value there and in x, as no row of the level writes it).
+template <bool FWD>
+NK_HD NK_FORCEINLINE void csr_relax_row_split(const int32_t* row_ptr, const int32_t* col_idx, const double* values,
+                                              int32_t nnz, uint32_t n, int32_t i, int32_t d, double aii,
+                                              const double* b, double* x, const double* xo, double w, double omw,
+                                              bool& bad) {
+  const double sigma = csr_sor_sigma<FWD, true>(row_ptr, col_idx, values, nnz, n, i, d, x, xo, bad);
   x[i] = sor_update(x[i], b[i], sigma, omw, w / aii);
 }
 
@@ -140,6 +171,26 @@ struct CsrSplit {
   NK_HD NK_FORCEINLINE void upper_descending(int64_t i, At, F&& f) const {
     const int64_t k = n - 1 - i;
     for (int32_t q = upper.ptr[k]; q < upper.ptr[k + 1]; ++q) f(upper.val[q], upper.col[q]);
+  }
+};
+
+/// CsrSplit's view read in place from a CSR matrix whose columns increase in every row (the device's
+/// SSOR-CG, native/cuda/relax.cu: its private copy was checked when it was made): the entries left of
+/// the diagonal position ascending, those right of it descending, as the oracle's passes take them.
+struct CsrInPlaceSplit {
+  using At = CsrSplit::At;
+  const int32_t* row_ptr;
+  const int32_t* col_idx;
+  const double* values;
+  const int32_t* diag_pos;
+  NK_HD NK_FORCEINLINE At at(int64_t) const { return At{}; }
+  template <class F>
+  NK_HD NK_FORCEINLINE void lower_ascending(int64_t i, At, F&& f) const {
+    for (int32_t p = row_ptr[i]; p < diag_pos[i]; ++p) f(values[p], col_idx[p]);
+  }
+  template <class F>
+  NK_HD NK_FORCEINLINE void upper_descending(int64_t i, At, F&& f) const {
+    for (int32_t p = row_ptr[i + 1] - 1; p > diag_pos[i]; --p) f(values[p], col_idx[p]);
   }
 };
 
@@ -212,12 +263,19 @@ struct StencilRows {
   /// forward; left part then right part descending backward).
   template <bool FWD = true>
   NK_HD NK_FORCEINLINE void relax_at(int64_t i, const At& a, const double* b, double* x, double w) const {
+    relax_split<FWD>(i, a, b, x, x, w);
+  }
+  /// relax_at of a level-scheduled sweep (csr_relax_row_split): the neighbours the sweep has passed
+  /// (lower forward, upper backward) read from x, the others from xo.
+  template <bool FWD = true>
+  NK_HD NK_FORCEINLINE void relax_split(int64_t i, const At& a, const double* b, double* x, const double* xo,
+                                        double w) const {
     double sigma = 0;
     if constexpr (FWD) {
-      upper(sigma, x, i, a);
+      upper(sigma, xo, i, a);
       lower(sigma, x, i, a);
     } else {
-      lower(sigma, x, i, a);
+      lower(sigma, xo, i, a);
       upper_desc_sum(sigma, x, i, a);
     }
     x[i] = sor_update(x[i], b[i], sigma, 1 - w, w / diag(i));
@@ -230,6 +288,11 @@ struct StencilRows {
 // Rows is anything with lower_ascending / upper_descending (CsrSplit, StencilRows). A row subtracts
 // its neighbours one at a time, the one solved last entering last, so the row-to-row chain is one
 // multiply, one subtract and the scaling.
+
+/// SSOR-CG's r̂ update after a step α along t: r̂_i − α (t_i + v_i) (Â p̂ = t + v).
+NK_HD NK_FORCEINLINE double eisenstat_step_rh(double rhi, double alpha, double ti, double vi) {
+  return rhi - alpha * (ti + vi);
+}
 
 /// Row i of (D̃ + L) y = u: y_i = (u_i − Σ_{j<i} a_ij y_j)·(ω/a_ii).
 template <class Rows, class At>

@@ -273,7 +273,7 @@ struct Driver {
         double sr = 0, srr = 0;
         for (int64_t i = i0; i < i1; ++i) {
           x[i] = cg_step_x(x[i], alpha, t[i]);
-          rh[i] = rh[i] - alpha * (t[i] + v[i]);
+          rh[i] = eisenstat_step_rh(rh[i], alpha, t[i], v[i]);
           r[i] = cg_step_r(r[i], alpha, at[i]);
           sr += rho_term(i);
           srr += r[i] * r[i];

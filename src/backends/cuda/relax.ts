@@ -6,8 +6,9 @@
  * (numkern/relax_rows.hpp); the whole loop between two residual tests runs there, and only a test's
  * scalars come back. A batch of small systems advances in one launch, a block per system.
  *
- * Methods: the row-parallel ones. Natural-ordering sweeps ('gauss-seidel', 'sor', 'ssor') and the SSOR
- * preconditioner of 'ssor-cg' are sequential: refused here (accepts), so dispatch moves on.
+ * Methods: all of them. The row-parallel ones row for row; the natural-ordering sweeps ('gauss-seidel',
+ * 'sor', 'ssor') and the triangular passes of 'ssor-cg' level by level (numkern/relax_levels.hpp; the
+ * sequential passes' bits). A batch of 'ssor-cg' systems runs each system's own launches in turn.
  */
 import { kernel, type AnyKernel } from '../../core/backend.js';
 import type { RelaxMethod } from '../../relax/ops.js';
@@ -16,7 +17,7 @@ import { checkRelaxLayout, nativeRelaxSolve, nativeRelaxSolveBatch, RELAX_EXPORT
 import type { CudaHandle } from './index.js';
 
 /** The methods with a device kernel (numkern::relax::cuda_method). */
-export const CUDA_RELAX_METHODS: readonly RelaxMethod[] = ['jacobi', 'sor-redblack', 'cg', 'jacobi-cg'];
+export const CUDA_RELAX_METHODS: readonly RelaxMethod[] = ['jacobi', 'gauss-seidel', 'sor', 'ssor', 'sor-redblack', 'cg', 'ssor-cg', 'jacobi-cg'];
 
 /**
  * Auto-dispatch hand-off sizes (unknowns). A solve copies its system to the device once and reads back
@@ -29,7 +30,7 @@ const MIN_BATCH = 1 << 14;
 /** Why the device has no kernel for `method`, or null when it has one. */
 export function cudaMethodTrouble(method: RelaxMethod): string | null {
   if (CUDA_RELAX_METHODS.includes(method)) return null;
-  return `method '${method}': natural-ordering sweeps are sequential; cuda runs ${CUDA_RELAX_METHODS.join(', ')}`;
+  return `method '${method}': no device kernel; cuda runs ${CUDA_RELAX_METHODS.join(', ')}`;
 }
 
 /** The addon's device relax entry points, typed; throws when one is missing or the tables disagree. */
