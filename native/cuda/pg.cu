@@ -237,14 +237,7 @@ __global__ void loss_kernel(Layout l, LossDev<T> a, LossConsts c, const int32_t*
     }
     s = block_fold(s, AddAcc{});
     if (threadIdx.x == 0) {
-      double* slot = slots + i * 7;
-      slot[0] = w * s.ell;
-      slot[1] = w * s.v;
-      slot[2] = wH * s.h;
-      slot[3] = s.r;
-      slot[4] = s.nd;
-      slot[5] = s.v;
-      slot[6] = s.h;
+      pg::write_loss_slot(slots + i * pg::kLossSlots, w, wH, s.ell, s.v, s.h, s.r, s.nd);
       clips[i * 3] = s.high;
       clips[i * 3 + 1] = s.low;
       clips[i * 3 + 2] = s.dual;
@@ -346,7 +339,7 @@ int policy_loss(const pg::LossArrays<T>& a, const pg::LossParams& p, int32_t s0,
   DeviceArray<double> slots;
   DeviceArray<int> clips;
   DeviceArray<unsigned long long> bad;
-  NK_CUDA_TRY(slots.alloc(ns * 7));
+  NK_CUDA_TRY(slots.alloc(ns * pg::kLossSlots));
   NK_CUDA_TRY(clips.alloc(ns * 3));
   NK_CUDA_TRY(bad.alloc(pg::kNumLossArrays));
   NK_CUDA_TRY(cudaMemset(bad.p, 0xff, pg::kNumLossArrays * sizeof(unsigned long long)));
@@ -366,7 +359,7 @@ int policy_loss(const pg::LossArrays<T>& a, const pg::LossParams& p, int32_t s0,
   NK_CUDA_TRY(grad.download(a.grad + pos0, nt));
   if (a.grad_entropy) NK_CUDA_TRY(gent.download(a.grad_entropy + pos0, nt));
   std::vector<int32_t> hL(ns);
-  std::vector<double> hs(ns * 7);
+  std::vector<double> hs(ns * pg::kLossSlots);
   std::vector<int> hc(ns * 3);
   unsigned long long hb[pg::kNumLossArrays];
   NK_CUDA_TRY(L.download(hL.data(), ns));
@@ -375,14 +368,7 @@ int policy_loss(const pg::LossArrays<T>& a, const pg::LossParams& p, int32_t s0,
   NK_CUDA_TRY(bad.download(hb, pg::kNumLossArrays));
   // In sequence order, as the CPU kernel adds its per-sequence slots.
   for (size_t i = 0; i < ns; ++i) {
-    const double* slot = hs.data() + i * 7;
-    out.policy += slot[0];
-    out.kl += slot[1];
-    out.entropy += slot[2];
-    out.ratio += slot[3];
-    out.neg_log_ratio += slot[4];
-    out.kl_value += slot[5];
-    out.entropy_value += slot[6];
+    pg::add_loss_slot(out, hs.data() + i * pg::kLossSlots);
     out.high += hc[i * 3];
     out.low += hc[i * 3 + 1];
     out.dual += hc[i * 3 + 2];

@@ -334,6 +334,32 @@ struct LossSums {
   int64_t nonfinite[kNumLossArrays] = {-1, -1, -1, -1, -1};  // smallest index per array, −1 for none
 };
 
+/// One sequence's slot of the loss pass, written by the CPU and CUDA kernels alike and added into LossSums
+/// in sequence order (so no sum depends on the thread count or the device): Σ w·ℓ, Σ w·v, Σ wH·H, Σ r,
+/// Σ −Δ, Σ v, Σ H, from the sequence's unweighted sums and its weights w, wH.
+constexpr int kLossSlots = 7;
+
+NK_HD inline void write_loss_slot(double* slot, double w, double wH, double ell, double v, double h, double r,
+                                  double nd) {
+  slot[0] = w * ell;
+  slot[1] = w * v;
+  slot[2] = wH * h;
+  slot[3] = r;
+  slot[4] = nd;
+  slot[5] = v;
+  slot[6] = h;
+}
+
+inline void add_loss_slot(LossSums& out, const double* slot) {
+  out.policy += slot[0];
+  out.kl += slot[1];
+  out.entropy += slot[2];
+  out.ratio += slot[3];
+  out.neg_log_ratio += slot[4];
+  out.kl_value += slot[5];
+  out.entropy_value += slot[6];
+}
+
 /// Sequences [s0, s1): writes grad (and grad_entropy) at every position offsets[s0] .. offsets[s1] − 1
 /// and returns their sums. Sums are formed per sequence and added in sequence order, so they do not
 /// depend on the thread count. Returns false, outputs unspecified, when an offset or length read now is

@@ -405,7 +405,7 @@ bool policy_loss(const LossArrays<T>& a, const LossParams& p, int32_t s0, int32_
   const int nt = plan_threads(threads, static_cast<size_t>(o1 - o0) + static_cast<size_t>(ns), kGrain);
   std::vector<int32_t> cuts;
   balanced_cuts(a.offsets + s0, ns, nt, cuts);
-  std::vector<double> slots(static_cast<size_t>(ns) * kSlots);
+  std::vector<double> slots(static_cast<size_t>(ns) * kLossSlots);
   std::vector<Partial> parts(static_cast<size_t>(nt));
   parallel_run(nt, [&](int t, int) {
     Partial& P = parts[static_cast<size_t>(t)];
@@ -427,14 +427,8 @@ bool policy_loss(const LossArrays<T>& a, const LossParams& p, int32_t s0, int32_
       run(a, c, q, acc, P, s);
       P.tokens += q.L;
       P.sequences += q.L > 0;
-      double* slot = slots.data() + static_cast<size_t>(i - s0) * kSlots;
-      slot[0] = q.w * acc.ell;
-      slot[1] = q.w * acc.v;
-      slot[2] = q.wH * acc.h;
-      slot[3] = acc.r;
-      slot[4] = acc.nd;
-      slot[5] = acc.v;
-      slot[6] = acc.h;
+      double* slot = slots.data() + static_cast<size_t>(i - s0) * kLossSlots;
+      write_loss_slot(slot, q.w, q.wH, acc.ell, acc.v, acc.h, acc.r, acc.nd);
     }
   });
   for (const Partial& P : parts) {
@@ -447,16 +441,7 @@ bool policy_loss(const LossArrays<T>& a, const LossParams& p, int32_t s0, int32_
     for (int k = 0; k < kNumLossArrays; ++k)
       if (P.bad[k] >= 0 && (out.nonfinite[k] < 0 || P.bad[k] < out.nonfinite[k])) out.nonfinite[k] = P.bad[k];
   }
-  for (int32_t j = 0; j < ns; ++j) {
-    const double* slot = slots.data() + static_cast<size_t>(j) * kSlots;
-    out.policy += slot[0];
-    out.kl += slot[1];
-    out.entropy += slot[2];
-    out.ratio += slot[3];
-    out.neg_log_ratio += slot[4];
-    out.kl_value += slot[5];
-    out.entropy_value += slot[6];
-  }
+  for (int32_t j = 0; j < ns; ++j) add_loss_slot(out, slots.data() + static_cast<size_t>(j) * kLossSlots);
   return true;
 }
 

@@ -20,8 +20,6 @@ namespace {
 constexpr int32_t kChunk = 512;
 // Tokens per thread below which waking another thread costs more than it saves.
 constexpr size_t kGrain = 1 << 15;
-// Per-sequence slots: Σ w·ℓ, Σ w·v, Σ wH·H, Σ r, Σ −Δ, Σ v, Σ H.
-constexpr int kSlots = 7;
 
 template <class T>
 NK_FORCEINLINE bool finite_value(T x) {
