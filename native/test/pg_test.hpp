@@ -512,49 +512,7 @@ void test_logprobs_dtype(double tol) {
   }
 }
 
-/// The AVX-512 loop of the log-prob forward (avx512_kernels) against the portable one: the same bits.
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-
-inline void test_forward_avx512_same_bits() {
-  if (!avx512_kernels()) {
-    std::printf("pg: no AVX-512 on this CPU, the portable forward alone was tested\n");
-    return;
-  }
-  // The forward's blocks: ties u = k + ½ (logits on a grid of ¼ at τ = log2 e, where u = x − max exactly),
-  // peaked rows, u below −126.5, −∞ and NaN logits.
-  for (const double tau : {1.0, 1.4426950408889634, 0.05}) {
-    const int64_t N = 9, V = 4100;
-    Rng r{77u};
-    std::vector<float> x(static_cast<size_t>(N * V));
-    for (size_t k = 0; k < x.size(); ++k) x[k] = static_cast<float>(std::round(32.0 * (r() - 0.5)) * 0.25);
-    for (int64_t j = 0; j < V; ++j) x[static_cast<size_t>(2 * V + j)] = j == 3 ? 40.0f : static_cast<float>(0.01 * r());
-    x[static_cast<size_t>(4 * V + 16)] = 4.0f;  // the row's maximum (the grid's top)
-    x[static_cast<size_t>(4 * V + 17)] = 4.0f - 126.5f;  // u = −126.5 at τ = log2 e, exp2_f32's last 0
-    x[static_cast<size_t>(4 * V + 18)] = 4.0f - 126.25f;
-    x[static_cast<size_t>(4 * V + 19)] = -200.0f;
-    std::vector<int32_t> tg(static_cast<size_t>(N));
-    for (int64_t n = 0; n < N; ++n) tg[static_cast<size_t>(n)] = static_cast<int32_t>((n * 131) % V);
-    for (int bad = 0; bad < 3; ++bad) {
-      std::vector<float> xb = x;
-      if (bad == 1) xb[static_cast<size_t>(5 * V + 2050)] = -INFINITY;
-      if (bad == 2) xb[static_cast<size_t>(6 * V + 4099)] = NAN;
-      for (bool ent : {false, true}) {
-        std::vector<float> lp(N), ls(N), H(N), lp2(N), ls2(N), H2(N);
-        use_portable_kernels(true);
-        const int64_t want = token_logprobs<float>(xb.data(), N, V, tg.data(), tau, lp.data(), ls.data(),
-                                                   ent ? H.data() : nullptr, 0);
-        use_portable_kernels(false);
-        const int64_t got = token_logprobs<float>(xb.data(), N, V, tg.data(), tau, lp2.data(), ls2.data(),
-                                                  ent ? H2.data() : nullptr, 0);
-        assert(got == want);
-        if (want == -1) assert(same_bits(lp, lp2) && same_bits(ls, ls2) && same_bits(H, H2));
-      }
-    }
-  }
-}
+#include "pg_avx512_test.hpp"  // (inside pg_test: uses Batch, run_loss and the cases above)
 
 inline void run_all() {
   test_exp();
@@ -566,6 +524,7 @@ inline void run_all() {
   test_logprobs_dtype<double>(1e-12);
   test_logprobs_dtype<float>(1e-5);
   test_forward_avx512_same_bits();
+  test_loss_avx512_same_bits();
   std::printf("pg: all checks passed\n");
 }
 

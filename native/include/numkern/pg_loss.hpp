@@ -220,6 +220,11 @@ struct Guard {
   float lc, m_lc;                // |logp − old| against Lc
   float k20, k_root_hi, k_root_lo, m_k;  // verl's k3 clamps: |ref − logp| = 20, e^k − k − 1 = 10
   float kbig;                    // |ref − logp| past which an unclamped k3 leaves the f32 range
+  // A cheaper, sufficient test for the CPU's AVX-512 loop (native/src/pg/loss_avx512.hpp): a token with
+  // |logp − old| < r_safe and (k3) |ref − logp| < k_safe lies outside every margin above by at least
+  // one more margin plus 0.1 % (make_guard), so needs_f64 is 0 for it; only a group of 16 tokens with one
+  // outside those radii (a clipped token, say) takes the full test. 0 when some boundary sits at 0.
+  float r_safe, k_safe;
 };
 
 /// The two roots of e^k − k − 1 = 10 (Newton from 2.5 and −11, in f64).
@@ -259,6 +264,15 @@ inline Guard make_guard(const LossParams& p) {
     g.kbig = 80.0f;
   }
   g.m_k = static_cast<float>(kGuard * 20.0);
+  // The radii of the cheaper test: 0.999 of the distance to the nearest boundary less two margins, so a
+  // token inside is farther than one margin from each even after f32 rounding of d − b (≤ 1 ulp).
+  double rb = 79.0;
+  for (double v : b)
+    if (std::isfinite(v)) rb = std::fmin(rb, std::fabs(static_cast<double>(static_cast<float>(v))) - 2.0 * g.m_ratio);
+  rb = std::fmin(rb, static_cast<double>(g.lc) - 2.0 * g.m_lc);
+  g.r_safe = rb > 0 ? static_cast<float>(0.999 * rb) : 0.0f;
+  double kb = p.kl_clamp ? std::fmin(20.0, std::fmin(rh, -rl)) - 2.0 * g.m_k : 79.0;
+  g.k_safe = kb > 0 ? static_cast<float>(0.999 * kb) : 0.0f;
   return g;
 }
 

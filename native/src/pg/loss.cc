@@ -58,9 +58,22 @@ struct ChunkFlags {
   int32_t high, low, dual, fix, bad;
 };
 
+}  // namespace
+}  // namespace pg
+}  // namespace numkern
+
+#if NK_HAVE_CLONES
+#include "loss_avx512.hpp"
+#endif
+
+namespace numkern {
+namespace pg {
+namespace {
+
 /// Phase 1 over n positions starting at sequence position t0 (pointers at that position). Fma: the
-/// exponentials in fused multiply-adds (exp_parts_f32<true>; x86-64-v4 only).
-template <int Kl, bool Ent, bool Fma>
+/// exponentials in fused multiply-adds (exp_parts_f32<true>; x86-64-v4 only). Avx: the token loop's
+/// whole groups of 16 by token_groups_avx512 (loss_avx512.hpp; x86-64-v4 only), the same bits.
+template <int Kl, bool Ent, bool Fma, bool Avx = false>
 NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __restrict m, const float* __restrict x,
                                     const float* __restrict o, const float* __restrict rf, const float* __restrict A,
                                     const float* __restrict H, float* __restrict grad, float* __restrict gent,
@@ -76,7 +89,10 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
   const RatioConsts<float> rk = c.rk32;
   // Activity first, in a loop of its own: a byte load in the main loop makes GCC take 64 positions per
   // iteration (one vector of bytes), four times the registers the body has, and it spills.
-  for (int32_t j = 0; j < n; ++j) s_act[j] = j < lim ? (m[j] != 0 ? 1 : 0) : 0;
+  // (The AVX-512 loop reads the mask and forms the exponentials itself: only the tail after its groups
+  // needs s_act and the scratch.)
+  const int32_t n16 = Avx ? (n & ~15) : 0;
+  for (int32_t j = n16; j < n; ++j) s_act[j] = j < lim ? (m[j] != 0 ? 1 : 0) : 0;
   // The exponentials (the ratio's and the KL term's) in a short loop of their own. One loop for all of a
   // token's work would be ~150 instructions per vector around a ~200-cycle dependency chain: the
   // out-of-order window holds too few iterations to hide it (measured 2× slower; with the fused-multiply-
@@ -84,7 +100,7 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
   // ivdep: no position's writes reach another position's reads. Without it GCC wants more runtime alias
   // checks than it allows (10) even with __restrict, and leaves the loop scalar.
 #pragma GCC ivdep
-  for (int32_t j = 0; j < n; ++j) {
+  for (int32_t j = n16; j < n; ++j) {
     const float draw = x[j] - o[j];
     s_draw[j] = draw;
     s_r[j] = exp_f32_core<Fma>(clamped_log_ratio(draw, rk));  // ratio_exp (pg_loss.hpp), maybe fused
@@ -151,7 +167,21 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
   float l_ell[16] = {}, l_r[16] = {}, l_nd[16] = {}, l_kv[16] = {}, l_h[16] = {};
   int32_t l_high[16] = {}, l_low[16] = {}, l_dual[16] = {}, l_bad[16] = {};
   int32_t j0 = 0;
-  for (; j0 + 16 <= n; j0 += 16) {
+  struct {
+    int32_t high = 0, low = 0, dual = 0, bad = 0;
+  } avx;
+#if NK_HAVE_CLONES
+  if constexpr (Avx) {
+    const GroupTally t = token_groups_avx512<Kl, Ent>(n16, lim, m, x, o, rf, A, H, grad, gent, s_fix, rk, gd, w, klc,
+                                                      gE, adv_tok, !ign, l_ell, l_r, l_nd, l_kv, l_h);
+    avx.high = t.high;
+    avx.low = t.low;
+    avx.dual = t.dual;
+    avx.bad = t.bad;
+    j0 = n16;
+  }
+#endif
+  for (; !Avx && j0 + 16 <= n; j0 += 16) {
     // One line of every stream kChunk positions ahead (this sequence's next chunk, or the next
     // sequence's first), spread over the loop: the chunk's passes alternate between memory and
     // arithmetic, and the hardware prefetcher, seeing short streams interleaved with scratch traffic,
@@ -183,7 +213,7 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
     }
   }
   double t_ell = 0, t_r = 0, t_nd = 0, t_kv = 0, t_h = 0;
-  int32_t nh = 0, nl = 0, ndu = 0, bad = 0;
+  int32_t nh = avx.high, nl = avx.low, ndu = avx.dual, bad = avx.bad;
   for (; j0 < n; ++j0) {
     const Terms o = token(j0);
     t_ell += static_cast<double>(o.ell);
@@ -258,7 +288,7 @@ NK_FORCEINLINE int32_t inactive_tail(int32_t j0, int32_t n, const float* __restr
   return bad;
 }
 
-template <int Kl, bool Ent, bool Fma>
+template <int Kl, bool Ent, bool Fma, bool Avx = false>
 NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c, const Seq<float>& q, SeqAcc& acc,
                                       Partial& P, Scratch& s) {
   const LossParams& p = c.p;
@@ -287,7 +317,7 @@ NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c,
     const int32_t ne = std::min(n, (live + 15) & ~15);
     ChunkFlags f{0, 0, 0, 0, 0};
     if (ne > 0) {
-      f = chunk_f32<Kl, Ent, Fma>(ne, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s,
+      f = chunk_f32<Kl, Ent, Fma, Avx>(ne, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s,
                                   acc);
     }
     if (ne < n)
@@ -333,9 +363,16 @@ using SequenceF32 = void (*)(const LossArrays<float>&, const Call&, const Seq<fl
   __attribute__((target("arch=x86-64-v4"))) void name##_v4(const LossArrays<float>& a, const Call& c,         \
                                                            const Seq<float>& q, SeqAcc& acc, Partial& P,     \
                                                            Scratch& s) {                                     \
-    sequence_f32_body<KL, ENT, true>(a, c, q, acc, P, s);                                                    \
+    sequence_f32_body<KL, ENT, true, true>(a, c, q, acc, P, s);                                              \
+  }                                                                                                          \
+  __attribute__((target("arch=x86-64-v4"))) void name##_v4p(const LossArrays<float>& a, const Call& c,        \
+                                                            const Seq<float>& q, SeqAcc& acc, Partial& P,    \
+                                                            Scratch& s) {                                    \
+    sequence_f32_body<KL, ENT, true, false>(a, c, q, acc, P, s);                                             \
   }
-#define NK_PG_PICK(name) (cpu_x86_64_v4() ? name##_v4 : name)
+// On x86-64-v4: the AVX-512 token loop, or (test hook use_portable_kernels) the portable loop compiled for
+// the same target, which it matches bit for bit.
+#define NK_PG_PICK(name) (cpu_x86_64_v4() ? (avx512_kernels() ? name##_v4 : name##_v4p) : name)
 #else
 #define NK_PG_SEQ_V4(name, KL, ENT)
 #define NK_PG_PICK(name) name
