@@ -14,12 +14,7 @@
 // instructions per 16 positions from ~130 to ~40.
 #pragma once
 
-// GCC 12's false -Wmaybe-uninitialized on the unmasked vmaxps/vminps (GCC bug 105593; logits.cc says more).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include <immintrin.h>  // (first included by loss_scalar.hpp, under its GCC 12 warning pragma)
 
 namespace numkern {
 namespace pg {
