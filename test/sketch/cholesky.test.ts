@@ -56,6 +56,20 @@ describe('js oracle against Householder QR', () => {
     expect(relDiff(r.x, P.xStar)).toBeLessThanOrEqual(bound);
   });
 
+  it('columns scaled from 1e-6 to 1e5 (κ ≈ 1e12, equilibrated κ = 10): the Gram of A itself still, x to 1e-10 of QR', async () => {
+    // Cholesky and the Gram's rounding are invariant under column scaling (van der Sluis): the switch
+    // looks at the equilibrated factor, so scaling alone does not cost a sketch.
+    const P = lsProblem(5000, 12, 10, 0.3, 3);
+    const data = P.A.data.slice();
+    for (let i = 0; i < 5000; i++) for (let j = 0; j < 12; j++) data[i * 12 + j] *= 10 ** (j - 6);
+    const A = { rows: 5000, cols: 12, data };
+    const q = await ctx.sketch.lstsq(A, P.b, { method: 'qr' });
+    const r = await ctx.sketch.lstsq(A, P.b, { method });
+    expect(r).toMatchObject({ rank: 12, converged: true, sketch: null });
+    expect(relDiff(r.x, q.x)).toBeLessThanOrEqual(1e-10);
+    expect(Math.abs(r.residualNorm - q.residualNorm) / q.residualNorm).toBeLessThanOrEqual(1e-12);
+  });
+
   it('κ = 1e5 (past the Gram-of-A limit): sketched, x within the forward-error bound', async () => {
     const P = lsProblem(1500, 16, 1e5, 0.5, 8);
     const bound = 10 * (P.kappa * u + (P.kappa ** 2 * u * 0.5) / norm(P.xStar));
