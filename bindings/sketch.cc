@@ -324,7 +324,8 @@ Napi::Value sketch_gram_work(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(numkern::sketch_gram_work(n, d, r)));
 }
 
-// sketchGramRun(A, b, R|null, perm, rank, G, c, state, work, blas, budgetS, threads) → 1 when done
+// sketchGramRun(A, b, R|null, perm, rank, G, c, state, work, blas, f32, budgetS, threads) → 1 when done, and
+// 2 when done with G formed in f32
 void prepare_gram(const Napi::CallbackInfo& info, Job& job) {
   const Napi::Env env = info.Env();
   const Operand A = read_operand(info, 0, "A", job);
@@ -341,17 +342,18 @@ void prepare_gram(const Napi::CallbackInfo& info, Job& job) {
   const ArrayArg work = f64(info, 8, "work");
   require_length(env, work, "work", numkern::sketch_gram_work(n, d, rank), "sketchGramWork(rows, cols, rank)");
   const bool blas = info[9].ToBoolean();
-  const double budget = number_arg(info, 10, "budget");
-  const int threads = threads_arg(info, 11);
+  const bool f32 = info[10].ToBoolean();
+  const double budget = number_arg(info, 11, "budget");
+  const int threads = threads_arg(info, 12);
   double* pG = job.out<double>(G);
   double* pc = job.out<double>(c);
   double* ps = job.inout<double>(st);
   double* pw = job.inout<double>(work);
   job.returns_number = true;
   job.run = [=]() -> double {
-    const bool done = A.f32 ? numkern::sketch_gram_run<float>(A.a32, static_cast<const float*>(b), R, perm, rank, pG, pc, ps, pw, blas, budget, threads)
-                            : numkern::sketch_gram_run<double>(A.a64, static_cast<const double*>(b), R, perm, rank, pG, pc, ps, pw, blas, budget, threads);
-    return done ? 1 : 0;
+    const bool done = A.f32 ? numkern::sketch_gram_run<float>(A.a32, static_cast<const float*>(b), R, perm, rank, pG, pc, ps, pw, blas, f32, budget, threads)
+                            : numkern::sketch_gram_run<double>(A.a64, static_cast<const double*>(b), R, perm, rank, pG, pc, ps, pw, blas, f32, budget, threads);
+    return done ? (numkern::sketch_gram_uses_f32(blas, f32) ? 2 : 1) : 0;
   };
 }
 

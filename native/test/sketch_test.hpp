@@ -159,10 +159,24 @@ void test_gram(bool withR) {
       for (const int threads : {1, 2}) {
         for (const double budget : {1e9, 0.0}) {
           std::vector<double> G(r * r), c(r), st(kGramScalars, 0.0), work(sketch_gram_work(n, d, r));
-          while (!sketch_gram_run<T>(*V, b.data(), Rp, perm.data(), r, G.data(), c.data(), st.data(), work.data(), blas,
+          while (!sketch_gram_run<T>(*V, b.data(), Rp, perm.data(), r, G.data(), c.data(), st.data(), work.data(), blas, false,
                                      budget, threads)) {
           }
           for (size_t k = 0; k < r * r; ++k) assert(std::fabs(G[k] - Gref[k]) <= 1e-12 * gmax);
+          if (!withR && blas) {
+            // The f32 Gram (ssyrk per chunk, chunks added in f64): within u₃₂·chunk·max|G| of the f64 one,
+            // and thread-count independent too.
+            std::vector<double> F(r * r), fc(r), fs(kGramScalars, 0.0), fw(sketch_gram_work(n, d, r));
+            while (!sketch_gram_run<T>(*V, b.data(), nullptr, perm.data(), r, F.data(), fc.data(), fs.data(), fw.data(), true,
+                                       true, budget, threads)) {
+            }
+            for (size_t k = 0; k < r * r; ++k) assert(std::fabs(F[k] - Gref[k]) <= 1024 * 6e-8 * gmax);
+            std::vector<double> F1(r * r), f1c(r), f1s(kGramScalars, 0.0), f1w(fw.size());
+            while (!sketch_gram_run<T>(*V, b.data(), nullptr, perm.data(), r, F1.data(), f1c.data(), f1s.data(), f1w.data(), true,
+                                       true, 1e9, 1)) {
+            }
+            for (size_t k = 0; k < r * r; ++k) assert(same_bits(F[k], F1[k]));
+          }
           for (size_t j = 0; j < r; ++j) assert(std::fabs(c[j] - cref[j]) <= 1e-11 * (std::fabs(cref[j]) + 1));
           for (size_t j = 0; j < r; ++j)
             for (size_t l = 0; l < r; ++l) assert(same_bits(G[j * r + l], G[l * r + j]));

@@ -163,3 +163,11 @@ export function gramSolution(U: Float64Array, R: Float64Array | null, perm: Int3
 
 /** sketch-cholesky's default sketch rows per column, when it sketches at all (docs/sketch.md §4.5). */
 export const CHOLESKY_SKETCH_RATIO = 4;
+
+/**
+ * The f32 Gram of A (a backend's option, SketchGramArgs.allowF32) is kept when its equilibrated factor has
+ * κ_s ≤ 8: its relative error ≈ u₃₂·√(chunk rows) ≈ 2e-6 (worst case u₃₂·chunk ≈ 6e-5) times κ_s² leaves
+ * refinement a contraction of ≲ 1e-4 per pass (measured: one pass more than the f64 Gram at κ ≈ 1,
+ * docs/sketch.md §4.5). Otherwise the f64 Gram is formed.
+ */
+export const GRAM_F32_MAX_COND = 8;

@@ -11,7 +11,7 @@ import type { BackendName, FloatArray } from '../core/types.js';
 import { checkFiniteNumber, checkIntegerInRange, describe } from '../core/validate.js';
 import { isCsr, SPARSE_KINDS, type SketchKind, type SketchLoopOutcome, type SketchOperand } from './ops.js';
 import {
-  basicSolution, cholesky, CHOLESKY_SKETCH_RATIO, EPS, fullPrecisionSketchSize, GRAM_DIRECT_MAX_COND, gramSolution, scaledCondition, triangularEstimates,
+  basicSolution, cholesky, CHOLESKY_SKETCH_RATIO, EPS, fullPrecisionSketchSize, GRAM_DIRECT_MAX_COND, GRAM_F32_MAX_COND, gramSolution, scaledCondition, triangularEstimates,
 } from './host.js';
 import { checkKind, checkSeed, resolveSketch, type SketchDescription } from './spec.js';
 import { checkMaxIter, checkOperandShape, checkOperandValues, checkTol, checkVector, given, MAX_MAGNITUDE, type CheckedOperand } from './validate.js';
@@ -140,6 +140,12 @@ function denseCopy(op: CheckedOperand): Float64Array {
 }
 
 type Backends = LstsqResult['backends'];
+
+/** G's diagonal is finite and ≤ 0.99·MAX_MAGNITUDE² (then every |a_ij| ≤ MAX_MAGNITUDE, since G_jj ≥ a_ij²). */
+function diagonalFinite(G: Float64Array, d: number): boolean {
+  for (let j = 0; j < d; j++) if (!(G[j * d + j]! <= 0.99 * MAX_MAGNITUDE * MAX_MAGNITUDE)) return false;
+  return true;
+}
 interface ValueChecks { checkFinite: boolean; magnitude: boolean }
 
 /**
@@ -185,22 +191,26 @@ async function choleskyLstsq(
   const c = new Float64Array(d);
   const U = new Float64Array(d * d);
   for (let j = 0; j < d; j++) perm[j] = j;
-  const g0 = await engine.run('sketchGram', { A, b, R: null, perm, rank: d, G, c }, req);
-  backends.gram = g0.backend;
+  // First the Gram of A, in f32 where the backend offers it: a factor good enough for refinement when
+  // the equilibrated κ_s ≤ GRAM_F32_MAX_COND; otherwise in f64 (docs/sketch.md §4.5).
+  let g = await engine.run('sketchGram', { A, b, R: null, perm, rank: d, G, c, allowF32: true }, req);
+  if (g.value.f32 && !(diagonalFinite(G, d) && cholesky(G, d, U) && scaledCondition(U, d) <= GRAM_F32_MAX_COND)) {
+    g = await engine.run('sketchGram', { A, b, R: null, perm, rank: d, G, c, allowF32: false }, req);
+  }
+  backends.gram = g.backend;
   // G_jj ≥ a_ij² for every i, so a finite diagonal below MAX_MAGNITUDE² (with a margin for its rounding)
   // proves A's values pass; otherwise the scan names the first bad element (docs/sketch.md §1).
-  let clean = true;
-  for (let j = 0; j < d; j++) if (!(G[j * d + j]! <= 0.99 * MAX_MAGNITUDE * MAX_MAGNITUDE)) clean = false;
+  const clean = !g.value.f32 ? diagonalFinite(G, d) : true;
   if (!clean) checkOperandValues(op, 'A', valueChecks);
   let sketch: SketchDescription | null = null;
   let rank = d;
   let Rp: Float64Array | null = null;
-  if (!(clean && cholesky(G, d, U) && scaledCondition(U, d) <= GRAM_DIRECT_MAX_COND)) {
+  if (!g.value.f32 && !(clean && cholesky(G, d, U) && scaledCondition(U, d) <= GRAM_DIRECT_MAX_COND)) {
     const f = await sketchAndFactor(engine, op, b, cfg, req, valueChecks, false, R, perm, backends);
     sketch = f.sketch;
     rank = f.rank;
     Rp = R;
-    await engine.run('sketchGram', { A, b, R, perm, rank, G: G.subarray(0, rank * rank), c: c.subarray(0, rank) }, req);
+    await engine.run('sketchGram', { A, b, R, perm, rank, G: G.subarray(0, rank * rank), c: c.subarray(0, rank), allowF32: false }, req);
     if (!cholesky(G, rank, U)) {
       // A·R⁻¹ too ill-conditioned for its Gram (a sketch that is no subspace embedding for this A):
       // LSQR on R from the sketch-and-solve start, which needs no Gram.

@@ -215,6 +215,16 @@ export interface SketchGramArgs {
   readonly G: Float64Array;
   /** Out: rank. */
   readonly c: Float64Array;
+  /**
+   * G is only a preconditioner (R null, refinement in f64 follows): a backend may form it from A rounded to
+   * f32 with f32 products and sums over row chunks (the chunks then added in f64); c stays f64.
+   */
+  readonly allowF32: boolean;
+}
+
+export interface SketchGramOutcome {
+  /** G was formed in f32 (allowF32 and the backend took it). */
+  readonly f32: boolean;
 }
 
 /**
@@ -311,7 +321,7 @@ declare module '../core/ops.js' {
     /** The momentum loop of iterative sketching. */
     sketchIterate: { args: SketchIterateArgs; result: SketchLoopOutcome };
     /** The Gram pass of 'sketch-cholesky'. */
-    sketchGram: { args: SketchGramArgs; result: void };
+    sketchGram: { args: SketchGramArgs; result: SketchGramOutcome };
     /** The refinement loop of 'sketch-cholesky'. */
     sketchRefine: { args: SketchRefineArgs; result: SketchLoopOutcome };
     /** Randomized (block) Kaczmarz. */

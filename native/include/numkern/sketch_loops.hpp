@@ -53,9 +53,14 @@ constexpr int kGramScalars = 4;
 size_t sketch_gram_work(size_t n, size_t d, size_t rank);
 /// Runs the Gram pass from its state for at most budget_s seconds (at least one step); true when done.
 /// use_blas: OpenBLAS's dtrsm/dsyrk/dgemv where linked, else (or when false) numkern's blocked kernels.
+/// f32 (with OpenBLAS only; the caller asks for it only when G is a preconditioner): each chunk's BᵀB by
+/// ssyrk on B rounded to f32, added to the f64 sums; c stays f64. sketch_gram_uses_f32 says whether it is.
 template <class T>
 bool sketch_gram_run(const SketchOperandView<T>& A, const T* b, const double* R, const int32_t* perm, size_t rank,
-                     double* G, double* c, double* st, double* work, bool use_blas, double budget_s, int threads);
+                     double* G, double* c, double* st, double* work, bool use_blas, bool f32, double budget_s,
+                     int threads);
+/// Whether sketch_gram_run forms G in f32 for these arguments (OpenBLAS linked and asked to, f32 asked).
+bool sketch_gram_uses_f32(bool use_blas, bool f32);
 
 // Refinement on the Cholesky factor U (rank × rank): st = {itn, stop, rnorm, prevY, phase}; work: res (n),
 // g (cols), y (rank). The contract is SketchRefineArgs in src/sketch/ops.ts.

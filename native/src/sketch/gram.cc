@@ -97,7 +97,8 @@ NK_CLONES void gram_update(const double* B, size_t k, size_t ldb, size_t r, doub
 template <class T>
 void gram_chunk_into(const SketchOperandView<T>& A, const T* b, const double* R, const int32_t* perm,
                      const int32_t* inv, size_t r, bool direct, size_t i0, size_t i1, double* Gs, double* cs,
-                     bool use_blas, std::vector<double>& buf, std::vector<double>& bb) {
+                     bool use_blas, bool f32, std::vector<double>& buf, std::vector<double>& bb,
+                     std::vector<float>& fb, std::vector<float>& fg) {
   const size_t k = i1 - i0, d = A.cols;
   const double* B;
   size_t ldb;
@@ -126,12 +127,27 @@ void gram_chunk_into(const SketchOperandView<T>& A, const T* b, const double* R,
     const auto bk = static_cast<blasint>(k), br = static_cast<blasint>(r), bl = static_cast<blasint>(ldb);
     if (R) cblas_dtrsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, bk, br, 1.0, R,
                        static_cast<blasint>(d), buf.data(), br);
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, br, bk, 1.0, B, bl, 1.0, Gs, br);
+    if (f32) {
+      // The chunk's Gram in f32 (ssyrk: twice dsyrk's rate), added to the slab's f64 sum: a preconditioner
+      // with relative error ≈ u₃₂·√k per chunk, which the f64 refinement removes (docs/sketch.md §4.5).
+      fb.resize(k * r);
+      fg.resize(r * r);
+      for (size_t i = 0; i < k; ++i)
+        for (size_t q = 0; q < r; ++q) fb[i * r + q] = static_cast<float>(B[i * ldb + q]);
+      cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, br, bk, 1.0f, fb.data(), br, 0.0f, fg.data(), br);
+      for (size_t j = 0; j < r; ++j)
+        for (size_t l = j; l < r; ++l) Gs[j * r + l] += static_cast<double>(fg[j * r + l]);
+    } else {
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, br, bk, 1.0, B, bl, 1.0, Gs, br);
+    }
     cblas_dgemv(CblasRowMajor, CblasTrans, bk, br, 1.0, B, bl, bb.data(), 1, 1.0, cs, 1);
     return;
   }
 #else
   (void)use_blas;
+  (void)f32;
+  (void)fb;
+  (void)fg;
 #endif
   // Row i of B·R₁₁ = row i of A_P: a forward substitution with R₁₁ᵀ per row (the oracle's solveUpperT).
   if (R)
@@ -146,6 +162,16 @@ void gram_chunk_into(const SketchOperandView<T>& A, const T* b, const double* R,
 
 }  // namespace
 
+bool sketch_gram_uses_f32(bool use_blas, bool f32) {
+#if defined(NUMKERN_HAVE_BLAS)
+  return use_blas && f32;
+#else
+  (void)use_blas;
+  (void)f32;
+  return false;
+#endif
+}
+
 size_t sketch_gram_work(size_t n, size_t d, size_t rank) {
   const size_t nch = (n + gram_chunk(d) - 1) / gram_chunk(d);
   return gram_slabs(std::max<size_t>(nch, 1), rank) * (rank * rank + rank);
@@ -153,7 +179,8 @@ size_t sketch_gram_work(size_t n, size_t d, size_t rank) {
 
 template <class T>
 bool sketch_gram_run(const SketchOperandView<T>& A, const T* b, const double* R, const int32_t* perm, size_t rank,
-                     double* G, double* c, double* st, double* work, bool use_blas, double budget_s, int threads) {
+                     double* G, double* c, double* st, double* work, bool use_blas, bool f32, double budget_s,
+                     int threads) {
   const auto t0 = std::chrono::steady_clock::now();
   const size_t n = A.rows, d = A.cols, r = rank;
   const size_t CH = gram_chunk(d);
@@ -171,6 +198,7 @@ bool sketch_gram_run(const SketchOperandView<T>& A, const T* b, const double* R,
   bool identity = r == d;
   for (size_t q = 0; q < r && identity; ++q) identity = perm[q] == static_cast<int32_t>(q);
   const bool direct = !A.csr && sizeof(T) == 8 && !R && identity;
+  f32 = sketch_gram_uses_f32(use_blas, f32);
   std::vector<int32_t> inv(A.csr ? d : 0, -1);
   for (size_t q = 0; q < r && A.csr; ++q) inv[static_cast<size_t>(perm[q])] = static_cast<int32_t>(q);
   if (r > 0) {
@@ -189,12 +217,13 @@ bool sketch_gram_run(const SketchOperandView<T>& A, const T* b, const double* R,
         size_t s0, s1;
         even_split(NS, tid, nth, s0, s1);
         std::vector<double> buf, bb;
+        std::vector<float> fb, fg;
         for (size_t s = s0; s < s1; ++s) {
           const size_t q = s * cps + kstep;
           if (q >= std::min(nch, (s + 1) * cps)) continue;
           const size_t i0 = q * CH, i1 = std::min(n, i0 + CH);
           double* Gs = work + s * per;
-          gram_chunk_into(A, b, R, perm, inv.data(), r, direct, i0, i1, Gs, Gs + r * r, use_blas, buf, bb);
+          gram_chunk_into(A, b, R, perm, inv.data(), r, direct, i0, i1, Gs, Gs + r * r, use_blas, f32, buf, bb, fb, fg);
         }
       });
       step = static_cast<double>(kstep + 1);
@@ -216,8 +245,8 @@ bool sketch_gram_run(const SketchOperandView<T>& A, const T* b, const double* R,
 }
 
 template bool sketch_gram_run<float>(const SketchOperandView<float>&, const float*, const double*, const int32_t*,
-                                     size_t, double*, double*, double*, double*, bool, double, int);
+                                     size_t, double*, double*, double*, double*, bool, bool, double, int);
 template bool sketch_gram_run<double>(const SketchOperandView<double>&, const double*, const double*, const int32_t*,
-                                      size_t, double*, double*, double*, double*, bool, double, int);
+                                      size_t, double*, double*, double*, double*, bool, bool, double, int);
 
 }  // namespace numkern

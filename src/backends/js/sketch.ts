@@ -29,7 +29,7 @@ export function sketchKernels(): AnyKernel[] {
     kernel({ op: 'sketchResidual', dtypes: BOTH, run: ({ A, b, x }) => residual(A, b, x, new Float64Array(operandRows(A))) }),
     kernel({ op: 'sketchLsqr', dtypes: BOTH, run: (args, ctl) => lsqr(args, ctl) }),
     kernel({ op: 'sketchIterate', dtypes: BOTH, run: (args, ctl) => iterate(args, ctl) }),
-    kernel({ op: 'sketchGram', dtypes: BOTH, run: (args) => gram(args) }),
+    kernel({ op: 'sketchGram', dtypes: BOTH, run: (args) => gram(args) }),  // always f64 (allowF32 is a permission)
     kernel({ op: 'sketchRefine', dtypes: BOTH, run: (args, ctl) => refine(args, ctl) }),
     kernel({ op: 'sketchKaczmarz', dtypes: BOTH, run: (args, ctl) => kaczmarz(args, ctl) }),
     kernel({ op: 'sketchProject', dtypes: BOTH, run: (args, ctl) => sketchProject(args, ctl) }),

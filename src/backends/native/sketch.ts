@@ -24,7 +24,7 @@ import {
   isCsr, SKETCH_KIND_CODES, SKETCH_STREAMS, SRHT_FEISTEL_ROUNDS, operandCols, operandRows,
   type SketchApplyArgs, type SketchIterateArgs, type SketchKaczmarzArgs, type SketchLoopOutcome,
   type SketchLoopStop, type SketchLsqrArgs, type SketchOperand, type SketchOperator, type SketchProjectArgs,
-  type SketchApplyOutcome, type SketchGramArgs, type SketchQrArgs, type SketchRefineArgs, type SketchSolveOutcome,
+  type SketchApplyOutcome, type SketchGramArgs, type SketchGramOutcome, type SketchQrArgs, type SketchRefineArgs, type SketchSolveOutcome,
 } from '../../sketch/ops.js';
 import { guarded } from '../addon/errors.js';
 import { familyExports, type NativeAddon } from '../addon/load.js';
@@ -82,7 +82,7 @@ interface NativeSketchKernels {
     alpha: number, beta: number, tol: number, normEst: number, condEst: number, maxIter: number, budget: number, threads: number): number;
   sketchGramWork(rows: number, cols: number, rank: number): number;
   sketchGramRun(A: Obj, b: FloatArray, R: Float64Array | null, perm: Int32Array, rank: number, G: Float64Array, c: Float64Array, st: Float64Array,
-    work: Float64Array, blas: boolean, budget: number, threads: number): number;
+    work: Float64Array, blas: boolean, f32: boolean, budget: number, threads: number): number;
   sketchRefineRun(A: Obj, b: FloatArray, R: Float64Array | null, U: Float64Array, perm: Int32Array, rank: number, x: Float64Array, st: Float64Array,
     work: Float64Array, tol: number, normEst: number, condEst: number, maxIter: number, budget: number, threads: number): number;
   sketchKaczmarz(A: Obj, b: FloatArray, x: Float64Array, block: number, rowCdf: Float64Array, key0: number, key1: number, target: number,
@@ -231,15 +231,18 @@ async function iterate(sk: SketchAddon, threads: number, args: SketchIterateArgs
 
 /**
  * The Gram pass of 'sketch-cholesky' as a resumable native pass (its slab accumulators live in `work`),
- * in slices of SLICE_SECONDS. OpenBLAS's dsyrk where linked unless NUMKERN_SKETCH_LAPACK=0.
+ * in slices of SLICE_SECONDS. OpenBLAS's dsyrk (ssyrk under allowF32) where linked unless
+ * NUMKERN_SKETCH_LAPACK=0.
  */
-async function gram(sk: SketchAddon, threads: number, { A, b, R, perm, rank, G, c }: SketchGramArgs, ctl: KernelControl): Promise<void> {
+async function gram(sk: SketchAddon, threads: number, args: SketchGramArgs, ctl: KernelControl): Promise<SketchGramOutcome> {
+  const { A, b, R, perm, rank, G, c, allowF32 } = args;
   const st = new Float64Array(GRAM_SCALARS);
   const work = new Float64Array(sk.sketchGramWork(operandRows(A), operandCols(A), rank));
   const blas = process.env.NUMKERN_SKETCH_LAPACK !== '0';
   for (;;) {
     throwIfAborted(ctl.signal);
-    if (sk.sketchGramRun(A, b, R, perm, rank, G, c, st, work, blas, SLICE_SECONDS, threads)) break;
+    const done = sk.sketchGramRun(A, b, R, perm, rank, G, c, st, work, blas, allowF32, SLICE_SECONDS, threads);
+    if (done) return { f32: done === 2 };
     await yieldToLoop();
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { KernelControl } from '../../../core/backend.js';
 import { throwIfAborted } from '../../../core/errors.js';
-import { isCsr, operandCols, operandRows, type SketchGramArgs, type SketchLoopOutcome, type SketchRefineArgs } from '../../../sketch/ops.js';
+import { isCsr, operandCols, operandRows, type SketchGramArgs, type SketchGramOutcome, type SketchLoopOutcome, type SketchRefineArgs } from '../../../sketch/ops.js';
 import { solveUpper, solveUpperT } from './dense.js';
 import { fusedPass } from './lsqr.js';
 import { norm2 } from './operand.js';
@@ -15,7 +15,7 @@ import { norm2 } from './operand.js';
 const EPS = 2 ** -52;
 
 /** G := BᵀB (both triangles), c := Bᵀb, B = A·P[:, :r] (·R₁₁⁻¹ when R is given), rows in increasing order. */
-export function gram({ A, b, R, perm, rank: r, G, c }: SketchGramArgs): void {
+export function gram({ A, b, R, perm, rank: r, G, c }: SketchGramArgs): SketchGramOutcome {
   const n = operandRows(A);
   const d = operandCols(A);
   const inv = new Int32Array(d).fill(-1);
@@ -44,6 +44,7 @@ export function gram({ A, b, R, perm, rank: r, G, c }: SketchGramArgs): void {
     }
   }
   for (let j = 0; j < r; j++) for (let l = j + 1; l < r; l++) G[l * r + j] = G[j * r + l]!;
+  return { f32: false };
 }
 
 /** The refinement loop of SketchRefineArgs: one pass over A per step. */
