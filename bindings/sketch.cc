@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "args.hpp"
@@ -315,6 +316,26 @@ void prepare_iterate(const Napi::CallbackInfo& info, Job& job) {
   };
 }
 
+/// What the Gram pass and the refinement share at info[0..4]: A, b, R (or null), perm, rank.
+struct Factored {
+  Operand A;
+  const void* b;
+  const double* R;
+  const int32_t* perm;
+  size_t rank;
+  size_t n, d;
+};
+Factored read_factored(const Napi::CallbackInfo& info, Job& job) {
+  Factored f{};
+  f.A = read_operand(info, 0, "A", job);
+  f.b = read_rhs(info, 1, "b", f.A, job, false);
+  f.d = f.A.cols();
+  f.n = f.A.rows();
+  f.R = read_factor(info, 2, f.d, job);
+  std::tie(f.perm, f.rank) = read_perm_rank(info, 3, f.d, job);
+  return f;
+}
+
 // sketchGramWork(rows, cols, rank) → doubles of work the Gram pass needs
 Napi::Value sketch_gram_work(const Napi::CallbackInfo& info) {
   const double lim = 2147483647.0;
@@ -328,19 +349,15 @@ Napi::Value sketch_gram_work(const Napi::CallbackInfo& info) {
 // 2 when done with G formed in f32
 void prepare_gram(const Napi::CallbackInfo& info, Job& job) {
   const Napi::Env env = info.Env();
-  const Operand A = read_operand(info, 0, "A", job);
-  const void* b = read_rhs(info, 1, "b", A, job, false);
-  const size_t d = A.cols(), n = A.rows();
-  const double* R = read_factor(info, 2, d, job);
-  const auto [perm, rank] = read_perm_rank(info, 3, d, job);
+  const Factored f = read_factored(info, job);
   const ArrayArg G = f64(info, 5, "G");
-  require_length(env, G, "G", rank * rank, "rank × rank");
+  require_length(env, G, "G", f.rank * f.rank, "rank × rank");
   const ArrayArg c = f64(info, 6, "c");
-  require_length(env, c, "c", rank, "rank");
+  require_length(env, c, "c", f.rank, "rank");
   const ArrayArg st = f64(info, 7, "state");
   require_length(env, st, "state", numkern::kGramScalars, "the Gram pass's scalar slots");
   const ArrayArg work = f64(info, 8, "work");
-  require_length(env, work, "work", numkern::sketch_gram_work(n, d, rank), "sketchGramWork(rows, cols, rank)");
+  require_length(env, work, "work", numkern::sketch_gram_work(f.n, f.d, f.rank), "sketchGramWork(rows, cols, rank)");
   const bool blas = info[9].ToBoolean();
   const bool f32 = info[10].ToBoolean();
   const double budget = number_arg(info, 11, "budget");
@@ -351,28 +368,24 @@ void prepare_gram(const Napi::CallbackInfo& info, Job& job) {
   double* pw = job.inout<double>(work);
   job.returns_number = true;
   job.run = [=]() -> double {
-    const bool done = A.f32 ? numkern::sketch_gram_run<float>(A.a32, static_cast<const float*>(b), R, perm, rank, pG, pc, ps, pw, blas, f32, budget, threads)
-                            : numkern::sketch_gram_run<double>(A.a64, static_cast<const double*>(b), R, perm, rank, pG, pc, ps, pw, blas, f32, budget, threads);
+    const bool done = f.A.f32 ? numkern::sketch_gram_run<float>(f.A.a32, static_cast<const float*>(f.b), f.R, f.perm, f.rank, pG, pc, ps, pw, blas, f32, budget, threads)
+                              : numkern::sketch_gram_run<double>(f.A.a64, static_cast<const double*>(f.b), f.R, f.perm, f.rank, pG, pc, ps, pw, blas, f32, budget, threads);
     return done ? (numkern::sketch_gram_uses_f32(blas, f32) ? 2 : 1) : 0;
   };
 }
 
-// sketchRefineRun(A, b, R|null, U, perm, rank, x, state, work, tol, normEst, condEst, maxIter, budgetS, threads) → 1 when done
+// sketchRefineRun(A, b, R|null, perm, rank, U, x, state, work, tol, normEst, condEst, maxIter, budgetS, threads) → 1 when done
 void prepare_refine(const Napi::CallbackInfo& info, Job& job) {
   const Napi::Env env = info.Env();
-  const Operand A = read_operand(info, 0, "A", job);
-  const void* b = read_rhs(info, 1, "b", A, job, false);
-  const size_t d = A.cols(), n = A.rows();
-  const double* R = read_factor(info, 2, d, job);
-  const auto [perm, rank] = read_perm_rank(info, 4, d, job);
-  const ArrayArg U = f64(info, 3, "U");
-  require_length(env, U, "U", rank * rank, "rank × rank");
+  const Factored f = read_factored(info, job);
+  const ArrayArg U = f64(info, 5, "U");
+  require_length(env, U, "U", f.rank * f.rank, "rank × rank");
   const ArrayArg x = f64(info, 6, "x");
-  require_length(env, x, "x", d, "cols of A");
+  require_length(env, x, "x", f.d, "cols of A");
   const ArrayArg st = f64(info, 7, "state");
   require_length(env, st, "state", numkern::kRefineScalars, "the loop's scalar slots");
   const ArrayArg work = f64(info, 8, "work");
-  require_length(env, work, "work", numkern::sketch_refine_work(n, rank, d), "the loop's work vectors");
+  require_length(env, work, "work", numkern::sketch_refine_work(f.n, f.rank, f.d), "the loop's work vectors");
   const double tol = number_arg(info, 9, "tol");
   const double normEst = number_arg(info, 10, "normEst");
   const double condEst = number_arg(info, 11, "condEst");
@@ -385,8 +398,8 @@ void prepare_refine(const Napi::CallbackInfo& info, Job& job) {
   double* pw = job.inout<double>(work);
   job.returns_number = true;
   job.run = [=]() -> double {
-    const bool done = A.f32 ? numkern::sketch_refine_run<float>(A.a32, static_cast<const float*>(b), R, pU, perm, rank, px, ps, pw, tol, normEst, condEst, maxIter, budget, threads)
-                            : numkern::sketch_refine_run<double>(A.a64, static_cast<const double*>(b), R, pU, perm, rank, px, ps, pw, tol, normEst, condEst, maxIter, budget, threads);
+    const bool done = f.A.f32 ? numkern::sketch_refine_run<float>(f.A.a32, static_cast<const float*>(f.b), f.R, pU, f.perm, f.rank, px, ps, pw, tol, normEst, condEst, maxIter, budget, threads)
+                              : numkern::sketch_refine_run<double>(f.A.a64, static_cast<const double*>(f.b), f.R, pU, f.perm, f.rank, px, ps, pw, tol, normEst, condEst, maxIter, budget, threads);
     return done ? 1 : 0;
   };
 }

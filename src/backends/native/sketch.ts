@@ -83,7 +83,7 @@ interface NativeSketchKernels {
   sketchGramWork(rows: number, cols: number, rank: number): number;
   sketchGramRun(A: Obj, b: FloatArray, R: Float64Array | null, perm: Int32Array, rank: number, G: Float64Array, c: Float64Array, st: Float64Array,
     work: Float64Array, blas: boolean, f32: boolean, budget: number, threads: number): number;
-  sketchRefineRun(A: Obj, b: FloatArray, R: Float64Array | null, U: Float64Array, perm: Int32Array, rank: number, x: Float64Array, st: Float64Array,
+  sketchRefineRun(A: Obj, b: FloatArray, R: Float64Array | null, perm: Int32Array, rank: number, U: Float64Array, x: Float64Array, st: Float64Array,
     work: Float64Array, tol: number, normEst: number, condEst: number, maxIter: number, budget: number, threads: number): number;
   sketchKaczmarz(A: Obj, b: FloatArray, x: Float64Array, block: number, rowCdf: Float64Array, key0: number, key1: number, target: number,
     maxIter: number, checkEvery: number, out: Float64Array, threads: number): void;
@@ -254,7 +254,7 @@ async function refine(sk: SketchAddon, threads: number, args: SketchRefineArgs, 
   const work = new Float64Array(operandRows(A) + operandCols(A) + rank);
   for (;;) {
     throwIfAborted(ctl.signal);
-    if (sk.sketchRefineRun(A, b, R, U, perm, rank, x, st, work, tol, normEst, condEst, maxIter, SLICE_SECONDS, threads)) break;
+    if (sk.sketchRefineRun(A, b, R, perm, rank, U, x, st, work, tol, normEst, condEst, maxIter, SLICE_SECONDS, threads)) break;
     ctl.onProgress?.({ iteration: st[0]!, residualNorm: st[2]! });
     await yieldToLoop();
   }
