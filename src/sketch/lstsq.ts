@@ -228,7 +228,7 @@ async function choleskyLstsq(
   backends.solve = r.backend;
   let loop = r.value;
   if (loop.stop === 'breakdown' || loop.stop === 'max-iterations') {
-    // Refinement contracts by ≈ κ(UᵀU)⁻¹-distance per pass; if it did not, LSQR on the same factor converges for any spectrum.
+    // Refinement contracts by ‖I − (UᵀU)⁻¹BᵀB‖ per pass; when it did not, LSQR on the same factor converges for any spectrum.
     const first = loop;
     const F = Rp ?? U;
     const l = await engine.run('sketchLsqr', { A, b, R: F, perm, rank, x, atol: 1e-14, btol: 1e-14, maxIter: 1000 }, req);

@@ -43,16 +43,12 @@ size_t gram_slabs(size_t nchunks, size_t r) {
 /// so callers take turns and the previous count comes back after.
 class OneBlasThread {
  public:
-  OneBlasThread() : lock_(mutex()), previous_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  OneBlasThread() : lock_(sketch_openblas_mutex()), previous_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
   ~OneBlasThread() { openblas_set_num_threads(previous_); }
   OneBlasThread(const OneBlasThread&) = delete;
   OneBlasThread& operator=(const OneBlasThread&) = delete;
 
  private:
-  static std::mutex& mutex() {
-    static std::mutex m;
-    return m;
-  }
   std::lock_guard<std::mutex> lock_;
   int previous_;
 };
@@ -161,6 +157,11 @@ void gram_chunk_into(const SketchOperandView<T>& A, const T* b, const double* R,
 }
 
 }  // namespace
+
+std::mutex& sketch_openblas_mutex() {
+  static std::mutex m;
+  return m;
+}
 
 bool sketch_gram_uses_f32(bool use_blas, bool f32) {
 #if defined(NUMKERN_HAVE_BLAS)
