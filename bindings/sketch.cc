@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include "args.hpp"
 #include "cuda.hpp"
@@ -227,6 +229,25 @@ void prepare_residual(const Napi::CallbackInfo& info, Job& job) {
   };
 }
 
+/// perm (cols entries, each in [0, cols)) and rank (≤ cols) at info[i], info[i + 1].
+std::pair<const int32_t*, size_t> read_perm_rank(const Napi::CallbackInfo& info, size_t i, size_t d, Job& job) {
+  const Napi::Env env = info.Env();
+  const ArrayArg perm = int32_array(info, i, "perm");
+  require_length(env, perm, "perm", d, "cols");
+  const int32_t* pp = job.in<int32_t>(perm);
+  for (size_t k = 0; k < d; ++k)
+    if (pp[k] < 0 || static_cast<size_t>(pp[k]) >= d) throw_range(env, "perm: perm[" + std::to_string(k) + "] is outside [0, cols)");
+  return {pp, static_cast<size_t>(integer_arg(info, i + 1, "rank", 0, static_cast<double>(d)))};
+}
+
+/// R (cols × cols Float64Array) or null at info[i].
+const double* read_factor(const Napi::CallbackInfo& info, size_t i, size_t d, Job& job) {
+  if (info[i].IsNull()) return nullptr;
+  const ArrayArg R = f64(info, i, "R");
+  require_length(info.Env(), R, "R", d * d, "cols × cols");
+  return job.in<double>(R);
+}
+
 struct LoopArgs {
   Operand A;
   const void* b;
@@ -246,12 +267,7 @@ LoopArgs read_loop(const Napi::CallbackInfo& info, Job& job, size_t scalars) {
   const size_t d = a.A.cols(), n = a.A.rows();
   const ArrayArg R = f64(info, 2, "R");
   require_length(env, R, "R", d * d, "cols × cols");
-  const ArrayArg perm = int32_array(info, 3, "perm");
-  require_length(env, perm, "perm", d, "cols");
-  const size_t rank = static_cast<size_t>(integer_arg(info, 4, "rank", 0, static_cast<double>(d)));
-  const int32_t* pp = job.in<int32_t>(perm);
-  for (size_t k = 0; k < d; ++k)
-    if (pp[k] < 0 || static_cast<size_t>(pp[k]) >= d) throw_range(env, "perm: perm[" + std::to_string(k) + "] is outside [0, cols)");
+  const auto [pp, rank] = read_perm_rank(info, 3, d, job);
   const ArrayArg x = f64(info, 5, "x");
   require_length(env, x, "x", d, "cols of A");
   const ArrayArg st = f64(info, 6, "state");
@@ -296,6 +312,94 @@ void prepare_iterate(const Napi::CallbackInfo& info, Job& job) {
   job.run = [=]() -> double {
     const bool done = a.A.f32 ? numkern::sketch_iterate_run<float>(a.A.a32, static_cast<const float*>(a.b), a.L, a.x, a.st, a.work, alpha, beta, tol, normEst, condEst, maxIter, budget, threads)
                               : numkern::sketch_iterate_run<double>(a.A.a64, static_cast<const double*>(a.b), a.L, a.x, a.st, a.work, alpha, beta, tol, normEst, condEst, maxIter, budget, threads);
+    return done ? 1 : 0;
+  };
+}
+
+/// What the Gram pass and the refinement share at info[0..4]: A, b, R (or null), perm, rank.
+struct Factored {
+  Operand A;
+  const void* b;
+  const double* R;
+  const int32_t* perm;
+  size_t rank;
+  size_t n, d;
+};
+Factored read_factored(const Napi::CallbackInfo& info, Job& job) {
+  Factored f{};
+  f.A = read_operand(info, 0, "A", job);
+  f.b = read_rhs(info, 1, "b", f.A, job, false);
+  f.d = f.A.cols();
+  f.n = f.A.rows();
+  f.R = read_factor(info, 2, f.d, job);
+  std::tie(f.perm, f.rank) = read_perm_rank(info, 3, f.d, job);
+  return f;
+}
+
+// sketchGramWork(rows, cols, rank) → doubles of work the Gram pass needs
+Napi::Value sketch_gram_work(const Napi::CallbackInfo& info) {
+  const double lim = 2147483647.0;
+  const size_t n = static_cast<size_t>(integer_arg(info, 0, "rows", 0, lim));
+  const size_t d = static_cast<size_t>(integer_arg(info, 1, "cols", 0, lim));
+  const size_t r = static_cast<size_t>(integer_arg(info, 2, "rank", 0, static_cast<double>(d)));
+  return Napi::Number::New(info.Env(), static_cast<double>(numkern::sketch_gram_work(n, d, r)));
+}
+
+// sketchGramRun(A, b, R|null, perm, rank, G, c, state, work, blas, f32, budgetS, threads) → 1 when done, and
+// 2 when done with G formed in f32
+void prepare_gram(const Napi::CallbackInfo& info, Job& job) {
+  const Napi::Env env = info.Env();
+  const Factored f = read_factored(info, job);
+  const ArrayArg G = f64(info, 5, "G");
+  require_length(env, G, "G", f.rank * f.rank, "rank × rank");
+  const ArrayArg c = f64(info, 6, "c");
+  require_length(env, c, "c", f.rank, "rank");
+  const ArrayArg st = f64(info, 7, "state");
+  require_length(env, st, "state", numkern::kGramScalars, "the Gram pass's scalar slots");
+  const ArrayArg work = f64(info, 8, "work");
+  require_length(env, work, "work", numkern::sketch_gram_work(f.n, f.d, f.rank), "sketchGramWork(rows, cols, rank)");
+  const bool blas = info[9].ToBoolean();
+  const bool f32 = info[10].ToBoolean();
+  const double budget = number_arg(info, 11, "budget");
+  const int threads = threads_arg(info, 12);
+  double* pG = job.out<double>(G);
+  double* pc = job.out<double>(c);
+  double* ps = job.inout<double>(st);
+  double* pw = job.inout<double>(work);
+  job.returns_number = true;
+  job.run = [=]() -> double {
+    const bool done = f.A.f32 ? numkern::sketch_gram_run<float>(f.A.a32, static_cast<const float*>(f.b), f.R, f.perm, f.rank, pG, pc, ps, pw, blas, f32, budget, threads)
+                              : numkern::sketch_gram_run<double>(f.A.a64, static_cast<const double*>(f.b), f.R, f.perm, f.rank, pG, pc, ps, pw, blas, f32, budget, threads);
+    return done ? (numkern::sketch_gram_uses_f32(blas, f32) ? 2 : 1) : 0;
+  };
+}
+
+// sketchRefineRun(A, b, R|null, perm, rank, U, x, state, work, tol, normEst, condEst, maxIter, budgetS, threads) → 1 when done
+void prepare_refine(const Napi::CallbackInfo& info, Job& job) {
+  const Napi::Env env = info.Env();
+  const Factored f = read_factored(info, job);
+  const ArrayArg U = f64(info, 5, "U");
+  require_length(env, U, "U", f.rank * f.rank, "rank × rank");
+  const ArrayArg x = f64(info, 6, "x");
+  require_length(env, x, "x", f.d, "cols of A");
+  const ArrayArg st = f64(info, 7, "state");
+  require_length(env, st, "state", numkern::kRefineScalars, "the loop's scalar slots");
+  const ArrayArg work = f64(info, 8, "work");
+  require_length(env, work, "work", numkern::sketch_refine_work(f.n, f.rank, f.d), "the loop's work vectors");
+  const double tol = number_arg(info, 9, "tol");
+  const double normEst = number_arg(info, 10, "normEst");
+  const double condEst = number_arg(info, 11, "condEst");
+  const int maxIter = static_cast<int>(integer_arg(info, 12, "maxIter", 0, 2147483647.0));
+  const double budget = number_arg(info, 13, "budget");
+  const int threads = threads_arg(info, 14);
+  const double* pU = job.in<double>(U);
+  double* px = job.inout<double>(x);
+  double* ps = job.inout<double>(st);
+  double* pw = job.inout<double>(work);
+  job.returns_number = true;
+  job.run = [=]() -> double {
+    const bool done = f.A.f32 ? numkern::sketch_refine_run<float>(f.A.a32, static_cast<const float*>(f.b), f.R, pU, f.perm, f.rank, px, ps, pw, tol, normEst, condEst, maxIter, budget, threads)
+                              : numkern::sketch_refine_run<double>(f.A.a64, static_cast<const double*>(f.b), f.R, pU, f.perm, f.rank, px, ps, pw, tol, normEst, condEst, maxIter, budget, threads);
     return done ? 1 : 0;
   };
 }
@@ -378,6 +482,8 @@ Napi::Value sketch_layout(const Napi::CallbackInfo& info) {
   o.Set("sumBlock", static_cast<double>(numkern::kSketchSumBlock));
   o.Set("lsqrScalars", numkern::kLsqrScalars);
   o.Set("iterateScalars", numkern::kIterScalars);
+  o.Set("gramScalars", numkern::kGramScalars);
+  o.Set("refineScalars", numkern::kRefineScalars);
   o.Set("lapack", numkern::sketch_have_lapack());
   return o;
 }
@@ -390,6 +496,9 @@ void register_sketch(Napi::Env env, Napi::Object exports) {
   exports.Set("sketchResidualSq", Napi::Function::New(env, run_sync<prepare_residual>, "sketchResidualSq"));
   exports.Set("sketchLsqrRun", Napi::Function::New(env, run_sync<prepare_lsqr>, "sketchLsqrRun"));
   exports.Set("sketchIterateRun", Napi::Function::New(env, run_sync<prepare_iterate>, "sketchIterateRun"));
+  exports.Set("sketchGramWork", Napi::Function::New(env, sketch_gram_work, "sketchGramWork"));
+  exports.Set("sketchGramRun", Napi::Function::New(env, run_sync<prepare_gram>, "sketchGramRun"));
+  exports.Set("sketchRefineRun", Napi::Function::New(env, run_sync<prepare_refine>, "sketchRefineRun"));
   export_pair<prepare_kaczmarz>(env, exports, "sketchKaczmarz");
   export_pair<prepare_project>(env, exports, "sketchProject");
   exports.Set("sketchLayout", Napi::Function::New(env, sketch_layout, "sketchLayout"));

@@ -7,8 +7,9 @@
  * - SRHT apply (m = 4d): GB/s of A read once, against the triad ceiling (the bandwidth-bound time).
  * - CountSketch sketch-and-solve (m = 10d): speed-up over dgels in this run; the note has the residual
  *   ratio ‖r‖/‖r_dgels‖ (target ≤ 1.07, docs/peers.md §2: SciPy's 1.057 in 0.12 s at 200000×200).
- * - sketch-and-precondition and iterative sketching (defaults): speed-up over dgels; the note has
- *   |‖r‖ − ‖r_dgels‖|/‖r_dgels‖ (target ≤ 1e-12 at ≥ 5× dgels's speed).
+ * - sketch-and-precondition, iterative sketching and sketch-cholesky (defaults): speed-up over dgels; the
+ *   note has |‖r‖ − ‖r_dgels‖|/‖r_dgels‖ (target ≤ 1e-12 at ≥ 5× dgels's speed), and m = '-' where
+ *   sketch-cholesky needed no sketch (the Gram of A itself was well enough conditioned).
  * - numkern's own Householder QR ('qr'), and the peers, as speed-ups over dgels.
  * The problem: A[i, j] = a hashed uniform in [−1, 1) (defined in `entry`, regenerated bit for bit by the
  * peer), b = A·x₀ + 0.1·(hashed noise), x₀_j = 1/(j + 1).
@@ -131,6 +132,7 @@ export async function lstsqSuite(targets: Target[], c: Ceilings, quick: boolean,
       await solve('CountSketch sketch-and-solve m=10d', { method: 'sketch-and-solve', sketch: 'countsketch', m: 10 * d });
       await solve('sketch-and-precondition (defaults)', { method: 'sketch-and-precondition' });
       await solve('iterative sketching (defaults)', { method: 'iterative-sketching' });
+      await solve('sketch-cholesky (defaults)', { method: 'sketch-cholesky' });
       if (!(t.backend === 'js' && n * d > 2e7)) await solve('Householder QR (numkern)', { method: 'qr' });
     }
   }

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "numkern/sketch.hpp"
+#include "numkern/sketch_dense.hpp"
+#include "numkern/sketch_loops.hpp"
 
 namespace sketch_test {
 
@@ -112,9 +114,94 @@ void test_fused_pass_bits() {
   }
 }
 
+/// The Gram pass of 'sketch-cholesky' (native/src/sketch/gram.cc): G = BᵀB, c = Bᵀb, B = A_P or A_P·R₁₁⁻¹,
+/// against a plain row-by-row transcription (to rounding: the pass sums chunks per slab, then slabs), and
+/// bit for bit across thread counts, OpenBLAS or not, slicing (one step per call), dense or CSR.
+template <class T>
+void test_gram(bool withR) {
+  const size_t n = 40000 + 77, d = 37, r = withR ? 35 : d;
+  std::vector<T> A(n * d), b(n);
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  auto next = [&]() {
+    h ^= h >> 33; h *= 0xff51afd7ed558ccdull; h ^= h >> 33;
+    return static_cast<double>(h >> 11) * 0x1.0p-53 * 2 - 1;
+  };
+  for (auto& a : A) a = static_cast<T>(next());
+  for (auto& v : b) v = static_cast<T>(next());
+  std::vector<int32_t> perm(d);
+  for (size_t j = 0; j < d; ++j) perm[j] = static_cast<int32_t>(withR ? (j * 5 + 3) % d : j);  // 5 is prime to 37
+  std::vector<double> R(d * d, 0.0);
+  for (size_t i = 0; i < d; ++i) {
+    R[i * d + i] = 2 + next();
+    for (size_t j = i + 1; j < d; ++j) R[i * d + j] = 0.3 * next();
+  }
+  // Reference: rows in order.
+  std::vector<double> Gref(r * r, 0.0), cref(r, 0.0), row(r);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t q = 0; q < r; ++q) row[q] = static_cast<double>(A[i * d + static_cast<size_t>(perm[q])]);
+    if (withR) sketch_solve_upper_t(R.data(), d, r, row.data());
+    for (size_t j = 0; j < r; ++j) {
+      cref[j] += row[j] * static_cast<double>(b[i]);
+      for (size_t l = 0; l < r; ++l) Gref[j * r + l] += row[j] * row[l];
+    }
+  }
+  double gmax = 0;
+  for (const double v : Gref) gmax = std::max(gmax, std::fabs(v));
+  std::vector<int32_t> rowPtr(n + 1), colIdx(n * d);
+  for (size_t i = 0; i <= n; ++i) rowPtr[i] = static_cast<int32_t>(i * d);
+  for (size_t k = 0; k < n * d; ++k) colIdx[k] = static_cast<int32_t>(k % d);
+  const SketchOperandView<T> dense{false, n, d, A.data(), nullptr, nullptr, nullptr};
+  const SketchOperandView<T> csr{true, n, d, nullptr, rowPtr.data(), colIdx.data(), A.data()};
+  const double* Rp = withR ? R.data() : nullptr;
+  std::vector<double> G0, c0;
+  for (const bool blas : {true, false}) {
+    for (const auto* V : {&dense, &csr}) {
+      for (const int threads : {1, 2}) {
+        for (const double budget : {1e9, 0.0}) {
+          std::vector<double> G(r * r), c(r), st(kGramScalars, 0.0), work(sketch_gram_work(n, d, r));
+          while (!sketch_gram_run<T>(*V, b.data(), Rp, perm.data(), r, G.data(), c.data(), st.data(), work.data(), blas, false,
+                                     budget, threads)) {
+          }
+          for (size_t k = 0; k < r * r; ++k) assert(std::fabs(G[k] - Gref[k]) <= 1e-12 * gmax);
+          if (!withR && blas) {
+            // The f32 Gram (ssyrk per chunk, chunks added in f64): within u₃₂·chunk·max|G| of the f64 one,
+            // and thread-count independent too.
+            std::vector<double> F(r * r), fc(r), fs(kGramScalars, 0.0), fw(sketch_gram_work(n, d, r));
+            while (!sketch_gram_run<T>(*V, b.data(), nullptr, perm.data(), r, F.data(), fc.data(), fs.data(), fw.data(), true,
+                                       true, budget, threads)) {
+            }
+            for (size_t k = 0; k < r * r; ++k) assert(std::fabs(F[k] - Gref[k]) <= 1024 * 6e-8 * gmax);
+            std::vector<double> F1(r * r), f1c(r), f1s(kGramScalars, 0.0), f1w(fw.size());
+            while (!sketch_gram_run<T>(*V, b.data(), nullptr, perm.data(), r, F1.data(), f1c.data(), f1s.data(), f1w.data(), true,
+                                       true, 1e9, 1)) {
+            }
+            for (size_t k = 0; k < r * r; ++k) assert(same_bits(F[k], F1[k]));
+          }
+          for (size_t j = 0; j < r; ++j) assert(std::fabs(c[j] - cref[j]) <= 1e-11 * (std::fabs(cref[j]) + 1));
+          for (size_t j = 0; j < r; ++j)
+            for (size_t l = 0; l < r; ++l) assert(same_bits(G[j * r + l], G[l * r + j]));
+          // The same bits on every thread count and slicing (and for the CSR twin of a dense A: the same
+          // rows into the same buffer), per BLAS choice.
+          if (V == &dense && threads == 1 && budget > 1) {
+            G0 = G;
+            c0 = c;
+          } else {
+            for (size_t k = 0; k < r * r; ++k) assert(same_bits(G[k], G0[k]) || (V == &csr && !withR && blas));
+            for (size_t j = 0; j < r; ++j) assert(same_bits(c[j], c0[j]) || (V == &csr && !withR && blas));
+          }
+        }
+      }
+    }
+  }
+}
+
 inline void run_all() {
   test_fused_pass_bits<double>();
   test_fused_pass_bits<float>();
+  test_gram<double>(false);
+  test_gram<double>(true);
+  test_gram<float>(false);
+  test_gram<float>(true);
 }
 
 }  // namespace sketch_test

@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { fail } from '../core/errors.js';
 import { readMatrixMarket } from '../core/matrix-market.js';
 import type { BackendName, CsrMatrix, FloatArray } from '../core/types.js';
-import type { LstsqMethod } from '../sketch/lstsq.js';
+import { LSTSQ_METHODS, type LstsqMethod } from '../sketch/lstsq.js';
 import type { SketchKind, SketchOperand } from '../sketch/ops.js';
 import { fallbackNote } from './fallback.js';
 import { plural } from './progress.js';
@@ -19,7 +19,8 @@ export const LSTSQ_USAGE = `lstsq A.mtx b.mtx [--method sketch-and-precondition]
         [--nnz-per-col 8] [--seed 0] [--tol T] [--max-iter N] [--rcond R] [--backend auto]
         [--dtype f64] [--out x.mtx] [--json]
                             min ‖A x − b‖₂ for a tall A (dense array or sparse coordinate file):
-                            prints the residual, iterations, rank, time and backend`;
+                            prints the residual, iterations, rank, time and backend. Methods:
+                            ${LSTSQ_METHODS.join(', ')}`;
 
 function num(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;

@@ -33,7 +33,7 @@ function upperMulT(R: Float64Array, d: number, r: number, v: Float64Array, out: 
   for (let i = 0; i < r; i++) for (let j = i; j < r; j++) out[j] += R[i * d + j]! * v[i]!;
 }
 
-function upperSolve(R: Float64Array, d: number, r: number, v: Float64Array): void {
+export function upperSolve(R: Float64Array, d: number, r: number, v: Float64Array): void {
   for (let i = r - 1; i >= 0; i--) {
     let s = v[i]!;
     for (let j = i + 1; j < r; j++) s -= R[i * d + j]! * v[j]!;
@@ -41,7 +41,7 @@ function upperSolve(R: Float64Array, d: number, r: number, v: Float64Array): voi
   }
 }
 
-function upperSolveT(R: Float64Array, d: number, r: number, v: Float64Array): void {
+export function upperSolveT(R: Float64Array, d: number, r: number, v: Float64Array): void {
   for (let i = 0; i < r; i++) {
     const vi = v[i]! / R[i * d + i]!;
     v[i] = vi;
@@ -100,3 +100,74 @@ export const FULL_PRECISION_RATIO = 32;
 export function fullPrecisionSketchSize(n: number, d: number): number {
   return Math.max(d, Math.min(n, FULL_PRECISION_RATIO * d));
 }
+
+/**
+ * U (r × r, row-major, upper) := the Cholesky factor of the symmetric G (r × r), G = UᵀU, by rows
+ * (U_jj = √(G_jj − Σ_{k<j} U_kj²)). Returns false, U unspecified, when a pivot is not positive and finite:
+ * G is not numerically positive definite.
+ */
+export function cholesky(G: Float64Array, r: number, U: Float64Array): boolean {
+  U.fill(0, 0, r * r);
+  for (let j = 0; j < r; j++) {
+    let s = G[j * r + j]!;
+    for (let k = 0; k < j; k++) s -= U[k * r + j]! * U[k * r + j]!;
+    if (!(s > 0) || !Number.isFinite(s)) return false;
+    const ujj = Math.sqrt(s);
+    U[j * r + j] = ujj;
+    for (let l = j + 1; l < r; l++) {
+      let t = G[j * r + l]!;
+      for (let k = 0; k < j; k++) t -= U[k * r + j]! * U[k * r + l]!;
+      U[j * r + l] = t / ujj;
+    }
+  }
+  return true;
+}
+
+/**
+ * κ₂ of the upper-triangular U (r × r) with its columns scaled to unit norm (the Cholesky factor of the
+ * equilibrated Gram matrix D⁻¹GD⁻¹): the condition number that governs the Gram's and the Cholesky
+ * factorization's rounding (van der Sluis; Higham, Accuracy and Stability, §10.1), by triangularEstimates.
+ */
+export function scaledCondition(U: Float64Array, r: number): number {
+  const S = new Float64Array(r * r);
+  for (let j = 0; j < r; j++) {
+    let s = 0;
+    for (let i = 0; i <= j; i++) s += U[i * r + j]! * U[i * r + j]!;
+    const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+    for (let i = 0; i <= j; i++) S[i * r + j] = U[i * r + j]! * inv;
+  }
+  return triangularEstimates(S, r, r).condEst;
+}
+
+/**
+ * Method 'sketch-cholesky' preconditions with the Cholesky factor of the Gram of A itself only when its
+ * equilibrated condition number κ_s satisfies κ_s²·u ≤ 1e-8 (u = 2⁻⁵³): the formed Gram and its Cholesky
+ * factor then carry a relative error ≲ κ_s²·γ, and refinement contracts by that factor per pass
+ * (docs/sketch.md §4.5). Above it, the Gram of A·R⁻¹ with R from a sketch.
+ */
+export const GRAM_DIRECT_MAX_COND = Math.sqrt(1e-8 / 2 ** -53);
+
+/**
+ * x (length d) := P·[R₁₁⁻¹U⁻¹U⁻ᵀc; 0] (R null: P·[U⁻¹U⁻ᵀc; 0]): the solution of the (semi-)normal equations
+ * BᵀB·y = c with BᵀB = UᵀU, B = A_P·R₁₁⁻¹, mapped back to x.
+ */
+export function gramSolution(U: Float64Array, R: Float64Array | null, perm: Int32Array, r: number, c: Float64Array, d: number): Float64Array {
+  const t = c.slice(0, r);
+  upperSolveT(U, r, r, t);
+  upperSolve(U, r, r, t);
+  if (R) upperSolve(R, d, r, t);
+  const x = new Float64Array(d);
+  for (let k = 0; k < r; k++) x[perm[k]!] = t[k]!;
+  return x;
+}
+
+/** sketch-cholesky's default sketch rows per column, when it sketches at all (docs/sketch.md §4.5). */
+export const CHOLESKY_SKETCH_RATIO = 4;
+
+/**
+ * The f32 Gram of A (a backend's option, SketchGramArgs.allowF32) is kept when its equilibrated factor has
+ * κ_s ≤ 8: its relative error ≈ u₃₂·√(chunk rows) ≈ 2e-6 (worst case u₃₂·chunk ≈ 6e-5) times κ_s² leaves
+ * refinement a contraction of ≲ 1e-4 per pass (measured: one pass more than the f64 Gram at κ ≈ 1,
+ * docs/sketch.md §4.5). Otherwise the f64 Gram is formed.
+ */
+export const GRAM_F32_MAX_COND = 8;

@@ -7,15 +7,17 @@
 import type { Engine } from '../core/engine.js';
 import { fail } from '../core/errors.js';
 import { checkOpOptions, type OpOptions } from '../core/options.js';
-import type { BackendName } from '../core/types.js';
+import type { BackendName, FloatArray } from '../core/types.js';
 import { checkFiniteNumber, checkIntegerInRange, describe } from '../core/validate.js';
 import { isCsr, SPARSE_KINDS, type SketchKind, type SketchLoopOutcome, type SketchOperand } from './ops.js';
-import { basicSolution, EPS, fullPrecisionSketchSize, triangularEstimates } from './host.js';
+import {
+  basicSolution, cholesky, CHOLESKY_SKETCH_RATIO, EPS, fullPrecisionSketchSize, GRAM_DIRECT_MAX_COND, GRAM_F32_MAX_COND, gramSolution, scaledCondition, triangularEstimates,
+} from './host.js';
 import { checkKind, checkSeed, resolveSketch, type SketchDescription } from './spec.js';
 import { checkMaxIter, checkOperandShape, checkOperandValues, checkTol, checkVector, given, MAX_MAGNITUDE, type CheckedOperand } from './validate.js';
 
-export type LstsqMethod = 'sketch-and-solve' | 'sketch-and-precondition' | 'iterative-sketching' | 'qr';
-export const LSTSQ_METHODS: readonly LstsqMethod[] = ['sketch-and-solve', 'sketch-and-precondition', 'iterative-sketching', 'qr'];
+export type LstsqMethod = 'sketch-and-solve' | 'sketch-and-precondition' | 'iterative-sketching' | 'sketch-cholesky' | 'qr';
+export const LSTSQ_METHODS: readonly LstsqMethod[] = ['sketch-and-solve', 'sketch-and-precondition', 'iterative-sketching', 'sketch-cholesky', 'qr'];
 
 export interface LstsqOptions extends OpOptions {
   /** Default 'sketch-and-precondition'. */
@@ -28,9 +30,9 @@ export interface LstsqOptions extends OpOptions {
   nnzPerCol?: number;
   /** Sketch seed (default 0). */
   seed?: number | bigint;
-  /** sketch-and-precondition: LSQR's atol = btol (default 1e-14); iterative-sketching: the ε of Epperly's stopping rule (default 2⁻⁵²). */
+  /** sketch-and-precondition: LSQR's atol = btol (default 1e-14); iterative-sketching, sketch-cholesky: the ε of Epperly's stopping rule (default 2⁻⁵²). */
   tol?: number;
-  /** Default 1000 (LSQR) or 100 (iterative sketching). */
+  /** Default 1000 (LSQR), 100 (iterative sketching) or 20 (sketch-cholesky's refinement steps). */
   maxIter?: number;
   /** Rank threshold: r = #{leading |R_jj| > rcond·|R_00|}; default ε·max(n, d) (LAPACK's and NumPy's convention). */
   rcond?: number;
@@ -67,7 +69,7 @@ export interface LstsqResult {
   warnings: string[];
   /** The backend of the dominant step (the loop, the sketch of sketch-and-solve, the QR of 'qr'); `backends` has each step's. */
   backend: BackendName;
-  backends: Partial<Record<'apply' | 'qr' | 'solve' | 'residual', BackendName>>;
+  backends: Partial<Record<'apply' | 'qr' | 'gram' | 'solve' | 'residual', BackendName>>;
   seconds: number;
 }
 
@@ -87,6 +89,8 @@ function defaultM(method: LstsqMethod, guarantee: 'l2' | 'linf', epsilon: number
   if (guarantee === 'linf') return Math.max(d, Math.min(n, Math.ceil(d / (epsilon * epsilon))));
   // Sketch-and-solve: 10d puts the Gaussian residual ratio at √(1 + d/(9d − 1)) ≈ 1.054 (§3).
   if (method === 'sketch-and-solve') return Math.max(d, Math.min(n, 10 * d));
+  // sketch-cholesky's R only has to make A·R⁻¹ well enough conditioned for its Gram (docs/sketch.md §4.5).
+  if (method === 'sketch-cholesky') return Math.max(d, Math.min(n, CHOLESKY_SKETCH_RATIO * d));
   return fullPrecisionSketchSize(n, d);
 }
 
@@ -114,9 +118,10 @@ function resolve(o: Partial<LstsqOptions>, n: number, d: number): LstsqConfig {
   const seedOpt = given<number | bigint>(o, 'seed');
   const seed = seedOpt === undefined ? 0 : checkSeed(seedOpt, 'options.seed');
   const tolOpt = given<number>(o, 'tol');
-  const tol = tolOpt === undefined ? (method === 'iterative-sketching' ? EPS : 1e-14) : checkTol(tolOpt, 'options.tol');
+  const epperly = method === 'iterative-sketching' || method === 'sketch-cholesky';
+  const tol = tolOpt === undefined ? (epperly ? EPS : 1e-14) : checkTol(tolOpt, 'options.tol');
   const maxOpt = given<number>(o, 'maxIter');
-  const maxIter = maxOpt === undefined ? (method === 'iterative-sketching' ? 100 : 1000) : checkMaxIter(maxOpt, 'options.maxIter');
+  const maxIter = maxOpt === undefined ? (method === 'iterative-sketching' ? 100 : method === 'sketch-cholesky' ? 20 : 1000) : checkMaxIter(maxOpt, 'options.maxIter');
   const rcOpt = given<number>(o, 'rcond');
   const rcond = rcOpt === undefined ? EPS * Math.max(n, d) : checkTol(rcOpt, 'options.rcond');
   return { method, kind, m, nnzPerCol, seed, tol, maxIter, rcond, guarantee };
@@ -132,6 +137,105 @@ function denseCopy(op: CheckedOperand): Float64Array {
     M.set(A.data);
   }
   return M;
+}
+
+type Backends = LstsqResult['backends'];
+
+/** G's diagonal is finite and ≤ 0.99·MAX_MAGNITUDE² (then every |a_ij| ≤ MAX_MAGNITUDE, since G_jj ≥ a_ij²). */
+function diagonalFinite(G: Float64Array, d: number): boolean {
+  for (let j = 0; j < d; j++) if (!(G[j * d + j]! <= 0.99 * MAX_MAGNITUDE * MAX_MAGNITUDE)) return false;
+  return true;
+}
+interface ValueChecks { checkFinite: boolean; magnitude: boolean }
+
+/**
+ * The shared first steps of the sketching methods (docs/sketch.md §4.1): SA and Sb in one pass over A,
+ * A's values screened in that pass (or scanned), then the pivoted QR of SA into R and perm, Sb := QᵀSb.
+ */
+async function sketchAndFactor(
+  engine: Engine, op: CheckedOperand, b: FloatArray, cfg: LstsqConfig, req: OpOptions & { dtype: 'f32' | 'f64'; size: number }, valueChecks: ValueChecks,
+  allowF32: boolean, R: Float64Array, perm: Int32Array, backends: Backends,
+): Promise<{ sketch: SketchDescription; rank: number; Sb: Float64Array }> {
+  const { A, rows: n, cols: d } = op;
+  const resolved = resolveSketch({ kind: cfg.kind, m: cfg.m, nnzPerCol: cfg.nnzPerCol, seed: cfg.seed }, n, 'options', 'sketch');
+  const S = resolved.S;
+  const SA = new Float64Array(cfg.m * d);
+  const Sb = new Float64Array(cfg.m);
+  const ap = await engine.run('sketchApply', { S, A, rowOffset: 0, b, SA, Sb, allowF32, screen: MAX_MAGNITUDE }, req);
+  backends.apply = ap.backend;
+  // Nothing computed from A is used before its values pass: a backend that screened in its pass and
+  // found a bad element (or one that did not screen) leaves the verdict to the scan, which throws the
+  // E_NONFINITE / E_RANGE naming the first bad index, as it would have before the apply.
+  if (!ap.value || !ap.value.screened || ap.value.badIndex >= 0) {
+    checkOperandValues(op, 'A', valueChecks);
+    // It passed: a NaN under checkFinite: false. The screening call stopped early, so sketch again.
+    if (ap.value?.badIndex !== undefined && ap.value.badIndex >= 0) await engine.run('sketchApply', { S, A, rowOffset: 0, b, SA, Sb, allowF32 }, req);
+  }
+  const q = await engine.run('sketchQr', { M: SA, rows: cfg.m, cols: d, rhs: Sb, R, perm, rcond: cfg.rcond, allowF32 }, { ...req, dtype: 'f64', size: cfg.m * d });
+  backends.qr = q.backend;
+  return { sketch: resolved.description, rank: q.value.rank, Sb };
+}
+
+/**
+ * Method 'sketch-cholesky' (docs/sketch.md §4.5): the Gram of A in one BLAS-3 pass; when its equilibrated
+ * Cholesky factor is well enough conditioned (GRAM_DIRECT_MAX_COND) it preconditions refinement with the
+ * true residual directly; otherwise a sketch gives R (and the rank, §4.1) and the Gram of A·R⁻¹ does.
+ * Refinement that fails to contract finishes with LSQR on the same factor, as iterative sketching does.
+ */
+async function choleskyLstsq(
+  engine: Engine, op: CheckedOperand, b: FloatArray, cfg: LstsqConfig, req: OpOptions & { dtype: 'f32' | 'f64'; size: number }, valueChecks: ValueChecks,
+  R: Float64Array, perm: Int32Array, backends: Backends, warnings: string[],
+): Promise<{ x: Float64Array; rank: number; sketch: SketchDescription | null; loop: SketchLoopOutcome }> {
+  const { A, cols: d } = op;
+  const G = new Float64Array(d * d);
+  const c = new Float64Array(d);
+  const U = new Float64Array(d * d);
+  for (let j = 0; j < d; j++) perm[j] = j;
+  // First the Gram of A, in f32 where the backend offers it: a factor good enough for refinement when
+  // the equilibrated κ_s ≤ GRAM_F32_MAX_COND; otherwise in f64 (docs/sketch.md §4.5).
+  let g = await engine.run('sketchGram', { A, b, R: null, perm, rank: d, G, c, allowF32: true }, req);
+  if (g.value.f32 && !(diagonalFinite(G, d) && cholesky(G, d, U) && scaledCondition(U, d) <= GRAM_F32_MAX_COND)) {
+    g = await engine.run('sketchGram', { A, b, R: null, perm, rank: d, G, c, allowF32: false }, req);
+  }
+  backends.gram = g.backend;
+  // G_jj ≥ a_ij² for every i, so a finite diagonal below MAX_MAGNITUDE² (with a margin for its rounding)
+  // proves A's values pass; otherwise the scan names the first bad element (docs/sketch.md §1).
+  const clean = !g.value.f32 ? diagonalFinite(G, d) : true;
+  if (!clean) checkOperandValues(op, 'A', valueChecks);
+  let sketch: SketchDescription | null = null;
+  let rank = d;
+  let Rp: Float64Array | null = null;
+  if (!g.value.f32 && !(clean && cholesky(G, d, U) && scaledCondition(U, d) <= GRAM_DIRECT_MAX_COND)) {
+    const f = await sketchAndFactor(engine, op, b, cfg, req, valueChecks, false, R, perm, backends);
+    sketch = f.sketch;
+    rank = f.rank;
+    Rp = R;
+    await engine.run('sketchGram', { A, b, R, perm, rank, G: G.subarray(0, rank * rank), c: c.subarray(0, rank), allowF32: false }, req);
+    if (!cholesky(G, rank, U)) {
+      // A·R⁻¹ too ill-conditioned for its Gram (a sketch that is no subspace embedding for this A):
+      // LSQR on R from the sketch-and-solve start, which needs no Gram.
+      const x = basicSolution(R, perm, rank, f.Sb, d);
+      const l = await engine.run('sketchLsqr', { A, b, R, perm, rank, x, atol: 1e-14, btol: 1e-14, maxIter: 1000 }, req);
+      backends.solve = l.backend;
+      warnings.push('the Gram matrix of A·R⁻¹ is not numerically positive definite (the sketch is too small for this A); solved by LSQR on R instead');
+      return { x, rank, sketch, loop: l.value };
+    }
+  }
+  const x = gramSolution(U, Rp, perm, rank, c, d);
+  const { normEst, condEst } = Rp ? triangularEstimates(Rp, d, rank) : triangularEstimates(U, rank, rank);
+  const Ur = U.subarray(0, rank * rank);
+  const r = await engine.run('sketchRefine', { A, b, R: Rp, U: Ur, perm, rank, x, tol: cfg.tol, normEst, condEst, maxIter: cfg.maxIter }, req);
+  backends.solve = r.backend;
+  let loop = r.value;
+  if (loop.stop === 'breakdown' || loop.stop === 'max-iterations') {
+    // Refinement contracts by ‖I − (UᵀU)⁻¹BᵀB‖ per pass; when it did not, LSQR on the same factor converges for any spectrum.
+    const first = loop;
+    const F = Rp ?? U;
+    const l = await engine.run('sketchLsqr', { A, b, R: F, perm, rank, x, atol: 1e-14, btol: 1e-14, maxIter: 1000 }, req);
+    loop = { ...l.value, iterations: first.iterations + l.value.iterations };
+    warnings.push(`the Cholesky refinement ${first.stop === 'breakdown' ? 'stopped contracting' : `did not converge in ${first.iterations} steps`}; finished with LSQR on the same factor (${l.value.iterations} more iterations)`);
+  }
+  return { x, rank, sketch, loop };
 }
 
 export async function lstsq(engine: Engine, Ain: SketchOperand, bin: unknown, options?: LstsqOptions): Promise<LstsqResult> {
@@ -165,27 +269,14 @@ export async function lstsq(engine: Engine, Ain: SketchOperand, bin: unknown, op
     backends.qr = q.backend;
     rank = q.value.rank;
     x = basicSolution(R, perm, rank, rhs, d);
+  } else if (cfg.method === 'sketch-cholesky') {
+    const out = await choleskyLstsq(engine, op, b, cfg, req, valueChecks, R, perm, backends, warnings);
+    ({ x, rank, sketch, loop } = out);
   } else {
-    const resolved = resolveSketch({ kind: cfg.kind, m: cfg.m, nnzPerCol: cfg.nnzPerCol, seed: cfg.seed }, n, 'options', 'sketch');
-    sketch = resolved.description;
-    const S = resolved.S;
-    const SA = new Float64Array(cfg.m * d);
-    const Sb = new Float64Array(cfg.m);
-    // Only sketch-and-precondition may take an f32 sketch: LSQR refines x in f64 whatever R is (docs/sketch.md §6).
-    const allowF32 = cfg.method === 'sketch-and-precondition';
-    const ap = await engine.run('sketchApply', { S, A, rowOffset: 0, b, SA, Sb, allowF32, screen: MAX_MAGNITUDE }, req);
-    backends.apply = ap.backend;
-    // Nothing computed from A is used before its values pass: a backend that screened in its pass and
-    // found a bad element (or one that did not screen) leaves the verdict to the scan, which throws the
-    // E_NONFINITE / E_RANGE naming the first bad index, as it would have before the apply.
-    if (!ap.value || !ap.value.screened || ap.value.badIndex >= 0) {
-      checkOperandValues(op, 'A', valueChecks);
-      // It passed: a NaN under checkFinite: false. The screening call stopped early, so sketch again.
-      if (ap.value?.badIndex !== undefined && ap.value.badIndex >= 0) await engine.run('sketchApply', { S, A, rowOffset: 0, b, SA, Sb, allowF32 }, req);
-    }
-    const q = await engine.run('sketchQr', { M: SA, rows: cfg.m, cols: d, rhs: Sb, R, perm, rcond: cfg.rcond, allowF32 }, { ...o, dtype: 'f64', size: cfg.m * d });
-    backends.qr = q.backend;
-    rank = q.value.rank;
+    const f = await sketchAndFactor(engine, op, b, cfg, req, valueChecks, cfg.method === 'sketch-and-precondition', R, perm, backends);
+    sketch = f.sketch;
+    rank = f.rank;
+    const Sb = f.Sb;
     x = basicSolution(R, perm, rank, Sb, d);
     if (cfg.method === 'sketch-and-precondition') {
       const r = await engine.run('sketchLsqr', { A, b, R, perm, rank, x, atol: cfg.tol, btol: cfg.tol, maxIter: cfg.maxIter }, req);

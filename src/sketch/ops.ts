@@ -14,6 +14,8 @@
  *   where A lives (docs/ARCHITECTURE.md §2): every iteration reads all of A (or samples its rows), and
  *   a loop in the façade would cross the dispatch boundary (and, on a GPU, the bus) twice per iteration.
  * - `sketchResidual` — ‖b − A x‖₂ of a returned x, so every result reports its true residual.
+ * - `sketchGram`, `sketchRefine` — method 'sketch-cholesky': the Gram matrix of A (or of A·R⁻¹) and Aᵀb in
+ *   one BLAS-3 pass over A, and the refinement loop on its Cholesky factor (docs/sketch.md §4.5).
  * Triangular solves are not ops: they are d × d (microseconds) and are needed inside the loops, so each
  * loop kernel carries its own, and the façade does the one back-substitution of sketch-and-solve itself.
  */
@@ -196,6 +198,60 @@ export interface SketchIterateArgs extends SketchLoopArgs {
   readonly condEst: number;
 }
 
+/**
+ * The Gram pass of method 'sketch-cholesky' (docs/sketch.md §4.5): with A_P = A·P[:, :r] (the r = rank
+ * leading pivot columns) and B = A_P·R₁₁⁻¹ when R is given, else B = A_P: G := BᵀB (r × r, row-major,
+ * both triangles) and c := Bᵀb (r). One pass over A; a backend sums rows in an order of its own that does
+ * not depend on its thread count.
+ */
+export interface SketchGramArgs {
+  readonly A: SketchOperand;
+  readonly b: FloatArray;
+  /** cols × cols row-major, upper triangular in its leading rank × rank block; null: the Gram of A_P itself. */
+  readonly R: Float64Array | null;
+  readonly perm: Int32Array;
+  readonly rank: number;
+  /** Out: rank × rank. */
+  readonly G: Float64Array;
+  /** Out: rank. */
+  readonly c: Float64Array;
+  /**
+   * G is only a preconditioner (R null, refinement in f64 follows): a backend may form it from A rounded to
+   * f32 with f32 products and sums over row chunks (the chunks then added in f64); c stays f64.
+   */
+  readonly allowF32: boolean;
+}
+
+export interface SketchGramOutcome {
+  /** G was formed in f32 (allowF32 and the backend took it). */
+  readonly f32: boolean;
+}
+
+/**
+ * Refinement with the true residual on a Cholesky factor (method 'sketch-cholesky'; Björck's corrected
+ * semi-normal equations): with U upper triangular (rank × rank) such that UᵀU ≈ BᵀB, B = A_P·R₁₁⁻¹ (or
+ * A_P when R is null), step i computes r_i = b − A x_i and g = Aᵀr_i in one pass, then
+ *   y = U⁻ᵀR₁₁⁻ᵀ(g)_P,  dx = R₁₁⁻¹U⁻¹y  (‖y‖ ≈ ‖A dx‖),
+ * and stops with x_i ('converged') when ‖y‖ ≤ tol·(normEst·‖x_i‖ + (1 + 0.01·condEst)·‖r_i‖) (the rule of
+ * SketchIterateArgs) or when ‖y‖ > ½ of the previous step's ‖y‖ at ‖y‖ ≤ √ε·(normEst·‖x_i‖ + ‖r_i‖) (the
+ * correction stopped shrinking at the rounding floor); it stops with 'breakdown' when the correction stops
+ * shrinking above that, or is not finite. Otherwise x_P += dx. x leaves as the last x_i, whose residual is
+ * the one reported.
+ */
+export interface SketchRefineArgs {
+  readonly A: SketchOperand;
+  readonly b: FloatArray;
+  readonly R: Float64Array | null;
+  readonly U: Float64Array;
+  readonly perm: Int32Array;
+  readonly rank: number;
+  readonly x: Float64Array;
+  readonly tol: number;
+  readonly normEst: number;
+  readonly condEst: number;
+  readonly maxIter: number;
+}
+
 export type SketchLoopStop = 'compatible' | 'least-squares' | 'converged' | 'max-iterations' | 'breakdown';
 
 export interface SketchLoopOutcome {
@@ -264,6 +320,10 @@ declare module '../core/ops.js' {
     sketchLsqr: { args: SketchLsqrArgs; result: SketchLoopOutcome };
     /** The momentum loop of iterative sketching. */
     sketchIterate: { args: SketchIterateArgs; result: SketchLoopOutcome };
+    /** The Gram pass of 'sketch-cholesky'. */
+    sketchGram: { args: SketchGramArgs; result: SketchGramOutcome };
+    /** The refinement loop of 'sketch-cholesky'. */
+    sketchRefine: { args: SketchRefineArgs; result: SketchLoopOutcome };
     /** Randomized (block) Kaczmarz. */
     sketchKaczmarz: { args: SketchKaczmarzArgs; result: SketchSolveOutcome };
     /** Sketch-and-project. */
@@ -271,4 +331,6 @@ declare module '../core/ops.js' {
   }
 }
 
-export const SKETCH_OPS = ['sketchApply', 'sketchQr', 'sketchResidual', 'sketchLsqr', 'sketchIterate', 'sketchKaczmarz', 'sketchProject'] as const;
+export const SKETCH_OPS = [
+  'sketchApply', 'sketchQr', 'sketchResidual', 'sketchLsqr', 'sketchIterate', 'sketchGram', 'sketchRefine', 'sketchKaczmarz', 'sketchProject',
+] as const;

@@ -247,6 +247,10 @@ describe.skipIf(!main)('sketchApply on webgpu', () => {
       expect(ctx.fallbacks().some((f) => f.op === 'sketchQr' && /f64/.test(f.reason))).toBe(true);
       const ref = await ctx.sketch.lstsq(A, bv, { method: 'sketch-and-precondition', sketch: 'sparse-sign', m: 60, backend: 'js' });
       expect(Math.abs(fit.residualNorm - ref.residualNorm) / ref.residualNorm).toBeLessThanOrEqual(1e-12);
+      // sketch-cholesky's Gram pass and refinement are CPU ops (docs/sketch.md §4.5): they run on js here.
+      const ch = await ctx.sketch.lstsq(A, bv, { method: 'sketch-cholesky', backend: 'webgpu' });
+      expect(ch.backends).toMatchObject({ gram: 'js', solve: 'js' });
+      expect(Math.abs(ch.residualNorm - ref.residualNorm) / ref.residualNorm).toBeLessThanOrEqual(1e-12);
     } finally {
       await ctx.dispose();
     }

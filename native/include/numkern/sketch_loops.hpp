@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 #include "numkern/sketch.hpp"
 
@@ -42,6 +43,37 @@ template <class T>
 bool sketch_iterate_run(const SketchOperandView<T>& A, const T* b, const SketchLoopInput& L, double* x, double* st,
                         double* work, double alpha, double beta, double tol, double normEst, double condEst,
                         int maxIter, double budget_s, int threads);
+
+// Method 'sketch-cholesky' (docs/sketch.md §4.5; src/backends/js/sketch/cholesky.ts is the oracle).
+// The Gram pass: G (rank × rank) := BᵀB, c := Bᵀb, B = A·P[:, :rank] (·R₁₁⁻¹ when R is not null), over
+// row chunks of a size fixed by cols; the chunks form a fixed number of slabs (fixed by the shape), each
+// slab summing its chunks in order into its own accumulator, and the slabs are added in order at the end:
+// the same bits on any thread count. Resumable: st = {step, phase}; work holds the slabs' accumulators.
+constexpr int kGramScalars = 4;
+/// Doubles of Gram-pass work for an n × d operand at this rank.
+size_t sketch_gram_work(size_t n, size_t d, size_t rank);
+/// Runs the Gram pass from its state for at most budget_s seconds (at least one step); true when done.
+/// use_blas: OpenBLAS's dtrsm/dsyrk/dgemv where linked, else (or when false) numkern's blocked kernels.
+/// f32 (with OpenBLAS only; the caller asks for it only when G is a preconditioner): each chunk's BᵀB by
+/// ssyrk on B rounded to f32, added to the f64 sums; c stays f64. sketch_gram_uses_f32 says whether it is.
+template <class T>
+bool sketch_gram_run(const SketchOperandView<T>& A, const T* b, const double* R, const int32_t* perm, size_t rank,
+                     double* G, double* c, double* st, double* work, bool use_blas, bool f32, double budget_s,
+                     int threads);
+/// Whether sketch_gram_run forms G in f32 for these arguments (OpenBLAS linked and asked to, f32 asked).
+bool sketch_gram_uses_f32(bool use_blas, bool f32);
+/// The sketch family's lock on OpenBLAS's process-wide thread count (held by the QR and the Gram pass
+/// while they set it).
+std::mutex& sketch_openblas_mutex();
+
+// Refinement on the Cholesky factor U (rank × rank): st = {itn, stop, rnorm, prevY, phase}; work: res (n),
+// g (cols), y (rank). The contract is SketchRefineArgs in src/sketch/ops.ts.
+constexpr int kRefineScalars = 8;
+inline size_t sketch_refine_work(size_t n, size_t r, size_t d) { return n + d + r; }
+template <class T>
+bool sketch_refine_run(const SketchOperandView<T>& A, const T* b, const double* R, const double* U,
+                       const int32_t* perm, size_t rank, double* x, double* st, double* work, double tol,
+                       double normEst, double condEst, int maxIter, double budget_s, int threads);
 
 /// Randomized (block) Kaczmarz, whole (the oracle's loop); returns iterations; converged/residual out.
 template <class T>

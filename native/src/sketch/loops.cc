@@ -257,6 +257,58 @@ bool sketch_iterate_run(const SketchOperandView<T>& A, const T* b, const SketchL
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Refinement on a Cholesky factor (method 'sketch-cholesky'; src/backends/js/sketch/cholesky.ts refine)
+
+template <class T>
+bool sketch_refine_run(const SketchOperandView<T>& A, const T* b, const double* R, const double* U,
+                       const int32_t* perm, size_t rank, double* x, double* st, double* work, double tol,
+                       double normEst, double condEst, int maxIter, double budget_s, int threads) {
+  const auto t0 = Clock::now();
+  const size_t n = A.rows, d = A.cols, r = rank;
+  double* res = work;
+  double* g = res + n;
+  double* y = g + d;
+  const bool bf32 = sizeof(T) == 4;
+  double& itn = st[0];
+  double& stop = st[1];
+  double& rnorm = st[2];
+  double& prevY = st[3];
+  double& phase = st[4];
+  if (phase == 0) {
+    itn = 0;
+    stop = kStopRunning;
+    prevY = std::numeric_limits<double>::infinity();
+    phase = 1;
+  }
+  const double sqrtEps = std::sqrt(2.220446049250313e-16);
+  for (int passes = 0; stop == kStopRunning; ++passes) {
+    if (passes > 0 && seconds_since(t0) > budget_s) return false;
+    double sq = 0, df = 0;
+    fused_pass(A, x, b, bf32, 1, -1, res, g, nullptr, &sq, &df, threads);
+    rnorm = std::sqrt(sq);
+    for (size_t k = 0; k < r; ++k) y[k] = g[perm[k]];
+    if (R) sketch_solve_upper_t(R, d, r, y);
+    sketch_solve_upper_t(U, r, r, y);
+    const double ynorm = blocked_norm(y, r);
+    const double xnorm = blocked_norm(x, d);
+    if (!std::isfinite(ynorm) || !std::isfinite(rnorm)) { stop = kStopBreakdown; break; }
+    if (ynorm <= tol * (normEst * xnorm + (1 + 0.01 * condEst) * rnorm)) { stop = kStopConverged; break; }
+    if (ynorm > 0.5 * prevY) {
+      stop = ynorm <= sqrtEps * (normEst * xnorm + rnorm) ? kStopConverged : kStopBreakdown;
+      break;
+    }
+    if (itn >= maxIter) { stop = kStopMaxIter; break; }
+    prevY = ynorm;
+    itn += 1;
+    sketch_solve_upper(U, r, r, y);
+    if (R) sketch_solve_upper(R, d, r, y);
+    for (size_t k = 0; k < r; ++k) x[perm[k]] += y[k];
+  }
+  phase = 2;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Kaczmarz and sketch-and-project (whole loops, the oracle's arithmetic)
 
 template <class T>
@@ -376,6 +428,9 @@ int sketch_project(const SketchOperandView<T>& A, const T* b, double* x, const S
                                    double*, double, double, int, double, int);                                       \
   template bool sketch_iterate_run<T>(const SketchOperandView<T>&, const T*, const SketchLoopInput&, double*,        \
                                       double*, double*, double, double, double, double, double, int, double, int);   \
+  template bool sketch_refine_run<T>(const SketchOperandView<T>&, const T*, const double*, const double*,           \
+                                     const int32_t*, size_t, double*, double*, double*, double, double, double, int, \
+                                     double, int);                                                                  \
   template int sketch_kaczmarz<T>(const SketchOperandView<T>&, const T*, double*, size_t, const double*,             \
                                    const uint32_t*, double, int, int, bool*, double*, int);                          \
   template int sketch_project<T>(const SketchOperandView<T>&, const T*, double*, const SketchSpec&, double, int,     \

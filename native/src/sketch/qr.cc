@@ -10,6 +10,7 @@
 #include "numkern/parallel.hpp"
 #include "numkern/sketch.hpp"
 #include "numkern/sketch_dense.hpp"
+#include "numkern/sketch_loops.hpp"
 
 #if defined(NUMKERN_HAVE_BLAS)
 #include <cblas.h>
@@ -66,8 +67,8 @@ int sketch_qr(double* M, size_t rows, size_t cols, double* rhs, double* R, int32
 #if defined(NUMKERN_HAVE_BLAS)
   if (use_lapack && sketch_have_lapack() && rows > 0 && cols > 0 && rows < (1u << 31) && cols < (1u << 31) &&
       rows * cols < (size_t{1} << 31)) {
-    static std::mutex lapack_mutex;  // OpenBLAS's thread count is process-wide state
-    std::lock_guard<std::mutex> lock(lapack_mutex);
+    // OpenBLAS's thread count is process-wide state: one lock for the family (the Gram pass sets it too).
+    std::lock_guard<std::mutex> lock(sketch_openblas_mutex());
     const int m = static_cast<int>(rows), n = static_cast<int>(cols), k = static_cast<int>(steps);
     std::vector<double> a(rows * cols);
     for (size_t i = 0; i < rows; ++i)

@@ -5,6 +5,7 @@
 import { kernel, type AnyKernel } from '../../core/backend.js';
 import { operandRows } from '../../sketch/ops.js';
 import { sketchApply } from './sketch/apply.js';
+import { gram, refine } from './sketch/cholesky.js';
 import { applyQt, extractR, qrFactor, rankOf } from './sketch/dense.js';
 import { kaczmarz, sketchProject } from './sketch/kaczmarz.js';
 import { iterate, lsqr } from './sketch/lsqr.js';
@@ -28,6 +29,8 @@ export function sketchKernels(): AnyKernel[] {
     kernel({ op: 'sketchResidual', dtypes: BOTH, run: ({ A, b, x }) => residual(A, b, x, new Float64Array(operandRows(A))) }),
     kernel({ op: 'sketchLsqr', dtypes: BOTH, run: (args, ctl) => lsqr(args, ctl) }),
     kernel({ op: 'sketchIterate', dtypes: BOTH, run: (args, ctl) => iterate(args, ctl) }),
+    kernel({ op: 'sketchGram', dtypes: BOTH, run: (args) => gram(args) }),  // always f64 (allowF32 is a permission)
+    kernel({ op: 'sketchRefine', dtypes: BOTH, run: (args, ctl) => refine(args, ctl) }),
     kernel({ op: 'sketchKaczmarz', dtypes: BOTH, run: (args, ctl) => kaczmarz(args, ctl) }),
     kernel({ op: 'sketchProject', dtypes: BOTH, run: (args, ctl) => sketchProject(args, ctl) }),
   ];

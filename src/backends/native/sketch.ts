@@ -24,7 +24,7 @@ import {
   isCsr, SKETCH_KIND_CODES, SKETCH_STREAMS, SRHT_FEISTEL_ROUNDS, operandCols, operandRows,
   type SketchApplyArgs, type SketchIterateArgs, type SketchKaczmarzArgs, type SketchLoopOutcome,
   type SketchLoopStop, type SketchLsqrArgs, type SketchOperand, type SketchOperator, type SketchProjectArgs,
-  type SketchApplyOutcome, type SketchQrArgs, type SketchSolveOutcome,
+  type SketchApplyOutcome, type SketchGramArgs, type SketchGramOutcome, type SketchQrArgs, type SketchRefineArgs, type SketchSolveOutcome,
 } from '../../sketch/ops.js';
 import { guarded } from '../addon/errors.js';
 import { familyExports, type NativeAddon } from '../addon/load.js';
@@ -35,6 +35,8 @@ import { yieldToLoop } from './slices.js';
 export const SKETCH_STOP_CODES: readonly (SketchLoopStop | null)[] = [null, 'compatible', 'least-squares', 'converged', 'max-iterations', 'breakdown'];
 const LSQR_SCALARS = 12;
 const ITERATE_SCALARS = 8;
+const GRAM_SCALARS = 4;
+const REFINE_SCALARS = 8;
 /** Multiply-adds per apply slice: a few milliseconds. */
 export const APPLY_SLICE = 1 << 24;
 /** Elements of A per residual slice. */
@@ -61,6 +63,8 @@ interface NativeSketchLayout {
   sumBlock: number;
   lsqrScalars: number;
   iterateScalars: number;
+  gramScalars: number;
+  refineScalars: number;
   lapack: boolean;
 }
 
@@ -76,6 +80,11 @@ interface NativeSketchKernels {
     atol: number, btol: number, maxIter: number, budget: number, threads: number): number;
   sketchIterateRun(A: Obj, b: FloatArray, R: Float64Array, perm: Int32Array, rank: number, x: Float64Array, st: Float64Array, work: Float64Array,
     alpha: number, beta: number, tol: number, normEst: number, condEst: number, maxIter: number, budget: number, threads: number): number;
+  sketchGramWork(rows: number, cols: number, rank: number): number;
+  sketchGramRun(A: Obj, b: FloatArray, R: Float64Array | null, perm: Int32Array, rank: number, G: Float64Array, c: Float64Array, st: Float64Array,
+    work: Float64Array, blas: boolean, f32: boolean, budget: number, threads: number): number;
+  sketchRefineRun(A: Obj, b: FloatArray, R: Float64Array | null, perm: Int32Array, rank: number, U: Float64Array, x: Float64Array, st: Float64Array,
+    work: Float64Array, tol: number, normEst: number, condEst: number, maxIter: number, budget: number, threads: number): number;
   sketchKaczmarz(A: Obj, b: FloatArray, x: Float64Array, block: number, rowCdf: Float64Array, key0: number, key1: number, target: number,
     maxIter: number, checkEvery: number, out: Float64Array, threads: number): void;
   sketchKaczmarzAsync(...args: Parameters<NativeSketchKernels['sketchKaczmarz']>): Promise<void>;
@@ -85,8 +94,8 @@ interface NativeSketchKernels {
   sketchLayout(): NativeSketchLayout;
 }
 
-const SKETCH_EXPORTS = ['sketchApply', 'sketchQr', 'sketchQrAsync', 'sketchResidualSq', 'sketchLsqrRun', 'sketchIterateRun', 'sketchKaczmarz',
-  'sketchKaczmarzAsync', 'sketchProject', 'sketchProjectAsync', 'sketchLayout'] as const;
+const SKETCH_EXPORTS = ['sketchApply', 'sketchQr', 'sketchQrAsync', 'sketchResidualSq', 'sketchLsqrRun', 'sketchIterateRun', 'sketchGramWork',
+  'sketchGramRun', 'sketchRefineRun', 'sketchKaczmarz', 'sketchKaczmarzAsync', 'sketchProject', 'sketchProjectAsync', 'sketchLayout'] as const;
 
 type SketchAddon = NativeAddon & NativeSketchKernels;
 
@@ -99,7 +108,8 @@ function checkLayout(layout: NativeSketchLayout): void {
   }
   if (layout.feistelRounds !== SRHT_FEISTEL_ROUNDS) bad.push(`feistel rounds ${layout.feistelRounds} ≠ ${SRHT_FEISTEL_ROUNDS}`);
   if (layout.sumBlock !== SUM_BLOCK) bad.push(`sum block ${layout.sumBlock} ≠ ${SUM_BLOCK}`);
-  if (layout.lsqrScalars !== LSQR_SCALARS || layout.iterateScalars !== ITERATE_SCALARS) bad.push('loop state slots differ');
+  if (layout.lsqrScalars !== LSQR_SCALARS || layout.iterateScalars !== ITERATE_SCALARS || layout.gramScalars !== GRAM_SCALARS ||
+    layout.refineScalars !== REFINE_SCALARS) bad.push('loop state slots differ');
   if (bad.length) throw new Error(`native sketch tables differ from src/sketch/ops.ts (stale build? run npm run rebuild:native): ${bad.join('; ')}`);
 }
 
@@ -219,6 +229,38 @@ async function iterate(sk: SketchAddon, threads: number, args: SketchIterateArgs
   return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm };
 }
 
+/**
+ * The Gram pass of 'sketch-cholesky' as a resumable native pass (its slab accumulators live in `work`),
+ * in slices of SLICE_SECONDS. OpenBLAS's dsyrk (ssyrk under allowF32) where linked unless
+ * NUMKERN_SKETCH_LAPACK=0.
+ */
+async function gram(sk: SketchAddon, threads: number, args: SketchGramArgs, ctl: KernelControl): Promise<SketchGramOutcome> {
+  const { A, b, R, perm, rank, G, c, allowF32 } = args;
+  const st = new Float64Array(GRAM_SCALARS);
+  const work = new Float64Array(sk.sketchGramWork(operandRows(A), operandCols(A), rank));
+  const blas = process.env.NUMKERN_SKETCH_LAPACK !== '0';
+  for (;;) {
+    throwIfAborted(ctl.signal);
+    const done = sk.sketchGramRun(A, b, R, perm, rank, G, c, st, work, blas, allowF32, SLICE_SECONDS, threads);
+    if (done) return { f32: done === 2 };
+    await yieldToLoop();
+  }
+}
+
+/** The refinement loop of 'sketch-cholesky'; its last pass's residual is the result's (no extra pass). */
+async function refine(sk: SketchAddon, threads: number, args: SketchRefineArgs, ctl: KernelControl): Promise<SketchLoopOutcome> {
+  const { A, b, R, U, perm, rank, x, tol, normEst, condEst, maxIter } = args;
+  const st = new Float64Array(REFINE_SCALARS);
+  const work = new Float64Array(operandRows(A) + operandCols(A) + rank);
+  for (;;) {
+    throwIfAborted(ctl.signal);
+    if (sk.sketchRefineRun(A, b, R, perm, rank, U, x, st, work, tol, normEst, condEst, maxIter, SLICE_SECONDS, threads)) break;
+    ctl.onProgress?.({ iteration: st[0]!, residualNorm: st[2]! });
+    await yieldToLoop();
+  }
+  return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm: st[2]! };
+}
+
 async function kaczmarz(sk: SketchAddon, threads: number, a: SketchKaczmarzArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
   throwIfAborted(ctl.signal);
   const out = new Float64Array(3);
@@ -254,6 +296,8 @@ export function sketchKernels({ addon, threads }: NativeHandle): AnyKernel[] {
     kernel({ op: 'sketchResidual', dtypes: BOTH, run: ({ A, b, x }) => guarded(() => residual(sk, threads, A, b, x)) }),
     kernel({ op: 'sketchLsqr', dtypes: BOTH, run: (args, ctl) => guarded(() => lsqr(sk, threads, args, ctl)) }),
     kernel({ op: 'sketchIterate', dtypes: BOTH, run: (args, ctl) => guarded(() => iterate(sk, threads, args, ctl)) }),
+    kernel({ op: 'sketchGram', dtypes: BOTH, run: (args, ctl) => guarded(() => gram(sk, threads, args, ctl)) }),
+    kernel({ op: 'sketchRefine', dtypes: BOTH, run: (args, ctl) => guarded(() => refine(sk, threads, args, ctl)) }),
     kernel({ op: 'sketchKaczmarz', dtypes: BOTH, run: (args, ctl) => guarded(() => kaczmarz(sk, threads, args, ctl)) }),
     kernel({ op: 'sketchProject', dtypes: BOTH, run: (args, ctl) => guarded(() => project(sk, threads, args, ctl)) }),
   ];
