@@ -1,10 +1,12 @@
 """Peers for the sketch bench (bench/suites/sketch.ts): dense f64 least squares on the bench's own problem,
 timed in the same run as numkern (docs/peers.md §2 has the survey's figures for these methods).
 
-Usage: python3 sketch.py n d b.f64 reps   (Debian's /usr/bin/python3: python3-numpy, python3-scipy)
+Usage: python3 sketch.py n d b.f64 reps [ill]   (Debian's /usr/bin/python3: python3-numpy, python3-scipy)
 A is regenerated here bit for bit from its definition (bench/suites/sketch.ts, `entry`):
     A[i, j] = (fmix32(i·d + j + 0x9E3779B9 mod 2³²) + 0.5)·2⁻³¹ − 1   (MurmurHash3's 32-bit finalizer)
 and b (n little-endian f64) is read from the file the bench wrote, so both sides solve the same problem.
+With `ill`, A's last column becomes A[:, 0] + 1e-8·A[:, d − 1] (the bench's ill-conditioned variant,
+κ ≈ 1e8 that no column scaling removes; the same f64 operations as the bench's).
 Prints one JSON object: for each method {"best": s, "residual": ‖b − A x‖₂}, plus the BLAS in use.
 Methods: LAPACK dgels (Householder QR least squares, the accuracy reference), numpy lstsq (gelsd, SVD),
 normal equations + Cholesky (fast, squares κ), and sketch-and-solve with SciPy's CountSketch, m = 10d
@@ -51,6 +53,8 @@ def best_of(reps, f):
 def main():
     n, d, bfile, reps = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     A = make_a(n, d)
+    if len(sys.argv) > 5 and sys.argv[5] == 'ill':
+        A[:, d - 1] = A[:, 0] + 1e-8 * A[:, d - 1]
     b = np.fromfile(bfile, dtype='<f8')
     assert b.shape == (n,)
     res = lambda x: float(np.linalg.norm(b - A @ x))

@@ -12,7 +12,10 @@
  *   sketch-cholesky needed no sketch (the Gram of A itself was well enough conditioned).
  * - numkern's own Householder QR ('qr'), and the peers, as speed-ups over dgels.
  * The problem: A[i, j] = a hashed uniform in [−1, 1) (defined in `entry`, regenerated bit for bit by the
- * peer), b = A·x₀ + 0.1·(hashed noise), x₀_j = 1/(j + 1).
+ * peer), b = A·x₀ + 0.1·(hashed noise), x₀_j = 1/(j + 1). Its κ is ≈ 1.1–1.3, so sketch-cholesky takes
+ * its unsketched path there; one more case, 200000×200 with the last column replaced by
+ * A[:, 0] + 1e-8·A[:, d − 1] (κ ≈ 1e8, which column scaling does not remove), times its sketched path
+ * against dgels, sketch-and-precondition alongside.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,9 +44,10 @@ function entry(q: number): number {
   return (fmix32((q + 0x9e3779b9) >>> 0) + 0.5) * 2 ** -31 - 1;
 }
 
-export function benchProblem(n: number, d: number): { A: DenseMatrix<Float64Array>; b: Float64Array } {
+export function benchProblem(n: number, d: number, ill = false): { A: DenseMatrix<Float64Array>; b: Float64Array } {
   const data = new Float64Array(n * d);
   for (let q = 0; q < n * d; q++) data[q] = entry(q);
+  if (ill) for (let i = 0; i < n; i++) data[i * d + d - 1] = data[i * d]! + 1e-8 * data[i * d + d - 1]!;
   const b = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let s = 0;
@@ -61,13 +65,13 @@ interface PeerResult {
   blas: string;
 }
 
-function runPeer(n: number, d: number, b: Float64Array, reps: number): PeerResult | string {
+function runPeer(n: number, d: number, b: Float64Array, reps: number, ill: boolean): PeerResult | string {
   if (!existsSync('/usr/bin/python3')) return 'skipped: /usr/bin/python3 not found';
   const dir = mkdtempSync(join(tmpdir(), 'numkern-sketch-'));
   try {
     const file = join(dir, 'b.f64');
     writeFileSync(file, new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-    const r = spawnSync('/usr/bin/python3', [PEER, String(n), String(d), file, String(reps)], { encoding: 'utf8', maxBuffer: 1 << 20, env: peerEnv() });
+    const r = spawnSync('/usr/bin/python3', [PEER, String(n), String(d), file, String(reps), ...(ill ? ['ill'] : [])], { encoding: 'utf8', maxBuffer: 1 << 20, env: peerEnv() });
     if (r.status !== 0) return `skipped: ${(r.stderr || r.error?.message || 'python failed').trim().split('\n').at(-1)}`;
     return JSON.parse(r.stdout) as PeerResult;
   } finally {
@@ -84,16 +88,17 @@ async function seconds(fn: () => Promise<unknown>, quick: boolean): Promise<numb
   return (await time(fn, { time: quick ? 200 : 400 })).median;
 }
 
-const SIZES: readonly [number, number][] = [[100_000, 100], [200_000, 200], [1_000_000, 50]];
-const QUICK: readonly [number, number][] = [[20_000, 50], [50_000, 100]];
+/** [n, d, ill-conditioned]. */
+const SIZES: readonly [number, number, boolean?][] = [[100_000, 100], [200_000, 200], [1_000_000, 50], [200_000, 200, true]];
+const QUICK: readonly [number, number, boolean?][] = [[20_000, 50], [50_000, 100]];
 
 /** `sizes` overrides the issue's sizes (smoke tests). */
-export async function lstsqSuite(targets: Target[], c: Ceilings, quick: boolean, sizes?: readonly [number, number][]): Promise<Row[]> {
+export async function lstsqSuite(targets: Target[], c: Ceilings, quick: boolean, sizes?: readonly [number, number, boolean?][]): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const [n, d] of sizes ?? (quick ? QUICK : SIZES)) {
-    const { A, b } = benchProblem(n, d);
-    const size = `${n}×${d}`;
-    const peer = runPeer(n, d, b, quick ? 1 : 3);
+  for (const [n, d, ill = false] of sizes ?? (quick ? QUICK : SIZES)) {
+    const { A, b } = benchProblem(n, d, ill);
+    const size = `${n}×${d}${ill ? ' κ≈1e8' : ''}`;
+    const peer = runPeer(n, d, b, quick ? 1 : 3, ill);
     const ref = typeof peer === 'string' ? null : peer.dgels;
     const base = { suite: 'sketch', dtype: 'f64', ofCeiling1: null, ofCeilingAll: null } as const;
     if (typeof peer === 'string') {
@@ -110,11 +115,13 @@ export async function lstsqSuite(targets: Target[], c: Ceilings, quick: boolean,
     for (const t of targets) {
       if (!t.ctx.supports(t.backend, 'sketchApply', 'f64')) continue;
       const opts = { backend: t.backend, strict: false, checkFinite: false } as const;
-      // SRHT apply: A read once is the bandwidth-bound floor.
-      const m4 = 4 * d;
-      const sApply = await seconds(() => t.ctx.sketch.apply(A, { ...opts, kind: 'srht', m: m4, seed: 1 }), quick);
-      const gbs = (n * d * 8) / sApply / 1e9;
-      rows.push({ ...base, case: `SRHT apply m=4d ${size}`, backend: t.label, threads: t.threads, seconds: sApply, unit: 'GB/s', rate: gbs, ofCeiling1: gbs / c.triad1, ofCeilingAll: gbs / c.triadAll });
+      if (!ill) {
+        // SRHT apply: A read once is the bandwidth-bound floor.
+        const m4 = 4 * d;
+        const sApply = await seconds(() => t.ctx.sketch.apply(A, { ...opts, kind: 'srht', m: m4, seed: 1 }), quick);
+        const gbs = (n * d * 8) / sApply / 1e9;
+        rows.push({ ...base, case: `SRHT apply m=4d ${size}`, backend: t.label, threads: t.threads, seconds: sApply, unit: 'GB/s', rate: gbs, ofCeiling1: gbs / c.triad1, ofCeilingAll: gbs / c.triadAll });
+      }
       const solve = async (label: string, o: LstsqOptions) => {
         let last = await t.ctx.sketch.lstsq(A, b, { ...opts, ...o });
         const s = await seconds(async () => {
@@ -129,10 +136,11 @@ export async function lstsqSuite(targets: Target[], c: Ceilings, quick: boolean,
           note: `${acc}; ${last.iterations} it, m=${last.sketch?.m ?? '-'}, ran on ${Object.values(last.backends).join('/')}`,
         });
       };
-      await solve('CountSketch sketch-and-solve m=10d', { method: 'sketch-and-solve', sketch: 'countsketch', m: 10 * d });
+      if (!ill) await solve('CountSketch sketch-and-solve m=10d', { method: 'sketch-and-solve', sketch: 'countsketch', m: 10 * d });
       await solve('sketch-and-precondition (defaults)', { method: 'sketch-and-precondition' });
-      await solve('iterative sketching (defaults)', { method: 'iterative-sketching' });
+      if (!ill) await solve('iterative sketching (defaults)', { method: 'iterative-sketching' });
       await solve('sketch-cholesky (defaults)', { method: 'sketch-cholesky' });
+      if (ill) continue;
       if (!(t.backend === 'js' && n * d > 2e7)) await solve('Householder QR (numkern)', { method: 'qr' });
     }
   }
