@@ -62,10 +62,6 @@ bool sketch_gram_run(const SketchOperandView<T>& A, const T* b, const double* R,
                      int threads);
 /// Whether sketch_gram_run forms G in f32 for these arguments (OpenBLAS linked and asked to, f32 asked).
 bool sketch_gram_uses_f32(bool use_blas, bool f32);
-/// The sketch family's lock on OpenBLAS's process-wide thread count (held by the QR and the Gram pass
-/// while they set it).
-std::mutex& sketch_openblas_mutex();
-
 // Refinement on the Cholesky factor U (rank × rank): st = {itn, stop, rnorm, prevY, phase}; work: res (n),
 // g (cols), y (rank). The contract is SketchRefineArgs in src/sketch/ops.ts.
 constexpr int kRefineScalars = 8;

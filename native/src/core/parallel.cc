@@ -7,6 +7,7 @@
 #endif
 
 #include "numkern/parallel.hpp"
+#include "numkern/blas_threads.hpp"
 
 namespace numkern {
 
@@ -46,5 +47,12 @@ bool openmp_enabled() {
   return false;
 #endif
 }
+
+#if defined(NUMKERN_HAVE_BLAS)
+std::mutex& blas_threads_mutex() {
+  static std::mutex m;
+  return m;
+}
+#endif
 
 }  // namespace numkern

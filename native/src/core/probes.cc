@@ -13,6 +13,8 @@
 
 #if defined(NUMKERN_HAVE_BLAS)
 #include <cblas.h>
+
+#include "numkern/blas_threads.hpp"
 #endif
 
 namespace numkern {
@@ -120,8 +122,7 @@ double gemm_gflops(int n, int threads, int reps) {
   const int nt = plan_threads(threads, nn, 0);
   double best = std::numeric_limits<double>::infinity();
 #if defined(NUMKERN_HAVE_BLAS)
-  const int previous = openblas_get_num_threads();
-  openblas_set_num_threads(nt);
+  const BlasThreads blas(nt);
 #endif
   for (int r = 0; r < std::max(reps, 1); ++r) {
     const auto t0 = Clock::now();
@@ -132,9 +133,6 @@ double gemm_gflops(int n, int threads, int reps) {
 #endif
     best = std::min(best, seconds_since(t0));
   }
-#if defined(NUMKERN_HAVE_BLAS)
-  openblas_set_num_threads(previous);
-#endif
   return 2.0 * static_cast<double>(n) * n * n / best / 1e9;
 }
 

@@ -36,6 +36,8 @@
 
 #if defined(NUMKERN_HAVE_BLAS)
 #include <cblas.h>
+
+#include "numkern/blas_threads.hpp"
 #endif
 
 namespace numkern {
@@ -142,31 +144,12 @@ void blas_block(const T* W, int64_t K, int64_t row0, int64_t rows, const T* M, L
        static_cast<blasint>(cols));
 }
 
-/// OpenBLAS on one thread for the length of a call: each of our threads runs its own single-threaded
-/// product, so a tile's bits never depend on how OpenBLAS would split it, and its own threads do not
-/// fight ours for the cores (docs/platform.md 1.8). OpenBLAS 0.3.21 keeps the count process-wide, so
-/// calls take turns under a lock and the previous count is restored after each.
-class BlasSingleThread {
- public:
-  explicit BlasSingleThread(bool on) {
-    if (!on) return;
-    lock_ = std::unique_lock<std::mutex>(mutex());
-    previous_ = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-  }
-  ~BlasSingleThread() {
-    if (lock_.owns_lock()) openblas_set_num_threads(previous_);
-  }
-  BlasSingleThread(const BlasSingleThread&) = delete;
-  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
-
- private:
-  static std::mutex& mutex() {
-    static std::mutex m;
-    return m;
-  }
-  std::unique_lock<std::mutex> lock_;
-  int previous_ = 1;
+/// OpenBLAS on one thread for the length of a call (numkern/blas_threads.hpp): each of our threads runs
+/// its own single-threaded product, so a tile's bits never depend on how OpenBLAS would split it, and its
+/// own threads do not fight ours for the cores (docs/platform.md 1.8).
+struct BlasSingleThread {
+  explicit BlasSingleThread(bool on) : t(1, on) {}
+  BlasThreads t;
 };
 #else
 template <class T>

@@ -19,6 +19,8 @@
 
 #if defined(NUMKERN_HAVE_BLAS)
 #include <cblas.h>
+
+#include "numkern/blas_threads.hpp"
 #endif
 
 namespace numkern {
@@ -39,18 +41,9 @@ size_t gram_slabs(size_t nchunks, size_t r) {
 }
 
 #if defined(NUMKERN_HAVE_BLAS)
-/// OpenBLAS on one thread while our threads each run their own calls; the count is process-wide state,
-/// so callers take turns and the previous count comes back after.
-class OneBlasThread {
- public:
-  OneBlasThread() : lock_(sketch_openblas_mutex()), previous_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
-  ~OneBlasThread() { openblas_set_num_threads(previous_); }
-  OneBlasThread(const OneBlasThread&) = delete;
-  OneBlasThread& operator=(const OneBlasThread&) = delete;
-
- private:
-  std::lock_guard<std::mutex> lock_;
-  int previous_;
+/// OpenBLAS on one thread while our threads each run their own calls (numkern/blas_threads.hpp).
+struct OneBlasThread {
+  BlasThreads t{1};
 };
 #endif
 
@@ -157,11 +150,6 @@ void gram_chunk_into(const SketchOperandView<T>& A, const T* b, const double* R,
 }
 
 }  // namespace
-
-std::mutex& sketch_openblas_mutex() {
-  static std::mutex m;
-  return m;
-}
 
 bool sketch_gram_uses_f32(bool use_blas, bool f32) {
 #if defined(NUMKERN_HAVE_BLAS)

@@ -14,6 +14,8 @@
 
 #if defined(NUMKERN_HAVE_BLAS)
 #include <cblas.h>
+
+#include "numkern/blas_threads.hpp"
 extern "C" {
 void dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau, double* work, const int* lwork,
              int* info) __attribute__((weak));
@@ -67,8 +69,8 @@ int sketch_qr(double* M, size_t rows, size_t cols, double* rhs, double* R, int32
 #if defined(NUMKERN_HAVE_BLAS)
   if (use_lapack && sketch_have_lapack() && rows > 0 && cols > 0 && rows < (1u << 31) && cols < (1u << 31) &&
       rows * cols < (size_t{1} << 31)) {
-    // OpenBLAS's thread count is process-wide state: one lock for the family (the Gram pass sets it too).
-    std::lock_guard<std::mutex> lock(sketch_openblas_mutex());
+    // OpenBLAS's thread count is process-wide state, set under the one lock of numkern/blas_threads.hpp.
+    const BlasThreads blas(plan_threads(threads, rows * cols * cols, 1 << 18));
     const int m = static_cast<int>(rows), n = static_cast<int>(cols), k = static_cast<int>(steps);
     std::vector<double> a(rows * cols);
     for (size_t i = 0; i < rows; ++i)
@@ -77,8 +79,6 @@ int sketch_qr(double* M, size_t rows, size_t cols, double* rhs, double* R, int32
     std::vector<double> tau(steps);
     int info = 0, lwork = -1;
     double q = 0;
-    const int previous = openblas_get_num_threads();
-    openblas_set_num_threads(plan_threads(threads, rows * cols * cols, 1 << 18));
     std::vector<double> work;
     // First the unpivoted blocked QR (dgeqrf: BLAS-3, several times dgeqp3's speed, whose column-norm
     // updates are BLAS-2). Pivoting only matters for the rank: the pivoted R would have
@@ -120,7 +120,6 @@ int sketch_qr(double* M, size_t rows, size_t cols, double* rhs, double* R, int32
       work.resize(static_cast<size_t>(lwork));
       dormqr_("L", "T", &m, &one, &k, a.data(), &m, tau.data(), rhs, &m, work.data(), &lwork, &info, 1, 1);
     }
-    openblas_set_num_threads(previous);
     if (info == 0) {
       std::fill(R, R + cols * cols, 0.0);
       for (size_t i = 0; i < steps; ++i)
