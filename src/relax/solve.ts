@@ -15,7 +15,7 @@ import { checkFiniteNumber, checkIntegerInRange, checkOptions, describe, isDetac
 import { CG_METHODS, RELAX_METHODS, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from './ops.js';
 import { judge, type StopReason } from './outcome.js';
 import { checkPrepared, checkPrepareOptions, isPrepared, PreparedOperator, type PrepareOptions } from './prepared.js';
-import { checkedOperator, checkSystem, overlaps, type CheckedOperator, type CheckedSystem } from './validate.js';
+import { checkedOperator, checkSystem, hasNonFinite, overlaps, type CheckedOperator, type CheckedSystem } from './validate.js';
 
 export type PreconditionerKind = 'none' | 'ssor' | 'jacobi';
 
@@ -153,7 +153,7 @@ function finish(sys: CheckedSystem, x: FloatArray, x0: FloatArray | undefined, c
   let o = out;
   if (!Number.isFinite(o.initialResidualNorm)) fail('E_RANGE', 'options.x0', 'the initial residual ‖b − A x0‖ overflows f64; rescale the system or x0');
   // A run that overflowed leaves nothing usable: hand back the initial guess and its residual.
-  if (!Number.isFinite(o.residualNorm) || x.some((v) => !Number.isFinite(v))) {
+  if (!Number.isFinite(o.residualNorm) || hasNonFinite(x)) {
     if (x0 && x0 !== x) x.set(x0);
     else if (!x0) x.fill(0);
     o = { ...o, residualNorm: o.initialResidualNorm, converged: false, diverged: true };

@@ -60,6 +60,15 @@ NK_HD NK_FORCEINLINE double csr_row_sum(const int32_t* row_ptr, const int32_t* c
   return s;
 }
 
+/// csr_row_sum of a trusted CSR copy (relax.hpp CsrOp::trusted): the same sum in the same order, without
+/// the checks its indices passed when the copy was made.
+NK_HD NK_FORCEINLINE double csr_row_sum_trusted(const int32_t* row_ptr, const int32_t* col_idx, const double* values,
+                                                int32_t i, const double* x) {
+  double s = 0;
+  for (int32_t p = row_ptr[i]; p < row_ptr[i + 1]; ++p) s += values[p] * x[col_idx[p]];
+  return s;
+}
+
 // The row checks below run once per row of sweeps whose rows may be independent (red-black), where
 // every instruction counts: unsigned compares, one per bound (a negative value becomes >= 2^31), and
 // one branch predicted never taken (csr_row_range's selects measured ~10% slower there).

@@ -18,7 +18,7 @@ import { throwIfAborted } from '../../core/errors.js';
 import type { OpArgs, OpResult } from '../../core/ops.js';
 import { stencilToCsr } from '../../core/stencil.js';
 import { isStencil, type CsrMatrix, type FloatArray, type LinearOperator, type StencilOperator } from '../../core/types.js';
-import { RELAX_METHODS, type PreparedToken, type RelaxArgs, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../../relax/ops.js';
+import { lentScans, RELAX_METHODS, type PreparedToken, type RelaxArgs, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../../relax/ops.js';
 import { familyExports, type NativeAddon } from './load.js';
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -79,6 +79,8 @@ export interface NativeRelaxKernels {
   relaxOperator(op: NativeRelaxOp): NativeRelaxOperator;
   /** Drops the operator's copy now (sessions still running keep theirs until they end). */
   relaxOperatorRelease(op: NativeRelaxOperator): void;
+  /** The index of a's first entry with !(|a_i| <= bound), or -1; absent from an older addon (the façade's loops then decide). */
+  relaxBoundScan?(a: FloatArray, bound: number): number;
 }
 
 export const RELAX_EXPORTS = ['relaxLayout', 'relaxCreate', 'relaxAdvance', 'relaxAdvanceAsync', 'relaxRead', 'relaxRelease', 'relaxOperator', 'relaxOperatorRelease'] as const;
@@ -349,5 +351,7 @@ export async function nativeRelaxSolveBatch(relax: NativeRelaxKernels, threads: 
 export function relaxAddon(addon: NativeAddon): NativeAddon & NativeRelaxKernels {
   const relax = familyExports<NativeRelaxKernels>(addon, 'relax', RELAX_EXPORTS);
   checkRelaxLayout(relax.relaxLayout());
+  // Lends the façade its vector scan (src/relax/ops.ts lentScans), as linalg lends core its finite scan.
+  if (typeof relax.relaxBoundScan === 'function') lentScans.bound = relax.relaxBoundScan.bind(relax);
   return relax;
 }
