@@ -77,6 +77,9 @@ struct Csr {
     const int64_t last = A.n - 1;
     pipelined(FWD ? tri->lower_plan : tri->upper_plan, A.n, [&](int32_t k) { f(FWD ? k : last - k, At{}); });
   }
+  /// Whether visit<FWD> takes the rows in natural (reverse) order on the calling thread: no two-thread plan.
+  template <bool FWD>
+  bool in_order() const { return !(FWD ? tri->lower_plan : tri->upper_plan).usable; }
 };
 
 }  // namespace detail
