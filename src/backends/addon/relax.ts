@@ -249,7 +249,10 @@ function outcome(st: Float64Array): RelaxOutcome {
  * yields to the event loop every YIELD_MS; then, unless an update is cheaper than SYNC_UNITS, it runs on
  * the libuv pool in chunks of CHUNK_MS (from the start when an update costs FIRST_SYNC_UNITS or more).
  */
-async function drive(relax: NativeRelaxKernels, session: NativeRelaxSession, method: RelaxMethod, costs: readonly number[], threads: number, ctl: KernelControl, progress: (running: number) => void): Promise<void> {
+async function drive(
+  relax: NativeRelaxKernels, session: NativeRelaxSession, method: RelaxMethod, costs: readonly number[], threads: number, ctl: KernelControl,
+  progress: (running: number) => void,
+): Promise<void> {
   const total = costs.reduce((a, b) => a + b, 0);
   const budget = new Float64Array(costs.length);
   let running = costs.length;
