@@ -69,6 +69,23 @@ NK_HD NK_FORCEINLINE double csr_row_sum_trusted(const int32_t* row_ptr, const in
   return s;
 }
 
+/// csr_row_sum_trusted of rows i and i + 1 at once, each summed in its own order as above (the same bits):
+/// two independent add chains in flight, for rows long enough that one chain is the limit.
+NK_HD NK_FORCEINLINE void csr_row_sums2_trusted(const int32_t* row_ptr, const int32_t* col_idx, const double* values,
+                                                int32_t i, const double* x, double& s0, double& s1) {
+  const int32_t a = row_ptr[i], b = row_ptr[i + 1], e = row_ptr[i + 2];
+  const int32_t m = b - a < e - b ? b - a : e - b;
+  double u = 0, v = 0;
+  for (int32_t k = 0; k < m; ++k) {
+    u += values[a + k] * x[col_idx[a + k]];
+    v += values[b + k] * x[col_idx[b + k]];
+  }
+  for (int32_t p = a + m; p < b; ++p) u += values[p] * x[col_idx[p]];
+  for (int32_t p = b + m; p < e; ++p) v += values[p] * x[col_idx[p]];
+  s0 = u;
+  s1 = v;
+}
+
 // The row checks below run once per row of sweeps whose rows may be independent (red-black), where
 // every instruction counts: unsigned compares, one per bound (a negative value becomes >= 2^31), and
 // one branch predicted never taken (csr_row_range's selects measured ~10% slower there).
