@@ -162,6 +162,38 @@ NK_HD NK_FORCEINLINE void csr_relax_row(const int32_t* row_ptr, const int32_t* c
   x[i] = sor_update(x[i], b[i], sigma, omw, w / aii);
 }
 
+/// csr_relax_row on a trusted CSR copy (relax.hpp CsrOp::trusted) in a natural-order (FWD) or
+/// reverse-order sweep: σ_i in csr_sor_sigma's order without its checks, and x_{i∓1}, the row updated just
+/// before and the last term of σ_i when it is stored, taken from `prev` (the same double; see CHAINED
+/// below). Returns the new x_i.
+template <bool FWD>
+NK_HD NK_FORCEINLINE double csr_relax_row_chained(const int32_t* row_ptr, const int32_t* col_idx, const double* values,
+                                                  int32_t i, int32_t d, double aii, const double* b, double* x,
+                                                  double w, double omw, double prev) {
+  const int32_t p0 = row_ptr[i], p1 = row_ptr[i + 1];
+  double sigma = 0;
+  if constexpr (FWD) {
+    for (int32_t p = d + 1; p < p1; ++p) sigma += values[p] * x[col_idx[p]];
+    for (int32_t p = p0; p < d - 1; ++p) sigma += values[p] * x[col_idx[p]];
+    if (d > p0) {
+      const int32_t c = col_idx[d - 1];
+      if (c == i - 1) sigma += values[d - 1] * prev;
+      else sigma += values[d - 1] * x[c];
+    }
+  } else {
+    for (int32_t p = p0; p < d; ++p) sigma += values[p] * x[col_idx[p]];
+    for (int32_t p = p1 - 1; p > d + 1; --p) sigma += values[p] * x[col_idx[p]];
+    if (p1 > d + 1) {
+      const int32_t c = col_idx[d + 1];
+      if (c == i + 1) sigma += values[d + 1] * prev;
+      else sigma += values[d + 1] * x[c];
+    }
+  }
+  const double xi = sor_update(x[i], b[i], sigma, omw, w / aii);
+  x[i] = xi;
+  return xi;
+}
+
 /// csr_relax_row of a level-scheduled sweep: the passed rows read from x, the others from xo (the
 /// iterate before the sweep; x_i is still its old value there and in x, as no row of the level writes it).
 template <bool FWD>
