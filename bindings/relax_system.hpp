@@ -87,7 +87,8 @@ struct Operator {
       diag_pos.resize(static_cast<size_t>(n));
       diag.resize(static_cast<size_t>(n));
       diag_ok_ = rx::csr_find_diagonal(n, row_ptr.data(), col_idx.data(), values.data(), diag_pos.data(), diag.data(), nnz);
-      csr_ = rx::CsrOp{n, row_ptr.data(), col_idx.data(), values.data(), diag_pos.data(), diag.data(), nnz};
+      // read_op checked every index of these copies, and nothing writes them: the kernels may trust them.
+      csr_ = rx::CsrOp{n, row_ptr.data(), col_idx.data(), values.data(), diag_pos.data(), diag.data(), nnz, diag_ok_};
     });
     return diag_ok_ ? &csr_ : nullptr;
   }

@@ -459,8 +459,60 @@ inline void test_row_inlines() {
   assert(jacobi_precondition(3.0, 4.0) == 0.75);
 }
 
+/// A trusted CSR copy (CsrOp::trusted: its row products skip the index re-checks) gives the bits of the
+/// same arrays untrusted, for every method, one call or one update per call, on 1 and 2 threads.
+inline void test_trusted_csr() {
+  const Problem probs[] = {make_problem(2, 23, 21, 1, true), make_problem(3, 33, 32, 34, true)};
+  for (const Problem& P : probs) {
+    CsrOp A = P.csr();
+    std::vector<int32_t> dpos(P.n);
+    std::vector<double> dg(P.n);
+    assert(csr_find_diagonal(A.n, A.row_ptr, A.col_idx, A.values, dpos.data(), dg.data(), A.nnz));
+    A.diag_pos = dpos.data();
+    A.diag = dg.data();
+    CsrOp T = A;
+    T.trusted = true;
+    const Coloring col = P.coloring();
+    for (int m = Jacobi; m <= JacobiCg; ++m) {
+      const Coloring* c = m == SorRedBlack ? &col : nullptr;
+      for (int threads : {1, 2}) {
+        const Outcome checked = solve(A, P.n, c, m, threads, int64_t{1} << 40, 60, 0);
+        assert(checked.status == MaxIter && all_finite(checked.x));
+        assert(same_bits(checked, solve(T, P.n, c, m, threads, int64_t{1} << 40, 60, 0)));
+        assert(same_bits(checked, solve(T, P.n, c, m, threads, 1, 60, 0)));
+      }
+    }
+  }
+}
+
+/// first_beyond: the first entry that is NaN, ±Inf or past the bound, at block edges, in both dtypes.
+inline void test_first_beyond() {
+  for (const size_t n : {size_t{1}, size_t{1023}, size_t{1024}, size_t{3000}}) {
+    std::vector<double> a(n, 1.0);
+    std::vector<float> f(n, 1.0f);
+    assert(first_beyond(n, a.data(), 1e150) == -1 && first_beyond(n, f.data(), 1e150) == -1);
+    for (const size_t p : {size_t{0}, size_t{1023}, size_t{1024}, n - 1}) {
+      if (p >= n) continue;
+      for (const double bad : {std::nan(""), double{INFINITY}, -double{INFINITY}, 2e150, -2e150}) {
+        std::vector<double> b = a;
+        b[p] = bad;
+        if (p + 3 < n) b[p + 3] = std::nan("");
+        assert(first_beyond(n, b.data(), 1e150) == static_cast<int64_t>(p));
+        std::vector<float> g = f;
+        g[p] = static_cast<float>(bad > 1e38 ? double{INFINITY} : bad < -1e38 ? -double{INFINITY} : bad);
+        assert(first_beyond(n, g.data(), 1e150) == static_cast<int64_t>(p));
+      }
+      std::vector<double> b = a;
+      b[p] = 1e150;  // the bound itself passes
+      assert(first_beyond(n, b.data(), 1e150) == -1);
+    }
+  }
+}
+
 inline void run_all() {
   test_row_inlines();
+  test_trusted_csr();
+  test_first_beyond();
   test_methods_converge();
   test_threads_and_chunks();
   test_ssor_split_reuse();

@@ -6,6 +6,7 @@ import type { PreparedOperator, PrepareOptions } from './prepared.js';
 import * as s from './solve.js';
 
 export function relaxApi(engine: Engine) {
+  s.warmUp(engine);
   return {
     /** Solves A x = b by a relaxation or Krylov method; the whole loop runs on one backend. */
     solve: (A: s.SolveOperand, b: FloatArray, options?: s.SolveOptions): Promise<s.SolveResult> => s.solve(engine, A, b, options),

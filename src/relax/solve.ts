@@ -13,9 +13,10 @@ import { checkOpOptions, type OpOptions } from '../core/options.js';
 import { allocLike, dtypeOf, type BackendName, type FloatArray, type LinearOperator } from '../core/types.js';
 import { checkFiniteNumber, checkIntegerInRange, checkOptions, describe, isDetached } from '../core/validate.js';
 import { CG_METHODS, RELAX_METHODS, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from './ops.js';
+import { poisson2d } from './generators.js';
 import { judge, type StopReason } from './outcome.js';
 import { checkPrepared, checkPrepareOptions, isPrepared, PreparedOperator, type PrepareOptions } from './prepared.js';
-import { checkedOperator, checkSystem, overlaps, type CheckedOperator, type CheckedSystem } from './validate.js';
+import { checkedOperator, checkSystem, hasNonFinite, overlaps, type CheckedOperator, type CheckedSystem } from './validate.js';
 
 export type PreconditionerKind = 'none' | 'ssor' | 'jacobi';
 
@@ -153,7 +154,7 @@ function finish(sys: CheckedSystem, x: FloatArray, x0: FloatArray | undefined, c
   let o = out;
   if (!Number.isFinite(o.initialResidualNorm)) fail('E_RANGE', 'options.x0', 'the initial residual ‖b − A x0‖ overflows f64; rescale the system or x0');
   // A run that overflowed leaves nothing usable: hand back the initial guess and its residual.
-  if (!Number.isFinite(o.residualNorm) || x.some((v) => !Number.isFinite(v))) {
+  if (!Number.isFinite(o.residualNorm) || hasNonFinite(x)) {
     if (x0 && x0 !== x) x.set(x0);
     else if (!x0) x.fill(0);
     o = { ...o, residualNorm: o.initialResidualNorm, converged: false, diverged: true };
@@ -213,6 +214,21 @@ export async function solve(engine: Engine, A: SolveOperand, b: FloatArray, opti
     { ...o, dtype: dtypeOf(sys.b), size: sys.work },
   );
   return finish(sys, x, x0, cfg, run.value, run.backend, (performance.now() - t0) / 1e3);
+}
+
+/**
+ * Warms a new context's relax path on the native backend: one tiny CG and one tiny SSOR-CG solve (a 4×4
+ * Poisson CSR), started when the context is made (src/relax/api.ts). A fresh process otherwise pays, in
+ * its first solve, for compiling every JS function of the path (validation, dispatch, the session driver,
+ * the outcome) and for the addon's first calls: measured 2.9× a warm solve at 4k rows (issue 13). The
+ * tiny solves run almost wholly synchronously (their one native chunk is synchronous), touch nothing of
+ * the caller's, and their outcome is dropped; a context without the native backend skips them.
+ */
+export function warmUp(engine: Engine): void {
+  if (!engine.supports('native', 'relaxSolve', 'f64')) return;
+  const A = poisson2d(4);
+  const b = new Float64Array(16).fill(1);
+  for (const method of ['cg', 'ssor-cg'] as const) solve(engine, A, b, { method, backend: 'native', strict: true }).catch(() => undefined);
 }
 
 export interface SystemSpec {

@@ -6,6 +6,7 @@
 import { fail } from '../core/errors.js';
 import { stencilSize } from '../core/stencil.js';
 import { dtypeOf, isStencil, type FloatArray, type LinearOperator } from '../core/types.js';
+import { lentScans } from './ops.js';
 import {
   checkCsrWith, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, describe,
 } from '../core/validate.js';
@@ -23,6 +24,35 @@ export interface OperatorCheckOptions {
  * entries past 1e150 could overflow them; the same bound on A keeps a_ij·x_j finite for |x_j| ≤ 1e150.
  */
 export const MAX_MAGNITUDE = 1e150;
+
+/** From this length the lent native scan is used: below it the JS loops cost less than the call. */
+const BOUND_SCAN_MIN = 512;
+
+/** Whether the lent scan finds every entry within `bound` (false: no scan, or an entry fails it). */
+function scannedWithin(a: FloatArray, bound: number): boolean {
+  const scan = lentScans.bound;
+  if (scan === null || a.length < BOUND_SCAN_MIN) return false;
+  try {
+    return scan(a, bound) === -1;
+  } catch {
+    return false; // the scan refused the array: the JS loops decide
+  }
+}
+
+/** checkFinite then checkMagnitude, in one native pass when the scan passes the whole array; else the loops name the first failure. */
+export function checkBoundedVector(v: FloatArray, name: string): void {
+  if (scannedWithin(v, MAX_MAGNITUDE)) return;
+  checkFinite(v, name);
+  checkMagnitude(v, name);
+}
+
+/** Whether a holds a NaN or ±Inf. */
+export function hasNonFinite(a: FloatArray): boolean {
+  // !(|v| <= MAX_VALUE) is exactly NaN or ±Inf.
+  if (scannedWithin(a, Number.MAX_VALUE)) return false;
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return true;
+  return false;
+}
 
 export function checkMagnitude(v: FloatArray, name: string): void {
   for (let i = 0; i < v.length; i++) {
@@ -131,14 +161,12 @@ export function checkSystem(op: CheckedOperator, b: unknown, x0: unknown, names:
   const rhs = checkFloatArray(b, names.b);
   checkLength(rhs, op.n, names.b);
   if (op.dtype) checkSameDtype(op.dtype, rhs, names.b);
-  checkFinite(rhs, names.b);
-  checkMagnitude(rhs, names.b);
+  checkBoundedVector(rhs, names.b);
   if (x0 !== undefined) {
     const x = checkFloatArray(x0, names.x0);
     checkSameDtype(dtypeOf(rhs), x, names.x0);
     checkLength(x, op.n, names.x0);
-    checkFinite(x, names.x0);
-    checkMagnitude(x, names.x0);
+    checkBoundedVector(x, names.x0);
   }
   return { ...op, b: rhs };
 }

@@ -41,6 +41,17 @@ struct Csr {
   /// f(i, (A x)_i) for rows [i0, i1); false when an index was bad.
   template <class F>
   NK_FORCEINLINE bool rows(int64_t i0, int64_t i1, const double* x, F&& f) const {
+    if (A.trusted) {
+      int64_t i = i0;
+      for (; i + 1 < i1; i += 2) {
+        double s0, s1;
+        csr_row_sums2_trusted(A.row_ptr, A.col_idx, A.values, static_cast<int32_t>(i), x, s0, s1);
+        f(i, s0);
+        f(i + 1, s1);
+      }
+      if (i < i1) f(i, csr_row_sum_trusted(A.row_ptr, A.col_idx, A.values, static_cast<int32_t>(i), x));
+      return true;
+    }
     bool bad = false;
     for (int64_t i = i0; i < i1; ++i) f(i, row_sum(i, x, bad));
     return !bad;
@@ -73,6 +84,9 @@ struct Csr {
     const int64_t last = A.n - 1;
     pipelined(FWD ? tri->lower_plan : tri->upper_plan, A.n, [&](int32_t k) { f(FWD ? k : last - k, At{}); });
   }
+  /// Whether visit<FWD> takes the rows in natural (reverse) order on the calling thread: no two-thread plan.
+  template <bool FWD>
+  bool in_order() const { return !(FWD ? tri->lower_plan : tri->upper_plan).usable; }
 };
 
 }  // namespace detail

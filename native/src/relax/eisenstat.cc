@@ -3,6 +3,8 @@
 // where it is defined; the exported templates, instantiated below for every operator, only call them.
 #include "eisenstat.hpp"
 
+#include <type_traits>
+
 #include "csr_operator.hpp"
 #include "internal.hpp"
 #include "numkern/relax_rows.hpp"
@@ -21,6 +23,15 @@ NK_CLONES void lower_pass(const Op& A, const DiagScale<Op>& g, const double* __r
 template <class Op>
 NK_CLONES void backward_pass(const Op& A, const DiagScale<Op>& g, const double* __restrict rh,
                              double* __restrict ph, double* __restrict t, double beta) {
+  if constexpr (std::is_same_v<Op, Csr>) {
+    if (A.template in_order<false>()) {
+      // Natural order on this thread: each row takes t_{i+1} from the row before (relax_rows.hpp, CHAINED).
+      double prev = 0;
+      for (int64_t i = A.n() - 1; i >= 0; --i)
+        prev = eisenstat_backward_row<true>(A.split, i, Csr::At{}, g.dtil(i), g.wdiv(i), beta, rh, ph, t, prev);
+      return;
+    }
+  }
   A.template visit<false>([&](int64_t i, const typename Op::At& a) {
     eisenstat_backward_row(A, i, a, g.dtil(i), g.wdiv(i), beta, rh, ph, t);
   });
@@ -29,6 +40,14 @@ NK_CLONES void backward_pass(const Op& A, const DiagScale<Op>& g, const double* 
 template <class Op>
 NK_CLONES void forward_pass(const Op& A, const DiagScale<Op>& g, const double* __restrict ph,
                             const double* __restrict t, double* __restrict v, double* __restrict at) {
+  if constexpr (std::is_same_v<Op, Csr>) {
+    if (A.template in_order<true>()) {
+      double prev = 0;
+      for (int64_t i = 0; i < A.n(); ++i)
+        prev = eisenstat_forward_row<true>(A.split, i, Csr::At{}, A.diag(i), g.dtil(i), g.wdiv(i), ph, t, v, at, prev);
+      return;
+    }
+  }
   A.template visit<true>([&](int64_t i, const typename Op::At& a) {
     eisenstat_forward_row(A, i, a, A.diag(i), g.dtil(i), g.wdiv(i), ph, t, v, at);
   });

@@ -18,7 +18,7 @@ import { throwIfAborted } from '../../core/errors.js';
 import type { OpArgs, OpResult } from '../../core/ops.js';
 import { stencilToCsr } from '../../core/stencil.js';
 import { isStencil, type CsrMatrix, type FloatArray, type LinearOperator, type StencilOperator } from '../../core/types.js';
-import { RELAX_METHODS, type PreparedToken, type RelaxArgs, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../../relax/ops.js';
+import { lentScans, RELAX_METHODS, type PreparedToken, type RelaxArgs, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../../relax/ops.js';
 import { familyExports, type NativeAddon } from './load.js';
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -79,6 +79,8 @@ export interface NativeRelaxKernels {
   relaxOperator(op: NativeRelaxOp): NativeRelaxOperator;
   /** Drops the operator's copy now (sessions still running keep theirs until they end). */
   relaxOperatorRelease(op: NativeRelaxOperator): void;
+  /** The index of a's first entry with !(|a_i| <= bound), or -1; absent from an older addon (the façade's loops then decide). */
+  relaxBoundScan?(a: FloatArray, bound: number): number;
 }
 
 export const RELAX_EXPORTS = ['relaxLayout', 'relaxCreate', 'relaxAdvance', 'relaxAdvanceAsync', 'relaxRead', 'relaxRelease', 'relaxOperator', 'relaxOperatorRelease'] as const;
@@ -121,16 +123,26 @@ const CHUNK_MS = 50;
 /** A synchronous chunk blocks the event loop, so it is kept short; the loop turns at least every YIELD_MS. */
 const SYNC_CHUNK_MS = 10;
 const YIELD_MS = 20;
-/** Work units (stored entries touched) per millisecond assumed before the first chunk is timed. */
+/**
+ * A solve runs synchronously (chunks of SYNC_CHUNK_MS) for its first SYNC_SOLVE_MS, so a solve of a few
+ * milliseconds is one native call, or a few, and never waits for the libuv pool, whose thread may start
+ * cold and is only scheduled when the machine lets it; a longer solve moves there (operators cheaper
+ * than SYNC_UNITS an update stay synchronous throughout: a worker round trip would dominate).
+ */
+const SYNC_SOLVE_MS = 20;
+/** Work units (stored entries touched) per millisecond assumed before any chunk of a method was timed. */
 const UNITS_PER_MS = 7e5;
 /** Below this many units per update, chunks run synchronously (a worker round trip would dominate). */
 const SYNC_UNITS = 100_000;
-/**
- * Below this many units per update (a few ms), the first chunk runs synchronously too, so a short solve
- * finishes without a trip to the libuv pool, whose thread (and its thread team) may start cold and is
- * only scheduled when the machine lets it; a longer solve moves there after this first chunk.
- */
+/** From this many units per update (several ms each), every chunk runs on the pool, the first included. */
 const FIRST_SYNC_UNITS = 4_000_000;
+/**
+ * The last measured rate (units per ms) per method, which sizes the first chunk of the next solve: with
+ * the fixed guess above (2–6× below what this machine does) a 4 ms solve took three calls. Used at 3/4,
+ * since a larger operator runs fewer units per ms; a chunk that overshoots is re-aimed at the next.
+ */
+const measuredRate = new Map<RelaxMethod, number>();
+const RATE_MARGIN = 0.75;
 
 interface PreparedOp {
   readonly op: NativeRelaxOp;
@@ -232,34 +244,38 @@ function outcome(st: Float64Array): RelaxOutcome {
 
 /**
  * Runs a session to the end. `costs[k]` is system k's work per update; each call gives every system
- * the same share of a chunk's work budget, which is re-aimed at the target chunk time from the last
- * chunk's measured speed (never more than 4× bigger). Small chunks run synchronously and yield to the
- * event loop every YIELD_MS; large ones run on the libuv pool, after a first synchronous chunk when an
- * update is cheap enough (FIRST_SYNC_UNITS).
+ * the same share of a chunk's work budget, aimed at the target chunk time from the last measured rate
+ * (never more than 4× the previous chunk). For its first SYNC_SOLVE_MS a solve runs synchronously and
+ * yields to the event loop every YIELD_MS; then, unless an update is cheaper than SYNC_UNITS, it runs on
+ * the libuv pool in chunks of CHUNK_MS (from the start when an update costs FIRST_SYNC_UNITS or more).
  */
-async function drive(relax: NativeRelaxKernels, session: NativeRelaxSession, costs: readonly number[], threads: number, ctl: KernelControl, progress: (running: number) => void): Promise<void> {
+async function drive(
+  relax: NativeRelaxKernels, session: NativeRelaxSession, method: RelaxMethod, costs: readonly number[], threads: number, ctl: KernelControl,
+  progress: (running: number) => void,
+): Promise<void> {
   const total = costs.reduce((a, b) => a + b, 0);
-  let sync = total < FIRST_SYNC_UNITS;
-  let target = sync ? SYNC_CHUNK_MS : CHUNK_MS;
   const budget = new Float64Array(costs.length);
   let running = costs.length;
-  let units = (target * UNITS_PER_MS) / running;
-  let lastYield = performance.now();
+  let rate = RATE_MARGIN * (measuredRate.get(method) ?? UNITS_PER_MS / RATE_MARGIN);
+  const start = performance.now();
+  let lastYield = start;
+  let units = 0;
   for (let chunk = 0; ; chunk++) {
-    if (chunk === 1 && sync && total >= SYNC_UNITS) {
-      // Past the first chunk a long solve of a large operator runs on the pool, in longer chunks.
-      sync = false;
-      units *= CHUNK_MS / SYNC_CHUNK_MS;
-      target = CHUNK_MS;
-    }
     throwIfAborted(ctl.signal);
+    const sync = total < SYNC_UNITS || (total < FIRST_SYNC_UNITS && performance.now() - start < SYNC_SOLVE_MS);
+    const aim = (rate * (sync ? SYNC_CHUNK_MS : CHUNK_MS)) / running;
+    units = chunk === 0 ? aim : Math.min(units * 4, aim);
     for (let k = 0; k < costs.length; k++) budget[k] = Math.max(1, Math.floor(units / costs[k]!));
     const t0 = performance.now();
     const left = sync ? relax.relaxAdvance(session, budget, threads) : await relax.relaxAdvanceAsync(session, budget, threads);
-    if (left === 0) return;
     const now = performance.now();
-    const ms = Math.max(now - t0, 0.05);
-    units = Math.max(1, Math.min(units * 4, (units * target) / ms) * (running / left));
+    const ms = now - t0;
+    // A chunk long enough to time (a short last one mostly measures its final residual) sets the rate.
+    if (ms >= 0.5 && left > 0) {
+      rate = (units * running) / ms;
+      measuredRate.set(method, rate);
+    }
+    if (left === 0) return;
     running = left;
     progress(left);
     if (sync && now - lastYield >= YIELD_MS) {
@@ -297,7 +313,7 @@ export async function nativeRelaxSolve(relax: NativeRelaxKernels, threads: numbe
   const session = relax.relaxCreate([{ op: P.op, coloring, b: args.b, x: args.x, omega: args.omega }], settingsVector(args));
   const state = new Float64Array(STATE.length);
   try {
-    await drive(relax, session, [updateCost(args.method, P.units)], threads, ctl, () => {
+    await drive(relax, session, args.method, [updateCost(args.method, P.units)], threads, ctl, () => {
       relax.relaxRead(session, 0, state);
       ctl.onProgress?.({ iteration: state[STATE.iter]!, residualNorm: state[STATE.nrm]! });
     });
@@ -331,7 +347,7 @@ export async function nativeRelaxSolveBatch(relax: NativeRelaxKernels, threads: 
     }
     const session = relax.relaxCreate(group, settings);
     try {
-      await drive(relax, session, costs, threads, ctl, (left) => ctl.onProgress?.({ iteration: k0 + group.length - left }));
+      await drive(relax, session, options.method, costs, threads, ctl, (left) => ctl.onProgress?.({ iteration: k0 + group.length - left }));
       for (let j = 0; j < group.length; j++) {
         relax.relaxRead(session, j, state, systems[k0 + j]!.x);
         results.push(outcome(state));
@@ -349,5 +365,7 @@ export async function nativeRelaxSolveBatch(relax: NativeRelaxKernels, threads: 
 export function relaxAddon(addon: NativeAddon): NativeAddon & NativeRelaxKernels {
   const relax = familyExports<NativeRelaxKernels>(addon, 'relax', RELAX_EXPORTS);
   checkRelaxLayout(relax.relaxLayout());
+  // Lends the façade its vector scan (src/relax/ops.ts lentScans), as linalg lends core its finite scan.
+  if (typeof relax.relaxBoundScan === 'function') lentScans.bound = relax.relaxBoundScan.bind(relax);
   return relax;
 }
