@@ -79,11 +79,13 @@ export function pgAddon(addon: NativeAddon): NativeAddon & NativePgKernels {
 }
 
 /**
- * Units per slice, a few milliseconds of work each: tokens for the policy loss (~2 ns per token per
- * thread), logits for the log-prob kernels (~0.2–0.4 ns each). A slice costs a thread fork and an event
- * loop turn (tens of µs), so slices much shorter than this would show in the total.
+ * Units per slice, a few milliseconds of work each (frechet's slices are ~40 ms): tokens for the policy
+ * loss (~0.5–1 ns per token on one thread since its AVX-512 loop, so 2²³ tokens are ~4–8 ms), logits for
+ * the log-prob kernels (~0.2–0.4 ns each). A slice costs a thread fork and an event loop turn (tens of
+ * µs, more when the loop has work): at 2²¹ tokens the 256×16×2048 bench batch took four slices and
+ * ~0.3–0.5 ms more than in one.
  */
-export const SLICE = { tokens: 1 << 21, logits: 1 << 23 } as const;
+export const SLICE = { tokens: 1 << 23, logits: 1 << 23 } as const;
 
 export async function nativePolicyLoss(pg: NativePgKernels, threads: number, a: PgLossArgs, ctl: KernelControl, slice: number = SLICE.tokens): Promise<PgLossOutcome> {
   const nSeq = Math.max(0, a.offsets.length - 1);
