@@ -20,15 +20,7 @@
 #include "numkern/parallel.hpp"
 #include "numkern/pg_logits.hpp"
 
-#if NK_HAVE_CLONES
-// GCC 12 warns, wrongly, that the _mm512_undefined_ps() in the unmasked forms of vmaxps, vminps and
-// vrndscaleps may be uninitialized (GCC bug 105593, fixed in 13); the warning points into the header.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#endif
+#include "numkern/x86_intrinsics.hpp"
 
 namespace numkern {
 namespace pg {

@@ -58,6 +58,22 @@ struct ChunkFlags {
   int32_t high, low, dual, fix, bad;
 };
 
+/// One line of every stream kChunk positions past position j0 of the chunk (the token loops call it once
+/// per 16 positions; chunk_f32 says why the prefetches are spread through the loop).
+template <int Kl, bool Ent>
+NK_FORCEINLINE void prefetch_streams(int32_t j0, const uint8_t* m, const float* x, const float* o, const float* rf,
+                                     const float* H, const float* grad, const float* gent) {
+  prefetch_ahead<0>(x + j0);
+  prefetch_ahead<0>(o + j0);
+  if constexpr (Kl != KlNone) prefetch_ahead<0>(rf + j0);
+  if constexpr (Ent) {
+    prefetch_ahead<0>(H + j0);
+    prefetch_ahead<1>(gent + j0);
+  }
+  prefetch_ahead<1>(grad + j0);
+  prefetch_ahead<0>(m + j0);
+}
+
 }  // namespace
 }  // namespace pg
 }  // namespace numkern
@@ -188,15 +204,7 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
     // does not run far enough ahead on its own. A burst of the whole next chunk's lines at the start of
     // each chunk measured ~15% slower from memory (the core waits on its miss buffers). A prefetch
     // never faults, so running past an array's end is harmless (the address is formed as an integer).
-    prefetch_ahead<0>(x + j0);
-    prefetch_ahead<0>(o + j0);
-    if constexpr (Kl != KlNone) prefetch_ahead<0>(rf + j0);
-    if constexpr (Ent) {
-      prefetch_ahead<0>(H + j0);
-      prefetch_ahead<1>(gent + j0);
-    }
-    prefetch_ahead<1>(grad + j0);
-    prefetch_ahead<0>(m + j0);
+    prefetch_streams<Kl, Ent>(j0, m, x, o, rf, H, grad, gent);
 #pragma GCC unroll 1  // keeps the lanes a loop GCC vectorizes (fully unrolled, they stay scalar)
 #pragma GCC ivdep
     for (int k = 0; k < 16; ++k) {

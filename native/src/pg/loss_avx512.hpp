@@ -14,7 +14,7 @@
 // instructions per 16 positions from ~130 to ~40.
 #pragma once
 
-#include <immintrin.h>  // (first included by loss_scalar.hpp, under its GCC 12 warning pragma)
+#include "numkern/x86_intrinsics.hpp"
 
 namespace numkern {
 namespace pg {
@@ -190,16 +190,7 @@ __attribute__((target("arch=x86-64-v4"), noinline)) GroupTally token_groups_avx5
   GroupTally t;
   uint32_t bad = 0;
   for (int32_t j0 = 0; j0 < n16; j0 += 16) {
-    // The prefetches of the portable loop (chunk_f32 says why they are spread through it).
-    prefetch_ahead<0>(x + j0);
-    prefetch_ahead<0>(o + j0);
-    if constexpr (Kl != KlNone) prefetch_ahead<0>(rf + j0);
-    if constexpr (Ent) {
-      prefetch_ahead<0>(H + j0);
-      prefetch_ahead<1>(gent + j0);
-    }
-    prefetch_ahead<1>(grad + j0);
-    prefetch_ahead<0>(m + j0);
+    prefetch_streams<Kl, Ent>(j0, m, x, o, rf, H, grad, gent);  // as the portable loop
     // Active: m[j] ≠ 0 and j < lim.
     const __m128i mb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(m + j0));
     __mmask16 act = _mm_test_epi8_mask(mb, mb);

@@ -13,14 +13,7 @@
 #include "numkern/parallel.hpp"
 #include "numkern/pg_loss.hpp"
 
-#if NK_HAVE_CLONES
-// GCC 12's false -Wmaybe-uninitialized on the unmasked vmaxps/vminps (GCC bug 105593; logits.cc says more).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#endif
+#include "numkern/x86_intrinsics.hpp"
 
 namespace numkern {
 namespace pg {
