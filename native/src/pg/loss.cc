@@ -11,8 +11,10 @@
 // next chunk prefetched as it goes. Three branch-free loops that GCC vectorizes in every clone (16 f32
 // lanes on AVX-512): the positions' activity, the exponentials (left in scratch), then the loss terms,
 // the guard and grad, whose sums are added in 16 explicit lanes as they are formed (the order is in the
-// source, so every clone rounds alike). Then the rare tokens the guard flagged are redone in f64, and a
-// chunk whose non-finite flag is up is scanned for the first bad index of each array.
+// source, so every clone rounds alike). On an x86-64-v4 CPU one loop in AVX-512 intrinsics does the work
+// of all three for whole groups of 16 (loss_avx512.hpp), with the same bits. Then the rare tokens the
+// guard flagged are redone in f64, and a chunk whose non-finite flag is up is scanned for the first bad
+// index of each array.
 //
 // The loops are shaped for GCC's vectorizer (checked with -fopt-info-vec on GCC 12 for every clone):
 // selects between computed values, never && / || or a ?: with arithmetic in an arm (see pick in
