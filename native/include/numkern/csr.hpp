@@ -41,4 +41,37 @@ NK_HD inline Acc csr_row_dot(const int32_t* colIdx, const T* values, const T* x,
   return s;
 }
 
+/// csr_row_dot of two rows at once, each summed in its own order as above (the same bits): two independent
+/// add chains in flight, where one row's chain is what limits a short row.
+template <class T, class Acc = T>
+NK_HD inline void csr_row_dot2(const int32_t* colIdx, const T* values, const T* x, uint32_t ncols, int32_t b0,
+                               int32_t e0, int32_t b1, int32_t e1, Acc& s0, Acc& s1, bool& bad) {
+  Acc u = Acc(0), v = Acc(0);
+  bool oob = false;
+  const int32_t m = e0 - b0 < e1 - b1 ? e0 - b0 : e1 - b1;
+  for (int32_t k = 0; k < m; ++k) {
+    const uint32_t c0 = static_cast<uint32_t>(colIdx[b0 + k]), c1 = static_cast<uint32_t>(colIdx[b1 + k]);
+    const bool in0 = c0 < ncols, in1 = c1 < ncols;
+    oob |= !(in0 && in1);
+    u += static_cast<Acc>(values[b0 + k]) * static_cast<Acc>(x[in0 ? c0 : 0u]);
+    v += static_cast<Acc>(values[b1 + k]) * static_cast<Acc>(x[in1 ? c1 : 0u]);
+  }
+  // The longer row's rest, continuing its own chain.
+  for (int32_t k = b0 + m; k < e0; ++k) {
+    const uint32_t c = static_cast<uint32_t>(colIdx[k]);
+    const bool in = c < ncols;
+    oob |= !in;
+    u += static_cast<Acc>(values[k]) * static_cast<Acc>(x[in ? c : 0u]);
+  }
+  for (int32_t k = b1 + m; k < e1; ++k) {
+    const uint32_t c = static_cast<uint32_t>(colIdx[k]);
+    const bool in = c < ncols;
+    oob |= !in;
+    v += static_cast<Acc>(values[k]) * static_cast<Acc>(x[in ? c : 0u]);
+  }
+  s0 = u;
+  s1 = v;
+  bad |= oob;
+}
+
 }  // namespace numkern

@@ -16,7 +16,15 @@ template <class T>
 NK_FORCEINLINE bool spmv_rows(int32_t r0, int32_t r1, const int32_t* rowPtr, const int32_t* colIdx, const T* values,
                               int32_t nnz, uint32_t ncols, const T* x, T* y) {
   bool bad = false;
-  for (int32_t r = r0; r < r1; ++r) {
+  int32_t r = r0;
+  // Two rows at a time (csr_row_dot2: each row's own order, the same bits as one at a time).
+  for (; r + 1 < r1; r += 2) {
+    int32_t b0, e0, b1, e1;
+    bad |= !csr_row_range(rowPtr, r, nnz, b0, e0);
+    bad |= !csr_row_range(rowPtr, r + 1, nnz, b1, e1);
+    csr_row_dot2<T, T>(colIdx, values, x, ncols, b0, e0, b1, e1, y[r], y[r + 1], bad);
+  }
+  for (; r < r1; ++r) {
     int32_t b, e;
     bad |= !csr_row_range(rowPtr, r, nnz, b, e);
     y[r] = csr_row_dot<T, T>(colIdx, values, x, ncols, b, e, bad);
