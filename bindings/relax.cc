@@ -40,6 +40,7 @@
 #include "args.hpp"
 #include "cuda.hpp"
 #include "numkern/parallel.hpp"
+#include "numkern/linalg.hpp"
 #include "numkern/relax.hpp"
 #include "numkern/relax_cuda.hpp"
 
@@ -318,13 +319,13 @@ Napi::Value relax_operator_release(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-/// relaxBoundScan(a, bound) -> the index of a's first entry with !(|a_i| <= bound), or -1 (rx::first_beyond).
+/// relaxBoundScan(a, bound) -> the index of a's first entry with !(|a_i| <= bound), or -1 (numkern::first_beyond, linalg.hpp).
 /// Synchronous, on the caller's memory: the façade names the entry and the check it fails from the index.
 Napi::Value relax_bound_scan(const Napi::CallbackInfo& info) {
   const ArrayArg a = float_array(info, 0, "a");
   const double bound = number_arg(info, 1, "bound");
-  const int64_t i = a.type == napi_float32_array ? rx::first_beyond(a.length, static_cast<const float*>(a.data), bound)
-                                                 : rx::first_beyond(a.length, static_cast<const double*>(a.data), bound);
+  const int64_t i = a.type == napi_float32_array ? numkern::first_beyond(a.length, static_cast<const float*>(a.data), bound)
+                                                 : numkern::first_beyond(a.length, static_cast<const double*>(a.data), bound);
   return Napi::Number::New(info.Env(), static_cast<double>(i));
 }
 

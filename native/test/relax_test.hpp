@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "numkern/linalg.hpp"
 #include "numkern/relax.hpp"
 #include "numkern/relax_rows.hpp"
 
@@ -490,21 +491,21 @@ inline void test_first_beyond() {
   for (const size_t n : {size_t{1}, size_t{1023}, size_t{1024}, size_t{3000}}) {
     std::vector<double> a(n, 1.0);
     std::vector<float> f(n, 1.0f);
-    assert(first_beyond(n, a.data(), 1e150) == -1 && first_beyond(n, f.data(), 1e150) == -1);
+    assert(numkern::first_beyond(n, a.data(), 1e150) == -1 && numkern::first_beyond(n, f.data(), 1e150) == -1);
     for (const size_t p : {size_t{0}, size_t{1023}, size_t{1024}, n - 1}) {
       if (p >= n) continue;
       for (const double bad : {std::nan(""), double{INFINITY}, -double{INFINITY}, 2e150, -2e150}) {
         std::vector<double> b = a;
         b[p] = bad;
         if (p + 3 < n) b[p + 3] = std::nan("");
-        assert(first_beyond(n, b.data(), 1e150) == static_cast<int64_t>(p));
+        assert(numkern::first_beyond(n, b.data(), 1e150) == static_cast<int64_t>(p));
         std::vector<float> g = f;
         g[p] = static_cast<float>(bad > 1e38 ? double{INFINITY} : bad < -1e38 ? -double{INFINITY} : bad);
-        assert(first_beyond(n, g.data(), 1e150) == static_cast<int64_t>(p));
+        assert(numkern::first_beyond(n, g.data(), 1e150) == static_cast<int64_t>(p));
       }
       std::vector<double> b = a;
       b[p] = 1e150;  // the bound itself passes
-      assert(first_beyond(n, b.data(), 1e150) == -1);
+      assert(numkern::first_beyond(n, b.data(), 1e150) == -1);
     }
   }
 }

@@ -44,6 +44,11 @@ bool segmented_moments(int32_t nseg, const int32_t* offsets, size_t nvalues, con
 template <class T>
 int64_t first_nonfinite(size_t n, const T* a);
 
+/// The index of a's first entry with !(|a_i| <= bound) — NaN, ±Inf or a magnitude past bound — or −1:
+/// relax's checks of b, x0 and the returned x (src/relax/validate.ts), through bindings/relax.cc.
+template <class T>
+int64_t first_beyond(size_t n, const T* a, double bound);
+
 /// Checks csr_canonical adds on request (bit flags).
 enum CsrCheck : int {
   kCsrFinite = 1,            // every value finite

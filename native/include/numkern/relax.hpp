@@ -149,11 +149,6 @@ std::shared_ptr<const CsrSsorSplit> csr_ssor_split(const CsrOp& A, int threads);
 /// Whether `split` has the pass plans a solve on `threads` threads of an n-row matrix uses.
 bool csr_ssor_split_fits(const CsrSsorSplit& split, int64_t n, int threads);
 
-/// The index of a's first entry with !(|a_i| <= bound) — NaN, ±Inf or a magnitude past bound — or −1. The
-/// façade's checks of b, x0 and the returned x (src/relax/validate.ts) in one pass.
-template <class T>
-int64_t first_beyond(size_t n, const T* a, double bound);
-
 /// Advances the solve by at most max_updates updates (the first call also computes r_0 and may finish
 /// with 0 updates). Returns state[kStatus]; once it is not Running, state[kFinal] holds the true residual
 /// (after BadIndex, the residual as far as the checked indices let it be computed: finite, meaningless).

@@ -1,6 +1,8 @@
-// Where a vector's first non-finite value is: the scan behind every public op's finite check of its
-// vector arguments (checkFinite, src/core/validate.ts), at memory speed instead of V8's ~2 ns per element.
+// Where a vector's first non-finite value is (the scan behind every public op's finite check of its
+// vector arguments, checkFinite in src/core/validate.ts), or its first value past a bound (relax's checks
+// of b, x0 and the returned x, src/relax/validate.ts): at memory speed instead of V8's ~2 ns per element.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -37,20 +39,48 @@ bool block_finite(const T* a, size_t n) {
   return nonfinite == 0;
 }
 
-}  // namespace
+/// !(|v| <= bound): NaN, ±Inf or a magnitude past bound, in one compare.
+template <class T>
+NK_FORCEINLINE bool beyond(T v, double bound) {
+  return !(std::fabs(static_cast<double>(v)) <= bound);
+}
 
 template <class T>
-int64_t first_nonfinite(size_t n, const T* a) {
+NK_CLONES size_t count_beyond(const T* __restrict a, size_t n, double bound) {
+  size_t out = 0;
+  for (size_t i = 0; i < n; ++i) out += beyond(a[i], bound);
+  return out;
+}
+
+/// The first i < n with bad(i), or −1: blocks that block_ok(b, m) clears are skipped whole.
+template <class BlockOk, class Bad>
+int64_t first_failing(size_t n, BlockOk&& block_ok, Bad&& bad) {
   for (size_t b = 0; b < n; b += kBlock) {
     const size_t m = std::min(kBlock, n - b);
-    if (block_finite(a + b, m)) continue;
+    if (block_ok(b, m)) continue;
     for (size_t i = b; i < b + m; ++i)
-      if (!finite_bits(a[i])) return static_cast<int64_t>(i);
+      if (bad(i)) return static_cast<int64_t>(i);
   }
   return -1;
 }
 
+}  // namespace
+
+template <class T>
+int64_t first_nonfinite(size_t n, const T* a) {
+  return first_failing(n, [&](size_t b, size_t m) { return block_finite(a + b, m); },
+                       [&](size_t i) { return !finite_bits(a[i]); });
+}
+
+template <class T>
+int64_t first_beyond(size_t n, const T* a, double bound) {
+  return first_failing(n, [&](size_t b, size_t m) { return count_beyond(a + b, m, bound) == 0; },
+                       [&](size_t i) { return beyond(a[i], bound); });
+}
+
 template int64_t first_nonfinite<float>(size_t, const float*);
 template int64_t first_nonfinite<double>(size_t, const double*);
+template int64_t first_beyond<float>(size_t, const float*, double);
+template int64_t first_beyond<double>(size_t, const double*, double);
 
 }  // namespace numkern
