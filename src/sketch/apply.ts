@@ -7,10 +7,10 @@ import type { Engine } from '../core/engine.js';
 import { fail } from '../core/errors.js';
 import { checkOpOptions, type OpOptions } from '../core/options.js';
 import type { BackendName, DenseMatrix, FloatArray } from '../core/types.js';
-import { checkIntegerInRange } from '../core/validate.js';
+import { checkFinite, checkIntegerInRange } from '../core/validate.js';
 import type { SketchOperand } from './ops.js';
 import { resolveSketch, type SketchDescription, type SketchOptions } from './spec.js';
-import { checkOperand, checkVector } from './validate.js';
+import { checkOperandShape, checkOperandValues, checkVector } from './validate.js';
 
 export interface ApplyOptions extends OpOptions, SketchOptions {
   /** Sketch this vector too (same rows as A, same dtype): Sb. */
@@ -32,15 +32,29 @@ export interface SketchResult extends DenseMatrix<Float64Array> {
 export async function applyRows(engine: Engine, Ablock: SketchOperand, rowOffset: number, options: ApplyRowsOptions): Promise<SketchResult> {
   const o = checkOpOptions<ApplyRowsOptions>(options);
   const finite = o.checkFinite !== false;
-  const { A, rows, cols, dtype, size } = checkOperand(Ablock, 'A', { checkFinite: finite });
+  const op = checkOperandShape(Ablock, 'A');
+  const { A, rows, cols, dtype, size } = op;
   const offset = checkIntegerInRange(rowOffset, 0, 2 ** 31 - 1, 'rowOffset');
   const total = checkIntegerInRange(o.totalRows, 0, 2 ** 31 - 1, 'options.totalRows');
   if (offset + rows > total) fail('E_RANGE', 'rowOffset', `rows ${offset}..${offset + rows - 1} of the block lie outside the ${total} rows of the whole A (options.totalRows)`);
-  const b = o.b === undefined ? null : checkVector(o.b, rows, dtype, 'options.b', { checkFinite: finite });
+  const b = o.b === undefined ? null : checkVector(o.b, rows, dtype, 'options.b', { checkFinite: false });
   const { S, description } = resolveSketch(o, total);
   const SA = new Float64Array(S.m * cols);
   const Sb = b ? new Float64Array(S.m) : null;
-  const r = await engine.run('sketchApply', { S, A, rowOffset: offset, b, SA, Sb, allowF32: false }, { ...o, dtype, size });
+  // A's values are screened in the sketch's own pass where the backend can (a dense A on native: a
+  // separate finiteness scan would read A a second time, as much as the SRHT's whole budget), as
+  // lstsq does (docs/sketch.md §1). SA is ours until returned: a backend that did not screen, or found
+  // a bad element, leaves the verdict to the scan, which throws the E_NONFINITE naming it.
+  const args = { S, A, rowOffset: offset, b, SA, Sb, allowF32: false };
+  const r = await engine.run('sketchApply', finite ? { ...args, screen: Number.MAX_VALUE } : args, { ...o, dtype, size });
+  if (finite) {
+    if (!r.value || !r.value.screened || r.value.badIndex >= 0) {
+      checkOperandValues(op, 'A', { checkFinite: true });
+      // The scan passed although the pass stopped early (A changed under an async call): sketch again.
+      if (r.value && r.value.badIndex >= 0) await engine.run('sketchApply', args, { ...o, dtype, size });
+    }
+    if (b) checkFinite(b, 'options.b');
+  }
   return { rows: S.m, cols, data: SA, Sb, sketch: description, backend: r.backend };
 }
 

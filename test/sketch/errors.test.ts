@@ -65,6 +65,11 @@ describe('apply and applyRows', () => {
     ['isometric not a boolean', () => ctx.sketch.apply(A, { kind: 'rademacher', m: 2, seed: 1, isometric: 1 as never }), 'E_DTYPE options.isometric'],
     ['b of the wrong length', () => ctx.sketch.apply(A, { kind: 'srht', m: 2, seed: 1, b: b.subarray(1) }), 'E_SHAPE options.b'],
     ['NaN in b', () => ctx.sketch.apply(A, { kind: 'srht', m: 2, seed: 1, b: Float64Array.from(b, () => NaN) }), 'E_NONFINITE options.b'],
+    // A's values are screened in the sketch's pass where a backend can, else scanned after it (src/sketch/apply.ts).
+    ['NaN in A', () => ctx.sketch.apply({ ...A, data: Float64Array.from(A.data, (v, i) => (i === 77 ? NaN : v)) }, { kind: 'srht', m: 2, seed: 1 }), 'E_NONFINITE A.data'],
+    ['Inf in a CSR A', () => ctx.sketch.apply({ nrows: 2, ncols: 2, rowPtr: Int32Array.of(0, 1, 2), colIdx: Int32Array.of(0, 1), values: Float64Array.of(1, -Infinity) }, { kind: 'countsketch', m: 2, seed: 1 }), 'E_NONFINITE A.values'],
+    ['NaN in A and in b: A is named', () => ctx.sketch.apply({ ...A, data: Float64Array.from(A.data, () => NaN) }, { kind: 'gaussian', m: 2, seed: 1, b: Float64Array.from(b, () => NaN) }), 'E_NONFINITE A.data'],
+    ['NaN in a row block', () => ctx.sketch.applyRows({ rows: 2, cols: 4, data: Float32Array.of(1, 2, 3, 4, 5, 6, NaN, 8) }, 3, { kind: 'rademacher', m: 2, seed: 1, totalRows: 60 }), 'E_NONFINITE A.data'],
     ['a fractional offset', () => ctx.sketch.applyRows(A, 0.5, { kind: 'srht', m: 2, seed: 1, totalRows: 60 }), 'E_DTYPE rowOffset'],
     ['n·m past 2^53 words', () => ctx.sketch.applyRows({ rows: 1, cols: 1, data: new Float64Array(1) }, 0, { kind: 'gaussian', m: 2 ** 31 - 1, seed: 1, totalRows: 2 ** 31 - 1 }), 'E_RANGE options.m'],
   ];

@@ -132,6 +132,36 @@ describe.skipIf(!addon)('native sketch', async () => {
     }
   });
 
+  it.skipIf(!has)('apply screens a dense A in its own pass: one kernel call, the first non-finite element named, f32 and f64', async () => {
+    const n = 5000, d = 24;
+    const calls: string[] = [];
+    const spy = two as unknown as { run: (op: string, ...rest: unknown[]) => unknown };
+    const original = spy.run.bind(two);
+    spy.run = (op: string, ...rest: unknown[]) => {
+      calls.push(op);
+      return original(op, ...rest);
+    };
+    try {
+      for (const kind of ['srht', 'gaussian', 'countsketch'] as const) {
+        for (const f32 of [false, true]) {
+          const src = randomDense(n, d, 33).data;
+          const data = f32 ? Float32Array.from(src) : src;
+          calls.length = 0;
+          await two.sketch.apply({ rows: n, cols: d, data }, { kind, m: 64, seed: 3, backend: 'native' });
+          expect(calls).toEqual(['sketchApply']);
+          data[4700 * d + 5] = -Infinity;
+          data[4100 * d + 9] = NaN;
+          await expect(two.sketch.apply({ rows: n, cols: d, data }, { kind, m: 64, seed: 3, backend: 'native' })).rejects.toThrow(/A\.data.*element 98409 is NaN/);
+          // checkFinite: false lets the values through, as documented.
+          const r = await two.sketch.apply({ rows: n, cols: d, data }, { kind, m: 64, seed: 3, backend: 'native', checkFinite: false });
+          expect(r.data.some((v) => Number.isNaN(v))).toBe(true);
+        }
+      }
+    } finally {
+      spy.run = original;
+    }
+  });
+
   it.skipIf(!has)('the addon re-checks sizes and indices', () => {
     const a = addon as unknown as Record<string, (...args: unknown[]) => unknown>;
     const SA = new Float64Array(4 * 2);
