@@ -65,6 +65,22 @@ describe.skipIf(!addon)('native sketch', async () => {
     }
   });
 
+  it.skipIf(!has)('srht within one Hadamard group, every group size (N = 1 … 4096): the oracle\'s bits, with b', async () => {
+    // The native gather does the three lowest levels in registers and levels 8–256 per tile (fwht.hpp):
+    // groups of fewer than 8, 64 and 512 rows each take another path through it.
+    for (const n of [1, 2, 3, 5, 8, 9, 33, 64, 65, 300, 512, 513, 1000, 4096]) {
+      for (const d of [1, 7, 8, 13]) {
+        const A = randomDense(n, d, n + d);
+        const b = randomDense(n, 1, n + 2 * d).data;
+        const opts = { kind: 'srht' as const, m: Math.min(8, n), seed: 5, b, backend: 'native' as const, strict: true };
+        const r = await two.sketch.apply(A, opts);
+        const ref = await two.sketch.apply(A, { ...opts, backend: 'js' });
+        expect(r.data).toEqual(ref.data);
+        expect(r.Sb).toEqual(ref.Sb);
+      }
+    }
+  });
+
   it.skipIf(!has)('srht past one Hadamard group (N = 32768): the same bits on 1 and 2 threads, the oracle within re-association', async () => {
     // The one-pass SRHT sums the levels above its 4096-row groups sequentially, the oracle by the FWHT's
     // tree: the same signed terms re-associated, so |Δ| ≤ 2·γ_n·scale·Σ_i|a_ij| per entry (Higham §4.2).

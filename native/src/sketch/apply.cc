@@ -11,13 +11,13 @@
 
 #include "numkern/parallel.hpp"
 #include "numkern/sketch.hpp"
+#include "fwht.hpp"
 
 namespace numkern {
 namespace {
 
 constexpr size_t kDenseChunk = 32;  // rows of A whose S columns are generated at once
 constexpr size_t kPanel = 8;        // SRHT columns per FWHT panel: one cache line per row
-constexpr size_t kFwhtTile = 2048;  // rows of a panel whose first butterfly stages run in cache
 
 /// SA[k, :] += w·(row i of A) over dense or CSR storage.
 template <class T>
@@ -202,32 +202,6 @@ void feistel_tables(const SketchSpec& S, uint64_t h, size_t tsize, std::vector<u
     for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = sketch_feistel_word(S.key, h, r, tsize, x);
 }
 
-/// One butterfly stage h over rows [lo, hi) of a panel (rows of kPanel doubles).
-NK_FORCEINLINE void butterfly_rows(double* Y, size_t lo, size_t hi, size_t h) {
-  for (size_t i = lo; i < hi; i += 2 * h)
-    for (size_t j = i; j < i + h; ++j) {
-      double* a = Y + j * kPanel;
-      double* c = Y + (j + h) * kPanel;
-      for (size_t t = 0; t < kPanel; ++t) {
-        const double x = a[t], y = c[t];
-        a[t] = x + y;
-        c[t] = x - y;
-      }
-    }
-}
-
-/// Y (B × kPanel) := H_B·Y in the oracle's butterfly order per element. Stage h uses stage h/2's
-/// outputs only, so the stages below `tile` rows can run tile by tile in cache and still compute the
-/// very same operations; the rest run over all B rows.
-NK_FORCEINLINE void fwht_tiled(double* Y, size_t B, size_t tile) {
-  tile = std::min(B, tile);
-  for (size_t base = 0; base < B; base += tile)
-    for (size_t h = 1; h < tile; h *= 2) butterfly_rows(Y, base, base + tile, h);
-  for (size_t h = tile; h < B; h *= 2) butterfly_rows(Y, 0, B, h);
-}
-
-NK_CLONES void fwht_panel(double* Y, size_t B) { fwht_tiled(Y, B, kFwhtTile); }
-
 template <class T>
 void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
                 int threads) {
@@ -251,7 +225,7 @@ void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off
   std::vector<uint32_t> tables(kSrhtFeistelRounds * tsize);
   std::vector<uint32_t> pos;
   std::vector<double> sgn, blockSign(m);
-  std::vector<std::vector<double>> Ys(static_cast<size_t>(nt));
+  std::vector<PanelRows> Ys(static_cast<size_t>(nt));
   for (uint64_t h = first; h <= last; ++h) {
     const uint64_t g0 = std::max<uint64_t>(off, h * B), g1 = std::min<uint64_t>(off + n, (h + 1) * B);
     const size_t count = static_cast<size_t>(g1 - g0);
@@ -272,16 +246,15 @@ void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off
     parallel_run(std::min<int>(nt, static_cast<int>(npanels)), [&](int tid, int nth) {
       size_t q0, q1;
       even_split(npanels, tid, nth, q0, q1);
-      std::vector<double>& Y = Ys[static_cast<size_t>(tid)];
-      if (q0 < q1 && Y.size() != B * kPanel) Y.assign(B * kPanel, 0.0);
+      PanelRow* Y = Ys[static_cast<size_t>(tid)].get(B);
       for (size_t q = q0; q < q1; ++q) {
         const size_t c0 = q * kPanel, c1 = std::min(total, c0 + kPanel);
-        std::fill(Y.begin(), Y.end(), 0.0);
+        std::fill(Y, Y + B, PanelRow{});
         const bool hasB = b && c1 > d;
         const size_t cEnd = std::min(c1, d);
         for (size_t t = 0; t < count; ++t) {
           const size_t i = i0 + t;
-          double* dst = Y.data() + static_cast<size_t>(pos[t]) * kPanel - c0;
+          double* dst = reinterpret_cast<double*>(Y + pos[t]) - c0;
           const double sg = sgn[t];
           if (A.csr) {
             for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) {
@@ -294,11 +267,11 @@ void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off
           }
           if (hasB) dst[d] = sg * static_cast<double>(b[i]);
         }
-        fwht_panel(Y.data(), B);
+        fwht_panel(Y, B);
         const size_t wc = c1 - c0;
         for (size_t k = 0; k < m; ++k) {
           const double s = blockSign[k];
-          const double* src = Y.data() + static_cast<size_t>(pLo[k]) * kPanel;
+          const double* src = reinterpret_cast<const double*>(Y + pLo[k]);
           for (size_t t = 0; t < wc; ++t) {
             const size_t c = c0 + t;
             if (c < d) SA[k * d + c] += s * src[t];
@@ -313,19 +286,110 @@ void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off
 /// Rows of a local Hadamard group of the one-pass SRHT: 2¹² rows, so every permutation block of up to
 /// 4096 rows (every A of up to 4096 rows) is transformed whole, in the oracle's order: its bits.
 constexpr unsigned kSrhtLocalBits = 12;
-/// Rows of a group whose first butterfly stages run together: 256 rows of an 8-column panel are 16 KiB (L1).
-constexpr size_t kSrhtL1Rows = 256;
 /// Panels a thread transforms per sweep over the groups.
 constexpr size_t kSrhtChunk = 32;
+/// Source rows a group's gather prefetches ahead: they come in permuted order, so the hardware prefetcher
+/// sees no stream.
+constexpr size_t kSrhtPrefetchRows = 16;
 
-/// Y (one panel: L rows × 8 columns, contiguous) := H_L·Y, in the oracle's butterfly order per element:
-/// these are exactly the oracle's first log₂L stages on this group of rows (docs/sketch.md §2.3). The
-/// stages below kSrhtL1Rows run tile by tile in L1 (stage h reads only stage h/2's outputs, so the
-/// operations are the same), the rest over the group.
-NK_CLONES void fwht_group(double* Y, size_t L) { fwht_tiled(Y, L, kSrhtL1Rows); }
+/// A group's source: the block's row t is A's row i0 + t; the chunk's columns [c0, c1) of the augmented
+/// [A | b] (b is column d), width = 8·(panels) doubles per gathered row.
+template <class T>
+struct GroupSource {
+  const T* data;
+  const T* b;
+  size_t d, i0, c0, c1, width;
+  const double* sgn;
+  double limit;
+};
 
-NK_CLONES void add_scaled(double* dst, const double* src, size_t len, double s) {
-  for (size_t t = 0; t < len; ++t) dst[t] += s * src[t];
+/// Row t's chunk, signed, into row[0, width) (zeros for a padded position, t < 0, and past c1); the first
+/// element failing the screen lowers `bad` (a flat index of A.data).
+template <class T>
+NK_FORCEINLINE void signed_row(const GroupSource<T>& G, int32_t t, double* row, int64_t& bad) {
+  if (t < 0) {
+    std::fill_n(row, G.width, 0.0);
+    return;
+  }
+  const size_t i = G.i0 + static_cast<size_t>(t), cEnd = std::min(G.c1, G.d);
+  const T* a = G.data + i * G.d;
+  const double sg = G.sgn[static_cast<size_t>(t)];
+  if (G.limit > 0) {
+    // The screen rides on the copy (one read of the row); the first failing column is looked up only
+    // when some element failed.
+    int failed = 0;
+    for (size_t c = G.c0; c < cEnd; ++c) {
+      const double v = static_cast<double>(a[c]);
+      row[c - G.c0] = sg * v;
+      failed |= !(std::fabs(v) <= G.limit);
+    }
+    if (failed) {
+      const int64_t c = first_bad(a, G.c0, cEnd, G.limit);
+      if (c >= 0 && (bad < 0 || static_cast<int64_t>(i * G.d) + c < bad)) bad = static_cast<int64_t>(i * G.d) + c;
+    }
+  } else {
+    for (size_t c = G.c0; c < cEnd; ++c) row[c - G.c0] = sg * static_cast<double>(a[c]);
+  }
+  if (G.b && G.c1 > G.d) row[G.d - G.c0] = sg * static_cast<double>(G.b[i]);
+  for (size_t c = G.c1; c < G.c0 + G.width; ++c) row[c - G.c0] = 0.0;
+}
+
+/// Panels Y[q·L, (q+1)·L), q < np := H_L·(the group's signed rows at their permuted places), in the
+/// oracle's butterflies (fwht.hpp). Eight positions are gathered at a time and their three lowest levels
+/// done in registers before they are first stored; levels 8–32 follow per 64-row tile and 64–256 per
+/// 512-row tile while the tile is still in cache, the rest over the group. Returns the lowered `bad`.
+template <class T>
+NK_FORCEINLINE int64_t gather_group_body(const GroupSource<T>& G, const int32_t* ig, size_t L, size_t np,
+                                         PanelRow* Y, int64_t bad) {
+  const size_t R = std::min<size_t>(L, 8);
+  alignas(64) double rows[8][kPanel * kSrhtChunk];
+  const size_t pfBytes = (std::min(G.c1, G.d) - std::min(G.c0, G.d)) * sizeof(T);
+  for (size_t x0 = 0; x0 < L; x0 += R) {
+    for (size_t r = 0; r < R; ++r) {
+      const size_t x = x0 + r;
+      if (x + kSrhtPrefetchRows < L && ig[x + kSrhtPrefetchRows] >= 0) {
+        const char* p = reinterpret_cast<const char*>(G.data + (G.i0 + static_cast<size_t>(ig[x + kSrhtPrefetchRows])) * G.d + G.c0);
+        for (size_t o = 0; o < pfBytes; o += 64) __builtin_prefetch(p + o);
+      }
+      signed_row(G, ig[x], rows[r], bad);
+    }
+    for (size_t q = 0; q < np; ++q) {
+      PanelRow v[8];
+      for (size_t r = 0; r < R; ++r) std::memcpy(&v[r], rows[r] + q * kPanel, sizeof(PanelRow));
+      if (R == 8) butterflies<3>(v);
+      for (size_t r = 0; r < R; ++r) Y[q * L + x0 + r] = v[r];
+    }
+    const size_t x1 = x0 + R;
+    if (L >= 64 && x1 % 64 == 0)
+      for (size_t q = 0; q < np; ++q) fwht_levels(Y + q * L, x1 - 64, x1, 8, 64);
+    if (L >= kFwhtL1Rows && x1 % kFwhtL1Rows == 0)
+      for (size_t q = 0; q < np; ++q) fwht_levels(Y + q * L, x1 - kFwhtL1Rows, x1, 64, kFwhtL1Rows);
+  }
+  const size_t done = L >= kFwhtL1Rows ? kFwhtL1Rows : L >= 64 ? 64 : R == 8 ? 8 : 1;
+  for (size_t q = 0; q < np; ++q) fwht_levels(Y + q * L, 0, L, done, L);
+  return bad;
+}
+NK_CLONES int64_t gather_group(const GroupSource<double>& G, const int32_t* ig, size_t L, size_t np, PanelRow* Y,
+                               int64_t bad) {
+  return gather_group_body(G, ig, L, np, Y, bad);
+}
+NK_CLONES int64_t gather_group(const GroupSource<float>& G, const int32_t* ig, size_t L, size_t np, PanelRow* Y,
+                               int64_t bad) {
+  return gather_group_body(G, ig, L, np, Y, bad);
+}
+
+/// SA[k, c0 + 8q + t] += sk[k]·Y[q·L + pC[k]][t] for the chunk's full panels (q < full); the caller adds
+/// the partial last panel (columns past d, b's column) itself.
+NK_CLONES void add_sampled_rows(double* SA, size_t d, size_t c0, size_t full, const PanelRow* Y, size_t L, size_t m,
+                                const uint32_t* pC, const double* sk) {
+  for (size_t k = 0; k < m; ++k) {
+    double* dst = SA + k * d + c0;
+    const double s = sk[k];
+    for (size_t q = 0; q < full; ++q) {
+      const double* src = reinterpret_cast<const double*>(Y + q * L + pC[k]);
+      for (size_t t = 0; t < kPanel; ++t) dst[q * kPanel + t] += s * src[t];
+    }
+  }
 }
 
 /// The SRHT of a dense block in one pass over A (docs/sketch.md §2.3). With B = 2^bits and L = 2^lb,
@@ -366,7 +430,7 @@ int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uin
   std::vector<int32_t> inv(static_cast<size_t>(B));
   std::vector<double> sgn, blockSign(m);
   std::vector<int64_t> found(static_cast<size_t>(std::max(workers, 1)), -1);
-  std::vector<std::vector<double>> Ys(static_cast<size_t>(std::max(workers, 1)));
+  std::vector<PanelRows> Ys(static_cast<size_t>(std::max(workers, 1)));
   for (uint64_t h = first; h <= last; ++h) {
     const uint64_t g0 = std::max<uint64_t>(off, h * B), g1 = std::min<uint64_t>(off + n, (h + 1) * B);
     const size_t count = static_cast<size_t>(g1 - g0);
@@ -388,62 +452,30 @@ int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uin
       size_t q0, q1;
       even_split(npanels, tid, nth, q0, q1);
       int64_t bad = found[static_cast<size_t>(tid)];
+      std::vector<double> sk(m);
       // Up to kSrhtChunk panels at a time (a group's rows then take ≤ 8 MiB; A is re-read per chunk only
       // past 8·kSrhtChunk columns per thread).
       for (size_t qa = q0; qa < q1; qa += kSrhtChunk) {
         const size_t qb = std::min(q1, qa + kSrhtChunk);
         const size_t c0 = qa * kPanel, c1 = std::min(total, qb * kPanel);
         const size_t np = qb - qa;
-        const size_t cEnd = std::min(c1, d);
-        const bool hasB = b && c1 > d;
         // The group's rows, panel-major (panel q holds L rows × 8 columns, contiguous: 32 KiB per 512 rows).
-        std::vector<double>& Y = Ys[static_cast<size_t>(tid)];
-        if (Y.size() < np * L * kPanel) Y.assign(np * L * kPanel, 0.0);
-        double row[kPanel * kSrhtChunk];  // one source row's columns [c0, c1), signed
+        PanelRow* Y = Ys[static_cast<size_t>(tid)].get(np * L);
+        const GroupSource<T> src{A.data, b, d, i0, c0, c1, np * kPanel, sgn.data(), limit};
+        const size_t full = c0 + np * kPanel <= d ? np : (d - c0) / kPanel;
         for (size_t g = 0; g < groups; ++g) {
           const int32_t* ig = inv.data() + g * L;
-          bool any = false;
-          for (size_t x = 0; x < L; ++x) {
-            const int32_t t = ig[x];
-            if (t < 0) {
-              for (size_t q = 0; q < np; ++q) std::fill_n(Y.data() + (q * L + x) * kPanel, kPanel, 0.0);
-              continue;
-            }
-            any = true;
-            const size_t i = i0 + static_cast<size_t>(t);
-            const T* a = A.data + i * d;
-            // The rows come in permuted order: prefetch all of a row's part a few rows ahead (the hardware
-            // prefetcher sees no stream), so many lines are in flight at once.
-            if (x + 8 < L && ig[x + 8] >= 0) {
-              const char* p = reinterpret_cast<const char*>(A.data + (i0 + static_cast<size_t>(ig[x + 8])) * d + c0);
-              for (size_t off = 0; off < (cEnd - c0) * sizeof(T); off += 64) __builtin_prefetch(p + off);
-            }
-            if (limit > 0 && c0 < cEnd) {
-              const int64_t c = first_bad(a, c0, cEnd, limit);
-              if (c >= 0 && (bad < 0 || static_cast<int64_t>(i * d) + c < bad)) bad = static_cast<int64_t>(i * d) + c;
-            }
-            const double sg = sgn[static_cast<size_t>(t)];
-            for (size_t c = c0; c < cEnd; ++c) row[c - c0] = sg * static_cast<double>(a[c]);
-            if (hasB) row[d - c0] = sg * static_cast<double>(b[i]);
-            for (size_t c = c1; c < c0 + np * kPanel; ++c) row[c - c0] = 0.0;
-            for (size_t q = 0; q < np; ++q) std::copy_n(row + q * kPanel, kPanel, Y.data() + (q * L + x) * kPanel);
-          }
-          if (!any) continue;
-          for (size_t q = 0; q < np; ++q) fwht_group(Y.data() + q * L * kPanel, L);
-          for (size_t k = 0; k < m; ++k) {
-            const double sk = sketch_parity(pA[k] & static_cast<uint32_t>(g)) ? -blockSign[k] : blockSign[k];
-            const double* src = Y.data() + static_cast<size_t>(pC[k]) * kPanel;
-            double* dst = SA + k * d + c0;
-            for (size_t q = 0; q < np; ++q) {
-              const size_t c = c0 + q * kPanel;
-              const double* sq = src + q * L * kPanel;
-              if (c + kPanel <= d) {
-                add_scaled(dst + q * kPanel, sq, kPanel, sk);
-              } else {
-                for (size_t t2 = 0; t2 < kPanel && c + t2 < total; ++t2) {
-                  if (c + t2 < d) dst[q * kPanel + t2] += sk * sq[t2];
-                  else Sb[k] += sk * sq[t2];
-                }
+          if (std::all_of(ig, ig + L, [](int32_t t) { return t < 0; })) continue;
+          bad = gather_group(src, ig, L, np, Y, bad);
+          for (size_t k = 0; k < m; ++k) sk[k] = sketch_parity(pA[k] & static_cast<uint32_t>(g)) ? -blockSign[k] : blockSign[k];
+          add_sampled_rows(SA, d, c0, full, Y, L, m, pC.data(), sk.data());
+          for (size_t q = full; q < np; ++q) {
+            const size_t c = c0 + q * kPanel;
+            for (size_t k = 0; k < m; ++k) {
+              const double* sq = reinterpret_cast<const double*>(Y + q * L + pC[k]);
+              for (size_t t2 = 0; t2 < kPanel && c + t2 < total; ++t2) {
+                if (c + t2 < d) SA[k * d + c + t2] += sk[k] * sq[t2];
+                else Sb[k] += sk[k] * sq[t2];
               }
             }
           }
