@@ -4,6 +4,7 @@
 // so it must agree with the direct check on every input, including ones whose violations cancel no count.
 #pragma once
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
@@ -104,10 +105,10 @@ inline void corrupt(Csr& A, Rng& g, int kind) {
 }
 
 template <class T>
-void run_one(const Csr& A, int flags, double bound) {
+void run_one(const Csr& A, int flags, double bound, int threads = 1) {
   std::vector<T> vals(A.values.begin(), A.values.end());
   const bool got = numkern::csr_canonical<T>(A.nrows, A.rowPtr.data(), static_cast<int32_t>(A.colIdx.size()),
-                                             A.colIdx.data(), vals.data(), A.ncols, flags, bound);
+                                             A.colIdx.data(), vals.data(), A.ncols, flags, bound, threads);
   Csr B = A;
   B.values.assign(vals.begin(), vals.end());
   assert(got == reference(B, flags, bound));
@@ -129,6 +130,37 @@ inline void test_csr_canonical() {
     bad += !reference(A, 0, INFINITY);
   }
   assert(bad > 2000);  // the corruptions did corrupt
+
+  // A matrix large enough for the structure passes to split over threads (threads = 0: all there are),
+  // corrupted next to the parts' edges (an even split of rows and of entries) and elsewhere.
+  Csr B;
+  B.nrows = B.ncols = 120000;
+  B.rowPtr.push_back(0);
+  for (int32_t r = 0; r < B.nrows; ++r) {
+    for (int32_t c = std::max(0, r - 2); c <= std::min(B.ncols - 1, r + 2); ++c) {
+      B.colIdx.push_back(c);
+      B.values.push_back(c == r ? 4.0 : -1.0);
+    }
+    B.rowPtr.push_back(static_cast<int32_t>(B.colIdx.size()));
+  }
+  const int32_t nnz = static_cast<int32_t>(B.colIdx.size());
+  run_one<double>(B, 0, INFINITY, 0);
+  assert(reference(B, 0, INFINITY));
+  for (int32_t at : {nnz / 2 - 1, nnz / 2, nnz / 2 + 1, nnz / 3, 2 * nnz / 3, 1, nnz - 1}) {
+    for (int kind : {1, 2, 3, 4}) {
+      Csr C = B;
+      if (kind == 1) C.colIdx[at] = C.ncols;
+      if (kind == 2) C.colIdx[at] = -1;
+      if (kind == 3) std::swap(C.colIdx[at - 1], C.colIdx[at]);  // inside a row or across a row end
+      if (kind == 4) C.colIdx[at] = C.colIdx[at - 1];
+      for (int threads : {0, 1}) run_one<double>(C, numkern::kCsrFinite, INFINITY, threads);
+    }
+  }
+  for (int32_t r : {B.nrows / 2 - 1, B.nrows / 2, B.nrows / 2 + 1, B.nrows / 3, 2 * B.nrows / 3}) {
+    Csr C = B;
+    C.rowPtr[r] = C.rowPtr[r + 1] + 1;
+    for (int threads : {0, 1}) run_one<double>(C, 0, INFINITY, threads);
+  }
 }
 
 }  // namespace csr_check_test

@@ -41,7 +41,9 @@ export function linalgKernels({ addon, threads }: NativeHandle, slice: number = 
   const dtypes = ['f32', 'f64'] as const;
   // Lends core the native CSR check (bindings/linalg.cc csrCheck): every public op that takes a CSR
   // matrix then validates it per call at native speed instead of a fingerprint and a JS scan.
-  if (typeof addon.csrCheck === 'function') registerCsrScan(addon.csrCheck.bind(addon));
+  // The context's threads run its two flat passes on a large matrix (csr_check.cc).
+  const csrCheck = addon.csrCheck?.bind(addon);
+  if (csrCheck) registerCsrScan((rowPtr, colIdx, values, ncols, checks) => csrCheck(rowPtr, colIdx, values, ncols, checks, threads));
   // And its finite scan: every op's vector arguments are checked at memory speed (core/validate.ts checkFinite).
   if (typeof addon.firstNonFinite === 'function') registerFiniteScan(addon.firstNonFinite.bind(addon));
   return [
