@@ -237,7 +237,6 @@ export class Engine {
     const strict = req.strict ?? this.strict;
     const key = `${op}:${req.dtype}`;
     let candidates: Slot[];
-    let fallbacks: (() => Slot[]) | null = null;
 
     const refusal = (s: Slot): string | null => (s.kernels.get(key) as KernelSpec<K> | undefined)?.accepts?.(args) ?? null;
     const runnable = (s: Slot) => s.kernels.has(key) && refusal(s) === null;
@@ -264,10 +263,7 @@ export class Engine {
         candidates = this.ordered().filter(runnable);
         if (candidates[0]) this.record({ op, dtype: req.dtype, requested, used: candidates[0].name, reason: why });
       } else {
-        // The fallbacks behind a pinned backend are listed only if it is lost (below): sorting every
-        // backend on each call cost more than a small kernel (~2 µs).
-        candidates = [pinned];
-        fallbacks = () => this.ordered().filter((s) => s !== pinned && runnable(s));
+        candidates = [pinned, ...this.ordered().filter((s) => s !== pinned && runnable(s))];
       }
     }
     if (candidates.length === 0) {
@@ -276,8 +272,7 @@ export class Engine {
     }
 
     let lastError: unknown;
-    for (let i = 0; i < candidates.length; i++) {
-      const slot = candidates[i]!;
+    for (const slot of candidates) {
       const k = slot.kernels.get(key)!;
       try {
         const value = (await k.run(args as never, req)) as OpResult<K>;
@@ -287,9 +282,7 @@ export class Engine {
         if (e instanceof NumkernError && e.code === 'E_DEVICE_LOST') {
           this.markLost(slot, e.message);
           if (strict && requested !== 'auto') throw e;
-          if (fallbacks) candidates.push(...fallbacks());
-          fallbacks = null;
-          const next = candidates[i + 1];
+          const next = candidates[candidates.indexOf(slot) + 1];
           if (next) this.record({ op, dtype: req.dtype, requested: slot.name, used: next.name, reason: e.message });
           lastError = e;
           continue;
