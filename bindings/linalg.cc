@@ -236,8 +236,8 @@ void prepare_moments(const Napi::CallbackInfo& info, Job& job) {
 
 // ---- CSR check ----
 
-/// csrCheck(rowPtr, colIdx, values, ncols, {finite, bound, positiveDiagonal}): whether the arrays form a
-/// canonical CSR matrix passing those checks (numkern::csr_canonical; CsrScanChecks in
+/// csrCheck(rowPtr, colIdx, values, ncols, {finite, bound, positiveDiagonal}, threads = 1): whether the
+/// arrays form a canonical CSR matrix passing those checks (numkern::csr_canonical; CsrScanChecks in
 /// src/core/validate.ts). Synchronous, on the caller's memory; a shape it cannot read is `false` too,
 /// and the façade's own scan then names what is wrong.
 Napi::Value csr_check(const Napi::CallbackInfo& info) {
@@ -263,9 +263,11 @@ Napi::Value csr_check(const Napi::CallbackInfo& info) {
   const auto* rp = static_cast<const int32_t*>(rowPtr.data);
   const auto* ci = static_cast<const int32_t*>(colIdx.data);
   const auto nc = static_cast<int64_t>(ncols);
-  const bool ok = values.type == napi_float32_array
-                      ? numkern::csr_canonical<float>(nrows, rp, nnz, ci, static_cast<const float*>(values.data), nc, flags, bound)
-                      : numkern::csr_canonical<double>(nrows, rp, nnz, ci, static_cast<const double*>(values.data), nc, flags, bound);
+  const int threads = info.Length() > 5 ? threads_arg(info, 5) : 1;
+  const bool ok =
+      values.type == napi_float32_array
+          ? numkern::csr_canonical<float>(nrows, rp, nnz, ci, static_cast<const float*>(values.data), nc, flags, bound, threads)
+          : numkern::csr_canonical<double>(nrows, rp, nnz, ci, static_cast<const double*>(values.data), nc, flags, bound, threads);
   return Napi::Boolean::New(env, ok);
 }
 

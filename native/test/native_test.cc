@@ -18,6 +18,7 @@
 #include "numkern/moments.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/philox.hpp"
+#include "csr_check_test.hpp"
 #include "frechet_lanes_test.hpp"
 #include "frechet_test.hpp"
 #include "pg_element_test.hpp"
@@ -231,6 +232,7 @@ int main() {
   test_philox();
   test_spmv<float>();
   test_spmv<double>();
+  csr_check_test::test_csr_canonical();
   test_blas1<float>();
   test_blas1<double>();
   test_moments<float>();

@@ -6,8 +6,13 @@ import type { CsrMatrix, FloatArray } from '../core/types.js';
 
 declare module '../core/ops.js' {
   interface OpTable {
-    /** y := A x. */
-    spmv: { args: { A: CsrMatrix; x: FloatArray; y: FloatArray }; result: void };
+    /**
+     * y := A x. The result says whether the kernel's arithmetic propagates NaN and ±Inf as IEEE 754 does
+     * (no fast-math, no f16 storage): a row with a non-finite term then comes out non-finite, so with x
+     * finite the façade may judge A.values' finiteness from y (./primitives.ts spmv). false: no such
+     * promise, and the façade scans A.values itself.
+     */
+    spmv: { args: { A: CsrMatrix; x: FloatArray; y: FloatArray }; result: boolean };
     /** Σ x_i y_i, accumulated in at least the input precision. */
     dot: { args: { x: FloatArray; y: FloatArray }; result: number };
     /** y := α x + y. */

@@ -6,42 +6,73 @@ import type { Engine } from '../core/engine.js';
 import { fail } from '../core/errors.js';
 import { allocLike, dtypeOf, type CsrMatrix, type FloatArray, type Ragged } from '../core/types.js';
 import {
-  checkCsr, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkRagged, checkSameDtype, describe,
+  checkCsr, checkFinite, checkFiniteNumber, firstNonFinite, checkFloatArray, checkIntegerInRange, checkLength, checkRagged, checkSameDtype, describe,
   preparedCsrOf, type PreparedHandle,
 } from '../core/validate.js';
 import { checkOpOptions, type OpOptions } from '../core/options.js';
 
 export interface SpmvOptions extends OpOptions {
-  /** Write y here instead of allocating (length A.nrows, same dtype). */
+  /**
+   * Write y here instead of allocating (length A.nrows, same dtype). If the call throws E_NONFINITE for
+   * A.values after the product ran (the check of a plain CSR's values follows the product: see spmv),
+   * out is left holding NaN in every entry, never a partial product.
+   */
   out?: FloatArray;
 }
 
 /**
- * y = A x. A is a CSR matrix, validated whole on every call (one native pass when the addon is loaded),
- * or a prepared handle (ctx.relax.prepare(A)) whose private snapshot was validated once: the
- * per-call cost is then the product alone.
+ * y = A x. A is a CSR matrix, validated on every call (nothing cached can go stale after an in-place
+ * edit), or a prepared handle (ctx.relax.prepare(A)) whose private snapshot was validated once.
+ *
+ * A plain CSR's structure (row pointers, every column index) is checked before any kernel runs (one
+ * native pass when the addon is loaded: core/validate.ts checkCsr), x's finiteness too; the finiteness
+ * of A.values is judged after the product. A backend whose arithmetic propagates NaN and ±Inf says so
+ * (src/linalg/ops.ts): with x finite, a non-finite value a_ij makes the term a_ij·x_j, and so y_i,
+ * non-finite; a y with no NaN or ±Inf (one scan of nrows entries instead of nnz) proves every value
+ * finite. Only when y is not all finite (or the backend makes no such promise) are the values scanned,
+ * for the same E_NONFINITE naming the first bad element as before the product; a y that overflowed
+ * from finite values is returned as it was before. Errors keep their precedence: A's structure, then
+ * A.values, then x, options.out and the dispatch.
  */
 export async function spmv(engine: Engine, Ain: CsrMatrix | PreparedHandle, x: FloatArray, options?: SpmvOptions): Promise<FloatArray> {
   const o = checkOpOptions<SpmvOptions>(options);
   const finite = o.checkFinite !== false;
   const prepared = preparedCsrOf(Ain);
   if (!prepared && (Ain as { kind?: unknown } | null)?.kind === 'prepared') fail('E_RANGE', 'A', 'this prepared operator was disposed; prepare the matrix again');
-  const A = prepared ?? checkCsr(Ain, 'A', { checkFinite: finite });
+  const A = prepared ?? checkCsr(Ain, 'A', { checkFinite: false });
+  // The values are judged after the product unless A is prepared (validated then) or not checked at all.
+  const valuesPending = finite && prepared === undefined;
+  let y: FloatArray;
+  let propagates: boolean;
+  try {
+    y = checkVectors(A, x, o.out, finite);
+    propagates = (await engine.run('spmv', { A, x, y }, { ...o, dtype: dtypeOf(A.values), size: A.colIdx.length })).value;
+  } catch (e) {
+    // A non-finite value of A is reported before anything wrong with x, out or the dispatch (an unknown
+    // backend, an abort), as when the values were checked first.
+    if (valuesPending) checkFinite(A.values, 'A.values');
+    throw e;
+  }
+  if (valuesPending && (!propagates || firstNonFinite(y) >= 0) && firstNonFinite(A.values) >= 0) {
+    // A product of a matrix that fails validation is never left behind looking like a result.
+    if (o.out !== undefined) y.fill(NaN);
+    checkFinite(A.values, 'A.values');
+  }
+  return y;
+}
+
+/** x against A (dtype, length, finite when asked), and options.out, or a new y. */
+function checkVectors(A: CsrMatrix, x: FloatArray, out: FloatArray | undefined, finite: boolean): FloatArray {
   checkFloatArray(x, 'x');
   const dtype = dtypeOf(A.values);
   checkSameDtype(dtype, x, 'x');
   checkLength(x, A.ncols, 'x');
   if (finite) checkFinite(x, 'x');
-  let y: FloatArray;
-  if (o.out !== undefined) {
-    y = checkFloatArray(o.out, 'options.out');
-    checkSameDtype(dtype, y, 'options.out');
-    checkLength(y, A.nrows, 'options.out');
-    if (y.buffer === x.buffer) fail('E_SHAPE', 'options.out', 'must not alias x');
-  } else {
-    y = allocLike(x, A.nrows);
-  }
-  await engine.run('spmv', { A, x, y }, { ...o, dtype, size: A.colIdx.length });
+  if (out === undefined) return allocLike(x, A.nrows);
+  const y = checkFloatArray(out, 'options.out');
+  checkSameDtype(dtype, y, 'options.out');
+  checkLength(y, A.nrows, 'options.out');
+  if (y.buffer === x.buffer) fail('E_SHAPE', 'options.out', 'must not alias x');
   return y;
 }
 

@@ -130,6 +130,18 @@ describe('backend resolution', () => {
     await ctx.dispose();
   });
 
+  it('a pinned backend lost during a kernel falls back to the next one (its fallbacks listed only then)', async () => {
+    registerBackend(mock('webgpu', PRIORITY.webgpuHardware, { loseOnRun: true }));
+    registerBackend(mock('native', PRIORITY.native));
+    registerBackend(mock('cuda', PRIORITY.cuda, { fail: 'none' }));
+    const ctx = await createContext();
+    expect(await ctx.dot(x32, x32, { backend: 'webgpu' })).toBe(14);
+    expect(calls).toEqual(['webgpu', 'native']);
+    expect(ctx.fallbacks().at(-1)).toMatchObject({ requested: 'webgpu', used: 'native' });
+    await expect(ctx.dot(x32, x32, { backend: 'webgpu', strict: true })).rejects.toMatchObject({ code: 'E_BACKEND_UNAVAILABLE' });
+    await ctx.dispose();
+  });
+
   it('a kernel that refuses particular arguments is skipped under auto and falls back with its reason when pinned', async () => {
     registerBackend({
       name: 'webgpu',

@@ -59,9 +59,10 @@ enum CsrCheck : int {
 /// Whether rowPtr (nrows + 1 entries), colIdx and values (nnz each) form a canonical CSR matrix with
 /// ncols columns, as checkCsr (src/core/validate.ts) defines it: rowPtr[0] = 0, non-decreasing,
 /// rowPtr[nrows] = nnz, columns in [0, ncols) strictly increasing per row; plus the CsrCheck `flags`.
-/// A verdict only: the caller names the violation.
+/// A verdict only: the caller names the violation. The structure passes use up to `threads` threads
+/// (0 = all) on large matrices; the verdict never depends on how many.
 template <class T>
 bool csr_canonical(int32_t nrows, const int32_t* rowPtr, int32_t nnz, const int32_t* colIdx, const T* values,
-                   int64_t ncols, int flags, double bound);
+                   int64_t ncols, int flags, double bound, int threads = 1);
 
 }  // namespace numkern

@@ -54,9 +54,10 @@ export interface NativeInfo {
 export interface NativeKernels {
   /**
    * Whether the arrays form a canonical CSR matrix passing `checks` (bindings/linalg.cc); core's checkCsr
-   * uses it for its pass (src/core/validate.ts). Optional: a build older than it lacks it.
+   * uses it for its pass (src/core/validate.ts), on up to `threads` threads (default 1; 0 = all).
+   * Optional: a build older than it lacks it.
    */
-  csrCheck?: CsrScan;
+  csrCheck?: (...args: [...Parameters<CsrScan>, threads?: number]) => boolean;
   /** The index of the first NaN or ±Inf in a, or −1 (bindings/linalg.cc); core's checkFinite uses it. Optional, as csrCheck. */
   firstNonFinite?: FiniteScan;
   /** y := A x for CSR A (nrows = rowPtr.length − 1, ncols = x.length); f32 accumulates in float, f64 in double. */

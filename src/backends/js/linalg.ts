@@ -8,7 +8,8 @@ const BOTH = ['f32', 'f64'] as const;
 
 export function linalgKernels(): AnyKernel[] {
   return [
-    kernel({ op: 'spmv', dtypes: BOTH, run: ({ A, x, y }) => spmv(A, x, y) }),
+    // JS numbers are IEEE 754 doubles, and a NaN or ±Inf stays one when stored into a Float32Array.
+    kernel({ op: 'spmv', dtypes: BOTH, run: ({ A, x, y }) => (spmv(A, x, y), true) }),
     kernel({ op: 'dot', dtypes: BOTH, run: ({ x, y }) => dot(x, y) }),
     kernel({ op: 'axpy', dtypes: BOTH, run: ({ alpha, x, y }) => axpy(alpha, x, y) }),
     kernel({ op: 'nrm2', dtypes: BOTH, run: ({ x }) => nrm2(x) }),

@@ -13,7 +13,7 @@
 import { kernel, type AnyKernel } from '../../core/backend.js';
 import type { FloatArray } from '../../core/types.js';
 import { registerCsrScan, registerFiniteScan } from '../../core/validate.js';
-import { guarded } from '../addon/errors.js';
+import { guarded, mapNativeError } from '../addon/errors.js';
 import type { NativeHandle } from './index.js';
 import { inSlices } from './slices.js';
 
@@ -28,24 +28,39 @@ function piece<T extends Int32Array | FloatArray>(a: T, lo: number, hi: number, 
 /** The offsets (rowPtr) of items [lo, hi): absolute, as the addon takes any first offset >= 0. */
 const offsetsPiece = (offsets: Int32Array, lo: number, hi: number, count: number): Int32Array => piece(offsets, lo, hi + 1, count + 1);
 
+/** A synchronous addon call: its value, or a promise rejected with its error mapped as guarded() maps it. */
+function guardedSync<R>(call: () => R): R | Promise<never> {
+  try {
+    return call();
+  } catch (e) {
+    return Promise.reject(mapNativeError(e));
+  }
+}
+
 export function linalgKernels({ addon, threads }: NativeHandle, slice: number = SLICE): AnyKernel[] {
   const dtypes = ['f32', 'f64'] as const;
   // Lends core the native CSR check (bindings/linalg.cc csrCheck): every public op that takes a CSR
-  // matrix then validates all of it per call in one native pass instead of a fingerprint and a JS scan.
-  if (typeof addon.csrCheck === 'function') registerCsrScan(addon.csrCheck.bind(addon));
+  // matrix then validates it per call at native speed instead of a fingerprint and a JS scan.
+  // The context's threads run its two flat passes on a large matrix (csr_check.cc).
+  const csrCheck = addon.csrCheck?.bind(addon);
+  if (csrCheck) registerCsrScan((rowPtr, colIdx, values, ncols, checks) => csrCheck(rowPtr, colIdx, values, ncols, checks, threads));
   // And its finite scan: every op's vector arguments are checked at memory speed (core/validate.ts checkFinite).
   if (typeof addon.firstNonFinite === 'function') registerFiniteScan(addon.firstNonFinite.bind(addon));
   return [
     kernel({
       op: 'spmv',
       dtypes,
-      run: ({ A, x, y }) =>
-        guarded(() => {
-          const n = A.nrows;
-          return inSlices(n, slice, (r) => A.rowPtr[r]! + r, (lo, hi) =>
+      // Built without fast-math (CMakeLists.txt): NaN and ±Inf propagate through every row's sum (src/linalg/ops.ts).
+      run: ({ A, x, y }) => {
+        const n = A.nrows;
+        // A call within one slice, the common case, is one plain synchronous call, without the promises
+        // of guarded() and inSlices() (a small product is a few microseconds: per-call overhead shows).
+        if (A.rowPtr[n]! + n <= slice) return guardedSync(() => (addon.spmv(A.rowPtr, A.colIdx, A.values, x, y, threads), true));
+        return guarded(() =>
+          inSlices(n, slice, (r) => A.rowPtr[r]! + r, (lo, hi) =>
             addon.spmv(offsetsPiece(A.rowPtr, lo, hi, n), A.colIdx, A.values, x, piece(y, lo, hi, n), threads),
-          );
-        }),
+          )).then(() => true);
+      },
     }),
     kernel({ op: 'dot', dtypes, run: ({ x, y }) => guarded(() => addon.dot(x, y, threads)) }),
     kernel({

@@ -31,7 +31,8 @@ const MAX_REDUCE_GROUPS = 1024;
 
 export function linalgKernels(rt: GpuRuntime): AnyKernel[] {
   return [
-    kernel({ op: 'spmv', dtypes: ['f32'], minSize: MIN_STREAMING, run: (args, ctl) => spmv(rt, args, ctl) }),
+    // WGSL leaves NaN and ±Inf arithmetic to the implementation: no claim that they propagate (src/linalg/ops.ts).
+    kernel({ op: 'spmv', dtypes: ['f32'], minSize: MIN_STREAMING, run: (args, ctl) => spmv(rt, args, ctl).then(() => false) }),
     kernel({ op: 'dot', dtypes: ['f32'], minSize: MIN_STREAMING, run: (args, ctl) => dot(rt, args, ctl) }),
     kernel({ op: 'axpy', dtypes: ['f32'], minSize: MIN_STREAMING, run: (args, ctl) => axpy(rt, args, ctl) }),
     kernel({ op: 'nrm2', dtypes: ['f32'], minSize: MIN_STREAMING, run: (args, ctl) => nrm2(rt, args, ctl) }),
