@@ -19,6 +19,18 @@ const open = async (threads: number) => {
   return c;
 };
 
+/** Records the ops a context dispatches (its `run`), so a test can see which kernels ran. */
+function recordRuns(ctx: unknown): { calls: string[]; restore: () => void } {
+  const calls: string[] = [];
+  const spy = ctx as { run: (op: string, ...rest: unknown[]) => unknown };
+  const original = spy.run.bind(ctx);
+  spy.run = (op: string, ...rest: unknown[]) => {
+    calls.push(op);
+    return original(op, ...rest);
+  };
+  return { calls, restore: () => { spy.run = original; } };
+}
+
 describe.skipIf(!addon)('native sketch', async () => {
   const one = addon ? await open(1) : null!;
   const two = addon ? await open(2) : null!;
@@ -126,13 +138,7 @@ describe.skipIf(!addon)('native sketch', async () => {
       expect(run(kind, s, 64, 1e150, A.data)).toBe(-1);
       expect(run(kind, s, 64, 0, data)).toBe(-1); // limit 0: no screening
     }
-    const calls: string[] = [];
-    const spy = two as unknown as { run: (op: string, ...rest: unknown[]) => unknown };
-    const original = spy.run.bind(two);
-    spy.run = (op: string, ...rest: unknown[]) => {
-      calls.push(op);
-      return original(op, ...rest);
-    };
+    const { calls, restore } = recordRuns(two);
     try {
       const b = randomDense(n, 1, 32).data;
       for (const sketch of ['countsketch', 'sparse-sign', 'srht'] as const) {
@@ -144,19 +150,13 @@ describe.skipIf(!addon)('native sketch', async () => {
         await expect(two.sketch.lstsq({ rows: n, cols: d, data: big }, b, { sketch, backend: 'native' })).rejects.toThrow(/entry 100803 is 1e\+200/);
       }
     } finally {
-      spy.run = original;
+      restore();
     }
   });
 
   it.skipIf(!has)('apply screens a dense A in its own pass: one kernel call, the first non-finite element named, f32 and f64', async () => {
     const n = 5000, d = 24;
-    const calls: string[] = [];
-    const spy = two as unknown as { run: (op: string, ...rest: unknown[]) => unknown };
-    const original = spy.run.bind(two);
-    spy.run = (op: string, ...rest: unknown[]) => {
-      calls.push(op);
-      return original(op, ...rest);
-    };
+    const { calls, restore } = recordRuns(two);
     try {
       for (const kind of ['srht', 'gaussian', 'countsketch'] as const) {
         for (const f32 of [false, true]) {
@@ -174,7 +174,7 @@ describe.skipIf(!addon)('native sketch', async () => {
         }
       }
     } finally {
-      spy.run = original;
+      restore();
     }
   });
 
