@@ -12,6 +12,7 @@
 
 #include "args.hpp"
 #include "cuda.hpp"
+#include "numkern/csr_lanes.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/relax.hpp"
 #include "numkern/relax_cuda.hpp"
@@ -74,8 +75,9 @@ struct Operator {
   std::vector<double> values, diag, coeffs;
 
   size_t bytes() const {
-    // Derived later: the diagonal, and SSOR-CG's split (about one more copy of the entries).
-    const size_t later = stencil ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double)) + col_idx.size() * (sizeof(int32_t) + sizeof(double));
+    // Derived later: the diagonal, SSOR-CG's split and the lane layout of the products (about one more
+    // copy of the entries each).
+    const size_t later = stencil ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double)) + 2 * col_idx.size() * (sizeof(int32_t) + sizeof(double));
     return (row_ptr.size() + col_idx.size()) * sizeof(int32_t) + (values.size() + diag.size() + coeffs.size()) * sizeof(double) + later;
   }
 
@@ -89,6 +91,9 @@ struct Operator {
       diag_ok_ = rx::csr_find_diagonal(n, row_ptr.data(), col_idx.data(), values.data(), diag_pos.data(), diag.data(), nnz);
       // read_op checked every index of these copies, and nothing writes them: the kernels may trust them.
       csr_ = rx::CsrOp{n, row_ptr.data(), col_idx.data(), values.data(), diag_pos.data(), diag.data(), nnz, diag_ok_};
+      // The products' lane layout (numkern/csr_lanes.hpp): built from the checked copies, only for them.
+      if (diag_ok_) lanes_ = numkern::csr_lanes(n, row_ptr.data(), col_idx.data(), values.data());
+      csr_.lanes = lanes_.get();
     });
     return diag_ok_ ? &csr_ : nullptr;
   }
@@ -106,6 +111,7 @@ struct Operator {
   std::once_flag diag_once_;
   bool diag_ok_ = false;
   rx::CsrOp csr_{};
+  std::unique_ptr<numkern::CsrLanes> lanes_;
   std::mutex split_mutex_;
   std::shared_ptr<const rx::CsrSsorSplit> split_;
 };
