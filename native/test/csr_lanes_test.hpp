@@ -1,10 +1,12 @@
 // Standalone checks of the lane-layout SpMV (numkern/csr_lanes.hpp), included by native_test.cc: every
 // row's sum has the bits of the sequential sum in stored order (csr_row_sum_trusted, the oracle's order),
 // on ragged matrices (empty rows, rows far longer than their neighbours, n not a multiple of 8), over
-// any row range, on the AVX-512 loop and the portable one.
+// any row range, on the AVX-512 loop and the portable one; and so does the row-order dot that
+// csr_lanes_rows_dot takes with them (CG's pᵀA p).
 #pragma once
 
 #undef NDEBUG  // the checks are plain asserts: never compiled out
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
@@ -57,19 +59,27 @@ std::vector<double> ref_rows(const Matrix& A, const std::vector<double>& x) {
   return y;
 }
 
-bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+/// The same bits, or both NaN: which NaN an operation on two NaNs returns depends on its operand order,
+/// which the compiler may swap (JavaScript has one NaN).
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0 || (std::isnan(a) && std::isnan(b)); }
 
-/// Rows [i0, i1) of both loops equal the reference bit for bit, and no entry outside them is written.
+/// Rows [i0, i1) ∩ [0, n) of both loops equal the reference bit for bit, and no entry outside them is written;
+/// the dot of csr_lanes_rows_dot has the bits of Σ x_i y_i summed in row order from +0.
 void check_ranges(const Matrix& A, const CsrLanes& L, const std::vector<double>& x) {
   const std::vector<double> ref = ref_rows(A, x);
   const int32_t cuts[][2] = {{0, A.n}, {0, 1}, {3, 11}, {8, 16}, {5, A.n}, {A.n - 1, A.n}, {A.n / 2, A.n / 2}};
   for (const bool portable : {false, true}) {
     for (const auto& c : cuts) {
-      std::vector<double> y(static_cast<size_t>(A.n), -7.5);
-      csr_lanes_rows(L, c[0], c[1], x.data(), y.data(), portable);
-      for (int32_t i = 0; i < A.n; ++i) {
-        const bool in = i >= c[0] && i < c[1];
-        assert(same_bits(y[static_cast<size_t>(i)], in ? ref[static_cast<size_t>(i)] : -7.5));
+      double ref_dot = 0;
+      for (int32_t i = c[0]; i < std::min(c[1], A.n); ++i) ref_dot += x[static_cast<size_t>(i)] * ref[static_cast<size_t>(i)];
+      for (const bool dot : {false, true}) {
+        std::vector<double> y(static_cast<size_t>(A.n), -7.5);
+        if (dot) assert(same_bits(csr_lanes_rows_dot(L, c[0], c[1], x.data(), y.data(), portable), ref_dot));
+        else csr_lanes_rows(L, c[0], c[1], x.data(), y.data(), portable);
+        for (int32_t i = 0; i < A.n; ++i) {
+          const bool in = i >= c[0] && i < c[1];
+          assert(same_bits(y[static_cast<size_t>(i)], in ? ref[static_cast<size_t>(i)] : -7.5));
+        }
       }
     }
   }

@@ -57,4 +57,10 @@ std::unique_ptr<CsrLanes> csr_lanes(int32_t n, const int32_t* row_ptr, const int
 /// bits; for the standalone test on any CPU).
 void csr_lanes_rows(const CsrLanes& L, int32_t i0, int32_t i1, const double* x, double* y, bool portable = false);
 
+/// csr_lanes_rows, and returns Σ x_i·y_i over the same rows in row order from +0, each product rounded
+/// before it is added: a block of xᵀA x as CG's pᵀA p sums it (relax.hpp: blocks of kSumBlock rows),
+/// taken while the row sums are still in a register instead of in a second pass over x and y.
+double csr_lanes_rows_dot(const CsrLanes& L, int32_t i0, int32_t i1, const double* x, double* y,
+                          bool portable = false);
+
 }  // namespace numkern

@@ -65,6 +65,22 @@ struct Csr {
     return !bad;
   }
 
+  /// y_i = (A x)_i for rows [i0, i1) and dot = Σ x_i y_i over them in row order from 0 (CG's pᵀA p of a
+  /// block, one pass); false when an index was bad.
+  NK_FORCEINLINE bool rows_dot(int64_t i0, int64_t i1, const double* x, double* y, double& dot) const {
+    if (A.lanes != nullptr) {
+      dot = csr_lanes_rows_dot(*A.lanes, static_cast<int32_t>(i0), static_cast<int32_t>(i1), x, y);
+      return true;
+    }
+    double s = 0;
+    const bool ok = rows(i0, i1, x, y, [&](int64_t i, double rs) {
+      y[i] = rs;
+      s += x[i] * rs;
+    });
+    dot = s;
+    return ok;
+  }
+
   /// relaxForward (FWD) / relaxBackward of the oracle on row i.
   template <bool FWD>
   NK_FORCEINLINE void relax(int32_t i, const double* b, double* x, double w, double omw, bool& bad) const {

@@ -199,10 +199,7 @@ struct Driver {
     while (k < stop) {
       over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
         double s = 0;
-        bad.note(A.rows(i0, i1, p, q, [&](int64_t i, double rs) {
-          q[i] = rs;
-          s += p[i] * rs;
-        }));
+        bad.note(A.rows_dot(i0, i1, p, q, s));
         part_a[static_cast<size_t>(kb)] = s;
       });
       if (bad.set()) return finish(st, BadIndex, q);

@@ -94,6 +94,17 @@ struct Sten : StencilRows<VAR, D3> {
     return true;
   }
 
+  /// Csr::rows_dot: y = A x on rows [i0, i1) and Σ x_i y_i over them in row order from 0.
+  NK_FORCEINLINE bool rows_dot(int64_t i0, int64_t i1, const double* x, double* y, double& dot) const {
+    double s = 0;
+    rows(i0, i1, x, y, [&](int64_t i, double rs) {
+      y[i] = rs;
+      s += x[i] * rs;
+    });
+    dot = s;
+    return true;
+  }
+
   bool sweep_forward(const double* b, double* x, double w) const;
   bool sweep_backward(const double* b, double* x, double w) const;
 
