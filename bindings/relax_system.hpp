@@ -75,8 +75,8 @@ struct Operator {
   std::vector<double> values, diag, coeffs;
 
   size_t bytes() const {
-    // Derived later: the diagonal, SSOR-CG's split and the lane layout of the products (about one more
-    // copy of the entries each).
+    // Derived later: the diagonal, and SSOR-CG's split or the lane layout of the products (about one
+    // more copy of the entries each).
     const size_t later = stencil ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double)) + 2 * col_idx.size() * (sizeof(int32_t) + sizeof(double));
     return (row_ptr.size() + col_idx.size()) * sizeof(int32_t) + (values.size() + diag.size() + coeffs.size()) * sizeof(double) + later;
   }
@@ -91,11 +91,18 @@ struct Operator {
       diag_ok_ = rx::csr_find_diagonal(n, row_ptr.data(), col_idx.data(), values.data(), diag_pos.data(), diag.data(), nnz);
       // read_op checked every index of these copies, and nothing writes them: the kernels may trust them.
       csr_ = rx::CsrOp{n, row_ptr.data(), col_idx.data(), values.data(), diag_pos.data(), diag.data(), nnz, diag_ok_};
-      // The products' lane layout (numkern/csr_lanes.hpp): built from the checked copies, only for them.
-      if (diag_ok_) lanes_ = numkern::csr_lanes(n, row_ptr.data(), col_idx.data(), values.data());
-      csr_.lanes = lanes_.get();
     });
     return diag_ok_ ? &csr_ : nullptr;
+  }
+
+  /// The lane layout of the products (numkern/csr_lanes.hpp; csr_ready() must have succeeded), made by the
+  /// first solve of a method that takes a product every update (rx::products_every_update) and shared by
+  /// the later ones; null where the CPU has no AVX-512 or the rows' lengths differ too much. Only for
+  /// those methods: it is about one more copy of the entries, whose first touch a first solve pays
+  /// (~12 µs a page on the dev VM), for a residual the other methods take once per check.
+  const numkern::CsrLanes* lanes() {
+    std::call_once(lanes_once_, [this] { lanes_ = numkern::csr_lanes(n, row_ptr.data(), col_idx.data(), values.data()); });
+    return lanes_.get();
   }
 
   /// SSOR-CG's split of the operator (csr_ready() must have succeeded), made by the first solve on a
@@ -111,6 +118,7 @@ struct Operator {
   std::once_flag diag_once_;
   bool diag_ok_ = false;
   rx::CsrOp csr_{};
+  std::once_flag lanes_once_;
   std::unique_ptr<numkern::CsrLanes> lanes_;
   std::mutex split_mutex_;
   std::shared_ptr<const rx::CsrSsorSplit> split_;

@@ -126,6 +126,10 @@ struct Work {
   double* v;
 };
 
+/// Whether a method takes a product with A every update (CG, Jacobi-CG, Jacobi), so that a lane layout
+/// of A (CsrOp::lanes) pays for itself; the others take one only for the residual at a check.
+constexpr bool products_every_update(int method) { return method == Cg || method == JacobiCg || method == Jacobi; }
+
 /// How many n-vectors of work a method needs.
 constexpr int work_vectors(int method) { return method == SsorCg ? 6 : method == JacobiCg ? 4 : method == Cg ? 3 : 1; }
 
