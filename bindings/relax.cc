@@ -140,7 +140,9 @@ int advance(System& sys, int64_t max_updates, int threads) {
     return rx::BadIndex;
   }
   const std::shared_ptr<const rx::CsrSsorSplit> split = sys.s.method == rx::SsorCg ? op.ssor_split(threads) : nullptr;
-  return rx::relax_step(*A, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads, split.get());
+  rx::CsrOp csr = *A;
+  if (rx::products_every_update(sys.s.method)) csr.lanes = op.lanes();
+  return rx::relax_step(csr, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads, split.get());
 }
 
 /// Advances the running systems `live` of a CUDA session on the device: in one launch when the session

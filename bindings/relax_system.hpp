@@ -12,6 +12,7 @@
 
 #include "args.hpp"
 #include "cuda.hpp"
+#include "numkern/csr_lanes.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/relax.hpp"
 #include "numkern/relax_cuda.hpp"
@@ -74,8 +75,9 @@ struct Operator {
   std::vector<double> values, diag, coeffs;
 
   size_t bytes() const {
-    // Derived later: the diagonal, and SSOR-CG's split (about one more copy of the entries).
-    const size_t later = stencil ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double)) + col_idx.size() * (sizeof(int32_t) + sizeof(double));
+    // Derived later: the diagonal, and SSOR-CG's split or the lane layout of the products (about one
+    // more copy of the entries each).
+    const size_t later = stencil ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double)) + 2 * col_idx.size() * (sizeof(int32_t) + sizeof(double));
     return (row_ptr.size() + col_idx.size()) * sizeof(int32_t) + (values.size() + diag.size() + coeffs.size()) * sizeof(double) + later;
   }
 
@@ -93,6 +95,16 @@ struct Operator {
     return diag_ok_ ? &csr_ : nullptr;
   }
 
+  /// The lane layout of the products (numkern/csr_lanes.hpp; csr_ready() must have succeeded), made by the
+  /// first solve of a method that takes a product every update (rx::products_every_update) and shared by
+  /// the later ones; null where the CPU has no AVX-512 or the rows' lengths differ too much. Only for
+  /// those methods: it is about one more copy of the entries, whose first touch a first solve pays
+  /// (~12 µs a page on the dev VM), for a residual the other methods take once per check.
+  const numkern::CsrLanes* lanes() {
+    std::call_once(lanes_once_, [this] { lanes_ = numkern::csr_lanes(n, row_ptr.data(), col_idx.data(), values.data()); });
+    return lanes_.get();
+  }
+
   /// SSOR-CG's split of the operator (csr_ready() must have succeeded), made by the first solve on a
   /// thread count and shared by every later chunk and solve: the copies never change, so neither does it.
   /// Shared, not borrowed: a solve on another thread count may replace it while this one still runs.
@@ -106,6 +118,8 @@ struct Operator {
   std::once_flag diag_once_;
   bool diag_ok_ = false;
   rx::CsrOp csr_{};
+  std::once_flag lanes_once_;
+  std::unique_ptr<numkern::CsrLanes> lanes_;
   std::mutex split_mutex_;
   std::shared_ptr<const rx::CsrSsorSplit> split_;
 };

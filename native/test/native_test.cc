@@ -1,6 +1,6 @@
 // Standalone check of the CPU kernels and the shared element logic, without Node
 // (cmake -DNUMKERN_BUILD_TESTS=ON, then run numkern_native_test or ctest). The relax family's checks
-// are in relax_test.hpp, the frechet family's in frechet_test.hpp (and frechet_lanes_test.hpp for the CUDA
+// are in relax_test.hpp (the lane-layout SpMV its sessions use in csr_lanes_test.hpp), the frechet family's in frechet_test.hpp (and frechet_lanes_test.hpp for the CUDA
 // top-k's lanes), the pg family's in pg_test.hpp (and pg_element_test.hpp for the CUDA forward's lanes), the
 // sketch family's passes in sketch_test.hpp (and sketch_hd_test.hpp for the element logic CUDA shares).
 #undef NDEBUG  // the checks below are plain asserts and must survive Release builds
@@ -19,6 +19,7 @@
 #include "numkern/parallel.hpp"
 #include "numkern/philox.hpp"
 #include "csr_check_test.hpp"
+#include "csr_lanes_test.hpp"
 #include "frechet_lanes_test.hpp"
 #include "frechet_test.hpp"
 #include "pg_element_test.hpp"
@@ -233,6 +234,7 @@ int main() {
   test_spmv<float>();
   test_spmv<double>();
   csr_check_test::test_csr_canonical();
+  csr_lanes_test::run_all();
   test_blas1<float>();
   test_blas1<double>();
   test_moments<float>();

@@ -10,9 +10,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <vector>
 
+#include "numkern/csr_lanes.hpp"
 #include "numkern/linalg.hpp"
 #include "numkern/relax.hpp"
 #include "numkern/relax_rows.hpp"
@@ -20,6 +22,9 @@
 namespace relax_test {
 
 using namespace numkern::relax;
+using numkern::CsrLanes;
+using numkern::csr_lanes;
+using numkern::csr_lanes_supported;
 
 /// A stencil and its CSR twin (columns −z, −y, −x, diag, +x, +y, +z, as src/core/stencil.ts stores
 /// them), plus the checkerboard colouring multicolorOrdering gives it.
@@ -461,7 +466,8 @@ inline void test_row_inlines() {
 }
 
 /// A trusted CSR copy (CsrOp::trusted: its row products skip the index re-checks) gives the bits of the
-/// same arrays untrusted, for every method, one call or one update per call, on 1 and 2 threads.
+/// same arrays untrusted, for every method, one call or one update per call, on 1 and 2 threads; so does
+/// the trusted copy whose row products run on its lane layout (CsrOp::lanes).
 inline void test_trusted_csr() {
   const Problem probs[] = {make_problem(2, 23, 21, 1, true), make_problem(3, 33, 32, 34, true)};
   for (const Problem& P : probs) {
@@ -473,6 +479,11 @@ inline void test_trusted_csr() {
     A.diag = dg.data();
     CsrOp T = A;
     T.trusted = true;
+    // And with its products on the lane layout (numkern/csr_lanes.hpp) where this CPU has one.
+    const std::unique_ptr<CsrLanes> lanes = csr_lanes(A.n, A.row_ptr, A.col_idx, A.values);
+    assert((lanes != nullptr) == csr_lanes_supported());
+    CsrOp L = T;
+    L.lanes = lanes.get();
     const Coloring col = P.coloring();
     for (int m = Jacobi; m <= JacobiCg; ++m) {
       const Coloring* c = m == SorRedBlack ? &col : nullptr;
@@ -481,6 +492,7 @@ inline void test_trusted_csr() {
         assert(checked.status == MaxIter && all_finite(checked.x));
         assert(same_bits(checked, solve(T, P.n, c, m, threads, int64_t{1} << 40, 60, 0)));
         assert(same_bits(checked, solve(T, P.n, c, m, threads, 1, 60, 0)));
+        assert(same_bits(checked, solve(L, P.n, c, m, threads, int64_t{1} << 40, 60, 0)));
       }
     }
   }

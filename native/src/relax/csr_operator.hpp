@@ -7,6 +7,7 @@
 
 #include "csr_pipeline.hpp"
 #include "numkern/csr.hpp"
+#include "numkern/csr_lanes.hpp"
 #include "numkern/relax.hpp"
 #include "numkern/relax_rows.hpp"
 
@@ -38,9 +39,16 @@ struct Csr {
   NK_FORCEINLINE double row_sum(int64_t i, const double* x, bool& bad) const {
     return csr_row_sum(A.row_ptr, A.col_idx, A.values, nnz, cols, static_cast<int32_t>(i), x, bad);
   }
-  /// f(i, (A x)_i) for rows [i0, i1); false when an index was bad.
+  /// f(i, (A x)_i) for rows [i0, i1) in order; false when an index was bad. scratch (n doubles, not x) may
+  /// first receive the row sums of [i0, i1): the lane layout computes a block of rows before f sees them
+  /// (f may then overwrite scratch[i]).
   template <class F>
-  NK_FORCEINLINE bool rows(int64_t i0, int64_t i1, const double* x, F&& f) const {
+  NK_FORCEINLINE bool rows(int64_t i0, int64_t i1, const double* x, double* scratch, F&& f) const {
+    if (A.lanes != nullptr) {
+      csr_lanes_rows(*A.lanes, static_cast<int32_t>(i0), static_cast<int32_t>(i1), x, scratch);
+      for (int64_t i = i0; i < i1; ++i) f(i, scratch[i]);
+      return true;
+    }
     if (A.trusted) {
       int64_t i = i0;
       for (; i + 1 < i1; i += 2) {
@@ -55,6 +63,22 @@ struct Csr {
     bool bad = false;
     for (int64_t i = i0; i < i1; ++i) f(i, row_sum(i, x, bad));
     return !bad;
+  }
+
+  /// y_i = (A x)_i for rows [i0, i1) and dot = Σ x_i y_i over them in row order from 0 (CG's pᵀA p of a
+  /// block, one pass); false when an index was bad.
+  NK_FORCEINLINE bool rows_dot(int64_t i0, int64_t i1, const double* x, double* y, double& dot) const {
+    if (A.lanes != nullptr) {
+      dot = csr_lanes_rows_dot(*A.lanes, static_cast<int32_t>(i0), static_cast<int32_t>(i1), x, y);
+      return true;
+    }
+    double s = 0;
+    const bool ok = rows(i0, i1, x, y, [&](int64_t i, double rs) {
+      y[i] = rs;
+      s += x[i] * rs;
+    });
+    dot = s;
+    return ok;
   }
 
   /// relaxForward (FWD) / relaxBackward of the oracle on row i.

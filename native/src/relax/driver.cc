@@ -40,7 +40,7 @@ struct Driver {
     std::vector<double> part(static_cast<size_t>(nblocks(N)));
     over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t k) {
       double ss = 0;
-      bad.note(A.rows(i0, i1, x, [&](int64_t i, double rs) {
+      bad.note(A.rows(i0, i1, x, r, [&](int64_t i, double rs) {
         const double ri = b[i] - rs;
         r[i] = ri;
         ss += ri * ri;
@@ -52,7 +52,7 @@ struct Driver {
 
   void multiply(const double* p, double* q) const {
     over_blocks(n(), nt, [&](int64_t i0, int64_t i1, int64_t) {
-      bad.note(A.rows(i0, i1, p, [&](int64_t i, double rs) { q[i] = rs; }));
+      bad.note(A.rows(i0, i1, p, q, [&](int64_t i, double rs) { q[i] = rs; }));
     });
   }
 
@@ -199,10 +199,7 @@ struct Driver {
     while (k < stop) {
       over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
         double s = 0;
-        bad.note(A.rows(i0, i1, p, [&](int64_t i, double rs) {
-          q[i] = rs;
-          s += p[i] * rs;
-        }));
+        bad.note(A.rows_dot(i0, i1, p, q, s));
         part_a[static_cast<size_t>(kb)] = s;
       });
       if (bad.set()) return finish(st, BadIndex, q);

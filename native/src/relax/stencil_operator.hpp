@@ -79,9 +79,9 @@ struct Sten : StencilRows<VAR, D3> {
       }
     }
   }
-  /// f(i, (A x)_i) for rows [i0, i1) in natural order.
+  /// f(i, (A x)_i) for rows [i0, i1) in natural order (scratch: unused; see Csr::rows).
   template <class F>
-  NK_FORCEINLINE bool rows(int64_t i0, int64_t i1, const double* x, F&& f) const {
+  NK_FORCEINLINE bool rows(int64_t i0, int64_t i1, const double* x, double*, F&& f) const {
     for (int64_t i = i0; i < i1;) {
       At a = this->at(i);
       const int64_t line_end = std::min(i1, (i / A.nx + 1) * A.nx);
@@ -91,6 +91,17 @@ struct Sten : StencilRows<VAR, D3> {
         f(i, this->full(i, x, a));
       }
     }
+    return true;
+  }
+
+  /// Csr::rows_dot: y = A x on rows [i0, i1) and Σ x_i y_i over them in row order from 0.
+  NK_FORCEINLINE bool rows_dot(int64_t i0, int64_t i1, const double* x, double* y, double& dot) const {
+    double s = 0;
+    rows(i0, i1, x, y, [&](int64_t i, double rs) {
+      y[i] = rs;
+      s += x[i] * rs;
+    });
+    dot = s;
     return true;
   }
 
