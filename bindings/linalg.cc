@@ -8,6 +8,7 @@
 
 #include "args.hpp"
 #include "cuda.hpp"
+#include "numkern/csr_lanes.hpp"
 #include "numkern/linalg.hpp"
 #include "numkern/linalg_cuda.hpp"
 
@@ -309,10 +310,60 @@ void export_linalg(Napi::Env env, Napi::Object target) {
   export_pair<prepare_moments<tgt>>(env, target, "segmentedMoments");
 }
 
+// ---- the lane layout of a prepared operator's snapshot (numkern/csr_lanes.hpp) ----
+
+const napi_type_tag kLanesTag = {0x6e756d6b65726e5fULL, 0x6373724c616e6573ULL};  // "numkern_csrLanes"
+
+/// csrLanes(rowPtr, colIdx, values: Float64Array, ncols): an owned lane layout of the matrix (its entries
+/// copied, every index checked here), or null where csr_lanes_checked declines (no AVX-512, padding, a
+/// bad index). Synchronous: the arrays are only read while it runs.
+Napi::Value csr_lanes_create(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const ArrayArg rowPtr = int32_array(info, 0, "rowPtr");
+  const ArrayArg colIdx = int32_array(info, 1, "colIdx");
+  const ArrayArg values = typed_array(info, 2, "values", {napi_float64_array}, "Float64Array");
+  const double ncols = integer_arg(info, 3, "ncols", 0, static_cast<double>(std::numeric_limits<int32_t>::max()));
+  const size_t max32 = static_cast<size_t>(std::numeric_limits<int32_t>::max());
+  if (rowPtr.length < 2 || rowPtr.length - 1 > max32 || colIdx.length > max32 || values.length != colIdx.length)
+    return env.Null();
+  std::unique_ptr<numkern::CsrLanes> L = numkern::csr_lanes_checked(
+      static_cast<int32_t>(rowPtr.length - 1), static_cast<const int32_t*>(rowPtr.data), colIdx.length,
+      static_cast<const int32_t*>(colIdx.data), static_cast<const double*>(values.data), static_cast<int64_t>(ncols));
+  if (!L) return env.Null();
+  const int64_t bytes = static_cast<int64_t>(L->bytes());
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);  // the GC does not see native memory
+  Napi::External<numkern::CsrLanes> ext =
+      Napi::External<numkern::CsrLanes>::New(env, L.release(), [bytes](Napi::Env e, numkern::CsrLanes* p) {
+        Napi::MemoryManagement::AdjustExternalMemory(e, -bytes);
+        delete p;
+      });
+  ext.TypeTag(&kLanesTag);
+  return ext;
+}
+
+/// spmvLanes(lanes, x, y, threads): y = A x on a layout from csrLanes, f64, synchronous (the façade takes
+/// this path for products small enough to run in one call). x needs ncols entries, y one per row.
+Napi::Value spmv_lanes(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const Napi::Value v = info[0];
+  if (!v.IsExternal() || !v.As<Napi::External<numkern::CsrLanes>>().CheckTypeTag(&kLanesTag))
+    throw_type(env, "lanes: expected a layout from csrLanes, got " + describe(v));
+  const numkern::CsrLanes& L = *v.As<Napi::External<numkern::CsrLanes>>().Data();
+  const ArrayArg x = typed_array(info, 1, "x", {napi_float64_array}, "Float64Array");
+  const ArrayArg y = typed_array(info, 2, "y", {napi_float64_array}, "Float64Array");
+  require_length(env, y, "y", static_cast<size_t>(L.n), "one entry per row");
+  require_length(env, x, "x", static_cast<size_t>(L.ncols), "ncols");
+  const int threads = threads_arg(info, 3);
+  numkern::csr_lanes_spmv(L, static_cast<const double*>(x.data), static_cast<double*>(y.data), threads);
+  return env.Undefined();
+}
+
 }  // namespace
 
 void register_linalg(Napi::Env env, Napi::Object exports) {
   exports.Set("csrCheck", Napi::Function::New(env, csr_check, "csrCheck"));
+  exports.Set("csrLanes", Napi::Function::New(env, csr_lanes_create, "csrLanes"));
+  exports.Set("spmvLanes", Napi::Function::New(env, spmv_lanes, "spmvLanes"));
   exports.Set("firstNonFinite", Napi::Function::New(env, first_non_finite, "firstNonFinite"));
   export_linalg<Target::Cpu>(env, exports);
   export_linalg<Target::Cuda>(env, cuda_exports(env, exports));

@@ -12,7 +12,17 @@ declare module '../core/ops.js' {
      * finite the façade may judge A.values' finiteness from y (./primitives.ts spmv). false: no such
      * promise, and the façade scans A.values itself.
      */
-    spmv: { args: { A: CsrMatrix; x: FloatArray; y: FloatArray }; result: boolean };
+    spmv: {
+      args: {
+        A: CsrMatrix; x: FloatArray; y: FloatArray;
+        /**
+         * A is a prepared operator's private snapshot (ctx.relax.prepare): validated once and never
+         * written, so a backend may keep what it derives from it, keyed on A, for later calls.
+         */
+        prepared?: boolean;
+      };
+      result: boolean;
+    };
     /** Σ x_i y_i, accumulated in at least the input precision. */
     dot: { args: { x: FloatArray; y: FloatArray }; result: number };
     /** y := α x + y. */

@@ -46,7 +46,7 @@ export async function spmv(engine: Engine, Ain: CsrMatrix | PreparedHandle, x: F
   let propagates: boolean;
   try {
     y = checkVectors(A, x, o.out, finite);
-    propagates = (await engine.run('spmv', { A, x, y }, { ...o, dtype: dtypeOf(A.values), size: A.colIdx.length })).value;
+    propagates = (await engine.run('spmv', { A, x, y, prepared: prepared !== undefined }, { ...o, dtype: dtypeOf(A.values), size: A.colIdx.length })).value;
   } catch (e) {
     // A non-finite value of A is reported before anything wrong with x, out or the dispatch (an unknown
     // backend, an abort), as when the values were checked first.

@@ -32,6 +32,7 @@ constexpr int32_t kCsrLanes = 8;
 /// non-finite x_0 never reaches a row that does not store column 0.
 struct CsrLanes {
   int32_t n = 0;
+  int64_t ncols = 0;  // the length x must have; csr_lanes() sets n (square), csr_lanes_checked() the checked bound
   std::vector<int32_t> slot;  // chunks + 1 offsets, in slots
   std::vector<int32_t> len;   // 8 per chunk: each lane's row length (0 past n)
   std::vector<int32_t> col;
@@ -56,6 +57,16 @@ std::unique_ptr<CsrLanes> csr_lanes(int32_t n, const int32_t* row_ptr, const int
 /// entries. Other entries of y are not written. portable: the scalar loop over the same layout (the same
 /// bits; for the standalone test on any CPU).
 void csr_lanes_rows(const CsrLanes& L, int32_t i0, int32_t i1, const double* x, double* y, bool portable = false);
+
+/// The layout of any CSR matrix after checking it: rowPtr[0] = 0, nondecreasing, rowPtr[n] = entries, every
+/// column in [0, ncols); null when a check fails or csr_lanes() declines. For a caller whose arrays were
+/// validated elsewhere (a prepared operator's snapshot): native code re-checks what it will follow unchecked.
+std::unique_ptr<CsrLanes> csr_lanes_checked(int32_t n, const int32_t* row_ptr, size_t entries, const int32_t* col_idx,
+                                            const double* values, int64_t ncols);
+
+/// y = A x over all n rows on up to `threads` threads, each taking whole chunks: every row is summed as
+/// csr_lanes_rows sums it, so the bits do not depend on the thread count.
+void csr_lanes_spmv(const CsrLanes& L, const double* x, double* y, int threads);
 
 /// csr_lanes_rows, and returns Σ x_i·y_i over the same rows in row order from +0, each product rounded
 /// before it is added: a block of xᵀA x as CG's pᵀA p sums it (relax.hpp: blocks of kSumBlock rows),

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "numkern/common.hpp"
+#include "numkern/parallel.hpp"
 #include "numkern/x86_intrinsics.hpp"
 
 namespace numkern {
@@ -103,6 +104,7 @@ std::unique_ptr<CsrLanes> csr_lanes(int32_t n, const int32_t* row_ptr, const int
   if (n <= 0 || !csr_lanes_supported()) return nullptr;
   auto L = std::make_unique<CsrLanes>();
   L->n = n;
+  L->ncols = n;
   const int32_t chunks = (n + kCsrLanes - 1) / kCsrLanes;
   L->slot.resize(static_cast<size_t>(chunks) + 1);
   L->len.assign(static_cast<size_t>(chunks) * kCsrLanes, 0);
@@ -132,6 +134,30 @@ std::unique_ptr<CsrLanes> csr_lanes(int32_t n, const int32_t* row_ptr, const int
     }
   }
   return L;
+}
+
+std::unique_ptr<CsrLanes> csr_lanes_checked(int32_t n, const int32_t* row_ptr, size_t entries, const int32_t* col_idx,
+                                            const double* values, int64_t ncols) {
+  if (n <= 0 || row_ptr[0] != 0 || static_cast<size_t>(row_ptr[n]) != entries) return nullptr;
+  for (int32_t i = 0; i < n; ++i)
+    if (row_ptr[i + 1] < row_ptr[i]) return nullptr;
+  for (size_t k = 0; k < entries; ++k)
+    if (col_idx[k] < 0 || col_idx[k] >= ncols) return nullptr;
+  std::unique_ptr<CsrLanes> L = csr_lanes(n, row_ptr, col_idx, values);
+  if (L) L->ncols = ncols;
+  return L;
+}
+
+void csr_lanes_spmv(const CsrLanes& L, const double* x, double* y, int threads) {
+  // The grain of the checked spmv (spmv.cc): a thread's wake-up costs a few microseconds.
+  const int32_t chunks = static_cast<int32_t>(L.slot.size()) - 1;
+  const size_t work = static_cast<size_t>(L.slot.back()) * kCsrLanes + static_cast<size_t>(L.n);
+  const int nt = plan_threads(threads, work, size_t{1} << 15);
+  parallel_run(std::min(nt, std::max(chunks, 1)), [&](int t, int nth) {
+    size_t c0, c1;
+    even_split(static_cast<size_t>(chunks), t, nth, c0, c1);
+    csr_lanes_rows(L, static_cast<int32_t>(c0) * kCsrLanes, static_cast<int32_t>(c1) * kCsrLanes, x, y);
+  });
 }
 
 void csr_lanes_rows(const CsrLanes& L, int32_t i0, int32_t i1, const double* x, double* y, bool portable) {

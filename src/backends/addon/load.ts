@@ -58,6 +58,10 @@ export interface NativeKernels {
    * Optional: a build older than it lacks it.
    */
   csrCheck?: (...args: [...Parameters<CsrScan>, threads?: number]) => boolean;
+  /** An owned lane layout of an f64 CSR matrix (numkern/csr_lanes.hpp), or null where it declines (bindings/linalg.cc). Optional, as csrCheck. */
+  csrLanes?: (rowPtr: Int32Array, colIdx: Int32Array, values: Float64Array, ncols: number) => object | null;
+  /** y = A x on a csrLanes layout, synchronous. */
+  spmvLanes?: (lanes: object, x: Float64Array, y: Float64Array, threads?: number) => void;
   /** The index of the first NaN or ±Inf in a, or −1 (bindings/linalg.cc); core's checkFinite uses it. Optional, as csrCheck. */
   firstNonFinite?: FiniteScan;
   /** y := A x for CSR A (nrows = rowPtr.length − 1, ncols = x.length); f32 accumulates in float, f64 in double. */

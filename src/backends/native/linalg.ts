@@ -11,7 +11,7 @@
  * fixed blocks in a fixed order over the whole array, so they run whole.
  */
 import { kernel, type AnyKernel } from '../../core/backend.js';
-import type { FloatArray } from '../../core/types.js';
+import type { CsrMatrix, FloatArray } from '../../core/types.js';
 import { registerCsrScan, registerFiniteScan } from '../../core/validate.js';
 import { guarded, mapNativeError } from '../addon/errors.js';
 import type { NativeHandle } from './index.js';
@@ -46,13 +46,29 @@ export function linalgKernels({ addon, threads }: NativeHandle, slice: number = 
   if (csrCheck) registerCsrScan((rowPtr, colIdx, values, ncols, checks) => csrCheck(rowPtr, colIdx, values, ncols, checks, threads));
   // And its finite scan: every op's vector arguments are checked at memory speed (core/validate.ts checkFinite).
   if (typeof addon.firstNonFinite === 'function') registerFiniteScan(addon.firstNonFinite.bind(addon));
+  const layouts = new WeakMap<CsrMatrix, object | null>();
+  const lanesOf = (A: CsrMatrix): object | null => {
+    if (!addon.csrLanes || !addon.spmvLanes) return null;
+    let L = layouts.get(A);
+    if (L === undefined) {
+      L = addon.csrLanes(A.rowPtr, A.colIdx, A.values as Float64Array, A.ncols);
+      layouts.set(A, L);
+    }
+    return L;
+  };
   return [
     kernel({
       op: 'spmv',
       dtypes,
       // Built without fast-math (CMakeLists.txt): NaN and ±Inf propagate through every row's sum (src/linalg/ops.ts).
-      run: ({ A, x, y }) => {
+      run: ({ A, x, y, prepared }) => {
         const n = A.nrows;
+        // A prepared snapshot never changes, so its lane layout (rows eight to a vector, numkern/csr_lanes.hpp;
+        // the same bits) is built once, natively checked, and kept while the snapshot lives.
+        if (prepared && A.rowPtr[n]! + n <= slice && A.values instanceof Float64Array) {
+          const lanes = lanesOf(A);
+          if (lanes) return guardedSync(() => (addon.spmvLanes!(lanes, x as Float64Array, y as Float64Array, threads), true));
+        }
         // A call within one slice, the common case, is one plain synchronous call, without the promises
         // of guarded() and inSlices() (a small product is a few microseconds: per-call overhead shows).
         if (A.rowPtr[n]! + n <= slice) return guardedSync(() => (addon.spmv(A.rowPtr, A.colIdx, A.values, x, y, threads), true));
