@@ -25,3 +25,21 @@
 #else
 #define NK_FORCEINLINE inline
 #endif
+
+#if !defined(__CUDACC__)
+namespace numkern {
+/// Whether the CPU runs x86-64-v4 (AVX-512 and FMA): the explicit AVX-512 loops may run (the pg family's
+/// f32 kernels, the lane-layout SpMV). One answer per process. False where clones are not built.
+inline bool cpu_x86_64_v4() {
+#if NK_HAVE_CLONES
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("x86-64-v4") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+}  // namespace numkern
+#endif

@@ -338,9 +338,8 @@ NK_HD NK_FORCEINLINE double backward_target(double x, double lse, double H, doub
 /// the portable kernels run on such a CPU, so the results are the same bits either way. (CPUs without
 /// x86-64-v4 run exp2_f32, unfused: their bits may differ in the last ulps, docs/pg.md §5.)
 bool avx512_kernels();
-/// Whether the CPU runs x86-64-v4 (AVX-512 and FMA): the f32 kernels of the pg family then fuse their
-/// multiply-adds (exp2_f32_fma, exp_parts_f32<true>), whatever use_portable_kernels says.
-bool cpu_x86_64_v4();
+// numkern::cpu_x86_64_v4() (common.hpp): on such a CPU the f32 kernels of the pg family fuse their
+// multiply-adds (exp2_f32_fma, exp_parts_f32<true>), whatever use_portable_kernels says.
 /// Test hook (native/test/pg_test.hpp): true runs the portable loop (GCC's clones) even where the
 /// AVX-512 one could run. Process-wide; not for concurrent use with running kernels.
 void use_portable_kernels(bool on);

@@ -87,17 +87,7 @@ __attribute__((target("arch=x86-64-v4"))) double rows_avx512(const CsrLanes& L, 
 
 }  // namespace
 
-bool csr_lanes_supported() {
-#if NK_HAVE_CLONES
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("x86-64-v4") != 0;
-  }();
-  return has;
-#else
-  return false;
-#endif
-}
+bool csr_lanes_supported() { return cpu_x86_64_v4(); }
 
 std::unique_ptr<CsrLanes> csr_lanes(int32_t n, const int32_t* row_ptr, const int32_t* col_idx,
                                     const double* values) {

@@ -351,18 +351,6 @@ inline void grad_any(const double* x, double* g, int64_t V, const BackwardRow<do
 
 }  // namespace
 
-bool cpu_x86_64_v4() {
-#if NK_HAVE_CLONES
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("x86-64-v4") != 0;
-  }();
-  return has;
-#else
-  return false;
-#endif
-}
-
 bool avx512_kernels() { return cpu_x86_64_v4() && !force_portable.load(std::memory_order_relaxed); }
 
 void use_portable_kernels(bool on) { force_portable.store(on, std::memory_order_relaxed); }
