@@ -217,17 +217,24 @@ export async function solve(engine: Engine, A: SolveOperand, b: FloatArray, opti
 }
 
 /**
- * Warms a new context's relax path on the native backend: one tiny CG and one tiny SSOR-CG solve (a 4×4
- * Poisson CSR), started when the context is made (src/relax/api.ts). A fresh process otherwise pays, in
- * its first solve, for compiling every JS function of the path (validation, dispatch, the session driver,
- * the outcome) and for the addon's first calls: measured 2.9× a warm solve at 4k rows (issue 13). The
- * tiny solves run almost wholly synchronously (their one native chunk is synchronous), touch nothing of
- * the caller's, and their outcome is dropped; a context without the native backend skips them.
+ * Warms a new context's relax path on the native backend: one CG and one SSOR-CG solve of a 48×48
+ * Poisson CSR (2304 unknowns), started when the context is made (src/relax/api.ts). A fresh process
+ * otherwise pays, in its first solve, for compiling every JS function of the path (validation, dispatch,
+ * the session driver, the outcome), for the addon's first calls, and for a first chunk sized from a
+ * guessed rate instead of a measured one (src/backends/addon/relax.ts: a later solve's chunks are sized
+ * from the rate its method last measured). A 4×4 warm-up did the first two but finished too fast to time
+ * a chunk: measured on fem2d-4k, a fresh process's first SSOR-CG solve was 1.9–2.2× a warm one with it,
+ * 1.95× with 32×32 (still one untimed chunk), 1.36–1.42× with 48×48, for 10–15 ms more in
+ * createContext; CG 1.8–1.9× against 1.23–1.27×. The solves run synchronously (their chunks stay within
+ * the first SYNC_SOLVE_MS), touch nothing of the caller's, and their outcome is dropped; a context
+ * without the native backend skips them.
  */
+const WARM_UP_GRID = 48;
+
 export function warmUp(engine: Engine): void {
   if (!engine.supports('native', 'relaxSolve', 'f64')) return;
-  const A = poisson2d(4);
-  const b = new Float64Array(16).fill(1);
+  const A = poisson2d(WARM_UP_GRID);
+  const b = new Float64Array(WARM_UP_GRID * WARM_UP_GRID).fill(1);
   for (const method of ['cg', 'ssor-cg'] as const) solve(engine, A, b, { method, backend: 'native', strict: true }).catch(() => undefined);
 }
 
