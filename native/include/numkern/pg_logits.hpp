@@ -190,14 +190,9 @@ NK_HD NK_FORCEINLINE float exp_f32(float x) {
   return (1.0f + (r + (r * r) * p)) * float_of(static_cast<uint32_t>(e) << 23);
 }
 
-/// e^x in f64: Cody–Waite with fdlibm's split of ln2 (n·ln2_hi exact for |n| < 2^21), then the Taylor
-/// series of degree 13 on |r| ≤ ½ln2 (truncation 4e-18). Within 1 ulp plus the Horner rounding
-/// (measured ≤ 2 ulp, native/test/pg_test.hpp); the exponent clamped as an integer to [0, 2046] (as
-/// exp2_f32): 0 below −708.4 (no subnormals), NaN for NaN.
-NK_HD NK_FORCEINLINE double exp_f64(double x) {
-  const double t = x * 1.4426950408889634 + kMagicD;
-  const double n = t - kMagicD;
-  const double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+/// The shared tail of exp_f64 and exp2_f64: e^r by its Taylor series to r¹³ (Horner), times 2^n, with t
+/// the magic-number sum that holds n in its low bits and the exponent clamped as an integer to [0, 2046].
+NK_HD NK_FORCEINLINE double exp_series_scaled(double t, double r) {
   double p = 1.0 / 6227020800.0;  // 1/13!
   p = 1.0 / 479001600.0 + r * p;
   p = 1.0 / 39916800.0 + r * p;
@@ -217,29 +212,24 @@ NK_HD NK_FORCEINLINE double exp_f64(double x) {
   return (1.0 + r * p) * double_of(static_cast<uint64_t>(e) << 52);
 }
 
+/// e^x in f64: Cody–Waite with fdlibm's split of ln2 (n·ln2_hi exact for |n| < 2^21), then the Taylor
+/// series of degree 13 on |r| ≤ ½ln2 (truncation 4e-18). Within 1 ulp plus the Horner rounding
+/// (measured ≤ 2 ulp, native/test/pg_test.hpp); the exponent clamped as an integer to [0, 2046] (as
+/// exp2_f32): 0 below −708.4 (no subnormals), NaN for NaN.
+NK_HD NK_FORCEINLINE double exp_f64(double x) {
+  const double t = x * 1.4426950408889634 + kMagicD;
+  const double n = t - kMagicD;
+  const double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+  return exp_series_scaled(t, r);
+}
+
 /// 2^u in f64: as exp2_f32, reduced in base 2 (f = u − n exact, then e^(f·ln2) by the series above),
 /// the exponent clamped as an integer to [0, 2046]: 0 below −1022.5, NaN for NaN and ±∞.
 NK_HD NK_FORCEINLINE double exp2_f64(double u) {
   const double t = u + kMagicD;
   const double n = t - kMagicD;
   const double r = (u - n) * 0.69314718055994531;
-  double p = 1.0 / 6227020800.0;
-  p = 1.0 / 479001600.0 + r * p;
-  p = 1.0 / 39916800.0 + r * p;
-  p = 1.0 / 3628800.0 + r * p;
-  p = 1.0 / 362880.0 + r * p;
-  p = 1.0 / 40320.0 + r * p;
-  p = 1.0 / 5040.0 + r * p;
-  p = 1.0 / 720.0 + r * p;
-  p = 1.0 / 120.0 + r * p;
-  p = 1.0 / 24.0 + r * p;
-  p = 1.0 / 6.0 + r * p;
-  p = 0.5 + r * p;
-  p = 1.0 + r * p;
-  int64_t e = static_cast<int64_t>(bits_of(t)) - 0x4338000000000000LL;
-  e = e > 0 ? e : 0;
-  e = e < 2046 ? e : 2046;
-  return (1.0 + r * p) * double_of(static_cast<uint64_t>(e) << 52);
+  return exp_series_scaled(t, r);
 }
 
 NK_HD NK_FORCEINLINE float exp2_any(float u) { return exp2_f32(u); }
