@@ -192,16 +192,29 @@ inline void test_threads_and_chunks() {
   }
 }
 
+/// Storage for a CsrOp's located diagonal, which must outlive the operator's use.
+struct Diagonal {
+  std::vector<int32_t> pos;
+  std::vector<double> val;
+};
+/// Locates A's diagonal (csr_find_diagonal) into D and points A at it.
+inline void locate_diagonal(CsrOp& A, Diagonal& D) {
+  D.pos.resize(static_cast<size_t>(A.n));
+  D.val.resize(static_cast<size_t>(A.n));
+  const bool ok = csr_find_diagonal(A.n, A.row_ptr, A.col_idx, A.values, D.pos.data(), D.val.data(), A.nnz);
+  assert(ok);
+  (void)ok;
+  A.diag_pos = D.pos.data();
+  A.diag = D.val.data();
+}
+
 /// A split made once (csr_ssor_split) and handed to every chunk gives the bits of a solve that splits A
 /// at every call; so does a split made for the other thread count (relax_step then makes its own).
 inline void test_ssor_split_reuse() {
   const Problem P = make_problem(2, 190, 181, 1, false);
   CsrOp A = P.csr();
-  std::vector<int32_t> dpos(P.n);
-  std::vector<double> dg(P.n);
-  assert(csr_find_diagonal(A.n, A.row_ptr, A.col_idx, A.values, dpos.data(), dg.data(), A.nnz));
-  A.diag_pos = dpos.data();
-  A.diag = dg.data();
+  Diagonal dg;
+  locate_diagonal(A, dg);
   for (int threads : {1, 2}) {
     const Outcome plain = solve(A, P.n, nullptr, SsorCg, threads, 3, 40, 0);
     for (int made_for : {1, 2}) {
@@ -472,11 +485,8 @@ inline void test_trusted_csr() {
   const Problem probs[] = {make_problem(2, 23, 21, 1, true), make_problem(3, 33, 32, 34, true)};
   for (const Problem& P : probs) {
     CsrOp A = P.csr();
-    std::vector<int32_t> dpos(P.n);
-    std::vector<double> dg(P.n);
-    assert(csr_find_diagonal(A.n, A.row_ptr, A.col_idx, A.values, dpos.data(), dg.data(), A.nnz));
-    A.diag_pos = dpos.data();
-    A.diag = dg.data();
+    Diagonal dg;
+    locate_diagonal(A, dg);
     CsrOp T = A;
     T.trusted = true;
     // And with its products on the lane layout (numkern/csr_lanes.hpp) where this CPU has one.

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createContext, type CsrMatrix } from '../../src/index.js';
 import { femAnisotropic3d, femPoisson2d } from '../../src/relax/fem.js';
 import { rng } from '../support/backends.js';
+import { loadNative } from '../../src/backends/addon/load.js';
 
 const js = await createContext({ backends: ['js'] });
 const native = await createContext({ backends: ['native', 'js'] }).catch(() => null);
@@ -51,6 +52,21 @@ describe.skipIf(!has)('ctx.spmv on a prepared operator (native lane layout)', ()
       P.dispose();
       P32.dispose();
     }
+  });
+
+  it('the addon builds a layout only of a canonical CSR: it re-checks what it will follow unchecked', () => {
+    const { addon } = loadNative();
+    if (!addon?.csrLanes) return;
+    const A = femPoisson2d(30);
+    expect(addon.csrLanes(A.rowPtr, A.colIdx, A.values, A.ncols)).not.toBeNull();
+    for (const [k, v] of [[5, A.ncols], [7, -1], [0, 3]] as const) {
+      const bad = A.colIdx.slice();
+      bad[k] = v; // past ncols, negative, or out of order in its row
+      expect(addon.csrLanes(A.rowPtr, bad, A.values, A.ncols)).toBeNull();
+    }
+    const rp = A.rowPtr.slice();
+    rp[3] = rp[2]! - 1;
+    expect(addon.csrLanes(rp, A.colIdx, A.values, A.ncols)).toBeNull();
   });
 
   it('the caller\'s later edits of A do not reach the prepared product (the snapshot and its layout are private)', async () => {

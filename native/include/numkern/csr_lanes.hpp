@@ -58,8 +58,8 @@ std::unique_ptr<CsrLanes> csr_lanes(int32_t n, const int32_t* row_ptr, const int
 /// bits; for the standalone test on any CPU).
 void csr_lanes_rows(const CsrLanes& L, int32_t i0, int32_t i1, const double* x, double* y, bool portable = false);
 
-/// The layout of any CSR matrix after checking it: rowPtr[0] = 0, nondecreasing, rowPtr[n] = entries, every
-/// column in [0, ncols); null when a check fails or csr_lanes() declines. For a caller whose arrays were
+/// The layout of any CSR matrix after checking it is canonical (csr_canonical, linalg.hpp: rowPtr[n] =
+/// entries, columns in [0, ncols)); null when the check fails or csr_lanes() declines. For a caller whose arrays were
 /// validated elsewhere (a prepared operator's snapshot): native code re-checks what it will follow unchecked.
 std::unique_ptr<CsrLanes> csr_lanes_checked(int32_t n, const int32_t* row_ptr, size_t entries, const int32_t* col_idx,
                                             const double* values, int64_t ncols);

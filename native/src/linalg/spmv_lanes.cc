@@ -2,9 +2,11 @@
 #include "numkern/csr_lanes.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "numkern/common.hpp"
+#include "numkern/linalg.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/x86_intrinsics.hpp"
 
@@ -128,11 +130,10 @@ std::unique_ptr<CsrLanes> csr_lanes(int32_t n, const int32_t* row_ptr, const int
 
 std::unique_ptr<CsrLanes> csr_lanes_checked(int32_t n, const int32_t* row_ptr, size_t entries, const int32_t* col_idx,
                                             const double* values, int64_t ncols) {
-  if (n <= 0 || row_ptr[0] != 0 || static_cast<size_t>(row_ptr[n]) != entries) return nullptr;
-  for (int32_t i = 0; i < n; ++i)
-    if (row_ptr[i + 1] < row_ptr[i]) return nullptr;
-  for (size_t k = 0; k < entries; ++k)
-    if (col_idx[k] < 0 || col_idx[k] >= ncols) return nullptr;
+  // The structure as checkCsr defines it, by the check every CSR op already uses (csr_check.cc).
+  if (n <= 0 || entries > static_cast<size_t>(INT32_MAX) ||
+      !csr_canonical<double>(n, row_ptr, static_cast<int32_t>(entries), col_idx, values, ncols, 0, 0.0))
+    return nullptr;
   std::unique_ptr<CsrLanes> L = csr_lanes(n, row_ptr, col_idx, values);
   if (L) L->ncols = ncols;
   return L;
