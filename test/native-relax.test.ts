@@ -12,6 +12,7 @@ import { createContext, diffusion2d, heatStep2d, poisson2d, poisson3d, shifted, 
 import { loadNative } from '../src/backends/addon/load.js';
 import { STATE, relaxAddon } from '../src/backends/native/relax.js';
 import type { CsrMatrix, StencilOperator } from '../src/core/types.js';
+import { femAnisotropic3d, femPoisson2d } from '../src/relax/fem.js';
 import { randomArray } from './support/backends.js';
 
 const { addon } = loadNative();
@@ -161,6 +162,29 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
       expect(got.iterations).toBe(ref.iterations);
       expect(got.residualNorm).toBe(ref.residualNorm);
       expect(Array.from(got.x)).toEqual(Array.from(ref.x));
+    }
+  });
+
+  // Below 2^15 rows, on AVX-512 CPUs, SSOR-CG's passes run level by level in eight-row lanes
+  // (native/src/relax/eisenstat_lanes.cc); unstructured matrices give levels of every width.
+  it.each([
+    ['femPoisson2d(40, contrast 100)', () => femPoisson2d(40, { contrast: 100, seed: 3 })],
+    ['femAnisotropic3d(12)', () => femAnisotropic3d(12)],
+  ] as const)('ssor-cg on %s: the level-ordered passes give the oracle\'s iterates', async (_, make) => {
+    const A = make();
+    const b = randomArray(A.nrows, 5);
+    const opts = { method: 'ssor-cg' as const, omega: 1.4, tol: 1e-10, maxIter: 1000 };
+    const ref = await contexts[0]!.solve(A, b, { ...opts, backend: 'js' });
+    expect(ref.converged).toBe(true);
+    for (const ctx of contexts) {
+      const P = ctx.relax.prepare(A);
+      for (const operand of [A, P]) {
+        const got = await ctx.solve(operand, b, { ...opts, backend: 'native', strict: true });
+        expect(got.iterations).toBe(ref.iterations);
+        expect(got.residualNorm).toBe(ref.residualNorm);
+        expect(Array.from(got.x)).toEqual(Array.from(ref.x));
+      }
+      P.dispose();
     }
   });
 

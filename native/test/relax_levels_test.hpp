@@ -12,8 +12,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
+#include "../src/relax/eisenstat_lanes.hpp"  // private to numkern_core: the lane passes have no public API
+#include "numkern/common.hpp"
 #include "numkern/relax_levels.hpp"
 #include "numkern/relax_rows.hpp"
 #include "relax_test.hpp"
@@ -267,6 +270,63 @@ void check_eisenstat_stencil(const relax_test::Problem& P) {
                   stencil_level_schedule(R, P.n, false));
 }
 
+/// SSOR-CG's passes in level-ordered lanes (native/src/relax/eisenstat_lanes.hpp), AVX-512 and portable,
+/// equal the natural-order passes over the split bit for bit (ph, t, v, At t), non-finite inputs included.
+inline void check_eisenstat_lanes(const Csr& A0) {
+  namespace d = numkern::relax::detail;
+  const Csr A = sorted(A0);
+  const int32_t n = A.n;
+  std::vector<int32_t> lp{0}, lc, up{0}, uc;
+  std::vector<double> lv, uv;
+  for (int32_t i = 0; i < n; ++i) {
+    for (int32_t p = A.row_ptr[i]; p < A.row_ptr[i + 1] && A.col_idx[p] < i; ++p) {
+      lc.push_back(A.col_idx[p]);
+      lv.push_back(A.values[p]);
+    }
+    lp.push_back(static_cast<int32_t>(lc.size()));
+  }
+  for (int32_t k = 0; k < n; ++k) {
+    const int32_t i = n - 1 - k;
+    for (int32_t p = A.row_ptr[i + 1] - 1; p >= A.row_ptr[i] && A.col_idx[p] > i; --p) {
+      uc.push_back(A.col_idx[p]);
+      uv.push_back(A.values[p]);
+    }
+    up.push_back(static_cast<int32_t>(uc.size()));
+  }
+  const CsrSplit S{n, {lp.data(), lc.data(), lv.data()}, {up.data(), uc.data(), uv.data()}};
+  const auto lower = d::pass_lanes(n, S.lower, true, true), upper = d::pass_lanes(n, S.upper, false, true);
+  assert(lower != nullptr && upper != nullptr);
+  const double w = 1.3, beta = 0.7;
+  std::vector<double> dt(n), wd(n), rh(n), ph0(n);
+  for (int32_t i = 0; i < n; ++i) {
+    dt[i] = A.diag[i] / w;
+    wd[i] = w / A.diag[i];
+    rh[i] = i % 17 == 5 ? -0.0 : std::cos(0.4 * i);
+    ph0[i] = std::sin(2.1 * i);
+  }
+  rh[n / 3] = std::numeric_limits<double>::infinity();  // reaches the rows coupled to it, as in natural order
+  const d::LaneScale g(upper.get(), lower.get(), A.diag.data(), dt.data(), wd.data());
+  const auto run = [&](int how) {  // 0: natural order, 1: lanes portable, 2: lanes AVX-512
+    std::vector<double> ph = ph0, t(n, 0.0), v(n, 0.0), at(n, 0.0), out;
+    if (how == 0) {
+      for (int32_t i = n - 1; i >= 0; --i)
+        eisenstat_backward_row(S, i, CsrSplit::At{}, dt[i], wd[i], beta, rh.data(), ph.data(), t.data());
+      for (int32_t i = 0; i < n; ++i)
+        eisenstat_forward_row(S, i, CsrSplit::At{}, A.diag[i], dt[i], wd[i], ph.data(), t.data(), v.data(), at.data());
+    } else {
+      d::lanes_backward(*upper, g, beta, rh.data(), ph.data(), t.data(), how == 1);
+      d::lanes_forward(*lower, g, ph.data(), t.data(), v.data(), at.data(), how == 1);
+    }
+    for (auto* vec : {&ph, &t, &v, &at}) out.insert(out.end(), vec->begin(), vec->end());
+    return out;
+  };
+  const std::vector<double> seq = run(0);
+  for (int how = 1; how <= (numkern::cpu_x86_64_v4() ? 2 : 1); ++how) {
+    const std::vector<double> lanes = run(how);
+    assert(std::memcmp(seq.data(), lanes.data(), seq.size() * sizeof(double)) == 0);
+  }
+}
+
 inline void run_all() {
   // Poisson 2-D (5-point) as CSR: levels are the anti-diagonals ix + iy.
   const relax_test::Problem p2 = relax_test::make_problem(2, 13, 9, 1, false);
@@ -290,6 +350,14 @@ inline void run_all() {
   check_eisenstat_csr(random_spd(300, 3, 7));
   check_eisenstat_csr(random_spd(64, 12, 11));
   check_eisenstat_csr(sparse_and_dense(97));
+  check_eisenstat_lanes(A);
+  check_eisenstat_lanes(random_spd(300, 3, 7));
+  check_eisenstat_lanes(random_spd(64, 12, 11));
+  check_eisenstat_lanes(random_spd(2000, 5, 13));
+  Csr zeros = random_spd(500, 4, 17);  // products of ±0: the masked lanes must keep each zero's sign
+  for (size_t q = 0; q < zeros.values.size(); q += 7) zeros.values[q] = q % 2 ? 0.0 : -0.0;
+  check_eisenstat_lanes(zeros);
+  check_eisenstat_lanes(sparse_and_dense(97));
   check_eisenstat_stencil<false, false>(p2);
   check_eisenstat_stencil<true, false>(relax_test::make_problem(2, 7, 11, 1, true));
   check_eisenstat_stencil<false, true>(relax_test::make_problem(3, 5, 4, 6, false));

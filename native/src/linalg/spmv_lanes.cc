@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
 #include "numkern/common.hpp"
 #include "numkern/linalg.hpp"
@@ -39,18 +38,10 @@ double rows_portable(const CsrLanes& L, int32_t i0, int32_t i1, const double* x,
 }
 
 #if NK_HAVE_CLONES
-/// x at the two columns of a 64-bit word holding a pair of column indices (lane order: low word first).
-__attribute__((target("arch=x86-64-v4"), always_inline)) inline __m128d x_pair(const int32_t* cols, const double* x) {
-  uint64_t u;
-  std::memcpy(&u, cols, sizeof u);  // one load for two indices: loads, not arithmetic, bound this loop
-  return _mm_loadh_pd(_mm_load_sd(x + static_cast<uint32_t>(u)), x + (u >> 32));
-}
-
 /// Eight rows a step: lane l of the sum is row 8c + l's running sum, and the mask of lanes whose row has
 /// an entry at this step is a compare of the slot number with the row lengths. The x values are loaded
-/// one by one and assembled: vgatherdpd measured no faster than the scalar loop on this CPU. DOT: also
-/// Σ x_i y_i, chunk by chunk while its sums are still in a register, each product rounded and added in
-/// row order, as a separate loop over x and y would (that loop cost ~14% of a CG update at fem2d-4k).
+/// one by one and assembled (load8_at). DOT: also Σ x_i y_i, chunk by chunk while its sums are still in a
+/// register, each product rounded and added in row order, as a separate loop over x and y would (that loop cost ~14% of a CG update at fem2d-4k).
 template <bool DOT>
 __attribute__((target("arch=x86-64-v4"))) double rows_avx512(const CsrLanes& L, int32_t i0, int32_t i1,
                                                              const double* __restrict x, double* __restrict y) {
@@ -66,9 +57,7 @@ __attribute__((target("arch=x86-64-v4"))) double rows_avx512(const CsrLanes& L, 
     __m512d s = _mm512_setzero_pd();
     for (int32_t k = 0; k < width; ++k, col += kCsrLanes, val += kCsrLanes) {
       const __mmask8 live = _mm256_cmpgt_epi32_mask(lens, _mm256_set1_epi32(k));
-      const __m256d lo = _mm256_insertf128_pd(_mm256_castpd128_pd256(x_pair(col, x)), x_pair(col + 2, x), 1);
-      const __m256d hi = _mm256_insertf128_pd(_mm256_castpd128_pd256(x_pair(col + 4, x)), x_pair(col + 6, x), 1);
-      const __m512d xv = _mm512_insertf64x4(_mm512_castpd256_pd512(lo), hi, 1);
+      const __m512d xv = load8_at(col, x);
       // A rounded product, then a rounded add, in the lanes that have an entry: the scalar loop's two roundings.
       s = _mm512_mask_add_pd(s, live, s, _mm512_mul_pd(_mm512_loadu_pd(val), xv));
     }

@@ -108,6 +108,11 @@ struct Csr {
     const int64_t last = A.n - 1;
     pipelined(FWD ? tri->lower_plan : tri->upper_plan, A.n, [&](int32_t k) { f(FWD ? k : last - k, At{}); });
   }
+  /// The lane layout of the forward (fwd) or backward pass, or null (eisenstat_lanes.hpp).
+  const PassLanes* pass_lanes(bool fwd) const {
+    if (tri == nullptr) return nullptr;
+    return (fwd ? tri->lower_lanes : tri->upper_lanes).get();
+  }
   /// Whether visit<FWD> takes the rows in natural (reverse) order on the calling thread: no two-thread plan.
   template <bool FWD>
   bool in_order() const { return !(FWD ? tri->lower_plan : tri->upper_plan).usable; }

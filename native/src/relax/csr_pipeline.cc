@@ -101,6 +101,7 @@ bool CsrTriangles::build_lower(const CsrOp& A, int32_t nnz, bool plan) {
     lower_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
       for (int32_t q = lower_ptr[k]; q < lower_ptr[k + 1]; ++q) f(lower_col[q]);
     });
+  lower_lanes = pass_lanes(n, {lower_ptr.data(), lower_col.data(), lower_val.data()}, true);
   return true;
 }
 
@@ -127,6 +128,7 @@ bool CsrTriangles::build_upper(const CsrOp& A, int32_t nnz, bool plan) {
     upper_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
       for (int32_t q = upper_ptr[k]; q < upper_ptr[k + 1]; ++q) f(n - 1 - upper_col[q]);
     });
+  upper_lanes = pass_lanes(n, {upper_ptr.data(), upper_col.data(), upper_val.data()}, false);
   return true;
 }
 

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "eisenstat_lanes.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/relax.hpp"
 #include "numkern/relax_rows.hpp"
@@ -54,7 +55,8 @@ void pipelined(const PipePlan& P, int32_t n, F&& f) {
 /// What SSOR-CG's triangular passes read of a CSR matrix: the entries left of the diagonal and those
 /// right of it, each part in its own arrays in the order its pass visits them (the right part from the
 /// last row back, each row's entries descending), so each pass streams half the matrix, forward in
-/// memory, instead of all of it. Also the passes' two-thread plans.
+/// memory, instead of all of it. Also the passes' two-thread plans and their lane layouts
+/// (eisenstat_lanes.hpp).
 ///
 /// The copies are private, so their indices are checked once, while copying: a row range outside
 /// [0, nnz], a diag_pos outside its row or a column outside [0, n) leaves ok() false, and the solve
@@ -64,6 +66,7 @@ class CsrTriangles {
   std::vector<int32_t> lower_ptr, lower_col, upper_ptr, upper_col;
   std::vector<double> lower_val, upper_val;
   PipePlan lower_plan, upper_plan;
+  std::unique_ptr<PassLanes> lower_lanes, upper_lanes;  // the passes by level in lanes, where they pay
 
   /// A's diag_pos must be set; nnz bounds the row ranges (relax.hpp, CsrOp::nnz).
   CsrTriangles(const CsrOp& A, int32_t nnz, bool two_threads);

@@ -24,6 +24,7 @@ template <class Op>
 NK_CLONES void backward_pass(const Op& A, const DiagScale<Op>& g, const double* __restrict rh,
                              double* __restrict ph, double* __restrict t, double beta) {
   if constexpr (std::is_same_v<Op, Csr>) {
+    if (const PassLanes* L = A.pass_lanes(false)) return lanes_backward(*L, g.lanes, beta, rh, ph, t);
     if (A.template in_order<false>()) {
       // Natural order on this thread: each row takes t_{i+1} from the row before (relax_rows.hpp, CHAINED).
       double prev = 0;
@@ -41,6 +42,7 @@ template <class Op>
 NK_CLONES void forward_pass(const Op& A, const DiagScale<Op>& g, const double* __restrict ph,
                             const double* __restrict t, double* __restrict v, double* __restrict at) {
   if constexpr (std::is_same_v<Op, Csr>) {
+    if (const PassLanes* L = A.pass_lanes(true)) return lanes_forward(*L, g.lanes, ph, t, v, at);
     if (A.template in_order<true>()) {
       double prev = 0;
       for (int64_t i = 0; i < A.n(); ++i)

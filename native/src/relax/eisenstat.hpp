@@ -6,22 +6,33 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "blocked_sums.hpp"
+#include "eisenstat_lanes.hpp"
 #include "numkern/common.hpp"
 
 namespace numkern {
 namespace relax {
 namespace detail {
 
+/// Whether Op's passes may have lane layouts (eisenstat_lanes.hpp): it has pass_lanes(fwd).
+template <class Op, class = void>
+struct HasPassLanes : std::false_type {};
+template <class Op>
+struct HasPassLanes<Op, std::void_t<decltype(std::declval<const Op&>().pass_lanes(true))>> : std::true_type {};
+
 /// d̃_i = a_ii/ω and ω/a_ii, divided once per chunk instead of per row and pass (the same roundings as
-/// the oracle's per-row divisions); one scalar of each for a constant diagonal.
+/// the oracle's per-row divisions); one scalar of each for a constant diagonal. Where the passes have
+/// lane layouts, also their factors in lane order.
 template <class Op>
 struct DiagScale {
   static constexpr bool kConstant = Op::constant_diagonal();
   std::vector<double> dt, wd;
   double cdt = 0, cwd = 0;
+  LaneScale lanes;
 
   DiagScale(const Op& A, double w, int nt) {
     if constexpr (kConstant) {
@@ -36,6 +47,9 @@ struct DiagScale {
           wd[static_cast<size_t>(i)] = w / A.diag(i);
         }
       });
+      if constexpr (HasPassLanes<Op>::value)
+        if (A.pass_lanes(true) != nullptr || A.pass_lanes(false) != nullptr)
+          lanes = LaneScale(A.pass_lanes(false), A.pass_lanes(true), A.A.diag, dt.data(), wd.data());
     }
   }
   NK_FORCEINLINE double dtil(int64_t i) const {
