@@ -139,7 +139,7 @@ int advance(System& sys, int64_t max_updates, int threads) {
     sys.state[rx::kStatus] = rx::BadIndex;
     return rx::BadIndex;
   }
-  const std::shared_ptr<const rx::CsrSsorSplit> split = sys.s.method == rx::SsorCg ? op.ssor_split(threads) : nullptr;
+  const std::shared_ptr<const rx::CsrSsorSplit> split = sys.s.method == rx::SsorCg ? op.ssor_split(threads, !sys.owns_op) : nullptr;
   rx::CsrOp csr = *A;
   if (rx::products_every_update(sys.s.method)) csr.lanes = op.lanes();
   return rx::relax_step(csr, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads, split.get());

@@ -108,9 +108,11 @@ struct Operator {
   /// SSOR-CG's split of the operator (csr_ready() must have succeeded), made by the first solve on a
   /// thread count and shared by every later chunk and solve: the copies never change, so neither does it.
   /// Shared, not borrowed: a solve on another thread count may replace it while this one still runs.
-  std::shared_ptr<const rx::CsrSsorSplit> ssor_split(int threads) {
+  /// lanes: with the passes' lane layouts (relax.hpp csr_ssor_split), for a prepared operator's copy, which
+  /// many solves share; a solve's own copy serves one solve.
+  std::shared_ptr<const rx::CsrSsorSplit> ssor_split(int threads, bool lanes) {
     const std::lock_guard<std::mutex> lock(split_mutex_);
-    if (!split_ || !rx::csr_ssor_split_fits(*split_, n, threads)) split_ = rx::csr_ssor_split(csr_, threads);
+    if (!split_ || !rx::csr_ssor_split_fits(*split_, n, threads)) split_ = rx::csr_ssor_split(csr_, threads, lanes);
     return split_;
   }
 

@@ -147,13 +147,17 @@ bool csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx
                        int32_t* diag_pos, double* diag, int64_t nnz = -1);
 
 /// SSOR-CG's split of one CSR matrix: its strict triangles copied in pass order, checked as they are
-/// copied, and the passes' two-thread plans (src/relax/csr_pipeline.hpp). Without one, relax_step builds
-/// it at every call, i.e. every chunk; an owner of an immutable copy of A (a session's or a prepared
-/// operator's) builds it once and hands it to every call. Opaque outside the kernels.
+/// copied, the passes' two-thread plans and their lane layouts (src/relax/csr_pipeline.hpp). Without one,
+/// relax_step builds it, without lane layouts, at every call, i.e. every chunk; an owner of an immutable
+/// copy of A (a session's or a prepared operator's) builds it once and hands it to every call. Opaque
+/// outside the kernels.
 struct CsrSsorSplit;
 /// The split of A (diag_pos/diag set) for a solve on `threads` threads; never null (a bad index makes
-/// a split that relax_step reports as BadIndex).
-std::shared_ptr<const CsrSsorSplit> csr_ssor_split(const CsrOp& A, int threads);
+/// a split that relax_step reports as BadIndex). lanes: also lay the passes out by level where that pays
+/// (src/relax/eisenstat_lanes.hpp). The layouts are about one more copy of the triangles, whose first
+/// touch costs more than a few-millisecond solve gains from them (~12 µs a page on the dev VM): worth
+/// it for an operator that many solves share, not for a copy made for one solve.
+std::shared_ptr<const CsrSsorSplit> csr_ssor_split(const CsrOp& A, int threads, bool lanes = true);
 /// Whether `split` has the pass plans a solve on `threads` threads of an n-row matrix uses.
 bool csr_ssor_split_fits(const CsrSsorSplit& split, int64_t n, int threads);
 

@@ -69,18 +69,18 @@ bool copy_entry(const CsrOp& A, int32_t p, int32_t q, std::vector<int32_t>& col,
 
 }  // namespace
 
-CsrTriangles::CsrTriangles(const CsrOp& A, int32_t nnz, bool two_threads) : n_(A.n) {
+CsrTriangles::CsrTriangles(const CsrOp& A, int32_t nnz, bool two_threads, bool lanes) : n_(A.n) {
   // The two parts are independent: on two threads each builds one.
   parallel_run(two_threads ? 2 : 1, [&](int t, int T) {
     for (int part = t; part < 2; part += T) {
-      if (part == 0) lower_ok_ = build_lower(A, nnz, two_threads);
-      else upper_ok_ = build_upper(A, nnz, two_threads);
+      if (part == 0) lower_ok_ = build_lower(A, nnz, two_threads, lanes);
+      else upper_ok_ = build_upper(A, nnz, two_threads, lanes);
     }
   });
 }
 
 /// Row i's left part: [row_ptr[i], diag_pos[i]), ascending.
-bool CsrTriangles::build_lower(const CsrOp& A, int32_t nnz, bool plan) {
+bool CsrTriangles::build_lower(const CsrOp& A, int32_t nnz, bool plan, bool lanes) {
   const int32_t n = A.n;
   std::vector<int32_t> first(static_cast<size_t>(n));  // where row i's part starts in A
   lower_ptr.assign(static_cast<size_t>(n) + 1, 0);
@@ -101,13 +101,13 @@ bool CsrTriangles::build_lower(const CsrOp& A, int32_t nnz, bool plan) {
     lower_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
       for (int32_t q = lower_ptr[k]; q < lower_ptr[k + 1]; ++q) f(lower_col[q]);
     });
-  lower_lanes = pass_lanes(n, {lower_ptr.data(), lower_col.data(), lower_val.data()}, true);
+  if (lanes) lower_lanes = pass_lanes(n, {lower_ptr.data(), lower_col.data(), lower_val.data()}, true);
   return true;
 }
 
 /// Row i's right part: [max(diag_pos[i] + 1, row_ptr[i]), row_ptr[i + 1]), descending, stored at
 /// backward-pass position n − 1 − i.
-bool CsrTriangles::build_upper(const CsrOp& A, int32_t nnz, bool plan) {
+bool CsrTriangles::build_upper(const CsrOp& A, int32_t nnz, bool plan, bool lanes) {
   const int32_t n = A.n;
   std::vector<int32_t> last(static_cast<size_t>(n));  // one past the end of pass row k's part in A
   upper_ptr.assign(static_cast<size_t>(n) + 1, 0);
@@ -128,7 +128,7 @@ bool CsrTriangles::build_upper(const CsrOp& A, int32_t nnz, bool plan) {
     upper_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
       for (int32_t q = upper_ptr[k]; q < upper_ptr[k + 1]; ++q) f(n - 1 - upper_col[q]);
     });
-  upper_lanes = pass_lanes(n, {upper_ptr.data(), upper_col.data(), upper_val.data()}, false);
+  if (lanes) upper_lanes = pass_lanes(n, {upper_ptr.data(), upper_col.data(), upper_val.data()}, false);
   return true;
 }
 

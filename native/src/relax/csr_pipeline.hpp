@@ -68,8 +68,9 @@ class CsrTriangles {
   PipePlan lower_plan, upper_plan;
   std::unique_ptr<PassLanes> lower_lanes, upper_lanes;  // the passes by level in lanes, where they pay
 
-  /// A's diag_pos must be set; nnz bounds the row ranges (relax.hpp, CsrOp::nnz).
-  CsrTriangles(const CsrOp& A, int32_t nnz, bool two_threads);
+  /// A's diag_pos must be set; nnz bounds the row ranges (relax.hpp, CsrOp::nnz). lanes: also make the
+  /// passes' lane layouts where they pay.
+  CsrTriangles(const CsrOp& A, int32_t nnz, bool two_threads, bool lanes);
   bool ok() const { return lower_ok_ && upper_ok_; }
   /// The view the row pieces read (relax_rows.hpp); only meaningful when ok().
   CsrSplit split() const {
@@ -81,8 +82,8 @@ class CsrTriangles {
   int64_t n_;
   bool lower_ok_ = true, upper_ok_ = true;  // each part is built (and flagged) by its own thread
 
-  bool build_lower(const CsrOp& A, int32_t nnz, bool plan);
-  bool build_upper(const CsrOp& A, int32_t nnz, bool plan);
+  bool build_lower(const CsrOp& A, int32_t nnz, bool plan, bool lanes);
+  bool build_upper(const CsrOp& A, int32_t nnz, bool plan, bool lanes);
 };
 
 }  // namespace detail
@@ -91,7 +92,7 @@ class CsrTriangles {
 struct CsrSsorSplit {
   detail::CsrTriangles tri;
   bool two_threads;
-  CsrSsorSplit(const CsrOp& A, int32_t nnz, bool two) : tri(A, nnz, two), two_threads(two) {}
+  CsrSsorSplit(const CsrOp& A, int32_t nnz, bool two, bool lanes) : tri(A, nnz, two, lanes), two_threads(two) {}
 };
 
 }  // namespace relax

@@ -324,8 +324,8 @@ namespace {
 bool two_thread_passes(int64_t, int) { return false; }
 }  // namespace
 
-std::shared_ptr<const CsrSsorSplit> csr_ssor_split(const CsrOp& A, int threads) {
-  return std::make_shared<const CsrSsorSplit>(A, detail::csr_entries(A.row_ptr, A.n, A.nnz), two_thread_passes(A.n, threads));
+std::shared_ptr<const CsrSsorSplit> csr_ssor_split(const CsrOp& A, int threads, bool lanes) {
+  return std::make_shared<const CsrSsorSplit>(A, detail::csr_entries(A.row_ptr, A.n, A.nnz), two_thread_passes(A.n, threads), lanes);
 }
 
 bool csr_ssor_split_fits(const CsrSsorSplit& split, int64_t n, int threads) { return split.two_threads == two_thread_passes(n, threads); }
@@ -354,7 +354,7 @@ int relax_step(const CsrOp& op, const Settings& s, const Coloring* coloring, con
   // A caller's split was made from this same immutable A; without one (or with plans for another thread
   // count) this call splits A itself.
   std::optional<CsrSsorSplit> own;
-  if (split == nullptr || !csr_ssor_split_fits(*split, A.n, threads)) split = &own.emplace(A, nnz, two_thread_passes(A.n, threads));
+  if (split == nullptr || !csr_ssor_split_fits(*split, A.n, threads)) split = &own.emplace(A, nnz, two_thread_passes(A.n, threads), false);
   const detail::CsrTriangles& tri = split->tri;
   return detail::run_step(Csr(A, nnz, &tri), s, coloring, b, x, w, state, max_updates, threads, tri.ok());
 }
