@@ -258,11 +258,12 @@ struct Driver {
     int64_t k = static_cast<int64_t>(st[kIter]);
     const int64_t stop = last_update(k, max_updates);
     const int64_t nb = nblocks(N);
-    std::vector<double> part_rho(static_cast<size_t>(nb)), part_rr(static_cast<size_t>(nb));
+    std::vector<double> part_rho(static_cast<size_t>(nb)), part_rr(static_cast<size_t>(nb)), part_pq(static_cast<size_t>(nb));
     while (k < stop) {
       eisenstat_backward(A, g, rh, ph, t, st[kBeta]);
-      eisenstat_forward(A, g, ph, t, v, at);
-      const double pq = blocked_sum(N, nt, [&](int64_t i) { return ph[i] * (t[i] + v[i]); });
+      const double pq = eisenstat_forward(A, g, ph, t, v, at, part_pq.data())
+                            ? sum_partials(part_pq)
+                            : blocked_sum(N, nt, [&](int64_t i) { return eisenstat_pq_term(ph[i], t[i], v[i]); });
       // p̂ᵀÂp̂ ≤ 0 (or NaN): A is not SPD and CG has broken down.
       if (!(pq > 0)) return finish(st, Breakdown, at);
       const double alpha = st[kRz] / pq;

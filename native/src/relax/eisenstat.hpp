@@ -70,9 +70,15 @@ void lower_solve(const Op& A, const DiagScale<Op>& g, const double* u, double* y
 template <class Op>
 void eisenstat_backward(const Op& A, const DiagScale<Op>& g, const double* rh, double* ph, double* t, double beta);
 
-/// (D̃ + L) v = p̂ + (D − 2D̃) t, and from the same entries A t = p̂ + (D − D̃) t + L t.
+/// p̂ᵀÂp̂'s term of row i as the oracle's ssorCg sums it: p̂ᵀ(t + v) row by row.
+NK_FORCEINLINE double eisenstat_pq_term(double ph, double t, double v) { return ph * (t + v); }
+
+/// (D̃ + L) v = p̂ + (D − 2D̃) t, and from the same entries A t = p̂ + (D − D̃) t + L t. Returns true when
+/// the pass also summed p̂ᵀ(t + v) into pq_blocks (nblocks(n) entries, each block's sum in row order from
+/// +0, as blocked_sum has them); false when the caller must sum it.
 template <class Op>
-void eisenstat_forward(const Op& A, const DiagScale<Op>& g, const double* ph, const double* t, double* v, double* at);
+bool eisenstat_forward(const Op& A, const DiagScale<Op>& g, const double* ph, const double* t, double* v, double* at,
+                       double* pq_blocks);
 
 }  // namespace detail
 }  // namespace relax
