@@ -247,7 +247,7 @@ struct Driver {
     double* v = w.v;
     const int64_t N = n();
     const DiagScale<Op> g(A, s.omega, nt);
-    const auto rho_term = [&](int64_t i) { return rh[i] * (g.dtil(i) * rh[i]); };
+    const auto rho_term = [&](int64_t i) { return eisenstat_rho_term(rh[i], g.dtil(i)); };
     if (st[kStarted] == 0) {
       if (const int status = start(st, r, at); status != Running) return status;
       lower_solve(A, g, r, rh);
@@ -268,16 +268,7 @@ struct Driver {
       if (!(pq > 0)) return finish(st, Breakdown, at);
       const double alpha = st[kRz] / pq;
       over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
-        double sr = 0, srr = 0;
-        for (int64_t i = i0; i < i1; ++i) {
-          x[i] = cg_step_x(x[i], alpha, t[i]);
-          rh[i] = eisenstat_step_rh(rh[i], alpha, t[i], v[i]);
-          r[i] = cg_step_r(r[i], alpha, at[i]);
-          sr += rho_term(i);
-          srr += r[i] * r[i];
-        }
-        part_rho[static_cast<size_t>(kb)] = sr;
-        part_rr[static_cast<size_t>(kb)] = srr;
+        eisenstat_step(g, i0, i1, alpha, t, v, at, x, rh, r, part_rho[static_cast<size_t>(kb)], part_rr[static_cast<size_t>(kb)]);
       });
       ++k;
       st[kIter] = static_cast<double>(k);

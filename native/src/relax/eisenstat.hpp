@@ -70,6 +70,9 @@ void lower_solve(const Op& A, const DiagScale<Op>& g, const double* u, double* y
 template <class Op>
 void eisenstat_backward(const Op& A, const DiagScale<Op>& g, const double* rh, double* ph, double* t, double beta);
 
+/// r̂ᵀD̃r̂'s term of row i as the oracle's ssorCg sums it.
+NK_FORCEINLINE double eisenstat_rho_term(double rh, double dt) { return rh * (dt * rh); }
+
 /// p̂ᵀÂp̂'s term of row i as the oracle's ssorCg sums it: p̂ᵀ(t + v) row by row.
 NK_FORCEINLINE double eisenstat_pq_term(double ph, double t, double v) { return ph * (t + v); }
 
@@ -79,6 +82,12 @@ NK_FORCEINLINE double eisenstat_pq_term(double ph, double t, double v) { return 
 template <class Op>
 bool eisenstat_forward(const Op& A, const DiagScale<Op>& g, const double* ph, const double* t, double* v, double* at,
                        double* pq_blocks);
+
+/// Rows [i0, i1) of SSOR-CG's step (ssor_cg in driver.cc): x += α t, r̂ ← r̂ − α (t + v), r −= α A t, and
+/// the rows' sums of r̂ᵀD̃r̂ (sr) and rᵀr (srr), each in row order from +0 (one block of blocked_sum).
+template <class Op>
+void eisenstat_step(const DiagScale<Op>& g, int64_t i0, int64_t i1, double alpha, const double* t, const double* v,
+                    const double* at, double* x, double* rh, double* r, double& sr, double& srr);
 
 }  // namespace detail
 }  // namespace relax
