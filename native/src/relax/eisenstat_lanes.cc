@@ -2,6 +2,7 @@
 #include "eisenstat_lanes.hpp"
 
 #include <algorithm>
+#include <climits>
 
 #include "numkern/common.hpp"
 #include "numkern/relax_levels.hpp"
@@ -139,8 +140,13 @@ std::unique_ptr<PassLanes> pass_lanes(int32_t n, const CsrSplit::Part& part, boo
         L->len.push_back(length(i));
       }
       slots += length(rows[c0]);  // the longest row of the chunk: rows are sorted by length
+      if (slots > INT32_MAX / kLanes) return nullptr;
     }
   }
+  // Long rows beside short ones pad their chunks with masked slots that cost loads like entries; past
+  // twice the part's entries (the 2-D FEM matrices pad ~50 %) the chained pass is the better one.
+  const int64_t entries = part.ptr[n];
+  if (!any_cpu && slots * kLanes > 2 * entries + 64 * kLanes) return nullptr;
   L->slot.push_back(static_cast<int32_t>(slots));
   L->col.assign(static_cast<size_t>(slots) * kLanes, 0);
   L->val.assign(static_cast<size_t>(slots) * kLanes, 0.0);

@@ -43,7 +43,8 @@ struct PassLanes {
 /// The layout of the forward (fwd: part is the split's lower part) or backward (its upper part) pass of an
 /// n-row split, or null when an entry lies on the wrong side of its row's diagonal (raw input: the
 /// natural-order pass stays the definition, and runs), and, unless any_cpu, when the CPU lacks AVX-512 or
-/// the levels hold too few rows on average for eight lanes to pay (the chained pass is then the faster).
+/// the levels hold too few rows on average or the chunks more padding than twice the entries, for eight
+/// lanes to pay (the chained pass is then the faster), or the matrix has over 2¹⁵ rows.
 std::unique_ptr<PassLanes> pass_lanes(int32_t n, const CsrSplit::Part& part, bool fwd, bool any_cpu = false);
 
 /// The diagonal factors of the passes for one ω, in their layouts' lane order (8 lanes per chunk, factor
