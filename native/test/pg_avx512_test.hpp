@@ -82,10 +82,12 @@ inline void test_loss_avx512_same_bits() {
         round_to_f32(b);
         for (bool ent : {false, true})
           for (bool ignore : {false, true})
-            for (int bad = 0; bad < 3; ++bad) {
+            for (int bad = 0; bad < 5; ++bad) {
               Batch c = b;
               if (bad == 1) c.old[300] = NAN;               // sequence 1, maybe inactive
               if (bad == 2) c.ref[1000] = -INFINITY;        // sequence 4: length 0, inactive
+              if (bad == 3) c.entropy[900] = NAN;           // sequence 4 (the padding's own loop)
+              if (bad == 4) (per_token ? c.adv : c.logp)[950] = INFINITY;
               LossParams p = verl_params(kl);
               p.advantage_per_token = per_token;
               p.ignore_inactive_nonfinite = ignore;
@@ -102,5 +104,5 @@ inline void test_loss_avx512_same_bits() {
               ++cases;
             }
       }
-  assert(cases == 5 * 2 * 3 * 2 * 2 * 3);
+  assert(cases == 5 * 2 * 3 * 2 * 2 * 5);
 }

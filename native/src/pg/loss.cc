@@ -12,7 +12,8 @@
 // lanes on AVX-512): the positions' activity, the exponentials (left in scratch), then the loss terms,
 // the guard and grad, whose sums are added in 16 explicit lanes as they are formed (the order is in the
 // source, so every clone rounds alike). On an x86-64-v4 CPU one loop in AVX-512 intrinsics does the work
-// of all three for whole groups of 16 (loss_avx512.hpp), with the same bits. Then the rare tokens the
+// of all three for whole groups of 16 (loss_avx512.hpp), with the same bits, and another writes the zeros
+// and checks the inputs of the positions after a chunk's last active one. Then the rare tokens the
 // guard flagged are redone in f64, and a chunk whose non-finite flag is up is scanned for the first bad
 // index of each array.
 //
@@ -330,9 +331,16 @@ NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c,
       f = chunk_f32<Kl, Ent, Fma, Avx>(ne, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s,
                                   acc);
     }
-    if (ne < n)
-      f.bad |= inactive_tail<Kl, Ent>(ne, n, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent,
-                                      !p.ignore_inactive_nonfinite, adv_tok);
+    if (ne < n) {
+#if NK_HAVE_CLONES
+      if constexpr (Avx)
+        f.bad |= inactive_tail_avx512<Kl, Ent>(ne, n, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent,
+                                               !p.ignore_inactive_nonfinite, adv_tok);
+      else
+#endif
+        f.bad |= inactive_tail<Kl, Ent>(ne, n, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent,
+                                        !p.ignore_inactive_nonfinite, adv_tok);
+    }
     P.high += f.high;
     P.low += f.low;
     P.dual += f.dual;

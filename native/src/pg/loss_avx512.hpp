@@ -289,6 +289,38 @@ __attribute__((target("arch=x86-64-v4"), noinline)) GroupTally token_groups_avx5
   return t;
 }
 
+/// inactive_tail (loss.cc) for x86-64-v4: positions [j0, n) of a chunk, all inactive, get grad (and gent)
+/// 0, and the chunk's non-finite flag is raised as the portable loop raises it (a class test of the
+/// values whose x − x it adds up, as in token_groups_avx512). It prefetches as the token loop does, so the
+/// streams run ahead through a sequence's padding too (the hardware prefetcher alone left the padding's
+/// loads waiting on memory).
+template <int Kl, bool Ent>
+__attribute__((target("arch=x86-64-v4"), noinline)) int32_t inactive_tail_avx512(
+    int32_t j0, int32_t n, const uint8_t* m, const float* __restrict x, const float* __restrict o,
+    const float* __restrict rf, const float* __restrict A, const float* __restrict H, float* __restrict grad,
+    float* __restrict gent, bool check, bool adv_tok) {
+  const __m512 zero = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  for (int32_t j = j0; j < n; j += 16) {
+    prefetch_streams<Kl, Ent>(j, m, x, o, rf, H, grad, gent);
+    const int32_t left = n - j;
+    const __mmask16 in = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+    _mm512_mask_storeu_ps(grad + j, in, zero);
+    if constexpr (Ent) _mm512_mask_storeu_ps(gent + j, in, zero);
+    if (!check) continue;
+    const __m512 xv = _mm512_maskz_loadu_ps(in, x + j);
+    __mmask16 nf = _mm512_fpclass_ps_mask(_mm512_sub_ps(xv, _mm512_maskz_loadu_ps(in, o + j)), 0x99);
+    if constexpr (Kl != KlNone) {
+      const __m512 rv = _mm512_maskz_loadu_ps(in, rf + j);
+      nf |= _mm512_fpclass_ps_mask(Kl == KlK3 ? _mm512_sub_ps(rv, xv) : _mm512_sub_ps(xv, rv), 0x99);
+    }
+    if constexpr (Ent) nf |= _mm512_fpclass_ps_mask(_mm512_maskz_loadu_ps(in, H + j), 0x99);
+    if (adv_tok) nf |= _mm512_fpclass_ps_mask(_mm512_maskz_loadu_ps(in, A + j), 0x99);
+    bad |= nf & in;
+  }
+  return bad != 0;
+}
+
 }  // namespace
 }  // namespace pg
 }  // namespace numkern
