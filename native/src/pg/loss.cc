@@ -191,8 +191,11 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
   } avx;
 #if NK_HAVE_CLONES
   if constexpr (Avx) {
-    const GroupTally t = token_groups_avx512<Kl, Ent>(n16, lim, m, x, o, rf, A, H, grad, gent, s_fix, rk, gd, w, klc,
-                                                      gE, adv_tok, !ign, l_ell, l_r, l_nd, l_kv, l_h);
+    // Without a ratio cap (verl's default) the short path leaves out its two operations (policy_lanes).
+    const auto groups = rk.cap == std::numeric_limits<float>::infinity() ? token_groups_avx512<Kl, Ent, true>
+                                                                          : token_groups_avx512<Kl, Ent, false>;
+    const GroupTally t = groups(n16, lim, m, x, o, rf, A, H, grad, gent, s_fix, rk, gd, w, klc, gE, adv_tok, !ign,
+                                l_ell, l_r, l_nd, l_kv, l_h);
     avx.high = t.high;
     avx.low = t.low;
     avx.dual = t.dual;

@@ -125,24 +125,30 @@ struct PolicyLanes {
 };
 
 /// policy_from_ratio, operation for operation (min/max in the operand order of its selects). InRange: the
-/// caller knows |logp − old| ≤ Lc on every lane that matters, so that test is left out.
-template <bool InRange>
+/// caller knows |logp − old| ≤ Lc on every lane that matters, so that test is left out. NoCap (only with
+/// InRange): the cap δ is +∞ and the lanes that matter have a finite r, so min(r, δ) = r and r ≤ δ.
+///
+/// The signs of A come from its sign bits (one instruction, where A < 0 and A > 0 were two compares, which
+/// issue at one a cycle): they differ from the compares only at A = ±0 and NaN, where l1 = l2 (±0) or the
+/// compares with l1 and l2 are false (NaN), so no clip, dual clip or count depends on them there.
+template <bool InRange, bool NoCap = false>
 __attribute__((target("arch=x86-64-v4"), always_inline)) inline PolicyLanes policy_lanes(__m512 adr, __m512 rr,
                                                                                         __m512 av,
                                                                                         const CallLanes& k) {
+  static_assert(InRange || !NoCap, "NoCap needs the finite ratios of the in-range path");
   PolicyLanes o;
   const __m512 nA = _mm512_xor_ps(av, k.sign);
-  const __m512 l1 = _mm512_mul_ps(nA, _mm512_min_ps(rr, k.cap));
+  const __m512 l1 = _mm512_mul_ps(nA, NoCap ? rr : _mm512_min_ps(rr, k.cap));
   const __m512 l2 = _mm512_mul_ps(nA, _mm512_min_ps(_mm512_max_ps(rr, k.lo), k.hi));
   const __m512 lc = _mm512_max_ps(l2, l1);
   const __m512 l3 = _mm512_mul_ps(nA, k.c);
-  o.aneg = _mm512_cmp_ps_mask(av, k.zero, _CMP_LT_OQ);
-  o.apos = _mm512_cmp_ps_mask(av, k.zero, _CMP_GT_OQ);
+  o.aneg = _mm512_movepi32_mask(_mm512_castps_si512(av));
+  o.apos = static_cast<__mmask16>(~o.aneg);
   o.dual = _mm512_mask_cmp_ps_mask(o.aneg, l3, lc, _CMP_LT_OQ);
   o.ell = _mm512_mask_blend_ps(o.dual, lc, l3);
   __mmask16 flows = _mm512_cmp_ps_mask(l1, l2, _CMP_GE_OQ) & static_cast<__mmask16>(~o.dual);
   if constexpr (!InRange) flows &= _mm512_cmp_ps_mask(adr, k.lc, _CMP_LE_OQ);
-  flows &= _mm512_cmp_ps_mask(rr, k.cap, _CMP_LE_OQ);
+  if constexpr (!NoCap) flows &= _mm512_cmp_ps_mask(rr, k.cap, _CMP_LE_OQ);
   o.dl = _mm512_mul_ps(_mm512_maskz_mov_ps(flows, nA), rr);
   o.clipped = _mm512_cmp_ps_mask(l2, l1, _CMP_GT_OQ);
   return o;
@@ -161,7 +167,7 @@ __attribute__((target("arch=x86-64-v4"), always_inline)) inline PolicyLanes poli
 /// −(k + h)). The values it keeps are the same operations, so the bits are the same.
 /// A function of its own (one call per chunk): always_inline cannot cross from the caller's target to
 /// this one.
-template <int Kl, bool Ent>
+template <int Kl, bool Ent, bool NoCap>
 __attribute__((target("arch=x86-64-v4"), noinline)) GroupTally token_groups_avx512(
     int32_t n16, int32_t lim, const uint8_t* __restrict m, const float* __restrict x, const float* __restrict o,
     const float* __restrict rf, const float* __restrict A, const float* __restrict H, float* __restrict grad,
@@ -220,7 +226,7 @@ __attribute__((target("arch=x86-64-v4"), noinline)) GroupTally token_groups_avx5
       // Every checked lane passed: |logp − old| < r_safe < Lc, so Δ = logp − old; finite logp − old and k.
       d = dr;
       rr = exp_parts_lanes(d).e;
-      pl = policy_lanes<true>(adr, rr, av, k);
+      pl = policy_lanes<true, NoCap>(adr, rr, av, k);
       if constexpr (Kl == KlK3) {
         // |k| < k_safe < 20: k' = k, and the value (≤ e^k − k − 1 < 10) is not capped.
         const ExpLanes x3 = exp_parts_lanes(kk);
