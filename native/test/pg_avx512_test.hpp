@@ -82,14 +82,20 @@ inline void test_loss_avx512_same_bits() {
         round_to_f32(b);
         for (bool ent : {false, true})
           for (bool ignore : {false, true})
-            for (int bad = 0; bad < 3; ++bad) {
+            for (int bad = 0; bad < 7; ++bad) {
               Batch c = b;
+              // bad 5, 6: no bad value, a ratio cap (the short path leaves the cap's operations out only
+              // without one): one above the clip range, one below 1.
+              const double cap = bad == 5 ? 1.5 : bad == 6 ? 0.9 : INFINITY;
               if (bad == 1) c.old[300] = NAN;               // sequence 1, maybe inactive
               if (bad == 2) c.ref[1000] = -INFINITY;        // sequence 4: length 0, inactive
+              if (bad == 3) c.entropy[900] = NAN;           // sequence 4 (the padding's own loop)
+              if (bad == 4) (per_token ? c.adv : c.logp)[950] = INFINITY;
               LossParams p = verl_params(kl);
               p.advantage_per_token = per_token;
               p.ignore_inactive_nonfinite = ignore;
               if (spread > 3) p.log_ratio_clamp = 2.0;
+              p.ratio_cap = cap;
               resolve(c, p);
               use_portable_kernels(true);
               const Run<float> want = run_loss<float>(c, p, ent, 0);
@@ -102,5 +108,5 @@ inline void test_loss_avx512_same_bits() {
               ++cases;
             }
       }
-  assert(cases == 5 * 2 * 3 * 2 * 2 * 3);
+  assert(cases == 5 * 2 * 3 * 2 * 2 * 7);
 }

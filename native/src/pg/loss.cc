@@ -12,7 +12,8 @@
 // lanes on AVX-512): the positions' activity, the exponentials (left in scratch), then the loss terms,
 // the guard and grad, whose sums are added in 16 explicit lanes as they are formed (the order is in the
 // source, so every clone rounds alike). On an x86-64-v4 CPU one loop in AVX-512 intrinsics does the work
-// of all three for whole groups of 16 (loss_avx512.hpp), with the same bits. Then the rare tokens the
+// of all three for whole groups of 16 (loss_avx512.hpp), with the same bits, and another writes the zeros
+// and checks the inputs of the positions after a chunk's last active one. Then the rare tokens the
 // guard flagged are redone in f64, and a chunk whose non-finite flag is up is scanned for the first bad
 // index of each array.
 //
@@ -190,8 +191,11 @@ NK_FORCEINLINE ChunkFlags chunk_f32(int32_t n, int32_t lim, const uint8_t* __res
   } avx;
 #if NK_HAVE_CLONES
   if constexpr (Avx) {
-    const GroupTally t = token_groups_avx512<Kl, Ent>(n16, lim, m, x, o, rf, A, H, grad, gent, s_fix, rk, gd, w, klc,
-                                                      gE, adv_tok, !ign, l_ell, l_r, l_nd, l_kv, l_h);
+    // Without a ratio cap (verl's default) the short path leaves out its two operations (policy_lanes).
+    const auto groups = rk.cap == std::numeric_limits<float>::infinity() ? token_groups_avx512<Kl, Ent, true>
+                                                                          : token_groups_avx512<Kl, Ent, false>;
+    const GroupTally t = groups(n16, lim, m, x, o, rf, A, H, grad, gent, s_fix, rk, gd, w, klc, gE, adv_tok, !ign,
+                                l_ell, l_r, l_nd, l_kv, l_h);
     avx.high = t.high;
     avx.low = t.low;
     avx.dual = t.dual;
@@ -330,9 +334,16 @@ NK_FORCEINLINE void sequence_f32_body(const LossArrays<float>& a, const Call& c,
       f = chunk_f32<Kl, Ent, Fma, Avx>(ne, lim, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent, c, w, klc, gE, s,
                                   acc);
     }
-    if (ne < n)
-      f.bad |= inactive_tail<Kl, Ent>(ne, n, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent,
-                                      !p.ignore_inactive_nonfinite, adv_tok);
+    if (ne < n) {
+#if NK_HAVE_CLONES
+      if constexpr (Avx)
+        f.bad |= inactive_tail_avx512<Kl, Ent>(ne, n, m, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent,
+                                               !p.ignore_inactive_nonfinite, adv_tok);
+      else
+#endif
+        f.bad |= inactive_tail<Kl, Ent>(ne, n, a.logp + k0, a.old + k0, rf, A, H, a.grad + k0, gent,
+                                        !p.ignore_inactive_nonfinite, adv_tok);
+    }
     P.high += f.high;
     P.low += f.low;
     P.dual += f.dual;
@@ -501,10 +512,13 @@ bool loss_counts(int32_t nseq, const int32_t* offsets, const int32_t* lengths, c
   if (ns == 0) return true;
   const int64_t o0 = offsets[s0], o1 = offsets[s1];
   if (!(o0 >= 0 && o0 <= o1 && o1 <= ntok)) return false;
-  // Only the mask is read: a pass over one byte per position, split like the loss. On x86-64-v4 a thread
-  // counts ~80 GB/s of mask (count_nonzero_v4), so a second thread's wake-up (~50 µs) pays only past
-  // ~8M positions: 8.4M took 0.10 ms on one thread, 0.15 ms on two.
-  const size_t grain = cpu_x86_64_v4() ? size_t{1} << 23 : kGrain * 8;
+  // Only the mask is read: a pass over one byte per position, split like the loss. The mask comes from
+  // memory (the loss pass before it streamed far more than the caches hold), where one thread reads ~40
+  // GB/s: 8.4M positions took 0.21 ms on one thread, 0.10 ms on two. Two threads also leave the team
+  // awake for the loss pass that follows (its threads spin, not sleep, between the two): the 256×16×2048
+  // loss took ~0.3 ms less after it (C++ driver, 8 alternated rounds). (An earlier 0.10 ms on one thread
+  // was a mask still in cache.)
+  const size_t grain = kGrain * 8;
   const int nt = plan_threads(threads, mask ? static_cast<size_t>(o1 - o0) : static_cast<size_t>(ns), grain);
   std::vector<int32_t> cuts;
   balanced_cuts(offsets + s0, ns, nt, cuts);

@@ -125,24 +125,30 @@ struct PolicyLanes {
 };
 
 /// policy_from_ratio, operation for operation (min/max in the operand order of its selects). InRange: the
-/// caller knows |logp − old| ≤ Lc on every lane that matters, so that test is left out.
-template <bool InRange>
+/// caller knows |logp − old| ≤ Lc on every lane that matters, so that test is left out. NoCap (only with
+/// InRange): the cap δ is +∞ and the lanes that matter have a finite r, so min(r, δ) = r and r ≤ δ.
+///
+/// The signs of A come from its sign bits (one instruction, where A < 0 and A > 0 were two compares, which
+/// issue at one a cycle): they differ from the compares only at A = ±0 and NaN, where l1 = l2 (±0) or the
+/// compares with l1 and l2 are false (NaN), so no clip, dual clip or count depends on them there.
+template <bool InRange, bool NoCap = false>
 __attribute__((target("arch=x86-64-v4"), always_inline)) inline PolicyLanes policy_lanes(__m512 adr, __m512 rr,
                                                                                         __m512 av,
                                                                                         const CallLanes& k) {
+  static_assert(InRange || !NoCap, "NoCap needs the finite ratios of the in-range path");
   PolicyLanes o;
   const __m512 nA = _mm512_xor_ps(av, k.sign);
-  const __m512 l1 = _mm512_mul_ps(nA, _mm512_min_ps(rr, k.cap));
+  const __m512 l1 = _mm512_mul_ps(nA, NoCap ? rr : _mm512_min_ps(rr, k.cap));
   const __m512 l2 = _mm512_mul_ps(nA, _mm512_min_ps(_mm512_max_ps(rr, k.lo), k.hi));
   const __m512 lc = _mm512_max_ps(l2, l1);
   const __m512 l3 = _mm512_mul_ps(nA, k.c);
-  o.aneg = _mm512_cmp_ps_mask(av, k.zero, _CMP_LT_OQ);
-  o.apos = _mm512_cmp_ps_mask(av, k.zero, _CMP_GT_OQ);
+  o.aneg = _mm512_movepi32_mask(_mm512_castps_si512(av));
+  o.apos = static_cast<__mmask16>(~o.aneg);
   o.dual = _mm512_mask_cmp_ps_mask(o.aneg, l3, lc, _CMP_LT_OQ);
   o.ell = _mm512_mask_blend_ps(o.dual, lc, l3);
   __mmask16 flows = _mm512_cmp_ps_mask(l1, l2, _CMP_GE_OQ) & static_cast<__mmask16>(~o.dual);
   if constexpr (!InRange) flows &= _mm512_cmp_ps_mask(adr, k.lc, _CMP_LE_OQ);
-  flows &= _mm512_cmp_ps_mask(rr, k.cap, _CMP_LE_OQ);
+  if constexpr (!NoCap) flows &= _mm512_cmp_ps_mask(rr, k.cap, _CMP_LE_OQ);
   o.dl = _mm512_mul_ps(_mm512_maskz_mov_ps(flows, nA), rr);
   o.clipped = _mm512_cmp_ps_mask(l2, l1, _CMP_GT_OQ);
   return o;
@@ -161,7 +167,7 @@ __attribute__((target("arch=x86-64-v4"), always_inline)) inline PolicyLanes poli
 /// −(k + h)). The values it keeps are the same operations, so the bits are the same.
 /// A function of its own (one call per chunk): always_inline cannot cross from the caller's target to
 /// this one.
-template <int Kl, bool Ent>
+template <int Kl, bool Ent, bool NoCap>
 __attribute__((target("arch=x86-64-v4"), noinline)) GroupTally token_groups_avx512(
     int32_t n16, int32_t lim, const uint8_t* __restrict m, const float* __restrict x, const float* __restrict o,
     const float* __restrict rf, const float* __restrict A, const float* __restrict H, float* __restrict grad,
@@ -220,7 +226,7 @@ __attribute__((target("arch=x86-64-v4"), noinline)) GroupTally token_groups_avx5
       // Every checked lane passed: |logp − old| < r_safe < Lc, so Δ = logp − old; finite logp − old and k.
       d = dr;
       rr = exp_parts_lanes(d).e;
-      pl = policy_lanes<true>(adr, rr, av, k);
+      pl = policy_lanes<true, NoCap>(adr, rr, av, k);
       if constexpr (Kl == KlK3) {
         // |k| < k_safe < 20: k' = k, and the value (≤ e^k − k − 1 < 10) is not capped.
         const ExpLanes x3 = exp_parts_lanes(kk);
@@ -287,6 +293,38 @@ __attribute__((target("arch=x86-64-v4"), noinline)) GroupTally token_groups_avx5
   _mm512_storeu_ps(l_h, s_h);
   t.bad = bad != 0;
   return t;
+}
+
+/// inactive_tail (loss.cc) for x86-64-v4: positions [j0, n) of a chunk, all inactive, get grad (and gent)
+/// 0, and the chunk's non-finite flag is raised as the portable loop raises it (a class test of the
+/// values whose x − x it adds up, as in token_groups_avx512). It prefetches as the token loop does, so the
+/// streams run ahead through a sequence's padding too (the hardware prefetcher alone left the padding's
+/// loads waiting on memory).
+template <int Kl, bool Ent>
+__attribute__((target("arch=x86-64-v4"), noinline)) int32_t inactive_tail_avx512(
+    int32_t j0, int32_t n, const uint8_t* m, const float* __restrict x, const float* __restrict o,
+    const float* __restrict rf, const float* __restrict A, const float* __restrict H, float* __restrict grad,
+    float* __restrict gent, bool check, bool adv_tok) {
+  const __m512 zero = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  for (int32_t j = j0; j < n; j += 16) {
+    prefetch_streams<Kl, Ent>(j, m, x, o, rf, H, grad, gent);
+    const int32_t left = n - j;
+    const __mmask16 in = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+    _mm512_mask_storeu_ps(grad + j, in, zero);
+    if constexpr (Ent) _mm512_mask_storeu_ps(gent + j, in, zero);
+    if (!check) continue;
+    const __m512 xv = _mm512_maskz_loadu_ps(in, x + j);
+    __mmask16 nf = _mm512_fpclass_ps_mask(_mm512_sub_ps(xv, _mm512_maskz_loadu_ps(in, o + j)), 0x99);
+    if constexpr (Kl != KlNone) {
+      const __m512 rv = _mm512_maskz_loadu_ps(in, rf + j);
+      nf |= _mm512_fpclass_ps_mask(Kl == KlK3 ? _mm512_sub_ps(rv, xv) : _mm512_sub_ps(xv, rv), 0x99);
+    }
+    if constexpr (Ent) nf |= _mm512_fpclass_ps_mask(_mm512_maskz_loadu_ps(in, H + j), 0x99);
+    if (adv_tok) nf |= _mm512_fpclass_ps_mask(_mm512_maskz_loadu_ps(in, A + j), 0x99);
+    bad |= nf & in;
+  }
+  return bad != 0;
 }
 
 }  // namespace
