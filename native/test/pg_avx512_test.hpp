@@ -78,6 +78,9 @@ inline void test_loss_avx512_same_bits() {
           b.old[k] = b.logp[k] + spread * (b.old[k] - b.logp[k]) * 4.0;
           b.ref[k] = b.logp[k] + spread * (b.ref[k] - b.logp[k]) * 8.0;
         }
+        // A = ±0 (a GRPO group whose rewards are all equal): the short path takes A's signs from its sign
+        // bits, which differ from A < 0 and A > 0 exactly there.
+        for (size_t k = 3; k < b.adv.size(); k += 7) b.adv[k] = k % 2 ? 0.0 : -0.0;
         if (per_token) b.adv[17] = 2e30;  // |ℓ| > 1e30: the f64 redo, on the short path too
         round_to_f32(b);
         for (bool ent : {false, true})
