@@ -102,8 +102,18 @@ export async function lossSuite(targets: Target[], c: Ceilings, quick: boolean):
       const vs = typeof peer === 'string' ? '' : `; ${(peer.numpy!.median / s.median).toFixed(1)}× numpy` +
         (peer.numba2 ? `, ${(Math.min(peer.numba1!.median, peer.numba2.median) / s.median).toFixed(2)}× numba (best of its 1/2 threads)` : '');
       rows.push({
-        suite: 'pg-loss', case: `loss+grad+stats ${name}`, backend: t.label, dtype: 'f32', threads: t.threads, seconds: s.median,
+        suite: 'pg-loss', case: `step (advantages + loss+grad+stats) ${name}`, backend: t.label, dtype: 'f32', threads: t.threads, seconds: s.median,
         unit: 'GB/s', rate: gbs, ofCeiling1: gbs / c.triad1, ofCeilingAll: gbs / c.triadAll, note: `${peerNote}${vs}`,
+      });
+      // The fused pass alone, the op the bytes above count (the step also spends the host-side GRPO
+      // advantages, which read and write no position's data): its fraction of the triad is the target's.
+      const adv = advantages(data.rewards, { groups: G }).advantages as Float32Array;
+      const fused = await time(() => t.ctx.pg.policyLoss({ logp: data.logp, oldLogp: data.oldLogp, refLogp: data.refLogp, advantages: adv, mask: data.mask }, { ...options, out: { grad } }),
+        { time: quick ? 300 : 1000 });
+      const fgbs = bytes / fused.median / 1e9;
+      rows.push({
+        suite: 'pg-loss', case: `loss+grad+stats alone ${name}`, backend: t.label, dtype: 'f32', threads: t.threads, seconds: fused.median,
+        unit: 'GB/s', rate: fgbs, ofCeiling1: fgbs / c.triad1, ofCeilingAll: fgbs / c.triadAll, note: 'policyLoss only, advantages given',
       });
     }
   }
