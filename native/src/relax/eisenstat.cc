@@ -1,6 +1,7 @@
-// SSOR-CG's triangular passes (eisenstat.hpp), one target_clones variant per CPU level. The cloned
-// passes stay local to this file, as every clone of the relax kernels is, so each ifunc is resolved
-// where it is defined; the exported templates, instantiated below for every operator, only call them.
+// SSOR-CG's triangular passes and its step (eisenstat.hpp), one target_clones variant per CPU level.
+// The cloned functions stay local to this file, as every clone of the relax kernels is, so each ifunc is
+// resolved where it is defined; the exported templates, instantiated below for every operator, only
+// call them.
 #include "eisenstat.hpp"
 
 #include <algorithm>
