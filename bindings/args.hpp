@@ -122,6 +122,29 @@ inline std::string describe(const Napi::Value& v) {
   return "object";
 }
 
+/// A JS handle that owns p (deleted by the finalizer), tagged `tag`. Its `bytes` of native memory are told
+/// to the GC, which does not see them (without this a loop of large solves would collect too late), and
+/// untold when the GC finalizes the handle unless counted(*p) says a release has untold them already.
+template <class T, class Counted>
+Napi::External<T> owned_external(Napi::Env env, T* p, int64_t bytes, const napi_type_tag* tag, Counted counted) {
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+  Napi::External<T> ext = Napi::External<T>::New(env, p, [bytes, counted](Napi::Env e, T* q) {
+    if (counted(*q)) Napi::MemoryManagement::AdjustExternalMemory(e, -bytes);
+    delete q;
+  });
+  ext.TypeTag(tag);
+  return ext;
+}
+
+/// What a handle from owned_external with `tag` holds, or a TypeError: "<name>: expected <what>, got …".
+template <class T>
+T& external_value(Napi::Env env, const Napi::Value& v, const napi_type_tag* tag, const std::string& name,
+                  const char* what) {
+  if (!v.IsExternal() || !v.As<Napi::External<T>>().CheckTypeTag(tag))
+    throw Napi::TypeError::New(env, name + ": expected " + what + ", got " + describe(v));
+  return *v.As<Napi::External<T>>().Data();
+}
+
 /// A typed-array argument: its element type, element count and first element (byteOffset applied).
 /// `data` is the caller's memory: hand it to a kernel only through Job::in/out/inout.
 struct ArrayArg {

@@ -331,24 +331,15 @@ Napi::Value csr_lanes_create(const Napi::CallbackInfo& info) {
       static_cast<const int32_t*>(colIdx.data), static_cast<const double*>(values.data), static_cast<int64_t>(ncols));
   if (!L) return env.Null();
   const int64_t bytes = static_cast<int64_t>(L->bytes());
-  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);  // the GC does not see native memory
-  Napi::External<numkern::CsrLanes> ext =
-      Napi::External<numkern::CsrLanes>::New(env, L.release(), [bytes](Napi::Env e, numkern::CsrLanes* p) {
-        Napi::MemoryManagement::AdjustExternalMemory(e, -bytes);
-        delete p;
-      });
-  ext.TypeTag(&kLanesTag);
-  return ext;
+  return owned_external(env, L.release(), bytes, &kLanesTag, [](const numkern::CsrLanes&) { return true; });
 }
 
 /// spmvLanes(lanes, x, y, threads): y = A x on a layout from csrLanes, f64, synchronous (the façade takes
 /// this path for products small enough to run in one call). x needs ncols entries, y one per row.
 Napi::Value spmv_lanes(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  const Napi::Value v = info[0];
-  if (!v.IsExternal() || !v.As<Napi::External<numkern::CsrLanes>>().CheckTypeTag(&kLanesTag))
-    throw_type(env, "lanes: expected a layout from csrLanes, got " + describe(v));
-  const numkern::CsrLanes& L = *v.As<Napi::External<numkern::CsrLanes>>().Data();
+  const numkern::CsrLanes& L =
+      external_value<numkern::CsrLanes>(env, info[0], &kLanesTag, "lanes", "a layout from csrLanes");
   const ArrayArg x = typed_array(info, 1, "x", {napi_float64_array}, "Float64Array");
   const ArrayArg y = typed_array(info, 2, "y", {napi_float64_array}, "Float64Array");
   require_length(env, y, "y", static_cast<size_t>(L.n), "one entry per row");

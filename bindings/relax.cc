@@ -104,24 +104,15 @@ Napi::Value relax_create(const Napi::CallbackInfo& info) {
       throw make_error(env, e);
     }
   }
-  // The GC does not see native memory; without this a loop of large solves would collect too late.
-  Napi::MemoryManagement::AdjustExternalMemory(env, session->bytes);
-  auto* ref = new SessionRef(session);
-  Napi::External<SessionRef> ext = Napi::External<SessionRef>::New(env, ref, [](Napi::Env e, SessionRef* r) {
-    if (!(*r)->released) Napi::MemoryManagement::AdjustExternalMemory(e, -(*r)->bytes);
-    delete r;
-  });
-  ext.TypeTag(&kSessionTag);
-  return ext;
+  // relaxRelease untells a session's bytes when it releases it.
+  return owned_external(env, new SessionRef(session), session->bytes, &kSessionTag,
+                        [](const SessionRef& r) { return !r->released; });
 }
 
 /// The session behind argument i, not released, not busy.
 SessionRef session_arg(const Napi::CallbackInfo& info, size_t i) {
   const Napi::Env env = info.Env();
-  const Napi::Value v = info[i];
-  if (!v.IsExternal() || !v.As<Napi::External<SessionRef>>().CheckTypeTag(&kSessionTag))
-    throw_type(env, "session: expected a session from relaxCreate, got " + describe(v));
-  SessionRef s = *v.As<Napi::External<SessionRef>>().Data();
+  SessionRef s = external_value<SessionRef>(env, info[i], &kSessionTag, "session", "a session from relaxCreate");
   if (s->released) throw_type(env, "session: already released");
   if (s->busy) throw_type(env, "session: busy (an async advance has not settled)");
   return s;
@@ -296,24 +287,15 @@ Napi::Value relax_operator(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   auto op = std::make_shared<Operator>();
   read_op(env, info[0], "op", *op);
-  const int64_t bytes = static_cast<int64_t>(op->bytes());
-  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
-  auto* ref = new OperatorRef(op);
-  Napi::External<OperatorRef> ext = Napi::External<OperatorRef>::New(env, ref, [bytes](Napi::Env e, OperatorRef* r) {
-    if (*r) Napi::MemoryManagement::AdjustExternalMemory(e, -bytes);
-    delete r;
-  });
-  ext.TypeTag(&kOperatorTag);
-  return ext;
+  // relaxOperatorRelease untells the operator's bytes when it drops the handle's hold.
+  return owned_external(env, new OperatorRef(op), static_cast<int64_t>(op->bytes()), &kOperatorTag,
+                        [](const OperatorRef& r) { return static_cast<bool>(r); });
 }
 
 /// relaxOperatorRelease(op): drops the handle's hold now (a running session keeps its own until it ends).
 Napi::Value relax_operator_release(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  const Napi::Value v = info[0];
-  if (!v.IsExternal() || !v.As<Napi::External<OperatorRef>>().CheckTypeTag(&kOperatorTag))
-    throw_type(env, "op: expected an operator from relaxOperator, got " + describe(v));
-  OperatorRef& ref = *v.As<Napi::External<OperatorRef>>().Data();
+  OperatorRef& ref = external_value<OperatorRef>(env, info[0], &kOperatorTag, "op", "an operator from relaxOperator");
   if (ref) {
     Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(ref->bytes()));
     ref.reset();

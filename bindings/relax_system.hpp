@@ -346,9 +346,7 @@ std::unique_ptr<System> read_system(Napi::Env env, const Napi::Value& v, const s
   auto sys = std::make_unique<System>();
   const Napi::Value op = o.Get("op");
   if (op.IsExternal()) {
-    if (!op.As<Napi::External<OperatorRef>>().CheckTypeTag(&kOperatorTag))
-      throw_type(env, name + ".op: expected an operator from relaxOperator, got another native object");
-    sys->op = *op.As<Napi::External<OperatorRef>>().Data();
+    sys->op = external_value<OperatorRef>(env, op, &kOperatorTag, name + ".op", "an operator from relaxOperator");
     if (!sys->op) throw_type(env, name + ".op: the operator was released");
     sys->owns_op = false;
   } else {
