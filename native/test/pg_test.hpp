@@ -50,7 +50,9 @@ inline void test_exp() {
     const float uf = static_cast<float>(-126.0 + 253.0 * i / 200000.0);
     const double ref2 = std::exp2(static_cast<double>(uf));
     worst2 = std::max(worst2, std::fabs(exp2_f32(uf) - ref2) / ref2);
-    worst2_fma = std::max(worst2_fma, std::fabs(exp2_f32_fma(uf) - ref2) / ref2);
+    const float uf0 = static_cast<float>(-126.0 * i / 200000.0 - 1e-9 * i);  // exp2_f32_fma's domain, u ≤ 0
+    const double ref0 = std::exp2(static_cast<double>(uf0));
+    worst2_fma = std::max(worst2_fma, std::fabs(exp2_f32_fma(uf0) - ref0) / ref0);
     const double xd = -700.0 + 1400.0 * i / 200000.0 + 1e-7 * i;
     worst64 = std::max(worst64, std::fabs(exp_f64(xd) - std::exp(xd)) / std::exp(xd));
     const double ud = -1000.0 + 2000.0 * i / 200000.0 + 1e-7 * i;
@@ -66,11 +68,18 @@ inline void test_exp() {
   }
   assert(worst32 < 2.5e-7);    // ≤ ~2 ulp
   assert(worst2 < 3.0e-7);
-  assert(worst2_fma < 3.0e-7);  // the AVX-512 forward's (pg_logits.hpp): within the same bound
-  // Ties f = ±½: the value at ½ is exactly twice the one at −½, so the AVX-512 path's even rounding of n
-  // and the portable's odd one give the same bits (logits.cc, block_sums_v4).
-  assert(exp2_f32_fma(0.5f) == 2.0f * exp2_f32_fma(-0.5f) && exp2_f32(0.5f) == 2.0f * exp2_f32(-0.5f));
-  assert(exp2_f32_fma(0.0f) == 1.0f && exp2_f32_fma(-200.0f) == 0.0f);
+  assert(worst2_fma < 3.0e-7);  // the AVX-512 forward's (pg_logits.hpp): within 3 ulp
+  // Ties f = ±½ of exp2_f32: the value at ½ is exactly twice the one at −½.
+  assert(exp2_f32(0.5f) == 2.0f * exp2_f32(-0.5f));
+  // exp2_f32_fma: exact at integers, then p·2^n rounded once into the subnormals (as vscalefps), 0 far below.
+  for (int k = -149; k <= 0; ++k) assert(exp2_f32_fma(static_cast<float>(k)) == std::ldexp(1.0f, k));
+  for (const float u : {-126.7f, -131.3f, -140.01f, -149.5f, -149.99f}) {
+    const float f = u - std::floor(u);
+    const float p = exp2_f32_fma(f);  // 2^f, in [1, 2)
+    assert(exp2_f32_fma(u) == std::ldexp(p, static_cast<int>(std::floor(u))));
+  }
+  assert(exp2_f32_fma(-150.0f) == 0.0f && exp2_f32_fma(-200.0f) == 0.0f && exp2_f32_fma(-1e30f) == 0.0f);
+  assert(std::isnan(exp2_f32_fma(NAN)) && std::isnan(exp2_f32_fma(-INFINITY)));
   assert(worst64 < 4.5e-16);   // ≤ 2 ulp
   assert(worst2_64 < 4.5e-16);
   assert(worst_h < 4.0e-7);

@@ -14,8 +14,8 @@
 // its relative accuracy instead of cancelling lse against Σ p·z.
 //
 // Error bound of the f32 kernel (inputs f32; reference: the oracle's f64 on the same inputs). Each term
-// 2^u is within 2.5 ulp (2^-24 units) of its value at the u it is given (exp2_f32, or exp2_f32_fma on
-// x86-64-v4 CPUs, whose T also adds e·u in one rounding instead of two: the bound holds for both), and u = (x − m_b)·c carries
+// 2^u is within 2.5 ulp (2^-24 units) of its value at the u it is given (exp2_f32; exp2_f32_fma on
+// x86-64-v4 CPUs within 3, and its T adds e·u in one rounding instead of two), and u = (x − m_b)·c carries
 // 1.5 ulp of relative error, which moves 2^u by |u|·ln2·1.5 ulp. A lane adds kLogitsBlock/16 = 128 terms
 // in f32 (the block's maximal elements, exactly 1 each, are counted apart), then blocks fold in f64. So S
 // and T are within (4 + E_p|u| + 128)·2^-24 relative — the 128 a worst case, ~√128 in practice, i.e.
@@ -118,24 +118,30 @@ NK_HD NK_FORCEINLINE float exp2_f32(float u) {
   return (1.0f + f * q) * float_of(static_cast<uint32_t>(e) << 23);
 }
 
-/// exp2_f32 with the polynomial in fused multiply-adds (the same coefficients, the same Estrin grouping:
-/// q = (c1 + f·c2) + f²·((c3 + f·c4) + f²·c5), each a·b + c one fma, and 1 + f·q one more): 6 operations
-/// instead of 10, and each rounds once instead of twice, so within the same 2.5 ulp. The f32 forward's
-/// AVX-512 path (native/src/pg/logits.cc) uses it on machines with x86-64-v4, where the fma is one
-/// instruction; elsewhere the plain exp2_f32 runs, so f32 log-probs may differ in the last ulps between an
-/// AVX-512 machine and one without (docs/pg.md §5). Ties f = ±½ keep exp2_f32's property (the value at ½
-/// is exactly twice the one at −½), which the AVX-512 path's other rounding of n relies on.
+/// 2^u in f32 for u ≤ 0 on x86-64-v4 CPUs (the f32 forward's AVX-512 path, native/src/pg/logits.cc, and
+/// the portable loop it is tested against): 2^f·2^n with n = floor(u), f = u − n ∈ [0, 1) (exact), and
+/// 2^f = 1 + f·q(f), q of degree 4 (a relative minimax fit on [0, 1], 7.0e-8 before rounding) in
+/// Horner's form, five fused multiply-adds; then p·2^n rounded once, to a subnormal below 2^−126 and to 0
+/// below 2^−150 (vscalefps). That is exp2_f32's reduction on a floor instead of a round: vreduceps gives f
+/// in one instruction, vscalefps takes u itself (it floors its exponent operand), so no n is formed and no
+/// clamp masks the polynomial — 13 vector operations per 16 logits in the sum pass instead of 17, the
+/// forward's bound (docs/pg.md §5). Within 3 ulp (2^-24 units; measured 2.8) for −126 ≤ u ≤ 0. −∞ and NaN
+/// give NaN here (f = u − n is NaN); vreduceps may give the AVX-512 path 0 for −∞ instead (its blocks
+/// spot a −∞ logit another way). Elsewhere the plain exp2_f32 runs, so f32 log-probs may differ in the last
+/// ulps between an AVX-512 machine and one without (docs/pg.md §5).
 NK_HD NK_FORCEINLINE float exp2_f32_fma(float u) {
-  const float t = u + kMagicF;
-  const float n = t - kMagicF;
+  const float n = floorf(u);
   const float f = u - n;
-  const float f2 = f * f;
-  const float q = fmaf(f2, fmaf(f2, 0.00132647145073861f, fmaf(f, 0.00967151392251253f, 0.0555073395371437f)),
-                       fmaf(f, 0.240222424268723f, 0.693147003650665f));
-  int32_t e = static_cast<int32_t>(bits_of(t)) - 0x4B400000;
-  e = e > 0 ? e : 0;
-  e = e < 254 ? e : 254;
-  return fmaf(f, q, 1.0f) * float_of(static_cast<uint32_t>(e) << 23);
+  float p = fmaf(0.00187183299567550421f, f, 0.00900773797184228897f);
+  p = fmaf(p, f, 0.0558050721883773804f);
+  p = fmaf(p, f, 0.240164190530776978f);
+  p = fmaf(p, f, 0.693151056766510010f);
+  p = fmaf(p, f, 1.0f);
+  // p·2^n in one rounding: p·2^(n+64) is exact (a normal number for n ≥ −160), and the product with 2^−64
+  // rounds it, as vscalefps does; below n = −160 the result is 0 either way. (The select sends NaN to −160.)
+  const float nc = n > -160.0f ? n : -160.0f;
+  const float up = float_of(static_cast<uint32_t>(static_cast<int32_t>(nc) + 64 + 127) << 23);
+  return (p * up) * 5.42101086242752217e-20f;  // 2^−64
 }
 
 /// e^x = 2^n·(1 + r + h) in f32, with the parts: n = round(x/ln2) and r = x − n·ln2 (Cody–Waite, ln2

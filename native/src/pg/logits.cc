@@ -29,6 +29,11 @@ namespace {
 // Elements per thread below which waking another thread costs more than it saves.
 constexpr size_t kGrain = 1 << 16;
 
+// How far ahead of the sum pass the prefetches run: two blocks, not one. One block ahead, a block's
+// lines arrive just as its max pass wants them and a core keeps too few misses in flight (forward, 2
+// threads: 40-42 GB/s against 43-46 two blocks ahead and 42-44 three, in a standalone driver).
+constexpr size_t kPrefetchAhead = 2 * kLogitsBlock;
+
 std::atomic<bool> force_portable{false};
 constexpr double kLn2 = 0.69314718055994531;
 
@@ -78,11 +83,11 @@ NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
   j = 0;
 #pragma GCC unroll 2  // two independent groups in flight per iteration (measured ~4% faster)
   for (; j + 16 <= n; j += 16) {
-    // The next block's max pass reads memory while this pass computes from L1: fetch it now, or the two
+    // A later block's max pass reads memory while this pass computes from L1: fetch it now, or the two
     // would take turns (the hardware prefetcher sees this pass re-reading, not streaming). A prefetch
     // never faults, so running past the row's end is harmless.
     for (size_t b = 0; b < 16 * sizeof(T); b += 64)
-      __builtin_prefetch(reinterpret_cast<const char*>(x + j + kLogitsBlock) + b, 0, 3);
+      __builtin_prefetch(reinterpret_cast<const char*>(x + j + kPrefetchAhead) + b, 0, 3);
 #pragma GCC unroll 1
     for (int k = 0; k < 16; ++k) {
       const T u = (x[j + k] - m) * c;
@@ -117,26 +122,25 @@ NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
 #if NK_HAVE_CLONES
 /// block_sums<Ent, Fma = true> for f32 written with AVX-512 intrinsics: the same operations in the same
 /// order, lane for lane, as that portable loop compiled for x86-64-v4 (rows_f32_v4p; so the same bits,
-/// native/test/pg_test.hpp checks), in fewer instructions than GCC makes of it: n = round(u) by vrndscaleps and
-/// 2^n by vscalefps (the portable's magic number and exponent bits take 4 more), the elements off the
-/// maximum summed and counted by masked arithmetic (the portable's pick is 3 bit operations), and the
-/// maximal elements' count taken as the rest. exp2_f32's exponent clamp to 0 for n ≤ −127 is a mask on
-/// vscalefps (which would give subnormals there); u ≤ 0 here, so the upper clamp never acts. The
-/// polynomial and T's accumulation are fused multiply-adds (exp2_f32_fma): 17 vector operations per 16
-/// elements in the sum pass, against 23 without. The machines without AVX-512 run the unfused
-/// exp2_f32, so their results may differ in the last ulps (docs/pg.md §5).
+/// native/test/pg_avx512_test.hpp checks), in fewer instructions than GCC makes of it: exp2_f32_fma's
+/// f = u − floor(u) by vreduceps and p·2^floor(u) by vscalefps on u itself (the portable's floor, clamp
+/// and two products take 5 more), the elements off the maximum summed and counted by masked arithmetic
+/// (the portable's pick is 3 bit operations), and the maximal elements' count taken as the rest: 13
+/// vector operations per 16 elements in the sum pass. The forward is bound by them, not by memory, on
+/// this kind of core (two 512-bit operations a cycle), so each one counts (docs/pg.md §5).
 /// Not inlined: a call per block of kLogitsBlock elements costs nothing, and a function compiled for
 /// another target cannot be inlined into the portable row loop.
 template <bool Ent>
 __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const float* x, int32_t n, float c) {
   int32_t j = 0;
-  // The minimum rides along: a −∞ logit gives u = −∞, which the masked vscalefps below turns into 0, not
-  // the portable loop's NaN, so a block holding one is sent to block_exact here instead.
+  // Without entropy the minimum rides along: a −∞ logit gives u = −∞, for which vreduceps may return 0
+  // and vscalefps then 0 (the portable loop's exp2 gives NaN), so a block holding one is sent to
+  // block_exact here. With entropy, T's 0·(−∞) = NaN sends it there already.
   __m512 mxv = _mm512_set1_ps(x[0]), mnv = mxv;
   for (; j + 16 <= n; j += 16) {
     const __m512 v = _mm512_loadu_ps(x + j);
     mxv = _mm512_max_ps(v, mxv);  // v > mx ? v : mx, as the portable loop
-    mnv = _mm512_min_ps(v, mnv);
+    if constexpr (!Ent) mnv = _mm512_min_ps(v, mnv);
   }
   alignas(64) float mx[16], mn[16];
   _mm512_store_ps(mx, mxv);
@@ -148,10 +152,10 @@ __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const fl
   for (; j < n; ++j) m = x[j] > m ? x[j] : m;
 
   const __m512 vm = _mm512_set1_ps(m), vc = _mm512_set1_ps(c), zero = _mm512_setzero_ps();
-  const __m512 one = _mm512_set1_ps(1.0f), lowest = _mm512_set1_ps(-126.5f);
-  const __m512 c1 = _mm512_set1_ps(0.693147003650665f), c2 = _mm512_set1_ps(0.240222424268723f);
-  const __m512 c3 = _mm512_set1_ps(0.0555073395371437f), c4 = _mm512_set1_ps(0.00967151392251253f);
-  const __m512 c5 = _mm512_set1_ps(0.00132647145073861f);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 c1 = _mm512_set1_ps(0.693151056766510010f), c2 = _mm512_set1_ps(0.240164190530776978f);
+  const __m512 c3 = _mm512_set1_ps(0.0558050721883773804f), c4 = _mm512_set1_ps(0.00900773797184228897f);
+  const __m512 c5 = _mm512_set1_ps(0.00187183299567550421f);
   const __m512i minus_one = _mm512_set1_epi32(-1);
   __m512 s = zero, t = zero;
   __m512i rest = _mm512_setzero_si512();  // per lane, the elements not at the maximum
@@ -159,20 +163,15 @@ __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const fl
 #pragma GCC unroll 2
   for (; j + 16 <= n; j += 16) {
     for (size_t b = 0; b < 16 * sizeof(float); b += 64)
-      __builtin_prefetch(reinterpret_cast<const char*>(x + j + kLogitsBlock) + b, 0, 3);
+      __builtin_prefetch(reinterpret_cast<const char*>(x + j + kPrefetchAhead) + b, 0, 3);
     const __m512 u = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm), vc);
-    // exp2_f32 (pg_logits.hpp), n = round(u) by vrndscaleps. At a tie u = k + ½ it takes the even n where
-    // the portable magic number (odd) takes the other; the two reductions f = ∓½ give the same bits, as
-    // (1 + f·q(f)) at f = ½ is exactly twice its value at f = −½ in f32 (native/test/pg_test.hpp).
-    const __m512 nn = _mm512_roundscale_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 f = _mm512_sub_ps(u, nn);
-    const __m512 f2 = _mm512_mul_ps(f, f);
-    const __m512 q =
-        _mm512_fmadd_ps(f2, _mm512_fmadd_ps(f2, c5, _mm512_fmadd_ps(f, c4, c3)), _mm512_fmadd_ps(f, c2, c1));
-    // exp2_f32 gives 0 for n ≤ −127, i.e. u ≤ −126.5 (with its tie rule); "not u ≤ −126.5" holds for NaN
-    // too, which must reach S.
-    const __mmask16 normal = _mm512_cmp_ps_mask(u, lowest, _CMP_NLE_UQ);
-    const __m512 e = _mm512_maskz_scalef_ps(normal, _mm512_fmadd_ps(f, q, one), nn);
+    const __m512 f = _mm512_reduce_ps(u, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // u − floor(u)
+    __m512 p = _mm512_fmadd_ps(c5, f, c4);
+    p = _mm512_fmadd_ps(p, f, c3);
+    p = _mm512_fmadd_ps(p, f, c2);
+    p = _mm512_fmadd_ps(p, f, c1);
+    p = _mm512_fmadd_ps(p, f, one);
+    const __m512 e = _mm512_scalef_ps(p, u);  // p·2^floor(u), rounded once (subnormal or 0 far below)
     // The elements off the maximum (u ≠ 0, or NaN) are summed and counted; the rest count as 1 each.
     const __mmask16 off_max = _mm512_cmp_ps_mask(u, zero, _CMP_NEQ_UQ);
     s = _mm512_mask_add_ps(s, off_max, s, e);
