@@ -122,13 +122,13 @@ NK_HD NK_FORCEINLINE float exp2_f32(float u) {
 /// the portable loop it is tested against): 2^f·2^n with n = floor(u), f = u − n ∈ [0, 1) (exact), and
 /// 2^f = 1 + f·q(f), q of degree 4 (a relative minimax fit on [0, 1], 7.0e-8 before rounding) in
 /// Horner's form, five fused multiply-adds; then p·2^n rounded once, to a subnormal below 2^−126 and to 0
-/// below 2^−150 (vscalefps). That is exp2_f32's reduction on a floor instead of a round: vreduceps gives f
-/// in one instruction, vscalefps takes u itself (it floors its exponent operand), so no n is formed and no
-/// clamp masks the polynomial — 13 vector operations per 16 logits in the sum pass instead of 17, the
-/// forward's bound (docs/pg.md §5). Within 3 ulp (2^-24 units; measured 2.8) for −126 ≤ u ≤ 0. −∞ and NaN
-/// give NaN here (f = u − n is NaN); vreduceps may give the AVX-512 path 0 for −∞ instead (its blocks
-/// spot a −∞ logit another way). Elsewhere the plain exp2_f32 runs, so f32 log-probs may differ in the last
-/// ulps between an AVX-512 machine and one without (docs/pg.md §5).
+/// below 2^−150 (vscalefps). That is exp2_f32's reduction on a floor instead of a round: vreduceps gives
+/// f in one instruction and vscalefps takes u itself (it floors its exponent operand), so no n is formed
+/// and no clamp masks the polynomial (the forward is bound by its vector operations, docs/pg.md §5).
+/// Within 3 ulp (2^-24 units; measured 2.85) for −126 ≤ u ≤ 0. −∞ and NaN give NaN here (f = u − n is
+/// NaN); vreduceps may give the AVX-512 path 0 for −∞ instead (its blocks spot a −∞ logit another way).
+/// Elsewhere the plain exp2_f32 runs, so f32 log-probs may differ in the last ulps between an AVX-512
+/// machine and one without (docs/pg.md §5).
 NK_HD NK_FORCEINLINE float exp2_f32_fma(float u) {
   const float n = floorf(u);
   const float f = u - n;
