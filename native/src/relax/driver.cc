@@ -293,7 +293,7 @@ int run_step(const Op& A, const Settings& s, const Coloring* col, const double* 
   // next pass fetches it back: CSR Poisson 512², 2 threads, 166-168 ms with the step on one thread against
   // 183-215 ms on two (same bits: the sums' blocks do not depend on the thread count); equal at 1024².
   if constexpr (std::is_same_v<Op, Csr>)
-    if (s.method == SsorCg && A.template in_order<true>() && A.template in_order<false>()) nt = 1;
+    if (s.method == SsorCg && A.tri != nullptr && A.template in_order<true>() && A.template in_order<false>()) nt = 1;
   bool checker = false;
   if constexpr (IsStencil<Op>::value) checker = s.method == SorRedBlack && col != nullptr && checkerboard(A, *col);
   const Driver<Op> d{A, s, col, b, x, w, nt, checker};
