@@ -55,6 +55,28 @@ NK_FORCEINLINE T block_exp2(T u) {
   else return exp2_any(u);
 }
 
+/// The 16 lanes' maximum by a fixed tree: lane k against lane k + 8, then k + 4, k + 2, k + 1, each step
+/// b > a ? b : a (vmaxps(b, a)). The AVX-512 loop reduces its register by the same tree; a tree, not a
+/// chain, because a block's reductions are a tenth of its time when they run as 16 dependent steps.
+template <class T>
+NK_FORCEINLINE T lanes_max(const T* v) {
+  T a[8];
+  for (int k = 0; k < 8; ++k) a[k] = v[k + 8] > v[k] ? v[k + 8] : v[k];
+  for (int w = 4; w >= 1; w /= 2)
+    for (int k = 0; k < w; ++k) a[k] = a[k + w] > a[k] ? a[k + w] : a[k];
+  return a[0];
+}
+
+/// The 16 lanes' sum in f64 by the same tree.
+template <class T>
+NK_FORCEINLINE double lanes_sum(const T* v) {
+  double a[8];
+  for (int k = 0; k < 8; ++k) a[k] = static_cast<double>(v[k]) + static_cast<double>(v[k + 8]);
+  for (int w = 4; w >= 1; w /= 2)
+    for (int k = 0; k < w; ++k) a[k] = a[k] + a[k + w];
+  return a[0];
+}
+
 /// The two passes over x[0 .. n), n ≥ 1, with u = (x − mx)·c, c = log2(e)/τ. Fma (f32 on x86-64-v4 only):
 /// 2^u by exp2_f32_fma and T's lanes by t + e·u in one fma, the operations of block_sums_v4.
 template <bool Ent, bool Fma, class T>
@@ -69,8 +91,7 @@ NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
       mx[k] = v > mx[k] ? v : mx[k];
     }
   }
-  T m = mx[0];
-  for (int k = 1; k < 16; ++k) m = mx[k] > m ? mx[k] : m;
+  T m = lanes_max(mx);
   for (; j < n; ++j) m = x[j] > m ? x[j] : m;
 
   // T = Σ 2^u·u. A NaN or ±∞ logit makes some u NaN or infinite (x − max), and 2^u NaN (exp2_f32's
@@ -101,13 +122,9 @@ NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
       }
     }
   }
-  double S = 0, Tt = 0;
+  double S = lanes_sum(s), Tt = lanes_sum(t);
   int32_t tops = 0;
-  for (int k = 0; k < 16; ++k) {
-    S += static_cast<double>(s[k]);
-    Tt += static_cast<double>(t[k]);
-    tops += top[k];
-  }
+  for (int k = 0; k < 16; ++k) tops += top[k];
   for (; j < n; ++j) {
     const T u = (x[j] - m) * c;
     const T e = block_exp2<Fma>(u);
@@ -131,6 +148,14 @@ NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
 /// this kind of core (two 512-bit operations a cycle), so each one counts (docs/pg.md §5).
 /// Not inlined: a call per block of kLogitsBlock elements costs nothing, and a function compiled for
 /// another target cannot be inlined into the portable row loop.
+/// lanes_sum of a register's 16 lanes: the same tree (lane k + 8, then k + 4, k + 2, k + 1, in f64).
+__attribute__((target("arch=x86-64-v4"))) inline double lanes_sum_v4(__m512 v) {
+  const __m512d a = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+  const __m256d b = _mm256_add_pd(_mm512_castpd512_pd256(a), _mm512_extractf64x4_pd(a, 1));
+  const __m128d c = _mm_add_pd(_mm256_castpd256_pd128(b), _mm256_extractf128_pd(b, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(c, _mm_unpackhi_pd(c, c)));
+}
+
 template <bool Ent>
 __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const float* x, int32_t n, float c) {
   int32_t j = 0;
@@ -143,13 +168,13 @@ __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const fl
     mxv = _mm512_max_ps(v, mxv);  // v > mx ? v : mx, as the portable loop
     if constexpr (!Ent) mnv = _mm512_min_ps(v, mnv);
   }
-  alignas(64) float mx[16], mn[16];
-  _mm512_store_ps(mx, mxv);
-  _mm512_store_ps(mn, mnv);
-  bool no_minus_inf = true;
-  for (int k = 0; k < 16; ++k) no_minus_inf = no_minus_inf && mn[k] > -std::numeric_limits<float>::infinity();
-  float m = mx[0];
-  for (int k = 1; k < 16; ++k) m = mx[k] > m ? mx[k] : m;
+  const bool no_minus_inf =
+      Ent || _mm512_cmp_ps_mask(mnv, _mm512_set1_ps(-std::numeric_limits<float>::infinity()), _CMP_EQ_OQ) == 0;
+  // lanes_max's tree: _mm*_max_ps(b, a) is b > a ? b : a.
+  const __m256 m8 = _mm256_max_ps(_mm512_extractf32x8_ps(mxv, 1), _mm512_castps512_ps256(mxv));
+  const __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m8, 1), _mm256_castps256_ps128(m8));
+  const __m128 m2 = _mm_max_ps(_mm_movehl_ps(m4, m4), m4);
+  float m = _mm_cvtss_f32(_mm_max_ss(_mm_shuffle_ps(m2, m2, 1), m2));
   for (; j < n; ++j) m = x[j] > m ? x[j] : m;
 
   const __m512 vm = _mm512_set1_ps(m), vc = _mm512_set1_ps(c), zero = _mm512_setzero_ps();
@@ -178,15 +203,8 @@ __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const fl
     rest += __builtin_popcount(static_cast<unsigned>(off_max));  // on the scalar side, off the vector pipes
     if constexpr (Ent) t = _mm512_fmadd_ps(e, u, t);
   }
-  alignas(64) float sl[16], tl[16];
-  _mm512_store_ps(sl, s);
-  _mm512_store_ps(tl, t);
-  double S = 0, Tt = 0;
+  double S = lanes_sum_v4(s), Tt = Ent ? lanes_sum_v4(t) : 0.0;
   int32_t tops = j - rest;
-  for (int k = 0; k < 16; ++k) {
-    S += static_cast<double>(sl[k]);
-    Tt += static_cast<double>(tl[k]);
-  }
   for (; j < n; ++j) {
     const float u = (x[j] - m) * c;
     const float e = exp2_f32_fma(u);
