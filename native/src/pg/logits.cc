@@ -137,25 +137,25 @@ NK_FORCEINLINE Block block_sums(const T* x, int32_t n, T c) {
 }
 
 #if NK_HAVE_CLONES
-/// block_sums<Ent, Fma = true> for f32 written with AVX-512 intrinsics: the same operations in the same
-/// order, lane for lane, as that portable loop compiled for x86-64-v4 (rows_f32_v4p; so the same bits,
-/// native/test/pg_avx512_test.hpp checks), in fewer instructions than GCC makes of it: exp2_f32_fma's
-/// f = u − floor(u) by vreduceps and p·2^floor(u) by vscalefps on u itself (the portable's floor, clamp
-/// and two products take 5 more), the elements off the maximum summed and counted by masked arithmetic
-/// (the portable's pick is 3 bit operations; the count is a popcount of the mask, on the scalar side),
-/// and the maximal elements' count taken as the rest: 12 vector operations per 16 elements in the sum
-/// pass (a vector count of the mask measured 4 % slower in cache). The forward is bound by them, not by memory, on
-/// this kind of core (two 512-bit operations a cycle), so each one counts (docs/pg.md §5).
-/// Not inlined: a call per block of kLogitsBlock elements costs nothing, and a function compiled for
-/// another target cannot be inlined into the portable row loop.
 /// lanes_sum of a register's 16 lanes: the same tree (lane k + 8, then k + 4, k + 2, k + 1, in f64).
 __attribute__((target("arch=x86-64-v4"))) inline double lanes_sum_v4(__m512 v) {
-  const __m512d a = _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+  const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v)), hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+  const __m512d a = _mm512_add_pd(lo, hi);
   const __m256d b = _mm256_add_pd(_mm512_castpd512_pd256(a), _mm512_extractf64x4_pd(a, 1));
   const __m128d c = _mm_add_pd(_mm256_castpd256_pd128(b), _mm256_extractf128_pd(b, 1));
   return _mm_cvtsd_f64(_mm_add_sd(c, _mm_unpackhi_pd(c, c)));
 }
 
+/// block_sums<Ent, Fma = true> for f32 written with AVX-512 intrinsics: the same operations in the same
+/// order, lane for lane, as that portable loop compiled for x86-64-v4 (rows_f32_v4p; so the same bits,
+/// native/test/pg_avx512_test.hpp checks), in fewer instructions than GCC makes of it: exp2_f32_fma's
+/// f = u − floor(u) by vreduceps and p·2^floor(u) by vscalefps on u itself (the portable's floor, clamp,
+/// exponent bits and two products take six more), the elements off the maximum summed by a masked add
+/// and counted by a popcount of the mask on the scalar side (a vector count measured 4 % slower in
+/// cache), and the maximal elements' count taken as the rest: 12 vector operations per 16 elements in
+/// the sum pass. The forward is bound by them, not by memory, so each one counts (docs/pg.md §5).
+/// Not inlined: a call per block of kLogitsBlock elements costs nothing, and a function compiled for
+/// another target cannot be inlined into the portable row loop.
 template <bool Ent>
 __attribute__((target("arch=x86-64-v4"), noinline)) Block block_sums_v4(const float* x, int32_t n, float c) {
   int32_t j = 0;
