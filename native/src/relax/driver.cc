@@ -290,8 +290,8 @@ int run_step(const Op& A, const Settings& s, const Coloring* col, const double* 
   int nt = plan_threads(threads, static_cast<size_t>(A.n()), kRowGrain);
   // SSOR-CG whose triangular passes both run on the calling thread keeps its step there too. Split over
   // two threads, the step (a fifth of an iteration) hands half of every vector to the other core and the
-  // next pass fetches it back: CSR Poisson 512², 2 threads, 166-168 ms with the step on one thread against
-  // 183-215 ms on two (same bits: the sums' blocks do not depend on the thread count); equal at 1024².
+  // next pass fetches it back: CSR Poisson 512², 2 threads, 158-168 ms with the step on one thread against
+  // 168-215 ms on two (same bits: the sums' blocks do not depend on the thread count); equal at 1024².
   if constexpr (std::is_same_v<Op, Csr>)
     if (s.method == SsorCg && A.tri != nullptr && A.template in_order<true>() && A.template in_order<false>()) nt = 1;
   bool checker = false;
