@@ -3,8 +3,9 @@
 // is never shared, so no result depends on the thread count.
 //
 // Forward: one read of the logits. Each block of kLogitsBlock elements is read from memory by the max
-// pass and again from L1 by the sum pass; both passes keep 16 explicit lanes (the order is in the source,
-// so every clone rounds alike). Non-finite logits cost nothing on the way: a NaN, +∞ or −∞ logit makes
+// pass and again from L1 by the sum pass (the AVX-512 loop runs the next block's max pass inside this
+// block's sum pass); both passes keep 16 explicit lanes (the order is in the source, so every clone
+// rounds alike). Non-finite logits cost nothing on the way: a NaN, +∞ or −∞ logit makes
 // some u = (x − max)·c NaN or infinite, and with it 2^u and S. Such a block (or one whose u overflowed)
 // is redone in f64, element by element, which either finds the first non-finite logit or sums the block
 // exactly. (A single pass against the row's running maximum, redoing the blocks that raise it, measured
