@@ -55,8 +55,8 @@ export const SKETCH_STREAMS = {
 
 /** Feistel rounds of the SRHT's in-block permutation (Luby–Rackoff: four rounds make a strong pseudo-random permutation). */
 export const SRHT_FEISTEL_ROUNDS = 4;
-/** The SRHT's smallest permutation block, 2^16 rows (docs/sketch.md §2.3). */
-export const SRHT_MIN_BLOCK = 65536;
+/** The SRHT's smallest permutation block, 2^12 rows: one cache-resident Hadamard group (docs/sketch.md §2.3). */
+export const SRHT_MIN_BLOCK = 4096;
 
 /**
  * A sketch S (m × n) as a value: everything a kernel needs to generate any entry from (key, row,

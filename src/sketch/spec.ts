@@ -46,7 +46,7 @@ export function nextPow2(n: number): number {
   return p;
 }
 
-/** The SRHT's permutation block: min(N, max(2^16, 2^⌈log₂ 4m⌉)) (docs/sketch.md §2.3). */
+/** The SRHT's permutation block: min(N, max(2^12, 2^⌈log₂ 4m⌉)) (docs/sketch.md §2.3). */
 export function srhtBlock(N: number, m: number): number {
   return Math.min(N, Math.max(SRHT_MIN_BLOCK, nextPow2(4 * m)));
 }

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createContext, type Context } from '../../src/index.js';
 import { loadNative } from '../../src/backends/addon/load.js';
 import { lsProblem, randomDense, toCsr } from './problems.js';
+import { srhtBlock } from '../../src/sketch/spec.js';
 
 const { addon } = loadNative();
 const ctxs: Context[] = [];
@@ -93,10 +94,43 @@ describe.skipIf(!addon)('native sketch', async () => {
     }
   });
 
-  it.skipIf(!has)('srht past one Hadamard group (N = 32768): the same bits on 1 and 2 threads, the oracle within re-association', async () => {
+  it.skipIf(!has)('srht over many one-group permutation blocks (B = 4096): the oracle\'s bits on 1 and 2 threads, f64 and f32, with b, in row shards', async () => {
+    // m ≤ 1024 gives B = 2^12: each block's rows are scattered, transformed and added by the block kernel
+    // (srht.cc), panel chunks of 4 with a partial last chunk (b's column) and a partial last block.
+    for (const d of [5, 13, 40]) {
+      const n = 20000, m = 50;
+      expect(srhtBlock(32768, m)).toBe(4096);
+      const A = randomDense(n, d, 60 + d);
+      const b = randomDense(n, 1, 61 + d).data;
+      for (const f32 of [false, true]) {
+        const data = f32 ? Float32Array.from(A.data) : A.data;
+        const bb = f32 ? Float32Array.from(b) : b;
+        const opts = { kind: 'srht' as const, m, seed: 9, b: bb, backend: 'native' as const, strict: true };
+        const X = { rows: n, cols: d, data };
+        const ref = await two.sketch.apply(X, { ...opts, backend: 'js' });
+        for (const ctx of [one, two]) {
+          const r = await ctx.sketch.apply(X, opts);
+          expect(r.data).toEqual(ref.data);
+          expect(r.Sb).toEqual(ref.Sb);
+        }
+        // Shards that start and end inside blocks: each the oracle's shard, bit for bit.
+        for (const [lo, hi] of [[0, 3000], [3000, 9001], [9001, n]] as const) {
+          const blk = { rows: hi - lo, cols: d, data: data.subarray(lo * d, hi * d) };
+          const so = { ...opts, b: bb.subarray(lo, hi), totalRows: n };
+          const got = await two.sketch.applyRows(blk, lo, so);
+          const want = await two.sketch.applyRows(blk, lo, { ...so, backend: 'js' });
+          expect(got.data).toEqual(want.data);
+          expect(got.Sb).toEqual(want.Sb);
+        }
+      }
+    }
+  });
+
+  it.skipIf(!has)('srht past one Hadamard group (m = 1100: B = 8192): the same bits on 1 and 2 threads, the oracle within re-association', async () => {
     // The one-pass SRHT sums the levels above its 4096-row groups sequentially, the oracle by the FWHT's
     // tree: the same signed terms re-associated, so |Δ| ≤ 2·γ_n·scale·Σ_i|a_ij| per entry (Higham §4.2).
-    const n = 20000, d = 9, m = 50;
+    const n = 20000, d = 9, m = 1100;
+    expect(srhtBlock(32768, m)).toBe(8192);
     const A = randomDense(n, d, 41);
     const b = randomDense(n, 1, 42).data;
     const opts = { kind: 'srht' as const, m, seed: 8, b, backend: 'native' as const, strict: true };

@@ -181,7 +181,7 @@ describe.skipIf(!main)('sketchApply on webgpu', () => {
     await checkClose(b(), A, A.data, rows, cols, null, o3, 2 ** 30, 2 ** 31 - 1);
   });
 
-  it('an SRHT over several permutation blocks (n > 2^16) at a row offset', async () => {
+  it('an SRHT over many permutation blocks (n = 70000: eighteen of 2^12) at a row offset', async () => {
     const rows = 70_000;
     const cols = 2;
     const A = randomDense(rows, cols, 31);

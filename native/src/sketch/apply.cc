@@ -11,13 +11,13 @@
 
 #include "numkern/parallel.hpp"
 #include "numkern/sketch.hpp"
-#include "fwht.hpp"
+#include "screen.hpp"
+#include "srht.hpp"
 
 namespace numkern {
 namespace {
 
 constexpr size_t kDenseChunk = 32;  // rows of A whose S columns are generated at once
-constexpr size_t kPanel = 8;        // SRHT columns per FWHT panel: one cache line per row
 
 /// SA[k, :] += w·(row i of A) over dense or CSR storage.
 template <class T>
@@ -77,31 +77,6 @@ void dense_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t of
   });
 }
 
-/// Whether any of a[0, n) is NaN or has |a| > limit: bitwise ORs of compares, so the loop vectorizes
-/// (a per-element branch or a short-circuit && made the screen cost more than the sketch it rides on).
-template <class T>
-NK_FORCEINLINE bool any_bad_body(const T* a, size_t n, double limit) {
-  unsigned acc = 0;
-  for (size_t c = 0; c < n; ++c) {
-    const double v = static_cast<double>(a[c]);
-    acc |= static_cast<unsigned>(v > limit) | static_cast<unsigned>(v < -limit) | static_cast<unsigned>(v != v);
-  }
-  return acc != 0;
-}
-NK_CLONES bool any_bad_f64(const double* a, size_t n, double limit) { return any_bad_body<double>(a, n, limit); }
-NK_CLONES bool any_bad_f32(const float* a, size_t n, double limit) { return any_bad_body<float>(a, n, limit); }
-inline bool any_bad(const double* a, size_t n, double limit) { return any_bad_f64(a, n, limit); }
-inline bool any_bad(const float* a, size_t n, double limit) { return any_bad_f32(a, n, limit); }
-
-/// Index of the first element of a[c0, c1) with !(|a_c| ≤ limit) (NaN, ±Inf, or past the limit), else −1.
-template <class T>
-NK_FORCEINLINE int64_t first_bad(const T* a, size_t c0, size_t c1, double limit) {
-  if (c1 <= c0 || !any_bad(a + c0, c1 - c0, limit)) return -1;
-  for (size_t c = c0; c < c1; ++c)
-    if (!(std::fabs(static_cast<double>(a[c])) <= limit)) return static_cast<int64_t>(c);
-  return -1;
-}
-
 /// Screens a dense block in parallel (the kinds whose pass is compute-bound: one more read is noise).
 template <class T>
 int64_t screen_dense(const SketchOperandView<T>& A, double limit, int threads) {
@@ -119,14 +94,6 @@ int64_t screen_dense(const SketchOperandView<T>& A, double limit, int threads) {
   for (const int64_t f : found)
     if (f >= 0) return f;  // threads own increasing row ranges
   return -1;
-}
-
-/// The smallest non-negative entry, else −1.
-int64_t min_found(const std::vector<int64_t>& found) {
-  int64_t best = -1;
-  for (const int64_t f : found)
-    if (f >= 0 && (best < 0 || f < best)) best = f;
-  return best;
 }
 
 /// dst[0, d) ± a[0, d) for a sign w = ±1: the bits of dst + w·a (w·a is exact), in the widest vector unit
@@ -196,312 +163,6 @@ int64_t sparse_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_
   return min_found(found);
 }
 
-/// σ_g for rows g0 … g0 + count − 1 (sketch_srht_sign's bits): one Philox word serves 32 rows, where
-/// sketch_srht_sign evaluates the generator once per row.
-void srht_signs(const SketchSpec& S, uint64_t g0, size_t count, double* sgn) {
-  uint64_t have = ~0ull;
-  uint32_t w = 0;
-  for (size_t t = 0; t < count; ++t) {
-    const uint64_t g = g0 + t;
-    if ((g >> 5) != have) {
-      have = g >> 5;
-      w = philox_word(S.key, kSketchStreamSrhtSign, have);
-    }
-    sgn[t] = ((w >> (g & 31u)) & 1u) ? -1.0 : 1.0;
-  }
-}
-
-/// The Feistel round tables of Hadamard block h's row permutation (docs/sketch.md §2.3), from Philox.
-void feistel_tables(const SketchSpec& S, uint64_t h, size_t tsize, std::vector<uint32_t>& tables) {
-  for (int r = 0; r < kSrhtFeistelRounds; ++r)
-    for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = sketch_feistel_word(S.key, h, r, tsize, x);
-}
-
-template <class T>
-void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
-                int threads) {
-  const size_t m = S.m, d = A.cols, n = A.rows;
-  const uint64_t B = S.srhtB;
-  if (n == 0) return;
-  unsigned bits = 0;
-  while ((1ull << bits) < B) ++bits;
-  const unsigned half = (bits + 1) / 2;
-  const size_t tsize = size_t{1} << half;
-  const size_t total = d + (b ? 1 : 0);
-  const size_t npanels = (total + kPanel - 1) / kPanel;
-  std::vector<uint64_t> pHi(m);
-  std::vector<uint32_t> pLo(m);
-  for (size_t k = 0; k < m; ++k) {
-    pHi[k] = S.sample[k] / B;
-    pLo[k] = static_cast<uint32_t>(S.sample[k] % B);
-  }
-  const uint64_t first = off / B, last = (off + n - 1) / B;
-  const int nt = plan_threads(threads, n * std::max<size_t>(total, 1) * bits, 1 << 16);
-  std::vector<uint32_t> tables(kSrhtFeistelRounds * tsize);
-  std::vector<uint32_t> pos;
-  std::vector<double> sgn, blockSign(m);
-  std::vector<PanelRows> Ys(static_cast<size_t>(nt));
-  for (uint64_t h = first; h <= last; ++h) {
-    const uint64_t g0 = std::max<uint64_t>(off, h * B), g1 = std::min<uint64_t>(off + n, (h + 1) * B);
-    const size_t count = static_cast<size_t>(g1 - g0);
-    feistel_tables(S, h, tsize, tables);
-    pos.resize(count);
-    sgn.resize(count);
-    parallel_run(nt, [&](int tid, int nth) {
-      size_t t0, t1;
-      even_split(count, tid, nth, t0, t1);
-      for (size_t t = t0; t < t1; ++t) {
-        const uint64_t g = g0 + t;
-        pos[t] = sketch_feistel(tables.data(), bits, static_cast<uint32_t>(g - h * B));
-      }
-      srht_signs(S, g0 + t0, t1 - t0, sgn.data() + t0);
-    });
-    for (size_t k = 0; k < m; ++k) blockSign[k] = sketch_parity(static_cast<uint32_t>(pHi[k] & h)) ? -1.0 : 1.0;
-    const size_t i0 = static_cast<size_t>(g0 - off);
-    parallel_run(std::min<int>(nt, static_cast<int>(npanels)), [&](int tid, int nth) {
-      size_t q0, q1;
-      even_split(npanels, tid, nth, q0, q1);
-      PanelRow* Y = Ys[static_cast<size_t>(tid)].get(B);
-      for (size_t q = q0; q < q1; ++q) {
-        const size_t c0 = q * kPanel, c1 = std::min(total, c0 + kPanel);
-        std::fill(Y, Y + B, PanelRow{});
-        const bool hasB = b && c1 > d;
-        const size_t cEnd = std::min(c1, d);
-        for (size_t t = 0; t < count; ++t) {
-          const size_t i = i0 + t;
-          double* dst = reinterpret_cast<double*>(Y + pos[t]) - c0;
-          const double sg = sgn[t];
-          if (A.csr) {
-            for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) {
-              const size_t c = static_cast<size_t>(A.colIdx[p]);
-              if (c >= c0 && c < c1) dst[c] = sg * static_cast<double>(A.values[p]);
-            }
-          } else {
-            const T* a = A.data + i * d;
-            for (size_t c = c0; c < cEnd; ++c) dst[c] = sg * static_cast<double>(a[c]);
-          }
-          if (hasB) dst[d] = sg * static_cast<double>(b[i]);
-        }
-        fwht_panel(Y, B);
-        const size_t wc = c1 - c0;
-        for (size_t k = 0; k < m; ++k) {
-          const double s = blockSign[k];
-          const double* src = reinterpret_cast<const double*>(Y + pLo[k]);
-          for (size_t t = 0; t < wc; ++t) {
-            const size_t c = c0 + t;
-            if (c < d) SA[k * d + c] += s * src[t];
-            else Sb[k] += s * src[t];
-          }
-        }
-      }
-    });
-  }
-}
-
-/// Rows of a local Hadamard group of the one-pass SRHT: 2¹² rows, so every permutation block of up to
-/// 4096 rows (every A of up to 4096 rows) is transformed whole, in the oracle's order: its bits.
-constexpr unsigned kSrhtLocalBits = 12;
-/// Panels a thread transforms per sweep over the groups.
-constexpr size_t kSrhtChunk = 32;
-/// Source rows a group's gather prefetches ahead: they come in permuted order, so the hardware prefetcher
-/// sees no stream.
-constexpr size_t kSrhtPrefetchRows = 16;
-
-/// A group's source: the block's row t is A's row i0 + t; the chunk's columns [c0, c1) of the augmented
-/// [A | b] (b is column d), width = 8·(panels) doubles per gathered row.
-template <class T>
-struct GroupSource {
-  const T* data;
-  const T* b;
-  size_t d, i0, c0, c1, width;
-  const double* sgn;
-  double limit;
-};
-
-/// Row t's chunk, signed, into row[0, width) (zeros for a padded position, t < 0, and past c1); the first
-/// element failing the screen lowers `bad` (a flat index of A.data).
-template <class T>
-NK_FORCEINLINE void signed_row(const GroupSource<T>& G, int32_t t, double* row, int64_t& bad) {
-  if (t < 0) {
-    std::fill_n(row, G.width, 0.0);
-    return;
-  }
-  const size_t i = G.i0 + static_cast<size_t>(t), cEnd = std::min(G.c1, G.d);
-  const T* a = G.data + i * G.d;
-  const double sg = G.sgn[static_cast<size_t>(t)];
-  if (G.limit > 0) {
-    // The screen rides on the copy (one read of the row); the first failing column is looked up only
-    // when some element failed.
-    int failed = 0;
-    for (size_t c = G.c0; c < cEnd; ++c) {
-      const double v = static_cast<double>(a[c]);
-      row[c - G.c0] = sg * v;
-      failed |= !(std::fabs(v) <= G.limit);
-    }
-    if (failed) {
-      const int64_t c = first_bad(a, G.c0, cEnd, G.limit);
-      if (c >= 0 && (bad < 0 || static_cast<int64_t>(i * G.d) + c < bad)) bad = static_cast<int64_t>(i * G.d) + c;
-    }
-  } else {
-    for (size_t c = G.c0; c < cEnd; ++c) row[c - G.c0] = sg * static_cast<double>(a[c]);
-  }
-  if (G.b && G.c1 > G.d) row[G.d - G.c0] = sg * static_cast<double>(G.b[i]);
-  for (size_t c = G.c1; c < G.c0 + G.width; ++c) row[c - G.c0] = 0.0;
-}
-
-/// Panels Y[q·L, (q+1)·L), q < np := H_L·(the group's signed rows at their permuted places), in the
-/// oracle's butterflies (fwht.hpp). Eight positions are gathered at a time and their three lowest levels
-/// done in registers before they are first stored; levels 8–32 follow per 64-row tile and 64–256 per
-/// 512-row tile while the tile is still in cache, the rest over the group. Returns the lowered `bad`.
-template <class T>
-NK_FORCEINLINE int64_t gather_group_body(const GroupSource<T>& G, const int32_t* ig, size_t L, size_t np,
-                                         PanelRow* Y, int64_t bad) {
-  const size_t R = std::min<size_t>(L, 8);
-  alignas(64) double rows[8][kPanel * kSrhtChunk];
-  const size_t pfBytes = (std::min(G.c1, G.d) - std::min(G.c0, G.d)) * sizeof(T);
-  for (size_t x0 = 0; x0 < L; x0 += R) {
-    for (size_t r = 0; r < R; ++r) {
-      const size_t x = x0 + r;
-      if (x + kSrhtPrefetchRows < L && ig[x + kSrhtPrefetchRows] >= 0) {
-        const char* p = reinterpret_cast<const char*>(G.data + (G.i0 + static_cast<size_t>(ig[x + kSrhtPrefetchRows])) * G.d + G.c0);
-        for (size_t o = 0; o < pfBytes; o += 64) __builtin_prefetch(p + o);
-      }
-      signed_row(G, ig[x], rows[r], bad);
-    }
-    for (size_t q = 0; q < np; ++q) {
-      PanelRow v[8];
-      for (size_t r = 0; r < R; ++r) std::memcpy(&v[r], rows[r] + q * kPanel, sizeof(PanelRow));
-      if (R == 8) butterflies<3>(v);
-      for (size_t r = 0; r < R; ++r) Y[q * L + x0 + r] = v[r];
-    }
-    const size_t x1 = x0 + R;
-    if (L >= 64 && x1 % 64 == 0)
-      for (size_t q = 0; q < np; ++q) fwht_levels(Y + q * L, x1 - 64, x1, 8, 64);
-    if (L >= kFwhtL1Rows && x1 % kFwhtL1Rows == 0)
-      for (size_t q = 0; q < np; ++q) fwht_levels(Y + q * L, x1 - kFwhtL1Rows, x1, 64, kFwhtL1Rows);
-  }
-  const size_t done = L >= kFwhtL1Rows ? kFwhtL1Rows : L >= 64 ? 64 : R == 8 ? 8 : 1;
-  for (size_t q = 0; q < np; ++q) fwht_levels(Y + q * L, 0, L, done, L);
-  return bad;
-}
-NK_CLONES int64_t gather_group(const GroupSource<double>& G, const int32_t* ig, size_t L, size_t np, PanelRow* Y,
-                               int64_t bad) {
-  return gather_group_body(G, ig, L, np, Y, bad);
-}
-NK_CLONES int64_t gather_group(const GroupSource<float>& G, const int32_t* ig, size_t L, size_t np, PanelRow* Y,
-                               int64_t bad) {
-  return gather_group_body(G, ig, L, np, Y, bad);
-}
-
-/// SA[k, c0 + 8q + t] += sk[k]·Y[q·L + pC[k]][t] for the chunk's full panels (q < full); the caller adds
-/// the partial last panel (columns past d, b's column) itself.
-NK_CLONES void add_sampled_rows(double* SA, size_t d, size_t c0, size_t full, const PanelRow* Y, size_t L, size_t m,
-                                const uint32_t* pC, const double* sk) {
-  for (size_t k = 0; k < m; ++k) {
-    double* dst = SA + k * d + c0;
-    const double s = sk[k];
-    for (size_t q = 0; q < full; ++q) {
-      const double* src = reinterpret_cast<const double*>(Y + q * L + pC[k]);
-      for (size_t t = 0; t < kPanel; ++t) dst[q * kPanel + t] += s * src[t];
-    }
-  }
-}
-
-/// The SRHT of a dense block in one pass over A (docs/sketch.md §2.3). With B = 2^bits and L = 2^lb,
-/// H_B = H_{B/L} ⊗ H_L: a sampled row p_lo = (a, c) (high bits a, low lb bits c) receives from the group
-/// g of L permuted positions (−1)^popcount(a & g)·(H_L·Y_g)[c]. So each group's L rows are gathered
-/// once (signed, at their permuted places), transformed in cache, and added into the m sampled rows;
-/// the top level over blocks h is the same. Threads own column ranges of SA, so every SA entry sums its
-/// terms in one fixed order (groups, then blocks, increasing) on any thread count. The low lb levels are
-/// the oracle's own operations; the levels above are summed sequentially instead of by the FWHT's tree,
-/// which re-associates the same terms (a difference within γ_{B/L}·Σ|terms|, Higham §4.2).
-template <class T>
-int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
-                         double* Sb, double limit, int threads) {
-  const size_t m = S.m, d = A.cols, n = A.rows;
-  const uint64_t B = S.srhtB;
-  if (n == 0) return -1;
-  unsigned bits = 0;
-  while ((1ull << bits) < B) ++bits;
-  const unsigned lb = std::min(bits, kSrhtLocalBits);
-  const size_t L = size_t{1} << lb;
-  const size_t groups = static_cast<size_t>(B >> lb);
-  const unsigned half = (bits + 1) / 2;
-  const size_t tsize = size_t{1} << half;
-  const size_t total = d + (b ? 1 : 0);
-  const size_t npanels = (total + kPanel - 1) / kPanel;
-  std::vector<uint64_t> pHi(m);
-  std::vector<uint32_t> pA(m), pC(m);
-  for (size_t k = 0; k < m; ++k) {
-    pHi[k] = S.sample[k] / B;
-    const uint32_t lo = static_cast<uint32_t>(S.sample[k] % B);
-    pA[k] = lo >> lb;
-    pC[k] = lo & static_cast<uint32_t>(L - 1);
-  }
-  const uint64_t first = off / B, last = (off + n - 1) / B;
-  const int nt = plan_threads(threads, n * std::max<size_t>(total, 1) * lb, 1 << 16);
-  const int workers = std::min<int>(nt, static_cast<int>(npanels));
-  std::vector<uint32_t> tables(kSrhtFeistelRounds * tsize);
-  std::vector<int32_t> inv(static_cast<size_t>(B));
-  std::vector<double> sgn, blockSign(m);
-  std::vector<int64_t> found(static_cast<size_t>(std::max(workers, 1)), -1);
-  std::vector<PanelRows> Ys(static_cast<size_t>(std::max(workers, 1)));
-  for (uint64_t h = first; h <= last; ++h) {
-    const uint64_t g0 = std::max<uint64_t>(off, h * B), g1 = std::min<uint64_t>(off + n, (h + 1) * B);
-    const size_t count = static_cast<size_t>(g1 - g0);
-    feistel_tables(S, h, tsize, tables);
-    std::fill(inv.begin(), inv.end(), -1);
-    sgn.resize(count);
-    parallel_run(nt, [&](int tid, int nth) {
-      size_t t0, t1;
-      even_split(count, tid, nth, t0, t1);
-      for (size_t t = t0; t < t1; ++t) {
-        const uint64_t g = g0 + t;
-        inv[sketch_feistel(tables.data(), bits, static_cast<uint32_t>(g - h * B))] = static_cast<int32_t>(t);
-      }
-      srht_signs(S, g0 + t0, t1 - t0, sgn.data() + t0);
-    });
-    for (size_t k = 0; k < m; ++k) blockSign[k] = sketch_parity(static_cast<uint32_t>(pHi[k] & h)) ? -1.0 : 1.0;
-    const size_t i0 = static_cast<size_t>(g0 - off);
-    parallel_run(workers, [&](int tid, int nth) {
-      size_t q0, q1;
-      even_split(npanels, tid, nth, q0, q1);
-      int64_t bad = found[static_cast<size_t>(tid)];
-      std::vector<double> sk(m);
-      // Up to kSrhtChunk panels at a time (a group's rows then take ≤ 8 MiB; A is re-read per chunk only
-      // past 8·kSrhtChunk columns per thread).
-      for (size_t qa = q0; qa < q1; qa += kSrhtChunk) {
-        const size_t qb = std::min(q1, qa + kSrhtChunk);
-        const size_t c0 = qa * kPanel, c1 = std::min(total, qb * kPanel);
-        const size_t np = qb - qa;
-        // The group's rows, panel-major (panel q holds L rows × 8 columns, contiguous: 32 KiB per 512 rows).
-        PanelRow* Y = Ys[static_cast<size_t>(tid)].get(np * L);
-        const GroupSource<T> src{A.data, b, d, i0, c0, c1, np * kPanel, sgn.data(), limit};
-        const size_t full = c0 + np * kPanel <= d ? np : (d - c0) / kPanel;
-        for (size_t g = 0; g < groups; ++g) {
-          const int32_t* ig = inv.data() + g * L;
-          if (std::all_of(ig, ig + L, [](int32_t t) { return t < 0; })) continue;
-          bad = gather_group(src, ig, L, np, Y, bad);
-          for (size_t k = 0; k < m; ++k) sk[k] = sketch_parity(pA[k] & static_cast<uint32_t>(g)) ? -blockSign[k] : blockSign[k];
-          add_sampled_rows(SA, d, c0, full, Y, L, m, pC.data(), sk.data());
-          for (size_t q = full; q < np; ++q) {
-            const size_t c = c0 + q * kPanel;
-            for (size_t k = 0; k < m; ++k) {
-              const double* sq = reinterpret_cast<const double*>(Y + q * L + pC[k]);
-              for (size_t t2 = 0; t2 < kPanel && c + t2 < total; ++t2) {
-                if (c + t2 < d) SA[k * d + c + t2] += sk[k] * sq[t2];
-                else Sb[k] += sk[k] * sq[t2];
-              }
-            }
-          }
-        }
-      }
-      found[static_cast<size_t>(tid)] = bad;
-    });
-  }
-  return min_found(found);
-}
-
 }  // namespace
 
 template <class T>
@@ -518,8 +179,7 @@ int64_t sketch_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_
     bad = screen_dense(A, limit, threads);
   if (A.rows > 0) {
     if (S.kind == kSkSrht) {
-      if (A.csr) srht_apply(S, A, rowOffset, b, SA, Sb, threads);
-      else bad = srht_apply_dense(S, A, rowOffset, b, SA, Sb, limit, threads);
+      bad = srht_sketch(S, A, rowOffset, b, SA, Sb, limit, threads);
     } else if (S.kind == kSkGaussian || S.kind == kSkRademacher) {
       dense_apply(S, A, rowOffset, b, SA, Sb, threads);
     } else {

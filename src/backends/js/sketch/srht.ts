@@ -12,7 +12,7 @@ import { isCsr, SKETCH_STREAMS, type SketchOperand, type SketchOperator } from '
 import type { FloatArray } from '../../../core/types.js';
 import { andBits, FeistelPermutation, parity, srhtSign, WordSource } from './operator.js';
 
-/** Columns per FWHT panel: B·PANEL doubles of workspace (8 MiB at B = 2^16), butterflies over contiguous rows of the panel. */
+/** Columns per FWHT panel: B·PANEL doubles of workspace (512 KiB at B = 2^12), butterflies over contiguous rows of the panel. */
 const PANEL = 16;
 
 /** In place: Y (B rows × w columns, row-major) := H_B·Y, unnormalized. */
