@@ -322,6 +322,7 @@ int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uin
   }
   return min_found(found);
 }
+
 /// Panels a thread scatters per sweep over a one-group block: 4 panels × 4096 rows × 64 B = 1 MiB.
 constexpr size_t kSrhtBlockPanels = 4;
 /// Rows the scatter prefetches ahead: they come in order, but every 2.5 rows cross a page, where the
@@ -382,18 +383,13 @@ NK_CLONES int64_t scatter_block(const GroupSource<float>& G, const uint32_t* pos
   return scatter_block_body(G, pos, count, B, np, Y, bad);
 }
 
-/// acc[q·m + k] += sk[k]·Y[q·B + pC[k]] for q < np: one block's sampled rows, panel-major.
-NK_CLONES void add_block_rows(PanelRow* acc, const PanelRow* Y, size_t B, size_t np, size_t m, const uint32_t* pC,
-                              const double* sk) {
-  for (size_t q = 0; q < np; ++q)
-    for (size_t k = 0; k < m; ++k) acc[q * m + k] += sk[k] * Y[q * B + pC[k]];
-}
-
 /// The SRHT of a dense block whose permutation blocks are single Hadamard groups (B ≤ 2¹², docs/sketch.md
 /// §2.3). A block's rows are contiguous in A, so each thread reads them in order, a few panels at a time,
 /// scatters them to their permuted places in an L2-resident panel, transforms it there and adds the
-/// sampled rows into panel-major accumulators. These are the oracle's operations in its order (the
-/// block's FWHT, then the blocks in increasing h per entry): its bits. Threads own column panels.
+/// sampled rows into SA. These are the oracle's operations in its order (the block's FWHT, then the
+/// blocks in increasing h per entry): its bits. Threads own column panels. No table here scales with
+/// A: on the development VM a first-touched page costs ~10 µs, and a table of every row's place and sign
+/// (n entries, per call) cost more than each thread computing its blocks' own (1 thread: 49-55 → 37-38 ms).
 template <class T>
 int64_t srht_apply_blocks(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
                           double* Sb, double limit, int threads) {
@@ -411,64 +407,49 @@ int64_t srht_apply_blocks(const SketchSpec& S, const SketchOperandView<T>& A, ui
     pC[k] = static_cast<uint32_t>(S.sample[k] % B);
   }
   const uint64_t first = off / B, last = (off + n - 1) / B;
-  const size_t nblocks = static_cast<size_t>(last - first + 1);
   const int nt = plan_threads(threads, n * std::max<size_t>(total, 1) * bits, 1 << 16);
-  // Every row's permuted place and sign, once (threads split the blocks).
-  std::vector<uint32_t> pos(n);
-  std::vector<double> sgn(n);
-  parallel_run(std::min<int>(nt, static_cast<int>(nblocks)), [&](int tid, int nth) {
-    size_t h0, h1;
-    even_split(nblocks, tid, nth, h0, h1);
-    std::vector<uint32_t> tables(kSrhtFeistelRounds * tsize);
-    for (size_t hb = h0; hb < h1; ++hb) {
-      const uint64_t h = first + hb;
-      const uint64_t g0 = std::max<uint64_t>(off, h * B), g1 = std::min<uint64_t>(off + n, (h + 1) * B);
-      feistel_tables(S, h, tsize, tables);
-      for (uint64_t g = g0; g < g1; ++g) pos[g - off] = sketch_feistel(tables.data(), bits, static_cast<uint32_t>(g - h * B));
-      srht_signs(S, g0, static_cast<size_t>(g1 - g0), sgn.data() + (g0 - off));
-    }
-  });
   const int workers = std::min<int>(nt, static_cast<int>(npanels));
   std::vector<int64_t> found(static_cast<size_t>(std::max(workers, 1)), -1);
   parallel_run(workers, [&](int tid, int nth) {
     size_t q0, q1;
     even_split(npanels, tid, nth, q0, q1);
-    const size_t nq = q1 - q0, c0 = q0 * kPanel;
-    PanelRows ybuf, abuf;
+    // Per call, not kept by the thread: a thread_local buffer measured slower (38 against 29 ms at
+    // 200000 × 200 on 2 threads), unexplained.
+    PanelRows ybuf;
     PanelRow* Y = ybuf.get(kSrhtBlockPanels * B);
-    // The accumulators start from SA and Sb, so an accumulating call adds in the oracle's order too.
-    PanelRow* acc = abuf.get(nq * m);
-    for (size_t q = 0; q < nq; ++q)
-      for (size_t k = 0; k < m; ++k)
-        for (size_t t = 0; t < kPanel; ++t) {
-          const size_t c = c0 + q * kPanel + t;
-          acc[q * m + k][t] = c < d ? SA[k * d + c] : c == d && Sb ? Sb[k] : 0.0;
-        }
-    std::vector<double> sk(m);
+    std::vector<uint32_t> tables(kSrhtFeistelRounds * tsize), pos(B);
+    std::vector<double> sgn(B), sk(m);
     int64_t bad = -1;
-    // Blocks outside, panels inside: every sweep over a block reads rows that the previous one left near.
     for (uint64_t h = first; h <= last; ++h) {
       const uint64_t g0 = std::max<uint64_t>(off, h * B), g1 = std::min<uint64_t>(off + n, (h + 1) * B);
       const size_t count = static_cast<size_t>(g1 - g0), i0 = static_cast<size_t>(g0 - off);
+      // The block's permuted places and signs, on each thread (a table for all of A would be n fresh entries).
+      feistel_tables(S, h, tsize, tables);
+      for (size_t t = 0; t < count; ++t) pos[t] = sketch_feistel(tables.data(), bits, static_cast<uint32_t>(g0 + t - h * B));
+      srht_signs(S, g0, count, sgn.data());
       for (size_t k = 0; k < m; ++k) sk[k] = sketch_parity(static_cast<uint32_t>(pHi[k] & h)) ? -1.0 : 1.0;
       for (size_t qa = q0; qa < q1; qa += kSrhtBlockPanels) {
         const size_t np = std::min(q1, qa + kSrhtBlockPanels) - qa;
-        const size_t ca = qa * kPanel, cb = std::min(total, (qa + np) * kPanel);
+        const size_t c0 = qa * kPanel;
         // A partial block (the last, or a shard's ends) leaves permuted places empty: zeros there.
         if (count < B) std::memset(static_cast<void*>(Y), 0, np * B * sizeof(PanelRow));
-        const GroupSource<T> src{A.data, b, d, i0, ca, cb, np * kPanel, sgn.data() + i0, limit};
-        bad = scatter_block(src, pos.data() + i0, count, B, np, Y, bad);
+        const GroupSource<T> src{A.data, b, d, i0, c0, std::min(total, c0 + np * kPanel), np * kPanel, sgn.data(), limit};
+        bad = scatter_block(src, pos.data(), count, B, np, Y, bad);
         for (size_t q = 0; q < np; ++q) fwht_panel(Y + q * B, B);
-        add_block_rows(acc + (qa - q0) * m, Y, B, np, m, pC.data(), sk.data());
+        const size_t full = c0 + np * kPanel <= d ? np : (d - c0) / kPanel;
+        add_sampled_rows(SA, d, c0, full, Y, B, m, pC.data(), sk.data());
+        for (size_t q = full; q < np; ++q) {
+          const size_t c = c0 + q * kPanel;
+          for (size_t k = 0; k < m; ++k) {
+            const double* sq = reinterpret_cast<const double*>(Y + q * B + pC[k]);
+            for (size_t t = 0; t < kPanel && c + t < total; ++t) {
+              if (c + t < d) SA[k * d + c + t] += sk[k] * sq[t];
+              else Sb[k] += sk[k] * sq[t];
+            }
+          }
+        }
       }
     }
-    for (size_t q = 0; q < nq; ++q)
-      for (size_t k = 0; k < m; ++k)
-        for (size_t t = 0; t < kPanel; ++t) {
-          const size_t c = c0 + q * kPanel + t;
-          if (c < d) SA[k * d + c] = acc[q * m + k][t];
-          else if (c == d && Sb) Sb[k] = acc[q * m + k][t];
-        }
     found[static_cast<size_t>(tid)] = bad;
   });
   return min_found(found);
