@@ -212,6 +212,21 @@ describe.skipIf(!addon)('native sketch', async () => {
     }
   });
 
+  it.skipIf(!has)('srht: a finite A whose transform overflows is acquitted by the screen, and a NaN is still found', async () => {
+    // The block kernel judges finiteness from the transform's sampled rows and searches the rows only
+    // when one is NaN or ±Inf: an overflow from finite data must pass, as on the oracle.
+    const n = 5000, d = 8;
+    const data = randomDense(n, d, 71).data;
+    for (let i = 0; i < n; i += 3) data[i * d + 2] = 1.5e308;
+    const opts = { kind: 'srht' as const, m: 32, seed: 4 };
+    const r = await two.sketch.apply({ rows: n, cols: d, data }, { ...opts, backend: 'native' });
+    const ref = await two.sketch.apply({ rows: n, cols: d, data }, { ...opts, backend: 'js' });
+    expect(r.data.some((v) => !Number.isFinite(v))).toBe(true);
+    expect(r.data).toEqual(ref.data);
+    data[4321 * d + 6] = NaN;
+    await expect(two.sketch.apply({ rows: n, cols: d, data }, { ...opts, backend: 'native' })).rejects.toThrow(/A\.data.*element 34574 is NaN/);
+  });
+
   it.skipIf(!has)('the addon re-checks sizes and indices', () => {
     const a = addon as unknown as Record<string, (...args: unknown[]) => unknown>;
     const SA = new Float64Array(4 * 2);

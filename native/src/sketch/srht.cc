@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "numkern/parallel.hpp"
@@ -383,6 +384,29 @@ NK_CLONES int64_t scatter_block(const GroupSource<float>& G, const uint32_t* pos
   return scatter_block_body(G, pos, count, B, np, Y, bad);
 }
 
+/// Whether the m sampled rows of panels Y[q·B, …), q < np, are all finite (0·v is NaN exactly for NaN, ±Inf).
+NK_CLONES bool sampled_finite(const PanelRow* Y, size_t B, size_t np, size_t m, const uint32_t* pC) {
+  PanelRow z{};
+  for (size_t q = 0; q < np; ++q)
+    for (size_t k = 0; k < m; ++k) z += Y[q * B + pC[k]] * 0.0;
+  bool ok = true;
+  for (int j = 0; j < 8; ++j) ok &= z[j] == z[j];
+  return ok;
+}
+
+/// The first flat index of rows [i0, i0 + count), columns [c0, c1), with !(|a| ≤ limit), lowering `bad`.
+template <class T>
+int64_t first_bad_rows(const T* data, size_t d, size_t i0, size_t count, size_t c0, size_t c1, double limit, int64_t bad) {
+  for (size_t i = i0; i < i0 + count; ++i) {
+    const int64_t c = first_bad(data + i * d, c0, c1, limit);
+    if (c >= 0) {
+      const int64_t at = static_cast<int64_t>(i * d) + c;
+      return bad < 0 || at < bad ? at : bad;
+    }
+  }
+  return bad;
+}
+
 /// The SRHT of a dense block whose permutation blocks are single Hadamard groups (B ≤ 2¹², docs/sketch.md
 /// §2.3). A block's rows are contiguous in A, so each thread reads them in order, a few panels at a time,
 /// scatters them to their permuted places in an L2-resident panel, transforms it there and adds the
@@ -409,6 +433,10 @@ int64_t srht_apply_blocks(const SketchSpec& S, const SketchOperandView<T>& A, ui
   const uint64_t first = off / B, last = (off + n - 1) / B;
   const int nt = plan_threads(threads, n * std::max<size_t>(total, 1) * bits, 1 << 16);
   const int workers = std::min<int>(nt, static_cast<int>(npanels));
+  // A screen for finiteness only is judged from the transform: a NaN or ±Inf in a block's column makes
+  // every output of that column NaN or ±Inf, so the sampled ones tell, and the rows are searched only
+  // then (an overflow to ±Inf from finite data is searched and acquitted). A finite limit screens rows.
+  const bool finiteOnly = limit >= std::numeric_limits<double>::max();
   std::vector<int64_t> found(static_cast<size_t>(std::max(workers, 1)), -1);
   parallel_run(workers, [&](int tid, int nth) {
     size_t q0, q1;
@@ -433,9 +461,12 @@ int64_t srht_apply_blocks(const SketchSpec& S, const SketchOperandView<T>& A, ui
         const size_t c0 = qa * kPanel;
         // A partial block (the last, or a shard's ends) leaves permuted places empty: zeros there.
         if (count < B) std::memset(static_cast<void*>(Y), 0, np * B * sizeof(PanelRow));
-        const GroupSource<T> src{A.data, b, d, i0, c0, std::min(total, c0 + np * kPanel), np * kPanel, sgn.data(), limit};
+        const GroupSource<T> src{A.data, b, d, i0, c0, std::min(total, c0 + np * kPanel), np * kPanel, sgn.data(),
+                                 finiteOnly ? 0.0 : limit};
         bad = scatter_block(src, pos.data(), count, B, np, Y, bad);
         for (size_t q = 0; q < np; ++q) fwht_panel(Y + q * B, B);
+        if (finiteOnly && !sampled_finite(Y, B, np, m, pC.data()))
+          bad = first_bad_rows(A.data, d, i0, count, c0, std::min(d, c0 + np * kPanel), limit, bad);
         const size_t full = c0 + np * kPanel <= d ? np : (d - c0) / kPanel;
         add_sampled_rows(SA, d, c0, full, Y, B, m, pC.data(), sk.data());
         for (size_t q = full; q < np; ++q) {
