@@ -96,8 +96,9 @@ describe.skipIf(!addon)('native sketch', async () => {
 
   it.skipIf(!has)('srht over many one-group permutation blocks (B = 4096): the oracle\'s bits on 1 and 2 threads, f64 and f32, with b, in row shards', async () => {
     // m ≤ 1024 gives B = 2^12: each block's rows are scattered, transformed and added by the block kernel
-    // (srht.cc), panel chunks of 4 with a partial last chunk (b's column) and a partial last block.
-    for (const d of [5, 13, 40]) {
+    // (srht.cc): sweeps of 4 panels, a last single panel merged into the sweep before (d = 33 with b on one
+    // thread, d = 72 on two), a partial last chunk (b's column) and a partial last block.
+    for (const d of [5, 13, 33, 40, 72]) {
       const n = 20000, m = 50;
       expect(srhtBlock(32768, m)).toBe(4096);
       const A = randomDense(n, d, 60 + d);
