@@ -19,18 +19,26 @@ namespace {
 constexpr size_t kPanel = 8;  // SRHT columns per FWHT panel: one cache line per row
 
 /// σ_g for rows g0 … g0 + count − 1 (sketch_srht_sign's bits): one Philox word serves 32 rows, where
-/// sketch_srht_sign evaluates the generator once per row.
-void srht_signs(const SketchSpec& S, uint64_t g0, size_t count, double* sgn) {
-  uint64_t have = ~0ull;
-  uint32_t w = 0;
-  for (size_t t = 0; t < count; ++t) {
+/// sketch_srht_sign evaluates the generator once per row; the 32 signs of a word in a loop the compiler
+/// vectorizes.
+NK_CLONES void srht_signs(const SketchSpec& S, uint64_t g0, size_t count, double* sgn) {
+  for (size_t t = 0; t < count;) {
     const uint64_t g = g0 + t;
-    if ((g >> 5) != have) {
-      have = g >> 5;
-      w = philox_word(S.key, kSketchStreamSrhtSign, have);
+    const uint32_t w = philox_word(S.key, kSketchStreamSrhtSign, g >> 5);
+    const unsigned j0 = static_cast<unsigned>(g & 31u);
+    const size_t run = std::min<size_t>(32 - j0, count - t);
+    if (j0 == 0 && run == 32) {
+      for (unsigned j = 0; j < 32; ++j) sgn[t + j] = 1.0 - 2.0 * static_cast<double>((w >> j) & 1u);
+    } else {
+      for (size_t j = 0; j < run; ++j) sgn[t + j] = 1.0 - 2.0 * static_cast<double>((w >> (j0 + j)) & 1u);
     }
-    sgn[t] = ((w >> (g & 31u)) & 1u) ? -1.0 : 1.0;
+    t += run;
   }
+}
+
+/// pos[t] = f_h(l0 + t) for t < count: block h's Feistel places (sketch_feistel).
+NK_CLONES void feistel_places(const uint32_t* tables, unsigned bits, uint32_t l0, size_t count, uint32_t* pos) {
+  for (size_t t = 0; t < count; ++t) pos[t] = sketch_feistel(tables, bits, l0 + static_cast<uint32_t>(t));
 }
 
 /// The Feistel round tables of Hadamard block h's row permutation (docs/sketch.md §2.3), from Philox.
@@ -72,10 +80,7 @@ void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off
     parallel_run(nt, [&](int tid, int nth) {
       size_t t0, t1;
       even_split(count, tid, nth, t0, t1);
-      for (size_t t = t0; t < t1; ++t) {
-        const uint64_t g = g0 + t;
-        pos[t] = sketch_feistel(tables.data(), bits, static_cast<uint32_t>(g - h * B));
-      }
+      feistel_places(tables.data(), bits, static_cast<uint32_t>(g0 + t0 - h * B), t1 - t0, pos.data() + t0);
       srht_signs(S, g0 + t0, t1 - t0, sgn.data() + t0);
     });
     for (size_t k = 0; k < m; ++k) blockSign[k] = sketch_parity(static_cast<uint32_t>(pHi[k] & h)) ? -1.0 : 1.0;
@@ -476,7 +481,7 @@ int64_t srht_apply_blocks(const SketchSpec& S, const SketchOperandView<T>& A, ui
       const size_t count = static_cast<size_t>(g1 - g0), i0 = static_cast<size_t>(g0 - off);
       // The block's permuted places and signs, on each thread (a table for all of A would be n fresh entries).
       feistel_tables(S, h, tsize, tables);
-      for (size_t t = 0; t < count; ++t) pos[t] = sketch_feistel(tables.data(), bits, static_cast<uint32_t>(g0 + t - h * B));
+      feistel_places(tables.data(), bits, static_cast<uint32_t>(g0 - h * B), count, pos.data());
       srht_signs(S, g0, count, sgn.data());
       for (size_t k = 0; k < m; ++k) sk[k] = sketch_parity(static_cast<uint32_t>(pHi[k] & h)) ? -1.0 : 1.0;
       for (size_t qa = q0, np = 0; qa < q1; qa += np) {
