@@ -47,25 +47,49 @@ void feistel_tables(const SketchSpec& S, uint64_t h, size_t tsize, std::vector<u
     for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = sketch_feistel_word(S.key, h, r, tsize, x);
 }
 
+/// What every SRHT schedule derives from S and the row block first: B's bits, the Feistel tables' size, the
+/// augmented [A | b] width in panels, the sampled rows split at B, and the permutation blocks the rows touch.
+struct SrhtLayout {
+  size_t m, d, n, total, npanels, tsize;
+  uint64_t B, first, last;
+  unsigned bits;
+  std::vector<uint64_t> pHi;  // sample_k / B
+  std::vector<uint32_t> pLo;  // sample_k mod B
+};
+
+template <class T>
+SrhtLayout srht_layout(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, bool hasB) {
+  SrhtLayout L;
+  L.m = S.m;
+  L.d = A.cols;
+  L.n = A.rows;
+  L.B = S.srhtB;
+  L.bits = 0;
+  while ((uint64_t{1} << L.bits) < L.B) ++L.bits;
+  L.tsize = size_t{1} << ((L.bits + 1) / 2);
+  L.total = L.d + (hasB ? 1 : 0);
+  L.npanels = (L.total + kPanel - 1) / kPanel;
+  L.pHi.resize(L.m);
+  L.pLo.resize(L.m);
+  for (size_t k = 0; k < L.m; ++k) {
+    L.pHi[k] = S.sample[k] / L.B;
+    L.pLo[k] = static_cast<uint32_t>(S.sample[k] % L.B);
+  }
+  L.first = off / L.B;
+  L.last = (off + std::max<size_t>(L.n, 1) - 1) / L.B;
+  return L;
+}
+
 template <class T>
 void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
                 int threads) {
-  const size_t m = S.m, d = A.cols, n = A.rows;
-  const uint64_t B = S.srhtB;
-  if (n == 0) return;
-  unsigned bits = 0;
-  while ((1ull << bits) < B) ++bits;
-  const unsigned half = (bits + 1) / 2;
-  const size_t tsize = size_t{1} << half;
-  const size_t total = d + (b ? 1 : 0);
-  const size_t npanels = (total + kPanel - 1) / kPanel;
-  std::vector<uint64_t> pHi(m);
-  std::vector<uint32_t> pLo(m);
-  for (size_t k = 0; k < m; ++k) {
-    pHi[k] = S.sample[k] / B;
-    pLo[k] = static_cast<uint32_t>(S.sample[k] % B);
-  }
-  const uint64_t first = off / B, last = (off + n - 1) / B;
+  if (A.rows == 0) return;
+  const SrhtLayout lay = srht_layout(S, A, off, b != nullptr);
+  const size_t m = lay.m, d = lay.d, n = lay.n, total = lay.total, npanels = lay.npanels, tsize = lay.tsize;
+  const uint64_t B = lay.B, first = lay.first, last = lay.last;
+  const unsigned bits = lay.bits;
+  const std::vector<uint64_t>& pHi = lay.pHi;
+  const std::vector<uint32_t>& pLo = lay.pLo;
   const int nt = plan_threads(threads, n * std::max<size_t>(total, 1) * bits, 1 << 16);
   std::vector<uint32_t> tables(kSrhtFeistelRounds * tsize);
   std::vector<uint32_t> pos;
@@ -234,6 +258,24 @@ NK_CLONES void add_sampled_rows(double* SA, size_t d, size_t c0, size_t full, co
   }
 }
 
+/// SA[k, c0 + c] (or Sb[k] for c0 + c = d) += sk[k]·Y[q·L + pC[k]][c mod 8], c over the np panels from c0:
+/// full panels through add_sampled_rows, the last partial one (b's column) here.
+void add_sampled(double* SA, double* Sb, size_t d, size_t total, size_t c0, size_t np, const PanelRow* Y, size_t L,
+                 size_t m, const uint32_t* pC, const double* sk) {
+  const size_t full = c0 + np * kPanel <= d ? np : (d - c0) / kPanel;
+  add_sampled_rows(SA, d, c0, full, Y, L, m, pC, sk);
+  for (size_t q = full; q < np; ++q) {
+    const size_t c = c0 + q * kPanel;
+    for (size_t k = 0; k < m; ++k) {
+      const double* sq = reinterpret_cast<const double*>(Y + q * L + pC[k]);
+      for (size_t t = 0; t < kPanel && c + t < total; ++t) {
+        if (c + t < d) SA[k * d + c + t] += sk[k] * sq[t];
+        else Sb[k] += sk[k] * sq[t];
+      }
+    }
+  }
+}
+
 /// The SRHT of a dense block in one pass over A (docs/sketch.md §2.3). With B = 2^bits and L = 2^lb,
 /// H_B = H_{B/L} ⊗ H_L: a sampled row p_lo = (a, c) (high bits a, low lb bits c) receives from the group
 /// g of L permuted positions (−1)^popcount(a & g)·(H_L·Y_g)[c]. So each group's L rows are gathered
@@ -245,27 +287,20 @@ NK_CLONES void add_sampled_rows(double* SA, size_t d, size_t c0, size_t full, co
 template <class T>
 int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
                          double* Sb, double limit, int threads) {
-  const size_t m = S.m, d = A.cols, n = A.rows;
-  const uint64_t B = S.srhtB;
-  if (n == 0) return -1;
-  unsigned bits = 0;
-  while ((1ull << bits) < B) ++bits;
+  if (A.rows == 0) return -1;
+  const SrhtLayout lay = srht_layout(S, A, off, b != nullptr);
+  const size_t m = lay.m, d = lay.d, n = lay.n, total = lay.total, npanels = lay.npanels, tsize = lay.tsize;
+  const uint64_t B = lay.B, first = lay.first, last = lay.last;
+  const unsigned bits = lay.bits;
+  const std::vector<uint64_t>& pHi = lay.pHi;
   const unsigned lb = std::min(bits, kSrhtLocalBits);
   const size_t L = size_t{1} << lb;
   const size_t groups = static_cast<size_t>(B >> lb);
-  const unsigned half = (bits + 1) / 2;
-  const size_t tsize = size_t{1} << half;
-  const size_t total = d + (b ? 1 : 0);
-  const size_t npanels = (total + kPanel - 1) / kPanel;
-  std::vector<uint64_t> pHi(m);
   std::vector<uint32_t> pA(m), pC(m);
   for (size_t k = 0; k < m; ++k) {
-    pHi[k] = S.sample[k] / B;
-    const uint32_t lo = static_cast<uint32_t>(S.sample[k] % B);
-    pA[k] = lo >> lb;
-    pC[k] = lo & static_cast<uint32_t>(L - 1);
+    pA[k] = lay.pLo[k] >> lb;
+    pC[k] = lay.pLo[k] & static_cast<uint32_t>(L - 1);
   }
-  const uint64_t first = off / B, last = (off + n - 1) / B;
   const int nt = plan_threads(threads, n * std::max<size_t>(total, 1) * lb, 1 << 16);
   const int workers = std::min<int>(nt, static_cast<int>(npanels));
   std::vector<uint32_t> tables(kSrhtFeistelRounds * tsize);
@@ -304,23 +339,12 @@ int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uin
         // The group's rows, panel-major (panel q holds L rows × 8 columns, contiguous: 32 KiB per 512 rows).
         PanelRow* Y = Ys[static_cast<size_t>(tid)].get(np * L);
         const GroupSource<T> src{A.data, b, d, i0, c0, c1, np * kPanel, sgn.data(), limit};
-        const size_t full = c0 + np * kPanel <= d ? np : (d - c0) / kPanel;
         for (size_t g = 0; g < groups; ++g) {
           const int32_t* ig = inv.data() + g * L;
           if (std::all_of(ig, ig + L, [](int32_t t) { return t < 0; })) continue;
           bad = gather_group(src, ig, L, np, Y, bad);
           for (size_t k = 0; k < m; ++k) sk[k] = sketch_parity(pA[k] & static_cast<uint32_t>(g)) ? -blockSign[k] : blockSign[k];
-          add_sampled_rows(SA, d, c0, full, Y, L, m, pC.data(), sk.data());
-          for (size_t q = full; q < np; ++q) {
-            const size_t c = c0 + q * kPanel;
-            for (size_t k = 0; k < m; ++k) {
-              const double* sq = reinterpret_cast<const double*>(Y + q * L + pC[k]);
-              for (size_t t2 = 0; t2 < kPanel && c + t2 < total; ++t2) {
-                if (c + t2 < d) SA[k * d + c + t2] += sk[k] * sq[t2];
-                else Sb[k] += sk[k] * sq[t2];
-              }
-            }
-          }
+          add_sampled(SA, Sb, d, total, c0, np, Y, L, m, pC.data(), sk.data());
         }
       }
       found[static_cast<size_t>(tid)] = bad;
@@ -430,20 +454,14 @@ int64_t first_bad_rows(const T* data, size_t d, size_t i0, size_t count, size_t 
 template <class T>
 int64_t srht_apply_blocks(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
                           double* Sb, double limit, int threads) {
-  const size_t m = S.m, d = A.cols, n = A.rows;
-  const size_t B = static_cast<size_t>(S.srhtB);
-  unsigned bits = 0;
-  while ((size_t{1} << bits) < B) ++bits;
-  const size_t tsize = size_t{1} << ((bits + 1) / 2);
-  const size_t total = d + (b ? 1 : 0);
-  const size_t npanels = (total + kPanel - 1) / kPanel;
-  std::vector<uint64_t> pHi(m);
-  std::vector<uint32_t> pC(m);
-  for (size_t k = 0; k < m; ++k) {
-    pHi[k] = S.sample[k] / B;
-    pC[k] = static_cast<uint32_t>(S.sample[k] % B);
-  }
-  const uint64_t first = off / B, last = (off + n - 1) / B;
+  if (A.rows == 0) return -1;
+  const SrhtLayout lay = srht_layout(S, A, off, b != nullptr);
+  const size_t m = lay.m, d = lay.d, n = lay.n, total = lay.total, npanels = lay.npanels, tsize = lay.tsize;
+  const size_t B = static_cast<size_t>(lay.B);
+  const uint64_t first = lay.first, last = lay.last;
+  const unsigned bits = lay.bits;
+  const std::vector<uint64_t>& pHi = lay.pHi;
+  const std::vector<uint32_t>& pC = lay.pLo;
   const int nt = plan_threads(threads, n * std::max<size_t>(total, 1) * bits, 1 << 16);
   const int workers = std::min<int>(nt, static_cast<int>(npanels));
   // A screen for finiteness only is judged from the transform: a NaN or ±Inf in a block's column makes
@@ -502,18 +520,7 @@ int64_t srht_apply_blocks(const SketchSpec& S, const SketchOperandView<T>& A, ui
           add_block_rows(acc + (qa - q0) * m, Y, B, np, m, pC.data(), sk.data());
           continue;
         }
-        const size_t full = c0 + np * kPanel <= d ? np : (d - c0) / kPanel;
-        add_sampled_rows(SA, d, c0, full, Y, B, m, pC.data(), sk.data());
-        for (size_t q = full; q < np; ++q) {
-          const size_t c = c0 + q * kPanel;
-          for (size_t k = 0; k < m; ++k) {
-            const double* sq = reinterpret_cast<const double*>(Y + q * B + pC[k]);
-            for (size_t t = 0; t < kPanel && c + t < total; ++t) {
-              if (c + t < d) SA[k * d + c + t] += sk[k] * sq[t];
-              else Sb[k] += sk[k] * sq[t];
-            }
-          }
-        }
+        add_sampled(SA, Sb, d, total, c0, np, Y, B, m, pC.data(), sk.data());
       }
     }
     for (size_t q = 0; q < nq; ++q)
