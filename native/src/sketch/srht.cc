@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "numkern/parallel.hpp"
+#include "numkern/x86_intrinsics.hpp"
 #include "fwht.hpp"
 #include "screen.hpp"
 
@@ -36,8 +37,52 @@ NK_CLONES void srht_signs(const SketchSpec& S, uint64_t g0, size_t count, double
   }
 }
 
+#if NK_HAVE_CLONES
+/// One Feistel round on sixteen lanes: R = x & mR, L = x >> sR, x = (R << sL) | ((L ^ T[R]) & mL), T a
+/// table of up to 64 words in four registers (vpermi2d looks up 32, bit 5 of R picks the half).
+__attribute__((target("arch=x86-64-v4"), always_inline)) inline __m512i feistel_round_v4(
+    __m512i x, __m512i mR, __m128i sR, __m128i sL, __m512i mL, const __m512i* T, __m512i bit5) {
+  const __m512i R = _mm512_and_si512(x, mR), L = _mm512_srl_epi32(x, sR);
+  const __m512i lo = _mm512_permutex2var_epi32(T[0], R, T[1]), hi = _mm512_permutex2var_epi32(T[2], R, T[3]);
+  const __m512i t = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(R, bit5), lo, hi);
+  return _mm512_or_si512(_mm512_sll_epi32(R, sL), _mm512_and_si512(_mm512_xor_si512(L, t), mL));
+}
+
+/// feistel_places for blocks of up to 2¹² rows on AVX-512, sixteen rows at a time: the same integer
+/// operations as sketch_feistel, so the same places (the rows past a multiple of 16 go through it).
+__attribute__((target("arch=x86-64-v4"))) void feistel_places_v4(const uint32_t* tables, unsigned bits, uint32_t l0,
+                                                                   size_t count, uint32_t* pos) {
+  const unsigned s0 = (bits + 1) / 2, s1 = bits - s0;
+  const uint32_t size = 1u << s0;
+  alignas(64) uint32_t padded[kSrhtFeistelRounds][64] = {};
+  for (int r = 0; r < kSrhtFeistelRounds; ++r) std::memcpy(padded[r], tables + r * size, size * sizeof(uint32_t));
+  __m512i T[kSrhtFeistelRounds][4];
+  for (int r = 0; r < kSrhtFeistelRounds; ++r)
+    for (int j = 0; j < 4; ++j) T[r][j] = _mm512_load_si512(padded[r] + 16 * j);
+  const __m512i m0 = _mm512_set1_epi32(static_cast<int>((1u << s0) - 1u)), m1 = _mm512_set1_epi32(static_cast<int>((1u << s1) - 1u));
+  const __m128i sh0 = _mm_cvtsi32_si128(static_cast<int>(s0)), sh1 = _mm_cvtsi32_si128(static_cast<int>(s1));
+  const __m512i bit5 = _mm512_set1_epi32(32);
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  size_t t = 0;
+  for (; t + 16 <= count; t += 16) {
+    __m512i x = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(l0 + static_cast<uint32_t>(t))), iota);
+    // Even rounds split off s0 low bits and keep s1 above them, odd rounds the other way (sketch_feistel).
+    x = feistel_round_v4(x, m0, sh0, sh1, m1, T[0], bit5);
+    x = feistel_round_v4(x, m1, sh1, sh0, m0, T[1], bit5);
+    x = feistel_round_v4(x, m0, sh0, sh1, m1, T[2], bit5);
+    x = feistel_round_v4(x, m1, sh1, sh0, m0, T[3], bit5);
+    _mm512_storeu_si512(pos + t, x);
+  }
+  for (; t < count; ++t) pos[t] = sketch_feistel(tables, bits, l0 + static_cast<uint32_t>(t));
+}
+#endif
+
 /// pos[t] = f_h(l0 + t) for t < count: block h's Feistel places (sketch_feistel).
-NK_CLONES void feistel_places(const uint32_t* tables, unsigned bits, uint32_t l0, size_t count, uint32_t* pos) {
+void feistel_places(const uint32_t* tables, unsigned bits, uint32_t l0, size_t count, uint32_t* pos) {
+  static_assert(kSrhtFeistelRounds == 4, "feistel_places_v4 writes out four rounds");
+#if NK_HAVE_CLONES
+  if (bits <= 12 && cpu_x86_64_v4()) return feistel_places_v4(tables, bits, l0, count, pos);
+#endif
   for (size_t t = 0; t < count; ++t) pos[t] = sketch_feistel(tables, bits, l0 + static_cast<uint32_t>(t));
 }
 
