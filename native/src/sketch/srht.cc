@@ -59,7 +59,8 @@ __attribute__((target("arch=x86-64-v4"))) void feistel_places_v4(const uint32_t*
   __m512i T[kSrhtFeistelRounds][4];
   for (int r = 0; r < kSrhtFeistelRounds; ++r)
     for (int j = 0; j < 4; ++j) T[r][j] = _mm512_load_si512(padded[r] + 16 * j);
-  const __m512i m0 = _mm512_set1_epi32(static_cast<int>((1u << s0) - 1u)), m1 = _mm512_set1_epi32(static_cast<int>((1u << s1) - 1u));
+  const __m512i m0 = _mm512_set1_epi32(static_cast<int>((1u << s0) - 1u));
+  const __m512i m1 = _mm512_set1_epi32(static_cast<int>((1u << s1) - 1u));
   const __m128i sh0 = _mm_cvtsi32_si128(static_cast<int>(s0)), sh1 = _mm_cvtsi32_si128(static_cast<int>(s1));
   const __m512i bit5 = _mm512_set1_epi32(32);
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -478,7 +479,8 @@ NK_CLONES bool sampled_finite(const PanelRow* Y, size_t B, size_t np, size_t m, 
 
 /// The first flat index of rows [i0, i0 + count), columns [c0, c1), with !(|a| ≤ limit), lowering `bad`.
 template <class T>
-int64_t first_bad_rows(const T* data, size_t d, size_t i0, size_t count, size_t c0, size_t c1, double limit, int64_t bad) {
+int64_t first_bad_rows(const T* data, size_t d, size_t i0, size_t count, size_t c0, size_t c1, double limit,
+                       int64_t bad) {
   for (size_t i = i0; i < i0 + count; ++i) {
     const int64_t c = first_bad(data + i * d, c0, c1, limit);
     if (c >= 0) {
@@ -492,10 +494,13 @@ int64_t first_bad_rows(const T* data, size_t d, size_t i0, size_t count, size_t 
 /// The SRHT of a dense block whose permutation blocks are single Hadamard groups (B ≤ 2¹², docs/sketch.md
 /// §2.3). A block's rows are contiguous in A, so each thread reads them in order, a few panels at a time,
 /// scatters them to their permuted places in an L2-resident panel, transforms it there and adds the
-/// sampled rows into SA. These are the oracle's operations in its order (the block's FWHT, then the
-/// blocks in increasing h per entry): its bits. Threads own column panels. No table here scales with
-/// A: on the development VM a first-touched page costs ~10 µs, and a table of every row's place and sign
-/// (n entries, per call) cost more than each thread computing its blocks' own (1 thread: 49-55 → 37-38 ms).
+/// sampled rows (into SA, or into the thread's own accumulators, below). These are the oracle's
+/// operations in its order (the block's FWHT, then the blocks in increasing h per entry): its bits.
+/// Threads own column panels (taking alternate blocks instead, whole rows each, with the adds kept in
+/// block order by per-sweep tickets, measured 28 against 20-21 ms: the accumulators cross between the
+/// cores). No table scales with A: on the development VM a first-touched page costs ~10 µs, and a table
+/// of every row's place and sign (n entries, per call) cost more than each thread computing its blocks'
+/// own (1 thread: 49-55 → 37-38 ms).
 template <class T>
 int64_t srht_apply_blocks(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
                           double* Sb, double limit, int threads) {
