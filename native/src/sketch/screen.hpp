@@ -1,5 +1,5 @@
 // The screen a dense sketch pass rides on (docs/sketch.md §1): the first element of A with !(|a| ≤ limit).
-// Included by native/src/sketch/apply.cc and native/src/sketch/srht.cc.
+// Included by native/src/sketch/apply.cc and srht_parts.hpp.
 #pragma once
 
 #include <cmath>

@@ -13,4 +13,9 @@ template <class T>
 int64_t srht_sketch(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
                     double* Sb, double limit, int threads);
 
+/// The schedule for B ≤ 2¹² (native/src/sketch/srht_blocks.cc), same contract: a dense A only.
+template <class T>
+int64_t srht_blocks(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
+                    double* Sb, double limit, int threads);
+
 }  // namespace numkern

@@ -127,7 +127,7 @@ const vecSlice = (b: FloatArray, lo: number, hi: number, n: number): FloatArray 
 function rowCost(S: SketchOperator): number {
   if (S.kind === 'gaussian') return 8 * S.m;
   if (S.kind === 'rademacher') return S.m;
-  // The one-pass SRHT (native/src/sketch/srht.cc): log₂L butterflies per row, then m adds per L rows,
+  // The one-pass SRHT (native/src/sketch/srht.cc, srht_blocks.cc): log₂L butterflies per row, then m adds per L rows,
   // each instruction on eight columns (a panel row): counted per scalar, a 4096-row block of 200 columns
   // made a slice of its own, 49 calls for 200000 rows, each re-reading SA (36 against 24 ms).
   if (S.kind === 'srht') { const L = Math.min(S.srht!.B, 4096); return (Math.log2(L) + S.m / L + 1) / 8; }
