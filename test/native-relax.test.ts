@@ -214,6 +214,35 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     expect(Math.max(...seen)).toBeLessThan(1e6);
   });
 
+  // The backend's small argument vectors (settings, budget, state) are shared scratch, written and read
+  // within one synchronous addon call: solves interleaved at their chunk boundaries, some on the pool,
+  // must each get what they get alone.
+  it('concurrent solves, interleaved at chunk boundaries, each get their own iterates and counts', async () => {
+    const cases = [
+      { A: poisson2d(220), method: 'cg' as const, omega: 1 },
+      { A: shifted(poisson2d(150), 0.05), method: 'ssor-cg' as const, omega: 1.8 },
+      { A: femPoisson2d(40), method: 'sor' as const, omega: 1.7 },
+      { A: poisson2d(180, { stencil: true }), method: 'cg' as const, omega: 1 },
+    ].map((c, k) => ({ ...c, b: randomArray(sizeOf(c.A), 70 + k) }));
+    const alone = [];
+    for (const c of cases) alone.push(await contexts[0]!.solve(c.A, c.b, { method: c.method, omega: c.omega, tol: 1e-10, backend: 'native', strict: true }));
+    const progress = cases.map(() => [] as number[]);
+    const together = await Promise.all(cases.map((c, k) => contexts[0]!.solve(c.A, c.b, {
+      method: c.method, omega: c.omega, tol: 1e-10, backend: 'native', strict: true, onProgress: (p) => progress[k]!.push(p.iteration),
+    })));
+    for (let k = 0; k < cases.length; k++) {
+      expect(together[k]!.iterations).toBe(alone[k]!.iterations);
+      expect(together[k]!.residualNorm).toBe(alone[k]!.residualNorm);
+      expect(together[k]!.stop).toBe(alone[k]!.stop);
+      expect(Array.from(together[k]!.x)).toEqual(Array.from(alone[k]!.x));
+      // Progress reports come from each solve's own state: increasing, never past its final count.
+      expect(progress[k]!).toEqual([...progress[k]!].sort((a, b) => a - b));
+      expect(Math.max(0, ...progress[k]!)).toBeLessThanOrEqual(alone[k]!.iterations);
+    }
+    // At least one solve did stop at a chunk boundary and report, so the solves really interleaved.
+    expect(progress.some((p) => p.length > 0)).toBe(true);
+  });
+
   it.each(['f64', 'f32'] as const)('solveMany (one native call) matches single js solves, %s', async (dtype) => {
     for (const method of METHODS) {
       const systems = [0.1, 0.2, -0.1, 0.35].map((c, k) => {
