@@ -97,11 +97,19 @@ void prepare_gemm_gflops(const Napi::CallbackInfo& info, Job& job) {
   job.run = [=]() -> double { return numkern::gemm_gflops(n, threads, reps); };
 }
 
+/// warmHeap(bytes) -> bytes touched (numkern::warm_heap), on the calling thread: the main thread's
+/// arena is the one a synchronous solve allocates from.
+Napi::Value warm_heap(const Napi::CallbackInfo& info) {
+  const double bytes = integer_arg(info, 0, "bytes", 0, 1 << 30);
+  return Napi::Number::New(info.Env(), static_cast<double>(numkern::warm_heap(static_cast<size_t>(bytes))));
+}
+
 }  // namespace
 
 void register_core(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, info, "info"));
   exports.Set("philox4x32", Napi::Function::New(env, philox4x32, "philox4x32"));
+  exports.Set("warmHeap", Napi::Function::New(env, warm_heap, "warmHeap"));
   export_pair<prepare_philox_fill>(env, exports, "philoxFill");
   export_pair<prepare_triad>(env, exports, "triad");
   export_pair<prepare_gemm_gflops>(env, exports, "gemmGflops");

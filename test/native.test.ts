@@ -448,6 +448,15 @@ describe.skipIf(!loaded)('native addon', () => {
     });
   });
 
+  // What it leaves in the allocator is checked by the standalone C++ test (native_test.cc test_warm_heap).
+  describe('warmHeap', () => {
+    it('touches the bytes asked for and refuses a bad size', () => {
+      expect(addon.warmHeap!(1 << 20)).toBe(1 << 20);
+      expect(addon.warmHeap!(0)).toBe(0);
+      for (const bad of [-1, 0.5, NaN, 2 ** 31, '1']) expect(() => addon.warmHeap!(bad as number)).toThrow(/bytes/);
+    });
+  });
+
   describe('cuda entry points', () => {
     it.runIf(loaded?.info().cuda.devices === 0)('throw or reject "CUDA: ..." without a device', async () => {
       const x = new Float64Array(8);

@@ -62,6 +62,8 @@ export interface NativeKernels {
   csrLanes?: (rowPtr: Int32Array, colIdx: Int32Array, values: Float64Array, ncols: number) => object | null;
   /** y = A x on a csrLanes layout, synchronous. */
   spmvLanes?: (lanes: object, x: Float64Array, y: Float64Array, threads?: number) => void;
+  /** Touches `bytes` of the calling thread's C heap and frees them (numkern/core.hpp warm_heap); returns the bytes touched. Optional, as csrCheck. */
+  warmHeap?: (bytes: number) => number;
   /** The index of the first NaN or ±Inf in a, or −1 (bindings/linalg.cc); core's checkFinite uses it. Optional, as csrCheck. */
   firstNonFinite?: FiniteScan;
   /** y := A x for CSR A (nrows = rowPtr.length − 1, ncols = x.length); f32 accumulates in float, f64 in double. */
