@@ -41,6 +41,11 @@ export function isDetached(a: ArrayBufferView): boolean {
   }
 }
 
+/** Whether two views share any byte of memory (same buffer, overlapping ranges). */
+export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
 /** E_SHAPE naming the argument when the view's memory is gone (it holds no data); an empty attached view passes. */
 export function checkAttached(a: ArrayBufferView, name: string): void {
   if (isDetached(a)) {

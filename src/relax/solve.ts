@@ -11,12 +11,12 @@ import type { Engine } from '../core/engine.js';
 import { fail, NumkernError } from '../core/errors.js';
 import { checkOpOptions, type OpOptions } from '../core/options.js';
 import { allocLike, dtypeOf, type BackendName, type FloatArray, type LinearOperator } from '../core/types.js';
-import { checkFiniteNumber, checkIntegerInRange, checkOptions, describe, isDetached } from '../core/validate.js';
+import { checkFiniteNumber, checkIntegerInRange, checkOptions, describe, isDetached, overlaps } from '../core/validate.js';
 import { CG_METHODS, RELAX_METHODS, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from './ops.js';
 import { poisson2d } from './generators.js';
 import { judge, type StopReason } from './outcome.js';
 import { checkPrepared, checkPrepareOptions, isPrepared, PreparedOperator, type PrepareOptions } from './prepared.js';
-import { checkedOperator, checkSystem, hasNonFinite, overlaps, type CheckedOperator, type CheckedSystem } from './validate.js';
+import { checkedOperator, checkSystem, hasNonFinite, type CheckedOperator, type CheckedSystem } from './validate.js';
 
 export type PreconditionerKind = 'none' | 'ssor' | 'jacobi';
 

@@ -133,11 +133,6 @@ export function operatorDtype(A: LinearOperator): 'f32' | 'f64' | null {
   return dtypeOf(A.values);
 }
 
-/** Whether two views share any byte of memory (same buffer, overlapping ranges). */
-export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
-
 export interface CheckedOperator {
   readonly A: LinearOperator;
   readonly n: number;

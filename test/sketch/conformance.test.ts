@@ -45,6 +45,14 @@ describe('the oracle', () => {
       if (op !== 'sketchQr') expect(js.kernels).toContain(`${op}:f32`);
     }
   });
+
+  it.each(KINDS)('options.out on js: %s into a buffer holding garbage gives the fresh SA bit for bit', async (kind) => {
+    const A = randomDense(200, 5, 13);
+    const fresh = await ctx.sketch.apply(A, { kind, m: 16, seed: 4, backend: 'js' });
+    const out = new Float64Array(16 * 5).fill(9);
+    expect((await ctx.sketch.apply(A, { kind, m: 16, seed: 4, backend: 'js', out })).data).toBe(out);
+    expect(out).toEqual(fresh.data);
+  });
 });
 
 describe.each(backends.filter((b) => b !== 'js'))('%s backend', (backend: BackendName) => {
@@ -114,6 +122,28 @@ describe.each(backends.filter((b) => b !== 'js'))('%s backend', (backend: Backen
         }
       }
     });
+  });
+
+  // options.out: the kernels add into SA, so a reused buffer must start from zeros as a new one does.
+  it.skipIf(!has('sketchApply', 'f64')).each(KINDS)('options.out: %s into a buffer holding garbage gives the fresh SA bit for bit; a bad A leaves it NaN', async (kind) => {
+    const A = randomDense(300, 6, 11);
+    const b = randomDense(300, 1, 12).data;
+    const opts = { kind, m: 24, seed: 2, b, backend };
+    if (await fallsBack(ctx, () => ctx.sketch.apply(A, opts))) return;
+    const fresh = await ctx.sketch.apply(A, { ...opts, strict: true });
+    const out = new Float64Array(24 * 6).fill(-3.5);
+    const got = await ctx.sketch.apply(A, { ...opts, strict: true, out });
+    expect(got.data).toBe(out);
+    expect(out).toEqual(fresh.data);
+    expect(got.Sb).toEqual(fresh.Sb);
+    // A row block at its offset, into the same buffer again.
+    const block = { rows: 100, cols: 6, data: A.data.subarray(600, 1200) };
+    const rowsFresh = await ctx.sketch.applyRows(block, 100, { kind, m: 24, seed: 2, totalRows: 300, backend, strict: true });
+    await ctx.sketch.applyRows(block, 100, { kind, m: 24, seed: 2, totalRows: 300, backend, strict: true, out });
+    expect(out).toEqual(rowsFresh.data);
+    const bad = { ...A, data: Float64Array.from(A.data, (v, i) => (i === 250 ? NaN : v)) };
+    await expect(ctx.sketch.apply(bad, { ...opts, strict: true, out })).rejects.toMatchObject({ code: 'E_NONFINITE', argument: 'A.data' });
+    expect(out.every(Number.isNaN)).toBe(true);
   });
 
   it.skipIf(!has('sketchQr', 'f64'))('sketchQr: the same rank and residual as js', async () => {

@@ -70,6 +70,10 @@ describe('apply and applyRows', () => {
     ['Inf in a CSR A', () => ctx.sketch.apply({ nrows: 2, ncols: 2, rowPtr: Int32Array.of(0, 1, 2), colIdx: Int32Array.of(0, 1), values: Float64Array.of(1, -Infinity) }, { kind: 'countsketch', m: 2, seed: 1 }), 'E_NONFINITE A.values'],
     ['NaN in A and in b: A is named', () => ctx.sketch.apply({ ...A, data: Float64Array.from(A.data, () => NaN) }, { kind: 'gaussian', m: 2, seed: 1, b: Float64Array.from(b, () => NaN) }), 'E_NONFINITE A.data'],
     ['NaN in a row block', () => ctx.sketch.applyRows({ rows: 2, cols: 4, data: Float32Array.of(1, 2, 3, 4, 5, 6, NaN, 8) }, 3, { kind: 'rademacher', m: 2, seed: 1, totalRows: 60 }), 'E_NONFINITE A.data'],
+    ['out of the wrong dtype', () => ctx.sketch.apply(A, { kind: 'srht', m: 2, seed: 1, out: new Float32Array(8) as never }), 'E_DTYPE options.out'],
+    ['out of the wrong length', () => ctx.sketch.apply(A, { kind: 'srht', m: 2, seed: 1, out: new Float64Array(9) }), 'E_SHAPE options.out'],
+    ['out sharing A', () => ctx.sketch.apply(A, { kind: 'srht', m: 2, seed: 1, out: A.data.subarray(0, 8) }), 'E_SHAPE options.out'],
+    ['out sharing b', () => ctx.sketch.apply(A, { kind: 'srht', m: 2, seed: 1, b, out: new Float64Array(b.buffer, b.byteOffset, 8) }), 'E_SHAPE options.out'],
     ['a fractional offset', () => ctx.sketch.applyRows(A, 0.5, { kind: 'srht', m: 2, seed: 1, totalRows: 60 }), 'E_DTYPE rowOffset'],
     ['n·m past 2^53 words', () => ctx.sketch.applyRows({ rows: 1, cols: 1, data: new Float64Array(1) }, 0, { kind: 'gaussian', m: 2 ** 31 - 1, seed: 1, totalRows: 2 ** 31 - 1 }), 'E_RANGE options.m'],
   ];
