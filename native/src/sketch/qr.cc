@@ -72,9 +72,15 @@ int sketch_qr(double* M, size_t rows, size_t cols, double* rhs, double* R, int32
     // OpenBLAS's thread count is process-wide state, set under the one lock of numkern/blas_threads.hpp.
     const BlasThreads blas(plan_threads(threads, rows * cols * cols, 1 << 18));
     const int m = static_cast<int>(rows), n = static_cast<int>(cols), k = static_cast<int>(steps);
+    // LAPACK's column-major copy of M, made again from M if the unpivoted attempt is dropped (M is only
+    // read here): a second copy to keep was a second m·d of fresh pages each call (~8 ms at 2000 × 200 on
+    // the development VM, where a first-touched page costs ~10 µs).
     std::vector<double> a(rows * cols);
-    for (size_t i = 0; i < rows; ++i)
-      for (size_t j = 0; j < cols; ++j) a[j * rows + i] = M[i * cols + j];
+    const auto copy_in = [&] {
+      for (size_t i = 0; i < rows; ++i)
+        for (size_t j = 0; j < cols; ++j) a[j * rows + i] = M[i * cols + j];
+    };
+    copy_in();
     std::vector<int> jpvt(cols, 0);
     std::vector<double> tau(steps);
     int info = 0, lwork = -1;
@@ -87,24 +93,23 @@ int sketch_qr(double* M, size_t rows, size_t cols, double* rhs, double* R, int32
     // is as good a factor. Otherwise (rank deficient or nearly so) the pivoted QR decides, from M.
     bool pivoted = true;
     if (rows >= cols && sketch_have_unpivoted()) {
-      std::vector<double> a0(a);
-      dgeqrf_(&m, &n, a0.data(), &m, tau.data(), &q, &lwork, &info);
+      dgeqrf_(&m, &n, a.data(), &m, tau.data(), &q, &lwork, &info);
       lwork = std::max(static_cast<int>(q), n);
       work.resize(static_cast<size_t>(lwork));
-      dgeqrf_(&m, &n, a0.data(), &m, tau.data(), work.data(), &lwork, &info);
+      dgeqrf_(&m, &n, a.data(), &m, tau.data(), work.data(), &lwork, &info);
       if (info == 0) {
         std::vector<double> Rt(cols * cols, 0.0);
         for (size_t i = 0; i < steps; ++i)
-          for (size_t j = i; j < cols; ++j) Rt[i * cols + j] = a0[j * rows + i];
+          for (size_t j = i; j < cols; ++j) Rt[i * cols + j] = a[j * rows + i];
         const double bound = triangular_cond_bound(Rt.data(), cols, steps);
         if (std::isfinite(bound) && bound * 2 * rcond < 1) {
-          a.swap(a0);
           for (size_t j = 0; j < cols; ++j) jpvt[j] = static_cast<int>(j) + 1;
           pivoted = false;
         }
       }
       info = 0;
       lwork = -1;
+      if (pivoted) copy_in();
     }
     if (pivoted) {
       dgeqp3_(&m, &n, a.data(), &m, jpvt.data(), tau.data(), &q, &lwork, &info);
