@@ -5,6 +5,7 @@
  * so the sketch, the factorization and the loop may each run on the backend best placed for it.
  */
 import type { Engine } from '../core/engine.js';
+import { giveBack, takeZeroed } from '../core/scratch.js';
 import { fail } from '../core/errors.js';
 import { checkOpOptions, type OpOptions } from '../core/options.js';
 import type { BackendName, FloatArray } from '../core/types.js';
@@ -159,7 +160,8 @@ async function sketchAndFactor(
   const { A, rows: n, cols: d } = op;
   const resolved = resolveSketch({ kind: cfg.kind, m: cfg.m, nnzPerCol: cfg.nnzPerCol, seed: cfg.seed }, n, 'options', 'sketch');
   const S = resolved.S;
-  const SA = new Float64Array(cfg.m * d);
+  // SA is only read by the QR below, which keeps its own copy: taken from the kept work arrays and given back.
+  const SA = takeZeroed(cfg.m * d);
   const Sb = new Float64Array(cfg.m);
   const ap = await engine.run('sketchApply', { S, A, rowOffset: 0, b, SA, Sb, allowF32, screen: MAX_MAGNITUDE }, req);
   backends.apply = ap.backend;
@@ -173,6 +175,7 @@ async function sketchAndFactor(
   }
   const q = await engine.run('sketchQr', { M: SA, rows: cfg.m, cols: d, rhs: Sb, R, perm, rcond: cfg.rcond, allowF32 }, { ...req, dtype: 'f64', size: cfg.m * d });
   backends.qr = q.backend;
+  giveBack(SA);
   return { sketch: resolved.description, rank: q.value.rank, Sb };
 }
 
