@@ -7,6 +7,7 @@
 //   relaxRelease(session)                                frees the copies now rather than at GC
 //   relaxOperator(op) -> RelaxOperator                   one native copy of op that sessions share
 //   relaxOperatorRelease(op)                             drops it now (a prepared operator's dispose)
+//   relaxOperatorSame(op, csr) -> boolean                whether op copies exactly these CSR arrays
 //   relaxBoundScan(a, bound) -> first i with !(|a_i| <= bound), or -1   (the façade's vector checks)
 //
 // systems[k] is {op, coloring?, b, x, omega}: op is a RelaxOperator, or CSR {rowPtr, colIdx, values} or a stencil {shape:
@@ -130,7 +131,7 @@ int advance(System& sys, int64_t max_updates, int threads) {
     sys.state[rx::kStatus] = rx::BadIndex;
     return rx::BadIndex;
   }
-  const std::shared_ptr<const rx::CsrSsorSplit> split = sys.s.method == rx::SsorCg ? op.ssor_split(threads, !sys.owns_op) : nullptr;
+  const std::shared_ptr<const rx::CsrSsorSplit> split = sys.s.method == rx::SsorCg ? op.ssor_split(threads, !sys.owns_op && op.split_lanes) : nullptr;
   rx::CsrOp csr = *A;
   if (rx::products_every_update(sys.s.method)) csr.lanes = op.lanes();
   return rx::relax_step(csr, sys.s, c, sys.b.data(), sys.x.data(), w, sys.state, max_updates, threads, split.get());
@@ -282,14 +283,33 @@ Napi::Value relax_release(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-/// relaxOperator(op) -> a native copy of op that sessions share (a prepared operator's).
+/// relaxOperator(op, splitLanes = true) -> a native copy of op that sessions share (a prepared operator's,
+/// or the kept copy of the last plain CSR solve: splitLanes false, see Operator::split_lanes).
 Napi::Value relax_operator(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   auto op = std::make_shared<Operator>();
   read_op(env, info[0], "op", *op);
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsBoolean()) throw_type(env, "splitLanes: expected a boolean, got " + describe(info[1]));
+    op->split_lanes = info[1].As<Napi::Boolean>().Value();
+  }
   // relaxOperatorRelease untells the operator's bytes when it drops the handle's hold.
   return owned_external(env, new OperatorRef(op), static_cast<int64_t>(op->bytes()), &kOperatorTag,
                         [](const OperatorRef& r) { return static_cast<bool>(r); });
+}
+
+/// relaxOperatorSame(op, csr) -> whether op (from relaxOperator, not released) is a copy of exactly the CSR
+/// arrays {rowPtr, colIdx, values}: a plain solve of the same matrix as the last one may then share it.
+/// The arrays are only read, synchronously; a broken one is simply not the same.
+Napi::Value relax_operator_same(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const OperatorRef& ref = external_value<OperatorRef>(env, info[0], &kOperatorTag, "op", "an operator from relaxOperator");
+  const Napi::Object o = object_value(env, info[1], "csr");
+  if (!ref || !o.Has("rowPtr")) return Napi::Boolean::New(env, false);
+  const ArrayArg rowPtr = prop_array(env, o, "csr", "rowPtr", napi_int32_array, "Int32Array");
+  const ArrayArg colIdx = prop_array(env, o, "csr", "colIdx", napi_int32_array, "Int32Array");
+  const ArrayArg values = float_value(env, o.Get("values"), "csr.values");
+  return Napi::Boolean::New(env, ref->same_csr(rowPtr, colIdx, values));
 }
 
 /// relaxOperatorRelease(op): drops the handle's hold now (a running session keeps its own until it ends).
@@ -323,6 +343,7 @@ void register_relax(Napi::Env env, Napi::Object exports) {
   exports.Set("relaxRelease", Napi::Function::New(env, relax_release, "relaxRelease"));
   exports.Set("relaxOperator", Napi::Function::New(env, relax_operator, "relaxOperator"));
   exports.Set("relaxOperatorRelease", Napi::Function::New(env, relax_operator_release, "relaxOperatorRelease"));
+  exports.Set("relaxOperatorSame", Napi::Function::New(env, relax_operator_same, "relaxOperatorSame"));
   exports.Set("relaxBoundScan", Napi::Function::New(env, relax_bound_scan, "relaxBoundScan"));
   // The device's: create and advance of their own; the others are the same calls (a session's operator
   // copy is shared by host and device sessions alike).
@@ -334,6 +355,7 @@ void register_relax(Napi::Env env, Napi::Object exports) {
   cuda.Set("relaxRelease", Napi::Function::New(env, relax_release, "relaxRelease"));
   cuda.Set("relaxOperator", Napi::Function::New(env, relax_operator, "relaxOperator"));
   cuda.Set("relaxOperatorRelease", Napi::Function::New(env, relax_operator_release, "relaxOperatorRelease"));
+  cuda.Set("relaxOperatorSame", Napi::Function::New(env, relax_operator_same, "relaxOperatorSame"));
 }
 
 }  // namespace nkb

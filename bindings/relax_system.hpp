@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -70,6 +71,10 @@ Napi::Value relax_layout(const Napi::CallbackInfo& info) {
 struct Operator {
   int32_t n = 0;
   bool stencil = false;
+  /// Whether SSOR-CG's split of a shared copy gets the passes' lane layouts (ssor_split): a prepared
+  /// operator's does; the copy kept for the next plain solve of the same matrix does not, as a solve's
+  /// own copy does not, so that a first solve pays no more than before.
+  bool split_lanes = true;
   rx::StencilOp sten{};
   std::vector<int32_t> row_ptr, col_idx, diag_pos;
   std::vector<double> values, diag, coeffs;
@@ -79,6 +84,23 @@ struct Operator {
     // more copy of the entries each).
     const size_t later = stencil ? 0 : static_cast<size_t>(n) * (sizeof(int32_t) + sizeof(double)) + 2 * col_idx.size() * (sizeof(int32_t) + sizeof(double));
     return (row_ptr.size() + col_idx.size()) * sizeof(int32_t) + (values.size() + diag.size() + coeffs.size()) * sizeof(double) + later;
+  }
+
+  /// Whether this is a CSR copy of exactly these arrays (rowPtr, colIdx, and values as widened to f64),
+  /// compared entry by entry: a kept copy may then serve another solve of the matrix.
+  bool same_csr(const ArrayArg& rowPtr, const ArrayArg& colIdx, const ArrayArg& values) const {
+    if (stencil || rowPtr.length != row_ptr.size() || rowPtr.length == 0) return false;
+    if (std::memcmp(rowPtr.peek<int32_t>(), row_ptr.data(), row_ptr.size() * sizeof(int32_t)) != 0) return false;
+    const size_t nnz = col_idx.size();
+    if (colIdx.length < nnz || values.length < nnz) return false;
+    if (std::memcmp(colIdx.peek<int32_t>(), col_idx.data(), nnz * sizeof(int32_t)) != 0) return false;
+    if (values.type == napi_float64_array) return std::memcmp(values.peek<double>(), this->values.data(), nnz * sizeof(double)) == 0;
+    const float* v = values.peek<float>();
+    for (size_t p = 0; p < nnz; ++p) {
+      const double w = v[p];
+      if (std::memcmp(&w, &this->values[p], sizeof(double)) != 0) return false;
+    }
+    return true;
   }
 
   /// The CSR operator with its diagonal, or null when a row stores none (a broken invariant: the copies

@@ -373,4 +373,32 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
       expect(() => r.relaxRelease(session)).toThrow(/^session: already released/);
     });
   });
+
+  it('relaxOperatorSame: true exactly for the arrays the copy was made from (values as widened), false for any other', () => {
+    const r = raw!;
+    const A = femPoisson2d(6);
+    const op = r.relaxOperator({ rowPtr: A.rowPtr, colIdx: A.colIdx, values: A.values }, false);
+    const same = (rowPtr: Int32Array, colIdx: Int32Array, values: Float32Array | Float64Array) => r.relaxOperatorSame(op, { rowPtr, colIdx, values });
+    expect(same(A.rowPtr, A.colIdx, A.values.slice())).toBe(true);
+    const v = A.values.slice();
+    v[9] = v[9]! + 2 ** -40;
+    expect(same(A.rowPtr, A.colIdx, v)).toBe(false);
+    const c = A.colIdx.slice();
+    c[c.length - 1] = 0;
+    expect(same(A.rowPtr, c, A.values)).toBe(false);
+    expect(same(A.rowPtr.subarray(0, 5), A.colIdx, A.values)).toBe(false);
+    const F = Float32Array.from(A.values);
+    const opF = r.relaxOperator({ rowPtr: A.rowPtr, colIdx: A.colIdx, values: F });
+    expect(r.relaxOperatorSame(opF, { rowPtr: A.rowPtr, colIdx: A.colIdx, values: F })).toBe(true);
+    expect(r.relaxOperatorSame(opF, { rowPtr: A.rowPtr, colIdx: A.colIdx, values: Float64Array.from(F) })).toBe(true);
+    expect(r.relaxOperatorSame(opF, { rowPtr: A.rowPtr, colIdx: A.colIdx, values: A.values })).toBe(false);
+    const sten = r.relaxOperator({ shape: Int32Array.of(3, 3), variable: false, diag: Float64Array.of(4), offdiag: Float64Array.of(-1, -1, -1, -1) });
+    expect(r.relaxOperatorSame(sten, { rowPtr: A.rowPtr, colIdx: A.colIdx, values: A.values })).toBe(false);
+    r.relaxOperatorRelease(op);
+    expect(same(A.rowPtr, A.colIdx, A.values)).toBe(false);
+    expect(() => r.relaxOperatorSame({} as never, { rowPtr: A.rowPtr, colIdx: A.colIdx, values: A.values })).toThrow(/^op: /);
+    expect(() => r.relaxOperator({ rowPtr: A.rowPtr, colIdx: A.colIdx, values: A.values }, 1 as never)).toThrow(/^splitLanes: /);
+    r.relaxOperatorRelease(opF);
+    r.relaxOperatorRelease(sten);
+  });
 });

@@ -8,7 +8,8 @@
  *
  * A solve is a native session: relaxCreate copies the systems into native memory (so nothing the caller
  * does to its arrays mid-solve can reach the kernels, and nothing here caches a matrix keyed by the
- * caller's objects), then relaxAdvance moves every unfinished system on by a bounded number of updates
+ * caller's objects; a plain CSR equal entry by entry to the last one shares that one's copy, PlainCopies),
+ * then relaxAdvance moves every unfinished system on by a bounded number of updates
  * per call. The session carries everything between calls, so chunking never changes an iterate; between
  * chunks the AbortSignal is honoured, progress reported and the event loop turns.
  */
@@ -75,15 +76,20 @@ export interface NativeRelaxKernels {
   relaxRead(session: NativeRelaxSession, k: number, state: Float64Array, x?: FloatArray): void;
   /** Frees the session's memory now; the session is unusable afterwards. */
   relaxRelease(session: NativeRelaxSession): void;
-  /** Copies and checks an operator once, for every session that names it (a prepared operator). */
-  relaxOperator(op: NativeRelaxOp): NativeRelaxOperator;
+  /**
+   * Copies and checks an operator once, for every session that names it (a prepared operator, or the
+   * copy PlainCopies keeps). splitLanes (default true): SSOR-CG's split of it gets the passes' lane layouts.
+   */
+  relaxOperator(op: NativeRelaxOp, splitLanes?: boolean): NativeRelaxOperator;
+  /** Whether op is a copy of exactly these CSR arrays (values compared as widened to f64). */
+  relaxOperatorSame(op: NativeRelaxOperator, csr: NativeRelaxOp): boolean;
   /** Drops the operator's copy now (sessions still running keep theirs until they end). */
   relaxOperatorRelease(op: NativeRelaxOperator): void;
   /** The index of a's first entry with !(|a_i| <= bound), or -1; absent from an older addon (the façade's loops then decide). */
   relaxBoundScan?(a: FloatArray, bound: number): number;
 }
 
-export const RELAX_EXPORTS = ['relaxLayout', 'relaxCreate', 'relaxAdvance', 'relaxAdvanceAsync', 'relaxRead', 'relaxRelease', 'relaxOperator', 'relaxOperatorRelease'] as const;
+export const RELAX_EXPORTS = ['relaxLayout', 'relaxCreate', 'relaxAdvance', 'relaxAdvanceAsync', 'relaxRead', 'relaxRelease', 'relaxOperator', 'relaxOperatorRelease', 'relaxOperatorSame'] as const;
 
 // The shared tables, as this file uses them. relaxKernels checks them against the addon's at load:
 // a mismatch (an addon built from other sources) takes the family off the native backend, with the
@@ -307,9 +313,38 @@ async function drive(
  */
 const preparedOperators = new WeakMap<PreparedToken, NativeRelaxOperator>();
 
-function operand(relax: NativeRelaxKernels, A: LinearOperator, prepared: PreparedToken | undefined): { op: NativeRelaxOp | NativeRelaxOperator; n: number; units: number } {
+/**
+ * The native copy of the last plain CSR matrix a context solved, kept for its next solve: when the arrays
+ * passed then equal the copy entry by entry (relaxOperatorSame, a compare in place of a copy), the session
+ * shares it and the split SSOR-CG derived from it instead of copying and splitting the matrix again into
+ * fresh memory. A plain SSOR-CG solve of Poisson 512² faulted 12–18 thousand pages (~10 µs each on the
+ * development VM) of which ~8,500 were that copy and split. Content decides, never the caller's objects:
+ * an edit in place makes the next solve copy afresh. The kept copy's split has no lane layouts, as a
+ * solve's own copy has none, so a first solve costs what it did; a matrix past MAX_KEPT_ENTRIES is not
+ * kept (its copy and split would stay allocated after the solve).
+ */
+export class PlainCopies {
+  static readonly MAX_KEPT_ENTRIES = 1 << 22;
+  private last: NativeRelaxOperator | null = null;
+  constructor(private readonly relax: NativeRelaxKernels) {}
+
+  /** The kept copy when it is A's, else a new kept copy of A; null for a stencil or a matrix too large to keep. */
+  take(A: LinearOperator, op: NativeRelaxOp): NativeRelaxOperator | null {
+    if (isStencil(A) || A.colIdx.length > PlainCopies.MAX_KEPT_ENTRIES) return null;
+    if (this.last !== null && this.relax.relaxOperatorSame(this.last, op)) return this.last;
+    const made = this.relax.relaxOperator(op, false);
+    if (this.last !== null) this.relax.relaxOperatorRelease(this.last);
+    this.last = made;
+    return made;
+  }
+}
+
+function operand(relax: NativeRelaxKernels, A: LinearOperator, prepared: PreparedToken | undefined, plain?: PlainCopies): { op: NativeRelaxOp | NativeRelaxOperator; n: number; units: number } {
   const P = nativeOperator(A);
-  if (!prepared) return P;
+  if (!prepared) {
+    const kept = plain?.take(A, P.op);
+    return kept ? { ...P, op: kept } : P;
+  }
   let op = preparedOperators.get(prepared);
   if (!op) {
     const made = relax.relaxOperator(P.op);
@@ -323,8 +358,8 @@ function operand(relax: NativeRelaxKernels, A: LinearOperator, prepared: Prepare
   return { ...P, op };
 }
 
-export async function nativeRelaxSolve(relax: NativeRelaxKernels, threads: number, args: RelaxArgs, ctl: KernelControl): Promise<RelaxOutcome> {
-  const P = operand(relax, args.A, args.prepared);
+export async function nativeRelaxSolve(relax: NativeRelaxKernels, threads: number, args: RelaxArgs, ctl: KernelControl, plain?: PlainCopies): Promise<RelaxOutcome> {
+  const P = operand(relax, args.A, args.prepared, plain);
   const coloring = args.method === 'sor-redblack' ? coloringOf(args.A) : undefined;
   const session = relax.relaxCreate([{ op: P.op, coloring, b: args.b, x: args.x, omega: args.omega }], settingsVector(args));
   const state = STATE_SCRATCH;

@@ -4,7 +4,7 @@
  */
 import { kernel, type AnyKernel } from '../../core/backend.js';
 import { guarded } from '../addon/errors.js';
-import { nativeRelaxSolve, nativeRelaxSolveBatch, refuse, relaxAddon } from '../addon/relax.js';
+import { nativeRelaxSolve, nativeRelaxSolveBatch, PlainCopies, refuse, relaxAddon } from '../addon/relax.js';
 import type { NativeHandle } from './index.js';
 
 export { relaxAddon, STATE } from '../addon/relax.js';
@@ -12,9 +12,10 @@ export { relaxAddon, STATE } from '../addon/relax.js';
 /** The relax family's native kernels, f32 and f64 (f32 widened to f64 for the iteration). */
 export function relaxKernels({ addon, threads }: NativeHandle): AnyKernel[] {
   const relax = relaxAddon(addon);
+  const plain = new PlainCopies(relax);
   const dtypes = ['f32', 'f64'] as const;
   return [
-    kernel({ op: 'relaxSolve', dtypes, accepts: (args) => refuse(args.method), run: (args, ctl) => guarded(() => nativeRelaxSolve(relax, threads, args, ctl)) }),
+    kernel({ op: 'relaxSolve', dtypes, accepts: (args) => refuse(args.method), run: (args, ctl) => guarded(() => nativeRelaxSolve(relax, threads, args, ctl, plain)) }),
     kernel({
       op: 'relaxSolveBatch',
       dtypes,
