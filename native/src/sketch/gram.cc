@@ -199,20 +199,26 @@ bool sketch_gram_run(const SketchOperandView<T>& A, const T* b, const double* R,
     if (use_blas) one.emplace();
 #endif
     size_t done = 0;
+    // Each thread's chunk buffers live for the whole call, not one step: made afresh every step they were
+    // fresh pages every step (a first-touched page costs ~10 µs on the development VM).
+    struct Buffers {
+      std::vector<double> buf, bb;
+      std::vector<float> fb, fg;
+    };
+    std::vector<Buffers> buffers(static_cast<size_t>(nt));
     while (static_cast<size_t>(step) < cps) {
       if (done > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > budget_s) return false;
       const size_t kstep = static_cast<size_t>(step);
       parallel_run(nt, [&](int tid, int nth) {
         size_t s0, s1;
         even_split(NS, tid, nth, s0, s1);
-        std::vector<double> buf, bb;
-        std::vector<float> fb, fg;
+        Buffers& w = buffers[static_cast<size_t>(tid)];
         for (size_t s = s0; s < s1; ++s) {
           const size_t q = s * cps + kstep;
           if (q >= std::min(nch, (s + 1) * cps)) continue;
           const size_t i0 = q * CH, i1 = std::min(n, i0 + CH);
           double* Gs = work + s * per;
-          gram_chunk_into(A, b, R, perm, inv.data(), r, direct, i0, i1, Gs, Gs + r * r, use_blas, f32, buf, bb, fb, fg);
+          gram_chunk_into(A, b, R, perm, inv.data(), r, direct, i0, i1, Gs, Gs + r * r, use_blas, f32, w.buf, w.bb, w.fb, w.fg);
         }
       });
       step = static_cast<double>(kstep + 1);

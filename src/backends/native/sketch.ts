@@ -19,6 +19,7 @@
 import { kernel, type AnyKernel, type KernelControl } from '../../core/backend.js';
 import { throwIfAborted } from '../../core/errors.js';
 import { SUM_BLOCK } from '../../core/operator.js';
+import { giveBack, takeZeroed } from '../../core/scratch.js';
 import type { FloatArray } from '../../core/types.js';
 import {
   isCsr, SKETCH_KIND_CODES, SKETCH_STREAMS, SRHT_FEISTEL_ROUNDS, operandCols, operandRows,
@@ -202,7 +203,7 @@ async function lsqr(sk: SketchAddon, threads: number, args: SketchLsqrArgs, ctl:
   const n = operandRows(A);
   const d = operandCols(A);
   const st = new Float64Array(LSQR_SCALARS);
-  const work = new Float64Array(n + 5 * rank + 2 * d);
+  const work = takeZeroed(n + 5 * rank + 2 * d);
   for (;;) {
     throwIfAborted(ctl.signal);
     const done = sk.sketchLsqrRun(A, b, R, perm, rank, x, st, work, atol, btol, maxIter, SLICE_SECONDS, threads);
@@ -210,6 +211,7 @@ async function lsqr(sk: SketchAddon, threads: number, args: SketchLsqrArgs, ctl:
     ctl.onProgress?.({ iteration: st[0]!, residualNorm: st[4]! });
     await yieldToLoop();
   }
+  giveBack(work);
   const residualNorm = await residual(sk, threads, A, b, x);
   return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm, arNorm: st[7]!, warmStart: st[9] === 1 };
 }
@@ -219,7 +221,7 @@ async function iterate(sk: SketchAddon, threads: number, args: SketchIterateArgs
   const n = operandRows(A);
   const d = operandCols(A);
   const st = new Float64Array(ITERATE_SCALARS);
-  const work = new Float64Array(n + 3 * d + rank);
+  const work = takeZeroed(n + 3 * d + rank);
   for (;;) {
     throwIfAborted(ctl.signal);
     const done = sk.sketchIterateRun(A, b, R, perm, rank, x, st, work, alpha, beta, tol, normEst, condEst, maxIter, SLICE_SECONDS, threads);
@@ -227,6 +229,7 @@ async function iterate(sk: SketchAddon, threads: number, args: SketchIterateArgs
     ctl.onProgress?.({ iteration: st[0]!, residualNorm: st[2]! });
     await yieldToLoop();
   }
+  giveBack(work);
   const residualNorm = await residual(sk, threads, A, b, x);
   return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm };
 }
@@ -239,12 +242,15 @@ async function iterate(sk: SketchAddon, threads: number, args: SketchIterateArgs
 async function gram(sk: SketchAddon, threads: number, args: SketchGramArgs, ctl: KernelControl): Promise<SketchGramOutcome> {
   const { A, b, R, perm, rank, G, c, allowF32 } = args;
   const st = new Float64Array(GRAM_SCALARS);
-  const work = new Float64Array(sk.sketchGramWork(operandRows(A), operandCols(A), rank));
+  const work = takeZeroed(sk.sketchGramWork(operandRows(A), operandCols(A), rank));
   const blas = process.env.NUMKERN_SKETCH_LAPACK !== '0';
   for (;;) {
     throwIfAborted(ctl.signal);
     const done = sk.sketchGramRun(A, b, R, perm, rank, G, c, st, work, blas, allowF32, SLICE_SECONDS, threads);
-    if (done) return { f32: done === 2 };
+    if (done) {
+      giveBack(work);
+      return { f32: done === 2 };
+    }
     await yieldToLoop();
   }
 }
@@ -253,13 +259,14 @@ async function gram(sk: SketchAddon, threads: number, args: SketchGramArgs, ctl:
 async function refine(sk: SketchAddon, threads: number, args: SketchRefineArgs, ctl: KernelControl): Promise<SketchLoopOutcome> {
   const { A, b, R, U, perm, rank, x, tol, normEst, condEst, maxIter } = args;
   const st = new Float64Array(REFINE_SCALARS);
-  const work = new Float64Array(operandRows(A) + operandCols(A) + rank);
+  const work = takeZeroed(operandRows(A) + operandCols(A) + rank);
   for (;;) {
     throwIfAborted(ctl.signal);
     if (sk.sketchRefineRun(A, b, R, perm, rank, U, x, st, work, tol, normEst, condEst, maxIter, SLICE_SECONDS, threads)) break;
     ctl.onProgress?.({ iteration: st[0]!, residualNorm: st[2]! });
     await yieldToLoop();
   }
+  giveBack(work);
   return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm: st[2]! };
 }
 
