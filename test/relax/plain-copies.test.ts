@@ -49,6 +49,10 @@ describe('PlainCopies', () => {
     const B = poisson2d(8);
     expect(keep.take(B, op(B))).not.toBe(second);
     expect(calls).toEqual(['copy lanes=false', 'compare', 'compare', 'copy lanes=false', 'release 1', 'compare', 'copy lanes=false', 'release 2']);
+    keep.release(); // the context's dispose
+    keep.release();
+    expect(calls.slice(8)).toEqual(['release 3']);
+    expect(keep.take(B, op(B))).not.toBeNull();
   });
 
   it('keeps no stencil and no matrix past the bound', () => {

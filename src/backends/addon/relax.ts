@@ -321,7 +321,7 @@ const preparedOperators = new WeakMap<PreparedToken, NativeRelaxOperator>();
  * development VM) of which ~8,500 were that copy and split. Content decides, never the caller's objects:
  * an edit in place makes the next solve copy afresh. The kept copy's split has no lane layouts, as a
  * solve's own copy has none, so a first solve costs what it did; a matrix past MAX_KEPT_ENTRIES is not
- * kept (its copy and split would stay allocated after the solve).
+ * kept (its copy and split would stay allocated after the solve). The context's dispose releases it.
  */
 export class PlainCopies {
   static readonly MAX_KEPT_ENTRIES = 1 << 22;
@@ -336,6 +336,12 @@ export class PlainCopies {
     if (this.last !== null) this.relax.relaxOperatorRelease(this.last);
     this.last = made;
     return made;
+  }
+
+  /** Drops the kept copy now (the context's dispose); a session still running keeps its own hold. */
+  release(): void {
+    if (this.last !== null) this.relax.relaxOperatorRelease(this.last);
+    this.last = null;
   }
 }
 

@@ -14,6 +14,8 @@ export interface NativeHandle {
   readonly addon: NativeAddon;
   /** Threads requested for this context (0 = all hardware threads; the addon caps any request). */
   readonly threads: number;
+  /** Runs fn when the context is disposed: a family's native memory kept for the context's later calls. */
+  readonly onDispose?: (fn: () => void) => void;
 }
 
 const CLONE_NAMES: Record<string, string> = { 'x86-64-v4': 'AVX-512 (x86-64-v4)', avx2: 'AVX2', default: 'baseline' };
@@ -53,10 +55,11 @@ export const nativeBackend: BackendFactory<NativeHandle> = {
     // 0 = all hardware threads; the addon caps any request at the hardware count.
     const requested = Number.isFinite(options.threads) && options.threads >= 1 ? Math.min(Math.floor(options.threads), 65536) : 0;
     const threads = requested === 0 ? info.threads : Math.min(requested, info.threads);
+    const disposers: (() => void)[] = [];
     return {
       name: 'native',
       priority: PRIORITY.native,
-      handle: { addon, threads: requested },
+      handle: { addon, threads: requested, onDispose: (fn) => void disposers.push(fn) },
       info: {
         description: describeNative(info, threads),
         threads,
@@ -65,8 +68,10 @@ export const nativeBackend: BackendFactory<NativeHandle> = {
         simd: info.simd,
         version: info.version,
       },
-      // The addon stays loaded for the life of the process; a context owns nothing here.
-      dispose: () => undefined,
+      // The addon stays loaded for the life of the process; what a context owns, its families registered.
+      dispose: () => {
+        for (const release of disposers.splice(0)) release();
+      },
     };
   },
 };

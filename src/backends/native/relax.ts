@@ -10,9 +10,10 @@ import type { NativeHandle } from './index.js';
 export { relaxAddon, STATE } from '../addon/relax.js';
 
 /** The relax family's native kernels, f32 and f64 (f32 widened to f64 for the iteration). */
-export function relaxKernels({ addon, threads }: NativeHandle): AnyKernel[] {
+export function relaxKernels({ addon, threads, onDispose }: NativeHandle): AnyKernel[] {
   const relax = relaxAddon(addon);
   const plain = new PlainCopies(relax);
+  onDispose?.(() => plain.release());
   const dtypes = ['f32', 'f64'] as const;
   return [
     kernel({ op: 'relaxSolve', dtypes, accepts: (args) => refuse(args.method), run: (args, ctl) => guarded(() => nativeRelaxSolve(relax, threads, args, ctl, plain)) }),
