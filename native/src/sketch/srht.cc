@@ -12,10 +12,8 @@ namespace numkern {
 namespace {
 
 template <class T>
-void srht_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
-                int threads) {
-  if (A.rows == 0) return;
-  const SrhtLayout lay = srht_layout(S, A, off, b != nullptr);
+void srht_apply(const SketchSpec& S, const SrhtLayout& lay, const SketchOperandView<T>& A, uint64_t off, const T* b,
+                double* SA, double* Sb, int threads) {
   const size_t m = lay.m, d = lay.d, n = lay.n, total = lay.total, npanels = lay.npanels, tsize = lay.tsize;
   const uint64_t B = lay.B, first = lay.first, last = lay.last;
   const unsigned bits = lay.bits;
@@ -139,10 +137,8 @@ NK_CLONES int64_t gather_group(const GroupSource<float>& G, const int32_t* ig, s
 /// the oracle's own operations; the levels above are summed sequentially instead of by the FWHT's tree,
 /// which re-associates the same terms (a difference within γ_{B/L}·Σ|terms|, Higham §4.2).
 template <class T>
-int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
-                         double* Sb, double limit, int threads) {
-  if (A.rows == 0) return -1;
-  const SrhtLayout lay = srht_layout(S, A, off, b != nullptr);
+int64_t srht_apply_dense(const SketchSpec& S, const SrhtLayout& lay, const SketchOperandView<T>& A, uint64_t off,
+                         const T* b, double* SA, double* Sb, double limit, int threads) {
   const size_t m = lay.m, d = lay.d, n = lay.n, total = lay.total, npanels = lay.npanels, tsize = lay.tsize;
   const uint64_t B = lay.B, first = lay.first, last = lay.last;
   const unsigned bits = lay.bits;
@@ -212,12 +208,15 @@ int64_t srht_apply_dense(const SketchSpec& S, const SketchOperandView<T>& A, uin
 template <class T>
 int64_t srht_sketch(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
                     double* Sb, double limit, int threads) {
+  if (A.rows == 0) return -1;
+  // What every schedule derives from S and the block first, made once here.
+  const SrhtLayout lay = srht_layout(S, A, off, b != nullptr);
   if (A.csr) {
-    srht_apply(S, A, off, b, SA, Sb, threads);
+    srht_apply(S, lay, A, off, b, SA, Sb, threads);
     return -1;
   }
-  if (S.srhtB <= (uint64_t{1} << kSrhtLocalBits)) return srht_blocks(S, A, off, b, SA, Sb, limit, threads);
-  return srht_apply_dense(S, A, off, b, SA, Sb, limit, threads);
+  if (lay.B <= (uint64_t{1} << kSrhtLocalBits)) return srht_blocks(S, lay, A, off, b, SA, Sb, limit, threads);
+  return srht_apply_dense(S, lay, A, off, b, SA, Sb, limit, threads);
 }
 
 template int64_t srht_sketch<float>(const SketchSpec&, const SketchOperandView<float>&, uint64_t, const float*, double*,

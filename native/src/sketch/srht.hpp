@@ -13,9 +13,12 @@ template <class T>
 int64_t srht_sketch(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
                     double* Sb, double limit, int threads);
 
-/// The schedule for B ≤ 2¹² (native/src/sketch/srht_blocks.cc), same contract: a dense A only.
+struct SrhtLayout;
+
+/// The schedule for B ≤ 2¹² (native/src/sketch/srht_blocks.cc), same contract for a dense A of at least one
+/// row, given the layout srht_sketch made (srht_parts.hpp).
 template <class T>
-int64_t srht_blocks(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
-                    double* Sb, double limit, int threads);
+int64_t srht_blocks(const SketchSpec& S, const SrhtLayout& lay, const SketchOperandView<T>& A, uint64_t off, const T* b,
+                    double* SA, double* Sb, double limit, int threads);
 
 }  // namespace numkern

@@ -113,10 +113,8 @@ int64_t first_bad_rows(const T* data, size_t d, size_t i0, size_t count, size_t 
 /// of every row's place and sign (n entries, per call) cost more than each thread computing its blocks'
 /// own (1 thread: 49-55 → 37-38 ms).
 template <class T>
-int64_t srht_blocks(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA,
-                    double* Sb, double limit, int threads) {
-  if (A.rows == 0) return -1;
-  const SrhtLayout lay = srht_layout(S, A, off, b != nullptr);
+int64_t srht_blocks(const SketchSpec& S, const SrhtLayout& lay, const SketchOperandView<T>& A, uint64_t off, const T* b,
+                    double* SA, double* Sb, double limit, int threads) {
   const size_t m = lay.m, d = lay.d, n = lay.n, total = lay.total, npanels = lay.npanels, tsize = lay.tsize;
   const size_t B = static_cast<size_t>(lay.B);
   const uint64_t first = lay.first, last = lay.last;
@@ -196,9 +194,9 @@ int64_t srht_blocks(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t
   return min_found(found);
 }
 
-template int64_t srht_blocks<float>(const SketchSpec&, const SketchOperandView<float>&, uint64_t, const float*, double*,
+template int64_t srht_blocks<float>(const SketchSpec&, const SrhtLayout&, const SketchOperandView<float>&, uint64_t, const float*, double*,
                                     double*, double, int);
-template int64_t srht_blocks<double>(const SketchSpec&, const SketchOperandView<double>&, uint64_t, const double*,
+template int64_t srht_blocks<double>(const SketchSpec&, const SrhtLayout&, const SketchOperandView<double>&, uint64_t, const double*,
                                      double*, double*, double, int);
 
 }  // namespace numkern

@@ -93,6 +93,9 @@ void feistel_tables(const SketchSpec& S, uint64_t h, size_t tsize, std::vector<u
     for (size_t x = 0; x < tsize; ++x) tables[r * tsize + x] = sketch_feistel_word(S.key, h, r, tsize, x);
 }
 
+}  // namespace
+
+// Outside the anonymous namespace: srht.cc's dispatcher passes the layout to srht_blocks.cc's schedule.
 /// What every SRHT schedule derives from S and the row block first: B's bits, the Feistel tables' size, the
 /// augmented [A | b] width in panels, the sampled rows split at B, and the permutation blocks the rows touch.
 struct SrhtLayout {
@@ -125,6 +128,8 @@ SrhtLayout srht_layout(const SketchSpec& S, const SketchOperandView<T>& A, uint6
   L.last = (off + std::max<size_t>(L.n, 1) - 1) / L.B;
   return L;
 }
+
+namespace {
 
 /// Rows of a local Hadamard group of the one-pass SRHT: 2¹² rows, so every permutation block of up to
 /// 4096 rows (every A of up to 4096 rows) is transformed whole, in the oracle's order: its bits.
