@@ -123,6 +123,7 @@ export class Engine {
   private readonly thresholds: Thresholds;
   private readonly fallbackLog: FallbackRecord[] = [];
   private disposed = false;
+  private readonly keys = new Map<DType, Map<OpName, string>>();
 
   protected constructor(slots: Slot[], options: ContextOptions) {
     this.slots = slots;
@@ -235,22 +236,27 @@ export class Engine {
     throwIfAborted(req.signal);
     const requested = req.backend ?? 'auto';
     const strict = req.strict ?? this.strict;
-    const key = `${op}:${req.dtype}`;
-    let candidates: Slot[];
+    const key = this.keyOf(op, req.dtype);
 
     const refusal = (s: Slot): string | null => (s.kernels.get(key) as KernelSpec<K> | undefined)?.accepts?.(args) ?? null;
     const runnable = (s: Slot) => s.kernels.has(key) && refusal(s) === null;
     // Deferred backends this call may use: the pinned one, or under auto each that could outrank every
     // started backend able to run it. Their kernels are known only once started.
-    const waiting = this.slots.filter((s) => s.deferred && (requested === 'auto' || s.name === requested));
-    if (waiting.length > 0) {
+    if (this.slots.some((s) => s.deferred && (requested === 'auto' || s.name === requested))) {
+      const waiting = this.slots.filter((s) => s.deferred && (requested === 'auto' || s.name === requested));
       const best = requested === 'auto' ? this.ordered().find((s) => runnable(s) && req.size >= this.minSize(op, s, key)) : undefined;
       const floor = best ? best.instance!.priority : -Infinity;
       await Promise.all(waiting.filter((s) => requested !== 'auto' || s.deferred!.bound > floor).map((s) => this.startDeferred(s)));
       throwIfAborted(req.signal);
     }
+    // The backends to try in turn. A pinned backend that can run the op is tried alone first; the rest
+    // are listed only if it fails (a call per op should not pay for a list it almost never reads).
+    let first: Slot | undefined;
+    let rest: () => Slot[];
     if (requested === 'auto') {
-      candidates = this.ordered().filter((s) => runnable(s) && req.size >= this.minSize(op, s, key));
+      const candidates = this.ordered().filter((s) => runnable(s) && req.size >= this.minSize(op, s, key));
+      first = candidates[0];
+      rest = () => candidates.slice(1);
     } else {
       const pinned = this.slots.find((s) => s.name === requested);
       if (!pinned) throw new NumkernError('E_RANGE', `options.backend: unknown backend '${String(requested)}'`, { argument: 'options.backend' });
@@ -260,19 +266,23 @@ export class Engine {
         : refusal(pinned) === null ? null : `${requested} ${key}: ${refusal(pinned)}`;
       if (why) {
         if (strict) throw new NumkernError('E_BACKEND_UNAVAILABLE', `${op}: ${why}`, { argument: 'options.backend' });
-        candidates = this.ordered().filter(runnable);
-        if (candidates[0]) this.record({ op, dtype: req.dtype, requested, used: candidates[0].name, reason: why });
+        const candidates = this.ordered().filter(runnable);
+        first = candidates[0];
+        if (first) this.record({ op, dtype: req.dtype, requested, used: first.name, reason: why });
+        rest = () => candidates.slice(1);
       } else {
-        candidates = [pinned, ...this.ordered().filter((s) => s !== pinned && runnable(s))];
+        first = pinned;
+        rest = () => this.ordered().filter((s) => s !== pinned && runnable(s));
       }
     }
-    if (candidates.length === 0) {
+    if (!first) {
       const reasons = this.slots.map((s) => `[${s.name}] ${s.instance ? `no ${key} kernel` : s.reason}`).join(', ');
       throw new NumkernError('E_BACKEND_UNAVAILABLE', `${op}: no backend can run ${key}. ${reasons}`, { argument: op });
     }
 
     let lastError: unknown;
-    for (const slot of candidates) {
+    let later: Slot[] | null = null;
+    for (let slot: Slot | undefined = first, i = 0; slot; slot = (later ??= rest())[i++]) {
       const k = slot.kernels.get(key)!;
       try {
         const value = (await k.run(args as never, req)) as OpResult<K>;
@@ -280,9 +290,11 @@ export class Engine {
       } catch (e) {
         // A lost device takes its backend out of rotation; the op retries on the next candidate.
         if (e instanceof NumkernError && e.code === 'E_DEVICE_LOST') {
+          // The list of the rest is taken before the lost backend leaves it (as the whole list was).
+          later ??= rest();
           this.markLost(slot, e.message);
           if (strict && requested !== 'auto') throw e;
-          const next = candidates[candidates.indexOf(slot) + 1];
+          const next = later[i];
           if (next) this.record({ op, dtype: req.dtype, requested: slot.name, used: next.name, reason: e.message });
           lastError = e;
           continue;
@@ -291,6 +303,15 @@ export class Engine {
       }
     }
     throw lastError;
+  }
+
+  /** `${op}:${dtype}`, the kernel key, made once per pair (a fresh string per call is hashed per lookup). */
+  private keyOf(op: OpName, dtype: DType): string {
+    let byOp = this.keys.get(dtype);
+    if (!byOp) this.keys.set(dtype, (byOp = new Map()));
+    let k = byOp.get(op);
+    if (k === undefined) byOp.set(op, (k = `${op}:${dtype}`));
+    return k;
   }
 
   async dispose(): Promise<void> {
