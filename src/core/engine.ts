@@ -242,8 +242,9 @@ export class Engine {
     const runnable = (s: Slot) => s.kernels.has(key) && refusal(s) === null;
     // Deferred backends this call may use: the pinned one, or under auto each that could outrank every
     // started backend able to run it. Their kernels are known only once started.
-    if (this.slots.some((s) => s.deferred && (requested === 'auto' || s.name === requested))) {
-      const waiting = this.slots.filter((s) => s.deferred && (requested === 'auto' || s.name === requested));
+    const waits = (s: Slot) => s.deferred !== null && (requested === 'auto' || s.name === requested);
+    if (this.slots.some(waits)) {
+      const waiting = this.slots.filter(waits);
       const best = requested === 'auto' ? this.ordered().find((s) => runnable(s) && req.size >= this.minSize(op, s, key)) : undefined;
       const floor = best ? best.instance!.priority : -Infinity;
       await Promise.all(waiting.filter((s) => requested !== 'auto' || s.deferred!.bound > floor).map((s) => this.startDeferred(s)));
