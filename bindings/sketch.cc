@@ -404,7 +404,8 @@ void prepare_refine(const Napi::CallbackInfo& info, Job& job) {
   };
 }
 
-// sketchKaczmarz(A, b, x, block, rowCdf, key0, key1, target, maxIter, checkEvery, out[3], threads)
+// sketchKaczmarzRun(A, b, x, block, rowCdf, key0, key1, target, maxIter, checkEvery, state, work, budget, threads)
+//   → 1 when done (on the caller's arrays, in slices: a large A is not copied for the pool)
 void prepare_kaczmarz(const Napi::CallbackInfo& info, Job& job) {
   const Napi::Env env = info.Env();
   const Operand A = read_operand(info, 0, "A", job);
@@ -420,25 +421,25 @@ void prepare_kaczmarz(const Napi::CallbackInfo& info, Job& job) {
   const double target = number_arg(info, 7, "target");
   const int maxIter = static_cast<int>(integer_arg(info, 8, "maxIter", 0, 2147483647.0));
   const int checkEvery = static_cast<int>(integer_arg(info, 9, "checkEvery", 1, 2147483647.0));
-  const ArrayArg out = f64(info, 10, "out");
-  require_length(env, out, "out", 3, "iterations, converged, residualNorm");
-  const int threads = threads_arg(info, 11);
+  const ArrayArg st = f64(info, 10, "state");
+  require_length(env, st, "state", numkern::kRowScalars, "the loop's scalar slots");
+  const ArrayArg work = f64(info, 11, "work");
+  require_length(env, work, "work", numkern::sketch_kaczmarz_work(A.rows(), block), "the loop's work vectors");
+  const double budget = number_arg(info, 12, "budget");
+  const int threads = threads_arg(info, 13);
   double* px = job.inout<double>(x);
   const double* pc = job.in<double>(cdf);
-  double* po = job.out<double>(out);
+  double* ps = job.inout<double>(st);
+  double* pw = job.inout<double>(work);
+  job.returns_number = true;
   job.run = [=]() -> double {
-    bool conv = false;
-    double rn = 0;
-    const int it = A.f32 ? numkern::sketch_kaczmarz<float>(A.a32, static_cast<const float*>(b), px, block, pc, key, target, maxIter, checkEvery, &conv, &rn, threads)
-                         : numkern::sketch_kaczmarz<double>(A.a64, static_cast<const double*>(b), px, block, pc, key, target, maxIter, checkEvery, &conv, &rn, threads);
-    po[0] = it;
-    po[1] = conv ? 1 : 0;
-    po[2] = rn;
-    return 0;
+    const bool done = A.f32 ? numkern::sketch_kaczmarz_run<float>(A.a32, static_cast<const float*>(b), px, block, pc, key, target, maxIter, checkEvery, ps, pw, budget, threads)
+                            : numkern::sketch_kaczmarz_run<double>(A.a64, static_cast<const double*>(b), px, block, pc, key, target, maxIter, checkEvery, ps, pw, budget, threads);
+    return done ? 1 : 0;
   };
 }
 
-// sketchProject(kind, m, s, key0, key1, scale, A, b, x, target, maxIter, out[3], threads)
+// sketchProjectRun(kind, m, s, key0, key1, scale, A, b, x, target, maxIter, state, work, budget, threads) → 1 when done
 void prepare_project(const Napi::CallbackInfo& info, Job& job) {
   const Napi::Env env = info.Env();
   const SketchSpec S = read_spec(info, 0);
@@ -449,20 +450,20 @@ void prepare_project(const Napi::CallbackInfo& info, Job& job) {
   require_length(env, x, "x", A.cols(), "cols of A");
   const double target = number_arg(info, 9, "target");
   const int maxIter = static_cast<int>(integer_arg(info, 10, "maxIter", 0, 2147483647.0));
-  const ArrayArg out = f64(info, 11, "out");
-  require_length(env, out, "out", 3, "iterations, converged, residualNorm");
-  const int threads = threads_arg(info, 12);
+  const ArrayArg st = f64(info, 11, "state");
+  require_length(env, st, "state", numkern::kRowScalars, "the loop's scalar slots");
+  const ArrayArg work = f64(info, 12, "work");
+  require_length(env, work, "work", A.rows(), "rows of A");
+  const double budget = number_arg(info, 13, "budget");
+  const int threads = threads_arg(info, 14);
   double* px = job.inout<double>(x);
-  double* po = job.out<double>(out);
+  double* ps = job.inout<double>(st);
+  double* pw = job.inout<double>(work);
+  job.returns_number = true;
   job.run = [=]() -> double {
-    bool conv = false;
-    double rn = 0;
-    const int it = A.f32 ? numkern::sketch_project<float>(A.a32, static_cast<const float*>(b), px, S, target, maxIter, &conv, &rn, threads)
-                         : numkern::sketch_project<double>(A.a64, static_cast<const double*>(b), px, S, target, maxIter, &conv, &rn, threads);
-    po[0] = it;
-    po[1] = conv ? 1 : 0;
-    po[2] = rn;
-    return 0;
+    const bool done = A.f32 ? numkern::sketch_project_run<float>(A.a32, static_cast<const float*>(b), px, S, target, maxIter, ps, pw, budget, threads)
+                            : numkern::sketch_project_run<double>(A.a64, static_cast<const double*>(b), px, S, target, maxIter, ps, pw, budget, threads);
+    return done ? 1 : 0;
   };
 }
 
@@ -484,6 +485,7 @@ Napi::Value sketch_layout(const Napi::CallbackInfo& info) {
   o.Set("iterateScalars", numkern::kIterScalars);
   o.Set("gramScalars", numkern::kGramScalars);
   o.Set("refineScalars", numkern::kRefineScalars);
+  o.Set("rowScalars", numkern::kRowScalars);
   o.Set("lapack", numkern::sketch_have_lapack());
   return o;
 }
@@ -499,8 +501,8 @@ void register_sketch(Napi::Env env, Napi::Object exports) {
   exports.Set("sketchGramWork", Napi::Function::New(env, sketch_gram_work, "sketchGramWork"));
   exports.Set("sketchGramRun", Napi::Function::New(env, run_sync<prepare_gram>, "sketchGramRun"));
   exports.Set("sketchRefineRun", Napi::Function::New(env, run_sync<prepare_refine>, "sketchRefineRun"));
-  export_pair<prepare_kaczmarz>(env, exports, "sketchKaczmarz");
-  export_pair<prepare_project>(env, exports, "sketchProject");
+  exports.Set("sketchKaczmarzRun", Napi::Function::New(env, run_sync<prepare_kaczmarz>, "sketchKaczmarzRun"));
+  exports.Set("sketchProjectRun", Napi::Function::New(env, run_sync<prepare_project>, "sketchProjectRun"));
   exports.Set("sketchLayout", Napi::Function::New(env, sketch_layout, "sketchLayout"));
 
   // ---- CUDA (native/cuda/sketch.cu): sketchApply only; the QR, residual and loops stay on the CPU ----

@@ -8,6 +8,7 @@ import { createContext, type Context } from '../../src/index.js';
 import { loadNative } from '../../src/backends/addon/load.js';
 import { lsProblem, randomDense, toCsr } from './problems.js';
 import { srhtBlock } from '../../src/sketch/spec.js';
+import { seedToKey } from '../../src/core/philox.js';
 
 const { addon } = loadNative();
 const ctxs: Context[] = [];
@@ -239,5 +240,49 @@ describe.skipIf(!addon)('native sketch', async () => {
     expect(() => a.sketchApply!(4, 4, 9, 0, 0, 1, 0, 0, null, A, 0, null, SA, null, false, true, 0)).toThrow(/nnzPerCol/);
     expect(() => a.sketchApply!(2, 4, 0, 0, 0, 1, 4, 4, new Uint32Array([0, 1, 2, 9]), A, 0, null, SA, null, false, true, 0)).toThrow(/sample/);
     expect(() => a.sketchQr!(new Float64Array(5), 3, 2, null, new Float64Array(4), new Int32Array(2), 1e-12, true, 0)).toThrow(/M/);
+  });
+
+  it.skipIf(!has)('kaczmarz and sketch-and-project in slices (a zero time budget) end with the bits of one whole call, and the oracle\'s count', async () => {
+    type Run = (...args: unknown[]) => number;
+    const a = addon as unknown as { sketchKaczmarzRun: Run; sketchProjectRun: Run };
+    const P = lsProblem(300, 12, 2, 0, 5);
+    const rowCdf = new Float64Array(300);
+    for (let i = 0, acc = 0; i < 300; i++) {
+      for (let j = 0; j < 12; j++) acc += P.A.data[i * 12 + j]! ** 2;
+      rowCdf[i] = acc;
+    }
+    const [k0, k1] = seedToKey(7);
+    const solve = (run: (x: Float64Array, st: Float64Array, budget: number) => number, budget: number) => {
+      const x = new Float64Array(12);
+      const st = new Float64Array(4);
+      let calls = 1;
+      while (!run(x, st, budget)) calls++;
+      return { x, st, calls };
+    };
+    for (const block of [1, 4]) {
+      const work = new Float64Array(block === 1 ? 600 : 300);
+      const run = (x: Float64Array, st: Float64Array, budget: number) =>
+        a.sketchKaczmarzRun(P.A, P.b, x, block, rowCdf, k0, k1, 1e-9, 3000, 50, st, work, budget, 2);
+      const whole = solve(run, 1e9);
+      const sliced = solve(run, 0);
+      expect(whole.calls).toBe(1);
+      // A zero budget ends a slice at every 64th projection (the clock is read there).
+      expect(sliced.calls).toBe(Math.ceil(whole.st[0]! / 64));
+      expect(sliced.calls).toBeGreaterThan(1);
+      expect(sliced.x).toEqual(whole.x);
+      expect(sliced.st).toEqual(whole.st);
+      const oracle = await one.sketch.kaczmarz(P.A, P.b, { seed: 7, tol: 1e-9 / Math.hypot(...P.b), maxIter: 3000, checkEvery: 50, block, backend: 'js' });
+      expect(whole.st[0]).toBe(oracle.iterations);
+      expect(whole.st[2]).toBe(1); // converged, before maxIter
+    }
+    const work = new Float64Array(300);
+    const run = (x: Float64Array, st: Float64Array, budget: number) =>
+      a.sketchProjectRun(3, 6, 1, k0, k1, 1, P.A, P.b, x, 1e-9, 400, st, work, budget, 2);
+    const whole = solve(run, 1e9);
+    const sliced = solve(run, 0);
+    expect(whole.st[0]).toBeGreaterThan(1);
+    expect(sliced.calls).toBe(sliced.st[0]); // one step a call
+    expect(sliced.x).toEqual(whole.x);
+    expect(sliced.st).toEqual(whole.st);
   });
 });

@@ -71,15 +71,23 @@ bool sketch_refine_run(const SketchOperandView<T>& A, const T* b, const double* 
                        const int32_t* perm, size_t rank, double* x, double* st, double* work, double tol,
                        double normEst, double condEst, int maxIter, double budget_s, int threads);
 
-/// Randomized (block) Kaczmarz, whole (the oracle's loop); returns iterations; converged/residual out.
-template <class T>
-int sketch_kaczmarz(const SketchOperandView<T>& A, const T* b, double* x, size_t block, const double* rowCdf,
-                    const uint32_t key[2], double target, int maxIter, int checkEvery, bool* converged,
-                    double* residualNorm, int threads);
+// Row-action scalars (Kaczmarz and sketch-and-project): projections done, phase (0 not started, 1 running,
+// 2 finished), converged (0/1), the last residual norm.
+enum SketchRowSlot : int { kRowDone = 0, kRowPhase = 1, kRowConverged = 2, kRowResidual = 3 };
+constexpr int kRowScalars = 4;
+/// Kaczmarz work: the residual (n), then the squared row norms (n) when block = 1.
+inline size_t sketch_kaczmarz_work(size_t n, size_t block) { return block == 1 ? 2 * n : n; }
 
-/// Sketch-and-project, whole.
+/// Randomized (block) Kaczmarz from its state for about budget_s seconds; true when done (the oracle's
+/// loop and arithmetic: iteration t takes its rows from Philox counter t, so slices change nothing).
 template <class T>
-int sketch_project(const SketchOperandView<T>& A, const T* b, double* x, const SketchSpec& S, double target,
-                   int maxIter, bool* converged, double* residualNorm, int threads);
+bool sketch_kaczmarz_run(const SketchOperandView<T>& A, const T* b, double* x, size_t block, const double* rowCdf,
+                         const uint32_t key[2], double target, int maxIter, int checkEvery, double* st, double* work,
+                         double budget_s, int threads);
+
+/// Sketch-and-project from its state (work: the residual, n), at least one step a call; true when done.
+template <class T>
+bool sketch_project_run(const SketchOperandView<T>& A, const T* b, double* x, const SketchSpec& S, double target,
+                        int maxIter, double* st, double* work, double budget_s, int threads);
 
 }  // namespace numkern

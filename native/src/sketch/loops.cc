@@ -309,32 +309,47 @@ bool sketch_refine_run(const SketchOperandView<T>& A, const T* b, const double* 
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Kaczmarz and sketch-and-project (whole loops, the oracle's arithmetic)
+// Kaczmarz and sketch-and-project (the oracle's arithmetic, resumable: iteration t's rows or sketch come
+// from Philox at counter t, so a slice boundary changes nothing)
 
 template <class T>
-int sketch_kaczmarz(const SketchOperandView<T>& A, const T* b, double* x, size_t block, const double* rowCdf,
-                    const uint32_t key[2], double target, int maxIter, int checkEvery, bool* converged,
-                    double* residualNorm, int threads) {
+bool sketch_kaczmarz_run(const SketchOperandView<T>& A, const T* b, double* x, size_t block, const double* rowCdf,
+                         const uint32_t key[2], double target, int maxIter, int checkEvery, double* st, double* work,
+                         double budget_s, int threads) {
+  const auto t0 = Clock::now();
   const size_t n = A.rows, d = A.cols;
-  std::vector<double> r(n);
-  double rn = residual_into(A, b, x, r.data(), threads);
-  *converged = false;
-  if (rn <= target) { *converged = true; *residualNorm = rn; return 0; }
-  const double total = rowCdf[n - 1];
-  std::vector<double> M(block * d), c(block), delta(d), norms(block == 1 ? n : 0);
-  std::vector<size_t> rows(block);
-  for (size_t i = 0; i < norms.size(); ++i) {
-    double s = 0;
-    if (A.csr) {
-      for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) s += static_cast<double>(A.values[p]) * static_cast<double>(A.values[p]);
-    } else {
-      for (size_t j = 0; j < d; ++j) { const double a = static_cast<double>(A.data[i * d + j]); s += a * a; }
+  double* r = work;
+  double* norms = block == 1 ? work + n : nullptr;
+  const auto finish = [&](int done, bool converged, double rn) {
+    st[kRowDone] = done;
+    st[kRowPhase] = 2;
+    st[kRowConverged] = converged ? 1 : 0;
+    st[kRowResidual] = rn;
+    return true;
+  };
+  if (st[kRowPhase] == 0) {
+    const double rn = residual_into(A, b, x, r, threads);
+    if (rn <= target) return finish(0, true, rn);
+    for (size_t i = 0; norms && i < n; ++i) {
+      double s = 0;
+      if (A.csr) {
+        for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) s += static_cast<double>(A.values[p]) * static_cast<double>(A.values[p]);
+      } else {
+        for (size_t j = 0; j < d; ++j) { const double a = static_cast<double>(A.data[i * d + j]); s += a * a; }
+      }
+      norms[i] = s;
     }
-    norms[i] = s;
+    st[kRowDone] = 0;
+    st[kRowResidual] = rn;
+    st[kRowPhase] = 1;
   }
+  if (st[kRowPhase] == 2) return true;
+  const double total = rowCdf[n - 1];
+  std::vector<double> M(block > 1 ? block * d : 0), c(block), delta(d);
+  std::vector<size_t> rows(block);
   uint32_t blk[4];
   uint64_t have = ~0ull;
-  for (int t = 0; t < maxIter; ++t) {
+  for (int t = static_cast<int>(st[kRowDone]); t < maxIter; ++t) {
     for (size_t l = 0; l < block; ++l) {
       const uint64_t q = static_cast<uint64_t>(t) * block + l;
       if ((q >> 2) != have) { have = q >> 2; philox_block(key, kSketchStreamKaczmarz, have, blk); }
@@ -375,25 +390,43 @@ int sketch_kaczmarz(const SketchOperandView<T>& A, const T* b, double* x, size_t
     }
     const int done = t + 1;
     if (done % checkEvery == 0 || done == maxIter) {
-      rn = residual_into(A, b, x, r.data(), threads);
-      if (rn <= target) { *converged = true; *residualNorm = rn; return done; }
-      if (!std::isfinite(rn)) { *residualNorm = rn; return done; }
+      const double rn = residual_into(A, b, x, r, threads);
+      if (rn <= target) return finish(done, true, rn);
+      if (!std::isfinite(rn)) return finish(done, false, rn);
+      st[kRowResidual] = rn;
+    }
+    // The clock is read every 64 projections: one costs about a microsecond at a few hundred columns.
+    if (done % 64 == 0 && seconds_since(t0) > budget_s) {
+      st[kRowDone] = done;
+      return false;
     }
   }
-  *residualNorm = rn;
-  return maxIter;
+  return finish(maxIter, false, st[kRowResidual]);
 }
 
 template <class T>
-int sketch_project(const SketchOperandView<T>& A, const T* b, double* x, const SketchSpec& S, double target,
-                   int maxIter, bool* converged, double* residualNorm, int threads) {
+bool sketch_project_run(const SketchOperandView<T>& A, const T* b, double* x, const SketchSpec& S, double target,
+                        int maxIter, double* st, double* work, double budget_s, int threads) {
+  const auto t0 = Clock::now();
   const size_t n = A.rows, d = A.cols, q = S.m;
-  std::vector<double> r(n);
-  double rn = residual_into(A, b, x, r.data(), threads);
-  *converged = false;
-  if (rn <= target) { *converged = true; *residualNorm = rn; return 0; }
+  double* r = work;
+  const auto finish = [&](int done, bool converged, double rn) {
+    st[kRowDone] = done;
+    st[kRowPhase] = 2;
+    st[kRowConverged] = converged ? 1 : 0;
+    st[kRowResidual] = rn;
+    return true;
+  };
+  if (st[kRowPhase] == 0) {
+    const double rn = residual_into(A, b, x, r, threads);
+    if (rn <= target) return finish(0, true, rn);
+    st[kRowDone] = 0;
+    st[kRowResidual] = rn;
+    st[kRowPhase] = 1;
+  }
+  if (st[kRowPhase] == 2) return true;
   std::vector<double> SA(q * d), Sr(q), delta(d);
-  for (int t = 0; t < maxIter; ++t) {
+  for (int t = static_cast<int>(st[kRowDone]); t < maxIter; ++t) {
     uint32_t kw[4];
     philox_block(S.key, kSketchStreamProject, static_cast<uint64_t>(t) / 2, kw);
     const unsigned lane = 2u * (static_cast<unsigned>(t) & 1u);
@@ -402,22 +435,26 @@ int sketch_project(const SketchOperandView<T>& A, const T* b, double* x, const S
     St.key[1] = kw[lane + 1];
     // The oracle sketches the f64 residual r as its b.
     if constexpr (sizeof(T) == 8) {
-      sketch_apply<double>(St, A, 0, r.data(), SA.data(), Sr.data(), false, true, 0.0, threads);
+      sketch_apply<double>(St, A, 0, r, SA.data(), Sr.data(), false, true, 0.0, threads);
     } else {
       // f32 A with an f64 residual: sketch A and r separately (r through a one-column f64 view).
       sketch_apply<float>(St, A, 0, nullptr, SA.data(), nullptr, false, true, 0.0, threads);
-      SketchOperandView<double> rv{false, n, 1, r.data(), nullptr, nullptr, nullptr};
+      SketchOperandView<double> rv{false, n, 1, r, nullptr, nullptr, nullptr};
       sketch_apply<double>(St, rv, 0, nullptr, Sr.data(), nullptr, false, true, 0.0, threads);
     }
     sketch_min_norm_solve(SA.data(), q, d, Sr.data(), 2.220446049250313e-16 * static_cast<double>(std::max(q, d)),
                           delta.data());
     for (size_t j = 0; j < d; ++j) x[j] += delta[j];
-    rn = residual_into(A, b, x, r.data(), threads);
-    if (rn <= target) { *converged = true; *residualNorm = rn; return t + 1; }
-    if (!std::isfinite(rn)) { *residualNorm = rn; return t + 1; }
+    const double rn = residual_into(A, b, x, r, threads);
+    if (rn <= target) return finish(t + 1, true, rn);
+    if (!std::isfinite(rn)) return finish(t + 1, false, rn);
+    st[kRowResidual] = rn;
+    if (seconds_since(t0) > budget_s) {
+      st[kRowDone] = t + 1;
+      return false;
+    }
   }
-  *residualNorm = rn;
-  return maxIter;
+  return finish(maxIter, false, st[kRowResidual]);
 }
 
 #define NK_SKETCH_INST(T)                                                                                            \
@@ -431,10 +468,10 @@ int sketch_project(const SketchOperandView<T>& A, const T* b, double* x, const S
   template bool sketch_refine_run<T>(const SketchOperandView<T>&, const T*, const double*, const double*,           \
                                      const int32_t*, size_t, double*, double*, double*, double, double, double, int, \
                                      double, int);                                                                  \
-  template int sketch_kaczmarz<T>(const SketchOperandView<T>&, const T*, double*, size_t, const double*,             \
-                                   const uint32_t*, double, int, int, bool*, double*, int);                          \
-  template int sketch_project<T>(const SketchOperandView<T>&, const T*, double*, const SketchSpec&, double, int,     \
-                                 bool*, double*, int);
+  template bool sketch_kaczmarz_run<T>(const SketchOperandView<T>&, const T*, double*, size_t, const double*,       \
+                                       const uint32_t*, double, int, int, double*, double*, double, int);            \
+  template bool sketch_project_run<T>(const SketchOperandView<T>&, const T*, double*, const SketchSpec&, double, int, \
+                                      double*, double*, double, int);
 NK_SKETCH_INST(float)
 NK_SKETCH_INST(double)
 

@@ -13,8 +13,8 @@
  * - sketchLsqr and sketchIterate as resumable native loops whose whole state lives in arrays owned here,
  *   run for about SLICE_SECONDS per call: the iterates do not depend on where the slices fall.
  * Each slice is a complete addon call that re-checks its arguments, so an array detached or resized in
- * between is an error, never a stale pointer. sketchQr, sketchKaczmarz and sketchProject run on the libuv
- * pool (on copies) when large, synchronously otherwise.
+ * between is an error, never a stale pointer; sketchKaczmarz and sketchProject run the same way. sketchQr
+ * runs on the libuv pool (on copies) when large, synchronously otherwise.
  */
 import { kernel, type AnyKernel, type KernelControl } from '../../core/backend.js';
 import { throwIfAborted } from '../../core/errors.js';
@@ -38,13 +38,16 @@ const LSQR_SCALARS = 12;
 const ITERATE_SCALARS = 8;
 const GRAM_SCALARS = 4;
 const REFINE_SCALARS = 8;
+/** Kaczmarz and sketch-and-project state (native/include/numkern/sketch_loops.hpp, SketchRowSlot). */
+const ROW_SCALARS = 4;
+const ROW = { done: 0, converged: 2, residual: 3 } as const;
 /** Multiply-adds per apply slice: a few milliseconds. */
 export const APPLY_SLICE = 1 << 24;
 /** Elements of A per residual slice. */
 export const RESIDUAL_SLICE = 1 << 23;
 /** Seconds a loop call runs before the event loop gets a turn (at least one step). */
 export const SLICE_SECONDS = 0.05;
-/** From this many elements of work, QR, Kaczmarz and sketch-and-project go to the libuv pool. */
+/** From this many elements of SA, the QR goes to the libuv pool. */
 const ASYNC_CUTOFF = 1e5;
 /**
  * LAPACK's dgeqp3 for sketchQr from this many rows·cols² (where its blocking pays; below it the built-in
@@ -66,6 +69,7 @@ interface NativeSketchLayout {
   iterateScalars: number;
   gramScalars: number;
   refineScalars: number;
+  rowScalars: number;
   lapack: boolean;
 }
 
@@ -86,17 +90,15 @@ interface NativeSketchKernels {
     work: Float64Array, blas: boolean, f32: boolean, budget: number, threads: number): number;
   sketchRefineRun(A: Obj, b: FloatArray, R: Float64Array | null, perm: Int32Array, rank: number, U: Float64Array, x: Float64Array, st: Float64Array,
     work: Float64Array, tol: number, normEst: number, condEst: number, maxIter: number, budget: number, threads: number): number;
-  sketchKaczmarz(A: Obj, b: FloatArray, x: Float64Array, block: number, rowCdf: Float64Array, key0: number, key1: number, target: number,
-    maxIter: number, checkEvery: number, out: Float64Array, threads: number): void;
-  sketchKaczmarzAsync(...args: Parameters<NativeSketchKernels['sketchKaczmarz']>): Promise<void>;
-  sketchProject(kind: number, m: number, s: number, key0: number, key1: number, scale: number, A: Obj, b: FloatArray, x: Float64Array,
-    target: number, maxIter: number, out: Float64Array, threads: number): void;
-  sketchProjectAsync(...args: Parameters<NativeSketchKernels['sketchProject']>): Promise<void>;
+  sketchKaczmarzRun(A: Obj, b: FloatArray, x: Float64Array, block: number, rowCdf: Float64Array, key0: number, key1: number, target: number,
+    maxIter: number, checkEvery: number, st: Float64Array, work: Float64Array, budget: number, threads: number): number;
+  sketchProjectRun(kind: number, m: number, s: number, key0: number, key1: number, scale: number, A: Obj, b: FloatArray, x: Float64Array,
+    target: number, maxIter: number, st: Float64Array, work: Float64Array, budget: number, threads: number): number;
   sketchLayout(): NativeSketchLayout;
 }
 
 const SKETCH_EXPORTS = ['sketchApply', 'sketchQr', 'sketchQrAsync', 'sketchResidualSq', 'sketchLsqrRun', 'sketchIterateRun', 'sketchGramWork',
-  'sketchGramRun', 'sketchRefineRun', 'sketchKaczmarz', 'sketchKaczmarzAsync', 'sketchProject', 'sketchProjectAsync', 'sketchLayout'] as const;
+  'sketchGramRun', 'sketchRefineRun', 'sketchKaczmarzRun', 'sketchProjectRun', 'sketchLayout'] as const;
 
 type SketchAddon = NativeAddon & NativeSketchKernels;
 
@@ -110,7 +112,7 @@ function checkLayout(layout: NativeSketchLayout): void {
   if (layout.feistelRounds !== SRHT_FEISTEL_ROUNDS) bad.push(`feistel rounds ${layout.feistelRounds} ≠ ${SRHT_FEISTEL_ROUNDS}`);
   if (layout.sumBlock !== SUM_BLOCK) bad.push(`sum block ${layout.sumBlock} ≠ ${SUM_BLOCK}`);
   if (layout.lsqrScalars !== LSQR_SCALARS || layout.iterateScalars !== ITERATE_SCALARS || layout.gramScalars !== GRAM_SCALARS ||
-    layout.refineScalars !== REFINE_SCALARS) bad.push('loop state slots differ');
+    layout.refineScalars !== REFINE_SCALARS || layout.rowScalars !== ROW_SCALARS) bad.push('loop state slots differ');
   if (bad.length) throw new Error(`native sketch tables differ from src/sketch/ops.ts (stale build? run npm run rebuild:native): ${bad.join('; ')}`);
 }
 
@@ -270,23 +272,35 @@ async function refine(sk: SketchAddon, threads: number, args: SketchRefineArgs, 
   return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm: st[2]! };
 }
 
-async function kaczmarz(sk: SketchAddon, threads: number, a: SketchKaczmarzArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
-  throwIfAborted(ctl.signal);
-  const out = new Float64Array(3);
-  const call = [a.A, a.b, a.x, a.block, a.rowCdf, a.key0, a.key1, a.target, a.maxIter, a.checkEvery, out, threads] as const;
-  if (operandRows(a.A) * operandCols(a.A) >= ASYNC_CUTOFF) await sk.sketchKaczmarzAsync(...call);
-  else sk.sketchKaczmarz(...call);
-  return { iterations: out[0]!, converged: out[1] === 1, residualNorm: out[2]! };
+/**
+ * Kaczmarz and sketch-and-project run on the caller's arrays in slices of about SLICE_SECONDS (iteration t
+ * draws its rows or sketch from Philox at counter t, so the slices change nothing). On the libuv pool
+ * they would work on a copy of A: for a dense 200000 × 200 A, 320 MB and ~79 000 fresh pages a call, about
+ * a second, where 2000 projections and two residual passes take tens of milliseconds.
+ */
+async function rowAction(run: (st: Float64Array, work: Float64Array) => number, workLength: number, ctl: KernelControl): Promise<SketchSolveOutcome> {
+  const st = new Float64Array(ROW_SCALARS);
+  const work = takeZeroed(workLength);
+  for (;;) {
+    throwIfAborted(ctl.signal);
+    if (run(st, work)) break;
+    ctl.onProgress?.({ iteration: st[ROW.done]!, residualNorm: st[ROW.residual]! });
+    await yieldToLoop();
+  }
+  giveBack(work);
+  return { iterations: st[ROW.done]!, converged: st[ROW.converged] === 1, residualNorm: st[ROW.residual]! };
 }
 
-async function project(sk: SketchAddon, threads: number, a: SketchProjectArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
-  throwIfAborted(ctl.signal);
-  const out = new Float64Array(3);
+function kaczmarz(sk: SketchAddon, threads: number, a: SketchKaczmarzArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
+  const n = operandRows(a.A);
+  return rowAction((st, work) => sk.sketchKaczmarzRun(a.A, a.b, a.x, a.block, a.rowCdf, a.key0, a.key1, a.target, a.maxIter, a.checkEvery,
+    st, work, SLICE_SECONDS, threads), a.block === 1 ? 2 * n : n, ctl);
+}
+
+function project(sk: SketchAddon, threads: number, a: SketchProjectArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
   const S = a.S;
-  const call = [SKETCH_KIND_CODES[S.kind], S.m, S.nnzPerCol, S.key0, S.key1, S.scale, a.A, a.b, a.x, a.target, a.maxIter, out, threads] as const;
-  if (operandRows(a.A) * operandCols(a.A) >= ASYNC_CUTOFF) await sk.sketchProjectAsync(...call);
-  else sk.sketchProject(...call);
-  return { iterations: out[0]!, converged: out[1] === 1, residualNorm: out[2]! };
+  return rowAction((st, work) => sk.sketchProjectRun(SKETCH_KIND_CODES[S.kind], S.m, S.nnzPerCol, S.key0, S.key1, S.scale, a.A, a.b, a.x,
+    a.target, a.maxIter, st, work, SLICE_SECONDS, threads), operandRows(a.A), ctl);
 }
 
 export function sketchAddon(addon: NativeAddon): SketchAddon {
