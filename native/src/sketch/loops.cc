@@ -312,6 +312,17 @@ bool sketch_refine_run(const SketchOperandView<T>& A, const T* b, const double* 
 // Kaczmarz and sketch-and-project (the oracle's arithmetic, resumable: iteration t's rows or sketch come
 // from Philox at counter t, so a slice boundary changes nothing)
 
+namespace {
+/// Ends a row-action loop's state: `done` steps, converged or not, the residual norm rn. Returns true (done).
+bool row_action_done(double* st, int done, bool converged, double rn) {
+  st[kRowDone] = done;
+  st[kRowPhase] = 2;
+  st[kRowConverged] = converged ? 1 : 0;
+  st[kRowResidual] = rn;
+  return true;
+}
+}  // namespace
+
 template <class T>
 bool sketch_kaczmarz_run(const SketchOperandView<T>& A, const T* b, double* x, size_t block, const double* rowCdf,
                          const uint32_t key[2], double target, int maxIter, int checkEvery, double* st, double* work,
@@ -320,16 +331,9 @@ bool sketch_kaczmarz_run(const SketchOperandView<T>& A, const T* b, double* x, s
   const size_t n = A.rows, d = A.cols;
   double* r = work;
   double* norms = block == 1 ? work + n : nullptr;
-  const auto finish = [&](int done, bool converged, double rn) {
-    st[kRowDone] = done;
-    st[kRowPhase] = 2;
-    st[kRowConverged] = converged ? 1 : 0;
-    st[kRowResidual] = rn;
-    return true;
-  };
   if (st[kRowPhase] == 0) {
     const double rn = residual_into(A, b, x, r, threads);
-    if (rn <= target) return finish(0, true, rn);
+    if (rn <= target) return row_action_done(st, 0, true, rn);
     for (size_t i = 0; norms && i < n; ++i) {
       double s = 0;
       if (A.csr) {
@@ -391,8 +395,8 @@ bool sketch_kaczmarz_run(const SketchOperandView<T>& A, const T* b, double* x, s
     const int done = t + 1;
     if (done % checkEvery == 0 || done == maxIter) {
       const double rn = residual_into(A, b, x, r, threads);
-      if (rn <= target) return finish(done, true, rn);
-      if (!std::isfinite(rn)) return finish(done, false, rn);
+      if (rn <= target) return row_action_done(st, done, true, rn);
+      if (!std::isfinite(rn)) return row_action_done(st, done, false, rn);
       st[kRowResidual] = rn;
     }
     // The clock is read every 64 projections: one costs about a microsecond at a few hundred columns.
@@ -401,7 +405,7 @@ bool sketch_kaczmarz_run(const SketchOperandView<T>& A, const T* b, double* x, s
       return false;
     }
   }
-  return finish(maxIter, false, st[kRowResidual]);
+  return row_action_done(st, maxIter, false, st[kRowResidual]);
 }
 
 template <class T>
@@ -410,16 +414,9 @@ bool sketch_project_run(const SketchOperandView<T>& A, const T* b, double* x, co
   const auto t0 = Clock::now();
   const size_t n = A.rows, d = A.cols, q = S.m;
   double* r = work;
-  const auto finish = [&](int done, bool converged, double rn) {
-    st[kRowDone] = done;
-    st[kRowPhase] = 2;
-    st[kRowConverged] = converged ? 1 : 0;
-    st[kRowResidual] = rn;
-    return true;
-  };
   if (st[kRowPhase] == 0) {
     const double rn = residual_into(A, b, x, r, threads);
-    if (rn <= target) return finish(0, true, rn);
+    if (rn <= target) return row_action_done(st, 0, true, rn);
     st[kRowDone] = 0;
     st[kRowResidual] = rn;
     st[kRowPhase] = 1;
@@ -446,15 +443,15 @@ bool sketch_project_run(const SketchOperandView<T>& A, const T* b, double* x, co
                           delta.data());
     for (size_t j = 0; j < d; ++j) x[j] += delta[j];
     const double rn = residual_into(A, b, x, r, threads);
-    if (rn <= target) return finish(t + 1, true, rn);
-    if (!std::isfinite(rn)) return finish(t + 1, false, rn);
+    if (rn <= target) return row_action_done(st, t + 1, true, rn);
+    if (!std::isfinite(rn)) return row_action_done(st, t + 1, false, rn);
     st[kRowResidual] = rn;
     if (seconds_since(t0) > budget_s) {
       st[kRowDone] = t + 1;
       return false;
     }
   }
-  return finish(maxIter, false, st[kRowResidual]);
+  return row_action_done(st, maxIter, false, st[kRowResidual]);
 }
 
 #define NK_SKETCH_INST(T)                                                                                            \
