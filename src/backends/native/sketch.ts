@@ -200,38 +200,40 @@ function stopOf(code: number): SketchLoopStop {
   return SKETCH_STOP_CODES[code] ?? 'breakdown';
 }
 
-async function lsqr(sk: SketchAddon, threads: number, args: SketchLsqrArgs, ctl: KernelControl): Promise<SketchLoopOutcome> {
-  const { A, b, R, perm, rank, x, atol, btol, maxIter } = args;
-  const n = operandRows(A);
-  const d = operandCols(A);
-  const st = new Float64Array(LSQR_SCALARS);
-  const work = takeZeroed(n + 5 * rank + 2 * d);
+/**
+ * Runs a resumable native loop to its end: slice(st, work) advances it for about SLICE_SECONDS from its state
+ * (st, `scalars` slots; work, a kept work array of workLength, given back once the loop is done) and
+ * returns nonzero when done. Between slices the AbortSignal is honoured, progress reported from the state's
+ * [iteration, residual] slots (none when progressAt is null) and the event loop turns.
+ */
+async function sliced(scalars: number, workLength: number, ctl: KernelControl, progressAt: readonly [number, number] | null,
+  slice: (st: Float64Array, work: Float64Array) => number): Promise<{ st: Float64Array; done: number }> {
+  const st = new Float64Array(scalars);
+  const work = takeZeroed(workLength);
   for (;;) {
     throwIfAborted(ctl.signal);
-    const done = sk.sketchLsqrRun(A, b, R, perm, rank, x, st, work, atol, btol, maxIter, SLICE_SECONDS, threads);
-    if (done) break;
-    ctl.onProgress?.({ iteration: st[0]!, residualNorm: st[4]! });
+    const done = slice(st, work);
+    if (done) {
+      giveBack(work);
+      return { st, done };
+    }
+    if (progressAt) ctl.onProgress?.({ iteration: st[progressAt[0]]!, residualNorm: st[progressAt[1]]! });
     await yieldToLoop();
   }
-  giveBack(work);
+}
+
+async function lsqr(sk: SketchAddon, threads: number, args: SketchLsqrArgs, ctl: KernelControl): Promise<SketchLoopOutcome> {
+  const { A, b, R, perm, rank, x, atol, btol, maxIter } = args;
+  const { st } = await sliced(LSQR_SCALARS, operandRows(A) + 5 * rank + 2 * operandCols(A), ctl, [0, 4], (st, work) =>
+    sk.sketchLsqrRun(A, b, R, perm, rank, x, st, work, atol, btol, maxIter, SLICE_SECONDS, threads));
   const residualNorm = await residual(sk, threads, A, b, x);
   return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm, arNorm: st[7]!, warmStart: st[9] === 1 };
 }
 
 async function iterate(sk: SketchAddon, threads: number, args: SketchIterateArgs, ctl: KernelControl): Promise<SketchLoopOutcome> {
   const { A, b, R, perm, rank, x, alpha, beta, tol, normEst, condEst, maxIter } = args;
-  const n = operandRows(A);
-  const d = operandCols(A);
-  const st = new Float64Array(ITERATE_SCALARS);
-  const work = takeZeroed(n + 3 * d + rank);
-  for (;;) {
-    throwIfAborted(ctl.signal);
-    const done = sk.sketchIterateRun(A, b, R, perm, rank, x, st, work, alpha, beta, tol, normEst, condEst, maxIter, SLICE_SECONDS, threads);
-    if (done) break;
-    ctl.onProgress?.({ iteration: st[0]!, residualNorm: st[2]! });
-    await yieldToLoop();
-  }
-  giveBack(work);
+  const { st } = await sliced(ITERATE_SCALARS, operandRows(A) + 3 * operandCols(A) + rank, ctl, [0, 2], (st, work) =>
+    sk.sketchIterateRun(A, b, R, perm, rank, x, st, work, alpha, beta, tol, normEst, condEst, maxIter, SLICE_SECONDS, threads));
   const residualNorm = await residual(sk, threads, A, b, x);
   return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm };
 }
@@ -243,64 +245,41 @@ async function iterate(sk: SketchAddon, threads: number, args: SketchIterateArgs
  */
 async function gram(sk: SketchAddon, threads: number, args: SketchGramArgs, ctl: KernelControl): Promise<SketchGramOutcome> {
   const { A, b, R, perm, rank, G, c, allowF32 } = args;
-  const st = new Float64Array(GRAM_SCALARS);
-  const work = takeZeroed(sk.sketchGramWork(operandRows(A), operandCols(A), rank));
   const blas = process.env.NUMKERN_SKETCH_LAPACK !== '0';
-  for (;;) {
-    throwIfAborted(ctl.signal);
-    const done = sk.sketchGramRun(A, b, R, perm, rank, G, c, st, work, blas, allowF32, SLICE_SECONDS, threads);
-    if (done) {
-      giveBack(work);
-      return { f32: done === 2 };
-    }
-    await yieldToLoop();
-  }
+  const { done } = await sliced(GRAM_SCALARS, sk.sketchGramWork(operandRows(A), operandCols(A), rank), ctl, null, (st, work) =>
+    sk.sketchGramRun(A, b, R, perm, rank, G, c, st, work, blas, allowF32, SLICE_SECONDS, threads));
+  return { f32: done === 2 };
 }
 
 /** The refinement loop of 'sketch-cholesky'; its last pass's residual is the result's (no extra pass). */
 async function refine(sk: SketchAddon, threads: number, args: SketchRefineArgs, ctl: KernelControl): Promise<SketchLoopOutcome> {
   const { A, b, R, U, perm, rank, x, tol, normEst, condEst, maxIter } = args;
-  const st = new Float64Array(REFINE_SCALARS);
-  const work = takeZeroed(operandRows(A) + operandCols(A) + rank);
-  for (;;) {
-    throwIfAborted(ctl.signal);
-    if (sk.sketchRefineRun(A, b, R, perm, rank, U, x, st, work, tol, normEst, condEst, maxIter, SLICE_SECONDS, threads)) break;
-    ctl.onProgress?.({ iteration: st[0]!, residualNorm: st[2]! });
-    await yieldToLoop();
-  }
-  giveBack(work);
+  const { st } = await sliced(REFINE_SCALARS, operandRows(A) + operandCols(A) + rank, ctl, [0, 2], (st, work) =>
+    sk.sketchRefineRun(A, b, R, perm, rank, U, x, st, work, tol, normEst, condEst, maxIter, SLICE_SECONDS, threads));
   return { iterations: st[0]!, stop: stopOf(st[1]!), residualNorm: st[2]! };
 }
 
 /**
- * Kaczmarz and sketch-and-project run on the caller's arrays in slices of about SLICE_SECONDS (iteration t
- * draws its rows or sketch from Philox at counter t, so the slices change nothing). On the libuv pool
- * they would work on a copy of A: for a dense 200000 × 200 A, 320 MB and ~79 000 fresh pages a call, about
- * a second, where 2000 projections and two residual passes take tens of milliseconds.
+ * Kaczmarz and sketch-and-project run on the caller's arrays in slices too (iteration t draws its rows or
+ * sketch from Philox at counter t, so the slices change nothing). On the libuv pool they would work on a
+ * copy of A: for a dense 200000 × 200 A, 320 MB and ~79 000 fresh pages a call, about a second, where 2000
+ * projections and two residual passes take tens of milliseconds.
  */
-async function rowAction(run: (st: Float64Array, work: Float64Array) => number, workLength: number, ctl: KernelControl): Promise<SketchSolveOutcome> {
-  const st = new Float64Array(ROW_SCALARS);
-  const work = takeZeroed(workLength);
-  for (;;) {
-    throwIfAborted(ctl.signal);
-    if (run(st, work)) break;
-    ctl.onProgress?.({ iteration: st[ROW.done]!, residualNorm: st[ROW.residual]! });
-    await yieldToLoop();
-  }
-  giveBack(work);
+function rowOutcome({ st }: { st: Float64Array }): SketchSolveOutcome {
   return { iterations: st[ROW.done]!, converged: st[ROW.converged] === 1, residualNorm: st[ROW.residual]! };
 }
 
-function kaczmarz(sk: SketchAddon, threads: number, a: SketchKaczmarzArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
+async function kaczmarz(sk: SketchAddon, threads: number, a: SketchKaczmarzArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
   const n = operandRows(a.A);
-  return rowAction((st, work) => sk.sketchKaczmarzRun(a.A, a.b, a.x, a.block, a.rowCdf, a.key0, a.key1, a.target, a.maxIter, a.checkEvery,
-    st, work, SLICE_SECONDS, threads), a.block === 1 ? 2 * n : n, ctl);
+  return rowOutcome(await sliced(ROW_SCALARS, a.block === 1 ? 2 * n : n, ctl, [ROW.done, ROW.residual], (st, work) =>
+    sk.sketchKaczmarzRun(a.A, a.b, a.x, a.block, a.rowCdf, a.key0, a.key1, a.target, a.maxIter, a.checkEvery, st, work, SLICE_SECONDS, threads)));
 }
 
-function project(sk: SketchAddon, threads: number, a: SketchProjectArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
+async function project(sk: SketchAddon, threads: number, a: SketchProjectArgs, ctl: KernelControl): Promise<SketchSolveOutcome> {
   const S = a.S;
-  return rowAction((st, work) => sk.sketchProjectRun(SKETCH_KIND_CODES[S.kind], S.m, S.nnzPerCol, S.key0, S.key1, S.scale, a.A, a.b, a.x,
-    a.target, a.maxIter, st, work, SLICE_SECONDS, threads), operandRows(a.A), ctl);
+  return rowOutcome(await sliced(ROW_SCALARS, operandRows(a.A), ctl, [ROW.done, ROW.residual], (st, work) =>
+    sk.sketchProjectRun(SKETCH_KIND_CODES[S.kind], S.m, S.nnzPerCol, S.key0, S.key1, S.scale, a.A, a.b, a.x, a.target, a.maxIter,
+      st, work, SLICE_SECONDS, threads)));
 }
 
 export function sketchAddon(addon: NativeAddon): SketchAddon {
