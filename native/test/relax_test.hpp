@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "numkern/csr_lanes.hpp"
+#include "numkern/parallel.hpp"
 #include "numkern/linalg.hpp"
 #include "numkern/relax.hpp"
 #include "numkern/relax_rows.hpp"
@@ -136,8 +137,15 @@ Outcome solve(const Op& A, int n, const Coloring* col, int method, int threads, 
   return o;
 }
 
+/// The same status, x and state, bit for bit; kStarted only as started or not (an SSOR-CG solve on two
+/// threads marks its work vectors' order there).
 inline bool same_bits(const Outcome& a, const Outcome& b) {
-  return a.status == b.status && std::memcmp(a.state, b.state, sizeof a.state) == 0 &&
+  double sa[kStateLen], sb[kStateLen];
+  std::memcpy(sa, a.state, sizeof sa);
+  std::memcpy(sb, b.state, sizeof sb);
+  sa[kStarted] = sa[kStarted] != 0;
+  sb[kStarted] = sb[kStarted] != 0;
+  return a.status == b.status && std::memcmp(sa, sb, sizeof sa) == 0 &&
          std::memcmp(a.x.data(), b.x.data(), a.x.size() * sizeof(double)) == 0;
 }
 
@@ -189,6 +197,46 @@ inline void test_threads_and_chunks() {
     assert(one.status == Converged);
     assert(same_bits(one, solve(P.csr(), P.n, c, m, 1, 1, 20000)));
     assert(same_bits(one, solve(P.sten, P.n, c, m, 2, 1, 20000)));
+  }
+}
+
+/// SSOR-CG on two threads over a pair layout (n ≥ 2¹⁸ rows; native/src/relax/pair_layout.hpp) gives the
+/// bits of one thread: whole, chunked (a split made per chunk), started on two threads and finished on
+/// one, and on a "pair" of threads that OpenMP gives one thread (nested in a parallel region), which
+/// runs both passes on the calling thread in natural order over the storage-order rows.
+inline void test_ssor_cg_pair() {
+  const Problem probs[] = {make_problem(2, 515, 511, 1, true), make_problem(3, 70, 64, 60, true)};
+  for (const Problem& P : probs) {
+    assert(P.n >= (1 << 18));
+    const CsrOp A = P.csr();
+    const Outcome one = solve(A, P.n, nullptr, SsorCg, 1, int64_t{1} << 40, 9, 0);
+    assert(one.status == MaxIter && one.state[kIter] == 9 && one.state[kStarted] == 1 && all_finite(one.x));
+    const Outcome two = solve(A, P.n, nullptr, SsorCg, 2, int64_t{1} << 40, 9, 0);
+    assert(two.state[kStarted] == 2);  // it did run on the pair layout
+    assert(same_bits(one, two));
+    assert(same_bits(one, solve(A, P.n, nullptr, SsorCg, 2, 4, 9, 0)));
+    // Four updates on two threads, the rest on one: the state keeps the layout's order.
+    std::vector<double> b(P.n), work(static_cast<size_t>(work_vectors(SsorCg)) * P.n);
+    for (int i = 0; i < P.n; ++i) b[i] = 1 + std::sin(static_cast<double>(i));
+    Outcome mixed;
+    mixed.x.assign(P.n, 0.0);
+    std::memset(mixed.state, 0, sizeof mixed.state);
+    const Settings s{SsorCg, omega_for(SsorCg), 0, true, 9, 3};
+    Work w = work_layout(SsorCg, work.data(), P.n);
+    for (int threads = 2; (mixed.status = relax_step(A, s, nullptr, b.data(), mixed.x.data(), w, mixed.state, 4, threads)) == Running;)
+      threads = 1;
+    assert(same_bits(one, mixed));
+#if defined(NUMKERN_HAVE_OPENMP)
+    Outcome nested;
+    const int levels = omp_get_max_active_levels();
+    omp_set_max_active_levels(1);
+#pragma omp parallel num_threads(2)
+    {
+      if (omp_get_thread_num() == 0) nested = solve(A, P.n, nullptr, SsorCg, 2, int64_t{1} << 40, 9, 0);
+    }
+    omp_set_max_active_levels(levels);
+    assert(same_bits(one, nested));
+#endif
   }
 }
 
@@ -539,6 +587,7 @@ inline void run_all() {
   test_methods_converge();
   test_threads_and_chunks();
   test_ssor_split_reuse();
+  test_ssor_cg_pair();
   test_breakdown_and_divergence();
   test_bad_indices();
   test_scribble_during_solve();

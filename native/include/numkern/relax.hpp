@@ -16,7 +16,7 @@
 // Index arrays are never trusted (docs/ARCHITECTURE.md §9): an async caller can write to rowPtr, colIdx
 // or the colouring while a chunk runs. Every row pointer, column index and colour entry is re-checked
 // where it is read (a branch never taken and a flag, relax_rows.hpp), and so is everything derived
-// from them (diag_pos, SSOR-CG's split triangles and pipeline plans): a bad one is read as a harmless
+// from them (diag_pos, SSOR-CG's split triangles and their two-thread layout): a bad one is read as a harmless
 // in-range one, and the solve stops after the pass that met it with status BadIndex. x is then a finite
 // mix of old and new iterates (for finite inputs), never the result of an out-of-bounds access.
 #pragma once
@@ -47,7 +47,7 @@ enum StateSlot : int {
   kNrm = 3,       // last tested residual norm (recurrence norm for CG)
   kRz = 4,        // rᵀz carried by CG between updates
   kStatus = 5,    // Status
-  kStarted = 6,   // 1 once relax_step has computed r_0
+  kStarted = 6,   // 1 once relax_step has computed r_0 (2: SSOR-CG's vectors in its two-thread order)
   kFinal = 7,     // true ‖b − A x‖ at exit
   kBeta = 8,      // SSOR-CG: the β still to be applied to the direction
   kStateLen = 9
@@ -147,7 +147,7 @@ bool csr_find_diagonal(int32_t n, const int32_t* row_ptr, const int32_t* col_idx
                        int32_t* diag_pos, double* diag, int64_t nnz = -1);
 
 /// SSOR-CG's split of one CSR matrix: its strict triangles copied in pass order, checked as they are
-/// copied, the passes' two-thread plans and their lane layouts (src/relax/csr_pipeline.hpp). Without one,
+/// copied, the passes' two-thread layout and their lane layouts (src/relax/csr_triangles.hpp). Without one,
 /// relax_step builds it, without lane layouts, at every call, i.e. every chunk; an owner of an immutable
 /// copy of A (a session's or a prepared operator's) builds it once and hands it to every call. Opaque
 /// outside the kernels.
@@ -158,7 +158,7 @@ struct CsrSsorSplit;
 /// touch costs more than a few-millisecond solve gains from them (~12 µs a page on the dev VM): worth
 /// it for an operator that many solves share, not for a copy made for one solve.
 std::shared_ptr<const CsrSsorSplit> csr_ssor_split(const CsrOp& A, int threads, bool lanes = true);
-/// Whether `split` has the pass plans a solve on `threads` threads of an n-row matrix uses.
+/// Whether `split` has the two-thread layout a solve on `threads` threads of an n-row matrix uses.
 bool csr_ssor_split_fits(const CsrSsorSplit& split, int64_t n, int threads);
 
 /// Advances the solve by at most max_updates updates (the first call also computes r_0 and may finish

@@ -205,7 +205,7 @@ NK_HD NK_FORCEINLINE void csr_relax_row_split(const int32_t* row_ptr, const int3
   x[i] = sor_update(x[i], b[i], sigma, omw, w / aii);
 }
 
-/// SSOR-CG's copy of a CSR matrix split at the diagonal (src/relax/csr_pipeline.hpp builds it, checking
+/// SSOR-CG's copy of a CSR matrix split at the diagonal (src/relax/csr_triangles.hpp builds it, checking
 /// every index as it copies, so what it holds is in range): row i's entries left of the diagonal,
 /// ascending, at lower [ptr[i], ptr[i + 1]); its entries right of the diagonal, descending, at
 /// backward-pass position k = n − 1 − i of upper, [ptr[k], ptr[k + 1]).

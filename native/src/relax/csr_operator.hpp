@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "csr_pipeline.hpp"
+#include "csr_triangles.hpp"
 #include "numkern/csr.hpp"
 #include "numkern/csr_lanes.hpp"
 #include "numkern/relax.hpp"
@@ -101,21 +101,18 @@ struct Csr {
   NK_FORCEINLINE void upper_descending(int64_t i, At a, F&& f) const {
     split.upper_descending(i, a, f);
   }
-  /// f(i, At) for every row so that each comes after the rows it reads in a forward (FWD) or backward
-  /// triangular pass: the two-thread pipeline when there is a plan, natural (or reverse) order otherwise.
+  /// f(i, At) for every row in natural (FWD) or reverse order, the order of a triangular pass.
   template <bool FWD, class F>
   NK_FORCEINLINE void visit(F&& f) const {
-    const int64_t last = A.n - 1;
-    pipelined(FWD ? tri->lower_plan : tri->upper_plan, A.n, [&](int32_t k) { f(FWD ? k : last - k, At{}); });
+    for (int64_t k = 0; k < A.n; ++k) f(FWD ? k : A.n - 1 - k, At{});
   }
   /// The lane layout of the forward (fwd) or backward pass, or null (eisenstat_lanes.hpp).
   const PassLanes* pass_lanes(bool fwd) const {
     if (tri == nullptr) return nullptr;
     return (fwd ? tri->lower_lanes : tri->upper_lanes).get();
   }
-  /// Whether visit<FWD> takes the rows in natural (reverse) order on the calling thread: no two-thread plan.
-  template <bool FWD>
-  bool in_order() const { return !(FWD ? tri->lower_plan : tri->upper_plan).usable; }
+  /// SSOR-CG's two-thread layout (pair_layout.hpp), or null.
+  const PairLayout* pair() const { return tri == nullptr ? nullptr : tri->pair.get(); }
 };
 
 }  // namespace detail

@@ -2,12 +2,14 @@
 // between chunks (relax.hpp), over any operator of csr_operator.hpp / stencil_operator.hpp.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "blocked_sums.hpp"
 #include "csr_operator.hpp"
 #include "eisenstat.hpp"
+#include "eisenstat_pair.hpp"
 #include "internal.hpp"
 #include "numkern/parallel.hpp"
 #include "numkern/relax.hpp"
@@ -18,6 +20,10 @@
 namespace numkern {
 namespace relax {
 namespace detail {
+
+/// kStarted of an SSOR-CG solve whose r̂ and p̂ are in its pair layout's storage order (ssor_cg_pair).
+constexpr double kStartedPair = 2;
+
 namespace {
 
 template <class Op>
@@ -239,6 +245,12 @@ struct Driver {
   /// ssorCg of the oracle. Between calls the state carries ρ = r̂ᵀD̃r̂ (kRz) and the β not yet applied to
   /// p̂ (kBeta): the direction update is the first thing the next backward pass does.
   int ssor_cg(double* st, int64_t max_updates) const {
+    if constexpr (std::is_same_v<Op, Csr>)
+      if (const PairLayout* P = A.pair()) return ssor_cg_pair(*P, st, max_updates);
+    // r̂ and p̂ in a pair layout's order, and no layout: A is not the matrix the solve started on.
+    if (st[kStarted] == kStartedPair) return finish(st, BadIndex, w.q);
+    const DiagScale<Op> g(A, s.omega, nt);
+    if (const int status = ssor_cg_start(st, g); status != Running) return status;
     double* r = w.r;
     double* rh = w.z;
     double* ph = w.p;
@@ -246,15 +258,6 @@ struct Driver {
     double* t = w.t;
     double* v = w.v;
     const int64_t N = n();
-    const DiagScale<Op> g(A, s.omega, nt);
-    const auto rho_term = [&](int64_t i) { return eisenstat_rho_term(rh[i], g.dtil(i)); };
-    if (st[kStarted] == 0) {
-      if (const int status = start(st, r, at); status != Running) return status;
-      lower_solve(A, g, r, rh);
-      std::fill(ph, ph + N, 0.0);
-      st[kRz] = blocked_sum(N, nt, rho_term);
-      st[kBeta] = 0;
-    }
     int64_t k = static_cast<int64_t>(st[kIter]);
     const int64_t stop = last_update(k, max_updates);
     const int64_t nb = nblocks(N);
@@ -264,21 +267,79 @@ struct Driver {
       const double pq = eisenstat_forward(A, g, ph, t, v, at, part_pq.data())
                             ? sum_partials(part_pq)
                             : blocked_sum(N, nt, [&](int64_t i) { return eisenstat_pq_term(ph[i], t[i], v[i]); });
-      // p̂ᵀÂp̂ ≤ 0 (or NaN): A is not SPD and CG has broken down.
-      if (!(pq > 0)) return finish(st, Breakdown, at);
-      const double alpha = st[kRz] / pq;
-      over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
-        eisenstat_step(g, i0, i1, alpha, t, v, at, x, rh, r, part_rho[static_cast<size_t>(kb)], part_rr[static_cast<size_t>(kb)]);
+      const int status = ssor_cg_update(st, k, pq, [&](double alpha) {
+        over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
+          eisenstat_step(g, i0, i1, alpha, t, v, at, x, rh, r, part_rho[static_cast<size_t>(kb)], part_rr[static_cast<size_t>(kb)]);
+        });
+        return std::make_pair(sum_partials(part_rho), sum_partials(part_rr));
       });
-      ++k;
-      st[kIter] = static_cast<double>(k);
-      const double rho_new = sum_partials(part_rho);
-      const int status = test(st, k, std::sqrt(sum_partials(part_rr)), at);
       if (status != Running) return status;
-      st[kBeta] = rho_new / st[kRz];
-      st[kRz] = rho_new;
     }
     return k >= s.max_iter ? finish(st, MaxIter, at) : Running;
+  }
+
+  /// r_0, r̂_0 = (D̃ + L)⁻¹ r_0, p̂ = 0 and ρ on the first call (natural order); the status that ends the
+  /// solve there, or Running.
+  int ssor_cg_start(double* st, const DiagScale<Op>& g) const {
+    if (st[kStarted] != 0) return Running;
+    double* rh = w.z;
+    if (const int status = start(st, w.r, w.q); status != Running) return status;
+    lower_solve(A, g, w.r, rh);
+    std::fill(w.p, w.p + n(), 0.0);
+    st[kRz] = blocked_sum(n(), nt, [&](int64_t i) { return eisenstat_rho_term(rh[i], g.dtil(i)); });
+    st[kBeta] = 0;
+    return Running;
+  }
+
+  /// The rest of SSOR-CG's update k once p̂ᵀÂp̂ is known: α, the step (step(α) returns the new ρ and rᵀr),
+  /// the test and β. Running, or the status that ended the solve.
+  template <class Step>
+  int ssor_cg_update(double* st, int64_t& k, double pq, Step&& step) const {
+    // p̂ᵀÂp̂ ≤ 0 (or NaN): A is not SPD and CG has broken down.
+    if (!(pq > 0)) return finish(st, Breakdown, w.q);
+    const auto [rho_new, rr] = step(st[kRz] / pq);
+    ++k;
+    st[kIter] = static_cast<double>(k);
+    const int status = test(st, k, std::sqrt(rr), w.q);
+    if (status != Running) return status;
+    st[kBeta] = rho_new / st[kRz];
+    st[kRz] = rho_new;
+    return Running;
+  }
+
+  /// ssor_cg on a pair layout (eisenstat_pair.hpp): r̂ and p̂ are put in its storage order once per solve
+  /// (kStarted becomes kStartedPair), t, v and A t are written in it by every pass; x and r stay natural.
+  int ssor_cg_pair(const PairLayout& P, double* st, int64_t max_updates) const {
+    const int64_t N = n();
+    if (st[kStarted] == 0) {
+      if (const int status = ssor_cg_start(st, DiagScale<Op>(A, s.omega, nt)); status != Running) return status;
+    }
+    if (st[kStarted] != kStartedPair) {
+      for (double* y : {w.z, w.p}) pair_to_storage(P, y, w.t);
+      st[kStarted] = kStartedPair;
+    }
+    // d̃ and ω/a_ii in storage order, with DiagScale's roundings, and the sums' terms.
+    const std::unique_ptr<double[]> scratch(new double[3 * static_cast<size_t>(N)]);
+    double* dt = scratch.get();
+    double* wd = dt + N;
+    for (int64_t k = 0; k < N; ++k) {
+      dt[k] = P.diag[static_cast<size_t>(k)] / s.omega;
+      wd[k] = s.omega / P.diag[static_cast<size_t>(k)];
+    }
+    const PairVectors V{dt, wd, w.z, w.p, w.t, w.v, w.q, w.r, x, wd + N};
+    int64_t k = static_cast<int64_t>(st[kIter]);
+    const int64_t stop = last_update(k, max_updates);
+    const int64_t nb = nblocks(N);
+    std::vector<double> part_rho(static_cast<size_t>(nb)), part_rr(static_cast<size_t>(nb)), part_pq(static_cast<size_t>(nb));
+    while (k < stop) {
+      pair_passes(P, V, st[kBeta], part_pq.data(), nt >= 2);
+      const int status = ssor_cg_update(st, k, sum_partials(part_pq), [&](double alpha) {
+        pair_step(P, V, alpha, part_rho.data(), part_rr.data(), nt >= 2);
+        return std::make_pair(sum_partials(part_rho), sum_partials(part_rr));
+      });
+      if (status != Running) return status;
+    }
+    return k >= s.max_iter ? finish(st, MaxIter, w.q) : Running;
   }
 };
 
@@ -293,7 +354,7 @@ int run_step(const Op& A, const Settings& s, const Coloring* col, const double* 
   // next pass fetches it back: CSR Poisson 512², 2 threads, 158-168 ms with the step on one thread against
   // 168-215 ms on two (same bits: the sums' blocks do not depend on the thread count); equal at 1024².
   if constexpr (std::is_same_v<Op, Csr>)
-    if (s.method == SsorCg && A.tri != nullptr && A.template in_order<true>() && A.template in_order<false>()) nt = 1;
+    if (s.method == SsorCg && A.tri != nullptr && A.pair() == nullptr) nt = 1;
   bool checker = false;
   if constexpr (IsStencil<Op>::value) checker = s.method == SorRedBlack && col != nullptr && checkerboard(A, *col);
   const Driver<Op> d{A, s, col, b, x, w, nt, checker};
@@ -313,13 +374,12 @@ Work work_layout(int method, double* work, int64_t n) {
 }
 
 namespace {
-/// SSOR-CG's triangular passes run on one thread (the rest of an iteration may take two). Since the
-/// one-thread passes take the previous row's value from a register (relax_rows.hpp CHAINED rows), the
-/// two-thread pipeline of csr_pipeline.cc is slower on this 2-core machine wherever it was tried:
-/// Poisson 512² prepared, 89 iterations, 330 against 240 ms; 1024², 127 iterations, 2.31 against 1.47 s
-/// (session 7). The plans stay (the C++ tests check their bits); a machine where they pay would switch
-/// them back on here, by size. The bits are the same either way.
-bool two_thread_passes(int64_t, int) { return false; }
+/// Rows from which SSOR-CG's passes take two threads, over a pair layout (pair_layout.hpp), where the
+/// matrix has one. Below it a pass is too short for the hand-overs between the threads to pay.
+constexpr int64_t kPairRows = 1 << 18;
+bool two_thread_passes(int64_t n, int threads) {
+  return n >= kPairRows && plan_threads(threads, static_cast<size_t>(n), detail::kRowGrain) >= 2;
+}
 }  // namespace
 
 std::shared_ptr<const CsrSsorSplit> csr_ssor_split(const CsrOp& A, int threads, bool lanes) {
@@ -349,10 +409,11 @@ int relax_step(const CsrOp& op, const Settings& s, const Coloring* coloring, con
   }
   if (s.method != SsorCg || !ok)
     return detail::run_step(Csr(A, nnz), s, coloring, b, x, w, state, max_updates, threads, ok);
-  // A caller's split was made from this same immutable A; without one (or with plans for another thread
-  // count) this call splits A itself.
+  // A caller's split was made from this same immutable A; without one (or with the layout of another
+  // thread count) this call splits A itself. A solve whose vectors are in a pair layout's order keeps it.
+  const bool two = state[kStarted] == detail::kStartedPair || two_thread_passes(A.n, threads);
   std::optional<CsrSsorSplit> own;
-  if (split == nullptr || !csr_ssor_split_fits(*split, A.n, threads)) split = &own.emplace(A, nnz, two_thread_passes(A.n, threads), false);
+  if (split == nullptr || split->two_threads != two) split = &own.emplace(A, nnz, two, false);
   const detail::CsrTriangles& tri = split->tri;
   return detail::run_step(Csr(A, nnz, &tri), s, coloring, b, x, w, state, max_updates, threads, tri.ok());
 }

@@ -27,17 +27,16 @@ NK_CLONES void backward_pass(const Op& A, const DiagScale<Op>& g, const double* 
                              double* __restrict ph, double* __restrict t, double beta) {
   if constexpr (std::is_same_v<Op, Csr>) {
     if (const PassLanes* L = A.pass_lanes(false)) return lanes_backward(*L, g.lanes, beta, rh, ph, t);
-    if (A.template in_order<false>()) {
-      // Natural order on this thread: each row takes t_{i+1} from the row before (relax_rows.hpp, CHAINED).
-      double prev = 0;
-      for (int64_t i = A.n() - 1; i >= 0; --i)
-        prev = eisenstat_backward_row<true>(A.split, i, Csr::At{}, g.dtil(i), g.wdiv(i), beta, rh, ph, t, prev);
-      return;
-    }
+    // Natural order on this thread: each row takes t_{i+1} from the row before (relax_rows.hpp, CHAINED).
+    double prev = 0;
+    for (int64_t i = A.n() - 1; i >= 0; --i)
+      prev = eisenstat_backward_row<true>(A.split, i, Csr::At{}, g.dtil(i), g.wdiv(i), beta, rh, ph, t, prev);
+    return;
+  } else {
+    A.template visit<false>([&](int64_t i, const typename Op::At& a) {
+      eisenstat_backward_row(A, i, a, g.dtil(i), g.wdiv(i), beta, rh, ph, t);
+    });
   }
-  A.template visit<false>([&](int64_t i, const typename Op::At& a) {
-    eisenstat_backward_row(A, i, a, g.dtil(i), g.wdiv(i), beta, rh, ph, t);
-  });
 }
 
 template <class Op>
@@ -49,25 +48,24 @@ NK_CLONES bool forward_pass(const Op& A, const DiagScale<Op>& g, const double* _
       lanes_forward(*L, g.lanes, ph, t, v, at);
       return false;
     }
-    if (A.template in_order<true>()) {
-      // In natural order p̂ᵀÂp̂'s terms come in its blocks' own order: each block's sum runs beside the
-      // pass (its chain overlaps the pass's) instead of in a second pass over p̂, t and v.
-      double prev = 0;
-      for (int64_t i0 = 0, k = 0; i0 < A.n(); i0 += kSumBlock, ++k) {
-        double s = 0;
-        for (int64_t i = i0; i < std::min(A.n(), i0 + kSumBlock); ++i) {
-          prev = eisenstat_forward_row<true>(A.split, i, Csr::At{}, A.diag(i), g.dtil(i), g.wdiv(i), ph, t, v, at, prev);
-          s += eisenstat_pq_term(ph[i], t[i], prev);
-        }
-        pq_blocks[k] = s;
+    // In natural order p̂ᵀÂp̂'s terms come in its blocks' own order: each block's sum runs beside the
+    // pass (its chain overlaps the pass's) instead of in a second pass over p̂, t and v.
+    double prev = 0;
+    for (int64_t i0 = 0, k = 0; i0 < A.n(); i0 += kSumBlock, ++k) {
+      double s = 0;
+      for (int64_t i = i0; i < std::min(A.n(), i0 + kSumBlock); ++i) {
+        prev = eisenstat_forward_row<true>(A.split, i, Csr::At{}, A.diag(i), g.dtil(i), g.wdiv(i), ph, t, v, at, prev);
+        s += eisenstat_pq_term(ph[i], t[i], prev);
       }
-      return true;
+      pq_blocks[k] = s;
     }
+    return true;
+  } else {
+    A.template visit<true>([&](int64_t i, const typename Op::At& a) {
+      eisenstat_forward_row(A, i, a, A.diag(i), g.dtil(i), g.wdiv(i), ph, t, v, at);
+    });
+    return false;
   }
-  A.template visit<true>([&](int64_t i, const typename Op::At& a) {
-    eisenstat_forward_row(A, i, a, A.diag(i), g.dtil(i), g.wdiv(i), ph, t, v, at);
-  });
-  return false;
 }
 
 /// Rows per run of eisenstat_step: a run's vectors stay in L1 between its updates and its sums.

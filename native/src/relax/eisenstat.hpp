@@ -1,7 +1,7 @@
 // SSOR-CG in Eisenstat's form (ssorCg of the oracle; S. C. Eisenstat, SIAM J. Sci. Stat. Comput. 2
 // (1981); docs/relax.md §1.4): per iteration one backward solve with D̃ + U and one forward solve
 // with D̃ + L, D̃ = D/ω, and no product with A. Both passes are sequential; the row pieces are in
-// numkern/relax_rows.hpp. On CSR the passes read only the private split (csr_pipeline.hpp), so they
+// numkern/relax_rows.hpp. On CSR the passes read only the private split (csr_triangles.hpp), so they
 // need no index checks of their own.
 #pragma once
 

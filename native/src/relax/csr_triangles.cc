@@ -1,55 +1,15 @@
-// CsrTriangles: SSOR-CG's private split of a CSR matrix, and the two-thread plans of its passes
-// (csr_pipeline.hpp says what they are).
-#include "csr_pipeline.hpp"
+// CsrTriangles: SSOR-CG's private split of a CSR matrix (csr_triangles.hpp says what it holds).
+#include "csr_triangles.hpp"
 
 #include <algorithm>
 
 #include "numkern/csr.hpp"
+#include "numkern/parallel.hpp"
 
 namespace numkern {
 namespace relax {
 namespace detail {
 namespace {
-
-/// Halves shorter than this cost more in waiting than they overlap.
-constexpr int32_t kMinHalfChain = 32;
-
-/// Builds the plan for a pass over n rows in which the row at pass position k reads the rows that
-/// deps(k, f) hands to f (pass positions, each in [0, n): the split's columns were checked).
-template <class Deps>
-PipePlan pipe_plan(int32_t n, Deps&& deps) {
-  PipePlan plan;
-  std::vector<int32_t> chain(static_cast<size_t>(n));
-  bool triangular = true;  // every row reads only rows before it (raw input may break this)
-  for (int32_t k = 0; k < n; ++k) {
-    bool continues = false;
-    deps(k, [&](int32_t j) {
-      continues = continues || j == k - 1;
-      triangular = triangular && j < k;
-    });
-    if (!continues) plan.start.push_back(k);
-    chain[static_cast<size_t>(k)] = static_cast<int32_t>(plan.start.size()) - 1;
-  }
-  plan.start.push_back(n);
-  const int32_t chains = static_cast<int32_t>(plan.start.size()) - 1;
-  if (!triangular || chains < 2 || n / chains < 2 * kMinHalfChain) return plan;
-  plan.need_a.assign(static_cast<size_t>(chains), -1);
-  plan.need_b.assign(static_cast<size_t>(chains), -1);
-  for (int32_t c = 0; c < chains; ++c) {
-    const int32_t m = plan.mid(c);
-    for (int32_t k = plan.start[c]; k < plan.start[c + 1]; ++k) {
-      const bool first = k < m;
-      deps(k, [&](int32_t j) {
-        const int32_t cj = chain[static_cast<size_t>(j)];
-        const bool j_first = j < plan.mid(cj);
-        if (first && !j_first) plan.need_a[c] = std::max(plan.need_a[c], cj);
-        if (!first && j_first) plan.need_b[c] = std::max(plan.need_b[c], cj);
-      });
-    }
-  }
-  plan.usable = true;
-  return plan;
-}
 
 /// Row i's range [p0, p1) and diagonal position d, each read once, or false when they are not a row of
 /// a CSR matrix with nnz entries. Every later step uses these values, never a second read.
@@ -73,14 +33,15 @@ CsrTriangles::CsrTriangles(const CsrOp& A, int32_t nnz, bool two_threads, bool l
   // The two parts are independent: on two threads each builds one.
   parallel_run(two_threads ? 2 : 1, [&](int t, int T) {
     for (int part = t; part < 2; part += T) {
-      if (part == 0) lower_ok_ = build_lower(A, nnz, two_threads, lanes);
-      else upper_ok_ = build_upper(A, nnz, two_threads, lanes);
+      if (part == 0) lower_ok_ = build_lower(A, nnz, lanes);
+      else upper_ok_ = build_upper(A, nnz, lanes);
     }
   });
+  if (two_threads && ok()) pair = pair_layout(split(), A.diag);
 }
 
 /// Row i's left part: [row_ptr[i], diag_pos[i]), ascending.
-bool CsrTriangles::build_lower(const CsrOp& A, int32_t nnz, bool plan, bool lanes) {
+bool CsrTriangles::build_lower(const CsrOp& A, int32_t nnz, bool lanes) {
   const int32_t n = A.n;
   std::vector<int32_t> first(static_cast<size_t>(n));  // where row i's part starts in A
   lower_ptr.assign(static_cast<size_t>(n) + 1, 0);
@@ -97,17 +58,13 @@ bool CsrTriangles::build_lower(const CsrOp& A, int32_t nnz, bool plan, bool lane
   for (int32_t i = 0; i < n; ++i)
     for (int32_t q = lower_ptr[i], p = first[static_cast<size_t>(i)]; q < lower_ptr[i + 1]; ++q, ++p)
       if (!copy_entry(A, p, q, lower_col, lower_val)) return false;
-  if (plan)
-    lower_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
-      for (int32_t q = lower_ptr[k]; q < lower_ptr[k + 1]; ++q) f(lower_col[q]);
-    });
   if (lanes) lower_lanes = pass_lanes(n, {lower_ptr.data(), lower_col.data(), lower_val.data()}, true);
   return true;
 }
 
 /// Row i's right part: [max(diag_pos[i] + 1, row_ptr[i]), row_ptr[i + 1]), descending, stored at
 /// backward-pass position n − 1 − i.
-bool CsrTriangles::build_upper(const CsrOp& A, int32_t nnz, bool plan, bool lanes) {
+bool CsrTriangles::build_upper(const CsrOp& A, int32_t nnz, bool lanes) {
   const int32_t n = A.n;
   std::vector<int32_t> last(static_cast<size_t>(n));  // one past the end of pass row k's part in A
   upper_ptr.assign(static_cast<size_t>(n) + 1, 0);
@@ -124,10 +81,6 @@ bool CsrTriangles::build_upper(const CsrOp& A, int32_t nnz, bool plan, bool lane
   for (int32_t k = 0; k < n; ++k)
     for (int32_t q = upper_ptr[k], p = last[static_cast<size_t>(k)] - 1; q < upper_ptr[k + 1]; ++q, --p)
       if (!copy_entry(A, p, q, upper_col, upper_val)) return false;
-  if (plan)
-    upper_plan = pipe_plan(n, [&](int32_t k, auto&& f) {
-      for (int32_t q = upper_ptr[k]; q < upper_ptr[k + 1]; ++q) f(n - 1 - upper_col[q]);
-    });
   if (lanes) upper_lanes = pass_lanes(n, {upper_ptr.data(), upper_col.data(), upper_val.data()}, false);
   return true;
 }
