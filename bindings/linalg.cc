@@ -281,6 +281,17 @@ Napi::Value first_non_finite(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(i));
 }
 
+/// firstBeyond(a, bound): the index of a's first entry with !(|a_i| <= bound) — NaN, ±Inf or a magnitude
+/// past bound — or -1 (numkern::first_beyond). Synchronous, on the caller's memory; core's withinBound
+/// (src/core/validate.ts) accepts an array from it and leaves naming a failure to the JS checks.
+Napi::Value first_beyond(const Napi::CallbackInfo& info) {
+  const ArrayArg a = float_array(info, 0, "a");
+  const double bound = number_arg(info, 1, "bound");
+  const int64_t i = a.type == napi_float32_array ? numkern::first_beyond(a.length, static_cast<const float*>(a.data), bound)
+                                                 : numkern::first_beyond(a.length, static_cast<const double*>(a.data), bound);
+  return Napi::Number::New(info.Env(), static_cast<double>(i));
+}
+
 // ---- copyBandwidth (device only): the ceiling bench/gpu rates kernels against ----
 
 /// cuda.copyBandwidth(bytes, reps) -> GB/s of a device-to-device cudaMemcpy (each byte read and written).
@@ -356,6 +367,7 @@ void register_linalg(Napi::Env env, Napi::Object exports) {
   exports.Set("csrLanes", Napi::Function::New(env, csr_lanes_create, "csrLanes"));
   exports.Set("spmvLanes", Napi::Function::New(env, spmv_lanes, "spmvLanes"));
   exports.Set("firstNonFinite", Napi::Function::New(env, first_non_finite, "firstNonFinite"));
+  exports.Set("firstBeyond", Napi::Function::New(env, first_beyond, "firstBeyond"));
   export_linalg<Target::Cpu>(env, exports);
   export_linalg<Target::Cuda>(env, cuda_exports(env, exports));
   export_pair<prepare_copy_bandwidth<Target::Cuda>>(env, cuda_exports(env, exports), "copyBandwidth");

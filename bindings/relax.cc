@@ -8,7 +8,6 @@
 //   relaxOperator(op) -> RelaxOperator                   one native copy of op that sessions share
 //   relaxOperatorRelease(op)                             drops it now (a prepared operator's dispose)
 //   relaxOperatorSame(op, csr) -> boolean                whether op copies exactly these CSR arrays
-//   relaxBoundScan(a, bound) -> first i with !(|a_i| <= bound), or -1   (the façade's vector checks)
 //
 // systems[k] is {op, coloring?, b, x, omega}: op is a RelaxOperator, or CSR {rowPtr, colIdx, values} or a stencil {shape:
 // Int32Array, variable, diag, offdiag} (constant: diag of 1 and offdiag of 2·dim values; variable: diag of
@@ -323,16 +322,6 @@ Napi::Value relax_operator_release(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-/// relaxBoundScan(a, bound) -> the index of a's first entry with !(|a_i| <= bound), or -1 (numkern::first_beyond, linalg.hpp).
-/// Synchronous, on the caller's memory: the façade names the entry and the check it fails from the index.
-Napi::Value relax_bound_scan(const Napi::CallbackInfo& info) {
-  const ArrayArg a = float_array(info, 0, "a");
-  const double bound = number_arg(info, 1, "bound");
-  const int64_t i = a.type == napi_float32_array ? numkern::first_beyond(a.length, static_cast<const float*>(a.data), bound)
-                                                 : numkern::first_beyond(a.length, static_cast<const double*>(a.data), bound);
-  return Napi::Number::New(info.Env(), static_cast<double>(i));
-}
-
 }  // namespace
 
 void register_relax(Napi::Env env, Napi::Object exports) {
@@ -344,7 +333,6 @@ void register_relax(Napi::Env env, Napi::Object exports) {
   exports.Set("relaxOperator", Napi::Function::New(env, relax_operator, "relaxOperator"));
   exports.Set("relaxOperatorRelease", Napi::Function::New(env, relax_operator_release, "relaxOperatorRelease"));
   exports.Set("relaxOperatorSame", Napi::Function::New(env, relax_operator_same, "relaxOperatorSame"));
-  exports.Set("relaxBoundScan", Napi::Function::New(env, relax_bound_scan, "relaxBoundScan"));
   // The device's: create and advance of their own; the others are the same calls (a session's operator
   // copy is shared by host and device sessions alike).
   Napi::Object cuda = cuda_exports(env, exports);

@@ -3,7 +3,7 @@
 // are range-checked in full. The passes over A run synchronously on the caller's arrays: the TypeScript
 // side slices sketchApply and the residual by rows, and runs the loops in time-bounded slices whose
 // state lives in caller-owned arrays, so the event loop turns every few tens of milliseconds without an
-// async copy of A. The QR, Kaczmarz and sketch-and-project also have Async forms (copies, libuv pool).
+// async copy of A. The QR also has an Async form (copies, libuv pool).
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -226,6 +226,20 @@ void prepare_residual(const Napi::CallbackInfo& info, Job& job) {
   job.run = [=]() -> double {
     return A.f32 ? numkern::sketch_residual_sq<float>(A.a32, static_cast<const float*>(b), px, acc, threads)
                  : numkern::sketch_residual_sq<double>(A.a64, static_cast<const double*>(b), px, acc, threads);
+  };
+}
+
+// sketchRowCdf(A, cdf, acc, threads) → acc + Σ ‖a_i‖², cdf[i] the running sum (rows of A)
+void prepare_row_cdf(const Napi::CallbackInfo& info, Job& job) {
+  const Operand A = read_operand(info, 0, "A", job);
+  const ArrayArg cdf = f64(info, 1, "cdf");
+  require_length(info.Env(), cdf, "cdf", A.rows(), "rows of A");
+  double* pc = job.out<double>(cdf);
+  const double acc = number_arg(info, 2, "acc");
+  const int threads = threads_arg(info, 3);
+  job.returns_number = true;
+  job.run = [=]() -> double {
+    return A.f32 ? numkern::sketch_row_cdf<float>(A.a32, acc, pc, threads) : numkern::sketch_row_cdf<double>(A.a64, acc, pc, threads);
   };
 }
 
@@ -496,6 +510,7 @@ void register_sketch(Napi::Env env, Napi::Object exports) {
   exports.Set("sketchApply", Napi::Function::New(env, run_sync<prepare_apply<Target::Cpu>>, "sketchApply"));
   export_pair<prepare_qr>(env, exports, "sketchQr");
   exports.Set("sketchResidualSq", Napi::Function::New(env, run_sync<prepare_residual>, "sketchResidualSq"));
+  exports.Set("sketchRowCdf", Napi::Function::New(env, run_sync<prepare_row_cdf>, "sketchRowCdf"));
   exports.Set("sketchLsqrRun", Napi::Function::New(env, run_sync<prepare_lsqr>, "sketchLsqrRun"));
   exports.Set("sketchIterateRun", Napi::Function::New(env, run_sync<prepare_iterate>, "sketchIterateRun"));
   exports.Set("sketchGramWork", Napi::Function::New(env, sketch_gram_work, "sketchGramWork"));

@@ -80,6 +80,37 @@ export function registerFiniteScan(scan: FiniteScan | null): void {
   finiteScan = scan;
 }
 
+/**
+ * The index of a's first entry with !(|a_i| <= bound) — NaN, ±Inf or a magnitude past bound — or -1: a
+ * native scan the native backend lends when it loads (src/backends/native/linalg.ts).
+ */
+export type BoundScan = (a: FloatArray, bound: number) => number;
+
+let boundScan: BoundScan | null = null;
+/** From this length the lent bound scan is used: below it the JS loops cost less than the call. */
+const BOUND_SCAN_MIN = 512;
+
+/** Lends (or, with null, withdraws) the bound scan; returns the one it replaces. */
+export function registerBoundScan(scan: BoundScan | null): BoundScan | null {
+  const before = boundScan;
+  boundScan = scan;
+  return before;
+}
+
+/**
+ * Whether the lent scan finds every entry of a within bound (finite and |a_i| ≤ bound), in one native
+ * pass. False when there is no scan, a is short, the scan refused it or an entry fails: the caller's JS
+ * checks then decide, and name the first failure as they always have.
+ */
+export function withinBound(a: FloatArray, bound: number): boolean {
+  if (boundScan === null || a.length < BOUND_SCAN_MIN) return false;
+  try {
+    return boundScan(a, bound) === -1;
+  } catch {
+    return false;
+  }
+}
+
 export function checkFinite(a: FloatArray, name: string): void {
   const i = firstNonFinite(a);
   if (i >= 0) fail('E_NONFINITE', name, `element ${i} is ${a[i]}`);

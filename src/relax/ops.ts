@@ -65,15 +65,6 @@ export interface RelaxOutcome {
   breakdown?: boolean;
 }
 
-/**
- * A scan the native backend lends the façade when it loads (bindings/relax.cc relaxBoundScan): the index
- * of a's first entry with !(|a_i| <= bound) — NaN, ±Inf or a magnitude past bound — or -1. The checks of
- * b, x0 and the returned x (src/relax/validate.ts) then cost one native pass instead of V8 loops, which a
- * fresh process runs interpreted for its first solves (milliseconds at 4k rows). Null: the JS loops decide.
- */
-export type BoundScan = (a: FloatArray, bound: number) => number;
-export const lentScans: { bound: BoundScan | null } = { bound: null };
-
 /** A residual past this many times ‖r_0‖ means the iteration diverges (non-SPD A or a bad ω): every backend stops there. */
 export const DIVERGENCE_FACTOR = 1e8;
 

@@ -6,9 +6,8 @@
 import { fail } from '../core/errors.js';
 import { stencilSize } from '../core/stencil.js';
 import { dtypeOf, isStencil, type FloatArray, type LinearOperator } from '../core/types.js';
-import { lentScans } from './ops.js';
 import {
-  checkCsrWith, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, describe,
+  checkCsrWith, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, describe, withinBound,
 } from '../core/validate.js';
 
 export interface OperatorCheckOptions {
@@ -25,23 +24,9 @@ export interface OperatorCheckOptions {
  */
 export const MAX_MAGNITUDE = 1e150;
 
-/** From this length the lent native scan is used: below it the JS loops cost less than the call. */
-const BOUND_SCAN_MIN = 512;
-
-/** Whether the lent scan finds every entry within `bound` (false: no scan, or an entry fails it). */
-function scannedWithin(a: FloatArray, bound: number): boolean {
-  const scan = lentScans.bound;
-  if (scan === null || a.length < BOUND_SCAN_MIN) return false;
-  try {
-    return scan(a, bound) === -1;
-  } catch {
-    return false; // the scan refused the array: the JS loops decide
-  }
-}
-
 /** checkFinite then checkMagnitude, in one native pass when the scan passes the whole array; else the loops name the first failure. */
 export function checkBoundedVector(v: FloatArray, name: string): void {
-  if (scannedWithin(v, MAX_MAGNITUDE)) return;
+  if (withinBound(v, MAX_MAGNITUDE)) return;
   checkFinite(v, name);
   checkMagnitude(v, name);
 }
@@ -49,7 +34,7 @@ export function checkBoundedVector(v: FloatArray, name: string): void {
 /** Whether a holds a NaN or ±Inf. */
 export function hasNonFinite(a: FloatArray): boolean {
   // !(|v| <= MAX_VALUE) is exactly NaN or ±Inf.
-  if (scannedWithin(a, Number.MAX_VALUE)) return false;
+  if (withinBound(a, Number.MAX_VALUE)) return false;
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return true;
   return false;
 }

@@ -10,7 +10,7 @@ import { seedToKey } from '../core/philox.js';
 import { checkOpOptions, type OpOptions } from '../core/options.js';
 import type { BackendName, FloatArray } from '../core/types.js';
 import { checkIntegerInRange, describe } from '../core/validate.js';
-import { isCsr, type SketchKind, type SketchOperand } from './ops.js';
+import type { SketchKind, SketchOperand } from './ops.js';
 import { checkKind, checkSeed, resolveSketch } from './spec.js';
 import { checkMaxIter, checkOperand, checkStart, checkTol, checkVector, given } from './validate.js';
 
@@ -83,17 +83,11 @@ export async function kaczmarz(engine: Engine, A: SketchOperand, b: unknown, opt
   const ceOpt = given<number>(o, 'checkEvery');
   const checkEvery = ceOpt === undefined ? sweep : checkIntegerInRange(ceOpt, 1, 2 ** 31 - 1, 'options.checkEvery');
   // Row probabilities ‖a_i‖²/‖A‖_F², as running sums in row order: every backend draws from this table.
-  const rowCdf = new Float64Array(n);
-  let acc = 0;
+  // Made by whichever backend runs the op best (never strict: the loop's backend need not have it).
   const M = op.A;
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    if (isCsr(M)) for (let p = M.rowPtr[i]!; p < M.rowPtr[i + 1]!; p++) s += M.values[p]! * M.values[p]!;
-    else for (let j = 0; j < M.cols; j++) s += M.data[i * M.cols + j]! ** 2;
-    acc += s;
-    rowCdf[i] = acc;
-  }
-  if (!(acc > 0)) fail('E_RANGE', 'A', 'is zero: Kaczmarz samples rows by their norms');
+  const rowCdf = new Float64Array(n);
+  await engine.run('sketchRowCdf', { A: M, cdf: rowCdf }, { ...o, strict: false, dtype: op.dtype, size: op.size });
+  if (!(rowCdf[n - 1]! > 0)) fail('E_RANGE', 'A', 'is zero: Kaczmarz samples rows by their norms');
   const [key0, key1] = seedToKey(seed);
   const r = await engine.run(
     'sketchKaczmarz',

@@ -324,6 +324,11 @@ declare module '../core/ops.js' {
     sketchGram: { args: SketchGramArgs; result: SketchGramOutcome };
     /** The refinement loop of 'sketch-cholesky'. */
     sketchRefine: { args: SketchRefineArgs; result: SketchLoopOutcome };
+    /**
+     * Randomized Kaczmarz's row table: cdf[i] = Σ_{k ≤ i} ‖a_k‖², each ‖a_k‖² summed in stored order from +0
+     * and the running sum in row order; dtype = A's.
+     */
+    sketchRowCdf: { args: { A: SketchOperand; cdf: Float64Array }; result: void };
     /** Randomized (block) Kaczmarz. */
     sketchKaczmarz: { args: SketchKaczmarzArgs; result: SketchSolveOutcome };
     /** Sketch-and-project. */
@@ -332,5 +337,6 @@ declare module '../core/ops.js' {
 }
 
 export const SKETCH_OPS = [
-  'sketchApply', 'sketchQr', 'sketchResidual', 'sketchLsqr', 'sketchIterate', 'sketchGram', 'sketchRefine', 'sketchKaczmarz', 'sketchProject',
+  'sketchApply', 'sketchQr', 'sketchResidual', 'sketchLsqr', 'sketchIterate', 'sketchGram', 'sketchRefine', 'sketchRowCdf', 'sketchKaczmarz',
+  'sketchProject',
 ] as const;

@@ -7,6 +7,7 @@ import { fail } from '../core/errors.js';
 import { dtypeOf, type DType, type FloatArray } from '../core/types.js';
 import {
   checkCsr, checkDense, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, describe,
+  withinBound,
 } from '../core/validate.js';
 import { isCsr, operandCols, operandData, operandRows, type SketchOperand } from './ops.js';
 
@@ -48,6 +49,7 @@ export function checkOperandShape(A: unknown, name: string): CheckedOperand {
  */
 export function checkOperandValues(op: CheckedOperand, name: string, options: { checkFinite: boolean; magnitude?: boolean }): void {
   const data = operandData(op.A);
+  if (options.magnitude && withinBound(data, MAX_MAGNITUDE)) return; // both checks in one native pass
   const field = `${name}.${isCsr(op.A) ? 'values' : 'data'}`;
   if (options.checkFinite) checkFinite(data, field);
   if (options.magnitude) {
@@ -62,6 +64,7 @@ export function checkVector(v: unknown, n: number, dtype: DType, name: string, o
   const a = checkFloatArray(v, name);
   checkSameDtype(dtype, a, name);
   checkLength(a, n, name);
+  if (options.magnitude && withinBound(a, MAX_MAGNITUDE)) return a;
   if (options.checkFinite) checkFinite(a, name);
   if (options.magnitude) {
     for (let i = 0; i < a.length; i++) {

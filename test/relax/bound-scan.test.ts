@@ -1,25 +1,26 @@
 /**
- * The native bound scan (bindings/relax.cc relaxBoundScan, lent to the façade through src/relax/ops.ts
- * lentScans) against the JS loops it stands in for: the same verdict and the same NumkernError for b and
+ * The native bound scan (bindings/linalg.cc firstBeyond, lent to core's withinBound through
+ * registerBoundScan, src/core/validate.ts) against the JS loops it stands in for in the relax checks: the same verdict and the same NumkernError for b and
  * x0 (checkFinite, then checkMagnitude over the whole array), and the same answer as `!Number.isFinite`
  * for the returned x — NaN, ±Inf and magnitudes just past MAX_MAGNITUDE at every position class (first,
  * last, the scan's block edges), with a later bad value of the other kind, f32 and f64, views.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNative } from '../../src/backends/addon/load.js';
-import { lentScans } from '../../src/relax/ops.js';
+import { registerBoundScan } from '../../src/core/validate.js';
 import { checkBoundedVector, hasNonFinite, MAX_MAGNITUDE } from '../../src/relax/validate.js';
 import { rng } from '../support/backends.js';
 
 const { addon } = loadNative();
-const scan = (addon as { relaxBoundScan?: (a: Float32Array | Float64Array, bound: number) => number } | null)?.relaxBoundScan?.bind(addon);
-const lent = lentScans.bound;
+const scan = addon?.firstBeyond?.bind(addon);
+const lent = registerBoundScan(null);
+registerBoundScan(lent);
 afterAll(() => {
-  lentScans.bound = lent;
+  registerBoundScan(lent);
 });
 
 function outcome(a: Float32Array | Float64Array, native: boolean): string {
-  lentScans.bound = native ? scan! : null;
+  registerBoundScan(native ? scan! : null);
   try {
     checkBoundedVector(a, 'b');
     return 'ok';
@@ -29,7 +30,7 @@ function outcome(a: Float32Array | Float64Array, native: boolean): string {
 }
 
 function nonFinite(a: Float32Array | Float64Array, native: boolean): boolean {
-  lentScans.bound = native ? scan! : null;
+  registerBoundScan(native ? scan! : null);
   return hasNonFinite(a);
 }
 

@@ -82,6 +82,14 @@ describe('apply and applyRows', () => {
   });
 });
 
+/** A 600 × 4 A (2400 entries: past the native scan's minimum) with entries at i set to v. */
+function bigWith(...set: number[]): { rows: number; cols: number; data: Float64Array } {
+  const data = Float64Array.from({ length: 2400 }, (_, k) => 1 + (k % 7));
+  for (let k = 0; k + 1 < set.length; k += 2) data[set[k]!] = set[k + 1]!;
+  return { rows: 600, cols: 4, data };
+}
+const bigB = Float64Array.from({ length: 600 }, (_, i) => Math.sin(i));
+
 describe('kaczmarz, sketchAndProject, linfError', () => {
   const cases: [string, () => Promise<unknown> | unknown, string][] = [
     ['block > n', () => ctx.sketch.kaczmarz(A, b, { block: 51 }), 'E_RANGE options.block'],
@@ -91,6 +99,10 @@ describe('kaczmarz, sketchAndProject, linfError', () => {
     ['an srht sketch', () => ctx.sketch.sketchAndProject(A, b, { sketch: 'srht' as never }), 'E_RANGE options.sketch'],
     ['q > n', () => ctx.sketch.sketchAndProject(A, b, { q: 51 }), 'E_RANGE options.q'],
     ['NaN in b', () => ctx.sketch.sketchAndProject(A, Float64Array.from(b, () => NaN)), 'E_NONFINITE b'],
+    // Past 512 entries a native scan accepts clean arrays in one pass; a failing one is named by the JS checks.
+    ['|entry| past 1e150 in a large A', () => ctx.sketch.kaczmarz(bigWith(317, 1e200), bigB), 'E_RANGE A.data'],
+    ['NaN after a large entry in a large A', () => ctx.sketch.kaczmarz(bigWith(317, 1e200, 900, NaN), bigB), 'E_NONFINITE A.data'],
+    ['|entry| past 1e150 in a large b', () => ctx.sketch.kaczmarz(bigWith(), Float64Array.from(bigB, (v, i) => (i === 599 ? -2e150 : v))), 'E_RANGE b'],
     ['linfError lengths', () => ctx.sketch.linfError(new Float64Array(3), new Float64Array(4)), 'E_SHAPE x'],
     ['linfError NaN', () => ctx.sketch.linfError(Float64Array.of(NaN), Float64Array.of(1)), 'E_NONFINITE x'],
   ];

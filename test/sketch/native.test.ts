@@ -242,6 +242,28 @@ describe.skipIf(!addon)('native sketch', async () => {
     expect(() => a.sketchQr!(new Float64Array(5), 3, 2, null, new Float64Array(4), new Int32Array(2), 1e-12, true, 0)).toThrow(/M/);
   });
 
+  it.skipIf(!has)('Kaczmarz\'s row table: native gives the oracle\'s bits (dense f64 and f32 over several row slices, CSR)', async () => {
+    // 43 693 × 200 is three slices of RESIDUAL_SLICE elements, with rows past a multiple of eight.
+    const D = randomDense(43_693, 200, 31);
+    const C = toCsr(randomDense(5001, 13, 32));
+    const operands = [
+      { A: D, dtype: 'f64' as const, n: D.rows },
+      { A: { rows: D.rows, cols: D.cols, data: Float32Array.from(D.data) }, dtype: 'f32' as const, n: D.rows },
+      { A: C, dtype: 'f64' as const, n: C.nrows },
+    ];
+    for (const { A, dtype, n } of operands) {
+      const ref = new Float64Array(n);
+      const got = new Float64Array(n).fill(Number.NaN);
+      await one.run('sketchRowCdf', { A, cdf: ref }, { backend: 'js', strict: true, dtype, size: n });
+      for (const c of [one, two]) {
+        const r = await c.run('sketchRowCdf', { A, cdf: got }, { backend: 'native', strict: true, dtype, size: n });
+        expect(r.backend).toBe('native');
+        expect(got).toEqual(ref);
+      }
+      expect(ref[n - 1]).toBeGreaterThan(ref[0]!);
+    }
+  });
+
   it.skipIf(!has)('kaczmarz and sketch-and-project in slices (a zero time budget) end with the bits of one whole call, and the oracle\'s count', async () => {
     type Run = (...args: unknown[]) => number;
     const a = addon as unknown as { sketchKaczmarzRun: Run; sketchProjectRun: Run };

@@ -148,6 +148,12 @@ template <class T>
 double sketch_residual_sq(const SketchOperandView<T>& A, const T* b, const double* x, double acc, int threads,
                           double* r = nullptr);
 
+/// Randomized Kaczmarz's row table: cdf[i] = acc + Σ_{k ≤ i} ‖a_k‖², each ‖a_k‖² summed in stored order
+/// from +0 and the running sum in row order (src/backends/js/sketch/kaczmarz.ts, rowCdf). Returns the
+/// last entry, so a row block continues where the one before it ended.
+template <class T>
+double sketch_row_cdf(const SketchOperandView<T>& A, double acc, double* cdf, int threads);
+
 /// One fused pass (docs/sketch.md §6): t_i = c·w_i + s·(a_i·z); g = Σ t_i a_i; returns Σt², Σ(t−prev)².
 template <class T, class W>
 void sketch_fused_pass(const SketchOperandView<T>& A, const double* z, const W* w, double c, double s, double* t,

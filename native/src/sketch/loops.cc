@@ -323,6 +323,54 @@ bool row_action_done(double* st, int done, bool converged, double rn) {
 }
 }  // namespace
 
+namespace {
+/// ‖a_i‖² of every row into out[i], each summed in stored order from +0 (the oracle's rowCdf terms). Dense
+/// rows go eight at a time: one row's sum is a chain of dependent adds, eight are not.
+template <class T>
+void row_sq_norms(const SketchOperandView<T>& A, double* out, int threads) {
+  const size_t n = A.rows, d = A.cols;
+  const int nt = plan_threads(threads, n * std::max<size_t>(d, 1), 1 << 15);
+  parallel_run(nt, [&](int tid, int nth) {
+    size_t i, e;
+    even_split(n, tid, nth, i, e);
+    if (A.csr) {
+      for (; i < e; ++i) {
+        double s = 0;
+        for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) s += static_cast<double>(A.values[p]) * static_cast<double>(A.values[p]);
+        out[i] = s;
+      }
+      return;
+    }
+    constexpr size_t kRows = 8;
+    for (; i + kRows <= e; i += kRows) {
+      double s[kRows] = {};
+      const T* a = A.data + i * d;
+      for (size_t j = 0; j < d; ++j)
+        for (size_t u = 0; u < kRows; ++u) {
+          const double v = static_cast<double>(a[u * d + j]);
+          s[u] += v * v;
+        }
+      std::copy(s, s + kRows, out + i);
+    }
+    for (; i < e; ++i) {
+      double s = 0;
+      for (size_t j = 0; j < d; ++j) {
+        const double v = static_cast<double>(A.data[i * d + j]);
+        s += v * v;
+      }
+      out[i] = s;
+    }
+  });
+}
+}  // namespace
+
+template <class T>
+double sketch_row_cdf(const SketchOperandView<T>& A, double acc, double* cdf, int threads) {
+  row_sq_norms(A, cdf, threads);
+  for (size_t i = 0; i < A.rows; ++i) cdf[i] = acc += cdf[i];
+  return acc;
+}
+
 template <class T>
 bool sketch_kaczmarz_run(const SketchOperandView<T>& A, const T* b, double* x, size_t block, const double* rowCdf,
                          const uint32_t key[2], double target, int maxIter, int checkEvery, double* st, double* work,
@@ -334,15 +382,7 @@ bool sketch_kaczmarz_run(const SketchOperandView<T>& A, const T* b, double* x, s
   if (st[kRowPhase] == 0) {
     const double rn = residual_into(A, b, x, r, threads);
     if (rn <= target) return row_action_done(st, 0, true, rn);
-    for (size_t i = 0; norms && i < n; ++i) {
-      double s = 0;
-      if (A.csr) {
-        for (int32_t p = A.rowPtr[i]; p < A.rowPtr[i + 1]; ++p) s += static_cast<double>(A.values[p]) * static_cast<double>(A.values[p]);
-      } else {
-        for (size_t j = 0; j < d; ++j) { const double a = static_cast<double>(A.data[i * d + j]); s += a * a; }
-      }
-      norms[i] = s;
-    }
+    if (norms) row_sq_norms(A, norms, threads);
     st[kRowDone] = 0;
     st[kRowResidual] = rn;
     st[kRowPhase] = 1;
@@ -456,6 +496,7 @@ bool sketch_project_run(const SketchOperandView<T>& A, const T* b, double* x, co
 
 #define NK_SKETCH_INST(T)                                                                                            \
   template double sketch_residual_sq<T>(const SketchOperandView<T>&, const T*, const double*, double, int, double*);       \
+  template double sketch_row_cdf<T>(const SketchOperandView<T>&, double, double*, int);                              \
   template void sketch_fused_pass<T, double>(const SketchOperandView<T>&, const double*, const double*, double,       \
                                              double, double*, double*, const double*, double*, double*, int);        \
   template bool sketch_lsqr_run<T>(const SketchOperandView<T>&, const T*, const SketchLoopInput&, double*, double*,  \

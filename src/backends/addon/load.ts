@@ -19,7 +19,7 @@ import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CsrScan, FiniteScan } from '../../core/validate.js';
+import type { BoundScan, CsrScan, FiniteScan } from '../../core/validate.js';
 
 type Float = Float32Array | Float64Array;
 
@@ -66,6 +66,8 @@ export interface NativeKernels {
   warmHeap?: (bytes: number) => number;
   /** The index of the first NaN or ±Inf in a, or −1 (bindings/linalg.cc); core's checkFinite uses it. Optional, as csrCheck. */
   firstNonFinite?: FiniteScan;
+  /** The index of the first entry with !(|a_i| <= bound), or −1 (bindings/linalg.cc); core's withinBound uses it. Optional, as csrCheck. */
+  firstBeyond?: BoundScan;
   /** y := A x for CSR A (nrows = rowPtr.length − 1, ncols = x.length); f32 accumulates in float, f64 in double. */
   spmv<T extends Float>(rowPtr: Int32Array, colIdx: Int32Array, values: T, x: T, y: T, threads?: number): void;
   spmvAsync<T extends Float>(rowPtr: Int32Array, colIdx: Int32Array, values: T, x: T, y: T, threads?: number): Promise<void>;

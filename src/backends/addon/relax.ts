@@ -19,7 +19,7 @@ import { throwIfAborted } from '../../core/errors.js';
 import type { OpArgs, OpResult } from '../../core/ops.js';
 import { stencilToCsr } from '../../core/stencil.js';
 import { isStencil, type CsrMatrix, type FloatArray, type LinearOperator, type StencilOperator } from '../../core/types.js';
-import { lentScans, RELAX_METHODS, type PreparedToken, type RelaxArgs, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../../relax/ops.js';
+import { RELAX_METHODS, type PreparedToken, type RelaxArgs, type RelaxMethod, type RelaxOutcome, type RelaxSettings } from '../../relax/ops.js';
 import { familyExports, type NativeAddon } from './load.js';
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -86,7 +86,6 @@ export interface NativeRelaxKernels {
   /** Drops the operator's copy now (sessions still running keep theirs until they end). */
   relaxOperatorRelease(op: NativeRelaxOperator): void;
   /** The index of a's first entry with !(|a_i| <= bound), or -1; absent from an older addon (the façade's loops then decide). */
-  relaxBoundScan?(a: FloatArray, bound: number): number;
 }
 
 export const RELAX_EXPORTS = ['relaxLayout', 'relaxCreate', 'relaxAdvance', 'relaxAdvanceAsync', 'relaxRead', 'relaxRelease', 'relaxOperator', 'relaxOperatorRelease', 'relaxOperatorSame'] as const;
@@ -422,7 +421,5 @@ export async function nativeRelaxSolveBatch(relax: NativeRelaxKernels, threads: 
 export function relaxAddon(addon: NativeAddon): NativeAddon & NativeRelaxKernels {
   const relax = familyExports<NativeRelaxKernels>(addon, 'relax', RELAX_EXPORTS);
   checkRelaxLayout(relax.relaxLayout());
-  // Lends the façade its vector scan (src/relax/ops.ts lentScans), as linalg lends core its finite scan.
-  if (typeof relax.relaxBoundScan === 'function') lentScans.bound = relax.relaxBoundScan.bind(relax);
   return relax;
 }

@@ -7,7 +7,7 @@ import { operandRows } from '../../sketch/ops.js';
 import { sketchApply } from './sketch/apply.js';
 import { gram, refine } from './sketch/cholesky.js';
 import { applyQt, extractR, qrFactor, rankOf } from './sketch/dense.js';
-import { kaczmarz, sketchProject } from './sketch/kaczmarz.js';
+import { kaczmarz, rowCdf, sketchProject } from './sketch/kaczmarz.js';
 import { iterate, lsqr } from './sketch/lsqr.js';
 import { residual } from './sketch/operand.js';
 
@@ -31,6 +31,7 @@ export function sketchKernels(): AnyKernel[] {
     kernel({ op: 'sketchIterate', dtypes: BOTH, run: (args, ctl) => iterate(args, ctl) }),
     kernel({ op: 'sketchGram', dtypes: BOTH, run: (args) => gram(args) }),  // always f64 (allowF32 is a permission)
     kernel({ op: 'sketchRefine', dtypes: BOTH, run: (args, ctl) => refine(args, ctl) }),
+    kernel({ op: 'sketchRowCdf', dtypes: BOTH, run: ({ A, cdf }) => rowCdf(A, cdf) }),
     kernel({ op: 'sketchKaczmarz', dtypes: BOTH, run: (args, ctl) => kaczmarz(args, ctl) }),
     kernel({ op: 'sketchProject', dtypes: BOTH, run: (args, ctl) => sketchProject(args, ctl) }),
   ];

@@ -12,7 +12,7 @@
  */
 import { kernel, type AnyKernel } from '../../core/backend.js';
 import type { CsrMatrix, FloatArray } from '../../core/types.js';
-import { registerCsrScan, registerFiniteScan } from '../../core/validate.js';
+import { registerBoundScan, registerCsrScan, registerFiniteScan } from '../../core/validate.js';
 import { guarded, mapNativeError } from '../addon/errors.js';
 import type { NativeHandle } from './index.js';
 import { inSlices } from './slices.js';
@@ -46,6 +46,8 @@ export function linalgKernels({ addon, threads }: NativeHandle, slice: number = 
   if (csrCheck) registerCsrScan((rowPtr, colIdx, values, ncols, checks) => csrCheck(rowPtr, colIdx, values, ncols, checks, threads));
   // And its finite scan: every op's vector arguments are checked at memory speed (core/validate.ts checkFinite).
   if (typeof addon.firstNonFinite === 'function') registerFiniteScan(addon.firstNonFinite.bind(addon));
+  // And its bound scan: the families' finite-and-bounded checks of large arrays in one pass (core/validate.ts withinBound).
+  if (typeof addon.firstBeyond === 'function') registerBoundScan(addon.firstBeyond.bind(addon));
   const layouts = new WeakMap<CsrMatrix, object | null>();
   const lanesOf = (A: CsrMatrix): object | null => {
     if (!addon.csrLanes || !addon.spmvLanes) return null;

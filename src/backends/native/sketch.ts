@@ -43,7 +43,7 @@ const ROW_SCALARS = 4;
 const ROW = { done: 0, converged: 2, residual: 3 } as const;
 /** Multiply-adds per apply slice: a few milliseconds. */
 export const APPLY_SLICE = 1 << 24;
-/** Elements of A per residual slice. */
+/** Elements of A per slice of the residual and of Kaczmarz's row table. */
 export const RESIDUAL_SLICE = 1 << 23;
 /** Seconds a loop call runs before the event loop gets a turn (at least one step). */
 export const SLICE_SECONDS = 0.05;
@@ -81,6 +81,7 @@ interface NativeSketchKernels {
   sketchQr(M: Float64Array, rows: number, cols: number, rhs: Float64Array | null, R: Float64Array, perm: Int32Array, rcond: number, lapack: boolean, threads: number): number;
   sketchQrAsync(M: Float64Array, rows: number, cols: number, rhs: Float64Array | null, R: Float64Array, perm: Int32Array, rcond: number, lapack: boolean, threads: number): Promise<number>;
   sketchResidualSq(A: Obj, b: FloatArray, x: Float64Array, acc: number, threads: number): number;
+  sketchRowCdf(A: Obj, cdf: Float64Array, acc: number, threads: number): number;
   sketchLsqrRun(A: Obj, b: FloatArray, R: Float64Array, perm: Int32Array, rank: number, x: Float64Array, st: Float64Array, work: Float64Array,
     atol: number, btol: number, maxIter: number, budget: number, threads: number): number;
   sketchIterateRun(A: Obj, b: FloatArray, R: Float64Array, perm: Int32Array, rank: number, x: Float64Array, st: Float64Array, work: Float64Array,
@@ -97,7 +98,7 @@ interface NativeSketchKernels {
   sketchLayout(): NativeSketchLayout;
 }
 
-const SKETCH_EXPORTS = ['sketchApply', 'sketchQr', 'sketchQrAsync', 'sketchResidualSq', 'sketchLsqrRun', 'sketchIterateRun', 'sketchGramWork',
+const SKETCH_EXPORTS = ['sketchApply', 'sketchQr', 'sketchQrAsync', 'sketchResidualSq', 'sketchRowCdf', 'sketchLsqrRun', 'sketchIterateRun', 'sketchGramWork',
   'sketchGramRun', 'sketchRefineRun', 'sketchKaczmarzRun', 'sketchProjectRun', 'sketchLayout'] as const;
 
 type SketchAddon = NativeAddon & NativeSketchKernels;
@@ -187,6 +188,19 @@ async function residual(sk: SketchAddon, threads: number, A: SketchOperand, b: F
     await yieldToLoop();
   }
   return Math.sqrt(acc);
+}
+
+/** Kaczmarz's row table in row slices, each continuing the running sum where the one before ended. */
+async function rowCdf(sk: SketchAddon, threads: number, A: SketchOperand, cdf: Float64Array): Promise<void> {
+  const n = operandRows(A);
+  const per = Math.max(1, Math.floor(RESIDUAL_SLICE / Math.max(1, operandCols(A))));
+  let acc = 0;
+  for (let lo = 0; ; lo += per) {
+    const hi = Math.min(n, lo + per);
+    acc = sk.sketchRowCdf(rowSlice(A, lo, hi), cdf.subarray(lo, hi), acc, threads);
+    if (hi >= n) break;
+    await yieldToLoop();
+  }
 }
 
 async function qr(sk: SketchAddon, threads: number, { M, rows, cols, rhs, R, perm, rcond }: SketchQrArgs): Promise<{ rank: number }> {
@@ -300,6 +314,7 @@ export function sketchKernels({ addon, threads }: NativeHandle): AnyKernel[] {
     kernel({ op: 'sketchIterate', dtypes: BOTH, run: (args, ctl) => guarded(() => iterate(sk, threads, args, ctl)) }),
     kernel({ op: 'sketchGram', dtypes: BOTH, run: (args, ctl) => guarded(() => gram(sk, threads, args, ctl)) }),
     kernel({ op: 'sketchRefine', dtypes: BOTH, run: (args, ctl) => guarded(() => refine(sk, threads, args, ctl)) }),
+    kernel({ op: 'sketchRowCdf', dtypes: BOTH, run: ({ A, cdf }) => guarded(() => rowCdf(sk, threads, A, cdf)) }),
     kernel({ op: 'sketchKaczmarz', dtypes: BOTH, run: (args, ctl) => guarded(() => kaczmarz(sk, threads, args, ctl)) }),
     kernel({ op: 'sketchProject', dtypes: BOTH, run: (args, ctl) => guarded(() => project(sk, threads, args, ctl)) }),
   ];

@@ -6,7 +6,7 @@
 import type { KernelControl } from '../../../core/backend.js';
 import { throwIfAborted } from '../../../core/errors.js';
 import { philoxBlock } from '../../../core/philox.js';
-import { operandCols, operandRows, SKETCH_STREAMS, type SketchKaczmarzArgs, type SketchProjectArgs, type SketchSolveOutcome } from '../../../sketch/ops.js';
+import { operandCols, operandRows, SKETCH_STREAMS, type SketchKaczmarzArgs, type SketchOperand, type SketchProjectArgs, type SketchSolveOutcome } from '../../../sketch/ops.js';
 import { sketchApply } from './apply.js';
 import { minNormSolve } from './dense.js';
 import { WordSource } from './operator.js';
@@ -25,6 +25,15 @@ function search(cdf: Float64Array, v: number): number {
     else lo = mid + 1;
   }
   return lo;
+}
+
+/** cdf[i] = Σ_{k ≤ i} ‖a_k‖² in row order (the table Kaczmarz draws rows from). */
+export function rowCdf(A: SketchOperand, cdf: Float64Array): void {
+  let acc = 0;
+  for (let i = 0; i < cdf.length; i++) {
+    acc += rowNormSq(A, i);
+    cdf[i] = acc;
+  }
 }
 
 export function kaczmarz(args: SketchKaczmarzArgs, ctl: KernelControl): SketchSolveOutcome {
