@@ -200,6 +200,24 @@ inline void test_threads_and_chunks() {
   }
 }
 
+/// SSOR-CG to max_iter updates (tol 0, b as solve's) in chunks of `chunk` updates, chunk k on
+/// threads_for(k) threads and handed `split` (null: relax_step splits A itself).
+template <class Threads>
+Outcome ssor_cg_chunks(const CsrOp& A, int n, int64_t max_iter, int64_t chunk, Threads&& threads_for,
+                       const CsrSsorSplit* split = nullptr) {
+  std::vector<double> b(n), work(static_cast<size_t>(work_vectors(SsorCg)) * n);
+  for (int i = 0; i < n; ++i) b[i] = 1 + std::sin(static_cast<double>(i));
+  Outcome o;
+  o.x.assign(n, 0.0);
+  std::memset(o.state, 0, sizeof o.state);
+  const Settings s{SsorCg, omega_for(SsorCg), 0, true, max_iter, 3};
+  Work w = work_layout(SsorCg, work.data(), n);
+  int k = 0;
+  do o.status = relax_step(A, s, nullptr, b.data(), o.x.data(), w, o.state, chunk, threads_for(k++), split);
+  while (o.status == Running);
+  return o;
+}
+
 /// SSOR-CG on two threads over a pair layout (n ≥ 2¹⁸ rows; native/src/relax/pair_layout.hpp) gives the
 /// bits of one thread: whole, chunked (a split made per chunk), started on two threads and finished on
 /// one, and on a "pair" of threads that OpenMP gives one thread (nested in a parallel region), which
@@ -216,16 +234,7 @@ inline void test_ssor_cg_pair() {
     assert(same_bits(one, two));
     assert(same_bits(one, solve(A, P.n, nullptr, SsorCg, 2, 4, 9, 0)));
     // Four updates on two threads, the rest on one: the state keeps the layout's order.
-    std::vector<double> b(P.n), work(static_cast<size_t>(work_vectors(SsorCg)) * P.n);
-    for (int i = 0; i < P.n; ++i) b[i] = 1 + std::sin(static_cast<double>(i));
-    Outcome mixed;
-    mixed.x.assign(P.n, 0.0);
-    std::memset(mixed.state, 0, sizeof mixed.state);
-    const Settings s{SsorCg, omega_for(SsorCg), 0, true, 9, 3};
-    Work w = work_layout(SsorCg, work.data(), P.n);
-    for (int threads = 2; (mixed.status = relax_step(A, s, nullptr, b.data(), mixed.x.data(), w, mixed.state, 4, threads)) == Running;)
-      threads = 1;
-    assert(same_bits(one, mixed));
+    assert(same_bits(one, ssor_cg_chunks(A, P.n, 9, 4, [](int chunk) { return chunk == 0 ? 2 : 1; })));
 #if defined(NUMKERN_HAVE_OPENMP)
     Outcome nested;
     const int levels = omp_get_max_active_levels();
@@ -267,16 +276,7 @@ inline void test_ssor_split_reuse() {
     const Outcome plain = solve(A, P.n, nullptr, SsorCg, threads, 3, 40, 0);
     for (int made_for : {1, 2}) {
       const auto split = csr_ssor_split(A, made_for);
-      std::vector<double> b(P.n), work(static_cast<size_t>(work_vectors(SsorCg)) * P.n);
-      for (int i = 0; i < P.n; ++i) b[i] = 1 + std::sin(static_cast<double>(i));
-      Outcome o;
-      o.x.assign(P.n, 0.0);
-      std::memset(o.state, 0, sizeof o.state);
-      const Settings s{SsorCg, omega_for(SsorCg), 0, true, 40, 3};
-      Work w = work_layout(SsorCg, work.data(), P.n);
-      do o.status = relax_step(A, s, nullptr, b.data(), o.x.data(), w, o.state, 3, threads, split.get());
-      while (o.status == Running);
-      assert(same_bits(plain, o));
+      assert(same_bits(plain, ssor_cg_chunks(A, P.n, 40, 3, [=](int) { return threads; }, split.get())));
     }
   }
 }
