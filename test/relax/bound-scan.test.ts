@@ -63,6 +63,14 @@ describe.skipIf(!scan)('native bound scan', () => {
     }
   }
 
+  it('the binding refuses what is not a float array and a number bound (a thrown error, no crash)', () => {
+    const call = scan as unknown as (...args: unknown[]) => number;
+    for (const args of [['x', 1], [new Int32Array(600), 1], [new Float64Array(600)], [new Float64Array(600), 'big'], [null, 1]]) {
+      expect(() => call(...args)).toThrow();
+    }
+    expect(call(new Float64Array(0), 1)).toBe(-1);
+  });
+
   it('the bound itself, the largest finite, subnormals and −0 pass; views are read as views', () => {
     const a = new Float64Array(3000).fill(1);
     a[7] = MAX_MAGNITUDE;
