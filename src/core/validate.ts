@@ -111,6 +111,30 @@ export function withinBound(a: FloatArray, bound: number): boolean {
   }
 }
 
+/**
+ * Entries past this could overflow the f64 sums of squares that residual norms are (the oracles pin
+ * their order), and keep a_ij·x_j finite for |x_j| ≤ 1e150: the bound of every family's value checks.
+ */
+export const MAX_MAGNITUDE = 1e150;
+
+/** E_RANGE for the first |entry| > MAX_MAGNITUDE; `what` names what to rescale in the message. */
+export function checkMagnitude(a: FloatArray, name: string, what: string): void {
+  for (let i = 0; i < a.length; i++) {
+    if (Math.abs(a[i]!) > MAX_MAGNITUDE) fail('E_RANGE', name, `entry ${i} is ${a[i]}; |entries| must stay below ${MAX_MAGNITUDE} (rescale the ${what})`);
+  }
+}
+
+/**
+ * E_NONFINITE (when checkFinite) for the first NaN/±Inf, then E_RANGE (when magnitude) for the first
+ * |entry| > MAX_MAGNITUDE. With magnitude, an array the lent bound scan accepts whole costs one native
+ * pass; otherwise the loops name the first failure.
+ */
+export function checkValues(a: FloatArray, name: string, options: { checkFinite: boolean; magnitude?: boolean }, what: string): void {
+  if (options.magnitude && withinBound(a, MAX_MAGNITUDE)) return;
+  if (options.checkFinite) checkFinite(a, name);
+  if (options.magnitude) checkMagnitude(a, name, what);
+}
+
 export function checkFinite(a: FloatArray, name: string): void {
   const i = firstNonFinite(a);
   if (i >= 0) fail('E_NONFINITE', name, `element ${i} is ${a[i]}`);

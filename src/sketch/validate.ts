@@ -6,16 +6,12 @@
 import { fail } from '../core/errors.js';
 import { dtypeOf, type DType, type FloatArray } from '../core/types.js';
 import {
-  checkCsr, checkDense, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, describe,
-  withinBound,
+  checkCsr, checkDense, checkFinite, checkFiniteNumber, checkFloatArray, checkIntegerInRange, checkLength, checkSameDtype, checkValues,
+  describe,
 } from '../core/validate.js';
 import { isCsr, operandCols, operandData, operandRows, type SketchOperand } from './ops.js';
 
-/**
- * Residual norms are sums of squares in f64 (src/core/operator.ts order), so entries past 1e150 could
- * overflow them (the relax family's bound, src/relax/validate.ts).
- */
-export const MAX_MAGNITUDE = 1e150;
+export { MAX_MAGNITUDE } from '../core/validate.js';
 
 export interface CheckedOperand {
   readonly A: SketchOperand;
@@ -48,15 +44,7 @@ export function checkOperandShape(A: unknown, name: string): CheckedOperand {
  * screens in its pass reports a bad element: rerun here, it throws exactly the error the scan would.
  */
 export function checkOperandValues(op: CheckedOperand, name: string, options: { checkFinite: boolean; magnitude?: boolean }): void {
-  const data = operandData(op.A);
-  if (options.magnitude && withinBound(data, MAX_MAGNITUDE)) return; // both checks in one native pass
-  const field = `${name}.${isCsr(op.A) ? 'values' : 'data'}`;
-  if (options.checkFinite) checkFinite(data, field);
-  if (options.magnitude) {
-    for (let i = 0; i < data.length; i++) {
-      if (Math.abs(data[i]!) > MAX_MAGNITUDE) fail('E_RANGE', field, `entry ${i} is ${data[i]}; |entries| must stay below ${MAX_MAGNITUDE} (rescale the problem)`);
-    }
-  }
+  checkValues(operandData(op.A), `${name}.${isCsr(op.A) ? 'values' : 'data'}`, options, 'problem');
 }
 
 /** A vector of the operand's dtype and length n. */
@@ -64,13 +52,7 @@ export function checkVector(v: unknown, n: number, dtype: DType, name: string, o
   const a = checkFloatArray(v, name);
   checkSameDtype(dtype, a, name);
   checkLength(a, n, name);
-  if (options.magnitude && withinBound(a, MAX_MAGNITUDE)) return a;
-  if (options.checkFinite) checkFinite(a, name);
-  if (options.magnitude) {
-    for (let i = 0; i < a.length; i++) {
-      if (Math.abs(a[i]!) > MAX_MAGNITUDE) fail('E_RANGE', name, `entry ${i} is ${a[i]}; |entries| must stay below ${MAX_MAGNITUDE} (rescale the problem)`);
-    }
-  }
+  checkValues(a, name, options, 'problem');
   return a;
 }
 

@@ -85,7 +85,6 @@ export interface NativeRelaxKernels {
   relaxOperatorSame(op: NativeRelaxOperator, csr: NativeRelaxOp): boolean;
   /** Drops the operator's copy now (sessions still running keep theirs until they end). */
   relaxOperatorRelease(op: NativeRelaxOperator): void;
-  /** The index of a's first entry with !(|a_i| <= bound), or -1; absent from an older addon (the façade's loops then decide). */
 }
 
 export const RELAX_EXPORTS = ['relaxLayout', 'relaxCreate', 'relaxAdvance', 'relaxAdvanceAsync', 'relaxRead', 'relaxRelease', 'relaxOperator', 'relaxOperatorRelease', 'relaxOperatorSame'] as const;
