@@ -72,6 +72,30 @@ NK_FORCEINLINE double forward_row(const CsrSplit& S, const double* diag, const P
   return eisenstat_forward_row<true>(S, k, CsrSplit::At{}, diag[k], V.dt[k], V.wd[k], V.ph, V.t, V.v, V.at, prev);
 }
 
+/// The backward rows of run r, from its last storage position down; first: the first row this thread
+/// (or this natural-order walk) computes, whose predecessor is not in prev. Returns the last row's t.
+NK_FORCEINLINE double backward_run(const CsrSplit& S, const PairVectors& V, double beta, const PairLayout::Run& r,
+                                   bool first, double prev) {
+  for (int32_t k = r.k0 + r.len - 1; k >= r.k0; --k, first = false) prev = backward_row(S, V, beta, k, first, prev);
+  return prev;
+}
+/// The forward rows of run r in order, each storing its p̂ᵀÂp̂ term; as backward_run.
+NK_FORCEINLINE double forward_run(const CsrSplit& S, const PairLayout& P, const PairVectors& V, const PairLayout::Run& r,
+                                  bool first, double prev) {
+  for (int32_t k = r.k0; k < r.k0 + r.len; ++k, first = false) {
+    prev = forward_row(S, P.diag.data(), V, k, first, prev);
+    V.term[k] = eisenstat_pq_term(V.ph[k], V.t[k], prev);
+  }
+  return prev;
+}
+
+/// Blocks [b0, b1) of p̂ᵀÂp̂ for part t of T, from the stored terms.
+void pq_sums(const PairLayout& P, const PairVectors& V, int t, int T, double* pq_blocks) {
+  size_t b0, b1;
+  my_blocks(P, t, T, b0, b1);
+  block_sums(P, V.term, b0, b1, pq_blocks);
+}
+
 /// Thread t's share of both passes and of the p̂ᵀ(t + v) blocks. bwd / fwd: each thread's progress (the
 /// lowest storage position its backward pass has finished, one past the highest its forward pass has).
 NK_CLONES void pair_lane(const PairLayout& P, const PairVectors& V, double beta, double* pq_blocks, int t,
@@ -79,48 +103,34 @@ NK_CLONES void pair_lane(const PairLayout& P, const PairVectors& V, double beta,
   const int o = 1 - t;
   const CsrSplit S = P.split();
   const std::vector<int32_t>& mine = P.mine[t];
+  // Runs of one thread are contiguous in storage, so a row's predecessor in the pass is the row this
+  // thread computed just before: only the thread's first row is `first`.
   double prev = 0;
-  bool first = true;
   for (size_t m = mine.size(); m-- > 0;) {
     const PairLayout::Run& r = P.runs[static_cast<size_t>(mine[m])];
     for (unsigned s = 0; bwd[o].at.load(std::memory_order_acquire) > r.need_bwd; ++s) spin_pause(s);
-    for (int32_t k = r.k0 + r.len - 1; k >= r.k0; --k, first = false) prev = backward_row(S, V, beta, k, first, prev);
+    prev = backward_run(S, V, beta, r, m + 1 == mine.size(), prev);
     bwd[t].at.store(r.k0, std::memory_order_release);
   }
   // The forward pass reads t of every row: it starts once both threads have finished the backward pass.
   for (unsigned s = 0; bwd[o].at.load(std::memory_order_acquire) > P.begin(o); ++s) spin_pause(s);
-  first = true;
-  for (const int32_t m : mine) {
-    const PairLayout::Run& r = P.runs[static_cast<size_t>(m)];
+  for (size_t m = 0; m < mine.size(); ++m) {
+    const PairLayout::Run& r = P.runs[static_cast<size_t>(mine[m])];
     for (unsigned s = 0; fwd[o].at.load(std::memory_order_acquire) < r.need_fwd; ++s) spin_pause(s);
-    for (int32_t k = r.k0; k < r.k0 + r.len; ++k, first = false) {
-      prev = forward_row(S, P.diag.data(), V, k, first, prev);
-      V.term[k] = eisenstat_pq_term(V.ph[k], V.t[k], prev);
-    }
+    prev = forward_run(S, P, V, r, m == 0, prev);
     fwd[t].at.store(r.k0 + r.len, std::memory_order_release);
   }
   for (unsigned s = 0; fwd[o].at.load(std::memory_order_acquire) < P.end(o); ++s) spin_pause(s);
-  size_t b0, b1;
-  my_blocks(P, t, 2, b0, b1);
-  block_sums(P, V.term, b0, b1, pq_blocks);
+  pq_sums(P, V, t, 2, pq_blocks);
 }
 
-/// Both passes on this thread alone, in natural order (one run after another), then the blocks' sums.
+/// Both passes on this thread alone, in natural order (one run after another: consecutive runs are not
+/// neighbours in storage, so each starts `first`), then the blocks' sums.
 NK_CLONES void pair_alone(const PairLayout& P, const PairVectors& V, double beta, double* pq_blocks) {
   const CsrSplit S = P.split();
-  double prev = 0;
-  for (size_t m = P.runs.size(); m-- > 0;) {
-    const PairLayout::Run& r = P.runs[m];
-    for (int32_t k = r.k0 + r.len - 1; k >= r.k0; --k) prev = backward_row(S, V, beta, k, k == r.k0 + r.len - 1, prev);
-  }
-  for (const PairLayout::Run& r : P.runs)
-    for (int32_t k = r.k0; k < r.k0 + r.len; ++k) {
-      prev = forward_row(S, P.diag.data(), V, k, k == r.k0, prev);
-      V.term[k] = eisenstat_pq_term(V.ph[k], V.t[k], prev);
-    }
-  size_t b0, b1;
-  my_blocks(P, 0, 1, b0, b1);
-  block_sums(P, V.term, b0, b1, pq_blocks);
+  for (size_t m = P.runs.size(); m-- > 0;) backward_run(S, V, beta, P.runs[m], true, 0);
+  for (const PairLayout::Run& r : P.runs) forward_run(S, P, V, r, true, 0);
+  pq_sums(P, V, 0, 1, pq_blocks);
 }
 
 /// f(i0, k0, len) for the pieces of natural rows [i0, i1) in natural order, each stored at [k0, k0 + len).
