@@ -4,6 +4,7 @@
 #pragma once
 
 #undef NDEBUG  // the checks are plain asserts, some with the call under test inside: never compiled out
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "numkern/csr_lanes.hpp"
@@ -247,6 +249,64 @@ inline void test_ssor_cg_pair() {
     assert(same_bits(one, nested));
 #endif
   }
+}
+
+/// P's CSR renumbered along a Z-order (Morton) curve of its 2-D grid, as a mesh generator numbers nodes
+/// (src/relax/fem.ts); with `copies` > 1, that many disjoint copies of it, one after another.
+inline Problem zorder_copy(const Problem& P, int copies = 1) {
+  const int nx = P.sten.nx, n1 = P.n;
+  const auto spread = [](uint32_t v) {
+    uint64_t o = 0;
+    for (int b = 0; b < 16; ++b) o |= static_cast<uint64_t>((v >> b) & 1u) << (2 * b);
+    return o;
+  };
+  std::vector<int32_t> old(static_cast<size_t>(n1)), pos(static_cast<size_t>(n1));
+  for (int i = 0; i < n1; ++i) old[static_cast<size_t>(i)] = i;
+  std::sort(old.begin(), old.end(), [&](int32_t a, int32_t b) {
+    return spread(a % nx) + 2 * spread(a / nx) < spread(b % nx) + 2 * spread(b / nx);
+  });
+  for (int u = 0; u < n1; ++u) pos[static_cast<size_t>(old[static_cast<size_t>(u)])] = u;
+  Problem Z;
+  Z.n = n1 * copies;
+  Z.row_ptr.push_back(0);
+  for (int c = 0; c < copies; ++c)
+    for (int u = 0; u < n1; ++u) {
+      const int32_t i = old[static_cast<size_t>(u)];
+      std::vector<std::pair<int32_t, double>> row;
+      for (int32_t p = P.row_ptr[i]; p < P.row_ptr[i + 1]; ++p)
+        row.emplace_back(c * n1 + pos[static_cast<size_t>(P.col_idx[p])], P.values[p]);
+      std::sort(row.begin(), row.end());
+      for (const auto& [j, v] : row) {
+        Z.col_idx.push_back(j);
+        Z.values.push_back(v);
+      }
+      Z.row_ptr.push_back(static_cast<int32_t>(Z.col_idx.size()));
+    }
+  return Z;
+}
+
+/// A Z-ordered grid has no grid lines to halve: its pair layout is a cut of the graph (pair_layout.hpp),
+/// and SSOR-CG on it gives one thread's bits, whole and chunked. Two disjoint copies of a grid are not
+/// connected, so no cut is made, and two threads run the passes in natural order on one.
+inline void test_ssor_cg_pair_cut() {
+  const Problem Z = zorder_copy(make_problem(2, 515, 511, 1, true));
+  assert(Z.n >= (1 << 18));
+  const CsrOp A = Z.csr();
+  const Outcome one = solve(A, Z.n, nullptr, SsorCg, 1, int64_t{1} << 40, 9, 0);
+  assert(one.status == MaxIter && one.state[kStarted] == 1 && all_finite(one.x));
+  const Outcome two = solve(A, Z.n, nullptr, SsorCg, 2, int64_t{1} << 40, 9, 0);
+  assert(two.state[kStarted] == 2);
+  assert(same_bits(one, two));
+  assert(same_bits(one, solve(A, Z.n, nullptr, SsorCg, 2, 4, 9, 0)));
+  assert(same_bits(one, ssor_cg_chunks(A, Z.n, 9, 4, [](int chunk) { return chunk == 0 ? 2 : 1; })));
+
+  const Problem D = zorder_copy(make_problem(2, 363, 362, 1, true), 2);
+  assert(D.n >= (1 << 18));
+  const CsrOp B = D.csr();
+  const Outcome lone = solve(B, D.n, nullptr, SsorCg, 1, int64_t{1} << 40, 5, 0);
+  const Outcome pair = solve(B, D.n, nullptr, SsorCg, 2, int64_t{1} << 40, 5, 0);
+  assert(pair.state[kStarted] == 1);
+  assert(same_bits(lone, pair));
 }
 
 /// Storage for a CsrOp's located diagonal, which must outlive the operator's use.
@@ -588,6 +648,7 @@ inline void run_all() {
   test_threads_and_chunks();
   test_ssor_split_reuse();
   test_ssor_cg_pair();
+  test_ssor_cg_pair_cut();
   test_breakdown_and_divergence();
   test_bad_indices();
   test_scribble_during_solve();

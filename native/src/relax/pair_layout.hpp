@@ -13,16 +13,18 @@ namespace numkern {
 namespace relax {
 namespace detail {
 
-/// The rows, in natural order, are cut into chains: runs of rows each coupled to the one before it (the
-/// grid lines of a grid). Thread 0 owns the first half of every chain, thread 1 the second half. In
-/// storage, thread 0's rows come first (positions [0, n0)), then thread 1's ([n0, n)), each thread's in
-/// natural order, with every column index renumbered to storage; a row keeps its entries in the order
-/// the natural passes take them, so it rounds as it does there. A pass runs each thread over its own rows
-/// in order (backward: in reverse), a run of consecutive natural rows at a time, waiting before a run
-/// until the other thread has finished the rows that run reads. On a grid thread 0's forward pass never
-/// waits (a first half reads only first halves) and thread 1 follows one half-line behind; the backward
-/// pass is the mirror image. On two cores each thread then streams its own memory, where the natural
-/// order's two threads shared every cache line and ran no faster than one (docs/relax.md §7.2).
+/// Every row belongs to one of two threads: on a grid-like numbering (rows coupled to the row before them
+/// in long runs, "chains": the grid lines) thread 0 owns the first half of every chain and thread 1 the
+/// second; on any other connected numbering (a mesh generator's Z-order) the graph is cut in two and
+/// thread 0's side closed under the forward pass's reads (pair_layout.cc, cut_owners). In storage,
+/// thread 0's rows come first (positions [0, n0)), then thread 1's ([n0, n)), each thread's in natural
+/// order, with every column index renumbered to storage; a row keeps its entries in the order the natural
+/// passes take them, so it rounds as it does there. A pass runs each thread over its own rows in order
+/// (backward: in reverse), a run of consecutive natural rows at a time, waiting before a run until the
+/// other thread has finished the rows that run reads. On a grid's chains, and in any cut, thread 0's
+/// forward pass never waits and thread 1 follows it; the backward pass is the mirror image. On two
+/// cores each thread then streams its own memory, where the natural order's two threads shared every
+/// cache line and ran no faster than one (docs/relax.md §7.2).
 struct PairLayout {
   /// Natural rows [i0, i0 + len), stored at [k0, k0 + len), all of one thread's. A forward pass starts the
   /// run once the other thread has finished its rows below storage position need_fwd; a backward pass
@@ -47,8 +49,9 @@ struct PairLayout {
 };
 
 /// The layout of a matrix whose natural split (strict triangles in pass order, columns checked) is S and
-/// whose diagonal is diag, or null where it would not pay: fewer than two chains, or chains too short
-/// for a half to outlast a hand-over between the threads.
+/// whose diagonal is diag, or null where it would not pay: where neither split's passes, simulated with
+/// a cost per entry and per hand-over, run 1.25× faster on two threads than on one (a graph that is not
+/// connected gets no cut).
 std::unique_ptr<PairLayout> pair_layout(const CsrSplit& S, const double* diag);
 
 }  // namespace detail
