@@ -251,20 +251,20 @@ inline void test_ssor_cg_pair() {
   }
 }
 
-/// P's CSR renumbered along a Z-order (Morton) curve of its 2-D grid, as a mesh generator numbers nodes
+/// P's CSR renumbered along a Z-order (Morton) curve of its grid, as a mesh generator numbers nodes
 /// (src/relax/fem.ts); with `copies` > 1, that many disjoint copies of it, one after another.
 inline Problem zorder_copy(const Problem& P, int copies = 1) {
-  const int nx = P.sten.nx, n1 = P.n;
-  const auto spread = [](uint32_t v) {
+  const int nx = P.sten.nx, ny = P.sten.ny, dim = P.sten.dim, n1 = P.n;
+  const auto key = [&](int32_t i) {
+    const uint32_t c[3] = {static_cast<uint32_t>(i % nx), static_cast<uint32_t>((i / nx) % ny), static_cast<uint32_t>(i / nx / ny)};
     uint64_t o = 0;
-    for (int b = 0; b < 16; ++b) o |= static_cast<uint64_t>((v >> b) & 1u) << (2 * b);
+    for (int b = 0; b < 16; ++b)
+      for (int a = 0; a < dim; ++a) o |= static_cast<uint64_t>((c[a] >> b) & 1u) << (dim * b + a);
     return o;
   };
   std::vector<int32_t> old(static_cast<size_t>(n1)), pos(static_cast<size_t>(n1));
   for (int i = 0; i < n1; ++i) old[static_cast<size_t>(i)] = i;
-  std::sort(old.begin(), old.end(), [&](int32_t a, int32_t b) {
-    return spread(a % nx) + 2 * spread(a / nx) < spread(b % nx) + 2 * spread(b / nx);
-  });
+  std::sort(old.begin(), old.end(), [&](int32_t a, int32_t b) { return key(a) < key(b); });
   for (int u = 0; u < n1; ++u) pos[static_cast<size_t>(old[static_cast<size_t>(u)])] = u;
   Problem Z;
   Z.n = n1 * copies;
@@ -286,19 +286,20 @@ inline Problem zorder_copy(const Problem& P, int copies = 1) {
 }
 
 /// A Z-ordered grid has no grid lines to halve: its pair layout is a cut of the graph (pair_layout.hpp),
-/// and SSOR-CG on it gives one thread's bits, whole and chunked. Two disjoint copies of a grid are not
-/// connected, so no cut is made, and two threads run the passes in natural order on one.
+/// and SSOR-CG on it gives one thread's bits, whole and chunked, in 2-D and 3-D. Two disjoint copies of
+/// a grid are not connected, so no cut is made, and two threads run the passes in natural order on one.
 inline void test_ssor_cg_pair_cut() {
-  const Problem Z = zorder_copy(make_problem(2, 515, 511, 1, true));
-  assert(Z.n >= (1 << 18));
-  const CsrOp A = Z.csr();
-  const Outcome one = solve(A, Z.n, nullptr, SsorCg, 1, int64_t{1} << 40, 9, 0);
-  assert(one.status == MaxIter && one.state[kStarted] == 1 && all_finite(one.x));
-  const Outcome two = solve(A, Z.n, nullptr, SsorCg, 2, int64_t{1} << 40, 9, 0);
-  assert(two.state[kStarted] == 2);
-  assert(same_bits(one, two));
-  assert(same_bits(one, solve(A, Z.n, nullptr, SsorCg, 2, 4, 9, 0)));
-  assert(same_bits(one, ssor_cg_chunks(A, Z.n, 9, 4, [](int chunk) { return chunk == 0 ? 2 : 1; })));
+  for (const Problem& Z : {zorder_copy(make_problem(2, 515, 511, 1, true)), zorder_copy(make_problem(3, 66, 64, 63, true))}) {
+    assert(Z.n >= (1 << 18));
+    const CsrOp A = Z.csr();
+    const Outcome one = solve(A, Z.n, nullptr, SsorCg, 1, int64_t{1} << 40, 9, 0);
+    assert(one.status == MaxIter && one.state[kStarted] == 1 && all_finite(one.x));
+    const Outcome two = solve(A, Z.n, nullptr, SsorCg, 2, int64_t{1} << 40, 9, 0);
+    assert(two.state[kStarted] == 2);
+    assert(same_bits(one, two));
+    assert(same_bits(one, solve(A, Z.n, nullptr, SsorCg, 2, 4, 9, 0)));
+    assert(same_bits(one, ssor_cg_chunks(A, Z.n, 9, 4, [](int chunk) { return chunk == 0 ? 2 : 1; })));
+  }
 
   const Problem D = zorder_copy(make_problem(2, 363, 362, 1, true), 2);
   assert(D.n >= (1 << 18));

@@ -83,11 +83,13 @@ void distances(const CsrSplit& S, int32_t s, std::vector<int32_t>& d, std::vecto
 /// bandwidth-reducing one). Row 0 (s) is where the forward pass's wavefronts start, the row farthest from
 /// it where they end; the rows midway between the two form a front, whose two ends p and q a double sweep
 /// along it finds. Two coordinates, d_s − d_p and d_s − d_q (on a grid numbered from a corner: the column
-/// and the line), each cut at its median, row 0's side to thread 0. Thread 0's rows are then closed under
-/// the forward pass's reads (a row reading one of thread 1's goes to thread 1), so thread 0 never waits in
-/// the forward pass, nor thread 1 in the backward one: one thread leads, the other follows, as on the
-/// chains' halves. (A cut along the diagonal, d_p − d_q, has both threads wait for each other along it,
-/// and closed it keeps almost no rows for thread 0.) None for a graph that is not connected.
+/// and the line), each raised to its running maximum along the forward pass's reads and cut at the
+/// median, the lower half to thread 0. Thread 0's rows are then closed under the reads, so thread 0 never
+/// waits in the forward pass, nor thread 1 in the backward one: one thread leads, the other follows, as
+/// on the chains' halves. (Cut before the maximum is taken, the closure would have to move rows to
+/// thread 1, down every read that crosses the cut the wrong way: 46 % of a 2-D FEM mesh's rows and 15 %
+/// of a 3-D one's stayed with thread 0. A cut along the diagonal, d_p − d_q, has both threads wait for
+/// each other all along it.) None for a graph that is not connected.
 std::vector<std::vector<uint8_t>> cut_owners(const CsrSplit& S) {
   const int32_t n = static_cast<int32_t>(S.n);
   std::vector<int32_t> ds, dp, dq, queue;  // d_s, then the distances from p and from q
@@ -106,21 +108,23 @@ std::vector<std::vector<uint8_t>> cut_owners(const CsrSplit& S) {
   distances(S, farthest_mid(dp), dq, queue);
   std::vector<std::vector<uint8_t>> owners;
   std::vector<int32_t>& rows = queue;
+  std::vector<int32_t> f(static_cast<size_t>(n));
   for (const std::vector<int32_t>* d : {&dp, &dq}) {
-    // The coordinate, with ties by row number; row 0's side (the lower, on any connected graph: d_s(0) −
-    // d(0) = −d(0) ≤ d_s(v) − d(v) by the triangle inequality) first.
+    // The coordinate, raised to its running maximum over every row's forward reads (in natural order:
+    // they come first), so that it never falls along a read; its lower half, ties by row number, is
+    // then closed under the reads, and holds half the rows.
+    for (int32_t i = 0; i < n; ++i) {
+      int32_t c = ds[static_cast<size_t>(i)] - (*d)[static_cast<size_t>(i)];
+      for (int32_t q = S.lower.ptr[i]; q < S.lower.ptr[i + 1]; ++q) c = std::max(c, f[static_cast<size_t>(S.lower.col[q])]);
+      f[static_cast<size_t>(i)] = c;
+    }
     const auto before = [&](int32_t u, int32_t v) {
-      const int32_t cu = ds[static_cast<size_t>(u)] - (*d)[static_cast<size_t>(u)];
-      const int32_t cv = ds[static_cast<size_t>(v)] - (*d)[static_cast<size_t>(v)];
-      return cu < cv || (cu == cv && u < v);
+      return f[static_cast<size_t>(u)] < f[static_cast<size_t>(v)] || (f[static_cast<size_t>(u)] == f[static_cast<size_t>(v)] && u < v);
     };
     std::iota(rows.begin(), rows.end(), 0);
     std::nth_element(rows.begin(), rows.begin() + n / 2, rows.end(), before);
     std::vector<uint8_t> owner(static_cast<size_t>(n), uint8_t{1});
     for (int32_t k = 0; k < n / 2; ++k) owner[static_cast<size_t>(rows[static_cast<size_t>(k)])] = 0;
-    for (int32_t i = 0; i < n; ++i)
-      for (int32_t q = S.lower.ptr[i]; q < S.lower.ptr[i + 1] && owner[static_cast<size_t>(i)] == 0; ++q)
-        if (owner[static_cast<size_t>(S.lower.col[q])] == 1) owner[static_cast<size_t>(i)] = 1;
     owners.push_back(std::move(owner));
   }
   return owners;
