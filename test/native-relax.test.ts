@@ -8,7 +8,8 @@
  * native-robustness.test.ts.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createContext, diffusion2d, heatStep2d, poisson2d, poisson3d, shifted, type LinearOperator, type RelaxMethod } from '../src/index.js';
+import { createContext, diffusion2d, heatStep2d, poisson2d, poisson3d, shifted, type Context, type LinearOperator, type RelaxMethod } from '../src/index.js';
+import type { SolveOptions, SolveResult } from '../src/relax/index.js';
 import { loadNative } from '../src/backends/addon/load.js';
 import { STATE, relaxAddon } from '../src/backends/native/relax.js';
 import type { CsrMatrix, StencilOperator } from '../src/core/types.js';
@@ -85,6 +86,18 @@ function toF32(A: LinearOperator): LinearOperator {
   return { ...A, coeffs: { kind: 'variable', diag: Float32Array.from(c.diag), offdiag: c.offdiag.map((o) => Float32Array.from(o)) } } as LinearOperator;
 }
 
+/** ctx's native solve of A, plain and prepared, gives the oracle's count, residual and iterate bits. */
+async function expectOracleIterates(ctx: Context, A: CsrMatrix, b: Float64Array, opts: SolveOptions, ref: SolveResult): Promise<void> {
+  const P = ctx.relax.prepare(A);
+  for (const operand of [A, P]) {
+    const got = await ctx.solve(operand, b, { ...opts, backend: 'native', strict: true });
+    expect(got.iterations).toBe(ref.iterations);
+    expect(got.residualNorm).toBe(ref.residualNorm);
+    expect(Array.from(got.x)).toEqual(Array.from(ref.x));
+  }
+  P.dispose();
+}
+
 const omegaFor = (m: RelaxMethod) => (m === 'jacobi' ? 0.8 : 1.3);
 
 describe.runIf(raw)('native relax vs the js oracle', async () => {
@@ -158,14 +171,7 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     const opts = { method: 'ssor-cg' as const, omega: 1.6, tol: 1e-12, maxIter: 14 };
     const ref = await contexts[0]!.solve(A, b, { ...opts, backend: 'js' });
     expect(ref.iterations).toBe(14);
-    for (const ctx of contexts) {
-      for (const operand of [A, ctx.relax.prepare(A)]) {
-        const got = await ctx.solve(operand, b, { ...opts, backend: 'native', strict: true });
-        expect(got.iterations).toBe(ref.iterations);
-        expect(got.residualNorm).toBe(ref.residualNorm);
-        expect(Array.from(got.x)).toEqual(Array.from(ref.x));
-      }
-    }
+    for (const ctx of contexts) await expectOracleIterates(ctx, A, b, opts, ref);
   }, 60_000);
 
   // A mesh generator's Z-order numbering has no grid lines to halve: past 2^18 rows the pair layout cuts
@@ -180,12 +186,7 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     const opts = { method: 'ssor-cg' as const, omega: 1.4, tol: 1e-12, maxIter: 6 };
     const ref = await contexts[0]!.solve(A, b, { ...opts, backend: 'js' });
     expect(ref.iterations).toBe(6);
-    for (const operand of [A, contexts[1]!.relax.prepare(A)]) {
-      const got = await contexts[1]!.solve(operand, b, { ...opts, backend: 'native', strict: true });
-      expect(got.iterations).toBe(ref.iterations);
-      expect(got.residualNorm).toBe(ref.residualNorm);
-      expect(Array.from(got.x)).toEqual(Array.from(ref.x));
-    }
+    await expectOracleIterates(contexts[1]!, A, b, opts, ref);
   }, 120_000);
 
   // On a prepared operator below 2^15 rows, on AVX-512 CPUs, SSOR-CG's passes run level by level in
@@ -200,16 +201,7 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     const opts = { method: 'ssor-cg' as const, omega: 1.4, tol: 1e-10, maxIter: 1000 };
     const ref = await contexts[0]!.solve(A, b, { ...opts, backend: 'js' });
     expect(ref.converged).toBe(true);
-    for (const ctx of contexts) {
-      const P = ctx.relax.prepare(A);
-      for (const operand of [A, P]) {
-        const got = await ctx.solve(operand, b, { ...opts, backend: 'native', strict: true });
-        expect(got.iterations).toBe(ref.iterations);
-        expect(got.residualNorm).toBe(ref.residualNorm);
-        expect(Array.from(got.x)).toEqual(Array.from(ref.x));
-      }
-      P.dispose();
-    }
+    for (const ctx of contexts) await expectOracleIterates(ctx, A, b, opts, ref);
   });
 
   it.each(METHODS)('%s diverges (or breaks down) on the indefinite [[1,3],[3,1]] as the oracle does', async (method) => {
