@@ -279,11 +279,11 @@ function bestOfPeers(a: PeerOut, b: PeerOut): PeerOut {
   return { ...a, matrices };
 }
 
-/** Fresh `node` processes: the first solves of a new context against the warm ones (bench/relax-first-solve.ts). */
 /** Fresh processes per method: one process's first solve is a single sample, and a V8 scavenge from the
  * process's own earlier allocation lands in it or not by chance (README, session 14). */
 const FRESH_PROCESSES = 5;
 
+/** Fresh `node` processes: the first solves of a new context against the warm ones (bench/relax-first-solve.ts). */
 function firstSolve(m: RealMatrix, plans: Map<string, { ssor: number }>): Row[] {
   const rows: Row[] = [];
   for (const method of ['ssor-cg', 'cg'] as const) {
