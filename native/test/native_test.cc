@@ -1,6 +1,6 @@
 // Standalone check of the CPU kernels and the shared element logic, without Node
 // (cmake -DNUMKERN_BUILD_TESTS=ON, then run numkern_native_test or ctest). The relax family's checks
-// are in relax_test.hpp (the lane-layout SpMV its sessions use in csr_lanes_test.hpp), the frechet family's in frechet_test.hpp (and frechet_lanes_test.hpp for the CUDA
+// are in relax_test.hpp (the two-thread pair layouts in relax_pair_test.hpp, the lane-layout SpMV its sessions use in csr_lanes_test.hpp), the frechet family's in frechet_test.hpp (and frechet_lanes_test.hpp for the CUDA
 // top-k's lanes), the pg family's in pg_test.hpp (and pg_element_test.hpp for the CUDA forward's lanes), the
 // sketch family's passes in sketch_test.hpp (and sketch_hd_test.hpp for the element logic CUDA shares).
 #undef NDEBUG  // the checks below are plain asserts and must survive Release builds
@@ -29,6 +29,7 @@
 #include "pg_test.hpp"
 #include "relax_test.hpp"
 #include "relax_levels_test.hpp"
+#include "relax_pair_test.hpp"
 #include "sketch_hd_test.hpp"
 #include "sketch_test.hpp"
 
@@ -267,6 +268,7 @@ int main() {
   test_gemm();
   test_probes();
   relax_test::run_all();
+  relax_pair_test::run_all();
   relax_levels_test::run_all();
   frechet_test::run_all();
   frechet_lanes_test::run_all();
