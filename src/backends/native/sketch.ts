@@ -175,32 +175,28 @@ async function apply(sk: SketchAddon, threads: number, args: SketchApplyArgs): P
   return { screened, badIndex: -1 };
 }
 
-/** ‖b − A x‖₂ in the oracle's order, in SUM_BLOCK-aligned slices. */
-async function residual(sk: SketchAddon, threads: number, A: SketchOperand, b: FloatArray, x: Float64Array): Promise<number> {
-  const n = operandRows(A);
-  const d = Math.max(1, operandCols(A));
-  const per = SUM_BLOCK * Math.max(1, Math.floor(RESIDUAL_SLICE / (d * SUM_BLOCK)));
+/** acc = step(lo, hi, acc) over the row slices [lo, hi) of `per` rows from 0, the event loop turning between them. */
+async function overRowSlices(n: number, per: number, step: (lo: number, hi: number, acc: number) => number): Promise<number> {
   let acc = 0;
   for (let lo = 0; ; lo += per) {
     const hi = Math.min(n, lo + per);
-    acc = sk.sketchResidualSq(rowSlice(A, lo, hi), vecSlice(b, lo, hi, n), x, acc, threads);
-    if (hi >= n) break;
+    acc = step(lo, hi, acc);
+    if (hi >= n) return acc;
     await yieldToLoop();
   }
-  return Math.sqrt(acc);
+}
+
+/** ‖b − A x‖₂ in the oracle's order, in SUM_BLOCK-aligned slices. */
+async function residual(sk: SketchAddon, threads: number, A: SketchOperand, b: FloatArray, x: Float64Array): Promise<number> {
+  const n = operandRows(A);
+  const per = SUM_BLOCK * Math.max(1, Math.floor(RESIDUAL_SLICE / (Math.max(1, operandCols(A)) * SUM_BLOCK)));
+  return Math.sqrt(await overRowSlices(n, per, (lo, hi, acc) => sk.sketchResidualSq(rowSlice(A, lo, hi), vecSlice(b, lo, hi, n), x, acc, threads)));
 }
 
 /** Kaczmarz's row table in row slices, each continuing the running sum where the one before ended. */
 async function rowCdf(sk: SketchAddon, threads: number, A: SketchOperand, cdf: Float64Array): Promise<void> {
-  const n = operandRows(A);
   const per = Math.max(1, Math.floor(RESIDUAL_SLICE / Math.max(1, operandCols(A))));
-  let acc = 0;
-  for (let lo = 0; ; lo += per) {
-    const hi = Math.min(n, lo + per);
-    acc = sk.sketchRowCdf(rowSlice(A, lo, hi), cdf.subarray(lo, hi), acc, threads);
-    if (hi >= n) break;
-    await yieldToLoop();
-  }
+  await overRowSlices(operandRows(A), per, (lo, hi, acc) => sk.sketchRowCdf(rowSlice(A, lo, hi), cdf.subarray(lo, hi), acc, threads));
 }
 
 async function qr(sk: SketchAddon, threads: number, { M, rows, cols, rhs, R, perm, rcond }: SketchQrArgs): Promise<{ rank: number }> {
