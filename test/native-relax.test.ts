@@ -45,15 +45,15 @@ function variable3d(shape: number[]): StencilOperator<Float64Array> {
 }
 
 /** A + symmetric couplings −0.3 between random far-apart rows, the diagonal raised to stay dominant. */
-function withLongRangeCouplings(A: CsrMatrix, seed: number): CsrMatrix {
+function withLongRangeCouplings(A: CsrMatrix, seed: number, count = A.nrows / 10): CsrMatrix {
   const n = A.nrows;
   const rows: Map<number, number>[] = Array.from({ length: n }, (_, i) => {
     const m = new Map<number, number>();
     for (let p = A.rowPtr[i]!; p < A.rowPtr[i + 1]!; p++) m.set(A.colIdx[p]!, A.values[p]!);
     return m;
   });
-  const u = randomArray(2 * n, seed);
-  for (let k = 0; k < n / 10; k++) {
+  const u = randomArray(2 * count, seed);
+  for (let k = 0; k < count; k++) {
     const i = Math.floor(Math.abs(u[2 * k]!) * n) % n;
     const j = Math.floor(Math.abs(u[2 * k + 1]!) * n) % n;
     if (Math.abs(i - j) < 2) continue;
@@ -172,6 +172,20 @@ describe.runIf(raw)('native relax vs the js oracle', async () => {
     const ref = await contexts[0]!.solve(A, b, { ...opts, backend: 'js' });
     expect(ref.iterations).toBe(14);
     for (const ctx of contexts) await expectOracleIterates(ctx, A, b, opts, ref);
+  }, 60_000);
+
+  // CG's product on two threads splits A by work (entries + rows), not by the sums' 4096-row blocks, where
+  // the blocks would fall unevenly (driver.cc multiply_dot): here 4,489 rows of ~50 entries, two blocks of
+  // 4,096 and 393 rows, rows of uneven length. The pᵀAp partials are still summed block by block.
+  it.each(['cg', 'jacobi-cg'] as const)('%s on few long rows: the product split by work gives the oracle\'s iterates', async (method) => {
+    const A = withLongRangeCouplings(poisson2d(67), 5, 22 * 67 * 67);
+    expect(A.rowPtr[A.nrows]! + A.nrows).toBeGreaterThan(2 * 6 * 16384);
+    const b = randomArray(A.nrows, 3);
+    const opts = { method, tol: 1e-10, maxIter: 400 };
+    const ref = await contexts[0]!.solve(A, b, { ...opts, backend: 'js' });
+    expect(ref.converged).toBe(true);
+    for (const ctx of contexts) await expectOracleIterates(ctx, A, b, opts, ref);
+    for (const ctx of contexts) await expectOracleIterates(ctx, A, b, { ...opts, maxIter: 5 }, await contexts[0]!.solve(A, b, { ...opts, maxIter: 5, backend: 'js' }));
   }, 60_000);
 
   // A mesh generator's Z-order numbering has no grid lines to halve: past 2^18 rows the pair layout cuts

@@ -34,7 +34,8 @@ struct Driver {
   const double* b;
   double* x;
   Work& w;
-  int nt;        // threads for the row-parallel passes
+  int nt;        // threads for the passes over A (its entries and rows: kWorkGrain)
+  int nt_vec;    // threads for the passes over vectors alone (rows: kRowGrain)
   bool checker;  // sor-redblack on a stencil coloured as the checkerboard: no order array needed
   mutable BadIndexFlag bad{};  // set by any pass that met a bad index: the solve stops (BadIndex)
 
@@ -62,9 +63,54 @@ struct Driver {
     });
   }
 
+  /// q = A p and each block's pᵀq partial (part), every block summed in row order from +0 as rows_dot
+  /// sums it. When the blocks fall unevenly on the threads (a CSR matrix of few, long rows: bcsstk16's
+  /// 4,884 rows of ~60 entries are two blocks, 4,096 rows and 788), q is computed over row ranges of
+  /// equal work (cuts) and the partials after the join: the same bits either way.
+  void multiply_dot(const double* p, double* q, std::vector<double>& part, const std::vector<int32_t>& cuts) const {
+    if (cuts.empty()) {
+      over_blocks(n(), nt, [&](int64_t i0, int64_t i1, int64_t kb) {
+        double s = 0;
+        bad.note(A.rows_dot(i0, i1, p, q, s));
+        part[static_cast<size_t>(kb)] = s;
+      });
+      return;
+    }
+    parallel_run(nt, [&](int t, int) {
+      const int64_t i0 = cuts[static_cast<size_t>(t)], i1 = cuts[static_cast<size_t>(t) + 1];
+      bad.note(A.rows(i0, i1, p, q, [&](int64_t i, double rs) { q[i] = rs; }));
+    });
+    over_blocks(n(), nt_vec, [&](int64_t i0, int64_t i1, int64_t kb) {
+      double s = 0;
+      for (int64_t i = i0; i < i1; ++i) s += p[i] * q[i];
+      part[static_cast<size_t>(kb)] = s;
+    });
+  }
+
+  /// The row cuts multiply_dot runs on, or none where whole blocks share the work within 10 %.
+  std::vector<int32_t> work_cuts() const {
+    std::vector<int32_t> cuts;
+    if constexpr (std::is_same_v<Op, Csr>) {
+      if (nt < 2) return cuts;
+      const int32_t* ptr = A.A.row_ptr;
+      const auto work = [&](int64_t r) { return static_cast<double>(ptr[r] - ptr[0]) + static_cast<double>(r); };
+      const auto nb = static_cast<size_t>(nblocks(n()));
+      double worst = 0;
+      for (int t = 0; t < nt; ++t) {
+        size_t b0, b1;
+        even_split(nb, t, nt, b0, b1);
+        const int64_t r0 = std::min<int64_t>(n(), static_cast<int64_t>(b0) * kSumBlock);
+        const int64_t r1 = std::min<int64_t>(n(), static_cast<int64_t>(b1) * kSumBlock);
+        worst = std::max(worst, work(r1) - work(r0));
+      }
+      if (worst > 1.1 * work(n()) / nt) balanced_cuts(ptr, static_cast<int32_t>(n()), nt, cuts);
+    }
+    return cuts;
+  }
+
   template <class F>
   void elementwise(F&& f) const {
-    over_blocks(n(), nt, [&](int64_t i0, int64_t i1, int64_t) {
+    over_blocks(n(), nt_vec, [&](int64_t i0, int64_t i1, int64_t) {
       for (int64_t i = i0; i < i1; ++i) f(i);
     });
   }
@@ -192,7 +238,7 @@ struct Driver {
       if (const int status = start(st, r, q); status != Running) return status;
       precondition();
       std::copy(z, z + N, p);
-      st[kRz] = blocked_dot(N, r, z, nt);
+      st[kRz] = blocked_dot(N, r, z, nt_vec);
     }
     double rz = st[kRz];
     int64_t k = static_cast<int64_t>(st[kIter]);
@@ -202,18 +248,15 @@ struct Driver {
     // bits are the oracle's; the fusion only saves passes over the vectors and thread fork-joins.
     const int64_t nb = nblocks(N);
     std::vector<double> part_a(static_cast<size_t>(nb)), part_b(static_cast<size_t>(nb));
+    const std::vector<int32_t> cuts = work_cuts();
     while (k < stop) {
-      over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
-        double s = 0;
-        bad.note(A.rows_dot(i0, i1, p, q, s));
-        part_a[static_cast<size_t>(kb)] = s;
-      });
+      multiply_dot(p, q, part_a, cuts);
       if (bad.set()) return finish(st, BadIndex, q);
       const double pq = sum_partials(part_a);
       // pᵀAp ≤ 0 (or NaN): A is not SPD and CG has broken down.
       if (!(pq > 0)) return finish(st, Breakdown, q);
       const double alpha = rz / pq;
-      over_blocks(N, nt, [&](int64_t i0, int64_t i1, int64_t kb) {
+      over_blocks(N, nt_vec, [&](int64_t i0, int64_t i1, int64_t kb) {
         double srr = 0, srz = 0;
         for (int64_t i = i0; i < i1; ++i) {
           x[i] = cg_step_x(x[i], alpha, p[i]);
@@ -345,10 +388,18 @@ struct Driver {
 
 /// indices_ok false: something derived from the index arrays before the driver (the diagonal, the
 /// split) met a bad index, and the solve stops before its first pass.
+/// A pass's work in kWorkGrain's units: a CSR matrix's entries and rows; a stencil row counts as a 5-point one.
+size_t pass_work(const Csr& A) { return static_cast<size_t>(A.nnz) + static_cast<size_t>(A.n()); }
+template <class Op>
+size_t pass_work(const Op& A) {
+  return kRowUnits * static_cast<size_t>(A.n());
+}
+
 template <class Op>
 int run_step(const Op& A, const Settings& s, const Coloring* col, const double* b, double* x, Work& w, double* st,
              int64_t max_updates, int threads, bool indices_ok = true) {
-  int nt = plan_threads(threads, static_cast<size_t>(A.n()), kRowGrain);
+  int nt = plan_threads(threads, pass_work(A), kWorkGrain);
+  int nt_vec = plan_threads(threads, static_cast<size_t>(A.n()), kRowGrain);
   // SSOR-CG whose triangular passes both run on the calling thread keeps its step there too. Split over
   // two threads, the step (a fifth of an iteration) hands half of every vector to the other core and the
   // next pass fetches it back: CSR Poisson 512², 2 threads, 158-168 ms with the step on one thread against
@@ -357,7 +408,7 @@ int run_step(const Op& A, const Settings& s, const Coloring* col, const double* 
     if (s.method == SsorCg && A.tri != nullptr && A.pair() == nullptr) nt = 1;
   bool checker = false;
   if constexpr (IsStencil<Op>::value) checker = s.method == SorRedBlack && col != nullptr && checkerboard(A, *col);
-  const Driver<Op> d{A, s, col, b, x, w, nt, checker};
+  const Driver<Op> d{A, s, col, b, x, w, nt, std::min(nt, nt_vec), checker};
   d.bad.note(indices_ok);
   return d.step(st, max_updates);
 }

@@ -9,8 +9,13 @@ namespace numkern {
 namespace relax {
 namespace detail {
 
-// Rows per thread below which a fork costs more than the pass it splits.
+// Rows per thread below which a fork costs more than the pass it splits (measured on 5-point rows).
 constexpr size_t kRowGrain = 16384;
+// The same grain in units of work, an entry or a row's end each: a 5-point row is six. A CSR pass's work
+// is its entries plus its rows, so a matrix with long rows (a structural one: 60 a row) forks at fewer
+// rows than a grid does, and a 5-point CSR matrix where it did before.
+constexpr size_t kRowUnits = 6;
+constexpr size_t kWorkGrain = kRowUnits * kRowGrain;
 
 /// Set by whichever thread met a bad index (relax.hpp: the solve then stops with BadIndex). Stored to
 /// only when an index was bad, so while every index is good it costs a never-taken branch.
