@@ -93,7 +93,7 @@ struct Driver {
     if constexpr (std::is_same_v<Op, Csr>) {
       if (nt < 2) return cuts;
       const int32_t* ptr = A.A.row_ptr;
-      const auto work = [&](int64_t r) { return static_cast<double>(ptr[r] - ptr[0]) + static_cast<double>(r); };
+      const auto work = [&](int64_t r) { return static_cast<double>(ptr[r]) - static_cast<double>(ptr[0]) + static_cast<double>(r); };
       const auto nb = static_cast<size_t>(nblocks(n()));
       double worst = 0;
       for (int t = 0; t < nt; ++t) {
@@ -386,8 +386,6 @@ struct Driver {
   }
 };
 
-/// indices_ok false: something derived from the index arrays before the driver (the diagonal, the
-/// split) met a bad index, and the solve stops before its first pass.
 /// A pass's work in kWorkGrain's units: a CSR matrix's entries and rows; a stencil row counts as a 5-point one.
 size_t pass_work(const Csr& A) { return static_cast<size_t>(A.nnz) + static_cast<size_t>(A.n()); }
 template <class Op>
@@ -395,6 +393,8 @@ size_t pass_work(const Op& A) {
   return kRowUnits * static_cast<size_t>(A.n());
 }
 
+/// indices_ok false: something derived from the index arrays before the driver (the diagonal, the
+/// split) met a bad index, and the solve stops before its first pass.
 template <class Op>
 int run_step(const Op& A, const Settings& s, const Coloring* col, const double* b, double* x, Work& w, double* st,
              int64_t max_updates, int threads, bool indices_ok = true) {
