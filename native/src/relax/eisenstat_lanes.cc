@@ -15,10 +15,11 @@ namespace {
 
 constexpr int32_t kLanes = 8;
 
-/// Below this many rows per level on average, chunks run half empty and the chained natural-order pass
-/// is as fast or faster (docs/relax.md §7.1: fem2d-1k, 8 rows a level, 8.9 → 9.5–9.9 µs an iteration in
-/// lanes; fem2d-4k, 15 a level, 34.0 → 32.8–33.5).
-constexpr int32_t kMinRowsPerLevel = 12;
+/// Below this many rows per level on average the chained natural-order pass is as fast or faster
+/// (docs/relax.md §7.1, whole prepared SSOR-CG solves, one thread: fem2d-1k, 8 rows a level, 8.9 → 9.5–9.9
+/// µs an iteration in lanes; fem2d-4k, 15 a level, 1.77–1.91 → 2.01–2.02 ms; fem2d-8k-contrast, 21 a
+/// level, 6.89–7.16 → 7.75–7.97 ms; the 3-D FEM matrices, 36–138 a level, 10–20 % faster in lanes).
+constexpr int32_t kMinRowsPerLevel = 32;
 
 /// Above this many rows the chained pass is faster: a level's rows lie all across the vectors, each on
 /// its own page, so a pass in level order misses the caches and the TLB where natural order streams
