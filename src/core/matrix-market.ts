@@ -47,6 +47,14 @@ export interface MatrixMarketWriteOptions {
 
 /** Largest dimension or entry count that Int32 indices and row pointers can hold. */
 const MAX_INT32 = 2147483647;
+/**
+ * Rows + columns a coordinate file may declare beyond what its entries fill: the CSR form keeps a row
+ * pointer per row and its sort a count per column, whatever the entries, so a 60-byte size line claiming
+ * 10⁹ rows over two entries had the reader allocate ~12 GB and run 57 s. Up to the floor any shape is
+ * read; past it, at most SPARSE_DIMS_PER_ENTRY rows and columns per declared entry.
+ */
+const SPARSE_DIM_FLOOR = 1 << 22;
+const SPARSE_DIMS_PER_ENTRY = 64;
 
 function allocFailed(what: string, n: number, cause: unknown): never {
   throw new NumkernError('E_RANGE', `${what}: cannot allocate ${n} elements`, { argument: what, cause });
@@ -406,6 +414,10 @@ export function parseMatrixMarketChunks(chunks: string[], opts?: MatrixMarketRea
     const minLine = field === 'pattern' ? 4 : 6;
     if (nnz > Math.floor(remaining / minLine)) {
       fail('E_PARSE', sc.where(), `size line declares ${nnz} entries but the rest of the file cannot hold them (truncated?)`);
+    }
+    if (m + n > Math.max(SPARSE_DIM_FLOOR, SPARSE_DIMS_PER_ENTRY * nnz)) {
+      fail('E_RANGE', sc.where(), `size line declares ${m} x ${n} for ${nnz} entries: past ${SPARSE_DIM_FLOOR} rows + columns, ` +
+        `at most ${SPARSE_DIMS_PER_ENTRY} per entry are read (the CSR form stores a pointer per row, filled or not)`);
     }
     const mirror = symmetry !== 'general';
     const cap = mirror ? 2 * nnz : nnz;

@@ -265,6 +265,8 @@ describe('parsing edge cases', () => {
     [`${H}99999999999999999999 1 0\n`, 'E_RANGE', /too large/],
     [`${H}1000000 1000000 1000000000000\n1 1 1\n`, 'E_PARSE', /cannot hold them/],
     [`${H}2 2 2\n1 1 1\n`, 'E_PARSE', /cannot hold them|found 1/],
+    [`${H}1000000000 3 2\n1 1 1\n2 2 1\n`, 'E_RANGE', /line 2: size line declares 1000000000 x 3 for 2 entries: past 4194304 rows \+ columns, at most 64 per entry/],
+    [`${H}3 4194302 2\n1 1 1\n2 2 1\n`, 'E_RANGE', /3 x 4194302 for 2 entries/],
     [`${H}3 3 3\n1 1 1\n2 2 2\n\n\n\n\n\n\n\n\n`, 'E_PARSE', /line 12: expected 3 entries, found 2/],
     [`${H}2 2 1\n0 1 1\n`, 'E_RANGE', /line 3: row index 0 outside 1\.\.2/],
     [`${H}2 2 1\n1 3 1\n`, 'E_RANGE', /line 3: column index 3 outside 1\.\.2/],
@@ -294,6 +296,15 @@ describe('parsing edge cases', () => {
     expectCode(() => parseMatrixMarket(text, { dtype: 'f32' }), 'E_NONFINITE', /line 3: value 1e\+39 overflows f32/);
     expectCode(() => parseMatrixMarket(text, { dtype: 'f16' as 'f32' }), 'E_DTYPE', /opts\.dtype/);
     expectCode(() => parseMatrixMarket(42 as unknown as string), 'E_DTYPE', /text/);
+  });
+
+  it('reads any shape up to 2^22 rows + columns, and past it 64 per declared entry', () => {
+    const empty = coo(parseMatrixMarket(`${H}4194303 1 1\n4194303 1 2.5\n`));
+    expect(empty.rowPtr.length).toBe(4194304);
+    expect([empty.rowPtr[4194302], empty.rowPtr[4194303], empty.values[0]]).toEqual([0, 1, 2.5]);
+    const lines = Array.from({ length: 70000 }, (_, k) => `${k + 1} 1 1`).join('\n');
+    expect(coo(parseMatrixMarket(`${H}4479999 1 70000\n${lines}\n`)).nrows).toBe(4479999);
+    parseCode(`${H}4480000 1 70000\n${lines}\n`, 'E_RANGE', /4480000 x 1 for 70000 entries/);
   });
 
   it('stays linear on a huge malformed token and keeps the message short', () => {
