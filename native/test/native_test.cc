@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
+#include <stdexcept>
 #include <vector>
 
 #include <sys/resource.h>
@@ -254,8 +256,40 @@ void test_warm_heap() {
 #endif
 }
 
+/// A part that throws inside a team (OpenMP or std::thread) reaches the caller after the join instead of
+/// ending the process; the other parts still run, and a run without a throw returns normally.
+void test_team_failure() {
+  for (int nt : {2, 3}) {
+    std::vector<int> ran(static_cast<size_t>(nt), 0);
+    bool caught = false;
+    try {
+      parallel_run(nt, [&](int t, int) {
+        ran[static_cast<size_t>(t)] = 1;
+        if (t == nt - 1) throw std::bad_alloc();
+      });
+    } catch (const std::bad_alloc&) {
+      caught = true;
+    }
+    assert(caught);
+    for (int r : ran) assert(r == 1);
+    int sum = 0;
+    parallel_run(nt, [&](int t, int) { __atomic_add_fetch(&sum, t + 1, __ATOMIC_RELAXED); });
+    assert(sum == nt * (nt + 1) / 2);
+  }
+  bool caught = false;
+  try {
+    run_pair([](int t) {
+      if (t == 1) throw std::runtime_error("part 1");
+    });
+  } catch (const std::runtime_error&) {
+    caught = true;
+  }
+  assert(caught || hardware_threads() < 2);
+}
+
 int main() {
   test_warm_heap();
+  test_team_failure();
   test_philox();
   test_spmv<float>();
   test_spmv<double>();

@@ -5,7 +5,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { fail } from './errors.js';
-import { allocF64, allocI32, checkDim, ioError, type MatrixMarketField, type MatrixMarketWriteOptions } from './matrix-market.js';
+import { allocF64, allocI32 } from './alloc.js';
+import { checkDim, ioError, type MatrixMarketField, type MatrixMarketWriteOptions } from './matrix-market.js';
 import type { CsrMatrix, DenseMatrix } from './types.js';
 import { checkDense } from './validate.js';
 

@@ -14,6 +14,7 @@ import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
+import { allocF64, allocFloat, allocI32 } from './alloc.js';
 import { NumkernError, fail } from './errors.js';
 import type { CsrMatrix, DenseMatrix, FloatArray } from './types.js';
 
@@ -55,34 +56,6 @@ const MAX_INT32 = 2147483647;
  */
 const SPARSE_DIM_FLOOR = 1 << 22;
 const SPARSE_DIMS_PER_ENTRY = 64;
-
-function allocFailed(what: string, n: number, cause: unknown): never {
-  throw new NumkernError('E_RANGE', `${what}: cannot allocate ${n} elements`, { argument: what, cause });
-}
-
-export function allocI32(n: number, what: string): Int32Array {
-  try {
-    return new Int32Array(n);
-  } catch (e) {
-    return allocFailed(what, n, e);
-  }
-}
-
-export function allocF64(n: number, what: string): Float64Array {
-  try {
-    return new Float64Array(n);
-  } catch (e) {
-    return allocFailed(what, n, e);
-  }
-}
-
-function allocFloat(like: FloatArray, n: number, what: string): FloatArray {
-  try {
-    return like instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
-  } catch (e) {
-    return allocFailed(what, n, e);
-  }
-}
 
 export function checkDim(n: unknown, name: string): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_INT32) {

@@ -3,6 +3,7 @@
  * generated from Philox inside the kernel. applyRows sketches one row block at its global offset, so
  * SA = Σᵢ Sᵢ·Aᵢ over row blocks computed anywhere and summed by the caller (docs/sketch.md §3).
  */
+import { allocF64 } from '../core/alloc.js';
 import type { Engine } from '../core/engine.js';
 import { fail } from '../core/errors.js';
 import { checkOpOptions, type OpOptions } from '../core/options.js';
@@ -47,8 +48,8 @@ export async function applyRows(engine: Engine, Ablock: SketchOperand, rowOffset
   const b = o.b === undefined ? null : checkVector(o.b, rows, dtype, 'options.b', { checkFinite: false });
   const { S, description } = resolveSketch(o, total);
   // The kernels add into SA (block by block, shard by shard), so a caller's buffer starts from zeros as a new one does.
-  const SA = o.out === undefined ? new Float64Array(S.m * cols) : checkOut(o.out, S.m, cols, [operandData(A), b]).fill(0);
-  const Sb = b ? new Float64Array(S.m) : null;
+  const SA = o.out === undefined ? allocF64(S.m * cols, 'options.m') : checkOut(o.out, S.m, cols, [operandData(A), b]).fill(0);
+  const Sb = b ? allocF64(S.m, 'options.m') : null;
   // A's values are screened in the sketch's own pass where the backend can (a dense A on native: a
   // separate finiteness scan would read A a second time, as much as the SRHT's whole budget), as
   // lstsq does (docs/sketch.md §1). SA is ours until returned: a backend that did not screen, or found

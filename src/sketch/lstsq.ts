@@ -25,7 +25,7 @@ export interface LstsqOptions extends OpOptions {
   method?: LstsqMethod;
   /** The sketch kind (default 'sparse-sign'; 'srht' under guarantee 'linf'). Not used by 'qr'. */
   sketch?: SketchKind;
-  /** Sketch rows, d ≤ m (defaults: docs/sketch.md §4.4). */
+  /** Sketch rows, d ≤ m ≤ max(n, d): a sketch taller than A compresses nothing (defaults: docs/sketch.md §4.4). */
   m?: number;
   /** sparse-sign nonzeros per column (default 8). */
   nnzPerCol?: number;
@@ -115,6 +115,8 @@ function resolve(o: Partial<LstsqOptions>, n: number, d: number): LstsqConfig {
   const mOpt = given<number>(o, 'm');
   const m = mOpt === undefined ? defaultM(method, guarantee, epsilon, n, d) : checkIntegerInRange(mOpt, 1, 2 ** 31 - 1, 'options.m');
   if (method !== 'qr' && m < d) fail('E_RANGE', 'options.m', `a sketch with m = ${m} < d = ${d} rows has rank < d: ${method} needs m ≥ d`);
+  // A sketch taller than A compresses nothing, and S·A (m × d) would outgrow A itself.
+  if (method !== 'qr' && m > Math.max(n, d)) fail('E_RANGE', 'options.m', `a sketch of m = ${m} rows is taller than A (${n} rows): use m ≤ ${Math.max(n, d)}, or method 'qr' to factor A itself`);
   const nnzPerCol = given<number>(o, 'nnzPerCol');
   const seedOpt = given<number | bigint>(o, 'seed');
   const seed = seedOpt === undefined ? 0 : checkSeed(seedOpt, 'options.seed');

@@ -125,3 +125,16 @@ describe('fuzz: random input gets a result or a NumkernError, never a crash or a
     ), { numRuns: 400 });
   });
 });
+
+describe('addon failures as NumkernError', () => {
+  it('a kernel that could not allocate (std::bad_alloc through the glue) is E_RANGE; argument errors keep their codes', async () => {
+    const { mapNativeError } = await import('../../src/backends/addon/errors.js');
+    const oom = mapNativeError(new Error('std::bad_alloc'));
+    expect(oom).toBeInstanceOf(NumkernError);
+    expect((oom as NumkernError).code).toBe('E_RANGE');
+    expect((oom as NumkernError).message).toMatch(/could not allocate its working memory \(std::bad_alloc\)/);
+    expect((mapNativeError(new RangeError('colIdx: index 7 outside [0, 3)')) as NumkernError).code).toBe('E_CSR_INVALID');
+    const other = new Error('something else');
+    expect(mapNativeError(other)).toBe(other);
+  });
+});

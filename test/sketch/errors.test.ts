@@ -25,6 +25,8 @@ async function code(p: Promise<unknown> | (() => unknown)): Promise<string> {
 describe('lstsq', () => {
   const cases: [string, () => Promise<unknown>, string][] = [
     ['m < d', () => ctx.sketch.lstsq(A, b, { m: 3 }), 'E_RANGE options.m'],
+    ['a sketch taller than A', () => ctx.sketch.lstsq(A, b, { m: 51 }), 'E_RANGE options.m'],
+    ['a sketch of 2^30 rows (S·A would not fit)', () => ctx.sketch.lstsq(A, b, { method: 'sketch-and-solve', sketch: 'gaussian', m: 2 ** 30 }), 'E_RANGE options.m'],
     ['n < d', () => ctx.sketch.lstsq(randomDense(3, 4, 1), b.subarray(0, 3)), 'E_RANGE A'],
     ['no columns', () => ctx.sketch.lstsq({ rows: 5, cols: 0, data: new Float64Array(0) }, b.subarray(0, 5)), 'E_RANGE A'],
     ['NaN in A', () => ctx.sketch.lstsq({ ...A, data: Float64Array.from(A.data, (v, i) => (i === 17 ? NaN : v)) }, b), 'E_NONFINITE A.data'],
@@ -61,6 +63,7 @@ describe('apply and applyRows', () => {
     ['no seed', () => ctx.sketch.apply(A, { kind: 'gaussian', m: 4 } as never), 'E_RANGE options.seed'],
     ['no kind', () => ctx.sketch.apply(A, { m: 4, seed: 1 } as never), 'E_RANGE options.kind'],
     ['m = 0', () => ctx.sketch.apply(A, { kind: 'rademacher', m: 0, seed: 1 }), 'E_RANGE options.m'],
+    ['S·A past the longest typed array', () => ctx.sketch.apply(A, { kind: 'countsketch', m: 2 ** 31 - 1, seed: 1 }), 'E_RANGE options.m'],
     ['a seed of the wrong type', () => ctx.sketch.apply(A, { kind: 'rademacher', m: 2, seed: '1' as never }), 'E_DTYPE options.seed'],
     ['isometric not a boolean', () => ctx.sketch.apply(A, { kind: 'rademacher', m: 2, seed: 1, isometric: 1 as never }), 'E_DTYPE options.isometric'],
     ['b of the wrong length', () => ctx.sketch.apply(A, { kind: 'srht', m: 2, seed: 1, b: b.subarray(1) }), 'E_SHAPE options.b'],

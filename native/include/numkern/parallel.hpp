@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -22,61 +24,92 @@ int plan_threads(int requested, size_t work, size_t grain);
 /// Whether the kernels were built with OpenMP (else std::thread).
 bool openmp_enabled();
 
+/// The first exception a team member threw, rethrown on the calling thread once the team has joined:
+/// an exception may not leave an OpenMP region or a std::thread (either ends the process), and a part's
+/// std::bad_alloc must reach the addon's glue as any other failure does.
+class TeamFailure {
+ public:
+  template <class F>
+  void run(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (!first_) first_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::exception_ptr first_;
+};
+
 /// Calls f(tid, nt) once for every tid in [0, nt). Each call owns a disjoint part of the work, derived
-/// from (tid, nt) alone, so the caller's partition decides the result and the runtime never does.
+/// from (tid, nt) alone, so the caller's partition decides the result and the runtime never does. A part
+/// that throws does not stop the others; the first exception is rethrown here after the join.
 template <class F>
 void parallel_run(int nt, F&& f) {
   if (nt <= 1) {
     f(0, 1);
     return;
   }
+  TeamFailure failure;
 #if defined(NUMKERN_HAVE_OPENMP)
   // The team may come back smaller than asked (OMP_DYNAMIC, thread limits); the parts of the missing
   // members are run by the members that exist, so the partition stays the requested one.
 #pragma omp parallel num_threads(nt)
   {
     const int got = omp_get_num_threads();
-    for (int t = omp_get_thread_num(); t < nt; t += got) f(t, nt);
+    for (int t = omp_get_thread_num(); t < nt; t += got) failure.run([&] { f(t, nt); });
   }
 #else
   std::vector<std::thread> team;
   team.reserve(static_cast<size_t>(nt - 1));
   int started = 1;
   try {
-    for (; started < nt; ++started) team.emplace_back(f, started, nt);
+    for (; started < nt; ++started) team.emplace_back([&failure, &f, started, nt] { failure.run([&] { f(started, nt); }); });
   } catch (...) {
     // Thread creation failed (resource limits): run the remaining parts here.
   }
-  for (int t = started; t < nt; ++t) f(t, nt);
-  f(0, nt);
+  for (int t = started; t < nt; ++t) failure.run([&] { f(t, nt); });
+  failure.run([&] { f(0, nt); });
   for (auto& th : team) th.join();
 #endif
+  failure.rethrow();
 }
 
 /// Runs f(0) and f(1) on two threads at the same time, for parts that wait on each other (a pipeline).
 /// Returns false, having run neither, when two threads cannot be had: the caller then runs the work
-/// sequentially. (parallel_run may run parts one after another, which would deadlock such parts.)
+/// sequentially. (parallel_run may run parts one after another, which would deadlock such parts.) A
+/// part that throws is rethrown here, but its partner may be waiting on it: pipeline parts allocate
+/// nothing and throw nothing once started (the relax pair passes).
 template <class F>
 bool run_pair(F&& f) {
+  TeamFailure failure;
 #if defined(NUMKERN_HAVE_OPENMP)
   bool paired = false;
 #pragma omp parallel num_threads(2)
   {
     if (omp_get_num_threads() == 2) {
       if (omp_get_thread_num() == 0) paired = true;
-      f(omp_get_thread_num());
+      failure.run([&] { f(omp_get_thread_num()); });
     }
   }
+  failure.rethrow();
   return paired;
 #else
   std::thread other;
   try {
-    other = std::thread(f, 1);
+    other = std::thread([&failure, &f] { failure.run([&] { f(1); }); });
   } catch (...) {
     return false;
   }
-  f(0);
+  failure.run([&] { f(0); });
   other.join();
+  failure.rethrow();
   return true;
 #endif
 }

@@ -18,6 +18,10 @@ namespace numkern {
 namespace {
 
 constexpr size_t kDenseChunk = 32;  // rows of A whose S columns are generated at once
+// Rows of SA a thread takes at a time: its scratch of S columns stays 32 × 32768 doubles (8 MiB) whatever
+// m is (a thread once took all its rows at once, and m = 2^28 asked for 32 GiB inside the parallel part).
+// Each SA entry is still summed over A's rows in increasing order, so the tiles change no bit.
+constexpr size_t kDenseTile = size_t{1} << 15;
 
 /// SA[k, :] += w·(row i of A) over dense or CSR storage.
 template <class T>
@@ -30,50 +34,57 @@ NK_FORCEINLINE void add_row(const SketchOperandView<T>& A, size_t i, double w, d
   }
 }
 
+/// Rows [k0, k1) of SA (and of Sb): S's entries for a chunk of A's rows at a time (into col), then each
+/// SA row's sum continued over that chunk in row order.
+template <class T>
+void dense_rows(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
+                size_t k0, size_t k1, std::vector<double>& col) {
+  const size_t m = S.m, d = A.cols, n = A.rows, mk = k1 - k0;
+  for (size_t i0 = 0; i0 < n; i0 += kDenseChunk) {
+    const size_t i1 = std::min(n, i0 + kDenseChunk);
+    for (size_t i = i0; i < i1; ++i) {
+      double* c = col.data() + (i - i0) * mk;
+      const uint64_t j0 = (off + i) * m;
+      if (S.kind == kSkGaussian) {
+        uint32_t w[4];
+        uint64_t have = ~0ull;
+        for (size_t k = k0; k < k1; ++k) {
+          const uint64_t j = j0 + k;
+          if ((j >> 2) != have) { have = j >> 2; philox_block(S.key, kSketchStreamGaussian, have, w); }
+          c[k - k0] = sketch_gaussian_from_block(w, static_cast<unsigned>(j & 3u));
+        }
+      } else {
+        uint32_t w = 0;
+        uint64_t have = ~0ull;
+        for (size_t k = k0; k < k1; ++k) {
+          const uint64_t j = j0 + k;
+          if ((j >> 5) != have) { have = j >> 5; w = philox_word(S.key, kSketchStreamRademacher, have); }
+          c[k - k0] = ((w >> (j & 31u)) & 1u) ? -1.0 : 1.0;
+        }
+      }
+    }
+    for (size_t k = k0; k < k1; ++k) {
+      double* dst = SA + k * d;
+      for (size_t i = i0; i < i1; ++i) add_row(A, i, col[(i - i0) * mk + (k - k0)], dst);
+      if (b && Sb) {
+        double acc = Sb[k];
+        for (size_t i = i0; i < i1; ++i) acc += col[(i - i0) * mk + (k - k0)] * static_cast<double>(b[i]);
+        Sb[k] = acc;
+      }
+    }
+  }
+}
+
 template <class T>
 void dense_apply(const SketchSpec& S, const SketchOperandView<T>& A, uint64_t off, const T* b, double* SA, double* Sb,
                  int threads) {
   const size_t m = S.m, d = A.cols, n = A.rows;
   const int nt = plan_threads(threads, m * n * std::max<size_t>(d, 1), 1 << 16);
   parallel_run(std::min<int>(nt, static_cast<int>(std::max<size_t>(m, 1))), [&](int tid, int nth) {
-    size_t k0, k1;
-    even_split(m, tid, nth, k0, k1);
-    if (k0 >= k1) return;
-    const size_t mk = k1 - k0;
-    std::vector<double> col(kDenseChunk * mk);
-    for (size_t i0 = 0; i0 < n; i0 += kDenseChunk) {
-      const size_t i1 = std::min(n, i0 + kDenseChunk);
-      for (size_t i = i0; i < i1; ++i) {
-        double* c = col.data() + (i - i0) * mk;
-        const uint64_t j0 = (off + i) * m;
-        if (S.kind == kSkGaussian) {
-          uint32_t w[4];
-          uint64_t have = ~0ull;
-          for (size_t k = k0; k < k1; ++k) {
-            const uint64_t j = j0 + k;
-            if ((j >> 2) != have) { have = j >> 2; philox_block(S.key, kSketchStreamGaussian, have, w); }
-            c[k - k0] = sketch_gaussian_from_block(w, static_cast<unsigned>(j & 3u));
-          }
-        } else {
-          uint32_t w = 0;
-          uint64_t have = ~0ull;
-          for (size_t k = k0; k < k1; ++k) {
-            const uint64_t j = j0 + k;
-            if ((j >> 5) != have) { have = j >> 5; w = philox_word(S.key, kSketchStreamRademacher, have); }
-            c[k - k0] = ((w >> (j & 31u)) & 1u) ? -1.0 : 1.0;
-          }
-        }
-      }
-      for (size_t k = k0; k < k1; ++k) {
-        double* dst = SA + k * d;
-        for (size_t i = i0; i < i1; ++i) add_row(A, i, col[(i - i0) * mk + (k - k0)], dst);
-        if (b && Sb) {
-          double acc = Sb[k];
-          for (size_t i = i0; i < i1; ++i) acc += col[(i - i0) * mk + (k - k0)] * static_cast<double>(b[i]);
-          Sb[k] = acc;
-        }
-      }
-    }
+    size_t t0, t1;
+    even_split(m, tid, nth, t0, t1);
+    std::vector<double> col(kDenseChunk * std::min(kDenseTile, t1 - t0));
+    for (size_t k0 = t0; k0 < t1; k0 += kDenseTile) dense_rows(S, A, off, b, SA, Sb, k0, std::min(t1, k0 + kDenseTile), col);
   });
 }
 

@@ -10,6 +10,10 @@ const ARGUMENT = /^([A-Za-z_$][\w$]*(?:\[\d+\]|\.[A-Za-z_$][\w$]*)*)[:,]/;
  * code for it, judged by the last name in the path.
  */
 export function mapNativeError(e: unknown): unknown {
+  // A kernel's scratch that the machine could not give (the glue passes std::bad_alloc on as its what()).
+  if (e instanceof Error && /\bbad_alloc\b/.test(e.message)) {
+    return new NumkernError('E_RANGE', `the native kernel could not allocate its working memory (${e.message}); the call is too large for this machine`, { cause: e });
+  }
   if (!(e instanceof TypeError) && !(e instanceof RangeError)) return e;
   const argument = ARGUMENT.exec(e.message)?.[1];
   const last = argument?.replace(/(\[\d+\])+$/, '').split('.').pop();
