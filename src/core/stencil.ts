@@ -1,4 +1,6 @@
 /** Stencil operators as data: their size and their exact CSR twin (same entries, same column order). */
+import { allocF64, allocI32, checkMemory } from './alloc.js';
+import { fail } from './errors.js';
 import type { CsrMatrix, DType, StencilOperator } from './types.js';
 
 export function stencilSize(S: StencilOperator): number {
@@ -18,14 +20,20 @@ export function stencilNeighbours(shape: readonly number[]): { dir: number; axis
  * lower and upper neighbours. Zero couplings are kept as explicit zeros only when variable coefficients
  * put them there; constant zero couplings are dropped.
  */
-export function stencilToCsr(S: StencilOperator, dtype: DType = 'f64'): CsrMatrix {
+export function stencilToCsr(S: StencilOperator, dtype: DType = 'f64', argument = 'S'): CsrMatrix {
   const n = stencilSize(S);
   const nbrs = stencilNeighbours(S.shape);
   const c = S.coeffs;
   const keep = nbrs.map((nb) => c.kind === 'variable' || c.offdiag[nb.dir] !== 0);
-  const rowPtr = new Int32Array(n + 1);
-  const colIdx = new Int32Array(n * (1 + nbrs.length));
-  const values = new Float64Array(n * (1 + nbrs.length));
+  // Each kept direction couples the grid points that have a neighbour that way: n/len · (len − 1).
+  const entries = nbrs.reduce((e, nb, k) => e + (keep[k] ? (n / S.shape[nb.axis]!) * (S.shape[nb.axis]! - 1) : 0), n);
+  if (entries > 2 ** 31 - 1) {
+    fail('E_RANGE', argument, `its CSR form would hold ${entries} entries, past the 2^31 − 1 an int32 row pointer can address; keep the stencil form`);
+  }
+  checkMemory(4 * (n + 1) + 12 * entries, argument);
+  const rowPtr = allocI32(n + 1, argument);
+  const colIdx = allocI32(entries, argument);
+  const values = allocF64(entries, argument);
   const coord = new Int32Array(S.shape.length);
   let q = 0;
   for (let p = 0; p < n; p++) {
@@ -50,8 +58,8 @@ export function stencilToCsr(S: StencilOperator, dtype: DType = 'f64'): CsrMatri
     nrows: n,
     ncols: n,
     rowPtr,
-    colIdx: colIdx.slice(0, q),
-    values: dtype === 'f32' ? Float32Array.from(values.subarray(0, q)) : values.slice(0, q),
+    colIdx,
+    values: dtype === 'f32' ? Float32Array.from(values) : values,
   };
 }
 

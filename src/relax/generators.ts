@@ -4,6 +4,7 @@
  * boundary and spacing h = 1/(m + 1): poisson2d(m) is MATLAB's delsq(numgrid('S', m + 2)), the matrix of
  * the Learning-to-Relax experiments (docs/relax.md §5.1).
  */
+import { allocF64, checkMemory } from '../core/alloc.js';
 import { fail } from '../core/errors.js';
 import { stencilToCsr } from '../core/stencil.js';
 import { isStencil, type CsrMatrix, type LinearOperator, type StencilOperator } from '../core/types.js';
@@ -14,8 +15,8 @@ export interface GeneratorOptions {
   stencil?: boolean;
 }
 
-function emit(S: StencilOperator<Float64Array>, o: GeneratorOptions | undefined): LinearOperator<Float64Array> {
-  return o?.stencil ? S : (stencilToCsr(S) as CsrMatrix<Float64Array>);
+function emit(S: StencilOperator<Float64Array>, o: GeneratorOptions | undefined, argument: string): LinearOperator<Float64Array> {
+  return o?.stencil ? S : (stencilToCsr(S, 'f64', argument) as CsrMatrix<Float64Array>);
 }
 
 /** 5-point Laplacian on an m×m grid: diagonal 4, neighbours −1. n = m². */
@@ -23,7 +24,7 @@ export function poisson2d(m: number, options: { stencil: true }): StencilOperato
 export function poisson2d(m: number, options?: { stencil?: false }): CsrMatrix<Float64Array>;
 export function poisson2d(m: number, options?: GeneratorOptions): LinearOperator<Float64Array> {
   checkIntegerInRange(m, 1, 46340, 'm');
-  return emit({ kind: 'stencil', shape: [m, m], coeffs: { kind: 'constant', diag: 4, offdiag: [-1, -1, -1, -1] } }, options);
+  return emit({ kind: 'stencil', shape: [m, m], coeffs: { kind: 'constant', diag: 4, offdiag: [-1, -1, -1, -1] } }, options, 'm');
 }
 
 /** 7-point Laplacian on an m×m×m grid: diagonal 6, neighbours −1. n = m³. */
@@ -31,7 +32,7 @@ export function poisson3d(m: number, options: { stencil: true }): StencilOperato
 export function poisson3d(m: number, options?: { stencil?: false }): CsrMatrix<Float64Array>;
 export function poisson3d(m: number, options?: GeneratorOptions): LinearOperator<Float64Array> {
   checkIntegerInRange(m, 1, 1290, 'm');
-  return emit({ kind: 'stencil', shape: [m, m, m], coeffs: { kind: 'constant', diag: 6, offdiag: [-1, -1, -1, -1, -1, -1] } }, options);
+  return emit({ kind: 'stencil', shape: [m, m, m], coeffs: { kind: 'constant', diag: 6, offdiag: [-1, -1, -1, -1, -1, -1] } }, options, 'm');
 }
 
 /** A + cI, for CSR (every row must store its diagonal) and stencils. */
@@ -71,8 +72,9 @@ export function diffusion2d(m: number, kappa: (x: number, y: number) => number, 
   if (typeof kappa !== 'function') fail('E_DTYPE', 'kappa', `expected a function (x, y) => κ, got ${describe(kappa)}`);
   const n = m * m;
   const h = 1 / (m + 1);
-  const diag = new Float64Array(n);
-  const off = [0, 1, 2, 3].map(() => new Float64Array(n));
+  checkMemory(5 * 8 * n, 'm');
+  const diag = allocF64(n, 'm');
+  const off = [0, 1, 2, 3].map(() => allocF64(n, 'm'));
   const face = (x: number, y: number) => {
     const k = kappa(x, y);
     if (!(k > 0) || !Number.isFinite(k)) fail('E_RANGE', 'kappa', `must be finite and > 0, got ${k} at (${x}, ${y})`);
@@ -94,7 +96,7 @@ export function diffusion2d(m: number, kappa: (x: number, y: number) => number, 
       if (j < m - 1) off[3]![p] = -kn;
     }
   }
-  return emit({ kind: 'stencil', shape: [m, m], coeffs: { kind: 'variable', diag, offdiag: off } }, options);
+  return emit({ kind: 'stencil', shape: [m, m], coeffs: { kind: 'variable', diag, offdiag: off } }, options, 'm');
 }
 
 export interface HeatStep {
@@ -121,5 +123,5 @@ export function heatStep2d(nx: number, options: { kappa: number; dt?: number; st
   const op = (sign: 1 | -1): StencilOperator<Float64Array> => ({
     kind: 'stencil', shape: [m, m], coeffs: { kind: 'constant', diag: 1 + sign * 4 * s, offdiag: [-sign * s, -sign * s, -sign * s, -sign * s] },
   });
-  return { lhs: emit(op(1), options), rhs: emit(op(-1), options), s };
+  return { lhs: emit(op(1), options, 'nx'), rhs: emit(op(-1), options, 'nx'), s };
 }

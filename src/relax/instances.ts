@@ -13,6 +13,7 @@
  *  - the heat context is κ at the half step t + dt/2, the coefficient actually inside A_t (the code
  *    passes κ(t) at the start of the step, dt/2 earlier).
  */
+import { checkMemory } from '../core/alloc.js';
 import { fail } from '../core/errors.js';
 import { PhiloxStream } from '../core/philox.js';
 import type { FloatArray, LinearOperator } from '../core/types.js';
@@ -172,6 +173,8 @@ export function heatSequence(options: HeatOptions): HeatSequence {
     cmax = cmin + 1;
   }
   const context: ContextInterval = Object.freeze({ min: cmin, max: cmax });
+  // u, its copy, b and x0 live together while a step is solved (the CSR form of A comes on top).
+  checkMemory(4 * 8 * n, 'options.nx');
   const initial = new Float64Array(n);
   for (let j = 0; j < m; j++) for (let i = 0; i < m; i++) initial[i + m * j] = bump((i + 1) * h, (j + 1) * h, 0.5, 0.5, 0.25);
   return {

@@ -4,7 +4,9 @@
  * NumkernError naming the argument or a right answer — never a stale one, a crash or a hang.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createContext, NumkernError, poisson2d } from '../../src/index.js';
+import { totalmem } from 'node:os';
+import { createContext, heatStep2d, NumkernError, poisson2d, poisson3d, stencilToCsr } from '../../src/index.js';
+import { checkMemory } from '../../src/core/alloc.js';
 import { residual } from '../../src/core/operator.js';
 
 const ctx = await createContext({ backends: ['js', 'native'] });
@@ -101,5 +103,38 @@ describe('validation cost and option types', () => {
     for (const key of ['method', 'criterion', 'omega', 'tol', 'maxIter', 'checkEvery', 'preconditioner', 'inPlace'] as const) {
       await expect(ctx.solve(A, b, { [key]: null } as never)).rejects.toMatchObject({ code: 'E_DTYPE', argument: `options.${key}` });
     }
+  });
+});
+
+describe('sizes past what the formats or the machine hold', () => {
+  it('a generator whose CSR form would pass 2^31 − 1 entries refuses before allocating; its stencil form is fine', () => {
+    expect(5 * 20724 * 20724 - 4 * 20724).toBeLessThan(2 ** 31);
+    for (const [make, argument] of [
+      [() => poisson2d(20725), 'm'], [() => poisson3d(1290), 'm'], [() => heatStep2d(46341, { kappa: 1 }), 'nx'],
+    ] as const) {
+      let err: unknown;
+      try {
+        make();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(NumkernError);
+      expect(err).toMatchObject({ code: 'E_RANGE', argument });
+      expect((err as Error).message).toMatch(/CSR form would hold \d+ entries, past the 2\^31 − 1/);
+    }
+    expect(poisson3d(1290, { stencil: true }).shape).toEqual([1290, 1290, 1290]);
+  });
+
+  it('the CSR twin is allocated to its exact size: every row pointer and entry in place', () => {
+    for (const S of [poisson2d(7, { stencil: true }), poisson3d(4, { stencil: true }), { ...poisson2d(5, { stencil: true }), coeffs: { kind: 'constant' as const, diag: 4, offdiag: [-1, 0, -1, -1] } }]) {
+      const A = stencilToCsr(S);
+      expect(A.colIdx.length).toBe(A.rowPtr[A.nrows]);
+      expect(A.values.length).toBe(A.rowPtr[A.nrows]);
+    }
+  });
+
+  it('checkMemory refuses more bytes than the machine has, naming the argument', () => {
+    expect(() => checkMemory(totalmem() + 1, 'options.nx')).toThrow(/options\.nx: needs [\d.]+ GiB, more than this machine's/);
+    expect(() => checkMemory(1024, 'm')).not.toThrow();
   });
 });
