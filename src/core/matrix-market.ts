@@ -12,6 +12,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { allocF64, allocFloat, allocI32 } from './alloc.js';
@@ -491,11 +492,14 @@ const CHUNK_CHARS = 64 * 2 ** 20;
 /**
  * The file's text as chunks that each end at a line break. gzip input (detected by its magic bytes,
  * whatever the name) is inflated through zlib as it streams; a plain file above WHOLE_FILE_BYTES is
- * read in CHUNK_CHARS pieces, so neither is limited by the longest JS string. The limits are
- * parameters for tests, which stream small files.
+ * read in CHUNK_CHARS pieces, so neither is limited by the longest JS string. Text past maxChars (half
+ * the machine's memory: the parsed arrays need about as much again) is refused as it streams, so a
+ * small gzip file that inflates to gigabytes of text ends in E_RANGE, not in the OOM killer. The
+ * limits are parameters for tests, which stream small files.
  */
 export async function readMatrixMarketText(
   path: string | URL, chunkChars: number = CHUNK_CHARS, wholeFileBytes: number = WHOLE_FILE_BYTES,
+  maxChars: number = totalmem() / 2,
 ): Promise<string[]> {
   let gzip = false;
   let size = 0;
@@ -540,8 +544,14 @@ export async function readMatrixMarketText(
     const source = createReadStream(path, { highWaterMark: 4 * 2 ** 20 });
     const stream = gzip ? source.pipe(createGunzip()) : source;
     source.on('error', (e) => stream.destroy(e));
+    let total = 0;
     for await (const buf of stream as AsyncIterable<Buffer>) {
       const piece = decoder.write(buf);
+      total += piece.length;
+      if (total > maxChars) {
+        stream.destroy();
+        fail('E_RANGE', String(path), `its text passes ${maxChars} characters (${gzip ? 'inflated, ' : ''}half this machine's memory) before it ends; it would not fit once parsed`);
+      }
       pending.push(piece);
       pendingChars += piece.length;
       if (pendingChars >= chunkChars) flush(false);
@@ -549,6 +559,7 @@ export async function readMatrixMarketText(
     pending.push(decoder.end());
     flush(true);
   } catch (e) {
+    if (e instanceof NumkernError) throw e;
     ioError(path, gzip ? 'read (gzip)' : 'read', e);
   }
   return chunks;

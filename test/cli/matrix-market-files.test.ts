@@ -52,6 +52,15 @@ describe('reading files', () => {
     await expect(readMatrixMarket(bad)).rejects.toMatchObject({ code: 'E_IO', message: expect.stringContaining(bad) });
   });
 
+  it('a gzip file whose text inflates past the limit is E_RANGE naming the file, as it streams', async () => {
+    const bomb = join(dir, 'bomb.mtx.gz');
+    writeFileSync(bomb, gzipSync(`%%MatrixMarket matrix coordinate real general\n${'%\n'.repeat(2_000_000)}1 1 1\n1 1 1\n`));
+    await expect(readMatrixMarketText(bomb, 1 << 16, 0, 1_000_000)).rejects.toMatchObject({
+      code: 'E_RANGE', argument: bomb, message: expect.stringMatching(/passes 1000000 characters \(inflated, half this machine's memory\)/),
+    });
+    expect((await readMatrixMarketText(bomb, 1 << 16, 0, 5_000_000)).join('').length).toBe(4_000_058);
+  });
+
   it('errors in a streamed file still name the line', async () => {
     const z = join(dir, 'truncated.mtx.gz');
     writeFileSync(z, gzipSync(readFileSync(join(fixtures, 'mm-truncated.mtx'))));
