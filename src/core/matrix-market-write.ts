@@ -3,7 +3,7 @@
  * matrix), dense as `array`; fields real (shortest round-trip decimals), integer or pattern. What it
  * writes, ./matrix-market.ts reads back to the same matrix.
  */
-import { writeFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { fail } from './errors.js';
 import { allocF64, allocI32 } from './alloc.js';
 import { checkDim, ioError, type MatrixMarketField, type MatrixMarketWriteOptions } from './matrix-market.js';
@@ -106,12 +106,32 @@ function commentLines(comment: string | undefined): string[] {
   return comment.split(/\r?\n/).map((line) => (line === '' ? '%' : `% ${line}`));
 }
 
+/** Lines per piece of text: a piece is one string of about a megabyte. */
+const PIECE_LINES = 1 << 16;
+/** V8's longest string on 64-bit hosts, (1 << 29) − 24 characters. */
+const MAX_STRING_CHARS = 2 ** 29 - 24;
+
+/** The lines as pieces of at most PIECE_LINES lines, each piece ending in a line break. */
+function* inPieces(header: string[], lines: Iterable<string>): Generator<string> {
+  yield `${header.join('\n')}\n`;
+  let buf: string[] = [];
+  for (const line of lines) {
+    buf.push(line);
+    if (buf.length === PIECE_LINES) {
+      yield `${buf.join('\n')}\n`;
+      buf = [];
+    }
+  }
+  if (buf.length > 0) yield `${buf.join('\n')}\n`;
+}
+
 /**
- * Matrix Market text for a CSR (coordinate format) or dense (array format) matrix. Real
- * values use the shortest round-trip decimal, so parseMatrixMarket gives back the same bits.
- * Under `symmetric`, only the lower triangle (row ≥ col) is written.
+ * Validates m and the options (throwing before anything is produced), then gives the Matrix Market text
+ * as pieces, in order: the file writer streams them, so a matrix whose text is past one JavaScript
+ * string (or past the heap as one array of lines: 84 M entries ended the process) is written in
+ * bounded memory.
  */
-export function writeMatrixMarket(m: CsrMatrix | DenseMatrix, opts: MatrixMarketWriteOptions = {}): string {
+export function matrixMarketPieces(m: CsrMatrix | DenseMatrix, opts: MatrixMarketWriteOptions = {}): Iterable<string> {
   const field = opts.field ?? 'real';
   if (field !== 'real' && field !== 'integer' && field !== 'pattern') {
     fail('E_RANGE', 'opts.field', `expected 'real', 'integer' or 'pattern', got ${String(field)}`);
@@ -127,18 +147,22 @@ export function writeMatrixMarket(m: CsrMatrix | DenseMatrix, opts: MatrixMarket
     validateCsr(m, field);
     if (symmetric) checkCsrSymmetric(m, field === 'pattern');
     const { nrows, ncols, rowPtr, colIdx, values } = m;
-    const lines: string[] = [`%%MatrixMarket matrix coordinate ${field} ${sym}`, ...comments, ''];
+    // Columns are sorted, so a row's lower triangle ends at its first column past the row.
+    const rowEnd = (r: number): number => {
+      if (!symmetric) return rowPtr[r + 1];
+      let k = rowPtr[r];
+      while (k < rowPtr[r + 1] && colIdx[k] <= r) k++;
+      return k;
+    };
     let count = 0;
-    for (let r = 0; r < nrows; r++) {
-      for (let k = rowPtr[r]; k < rowPtr[r + 1]; k++) {
-        const c = colIdx[k];
-        if (symmetric && c > r) break; // columns are sorted, so the rest of the row is upper triangle
-        lines.push(field === 'pattern' ? `${r + 1} ${c + 1}` : `${r + 1} ${c + 1} ${fmt(values[k])}`);
-        count++;
+    for (let r = 0; r < nrows; r++) count += rowEnd(r) - rowPtr[r];
+    const entries = function* (): Generator<string> {
+      for (let r = 0; r < nrows; r++) {
+        const end = rowEnd(r);
+        for (let k = rowPtr[r]; k < end; k++) yield field === 'pattern' ? `${r + 1} ${colIdx[k] + 1}` : `${r + 1} ${colIdx[k] + 1} ${fmt(values[k])}`;
       }
-    }
-    lines[comments.length + 1] = `${nrows} ${ncols} ${count}`;
-    return `${lines.join('\n')}\n`;
+    };
+    return inPieces([`%%MatrixMarket matrix coordinate ${field} ${sym}`, ...comments, `${nrows} ${ncols} ${count}`], entries());
   }
 
   if ('data' in m) {
@@ -156,21 +180,49 @@ export function writeMatrixMarket(m: CsrMatrix | DenseMatrix, opts: MatrixMarket
         }
       }
     }
-    const lines: string[] = [`%%MatrixMarket matrix array ${field} ${sym}`, ...comments, `${rows} ${cols}`];
-    for (let j = 0; j < cols; j++) {
-      for (let i = symmetric ? j : 0; i < rows; i++) lines.push(fmt(data[i * cols + j]));
-    }
-    return `${lines.join('\n')}\n`;
+    const values = function* (): Generator<string> {
+      for (let j = 0; j < cols; j++) {
+        for (let i = symmetric ? j : 0; i < rows; i++) yield fmt(data[i * cols + j]);
+      }
+    };
+    return inPieces([`%%MatrixMarket matrix array ${field} ${sym}`, ...comments, `${rows} ${cols}`], values());
   }
   return fail('E_DTYPE', 'm', 'expected a CsrMatrix ({nrows, ncols, rowPtr, colIdx, values}) or DenseMatrix ({rows, cols, data})');
 }
 
-/** writeMatrixMarket to a file (UTF-8). Validation errors are thrown before the file is touched. */
+/** The pieces as one string, or E_RANGE naming m once they pass maxChars (a parameter for tests). */
+export function joinPieces(pieces: Iterable<string>, maxChars: number = MAX_STRING_CHARS): string {
+  const out: string[] = [];
+  let length = 0;
+  for (const piece of pieces) {
+    length += piece.length;
+    if (length > maxChars) {
+      fail('E_RANGE', 'm', `its Matrix Market text passes ${maxChars} characters, more than one JavaScript string holds: write it with writeMatrixMarketFile, which streams it`);
+    }
+    out.push(piece);
+  }
+  return out.join('');
+}
+
+/**
+ * Matrix Market text for a CSR (coordinate format) or dense (array format) matrix. Real
+ * values use the shortest round-trip decimal, so parseMatrixMarket gives back the same bits.
+ * Under `symmetric`, only the lower triangle (row ≥ col) is written.
+ */
+export function writeMatrixMarket(m: CsrMatrix | DenseMatrix, opts: MatrixMarketWriteOptions = {}): string {
+  return joinPieces(matrixMarketPieces(m, opts));
+}
+
+/** writeMatrixMarket to a file (UTF-8), streamed a piece at a time. Validation errors are thrown before the file is touched. */
 export async function writeMatrixMarketFile(path: string | URL, m: CsrMatrix | DenseMatrix, opts: MatrixMarketWriteOptions = {}): Promise<void> {
-  const text = writeMatrixMarket(m, opts);
+  const pieces = matrixMarketPieces(m, opts);
+  let fh: FileHandle | undefined;
   try {
-    await writeFile(path, text, 'utf8');
+    fh = await open(path, 'w');
+    for (const piece of pieces) await fh.write(piece, null, 'utf8');
   } catch (e) {
     ioError(path, 'write', e);
+  } finally {
+    await fh?.close();
   }
 }

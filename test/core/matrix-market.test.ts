@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import {
   writeMatrixMarketFile,
   type MatrixMarketData,
 } from '../../src/core/matrix-market.js';
+import { joinPieces, matrixMarketPieces } from '../../src/core/matrix-market-write.js';
 import type { CsrMatrix, DenseMatrix, FloatArray } from '../../src/core/types.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
@@ -423,6 +424,20 @@ describe('writing', () => {
     expect(e).toBeInstanceOf(NumkernError);
     expect((e as NumkernError).code).toBe('E_IO');
     expect((e as NumkernError).message).toContain(bad);
+  });
+
+  it('streams a text of many pieces to a file exactly as writeMatrixMarket gives it, and refuses one string past the limit', async () => {
+    const a = poisson2d(170);
+    expect(a.rowPtr[a.nrows]).toBeGreaterThan(2 * 65536);
+    const path = join(dir, 'pieces.mtx');
+    await writeMatrixMarketFile(path, a, { symmetric: true, comment: 'pieces' });
+    const text = writeMatrixMarket(a, { symmetric: true, comment: 'pieces' });
+    expect(await readFile(path, 'utf8')).toBe(text);
+    expect([...matrixMarketPieces(a)].length).toBeGreaterThan(2);
+    expectCode(() => joinPieces(matrixMarketPieces(a), 1000), 'E_RANGE', /^m: its Matrix Market text passes 1000 characters, more than one JavaScript string holds: write it with writeMatrixMarketFile/);
+    const general = writeMatrixMarket(a);
+    expect(joinPieces(matrixMarketPieces(a), general.length)).toBe(general);
+    expectCode(() => joinPieces(matrixMarketPieces(a), general.length - 1), 'E_RANGE', /passes \d+ characters/);
   });
 
   it('rejects what it cannot write faithfully', () => {
