@@ -3,7 +3,7 @@
  * machine can give becomes NumkernError E_RANGE naming that argument, not a bare RangeError.
  */
 import { totalmem } from 'node:os';
-import { NumkernError } from './errors.js';
+import { fail, NumkernError } from './errors.js';
 import type { FloatArray } from './types.js';
 
 const gib = (bytes: number): string => (bytes / 2 ** 30).toFixed(1);
@@ -15,39 +15,25 @@ function allocFailed(what: string, n: number, bytes: number, cause: unknown): ne
 /**
  * Refuses, before anything is allocated, a call whose arrays together would exceed the machine's memory:
  * the OS lends large zeroed buffers lazily, so such a call otherwise runs until the kernel's OOM killer
- * ends the process (diffusion2d(46340) asked for 86 GiB on a 24 GiB machine).
+ * ends the process (diffusion2d(46340) asked for 80 GiB on a 23.5 GiB machine).
  */
 export function checkMemory(bytes: number, what: string): void {
-  if (bytes > totalmem()) fail(what, `needs ${gib(bytes)} GiB, more than this machine's ${gib(totalmem())} GiB`);
+  if (bytes > totalmem()) fail('E_RANGE', what, `needs ${gib(bytes)} GiB, more than this machine's ${gib(totalmem())} GiB`);
 }
 
-function fail(what: string, message: string): never {
-  throw new NumkernError('E_RANGE', `${what}: ${message}`, { argument: what });
-}
-
-export function allocI32(n: number, what: string): Int32Array {
-  checkMemory(4 * n, what);
+/** make(n) after the memory check; a length V8 refuses, or memory it cannot get, becomes E_RANGE naming `what`. */
+function alloc<A>(make: (n: number) => A, n: number, bytes: number, what: string): A {
+  checkMemory(bytes * n, what);
   try {
-    return new Int32Array(n);
+    return make(n);
   } catch (e) {
-    return allocFailed(what, n, 4, e);
+    return allocFailed(what, n, bytes, e);
   }
 }
 
-export function allocF64(n: number, what: string): Float64Array {
-  checkMemory(8 * n, what);
-  try {
-    return new Float64Array(n);
-  } catch (e) {
-    return allocFailed(what, n, 8, e);
-  }
-}
+export const allocI32 = (n: number, what: string): Int32Array => alloc((k) => new Int32Array(k), n, 4, what);
 
-export function allocFloat(like: FloatArray, n: number, what: string): FloatArray {
-  checkMemory(like.BYTES_PER_ELEMENT * n, what);
-  try {
-    return like instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
-  } catch (e) {
-    return allocFailed(what, n, like.BYTES_PER_ELEMENT, e);
-  }
-}
+export const allocF64 = (n: number, what: string): Float64Array => alloc((k) => new Float64Array(k), n, 8, what);
+
+export const allocFloat = (like: FloatArray, n: number, what: string): FloatArray =>
+  alloc((k): FloatArray => (like instanceof Float32Array ? new Float32Array(k) : new Float64Array(k)), n, like.BYTES_PER_ELEMENT, what);
