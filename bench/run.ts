@@ -8,6 +8,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { closest } from '../src/cli/suggest.js';
 import { createContext, type Context } from '../src/index.js';
 import { probeCeilings } from './ceilings.js';
 import { printTable, writeResults, type Row } from './report.js';
@@ -28,7 +29,13 @@ const { values } = parseArgs({
   options: { suite: { type: 'string' }, quick: { type: 'boolean' }, backends: { type: 'string' } },
 });
 const chosen = values.suite ? values.suite.split(',') : Object.keys(SUITES);
-for (const s of chosen) if (!SUITES[s]) throw new Error(`unknown suite '${s}'; have ${Object.keys(SUITES).join(', ')}`);
+for (const s of chosen) {
+  if (SUITES[s]) continue;
+  // A usage error, as the CLI reports its own: one line, a suggestion, exit code 2.
+  const best = closest(s, Object.keys(SUITES));
+  process.stderr.write(`numkern bench: unknown suite '${s}'${best ? `; did you mean ${best}?` : ''} (suites: ${Object.keys(SUITES).join(', ')})\n`);
+  process.exit(2);
+}
 
 const ceilings = await probeCeilings();
 console.log(`# numkern bench — ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

@@ -84,5 +84,8 @@ describe('numkern solve', () => {
     expect(run('frobnicate').status).toBe(2);
     expect(run('solve').status).toBe(2);
     expect(run('help').stdout).toMatch(/usage: numkern/);
+    const suite = run('bench', '--suite', 'reel');
+    expect(suite.status).toBe(2);
+    expect(suite.stderr).toMatch(/^numkern bench: unknown suite 'reel'; did you mean real\? \(suites: .*\breal\b/);
   });
 });
