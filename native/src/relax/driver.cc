@@ -63,28 +63,24 @@ struct Driver {
     });
   }
 
-  /// q = A p and each block's pᵀq partial (part), every block summed in row order from +0 as rows_dot
-  /// sums it. When the blocks fall unevenly on the threads (a CSR matrix of few, long rows: bcsstk16's
+  /// q = A p and pᵀq, every block summed in row order from +0 and the blocks in order (blocked_dot's
+  /// sum). When the blocks fall unevenly on the threads (a CSR matrix of few, long rows: bcsstk16's
   /// 4,884 rows of ~60 entries are two blocks, 4,096 rows and 788), q is computed over row ranges of
-  /// equal work (cuts) and the partials after the join: the same bits either way.
-  void multiply_dot(const double* p, double* q, std::vector<double>& part, const std::vector<int32_t>& cuts) const {
-    if (cuts.empty()) {
-      over_blocks(n(), nt, [&](int64_t i0, int64_t i1, int64_t kb) {
-        double s = 0;
-        bad.note(A.rows_dot(i0, i1, p, q, s));
-        part[static_cast<size_t>(kb)] = s;
+  /// equal work (cuts) and pᵀq by blocked_dot after the join; otherwise fused, a block at a time. Same bits.
+  double multiply_dot(const double* p, double* q, std::vector<double>& part, const std::vector<int32_t>& cuts) const {
+    if (!cuts.empty()) {
+      parallel_run(nt, [&](int t, int) {
+        const int64_t i0 = cuts[static_cast<size_t>(t)], i1 = cuts[static_cast<size_t>(t) + 1];
+        bad.note(A.rows(i0, i1, p, q, [&](int64_t i, double rs) { q[i] = rs; }));
       });
-      return;
+      return blocked_dot(n(), p, q, nt_vec);
     }
-    parallel_run(nt, [&](int t, int) {
-      const int64_t i0 = cuts[static_cast<size_t>(t)], i1 = cuts[static_cast<size_t>(t) + 1];
-      bad.note(A.rows(i0, i1, p, q, [&](int64_t i, double rs) { q[i] = rs; }));
-    });
-    over_blocks(n(), nt_vec, [&](int64_t i0, int64_t i1, int64_t kb) {
+    over_blocks(n(), nt, [&](int64_t i0, int64_t i1, int64_t kb) {
       double s = 0;
-      for (int64_t i = i0; i < i1; ++i) s += p[i] * q[i];
+      bad.note(A.rows_dot(i0, i1, p, q, s));
       part[static_cast<size_t>(kb)] = s;
     });
+    return sum_partials(part);
   }
 
   /// The row cuts multiply_dot runs on, or none where whole blocks share the work within 10 %.
@@ -250,9 +246,8 @@ struct Driver {
     std::vector<double> part_a(static_cast<size_t>(nb)), part_b(static_cast<size_t>(nb));
     const std::vector<int32_t> cuts = work_cuts();
     while (k < stop) {
-      multiply_dot(p, q, part_a, cuts);
+      const double pq = multiply_dot(p, q, part_a, cuts);
       if (bad.set()) return finish(st, BadIndex, q);
-      const double pq = sum_partials(part_a);
       // pᵀAp ≤ 0 (or NaN): A is not SPD and CG has broken down.
       if (!(pq > 0)) return finish(st, Breakdown, q);
       const double alpha = rz / pq;
